@@ -1,0 +1,26 @@
+"""The project's URLs: each app's own, the admin, i18n, and the API under /api/v1/."""
+
+from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
+from django.urls import include, path
+from django.views.i18n import set_language
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from journeys.views import dashboard
+
+api_patterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+]
+
+urlpatterns = [
+    path("", include("core.urls")),
+    path("", dashboard, name="home"),
+    path("journeys/", include("journeys.urls")),
+    path("profiles/", include("profiles.urls")),
+    path("segments/", include("segments.urls")),
+    path("campaigns/", include("campaigns.urls")),
+    path("i18n/setlang/", login_not_required(set_language), name="set_language"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include((api_patterns, "api"))),
+]

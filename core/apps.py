@@ -1,0 +1,14 @@
+"""Shared infrastructure: roles, background jobs, health, the base pages."""
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class CoreConfig(AppConfig):
+    name = "core"
+    verbose_name = _("Core")
+
+    def ready(self):
+        from core.jobs import job_kind
+
+        job_kind("core.selftest", "core.services.selftest_job")

@@ -1,0 +1,111 @@
+"""Write many rows fast: COPY on PostgreSQL, one executemany per batch elsewhere."""
+
+import datetime
+import decimal
+import json
+from collections.abc import Iterable, Sequence
+
+from django.core.management.color import no_style
+from django.db import connection, models
+from django.utils import timezone
+
+
+def _adapter(field: models.Field, vendor: str):
+    """Return a function turning a Python value into what the driver takes for ``field``."""
+    if isinstance(field, models.JSONField):
+        return lambda v: None if v is None else json.dumps(v, ensure_ascii=False)
+    if vendor == "postgresql":
+        return None  # psycopg adapts dates, datetimes, decimals and strings itself
+    ops = connection.ops
+    if isinstance(field, models.DateTimeField):
+        return lambda v: ops.adapt_datetimefield_value(v) if isinstance(v, datetime.datetime) else v
+    if isinstance(field, models.DateField):
+        return lambda v: ops.adapt_datefield_value(v) if isinstance(v, datetime.date) else v
+    if isinstance(field, models.DecimalField):
+        return lambda v: str(v) if isinstance(v, decimal.Decimal) else v
+    return None
+
+
+class BulkWriter:
+    """Buffer rows for one table and write them in batches.
+
+    Rows are tuples in the order of ``fields`` (model attribute names; foreign keys by their
+    ``_id`` column name). Use as a context manager so the last batch is flushed.
+    """
+
+    def __init__(self, model: type[models.Model], fields: Sequence[str], batch_size: int = 20000):
+        self.model = model
+        self.vendor = connection.vendor
+        meta = model._meta
+        self.fields = [meta.get_field(name) for name in fields]  # attnames such as profile_id work
+        given = {f.attname for f in self.fields}
+        now = timezone.now()
+        self.constants: tuple = ()
+        for field in meta.concrete_fields:
+            if field.attname in given or field.primary_key:
+                continue
+            if field.has_default():
+                value = field.get_default()
+            elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+                value = now
+            else:
+                continue  # nullable columns stay NULL; required ones fail loudly in the database
+            self.fields.append(field)
+            self.constants += (value,)
+        self.columns = [f.column for f in self.fields]
+        self.adapters = [
+            (i, a) for i, f in enumerate(self.fields) if (a := _adapter(f, self.vendor))
+        ]
+        self.batch_size = batch_size
+        self.buffer: list[tuple] = []
+        self.written = 0
+
+    def add(self, row: tuple) -> None:
+        self.buffer.append(row + self.constants if self.constants else row)
+        if len(self.buffer) >= self.batch_size:
+            self.flush()
+
+    def extend(self, rows: Iterable[tuple]) -> None:
+        for row in rows:
+            self.add(row)
+
+    def flush(self) -> None:
+        if not self.buffer:
+            return
+        rows = self.buffer
+        if self.adapters:
+            rows = [self._adapt(row) for row in rows]
+        table = connection.ops.quote_name(self.model._meta.db_table)
+        columns = ", ".join(connection.ops.quote_name(c) for c in self.columns)
+        with connection.cursor() as cursor:
+            if self.vendor == "postgresql":
+                with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                marks = ", ".join(["%s"] * len(self.columns))
+                cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+        self.written += len(rows)
+        self.buffer = []
+
+    def _adapt(self, row: tuple) -> tuple:
+        values = list(row)
+        for index, adapt in self.adapters:
+            values[index] = adapt(values[index])
+        return tuple(values)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.flush()
+
+
+def reset_sequences(*models_: type[models.Model]) -> None:
+    """Move the id sequences of ``models_`` past the largest id (after explicit-id inserts)."""
+    statements = connection.ops.sequence_reset_sql(no_style(), list(models_))
+    if statements:
+        with connection.cursor() as cursor:
+            for sql in statements:
+                cursor.execute(sql)

@@ -1,0 +1,64 @@
+"""Prepare a local demo: seed an empty database and make sure demo logins exist."""
+
+import secrets
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from core import roles
+from profiles.models import Profile
+
+DEMO_USERS = [
+    ("admin", None),
+    ("ops", roles.OPS),
+    ("campaigns", roles.CAMPAIGN_MANAGER),
+    ("consent", roles.CONSENT_ADMIN),
+]
+
+
+class Command(BaseCommand):
+    help = "Seed demo data when the database is empty and print the demo logins."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--profiles", type=int, default=2000)
+        parser.add_argument("--events", type=int, default=30000)
+
+    def handle(self, *args, profiles, events, **options):
+        if Profile.objects.exists():
+            self.stdout.write("The database already holds profiles; no demo data added.")
+        else:
+            call_command("seed_demo", profiles=profiles, events=events, stdout=self.stdout)
+        credentials = self._credentials()
+        self.stdout.write(self.style.SUCCESS("Log in at http://127.0.0.1:8000/ with:"))
+        for username, password in credentials.items():
+            self.stdout.write(f"  {username:<10} {password}")
+
+    def _credentials(self) -> dict[str, str]:
+        """Return each demo user's password, creating users (and a kept password) once."""
+        path = settings.VAR_DIR / "demo-credentials.txt"
+        saved = {}
+        if path.exists():
+            for line in path.read_text().splitlines():
+                username, _, password = line.partition(" ")
+                saved[username] = password
+        user_model = get_user_model()
+        for username, role in DEMO_USERS:
+            user = user_model.objects.filter(username=username).first()
+            if user and username in saved:
+                continue
+            password = secrets.token_urlsafe(9)
+            if user is None:
+                user = user_model(username=username, email=f"{username}@example.com")
+            user.is_superuser = user.is_staff = role is None
+            user.set_password(password)
+            user.save()
+            if role:
+                user.groups.add(Group.objects.get(name=role))
+            saved[username] = password
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(f"{u} {p}\n" for u, p in saved.items()))
+        path.chmod(0o600)
+        return saved

@@ -1,0 +1,45 @@
+"""Admin for profiles, events and the tag taxonomy."""
+
+from django.contrib import admin
+
+from profiles.models import Event, Profile, ProfileTag, Tag, TagCategory
+
+
+class ProfileTagInline(admin.TabularInline):
+    model = ProfileTag
+    extra = 0
+    raw_id_fields = ["tag", "set_by"]
+
+
+@admin.register(Profile)
+class ProfileAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "name", "email", "phone", "city", "value_tier", "signup_at"]
+    list_filter = ["value_tier", "gender"]
+    search_fields = ["=external_id", "=email", "name"]
+    show_full_result_count = False
+    inlines = [ProfileTagInline]
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = ["profile", "name", "channel", "occurred_at", "amount"]
+    list_filter = ["name", "channel"]
+    raw_id_fields = ["profile"]
+    show_full_result_count = False
+
+
+@admin.register(TagCategory)
+class TagCategoryAdmin(admin.ModelAdmin):
+    list_display = ["slug", "label", "position"]
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    list_display = ["slug", "label", "category", "colour"]
+    list_filter = ["category"]
+
+
+@admin.register(ProfileTag)
+class ProfileTagAdmin(admin.ModelAdmin):
+    list_display = ["profile", "tag", "provenance", "set_at", "expires_at"]
+    raw_id_fields = ["profile", "tag", "set_by"]

@@ -1,0 +1,179 @@
+"""Profiles, their events, the tag taxonomy and tags on profiles."""
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from phonenumber_field.modelfields import PhoneNumberField
+
+
+class Gender(models.TextChoices):
+    FEMALE = "female", _("Female")
+    MALE = "male", _("Male")
+    OTHER = "other", _("Other")
+    UNKNOWN = "unknown", _("Unknown")
+
+
+class Touchpoint(models.TextChoices):
+    WEB = "web", _("Web")
+    APP = "app", _("App")
+    STORE = "store", _("Store")
+    CONSULTATION = "consultation", _("Consultation")
+    COMMUNITY = "community", _("Community")
+    MINI_PROGRAM = "mini_program", _("Mini-program")
+    EMAIL = "email", _("Email")
+    SMS = "sms", _("SMS")
+    OTHER = "other", _("Other")
+
+
+class ValueTier(models.TextChoices):
+    HIGH = "high", _("High value")
+    MID = "mid", _("Mid value")
+    MASS = "mass", _("Mass")
+
+
+class Profile(models.Model):
+    """One end user, with core fields, free-form traits and computed features."""
+
+    external_id = models.CharField(_("external ID"), max_length=128, unique=True)
+    email = models.EmailField(_("email"), blank=True, default="")
+    phone = PhoneNumberField(_("phone"), blank=True, default="")
+    name = models.CharField(_("name"), max_length=200, blank=True, default="")
+    gender = models.CharField(
+        _("gender"), max_length=10, choices=Gender.choices, default=Gender.UNKNOWN
+    )
+    birth_date = models.DateField(_("birth date"), null=True, blank=True)
+    city = models.CharField(_("city"), max_length=100, blank=True, default="")
+    region = models.CharField(_("region"), max_length=100, blank=True, default="")
+    signup_at = models.DateTimeField(_("signed up at"), null=True, blank=True)
+    channel = models.CharField(_("acquisition channel"), max_length=50, blank=True, default="")
+    traits = models.JSONField(_("traits"), default=dict, blank=True)
+
+    # Computed features, written by the feature refresh (never by hand).
+    recency_days = models.IntegerField(_("recency (days)"), null=True, blank=True)
+    frequency = models.IntegerField(_("frequency"), default=0)
+    monetary = models.DecimalField(_("monetary"), max_digits=14, decimal_places=2, default=0)
+    r_score = models.PositiveSmallIntegerField(_("R score"), null=True, blank=True)
+    f_score = models.PositiveSmallIntegerField(_("F score"), null=True, blank=True)
+    m_score = models.PositiveSmallIntegerField(_("M score"), null=True, blank=True)
+    value_tier = models.CharField(
+        _("value tier"), max_length=10, choices=ValueTier.choices, blank=True, default=""
+    )
+    last_seen_at = models.DateTimeField(_("last seen at"), null=True, blank=True)
+    first_purchase_at = models.DateTimeField(_("first purchase at"), null=True, blank=True)
+    last_purchase_at = models.DateTimeField(_("last purchase at"), null=True, blank=True)
+    features_at = models.DateTimeField(_("features refreshed at"), null=True, blank=True)
+
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("profile")
+        verbose_name_plural = _("profiles")
+        indexes = [
+            models.Index(fields=["city"]),
+            models.Index(fields=["signup_at"]),
+            models.Index(fields=["value_tier"]),
+            models.Index(fields=["email"]),
+            models.Index(fields=["phone"]),
+            models.Index(fields=["last_seen_at"]),
+        ]
+
+    def __str__(self):
+        return self.name or self.external_id
+
+
+class Event(models.Model):
+    """Something a profile did at a touchpoint."""
+
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="events")
+    name = models.CharField(_("event"), max_length=64)
+    channel = models.CharField(
+        _("touchpoint"), max_length=32, choices=Touchpoint.choices, default=Touchpoint.WEB
+    )
+    occurred_at = models.DateTimeField(_("occurred at"))
+    amount = models.DecimalField(
+        _("amount"), max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    properties = models.JSONField(_("properties"), default=dict, blank=True)
+    key = models.CharField(_("idempotency key"), max_length=128, unique=True)
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
+        indexes = [
+            models.Index(fields=["profile", "name", "occurred_at"]),
+            models.Index(fields=["name", "occurred_at"]),
+            models.Index(fields=["occurred_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.name} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class TagCategory(models.Model):
+    """A branch of the tag taxonomy: basic, social, interest, mindset, behaviour, value …"""
+
+    slug = models.SlugField(_("slug"), max_length=50, unique=True)
+    label = models.CharField(_("label"), max_length=100)
+    description = models.TextField(_("description"), blank=True, default="")
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+
+    class Meta:
+        verbose_name = _("tag category")
+        verbose_name_plural = _("tag categories")
+        ordering = ["position", "slug"]
+
+    def __str__(self):
+        return self.label
+
+
+class Tag(models.Model):
+    """A label in the taxonomy that profiles can carry."""
+
+    category = models.ForeignKey(TagCategory, on_delete=models.PROTECT, related_name="tags")
+    slug = models.SlugField(_("slug"), max_length=64, unique=True, allow_unicode=True)
+    label = models.CharField(_("label"), max_length=100)
+    description = models.TextField(_("description"), blank=True, default="")
+    colour = models.CharField(_("colour"), max_length=7, default="#6c757d")
+
+    class Meta:
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+        ordering = ["category__position", "slug"]
+
+    def __str__(self):
+        return self.label
+
+
+class Provenance(models.TextChoices):
+    MANUAL = "manual", _("Manual")
+    IMPORT = "import", _("Import")
+    RULE = "rule", _("Rule")
+    MODEL = "model", _("Model")
+
+
+class ProfileTag(models.Model):
+    """A tag on a profile, with where it came from, when, by whom, and until when."""
+
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="profile_tags")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="profile_tags")
+    provenance = models.CharField(
+        _("provenance"), max_length=10, choices=Provenance.choices, default=Provenance.MANUAL
+    )
+    set_at = models.DateTimeField(_("set at"), auto_now_add=True)
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("profile tag")
+        verbose_name_plural = _("profile tags")
+        constraints = [
+            models.UniqueConstraint(fields=["profile", "tag"], name="profiletag_unique_profile_tag")
+        ]
+        indexes = [models.Index(fields=["tag", "profile"])]
+
+    def __str__(self):
+        return f"{self.profile} · {self.tag}"

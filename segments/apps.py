@@ -1,0 +1,9 @@
+"""App configuration for segments."""
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class SegmentsConfig(AppConfig):
+    name = "segments"
+    verbose_name = _("Segments")

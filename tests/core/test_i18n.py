@@ -1,0 +1,38 @@
+"""The UI speaks Simplified Chinese and English, and times are shown in the configured zone."""
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_dashboard_speaks_chinese_by_default(ops_client):
+    response = ops_client.get("/")
+
+    assert response.status_code == 200
+    assert 'lang="zh-hans"' in response.content.decode()
+    assert "仪表盘" in response.content.decode()
+
+
+def test_the_language_switcher_changes_the_language_to_english(ops_client):
+    ops_client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+
+    response = ops_client.get("/")
+
+    assert 'lang="en"' in response.content.decode()
+    assert "Dashboard" in response.content.decode()
+    assert "仪表盘" not in response.content.decode()
+
+
+def test_the_login_page_can_switch_language_before_login(client):
+    response = client.post("/i18n/setlang/", {"language": "en", "next": "/accounts/login/"})
+
+    assert response.status_code == 302
+    assert "Log in" in client.get("/accounts/login/").content.decode()
+
+
+def test_times_are_shown_in_asia_shanghai_by_default(ops_client, settings):
+    assert settings.TIME_ZONE == "Asia/Shanghai"
+
+    response = ops_client.get("/")
+
+    assert "Asia/Shanghai" in response.content.decode()

@@ -1,0 +1,112 @@
+"""Jobs: the database row is the record; a claim is a compare-and-set; the sweep finds lost work."""
+
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from core.jobs import job_handler, job_kind
+from core.models import Job, JobStatus
+from core.services import ERROR_GAVE_UP, MAX_ATTEMPTS, job_enqueue, job_run, job_sweep
+
+pytestmark = pytest.mark.django_db
+
+
+def failing_handler(*, job, report):
+    raise ValueError("line 3: the date '2024-13-01' is not a valid date")
+
+
+job_kind("tests.failing", "tests.core.test_jobs.failing_handler")
+
+
+def test_an_enqueued_job_runs_after_commit_and_records_its_result(
+    django_capture_on_commit_callbacks,
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        job = job_enqueue(kind="core.selftest", payload={"steps": 4})
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.DONE
+    assert job.result == {"steps": 4}
+    assert job.progress == 4
+    assert job.percent == 100
+
+
+def test_a_job_is_run_only_once_even_if_its_message_arrives_twice():
+    job = Job.objects.create(kind="core.selftest", payload={"steps": 1})
+
+    first = job_run(job_id=job.pk)
+    second = job_run(job_id=job.pk)
+
+    assert first.status == JobStatus.DONE
+    assert second is None
+    job.refresh_from_db()
+    assert job.attempts == 1
+
+
+def test_a_failing_job_is_marked_failed_with_its_error():
+    job = Job.objects.create(kind="tests.failing")
+
+    job_run(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED
+    assert "2024-13-01" in job.error
+
+
+def test_an_unknown_kind_names_the_kind():
+    with pytest.raises(LookupError, match="no-such-kind"):
+        job_handler("no-such-kind")
+
+
+def test_the_sweep_restarts_a_job_whose_worker_died(settings):
+    stale = timezone.now() - datetime.timedelta(seconds=settings.JOB_STALE_SECONDS + 5)
+    job = Job.objects.create(
+        kind="core.selftest",
+        payload={"steps": 2},
+        status=JobStatus.RUNNING,
+        heartbeat_at=stale,
+        attempts=1,
+    )
+
+    outcome = job_sweep()
+
+    job.refresh_from_db()
+    assert outcome["restarted"] == 1
+    assert job.status == JobStatus.DONE  # eager in tests: the re-sent message ran at once
+    assert job.attempts == 2
+
+
+def test_the_sweep_gives_up_after_the_last_attempt(settings):
+    stale = timezone.now() - datetime.timedelta(seconds=settings.JOB_STALE_SECONDS + 5)
+    job = Job.objects.create(
+        kind="core.selftest", status=JobStatus.RUNNING, heartbeat_at=stale, attempts=MAX_ATTEMPTS
+    )
+
+    outcome = job_sweep()
+
+    job.refresh_from_db()
+    assert outcome["failed"] == 1
+    assert job.status == JobStatus.FAILED
+    assert job.error == ERROR_GAVE_UP.format(attempts=MAX_ATTEMPTS)
+
+
+def test_the_sweep_leaves_a_running_job_with_a_fresh_heartbeat_alone():
+    job = Job.objects.create(
+        kind="core.selftest", status=JobStatus.RUNNING, heartbeat_at=timezone.now(), attempts=1
+    )
+
+    outcome = job_sweep()
+
+    job.refresh_from_db()
+    assert outcome == {"resent": 0, "restarted": 0, "failed": 0}
+    assert job.status == JobStatus.RUNNING
+
+
+def test_the_selftest_page_queues_a_job_and_shows_its_progress(ops_client):
+    response = ops_client.post("/jobs/selftest/", follow=True)
+
+    assert response.status_code == 200
+    job = Job.objects.get(kind="core.selftest")
+    assert response.redirect_chain[-1][0] == f"/jobs/{job.pk}/"
+    assert b"<progress" in response.content

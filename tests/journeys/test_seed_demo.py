@@ -1,0 +1,110 @@
+"""seed_demo fills an empty database with the same realistic data for the same seed."""
+
+import datetime
+import hashlib
+import io
+import json
+
+import phonenumbers
+import pytest
+from django.core.management import CommandError, call_command
+
+from profiles.models import Event, Profile, ProfileTag, Tag
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ANCHOR = "2026-06-30"
+
+
+def seed(**options) -> dict:
+    out = io.StringIO()
+    call_command("seed_demo", anchor=datetime.date.fromisoformat(ANCHOR), stdout=out, **options)
+    return json.loads(out.getvalue().strip().splitlines()[-1])
+
+
+def fingerprint() -> str:
+    digest = hashlib.sha256()
+    for row in Profile.objects.order_by("external_id").values_list(
+        "external_id", "name", "email", "phone", "city", "signup_at", "traits", "last_seen_at"
+    ):
+        digest.update(repr(row).encode())
+    for row in Event.objects.order_by("key").values_list(
+        "key", "profile__external_id", "name", "channel", "occurred_at", "amount"
+    ):
+        digest.update(repr(row).encode())
+    for row in ProfileTag.objects.order_by("profile__external_id", "tag__slug").values_list(
+        "profile__external_id", "tag__slug"
+    ):
+        digest.update(repr(row).encode())
+    return digest.hexdigest()
+
+
+def wipe():
+    Event.objects.all().delete()
+    ProfileTag.objects.all().delete()
+    Profile.objects.all().delete()
+
+
+def test_the_same_seed_gives_the_same_data():
+    seed(profiles=300, events=2000, seed=7)
+    first = fingerprint()
+    wipe()
+
+    seed(profiles=300, events=2000, seed=7)
+
+    assert fingerprint() == first
+
+
+def test_another_seed_gives_other_data():
+    seed(profiles=300, events=2000, seed=7)
+    first = fingerprint()
+    wipe()
+
+    seed(profiles=300, events=2000, seed=8)
+
+    assert fingerprint() != first
+
+
+def test_it_prints_its_figures_as_one_json_line():
+    figures = seed(profiles=200, events=1500)
+
+    assert figures["profiles"] == 200
+    assert figures["events"] == 1500
+    assert figures["seconds"] >= 0
+    assert Profile.objects.count() == 200
+    assert Event.objects.count() == 1500
+
+
+def test_the_data_is_realistic():
+    seed(profiles=500, events=5000)
+
+    names = list(Profile.objects.values_list("name", flat=True))
+    assert any("\u4e00" <= name[0] <= "\u9fff" for name in names)  # Chinese names
+    assert any(name.isascii() for name in names)  # English names
+    for phone in Profile.objects.exclude(phone="").values_list("phone", flat=True)[:200]:
+        assert phonenumbers.is_valid_number(phonenumbers.parse(str(phone)))
+    purchases = Event.objects.filter(name="purchase")
+    assert purchases.exists()
+    assert not purchases.filter(amount__isnull=True).exists()
+    assert set(Event.objects.values_list("channel", flat=True)) >= {"web", "app", "store"}
+    assert Tag.objects.values("category").distinct().count() >= 5
+    for profile in Profile.objects.filter(events__isnull=False).distinct()[:50]:
+        latest = profile.events.order_by("-occurred_at").first()
+        assert profile.last_seen_at == latest.occurred_at
+        assert profile.signup_at <= latest.occurred_at
+
+
+def test_new_rows_get_fresh_ids_after_seeding():
+    seed(profiles=50, events=100)
+
+    created = Profile.objects.create(external_id="after-seed")
+
+    assert created.pk > 50
+    assert Profile.objects.count() == 51
+
+
+def test_it_refuses_a_database_that_already_has_profiles():
+    seed(profiles=10, events=10)
+
+    with pytest.raises(CommandError, match="already holds 10 profiles"):
+        seed(profiles=10, events=10)

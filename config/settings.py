@@ -120,6 +120,7 @@ try:
 except Exception as exc:  # django-environ raises several kinds for a malformed URL
     raise ImproperlyConfigured(f"DATABASE_URL is not a database URL Django can use: {exc}") from exc
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",

@@ -1,8 +1,13 @@
 """Celery tasks for jobs and heartbeats: thin wrappers over core.services."""
 
+import logging
+
 from celery import shared_task
+from celery.signals import worker_ready
 
 from core import services
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="core.tasks.heartbeat_task")
@@ -18,3 +23,12 @@ def job_run_task(job_id: int) -> None:
 @shared_task(name="core.tasks.job_sweep_task")
 def job_sweep_task() -> None:
     services.job_sweep()
+
+
+@worker_ready.connect
+def _heartbeat_on_start(sender=None, **kwargs):
+    """Record a heartbeat as soon as a worker is ready, not only at the first beat tick."""
+    try:
+        services.heartbeat_record()
+    except Exception:  # the database may not be migrated yet; the beat tick will retry
+        logger.warning("Could not record the start-up heartbeat", exc_info=True)

@@ -177,3 +177,54 @@ class ProfileTag(models.Model):
 
     def __str__(self):
         return f"{self.profile} · {self.tag}"
+
+
+class ProfileMerge(models.Model):
+    """The record that one profile was merged into another (the source row is then deleted)."""
+
+    source_external_id = models.CharField(_("merged profile"), max_length=128)
+    target = models.ForeignKey(
+        Profile, on_delete=models.SET_NULL, null=True, related_name="merges_received"
+    )
+    target_external_id = models.CharField(_("kept profile"), max_length=128)
+    moved = models.JSONField(_("moved rows"), default=dict, blank=True)
+    source_snapshot = models.JSONField(_("merged profile's fields"), default=dict, blank=True)
+    merged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    merged_at = models.DateTimeField(_("merged at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("profile merge")
+        verbose_name_plural = _("profile merges")
+        ordering = ["-merged_at"]
+
+    def __str__(self):
+        return f"{self.source_external_id} → {self.target_external_id}"
+
+
+class PrivacyRequest(models.Model):
+    """A data-subject request (export or erasure): who asked, why, and when it was done."""
+
+    class Kind(models.TextChoices):
+        EXPORT = "export", _("Export")
+        ERASE = "erase", _("Erasure")
+
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    profile = models.ForeignKey(
+        Profile, on_delete=models.SET_NULL, null=True, related_name="privacy_requests"
+    )
+    external_id = models.CharField(_("external ID"), max_length=128)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reason = models.TextField(_("reason"), blank=True, default="")
+    done_at = models.DateTimeField(_("done at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("data-subject request")
+        verbose_name_plural = _("data-subject requests")
+        ordering = ["-done_at"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.external_id}"

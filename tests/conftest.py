@@ -114,3 +114,9 @@ def celery_worker_process(transactional_db, tmp_path):
             process.wait()
         if process.returncode not in (0, -15):
             print(log_path.read_text(errors="replace")[-4000:])
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Remove this run's file-system broker folder."""
+    if getattr(settings, "CELERY_BROKER_URL", "").startswith("filesystem://"):
+        shutil.rmtree(settings.CELERY_BROKER_FOLDER, ignore_errors=True)

@@ -4,7 +4,9 @@ import os
 from pathlib import Path
 
 _VAR = Path(__file__).resolve().parent.parent / "var"
-os.environ.setdefault("CELERY_BROKER_FOLDER", str(_VAR / "test-broker"))
+# Per test run (pid), so parallel runs on one machine do not share a broker or a database file;
+# a worker started by the tests inherits the folder through the environment.
+os.environ.setdefault("CELERY_BROKER_FOLDER", str(_VAR / f"test-broker-{os.getpid()}"))
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 
 from config.settings import *  # noqa: E402, F403
@@ -18,4 +20,4 @@ STORAGES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so a Celery worker process can open the same test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}

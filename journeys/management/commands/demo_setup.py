@@ -1,5 +1,6 @@
 """Prepare a local demo: seed an empty database and make sure demo logins exist."""
 
+import os
 import secrets
 
 from django.conf import settings
@@ -32,7 +33,8 @@ class Command(BaseCommand):
         else:
             call_command("seed_demo", profiles=profiles, events=events, stdout=self.stdout)
         credentials = self._credentials()
-        self.stdout.write(self.style.SUCCESS("Log in at http://127.0.0.1:8000/ with:"))
+        host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "8000")
+        self.stdout.write(self.style.SUCCESS(f"Log in at http://{host}:{port}/ with:"))
         for username, password in credentials.items():
             self.stdout.write(f"  {username:<10} {password}")
 

@@ -2,11 +2,12 @@
 
 from django.urls import path
 
-from profiles import views
+from profiles.views import profiles
 
 app_name = "profiles"
 urlpatterns = [
-    path("", views.profile_list, name="list"),
-    path("consent/", views.consent_index, name="consent"),
-    path("<str:external_id>/", views.profile_detail, name="detail"),
+    path("", profiles.profile_list, name="list"),
+    path("consent/", profiles.consent_index, name="consent"),
+    # Keep this catch-all last: every other path above it.
+    path("<str:external_id>/", profiles.profile_detail, name="detail"),
 ]

@@ -26,6 +26,23 @@ def _adapter(field: models.Field, vendor: str):
     return None
 
 
+def column_defaults(model: type[models.Model], exclude: set[str]) -> list[tuple]:
+    """Return (field, value) for the columns a raw INSERT must fill that ``exclude`` leaves out.
+
+    Fields with a default get it, auto_now(_add) fields get now; nullable ones stay NULL.
+    """
+    now = timezone.now()
+    found = []
+    for field in model._meta.concrete_fields:
+        if field.attname in exclude or field.primary_key:
+            continue
+        if field.has_default():
+            found.append((field, field.get_default()))
+        elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            found.append((field, now))
+    return found
+
+
 class BulkWriter:
     """Buffer rows for one table and write them in batches.
 
@@ -38,20 +55,9 @@ class BulkWriter:
         self.vendor = connection.vendor
         meta = model._meta
         self.fields = [meta.get_field(name) for name in fields]  # attnames such as profile_id work
-        given = {f.attname for f in self.fields}
-        now = timezone.now()
-        self.constants: tuple = ()
-        for field in meta.concrete_fields:
-            if field.attname in given or field.primary_key:
-                continue
-            if field.has_default():
-                value = field.get_default()
-            elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-                value = now
-            else:
-                continue  # nullable columns stay NULL; required ones fail loudly in the database
-            self.fields.append(field)
-            self.constants += (value,)
+        defaults = column_defaults(model, exclude={f.attname for f in self.fields})
+        self.fields.extend(field for field, _value in defaults)
+        self.constants: tuple = tuple(value for _field, value in defaults)
         self.columns = [f.column for f in self.fields]
         self.adapters = [
             (i, a) for i, f in enumerate(self.fields) if (a := _adapter(f, self.vendor))

@@ -1,0 +1,700 @@
+"""Ingest profiles and events in bulk from any source of rows (CSV files, the API), idempotently.
+
+Every path (the import commands, browser uploads, `POST /api/v1/events/`) goes through
+`profiles_ingest` and `events_ingest`: rows are validated one by one in Python, bad rows are
+reported by position with the reason and skipped, good rows are written in batches with one
+set-based upsert per batch. On PostgreSQL a batch is COPied into a temporary table first.
+"""
+
+import csv
+import datetime
+import decimal
+import hashlib
+import io
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import connection, transaction
+from django.utils import timezone
+
+from core.bulk import column_defaults
+from profiles.models import Event, Gender, Profile, Touchpoint
+
+BATCH_SIZE = 5000
+
+PROFILE_FIELDS = ("email", "phone", "name", "gender", "birth_date", "city", "region", "signup_at")
+EVENT_REQUIRED = ("external_id", "name", "occurred_at")
+EVENT_OPTIONAL = ("event_id", "amount", "channel", "properties")
+
+ERROR_REQUIRED = "{column} is required"
+ERROR_TOO_LONG = "{column} is longer than {limit} characters"
+ERROR_EMAIL = "email {value!r} is not a valid email address"
+ERROR_PHONE = "phone {value!r} is not a valid phone number"
+ERROR_GENDER = "gender {value!r} is not one of female, male, other, unknown"
+ERROR_DATE = "{column} {value!r} is not a date (YYYY-MM-DD)"
+ERROR_DATETIME = "{column} {value!r} is not an ISO 8601 date or date-time"
+ERROR_AMOUNT = "amount {value!r} is not a number"
+ERROR_CHANNEL = "channel {value!r} is not one of {choices}"
+ERROR_PROPERTIES_JSON = "properties is not valid JSON: {reason}"
+ERROR_PROPERTIES_OBJECT = "properties must be a JSON object, not {kind}"
+ERROR_TRAIT_KEY = "column {column!r} is not a usable trait name"
+ERROR_NO_HEADER = "the file has no header row"
+ERROR_MISSING_COLUMNS = "the header lacks the required column(s): {columns}"
+ERROR_NOT_UTF8 = "the file is not UTF-8 text: {reason}"
+ERROR_NOT_A_ROW = "the item is not an object of field names and values"
+ERROR_EXTRA_CELLS = "the row has {count} more cell(s) than the header"
+WARNING_UNKNOWN_COLUMNS = "column(s) not known for events were ignored: {columns}"
+
+GENDER_ALIASES = {
+    "f": Gender.FEMALE, "female": Gender.FEMALE, "女": Gender.FEMALE, "woman": Gender.FEMALE,
+    "m": Gender.MALE, "male": Gender.MALE, "男": Gender.MALE, "man": Gender.MALE,
+    "other": Gender.OTHER, "其他": Gender.OTHER,
+    "unknown": Gender.UNKNOWN, "未知": Gender.UNKNOWN, "": Gender.UNKNOWN,
+}  # fmt: skip
+CHANNELS = frozenset(Touchpoint.values)
+_INT = re.compile(r"-?(0|[1-9][0-9]{0,17})")
+_FLOAT = re.compile(r"-?(0|[1-9][0-9]*)\.[0-9]+")
+_TRAIT_KEY = re.compile(r"^[\w][\w .:-]{0,63}$")
+
+
+CSV_ERROR = object()  # key of a row the CSV reader could not split, holding the reason
+
+
+class RowInvalid(ValueError):
+    """A row that cannot be stored; the message names the field and the problem."""
+
+
+@dataclass
+class RowError:
+    line: int
+    message: str
+
+    def __str__(self):
+        return f"line {self.line}: {self.message}"
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did: rows read, stored, left unchanged, refused (with reasons)."""
+
+    kind: str
+    read: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    profiles_created: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    fatal: str = ""
+    seconds: float = 0.0
+
+    @property
+    def good(self) -> int:
+        return self.read - len(self.errors)
+
+    @property
+    def failed(self) -> bool:
+        """Return True when nothing could be read (the command then exits non-zero)."""
+        return bool(self.fatal) or (self.read > 0 and self.good == 0)
+
+    def summary(self) -> str:
+        """Return the one-line summary printed at the end of an import."""
+        if self.fatal:
+            return f"{self.kind}: nothing imported: {self.fatal}"
+        parts = [
+            f"{self.kind}: {self.read} rows read",
+            f"{self.created} created",
+            f"{self.updated} updated",
+            f"{self.unchanged} unchanged",
+            f"{len(self.errors)} refused",
+        ]
+        if self.kind == "events":
+            parts.append(f"{self.profiles_created} new profiles")
+        return ", ".join(parts) + f" in {self.seconds:.1f}s"
+
+    def as_dict(self, max_errors: int = 200) -> dict:
+        return {
+            "kind": self.kind, "read": self.read, "created": self.created,
+            "updated": self.updated, "unchanged": self.unchanged,
+            "profiles_created": self.profiles_created, "refused": len(self.errors),
+            "errors": [str(e) for e in self.errors[:max_errors]],
+            "warnings": self.warnings, "fatal": self.fatal, "seconds": round(self.seconds, 2),
+            "summary": self.summary(),
+        }  # fmt: skip
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _tz() -> ZoneInfo:
+    return ZoneInfo(settings.TIME_ZONE)
+
+
+def parse_moment(value: str, column: str) -> datetime.datetime:
+    """Return an aware datetime; a date alone is midnight, a naive time is local time."""
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            day = datetime.date.fromisoformat(text)
+            return datetime.datetime.combine(day, datetime.time(0), tzinfo=_tz())
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise RowInvalid(ERROR_DATETIME.format(column=column, value=value)) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_tz())
+    return moment
+
+
+def parse_date(value: str, column: str) -> datetime.date:
+    try:
+        return datetime.date.fromisoformat(value.strip())
+    except ValueError:
+        raise RowInvalid(ERROR_DATE.format(column=column, value=value)) from None
+
+
+def parse_phone(value: str) -> str:
+    try:
+        number = phonenumbers.parse(value, settings.PHONENUMBER_DEFAULT_REGION)
+    except phonenumbers.NumberParseException:
+        raise RowInvalid(ERROR_PHONE.format(value=value)) from None
+    if not phonenumbers.is_valid_number(number):
+        raise RowInvalid(ERROR_PHONE.format(value=value))
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def trait_value(text: str):
+    """Return a CSV cell as a trait: whole and decimal numbers as numbers, else the text.
+
+    Numbers with leading zeros ("007") stay text, so identifiers keep their digits.
+    """
+    if _INT.fullmatch(text):
+        return int(text)
+    if _FLOAT.fullmatch(text):
+        return float(text)
+    return text
+
+
+def _text(row: dict, column: str, limit: int) -> str:
+    value = row.get(column)
+    if value is None:
+        return ""
+    value = str(value).strip()
+    if len(value) > limit:
+        raise RowInvalid(ERROR_TOO_LONG.format(column=column, limit=limit))
+    return value
+
+
+def clean_profile_row(row: dict) -> dict:
+    """Validate one profile row; return the fields to store (empty ones left out)."""
+    external_id = _text(row, "external_id", 128)
+    if not external_id:
+        raise RowInvalid(ERROR_REQUIRED.format(column="external_id"))
+    clean = {"external_id": external_id}
+    if email := _text(row, "email", 254):
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise RowInvalid(ERROR_EMAIL.format(value=email)) from None
+        clean["email"] = email.lower()
+    if phone := _text(row, "phone", 32):
+        clean["phone"] = parse_phone(phone)
+    if name := _text(row, "name", 200):
+        clean["name"] = name
+    gender = _text(row, "gender", 20)
+    if gender:
+        try:
+            clean["gender"] = GENDER_ALIASES[gender.lower()]
+        except KeyError:
+            raise RowInvalid(ERROR_GENDER.format(value=gender)) from None
+    if birth := _text(row, "birth_date", 20):
+        clean["birth_date"] = parse_date(birth, "birth_date")
+    if city := _text(row, "city", 100):
+        clean["city"] = city
+    if region := _text(row, "region", 100):
+        clean["region"] = region
+    if signup := _text(row, "signup_at", 40):
+        clean["signup_at"] = parse_moment(signup, "signup_at")
+    traits = {}
+    for column, value in row.items():
+        if column is None or column in PROFILE_FIELDS or column == "external_id":
+            continue
+        if column == "traits" and isinstance(value, dict):  # the API sends traits as an object
+            traits.update(value)
+            continue
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        if not _TRAIT_KEY.match(column):
+            raise RowInvalid(ERROR_TRAIT_KEY.format(column=column))
+        traits[column] = trait_value(value.strip()) if isinstance(value, str) else value
+    clean["traits"] = traits
+    return clean
+
+
+def clean_event_row(row: dict) -> dict:
+    """Validate one event row; return the fields to store."""
+    for column in EVENT_REQUIRED:
+        if not _text(row, column, 1000):
+            raise RowInvalid(ERROR_REQUIRED.format(column=column))
+    external_id = _text(row, "external_id", 128)
+    name = _text(row, "name", 64)
+    occurred_raw = row["occurred_at"]
+    occurred_at = (
+        occurred_raw
+        if isinstance(occurred_raw, datetime.datetime)
+        else parse_moment(str(occurred_raw), "occurred_at")
+    )
+    if timezone.is_naive(occurred_at):
+        occurred_at = occurred_at.replace(tzinfo=_tz())
+    amount = None
+    raw_amount = row.get("amount")
+    if raw_amount is not None and str(raw_amount).strip() != "":
+        try:
+            amount = decimal.Decimal(str(raw_amount).strip())
+        except decimal.InvalidOperation:
+            raise RowInvalid(ERROR_AMOUNT.format(value=raw_amount)) from None
+        if not amount.is_finite() or abs(amount) >= 10**12:
+            raise RowInvalid(ERROR_AMOUNT.format(value=raw_amount))
+        amount = amount.quantize(decimal.Decimal("0.01"))
+    channel = _text(row, "channel", 32) or Touchpoint.OTHER
+    if channel not in CHANNELS:
+        raise RowInvalid(ERROR_CHANNEL.format(value=channel, choices=", ".join(sorted(CHANNELS))))
+    properties = row.get("properties")
+    if properties is None or properties == "":
+        properties = {}
+    elif isinstance(properties, str):
+        try:
+            properties = json.loads(properties)
+        except json.JSONDecodeError as exc:
+            raise RowInvalid(ERROR_PROPERTIES_JSON.format(reason=exc.msg)) from None
+    if not isinstance(properties, dict):
+        raise RowInvalid(ERROR_PROPERTIES_OBJECT.format(kind=type(properties).__name__))
+    return {
+        "external_id": external_id,
+        "name": name,
+        "occurred_at": occurred_at,
+        "amount": amount,
+        "channel": channel,
+        "properties": properties,
+        "event_id": _text(row, "event_id", 100),
+    }
+
+
+def event_key(clean: dict, seen: dict[str, int]) -> str:
+    """Return the idempotency key: the event_id, or the content plus its repeat count so far."""
+    if clean["event_id"]:
+        return "id:" + clean["event_id"]
+    content = "\x1f".join(
+        (
+            clean["external_id"],
+            clean["name"],
+            clean["occurred_at"].astimezone(datetime.UTC).isoformat(),
+            "" if clean["amount"] is None else str(clean["amount"]),
+            clean["channel"],
+            json.dumps(clean["properties"], sort_keys=True, ensure_ascii=False),
+        )
+    )
+    digest = hashlib.blake2b(content.encode(), digest_size=20).hexdigest()
+    repeat = seen.get(digest, 0)
+    seen[digest] = repeat + 1
+    return f"h:{digest}:{repeat}"
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _q(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _upsert_profiles(batch: dict[str, dict], now: datetime.datetime) -> tuple[int, int]:
+    """Insert or update a batch of profiles keyed by external_id; return (created, changed)."""
+    table = _q(Profile._meta.db_table)
+    ids = list(batch)
+    existing = set(
+        Profile.objects.filter(external_id__in=ids).values_list("external_id", flat=True)
+    )
+    created = len(ids) - len(existing)
+    columns = ["external_id", *PROFILE_FIELDS, "traits"]
+    defaults = column_defaults(Profile, exclude=set(columns))
+    columns += [f.column for f, _value in defaults]
+    constants = [_adapt(f, value) for f, value in defaults]
+    rows = []
+    for external_id, clean in batch.items():
+        rows.append(
+            (
+                external_id, clean.get("email", ""), clean.get("phone", ""),
+                clean.get("name", ""), clean.get("gender", ""),
+                _adapt_date(clean.get("birth_date")), clean.get("city", ""),
+                clean.get("region", ""),
+                _adapt_moment(clean.get("signup_at")),
+                json.dumps(clean["traits"], ensure_ascii=False, sort_keys=True), *constants,
+            )
+        )  # fmt: skip
+    postgres = connection.vendor == "postgresql"
+    # Empty text keeps what is stored; a missing gender or date keeps what is stored.
+    sets, changed = [], []
+    for name in ("email", "phone", "name", "city", "region"):
+        sets.append(f"{name} = COALESCE(NULLIF(excluded.{name}, ''), {table}.{name})")
+        changed.append(f"(excluded.{name} <> '' AND excluded.{name} <> {table}.{name})")
+    sets.append(f"gender = COALESCE(NULLIF(excluded.gender, ''), {table}.gender)")
+    changed.append(f"(excluded.gender <> '' AND excluded.gender <> {table}.gender)")
+    for name in ("birth_date", "signup_at"):
+        sets.append(f"{name} = COALESCE(excluded.{name}, {table}.{name})")
+        changed.append(
+            f"(excluded.{name} IS NOT NULL AND ({table}.{name} IS NULL "
+            f"OR excluded.{name} <> {table}.{name}))"
+        )
+    if postgres:
+        merged = f"{table}.traits || excluded.traits"
+        sets.append(f"traits = {merged}")
+        changed.append(f"({merged}) <> {table}.traits")
+    else:
+        merged = f"json_patch({table}.traits, excluded.traits)"
+        sets.append(f"traits = {merged}")
+        changed.append(f"json({merged}) <> json({table}.traits)")
+    sets.append("updated_at = excluded.updated_at")
+    column_list = ", ".join(_q(c) for c in columns)
+    conflict = (
+        f"ON CONFLICT (external_id) DO UPDATE SET {', '.join(sets)} WHERE {' OR '.join(changed)}"
+    )
+    with connection.cursor() as cursor:
+        if postgres:
+            _copy_into_temp(cursor, "ingest_profiles", Profile, columns, rows)
+            cursor.execute(
+                f"INSERT INTO {table} AS {table} ({column_list}) "
+                f"SELECT {column_list} FROM ingest_profiles {conflict}"
+            )
+            written = cursor.rowcount
+        else:
+            marks = ", ".join(["%s"] * len(columns))
+            cursor.executemany(
+                f"INSERT INTO {table} ({column_list}) VALUES ({marks}) {conflict}", rows
+            )
+            written = cursor.rowcount
+    return created, written - created
+
+
+def _adapt(field, value):
+    """Return ``value`` as the database driver takes it for ``field`` (JSON as text)."""
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    if isinstance(value, datetime.datetime):
+        return _adapt_moment(value)
+    return (
+        value if connection.vendor == "postgresql" else field.get_db_prep_value(value, connection)
+    )
+
+
+def _adapt_moment(value):
+    if value is None or connection.vendor == "postgresql":
+        return value
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _adapt_date(value):
+    if value is None or connection.vendor == "postgresql":
+        return value
+    return connection.ops.adapt_datefield_value(value)
+
+
+def _copy_into_temp(cursor, name: str, model, columns: list[str], rows: list[tuple]) -> None:
+    """COPY rows into a temporary table shaped like ``model``'s ``columns`` (PostgreSQL)."""
+    table = _q(model._meta.db_table)
+    column_list = ", ".join(_q(c) for c in columns)
+    cursor.execute(f"DROP TABLE IF EXISTS {name}")
+    cursor.execute(
+        f"CREATE TEMP TABLE {name} ON COMMIT DROP AS SELECT {column_list} FROM {table} WITH NO DATA"
+    )
+    with cursor.cursor.copy(f"COPY {name} ({column_list}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _ensure_profiles(external_ids: set[str], now: datetime.datetime) -> tuple[dict[str, int], int]:
+    """Return ids for ``external_ids``, creating bare profiles for unknown ones."""
+    known = dict(
+        Profile.objects.filter(external_id__in=external_ids).values_list("external_id", "pk")
+    )
+    missing = external_ids - known.keys()
+    if missing:
+        Profile.objects.bulk_create(
+            [Profile(external_id=e, created_at=now, updated_at=now) for e in sorted(missing)],
+            ignore_conflicts=True,
+            batch_size=1000,
+        )
+        known.update(
+            Profile.objects.filter(external_id__in=missing).values_list("external_id", "pk")
+        )
+    return known, len(missing)
+
+
+def _insert_events(rows: list[tuple]) -> int:
+    """Insert event rows, skipping keys already stored; return how many were new."""
+    table = _q(Event._meta.db_table)
+    columns = ["profile_id", "name", "channel", "occurred_at", "amount", "properties", "key",
+               "received_at"]  # fmt: skip
+    column_list = ", ".join(_q(c) for c in columns)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            _copy_into_temp(cursor, "ingest_events", Event, columns, rows)
+            cursor.execute(
+                f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM ingest_events "
+                f"ON CONFLICT (key) DO NOTHING"
+            )
+        else:
+            ops = connection.ops
+            adapted = [
+                (r[0], r[1], r[2], ops.adapt_datetimefield_value(r[3]),
+                 None if r[4] is None else str(r[4]), r[5], r[6],
+                 ops.adapt_datetimefield_value(r[7]))
+                for r in rows
+            ]  # fmt: skip
+            marks = ", ".join(["%s"] * len(columns))
+            cursor.executemany(
+                f"INSERT INTO {table} ({column_list}) VALUES ({marks}) "
+                f"ON CONFLICT (key) DO NOTHING",
+                adapted,
+            )
+        return cursor.rowcount
+
+
+def _touch_last_seen(latest: dict[int, datetime.datetime]) -> None:
+    """Move each profile's last_seen_at forward to the latest event just stored."""
+    if not latest:
+        return
+    table = _q(Profile._meta.db_table)
+    postgres = connection.vendor == "postgresql"
+    pair = "(%s::bigint, %s::timestamptz)" if postgres else "(%s, %s)"
+    values_alias = "v(pid, ts)" if postgres else "v"
+    pid, ts = ("v.pid", "v.ts") if postgres else ("v.column1", "v.column2")
+    items = list(latest.items())
+    with connection.cursor() as cursor:
+        for start in range(0, len(items), 1000):
+            chunk = items[start : start + 1000]
+            if not postgres:
+                chunk = [(pk, connection.ops.adapt_datetimefield_value(at)) for pk, at in chunk]
+            cursor.execute(
+                f"UPDATE {table} SET last_seen_at = {ts} "
+                f"FROM (VALUES {', '.join([pair] * len(chunk))}) AS {values_alias} "
+                f"WHERE {table}.id = {pid} "
+                f"AND ({table}.last_seen_at IS NULL OR {table}.last_seen_at < {ts})",
+                [value for row in chunk for value in row],
+            )
+
+
+# --------------------------------------------------------------------------- entry points
+
+Progress = Callable[[int], None]
+
+
+def _check_row(row) -> None:
+    if not isinstance(row, dict):
+        raise RowInvalid(ERROR_NOT_A_ROW)
+    if CSV_ERROR in row:
+        raise RowInvalid(row[CSV_ERROR])
+
+
+def profiles_ingest(
+    *, rows: Iterable[tuple[int, dict]], progress: Progress | None = None
+) -> IngestReport:
+    """Validate and upsert profiles by external_id; ``rows`` yields (position, row dict)."""
+    report = IngestReport(kind="profiles")
+    started = time.perf_counter()
+    now = timezone.now()
+    batch: dict[str, dict] = {}
+
+    def flush():
+        if batch:
+            with transaction.atomic():
+                created, updated = _upsert_profiles(batch, now)
+            report.created += created
+            report.updated += updated
+            batch.clear()
+
+    for position, row in rows:
+        report.read += 1
+        try:
+            _check_row(row)
+            clean = clean_profile_row(row)
+        except RowInvalid as exc:
+            report.errors.append(RowError(position, str(exc)))
+            continue
+        earlier = batch.get(clean["external_id"])
+        if earlier:  # the same profile twice in one batch: later non-empty values win
+            traits = {**earlier["traits"], **clean["traits"]}
+            earlier.update(clean)
+            earlier["traits"] = traits
+        else:
+            batch[clean["external_id"]] = clean
+        if len(batch) >= BATCH_SIZE:
+            flush()
+        if progress and report.read % 1000 == 0:
+            progress(report.read)
+    flush()
+    report.unchanged = report.good - report.created - report.updated
+    report.seconds = time.perf_counter() - started
+    if progress:
+        progress(report.read)
+    return report
+
+
+def events_ingest(
+    *, rows: Iterable[tuple[int, dict]], progress: Progress | None = None
+) -> IngestReport:
+    """Validate and store events, creating unknown profiles; ``rows`` yields (position, row)."""
+    report = IngestReport(kind="events")
+    started = time.perf_counter()
+    now = timezone.now()
+    seen: dict[str, int] = {}
+    batch: list[tuple[str, dict]] = []
+    latest: dict[int, datetime.datetime] = {}
+
+    def flush():
+        if not batch:
+            return
+        with transaction.atomic():
+            ids, created_profiles = _ensure_profiles({c["external_id"] for _k, c in batch}, now)
+            rows_out = []
+            for key, clean in batch:
+                pk = ids[clean["external_id"]]
+                rows_out.append(
+                    (pk, clean["name"], clean["channel"], clean["occurred_at"], clean["amount"],
+                     json.dumps(clean["properties"], ensure_ascii=False), key, now)
+                )  # fmt: skip
+                if pk not in latest or latest[pk] < clean["occurred_at"]:
+                    latest[pk] = clean["occurred_at"]
+            report.created += _insert_events(rows_out)
+            report.profiles_created += created_profiles
+        batch.clear()
+
+    for position, row in rows:
+        report.read += 1
+        try:
+            _check_row(row)
+            clean = clean_event_row(row)
+        except RowInvalid as exc:
+            report.errors.append(RowError(position, str(exc)))
+            continue
+        batch.append((event_key(clean, seen), clean))
+        if len(batch) >= BATCH_SIZE:
+            flush()
+        if progress and report.read % 1000 == 0:
+            progress(report.read)
+    flush()
+    with transaction.atomic():
+        _touch_last_seen(latest)
+    report.unchanged = report.good - report.created
+    report.seconds = time.perf_counter() - started
+    if progress:
+        progress(report.read)
+    return report
+
+
+# --------------------------------------------------------------------------- CSV files
+
+
+class CsvUnreadable(ValueError):
+    """The file cannot be read as CSV with a header row holding the required columns."""
+
+
+def csv_rows(stream: io.TextIOBase, required: Iterable[str]) -> Iterator[tuple[int, dict]]:
+    """Yield (line number, row) from a CSV text stream, checking the header first.
+
+    Line numbers are those of the file (the header is line 1), also for quoted multi-line cells.
+    """
+    reader = csv.DictReader(stream)
+    try:
+        header = reader.fieldnames
+    except UnicodeDecodeError as exc:
+        raise CsvUnreadable(ERROR_NOT_UTF8.format(reason=exc.reason)) from None
+    except csv.Error as exc:
+        raise CsvUnreadable(str(exc)) from None
+    if not header:
+        raise CsvUnreadable(ERROR_NO_HEADER)
+    reader.fieldnames = [name.strip() for name in header]
+    missing = [c for c in required if c not in reader.fieldnames]
+    if missing:
+        raise CsvUnreadable(ERROR_MISSING_COLUMNS.format(columns=", ".join(missing)))
+    line = reader.line_num
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except UnicodeDecodeError as exc:
+            raise CsvUnreadable(ERROR_NOT_UTF8.format(reason=exc.reason)) from None
+        except csv.Error as exc:
+            yield line + 1, {CSV_ERROR: str(exc)}
+            line = reader.line_num
+            continue
+        start = line + 1
+        line = reader.line_num
+        if None in row:  # more cells than header columns
+            extra = row.pop(None)
+            row[CSV_ERROR] = ERROR_EXTRA_CELLS.format(count=len(extra))
+        yield start, row
+
+
+def _open_csv(path: Path) -> io.TextIOBase:
+    return open(path, encoding="utf-8-sig", newline="")
+
+
+def count_data_lines(path: Path) -> int:
+    """Return the number of lines after the header (an estimate of rows, for progress)."""
+    with open(path, "rb") as handle:
+        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    return max(0, lines - 1)
+
+
+def _ingest_file(path: Path, kind: str, progress: Progress | None) -> IngestReport:
+    required = ("external_id",) if kind == "profiles" else EVENT_REQUIRED
+    ingest = profiles_ingest if kind == "profiles" else events_ingest
+    try:
+        with _open_csv(path) as stream:
+            rows = csv_rows(stream, required)
+            first = next(rows, None)  # reads the header: raises CsvUnreadable early
+            warnings = []
+            if kind == "events":
+                known = {*EVENT_REQUIRED, *EVENT_OPTIONAL}
+                extra = [c for c in _header(path) if c not in known]
+                if extra:
+                    warnings.append(WARNING_UNKNOWN_COLUMNS.format(columns=", ".join(extra)))
+            chained = _prepend(first, rows) if first else iter(())
+            report = ingest(rows=chained, progress=progress)
+            report.warnings.extend(warnings)
+            return report
+    except FileNotFoundError:
+        return IngestReport(kind=kind, fatal=f"no file at {path}")
+    except IsADirectoryError:
+        return IngestReport(kind=kind, fatal=f"{path} is a folder, not a file")
+    except CsvUnreadable as exc:
+        return IngestReport(kind=kind, fatal=str(exc))
+
+
+def _header(path: Path) -> list[str]:
+    with _open_csv(path) as stream:
+        return [c.strip() for c in next(csv.reader(stream), [])]
+
+
+def _prepend(first, rest):
+    yield first
+    yield from rest
+
+
+def profiles_import_file(*, path: Path, progress: Progress | None = None) -> IngestReport:
+    """Import a profiles CSV file (contract in PRODUCT.md)."""
+    return _ingest_file(Path(path), "profiles", progress)
+
+
+def events_import_file(*, path: Path, progress: Progress | None = None) -> IngestReport:
+    """Import an events CSV file (contract in PRODUCT.md)."""
+    return _ingest_file(Path(path), "events", progress)

@@ -1,0 +1,268 @@
+"""CSV imports: bad rows are reported by line and skipped, good rows kept, re-imports change nothing."""
+
+import datetime
+import decimal
+import hashlib
+import io
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from profiles.models import Event, Profile
+from profiles.services import ingest
+
+pytestmark = pytest.mark.django_db
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+PROFILES_CSV = (
+    "\ufeffexternal_id,email,phone,name,gender,birth_date,city,region,signup_at,membership,score\n"
+    "c-001,Li.Na@Example.com,13812345678,李娜,女,1990-05-01,上海,上海,2024-03-01,gold,88\n"
+    "c-002,bob@example.com,+8613912345678,Bob Smith,male,1985-12-31,北京,北京,"
+    "2024-03-02T09:30:00+08:00,silver,007\n"
+    "c-003,not-an-email,,王伟,,,,,,,\n"
+    "c-004,,12345,赵六,,,,,,,\n"
+    "c-005,,,钱七,,1990-02-30,,,,,\n"
+    ",nobody@example.com,,No Id,,,,,,,\n"
+    'c-006,,,"=HYPERLINK(""http://evil.example""),x",,,深圳,广东,2024-13-01,,\n'
+    'c-007,,,"=1+2",unknown,,"广州",广东,2024-04-01,,\n'
+)
+
+EVENTS_CSV = (
+    "\ufeffexternal_id,name,occurred_at,event_id,amount,channel,properties,colour\n"
+    'c-001,purchase,2024-05-01T10:00:00+08:00,ord-1,199.90,store,"{""sku"": ""口红""}",red\n'
+    "c-001,page_view,2024-05-02,,,web,,\n"
+    "c-001,page_view,2024-05-02,,,web,,\n"
+    "new-guy,signup,2024-05-03T08:00:00,,,app,,\n"
+    "c-002,purchase,2024-05-32,,10,web,,\n"
+    "c-002,purchase,2024-05-03,,ten,web,,\n"
+    'c-002,feedback,2024-05-03,,,app,"{not json",\n'
+    'c-002,feedback,2024-05-03,,,app,"[1, 2]",\n'
+    "c-002,feedback,2024-05-03,,,fax,,\n"
+    ",purchase,2024-05-03,,,web,,\n"
+)
+
+
+def write(tmp_path, name: str, text: str):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def run(command: str, path) -> tuple[str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    call_command(command, str(path), "--no-progress", stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def database_fingerprint() -> str:
+    digest = hashlib.sha256()
+    for row in Profile.objects.order_by("external_id").values_list(
+        "external_id",
+        "email",
+        "phone",
+        "name",
+        "gender",
+        "birth_date",
+        "city",
+        "region",
+        "signup_at",
+        "traits",
+        "last_seen_at",
+    ):
+        digest.update(repr(row).encode())
+    for row in Event.objects.order_by("key").values_list(
+        "key", "profile__external_id", "name", "channel", "occurred_at", "amount", "properties"
+    ):
+        digest.update(repr(row).encode())
+    return digest.hexdigest()
+
+
+def test_profiles_good_rows_are_kept_and_bad_rows_reported_by_line(tmp_path):
+    path = write(tmp_path, "profiles.csv", PROFILES_CSV)
+
+    out, err = run("import_profiles", path)
+
+    assert set(Profile.objects.values_list("external_id", flat=True)) == {
+        "c-001",
+        "c-002",
+        "c-007",
+    }
+    assert "line 4: email 'not-an-email' is not a valid email address" in err
+    assert "line 5: phone '12345' is not a valid phone number" in err
+    assert "line 6: birth_date '1990-02-30' is not a date (YYYY-MM-DD)" in err
+    assert "line 7: external_id is required" in err
+    assert "line 8: signup_at '2024-13-01' is not an ISO 8601 date or date-time" in err
+    assert out.strip() == (
+        "profiles: 8 rows read, 3 created, 0 updated, 0 unchanged, 5 refused"
+        + out.strip().split("5 refused")[1]
+    )
+
+
+def test_profile_fields_are_normalised_and_other_columns_become_traits(tmp_path):
+    run("import_profiles", write(tmp_path, "profiles.csv", PROFILES_CSV))
+
+    li = Profile.objects.get(external_id="c-001")
+    bob = Profile.objects.get(external_id="c-002")
+
+    assert li.email == "li.na@example.com"
+    assert str(li.phone) == "+8613812345678"
+    assert li.name == "李娜"
+    assert li.gender == "female"
+    assert li.birth_date == datetime.date(1990, 5, 1)
+    assert li.signup_at == datetime.datetime(2024, 3, 1, tzinfo=SHANGHAI)  # a date is midnight
+    assert li.traits == {"membership": "gold", "score": 88}
+    assert bob.traits == {"membership": "silver", "score": "007"}  # leading zeros stay text
+
+
+def test_formula_like_text_is_stored_verbatim_as_data(tmp_path):
+    run("import_profiles", write(tmp_path, "profiles.csv", PROFILES_CSV))
+
+    assert Profile.objects.get(external_id="c-007").name == "=1+2"
+
+
+def test_reimporting_the_same_profiles_file_changes_nothing(tmp_path):
+    path = write(tmp_path, "profiles.csv", PROFILES_CSV)
+    run("import_profiles", path)
+    before = database_fingerprint()
+
+    out, _err = run("import_profiles", path)
+
+    assert database_fingerprint() == before
+    assert "0 created, 0 updated, 3 unchanged, 5 refused" in out
+
+
+def test_a_later_import_updates_only_the_cells_it_fills(tmp_path):
+    run("import_profiles", write(tmp_path, "profiles.csv", PROFILES_CSV))
+    update = "external_id,city,email,tier\nc-001,杭州,,vip\n"
+
+    out, _err = run("import_profiles", write(tmp_path, "update.csv", update))
+
+    li = Profile.objects.get(external_id="c-001")
+    assert "1 updated" in out
+    assert li.city == "杭州"
+    assert li.email == "li.na@example.com"  # an empty cell keeps the stored value
+    assert li.traits == {"membership": "gold", "score": 88, "tier": "vip"}
+
+
+def test_events_good_rows_are_kept_and_bad_rows_reported_by_line(tmp_path):
+    run("import_profiles", write(tmp_path, "profiles.csv", PROFILES_CSV))
+
+    out, err = run("import_events", write(tmp_path, "events.csv", EVENTS_CSV))
+
+    assert Event.objects.count() == 4
+    assert "line 6: occurred_at '2024-05-32' is not an ISO 8601 date or date-time" in err
+    assert "line 7: amount 'ten' is not a number" in err
+    assert "line 8: properties is not valid JSON" in err
+    assert "line 9: properties must be a JSON object, not list" in err
+    assert "line 10: channel 'fax' is not one of" in err
+    assert "line 11: external_id is required" in err
+    assert "warning: column(s) not known for events were ignored: colour" in err
+    assert (
+        "events: 10 rows read, 4 created, 0 updated, 0 unchanged, 6 refused, 1 new profiles" in out
+    )
+
+
+def test_event_fields_are_stored_with_time_zone_and_unknown_profiles_created(tmp_path):
+    run("import_events", write(tmp_path, "events.csv", EVENTS_CSV))
+
+    purchase = Event.objects.get(key="id:ord-1")
+    signup = Event.objects.get(name="signup")
+
+    assert purchase.amount == decimal.Decimal("199.90")
+    assert purchase.properties == {"sku": "口红"}
+    assert purchase.channel == "store"
+    assert purchase.occurred_at == datetime.datetime(2024, 5, 1, 2, 0, tzinfo=datetime.UTC)
+    assert signup.profile.external_id == "new-guy"
+    assert signup.occurred_at == datetime.datetime(2024, 5, 3, 8, 0, tzinfo=SHANGHAI)
+    assert signup.profile.last_seen_at == signup.occurred_at
+
+
+def test_two_identical_rows_are_two_events_and_reimporting_adds_nothing(tmp_path):
+    path = write(tmp_path, "events.csv", EVENTS_CSV)
+    run("import_events", path)
+    before = database_fingerprint()
+
+    out, _err = run("import_events", path)
+
+    assert Event.objects.filter(name="page_view").count() == 2
+    assert database_fingerprint() == before
+    assert "0 created, 0 updated, 4 unchanged, 6 refused, 0 new profiles" in out
+
+
+def test_a_third_identical_row_in_a_later_file_is_a_new_event(tmp_path):
+    run("import_events", write(tmp_path, "events.csv", EVENTS_CSV))
+    three = "external_id,name,occurred_at,channel\n" + "c-001,page_view,2024-05-02,web\n" * 3
+
+    out, _err = run("import_events", write(tmp_path, "three.csv", three))
+
+    assert "1 created" in out
+    assert Event.objects.filter(name="page_view").count() == 3
+
+
+def test_a_file_without_the_required_columns_is_refused_and_nothing_is_stored(tmp_path):
+    path = write(tmp_path, "events.csv", "user,what,when\nc-1,purchase,2024-01-01\n")
+
+    with pytest.raises(CommandError, match=r"lacks the required column\(s\): external_id, name"):
+        run("import_events", path)
+
+    assert not Event.objects.exists()
+
+
+def test_a_file_that_is_not_utf8_is_refused(tmp_path):
+    path = tmp_path / "gbk.csv"
+    path.write_bytes("external_id,name\nc-1,李娜\n".encode("gbk"))
+
+    with pytest.raises(CommandError, match="not UTF-8"):
+        run("import_profiles", path)
+
+
+def test_a_missing_file_is_refused(tmp_path):
+    with pytest.raises(CommandError, match="no file at"):
+        run("import_profiles", tmp_path / "nope.csv")
+
+
+def test_a_file_where_every_row_is_bad_exits_non_zero(tmp_path):
+    path = write(tmp_path, "events.csv", "external_id,name,occurred_at\nc-1,x,yesterday\n")
+
+    with pytest.raises(CommandError, match="1 refused"):
+        run("import_events", path)
+
+
+def test_a_row_with_more_cells_than_the_header_is_refused(tmp_path):
+    text = "external_id,name\nc-1,李娜\nc-2,王伟,extra\n"
+
+    _out, err = run("import_profiles", write(tmp_path, "p.csv", text))
+
+    assert "line 3: the row has 1 more cell(s) than the header" in err
+    assert Profile.objects.count() == 1
+
+
+def test_a_quoted_multiline_cell_keeps_later_line_numbers_right(tmp_path):
+    text = 'external_id,name,note\nc-1,"李\n娜",ok\nc-2,,\n,bad,\n'
+
+    _out, err = run("import_profiles", write(tmp_path, "p.csv", text))
+
+    assert "line 5: external_id is required" in err
+    assert Profile.objects.get(external_id="c-1").name == "李\n娜"
+
+
+def test_the_ingest_service_accepts_rows_from_any_source():
+    report = ingest.events_ingest(
+        rows=enumerate(
+            [
+                {
+                    "external_id": "api-1",
+                    "name": "purchase",
+                    "occurred_at": "2024-01-01T00:00:00Z",
+                    "amount": 5,
+                    "properties": {"a": 1},
+                },
+                "not a dict",
+            ]
+        )
+    )
+
+    assert report.created == 1
+    assert [str(e) for e in report.errors] == [f"line 1: {ingest.ERROR_NOT_A_ROW}"]

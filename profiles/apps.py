@@ -7,3 +7,8 @@ from django.utils.translation import gettext_lazy as _
 class ProfilesConfig(AppConfig):
     name = "profiles"
     verbose_name = _("Profiles")
+
+    def ready(self):
+        from core.jobs import job_kind
+
+        job_kind("profiles.import", "profiles.services.ingest.import_job")

@@ -698,3 +698,70 @@ def profiles_import_file(*, path: Path, progress: Progress | None = None) -> Ing
 def events_import_file(*, path: Path, progress: Progress | None = None) -> IngestReport:
     """Import an events CSV file (contract in PRODUCT.md)."""
     return _ingest_file(Path(path), "events", progress)
+
+
+# --------------------------------------------------------------------------- browser uploads
+
+PREVIEW_ROWS = 10
+PREVIEW_CHECKED_ROWS = 1000
+IMPORT_JOB_KIND = "profiles.import"
+
+
+@dataclass
+class ImportPreview:
+    """The first rows of an uploaded file and the problems found in its first rows."""
+
+    kind: str
+    header: list[str] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    checked: int = 0
+    total: int = 0
+    fatal: str = ""
+
+
+def import_preview(*, path: Path, kind: str) -> ImportPreview:
+    """Read the first rows of a CSV file and validate them without storing anything."""
+    preview = ImportPreview(kind=kind)
+    required = ("external_id",) if kind == "profiles" else EVENT_REQUIRED
+    clean = clean_profile_row if kind == "profiles" else clean_event_row
+    try:
+        with _open_csv(Path(path)) as stream:
+            for line, row in csv_rows(stream, required):
+                if not preview.header:
+                    preview.header = [c for c in row if c is not CSV_ERROR]
+                if len(preview.rows) < PREVIEW_ROWS:
+                    preview.rows.append([str(row.get(c) or "") for c in preview.header])
+                try:
+                    _check_row(row)
+                    clean(row)
+                except RowInvalid as exc:
+                    preview.errors.append(RowError(line, str(exc)))
+                preview.checked += 1
+                if preview.checked >= PREVIEW_CHECKED_ROWS:
+                    break
+    except CsvUnreadable as exc:
+        preview.fatal = str(exc)
+        return preview
+    if not preview.header:
+        preview.header = _header(Path(path))
+    if kind == "events":
+        extra = [c for c in preview.header if c not in {*EVENT_REQUIRED, *EVENT_OPTIONAL}]
+        if extra:
+            preview.warnings.append(WARNING_UNKNOWN_COLUMNS.format(columns=", ".join(extra)))
+    preview.total = count_data_lines(Path(path))
+    return preview
+
+
+def import_job(*, job, report) -> dict:
+    """Run an uploaded import as a background job, reporting rows done; remove the file after."""
+    path = Path(job.payload["path"])
+    kind = job.payload["kind"]
+    importer = profiles_import_file if kind == "profiles" else events_import_file
+    total = job.total or count_data_lines(path)
+    outcome = importer(path=path, progress=lambda done: report(done, total))
+    if outcome.fatal:
+        raise ValueError(outcome.summary())
+    path.unlink(missing_ok=True)
+    return outcome.as_dict()

@@ -1,0 +1,78 @@
+"""Upload a CSV of profiles or events, preview it with its errors, then import it as a job."""
+
+import re
+import uuid
+from pathlib import Path
+
+from django import forms
+from django.conf import settings
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
+
+from core.roles import OPS, require_role
+from core.services import job_enqueue
+from profiles.services import ingest
+
+_UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
+KINDS = [("profiles", _("Profiles")), ("events", _("Events"))]
+
+
+class UploadForm(forms.Form):
+    kind = forms.ChoiceField(label=_("What the file holds"), choices=KINDS)
+    file = forms.FileField(label=_("CSV file (UTF-8, header row)"))
+
+
+def _upload_dir() -> Path:
+    return Path(settings.MEDIA_ROOT) / "imports"
+
+
+def _upload_path(upload_id: str) -> Path:
+    if not _UPLOAD_ID.match(upload_id or ""):
+        raise Http404
+    path = _upload_dir() / f"{upload_id}.csv"
+    if not path.is_file():
+        raise Http404
+    return path
+
+
+def import_upload(request):
+    """Show the upload form; on upload, store the file and show a preview with its errors."""
+    require_role(request.user, OPS)
+    form = UploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload_id = uuid.uuid4().hex
+        _upload_dir().mkdir(parents=True, exist_ok=True)
+        path = _upload_dir() / f"{upload_id}.csv"
+        with open(path, "wb") as target:
+            for chunk in form.cleaned_data["file"].chunks():
+                target.write(chunk)
+        kind = form.cleaned_data["kind"]
+        preview = ingest.import_preview(path=path, kind=kind)
+        if preview.fatal:
+            path.unlink(missing_ok=True)
+        return render(
+            request,
+            "profiles/import_preview.html",
+            {"preview": preview, "upload_id": upload_id, "kind": kind,
+             "name": form.cleaned_data["file"].name},
+        )  # fmt: skip
+    return render(request, "profiles/import_upload.html", {"form": form})
+
+
+@require_POST
+def import_confirm(request):
+    """Queue the import of a previewed upload and show the job's progress."""
+    require_role(request.user, OPS)
+    kind = request.POST.get("kind")
+    if kind not in dict(KINDS):
+        raise Http404
+    path = _upload_path(request.POST.get("upload_id", ""))
+    job = job_enqueue(
+        kind=ingest.IMPORT_JOB_KIND,
+        payload={"path": str(path), "kind": kind, "name": request.POST.get("name", "")[:200]},
+        user=request.user,
+        total=ingest.count_data_lines(path),
+    )
+    return redirect("job-detail", pk=job.pk)

@@ -34,7 +34,8 @@ class ValueTier(models.TextChoices):
 class Profile(models.Model):
     """One end user, with core fields, free-form traits and computed features."""
 
-    external_id = models.CharField(_("external ID"), max_length=128, unique=True)
+    # Unique through Meta.constraints, so PostgreSQL keeps one index (no extra LIKE index).
+    external_id = models.CharField(_("external ID"), max_length=128)
     email = models.EmailField(_("email"), blank=True, default="")
     phone = PhoneNumberField(_("phone"), blank=True, default="")
     name = models.CharField(_("name"), max_length=200, blank=True, default="")
@@ -69,6 +70,9 @@ class Profile(models.Model):
     class Meta:
         verbose_name = _("profile")
         verbose_name_plural = _("profiles")
+        constraints = [
+            models.UniqueConstraint(fields=["external_id"], name="profile_unique_external_id")
+        ]
         indexes = [
             models.Index(fields=["city"]),
             models.Index(fields=["signup_at"]),
@@ -85,7 +89,10 @@ class Profile(models.Model):
 class Event(models.Model):
     """Something a profile did at a touchpoint."""
 
-    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="events")
+    # Indexed through (profile, name, occurred_at) below; no separate index.
+    profile = models.ForeignKey(
+        Profile, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     name = models.CharField(_("event"), max_length=64)
     channel = models.CharField(
         _("touchpoint"), max_length=32, choices=Touchpoint.choices, default=Touchpoint.WEB
@@ -95,16 +102,16 @@ class Event(models.Model):
         _("amount"), max_digits=14, decimal_places=2, null=True, blank=True
     )
     properties = models.JSONField(_("properties"), default=dict, blank=True)
-    key = models.CharField(_("idempotency key"), max_length=128, unique=True)
+    key = models.CharField(_("idempotency key"), max_length=128)
     received_at = models.DateTimeField(_("received at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("event")
         verbose_name_plural = _("events")
+        constraints = [models.UniqueConstraint(fields=["key"], name="event_unique_key")]
         indexes = [
             models.Index(fields=["profile", "name", "occurred_at"]),
             models.Index(fields=["name", "occurred_at"]),
-            models.Index(fields=["occurred_at"]),
         ]
 
     def __str__(self):
@@ -156,8 +163,13 @@ class Provenance(models.TextChoices):
 class ProfileTag(models.Model):
     """A tag on a profile, with where it came from, when, by whom, and until when."""
 
-    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="profile_tags")
-    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="profile_tags")
+    # Both indexed through the unique (profile, tag) constraint and the (tag, profile) index.
+    profile = models.ForeignKey(
+        Profile, on_delete=models.CASCADE, related_name="profile_tags", db_index=False
+    )
+    tag = models.ForeignKey(
+        Tag, on_delete=models.CASCADE, related_name="profile_tags", db_index=False
+    )
     provenance = models.CharField(
         _("provenance"), max_length=10, choices=Provenance.choices, default=Provenance.MANUAL
     )
@@ -173,7 +185,14 @@ class ProfileTag(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["profile", "tag"], name="profiletag_unique_profile_tag")
         ]
-        indexes = [models.Index(fields=["tag", "profile"])]
+        indexes = [
+            models.Index(fields=["tag", "profile"]),
+            models.Index(
+                fields=["expires_at"],
+                condition=models.Q(expires_at__isnull=False),
+                name="profiletag_expiry_idx",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.profile} · {self.tag}"

@@ -15,6 +15,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -30,6 +31,7 @@ from core.bulk import column_defaults
 from profiles.models import Event, Gender, Profile, Touchpoint
 
 BATCH_SIZE = 5000
+EVENT_BATCH_SIZE = 20000
 
 PROFILE_FIELDS = ("email", "phone", "name", "gender", "birth_date", "city", "region", "signup_at")
 EVENT_REQUIRED = ("external_id", "name", "occurred_at")
@@ -51,6 +53,7 @@ ERROR_NO_HEADER = "the file has no header row"
 ERROR_MISSING_COLUMNS = "the header lacks the required column(s): {columns}"
 ERROR_NOT_UTF8 = "the file is not UTF-8 text: {reason}"
 ERROR_NOT_A_ROW = "the item is not an object of field names and values"
+ERROR_NUL = "{column} contains a NUL character"
 ERROR_EXTRA_CELLS = "the row has {count} more cell(s) than the header"
 WARNING_UNKNOWN_COLUMNS = "column(s) not known for events were ignored: {columns}"
 
@@ -190,6 +193,8 @@ def _text(row: dict, column: str, limit: int) -> str:
     value = str(value).strip()
     if len(value) > limit:
         raise RowInvalid(ERROR_TOO_LONG.format(column=column, limit=limit))
+    if "\x00" in value:
+        raise RowInvalid(ERROR_NUL.format(column=column))
     return value
 
 
@@ -268,15 +273,22 @@ def clean_event_row(row: dict) -> dict:
     if channel not in CHANNELS:
         raise RowInvalid(ERROR_CHANNEL.format(value=channel, choices=", ".join(sorted(CHANNELS))))
     properties = row.get("properties")
+    properties_json = "{}"
     if properties is None or properties == "":
         properties = {}
     elif isinstance(properties, str):
         try:
-            properties = json.loads(properties)
+            properties_json, properties = properties, json.loads(properties)
         except json.JSONDecodeError as exc:
             raise RowInvalid(ERROR_PROPERTIES_JSON.format(reason=exc.msg)) from None
+    else:
+        properties_json = None
     if not isinstance(properties, dict):
         raise RowInvalid(ERROR_PROPERTIES_OBJECT.format(kind=type(properties).__name__))
+    if properties_json is None:  # an object from the API: canonical text
+        properties_json = json.dumps(properties, ensure_ascii=False, sort_keys=True)
+    if "\\u0000" in properties_json or "\x00" in properties_json:
+        raise RowInvalid(ERROR_NUL.format(column="properties"))
     return {
         "external_id": external_id,
         "name": name,
@@ -284,28 +296,49 @@ def clean_event_row(row: dict) -> dict:
         "amount": amount,
         "channel": channel,
         "properties": properties,
+        "properties_json": properties_json,
         "event_id": _text(row, "event_id", 100),
     }
 
 
-def event_key(clean: dict, seen: dict[str, int]) -> str:
+class RepeatCounter:
+    """Count how often each content digest was seen, in little memory for millions of rows.
+
+    Most rows are unique: they cost one 64-bit integer in a set; only repeats use the dict.
+    """
+
+    def __init__(self):
+        self.once: set[int] = set()
+        self.more: dict[int, int] = {}
+
+    def bump(self, digest: bytes) -> int:
+        """Return how many times ``digest`` was seen before, and count this time."""
+        short = int.from_bytes(digest[:8], "big")
+        if short not in self.once:
+            self.once.add(short)
+            return 0
+        repeat = self.more.get(short, 1)
+        self.more[short] = repeat + 1
+        return repeat
+
+
+def event_key(clean: dict, seen: RepeatCounter) -> str:
     """Return the idempotency key: the event_id, or the content plus its repeat count so far."""
     if clean["event_id"]:
         return "id:" + clean["event_id"]
+    amount = clean["amount"]
     content = "\x1f".join(
         (
             clean["external_id"],
             clean["name"],
-            clean["occurred_at"].astimezone(datetime.UTC).isoformat(),
-            "" if clean["amount"] is None else str(clean["amount"]),
+            repr(clean["occurred_at"].timestamp()),
+            "" if amount is None else str(amount),
             clean["channel"],
-            json.dumps(clean["properties"], sort_keys=True, ensure_ascii=False),
+            clean["properties_json"],
         )
     )
-    digest = hashlib.blake2b(content.encode(), digest_size=20).hexdigest()
-    repeat = seen.get(digest, 0)
-    seen[digest] = repeat + 1
-    return f"h:{digest}:{repeat}"
+    digest = hashlib.blake2b(content.encode(), digest_size=20).digest()
+    return f"h:{digest.hex()}:{seen.bump(digest)}"
 
 
 # --------------------------------------------------------------------------- writing
@@ -467,6 +500,69 @@ def _insert_events(rows: list[tuple]) -> int:
         return cursor.rowcount
 
 
+def _store_events(batch, now, latest) -> tuple[int, int]:
+    """Store a batch of (key, event) by mapping external ids to profile ids in Python."""
+    ids, created_profiles = _ensure_profiles({c["external_id"] for _k, c in batch}, now)
+    rows = []
+    for key, clean in batch:
+        pk = ids[clean["external_id"]]
+        rows.append(
+            (pk, clean["name"], clean["channel"], clean["occurred_at"], clean["amount"],
+             clean["properties_json"], key, now)
+        )  # fmt: skip
+        if pk not in latest or latest[pk] < clean["occurred_at"]:
+            latest[pk] = clean["occurred_at"]
+    return _insert_events(rows), created_profiles
+
+
+def _store_events_staged(batch, now) -> tuple[int, int]:
+    """Store a batch on PostgreSQL: COPY it into a temporary table, then three set-based steps.
+
+    Create the unknown profiles, insert the events whose key is new (joined to their profile),
+    and move last_seen_at forward.
+    """
+    profile_table, event_table = _q(Profile._meta.db_table), _q(Event._meta.db_table)
+    defaults = column_defaults(Profile, exclude={"external_id"})
+    default_columns = ", ".join(_q(f.column) for f, _v in defaults)
+    default_marks = ", ".join(f"CAST(%s AS {f.db_type(connection)})" for f, _v in defaults)
+    default_values = [_adapt(f, v) for f, v in defaults]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS ingest_event_stage (external_id text, name text, "
+            "channel text, occurred_at timestamptz, amount numeric, properties jsonb, key text) "
+            "ON COMMIT DELETE ROWS"
+        )
+        with cursor.cursor.copy("COPY ingest_event_stage FROM STDIN") as copy:
+            for key, c in batch:
+                copy.write_row(
+                    (c["external_id"], c["name"], c["channel"], c["occurred_at"], c["amount"],
+                     c["properties_json"], key)
+                )  # fmt: skip
+        cursor.execute(
+            f"INSERT INTO {profile_table} (external_id, {default_columns}) "
+            f"SELECT DISTINCT external_id, {default_marks} FROM ingest_event_stage "
+            f"ON CONFLICT (external_id) DO NOTHING",
+            default_values,
+        )
+        created_profiles = cursor.rowcount
+        cursor.execute(
+            f"INSERT INTO {event_table} (profile_id, name, channel, occurred_at, amount, "
+            f"properties, key, received_at) "
+            f"SELECT p.id, s.name, s.channel, s.occurred_at, s.amount, s.properties, s.key, %s "
+            f"FROM ingest_event_stage s JOIN {profile_table} p ON p.external_id = s.external_id "
+            f"ON CONFLICT (key) DO NOTHING",
+            [now],
+        )
+        created = cursor.rowcount
+        cursor.execute(
+            f"UPDATE {profile_table} p SET last_seen_at = m.latest FROM "
+            f"(SELECT external_id, MAX(occurred_at) AS latest FROM ingest_event_stage "
+            f"GROUP BY external_id) m WHERE p.external_id = m.external_id "
+            f"AND (p.last_seen_at IS NULL OR p.last_seen_at < m.latest)"
+        )
+    return created, created_profiles
+
+
 def _touch_last_seen(latest: dict[int, datetime.datetime]) -> None:
     """Move each profile's last_seen_at forward to the latest event just stored."""
     if not latest:
@@ -503,6 +599,52 @@ def _check_row(row) -> None:
         raise RowInvalid(row[CSV_ERROR])
 
 
+class BatchPipe:
+    """Write batches one after another, on PostgreSQL in a background thread.
+
+    The thread has its own connection, so the database stores one batch while this thread
+    validates the next. Inside a transaction (tests, callers holding atomic()) batches are
+    written inline, so they stay part of that transaction. Each write runs in its own
+    transaction and returns a tuple of counts; ``totals`` adds them up in order.
+    """
+
+    def __init__(self, write: Callable[..., tuple[int, int]]):
+        self.write = write
+        self.totals = [0, 0]
+        self.pending: Future | None = None
+        background = connection.vendor == "postgresql" and not connection.in_atomic_block
+        self.executor = ThreadPoolExecutor(max_workers=1) if background else None
+
+    def _run(self, batch) -> tuple[int, int]:
+        with transaction.atomic():
+            return self.write(batch)
+
+    def _collect(self) -> None:
+        if self.pending is not None:
+            first, second = self.pending.result()
+            self.totals[0] += first
+            self.totals[1] += second
+            self.pending = None
+
+    def submit(self, batch) -> None:
+        if self.executor is None:
+            first, second = self._run(batch)
+            self.totals[0] += first
+            self.totals[1] += second
+            return
+        self._collect()  # at most one batch in flight: memory stays bounded
+        self.pending = self.executor.submit(self._run, batch)
+
+    def close(self) -> tuple[int, int]:
+        try:
+            self._collect()
+        finally:
+            if self.executor is not None:
+                self.executor.submit(lambda: connection.close()).result()  # its own connection
+                self.executor.shutdown()
+        return self.totals[0], self.totals[1]
+
+
 def profiles_ingest(
     *, rows: Iterable[tuple[int, dict]], progress: Progress | None = None
 ) -> IngestReport:
@@ -511,14 +653,13 @@ def profiles_ingest(
     started = time.perf_counter()
     now = timezone.now()
     batch: dict[str, dict] = {}
+    pipe = BatchPipe(lambda chunk: _upsert_profiles(chunk, now))
 
     def flush():
+        nonlocal batch
         if batch:
-            with transaction.atomic():
-                created, updated = _upsert_profiles(batch, now)
-            report.created += created
-            report.updated += updated
-            batch.clear()
+            pipe.submit(batch)
+            batch = {}
 
     for position, row in rows:
         report.read += 1
@@ -539,7 +680,10 @@ def profiles_ingest(
             flush()
         if progress and report.read % 1000 == 0:
             progress(report.read)
-    flush()
+    try:
+        flush()
+    finally:
+        report.created, report.updated = pipe.close()
     report.unchanged = report.good - report.created - report.updated
     report.seconds = time.perf_counter() - started
     if progress:
@@ -554,27 +698,20 @@ def events_ingest(
     report = IngestReport(kind="events")
     started = time.perf_counter()
     now = timezone.now()
-    seen: dict[str, int] = {}
+    seen = RepeatCounter()
     batch: list[tuple[str, dict]] = []
     latest: dict[int, datetime.datetime] = {}
 
+    if connection.vendor == "postgresql":
+        pipe = BatchPipe(lambda chunk: _store_events_staged(chunk, now))
+    else:
+        pipe = BatchPipe(lambda chunk: _store_events(chunk, now, latest))
+
     def flush():
-        if not batch:
-            return
-        with transaction.atomic():
-            ids, created_profiles = _ensure_profiles({c["external_id"] for _k, c in batch}, now)
-            rows_out = []
-            for key, clean in batch:
-                pk = ids[clean["external_id"]]
-                rows_out.append(
-                    (pk, clean["name"], clean["channel"], clean["occurred_at"], clean["amount"],
-                     json.dumps(clean["properties"], ensure_ascii=False), key, now)
-                )  # fmt: skip
-                if pk not in latest or latest[pk] < clean["occurred_at"]:
-                    latest[pk] = clean["occurred_at"]
-            report.created += _insert_events(rows_out)
-            report.profiles_created += created_profiles
-        batch.clear()
+        nonlocal batch
+        if batch:
+            pipe.submit(batch)
+            batch = []
 
     for position, row in rows:
         report.read += 1
@@ -585,13 +722,17 @@ def events_ingest(
             report.errors.append(RowError(position, str(exc)))
             continue
         batch.append((event_key(clean, seen), clean))
-        if len(batch) >= BATCH_SIZE:
+        if len(batch) >= EVENT_BATCH_SIZE:
             flush()
         if progress and report.read % 1000 == 0:
             progress(report.read)
-    flush()
-    with transaction.atomic():
-        _touch_last_seen(latest)
+    try:
+        flush()
+    finally:
+        report.created, report.profiles_created = pipe.close()
+    if latest:
+        with transaction.atomic():
+            _touch_last_seen(latest)
     report.unchanged = report.good - report.created
     report.seconds = time.perf_counter() - started
     if progress:

@@ -500,7 +500,7 @@ def _insert_events(rows: list[tuple]) -> int:
         return cursor.rowcount
 
 
-def _store_events(batch, now, latest) -> tuple[int, int]:
+def _store_events(batch, now) -> tuple[int, int]:
     """Store a batch of (key, event) by mapping external ids to profile ids in Python."""
     ids, created_profiles = _ensure_profiles({c["external_id"] for _k, c in batch}, now)
     rows = []
@@ -510,16 +510,14 @@ def _store_events(batch, now, latest) -> tuple[int, int]:
             (pk, clean["name"], clean["channel"], clean["occurred_at"], clean["amount"],
              clean["properties_json"], key, now)
         )  # fmt: skip
-        if pk not in latest or latest[pk] < clean["occurred_at"]:
-            latest[pk] = clean["occurred_at"]
     return _insert_events(rows), created_profiles
 
 
 def _store_events_staged(batch, now) -> tuple[int, int]:
     """Store a batch on PostgreSQL: COPY it into a temporary table, then three set-based steps.
 
-    Create the unknown profiles, insert the events whose key is new (joined to their profile),
-    and move last_seen_at forward.
+    Create the unknown profiles, then insert the events whose key is new, joined to their
+    profile. last_seen_at is moved once at the end of the whole ingest, not per batch.
     """
     profile_table, event_table = _q(Profile._meta.db_table), _q(Event._meta.db_table)
     defaults = column_defaults(Profile, exclude={"external_id"})
@@ -554,36 +552,32 @@ def _store_events_staged(batch, now) -> tuple[int, int]:
             [now],
         )
         created = cursor.rowcount
-        cursor.execute(
-            f"UPDATE {profile_table} p SET last_seen_at = m.latest FROM "
-            f"(SELECT external_id, MAX(occurred_at) AS latest FROM ingest_event_stage "
-            f"GROUP BY external_id) m WHERE p.external_id = m.external_id "
-            f"AND (p.last_seen_at IS NULL OR p.last_seen_at < m.latest)"
-        )
     return created, created_profiles
 
 
-def _touch_last_seen(latest: dict[int, datetime.datetime]) -> None:
-    """Move each profile's last_seen_at forward to the latest event just stored."""
-    if not latest:
-        return
+def _touch_last_seen(latest: dict[str, datetime.datetime]) -> None:
+    """Move last_seen_at forward to the latest event ingested, per external_id, set-based."""
     table = _q(Profile._meta.db_table)
-    postgres = connection.vendor == "postgresql"
-    pair = "(%s::bigint, %s::timestamptz)" if postgres else "(%s, %s)"
-    values_alias = "v(pid, ts)" if postgres else "v"
-    pid, ts = ("v.pid", "v.ts") if postgres else ("v.column1", "v.column2")
-    items = list(latest.items())
     with connection.cursor() as cursor:
-        for start in range(0, len(items), 1000):
-            chunk = items[start : start + 1000]
-            if not postgres:
-                chunk = [(pk, connection.ops.adapt_datetimefield_value(at)) for pk, at in chunk]
+        if connection.vendor == "postgresql":
             cursor.execute(
-                f"UPDATE {table} SET last_seen_at = {ts} "
-                f"FROM (VALUES {', '.join([pair] * len(chunk))}) AS {values_alias} "
-                f"WHERE {table}.id = {pid} "
-                f"AND ({table}.last_seen_at IS NULL OR {table}.last_seen_at < {ts})",
-                [value for row in chunk for value in row],
+                "CREATE TEMP TABLE IF NOT EXISTS ingest_last_seen (external_id text, seen "
+                "timestamptz) ON COMMIT DELETE ROWS"
+            )
+            with cursor.cursor.copy("COPY ingest_last_seen FROM STDIN") as copy:
+                for row in latest.items():
+                    copy.write_row(row)
+            cursor.execute(
+                f"UPDATE {table} p SET last_seen_at = s.seen FROM ingest_last_seen s "
+                f"WHERE p.external_id = s.external_id "
+                f"AND (p.last_seen_at IS NULL OR p.last_seen_at < s.seen)"
+            )
+        else:
+            adapt = connection.ops.adapt_datetimefield_value
+            cursor.executemany(
+                f"UPDATE {table} SET last_seen_at = %s WHERE external_id = %s "
+                f"AND (last_seen_at IS NULL OR last_seen_at < %s)",
+                [(adapt(seen), external_id, adapt(seen)) for external_id, seen in latest.items()],
             )
 
 
@@ -700,12 +694,12 @@ def events_ingest(
     now = timezone.now()
     seen = RepeatCounter()
     batch: list[tuple[str, dict]] = []
-    latest: dict[int, datetime.datetime] = {}
+    latest: dict[str, datetime.datetime] = {}
 
     if connection.vendor == "postgresql":
         pipe = BatchPipe(lambda chunk: _store_events_staged(chunk, now))
     else:
-        pipe = BatchPipe(lambda chunk: _store_events(chunk, now, latest))
+        pipe = BatchPipe(lambda chunk: _store_events(chunk, now))
 
     def flush():
         nonlocal batch
@@ -722,6 +716,9 @@ def events_ingest(
             report.errors.append(RowError(position, str(exc)))
             continue
         batch.append((event_key(clean, seen), clean))
+        moment, external_id = clean["occurred_at"], clean["external_id"]
+        if external_id not in latest or latest[external_id] < moment:
+            latest[external_id] = moment
         if len(batch) >= EVENT_BATCH_SIZE:
             flush()
         if progress and report.read % 1000 == 0:

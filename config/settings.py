@@ -4,6 +4,7 @@ import zoneinfo
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -248,6 +249,11 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "core.tasks.heartbeat_task", "schedule": 60.0},
     "sweep-jobs": {"task": "core.tasks.job_sweep_task", "schedule": 60.0},
+    "refresh-features": {
+        "task": "profiles.tasks.features_refresh_task",
+        "schedule": crontab(hour=3, minute=0),  # nightly, in CELERY_TIMEZONE
+    },
+    "expire-profile-tags": {"task": "profiles.tasks.profile_tags_expire_task", "schedule": 300.0},
 }
 JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 300, minimum=10)
 

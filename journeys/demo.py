@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from core.bulk import BulkWriter, reset_sequences
 from profiles.models import Event, Gender, Profile, ProfileTag, Provenance, Tag, TagCategory
+from profiles.services.features import features_refresh
 
 ERROR_NOT_EMPTY = (
     "The database already holds {count} profiles; seed_demo only fills an empty database "
@@ -238,7 +239,11 @@ def demo_seed(
         event_count = _seed_events(rng, events, signups, end_ts, tz, created, report)
         tagged = _seed_tags(rng, profiles, tag_ids, created, report)
         reset_sequences(Profile, Event, ProfileTag)
-        _set_last_seen()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:  # fresh statistics, or the planner guesses badly
+            cursor.execute("ANALYZE")
+    report("features", 0, profiles)
+    features_refresh()
     return {"profiles": profiles, "events": event_count, "profile_tags": tagged}
 
 
@@ -394,14 +399,3 @@ def _seed_tags(rng, n_profiles, tag_ids, created, report) -> int:
                 next_id += 1
     report("tags", next_id - 1, next_id - 1)
     return next_id - 1
-
-
-def _set_last_seen() -> None:
-    """Set each profile's last_seen_at to its latest event, in one statement."""
-    profile = connection.ops.quote_name(Profile._meta.db_table)
-    event = connection.ops.quote_name(Event._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {profile} SET last_seen_at = "
-            f"(SELECT MAX(e.occurred_at) FROM {event} e WHERE e.profile_id = {profile}.id)"
-        )

@@ -2,7 +2,15 @@
 
 from django.contrib import admin
 
-from profiles.models import Event, Profile, ProfileTag, Tag, TagCategory
+from profiles.models import (
+    Event,
+    PrivacyRequest,
+    Profile,
+    ProfileMerge,
+    ProfileTag,
+    Tag,
+    TagCategory,
+)
 
 
 class ProfileTagInline(admin.TabularInline):
@@ -43,3 +51,24 @@ class TagAdmin(admin.ModelAdmin):
 class ProfileTagAdmin(admin.ModelAdmin):
     list_display = ["profile", "tag", "provenance", "set_at", "expires_at"]
     raw_id_fields = ["profile", "tag", "set_by"]
+
+
+@admin.register(ProfileMerge)
+class ProfileMergeAdmin(admin.ModelAdmin):
+    list_display = ["source_external_id", "target_external_id", "merged_by", "merged_at"]
+    search_fields = ["=source_external_id", "=target_external_id"]
+    readonly_fields = [f.name for f in ProfileMerge._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(PrivacyRequest)
+class PrivacyRequestAdmin(admin.ModelAdmin):
+    list_display = ["kind", "external_id", "requested_by", "done_at"]
+    list_filter = ["kind"]
+    search_fields = ["=external_id"]
+    readonly_fields = [f.name for f in PrivacyRequest._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

@@ -12,3 +12,4 @@ class ProfilesConfig(AppConfig):
         from core.jobs import job_kind
 
         job_kind("profiles.import", "profiles.services.ingest.import_job")
+        job_kind("profiles.tags_bulk", "profiles.services.tags.tag_bulk_job")

@@ -1,12 +1,14 @@
 """Reads about profiles and events used by pages, the API and other apps."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from django.db.models import Count, Q
-from django.db.models.functions import TruncDate
+import phonenumbers
+from django.conf import settings
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models.functions import TruncDate, TruncWeek
 from django.utils import timezone
 
-from profiles.models import Event, Profile
+from profiles.models import Event, Profile, ProfileTag, Tag, TagCategory
 
 
 def profile_totals(*, days: int = 30) -> dict[str, int]:
@@ -32,21 +34,16 @@ def events_per_day(*, days: int = 30) -> list[dict]:
 
 
 def profile_page(
-    *, query: str = "", city: str = "", tier: str = "", after: int | None = None, size: int = 50
+    *,
+    query: str = "",
+    city: str = "",
+    tier: str = "",
+    tag: str = "",
+    after: int | None = None,
+    size: int = 50,
 ) -> tuple[list[Profile], int | None]:
     """Return one keyset page of profiles (newest first) and the cursor of the next page."""
-    profiles = Profile.objects.order_by("-pk")
-    if query:
-        profiles = profiles.filter(
-            Q(external_id=query)
-            | Q(email__iexact=query)
-            | Q(phone=query)
-            | Q(name__icontains=query)
-        )
-    if city:
-        profiles = profiles.filter(city=city)
-    if tier:
-        profiles = profiles.filter(value_tier=tier)
+    profiles = profile_filter(query=query, city=city, tier=tier, tag=tag).order_by("-pk")
     if after is not None:
         profiles = profiles.filter(pk__lt=after)
     page = list(profiles[: size + 1])
@@ -56,11 +53,83 @@ def profile_page(
 
 def profile_detail(*, external_id: str) -> Profile:
     """Return one profile with its tags loaded, or raise Profile.DoesNotExist."""
-    return Profile.objects.prefetch_related("profile_tags__tag__category").get(
-        external_id=external_id
-    )
+    return Profile.objects.prefetch_related(
+        "profile_tags__tag__category", "profile_tags__set_by"
+    ).get(external_id=external_id)
 
 
 def profile_recent_events(*, profile: Profile, limit: int = 50) -> list[Event]:
     """Return the profile's most recent events, newest first."""
     return list(profile.events.order_by("-occurred_at")[:limit])
+
+
+def profile_search(query: str) -> Q:
+    """Return the condition for the search box: an exact id, email or phone, or a name prefix.
+
+    Exact and prefix matches use indexes, so the search stays fast at millions of profiles.
+    A phone is matched in E.164 form, however it was typed.
+    """
+    condition = Q(external_id=query) | Q(email=query.lower()) | Q(name__startswith=query)
+    try:
+        number = phonenumbers.parse(query, settings.PHONENUMBER_DEFAULT_REGION)
+    except phonenumbers.NumberParseException:
+        return condition
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return condition | Q(phone=e164)
+
+
+def _live(now: datetime, prefix: str = "") -> Q:
+    """Return the condition for profile tags that have not expired at ``now``."""
+    return Q(**{f"{prefix}expires_at__isnull": True}) | Q(**{f"{prefix}expires_at__gt": now})
+
+
+def profile_filter(
+    *, query: str = "", city: str = "", tier: str = "", tag: str = ""
+) -> QuerySet[Profile]:
+    """Return the profiles matching the profile list's filters, optionally carrying tag ``tag``."""
+    profiles = Profile.objects.all()
+    if query:
+        profiles = profiles.filter(profile_search(query))
+    if city:
+        profiles = profiles.filter(city=city)
+    if tier:
+        profiles = profiles.filter(value_tier=tier)
+    if tag:
+        carrying = ProfileTag.objects.filter(profile=OuterRef("pk"), tag__slug=tag)
+        profiles = profiles.filter(Exists(carrying.filter(_live(timezone.now()))))
+    return profiles
+
+
+def tag_taxonomy() -> list[TagCategory]:
+    """Return every category with its tags, each tag annotated with ``profile_count``."""
+    counted = Tag.objects.annotate(
+        profile_count=Count("profile_tags", filter=_live(timezone.now(), "profile_tags__"))
+    ).order_by("slug")
+    return list(TagCategory.objects.prefetch_related(Prefetch("tags", queryset=counted)))
+
+
+def tag_get(*, slug: str) -> Tag:
+    """Return the tag with ``slug`` and its category, or raise Tag.DoesNotExist."""
+    return Tag.objects.select_related("category").get(slug=slug)
+
+
+def tag_profile_count(*, tag: Tag) -> int:
+    """Return how many profiles carry ``tag`` (expired or not)."""
+    return ProfileTag.objects.filter(tag=tag).count()
+
+
+def tags_all() -> QuerySet[Tag]:
+    """Return every tag with its category, in taxonomy order."""
+    return Tag.objects.select_related("category")
+
+
+def profile_activity(*, profile: Profile, weeks: int = 52) -> list[dict]:
+    """Return the profile's events per local week and touchpoint over the last ``weeks`` weeks."""
+    since = timezone.now() - timedelta(weeks=weeks)
+    return list(
+        profile.events.filter(occurred_at__gte=since)
+        .annotate(week=TruncWeek("occurred_at", tzinfo=timezone.get_current_timezone()))
+        .values("week", "channel")
+        .annotate(n=Count("pk"))
+        .order_by("week", "channel")
+    )

@@ -2,9 +2,10 @@
 
 from django.http import Http404
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 
 from core.roles import CONSENT_ADMIN, require_role
-from profiles import selectors
+from profiles import charts, selectors
 from profiles.models import Profile, ValueTier
 
 
@@ -20,8 +21,9 @@ def profile_list(request):
     query = request.GET.get("q", "").strip()
     city = request.GET.get("city", "").strip()
     tier = request.GET.get("tier", "").strip()
+    tag = request.GET.get("tag", "").strip()
     profiles, next_cursor = selectors.profile_page(
-        query=query, city=city, tier=tier, after=_int_or_none(request.GET.get("after"))
+        query=query, city=city, tier=tier, tag=tag, after=_int_or_none(request.GET.get("after"))
     )
     return render(
         request,
@@ -32,7 +34,9 @@ def profile_list(request):
             "q": query,
             "city": city,
             "tier": tier,
+            "tag": tag,
             "tiers": ValueTier.choices,
+            "tags": selectors.tags_all(),
         },
     )
 
@@ -44,7 +48,16 @@ def profile_detail(request, external_id: str):
     except Profile.DoesNotExist:
         raise Http404 from None
     events = selectors.profile_recent_events(profile=profile)
-    return render(request, "profiles/detail.html", {"profile": profile, "events": events})
+    activity = charts.touchpoint_bars_figure(
+        selectors.profile_activity(profile=profile, weeks=52),
+        period="week",
+        title=_("Events per week by touchpoint (52 weeks)"),
+    )
+    return render(
+        request,
+        "profiles/detail.html",
+        {"profile": profile, "events": events, "activity_chart": charts.figure_html(activity)},
+    )
 
 
 def consent_index(request):

@@ -1,0 +1,32 @@
+"""Plotly figures about profiles and events, built by pure functions from plain rows."""
+
+import plotly.graph_objects as go
+
+from profiles.models import Touchpoint
+
+PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+def figure_html(fig: go.Figure) -> str:
+    """Return the figure as an HTML fragment that uses the locally served plotly.js."""
+    fig.update_layout(margin={"l": 40, "r": 10, "t": 40, "b": 40}, template="plotly_white")
+    return fig.to_html(full_html=False, include_plotlyjs=False, config=PLOT_CONFIG)
+
+
+def touchpoint_bars_figure(rows: list[dict], *, period: str, title: str) -> go.Figure:
+    """Return stacked bars of event counts per ``period`` (a row key), one trace per touchpoint.
+
+    ``rows`` hold ``period``, ``channel`` and ``n``, as the activity selectors return them.
+    """
+    labels = dict(Touchpoint.choices)
+    by_channel: dict[str, dict] = {}
+    for row in rows:
+        by_channel.setdefault(row["channel"], {})[row[period]] = row["n"]
+    fig = go.Figure()
+    for channel, counts in sorted(by_channel.items()):
+        periods = sorted(counts)
+        fig.add_bar(
+            x=periods, y=[counts[p] for p in periods], name=str(labels.get(channel, channel))
+        )
+    fig.update_layout(barmode="stack", title=title)
+    return fig

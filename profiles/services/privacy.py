@@ -1,0 +1,181 @@
+"""Answer data-subject requests: export everything stored about a profile, or erase it.
+
+Erasure anonymises rather than deletes, so that counts, funnels and revenue stay true:
+
+- blanked: email, phone, name, birth date and city; gender becomes "unknown"; traits are
+  cleared (free-form, they may hold anything); every event's properties are cleared (free-form
+  too, and a key list would always miss something); tags are removed (interests, mindset and
+  social attributes describe the person);
+- replaced: ``external_id`` becomes ``erased-<HMAC-SHA256 of it under SECRET_KEY>``, stable and
+  not reversible without the key, so a consent admin can still answer "was X erased?" by
+  computing ``erased_external_id(X)``; the same placeholder replaces the identifier in the
+  profile's earlier data-subject requests and merge records, whose snapshots are emptied;
+- kept, as non-personal aggregates: region (province level), signup time, acquisition channel,
+  event names, touchpoints, times and amounts, event idempotency keys (opaque; keeping them stops
+  a re-import of an old file from bringing the events back), and the computed features.
+"""
+
+import json
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+
+from profiles.models import Gender, PrivacyRequest, Profile, ProfileMerge, ProfileTag
+from profiles.services.merge import profile_snapshot
+
+EXPORT_FORMAT = "profiles.export/1"
+ERASED_PREFIX = "erased-"
+# Personal core fields and what erasure sets them to.
+ERASED_VALUES = {
+    "email": "",
+    "phone": "",
+    "name": "",
+    "gender": Gender.UNKNOWN,
+    "birth_date": None,
+    "city": "",
+}
+CORE_FIELDS = (
+    "external_id",
+    "email",
+    "phone",
+    "name",
+    "gender",
+    "birth_date",
+    "city",
+    "region",
+    "signup_at",
+    "channel",
+    "created_at",
+    "updated_at",
+)
+FEATURE_FIELDS = (
+    "recency_days",
+    "frequency",
+    "monetary",
+    "r_score",
+    "f_score",
+    "m_score",
+    "value_tier",
+    "last_seen_at",
+    "first_purchase_at",
+    "last_purchase_at",
+    "features_at",
+)
+
+
+def erased_external_id(external_id: str) -> str:
+    """Return the stable, non-reversible placeholder that erasure gives ``external_id``."""
+    if external_id.startswith(ERASED_PREFIX):
+        return external_id
+    digest = salted_hmac("profiles.privacy.erase", external_id, algorithm="sha256")
+    return ERASED_PREFIX + digest.hexdigest()[:32]
+
+
+def _username(user) -> str | None:
+    return user.get_username() if user is not None else None
+
+
+def _staff(user):
+    return user if user is not None and user.is_authenticated else None
+
+
+def _json(data):
+    return json.loads(json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False))
+
+
+def _export_data(*, profile: Profile) -> dict:
+    snapshot = profile_snapshot(profile=profile)
+    events = profile.events.order_by("occurred_at", "pk").values(
+        "name", "channel", "occurred_at", "amount", "properties", "key", "received_at"
+    )
+    tags = profile.profile_tags.select_related("tag__category", "set_by").order_by("tag__slug")
+    merges = profile.merges_received.select_related("merged_by").order_by("merged_at", "pk")
+    requests = profile.privacy_requests.select_related("requested_by").order_by("done_at", "pk")
+    return _json(
+        {
+            "format": EXPORT_FORMAT,
+            "exported_at": timezone.now(),
+            "profile": {name: snapshot[name] for name in CORE_FIELDS},
+            "traits": snapshot["traits"],
+            "features": {name: snapshot[name] for name in FEATURE_FIELDS},
+            "events": list(events),
+            "tags": [
+                {
+                    "tag": row.tag.slug,
+                    "label": row.tag.label,
+                    "category": row.tag.category.slug,
+                    "provenance": row.provenance,
+                    "set_at": row.set_at,
+                    "set_by": _username(row.set_by),
+                    "expires_at": row.expires_at,
+                }
+                for row in tags
+            ],
+            "merges": [
+                {
+                    "merged_profile": row.source_external_id,
+                    "kept_profile": row.target_external_id,
+                    "moved": row.moved,
+                    "merged_profile_fields": row.source_snapshot,
+                    "merged_at": row.merged_at,
+                    "merged_by": _username(row.merged_by),
+                }
+                for row in merges
+            ],
+            "privacy_requests": [
+                {
+                    "kind": row.kind,
+                    "external_id": row.external_id,
+                    "reason": row.reason,
+                    "requested_by": _username(row.requested_by),
+                    "done_at": row.done_at,
+                }
+                for row in requests
+            ],
+        }
+    )
+
+
+def profile_export(*, profile: Profile, user, reason: str = "") -> dict:
+    """Record an export request and return everything stored about the profile as JSON data."""
+    with transaction.atomic():
+        PrivacyRequest.objects.create(
+            kind=PrivacyRequest.Kind.EXPORT,
+            profile=profile,
+            external_id=profile.external_id,
+            requested_by=_staff(user),
+            reason=reason,
+        )
+        return _export_data(profile=profile)
+
+
+def profile_erase(*, profile: Profile, user, reason: str = "") -> PrivacyRequest:
+    """Anonymise the profile's personal data, keep its aggregates, and record the erasure."""
+    with transaction.atomic():
+        Profile.objects.select_for_update().values_list("pk").get(pk=profile.pk)
+        profile.refresh_from_db()
+        placeholder = erased_external_id(profile.external_id)
+        for field, value in ERASED_VALUES.items():
+            setattr(profile, field, value)
+        profile.traits = {}
+        profile.external_id = placeholder
+        profile.save()
+        profile.events.exclude(properties={}).update(properties={})
+        ProfileTag.objects.filter(profile=profile).delete()
+        for merge in ProfileMerge.objects.filter(target=profile):
+            merge.source_external_id = erased_external_id(merge.source_external_id)
+            merge.target_external_id = erased_external_id(merge.target_external_id)
+            merge.source_snapshot = {}
+            merge.save(
+                update_fields=["source_external_id", "target_external_id", "source_snapshot"]
+            )
+        PrivacyRequest.objects.filter(profile=profile).update(external_id=placeholder)
+        return PrivacyRequest.objects.create(
+            kind=PrivacyRequest.Kind.ERASE,
+            profile=profile,
+            external_id=placeholder,
+            requested_by=_staff(user),
+            reason=reason,
+        )

@@ -120,3 +120,18 @@ def pytest_sessionfinish(session, exitstatus):
     """Remove this run's file-system broker folder."""
     if getattr(settings, "CELERY_BROKER_URL", "").startswith("filesystem://"):
         shutil.rmtree(settings.CELERY_BROKER_FOLDER, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_translations():
+    """Compile the .po files when a .mo is missing or older, so `pytest` alone sees them."""
+    for po in (ROOT / "locale").glob("*/LC_MESSAGES/django.po"):
+        mo = po.with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            from django.core.management import call_command
+
+            call_command("compilemessages", locale=[po.parent.parent.name], verbosity=0)
+            from django.utils import translation
+
+            translation.trans_real._translations = {}
+            translation.trans_real._default = None

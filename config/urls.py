@@ -11,6 +11,7 @@ from journeys.views import dashboard
 api_patterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("", include("profiles.api.urls")),
 ]
 
 urlpatterns = [

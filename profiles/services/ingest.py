@@ -12,6 +12,7 @@ import decimal
 import hashlib
 import io
 import json
+import math
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -47,12 +48,17 @@ ERROR_DATETIME = "{column} {value!r} is not an ISO 8601 date or date-time"
 ERROR_AMOUNT = "amount {value!r} is not a number"
 ERROR_CHANNEL = "channel {value!r} is not one of {choices}"
 ERROR_PROPERTIES_JSON = "properties is not valid JSON: {reason}"
+ERROR_PROPERTIES_VALUE = "properties holds a value that cannot be stored (NaN, infinity, bad text)"
 ERROR_PROPERTIES_OBJECT = "properties must be a JSON object, not {kind}"
 ERROR_TRAIT_KEY = "column {column!r} is not a usable trait name"
+ERROR_TRAIT_VALUE = (
+    "trait {key!r} must be text (up to 1000 characters), a finite number or true/false"
+)
 ERROR_NO_HEADER = "the file has no header row"
 ERROR_MISSING_COLUMNS = "the header lacks the required column(s): {columns}"
 ERROR_NOT_UTF8 = "the file is not UTF-8 text: {reason}"
 ERROR_NOT_A_ROW = "the item is not an object of field names and values"
+ERROR_TEXT = "{column} is not valid Unicode text"
 ERROR_NUL = "{column} contains a NUL character"
 ERROR_EXTRA_CELLS = "the row has {count} more cell(s) than the header"
 WARNING_UNKNOWN_COLUMNS = "column(s) not known for events were ignored: {columns}"
@@ -148,13 +154,26 @@ def parse_moment(value: str, column: str) -> datetime.datetime:
     try:
         if len(text) == 10:
             day = datetime.date.fromisoformat(text)
-            return datetime.datetime.combine(day, datetime.time(0), tzinfo=_tz())
-        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            moment = datetime.datetime.combine(day, datetime.time(0), tzinfo=_tz())
+        else:
+            moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise RowInvalid(ERROR_DATETIME.format(column=column, value=value)) from None
+    return storable_moment(moment, column, value)
+
+
+def storable_moment(moment: datetime.datetime, column: str, shown) -> datetime.datetime:
+    """Return ``moment`` in UTC (naive means local time), refusing what no database can hold.
+
+    Offsets up to ±23:59 are valid ISO 8601 but PostgreSQL takes ±15:59 at most, and an
+    offset can push year 1 or 9999 out of range: converting to UTC settles both.
+    """
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=_tz())
-    return moment
+    try:
+        return moment.astimezone(datetime.UTC)
+    except OverflowError:
+        raise RowInvalid(ERROR_DATETIME.format(column=column, value=shown)) from None
 
 
 def parse_date(value: str, column: str) -> datetime.date:
@@ -195,7 +214,30 @@ def _text(row: dict, column: str, limit: int) -> str:
         raise RowInvalid(ERROR_TOO_LONG.format(column=column, limit=limit))
     if "\x00" in value:
         raise RowInvalid(ERROR_NUL.format(column=column))
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # an unpaired surrogate, possible in JSON input
+        raise RowInvalid(ERROR_TEXT.format(column=column)) from None
     return value
+
+
+def _trait_key(key) -> str:
+    if not isinstance(key, str) or not _TRAIT_KEY.match(key) or "\x00" in key:
+        raise RowInvalid(ERROR_TRAIT_KEY.format(column=key))
+    return key
+
+
+def _trait_item(key: str, item):
+    """Return a trait value: text, a finite number or true/false (nested values are refused)."""
+    if isinstance(item, bool):
+        return item
+    if isinstance(item, int | float) and math.isfinite(item) and abs(item) < 2**63:
+        return item
+    if isinstance(item, str):
+        if "\x00" in item or len(item) > 1000:
+            raise RowInvalid(ERROR_TRAIT_VALUE.format(key=key))
+        return item
+    raise RowInvalid(ERROR_TRAIT_VALUE.format(key=key))
 
 
 def clean_profile_row(row: dict) -> dict:
@@ -233,15 +275,22 @@ def clean_profile_row(row: dict) -> dict:
         if column is None or column in PROFILE_FIELDS or column == "external_id":
             continue
         if column == "traits" and isinstance(value, dict):  # the API sends traits as an object
-            traits.update(value)
+            for key, item in value.items():
+                if item is not None:  # like an empty CSV cell: keep what is stored
+                    traits[_trait_key(key)] = _trait_item(key, item)
             continue
         if value is None or (isinstance(value, str) and not value.strip()):
             continue
-        if not _TRAIT_KEY.match(column):
-            raise RowInvalid(ERROR_TRAIT_KEY.format(column=column))
-        traits[column] = trait_value(value.strip()) if isinstance(value, str) else value
+        key = _trait_key(column)
+        traits[key] = (
+            trait_value(value.strip()) if isinstance(value, str) else _trait_item(key, value)
+        )
     clean["traits"] = traits
     return clean
+
+
+def _refuse_constant(name: str):
+    raise json.JSONDecodeError(f"{name} is not allowed", name, 0)
 
 
 def clean_event_row(row: dict) -> dict:
@@ -252,13 +301,10 @@ def clean_event_row(row: dict) -> dict:
     external_id = _text(row, "external_id", 128)
     name = _text(row, "name", 64)
     occurred_raw = row["occurred_at"]
-    occurred_at = (
-        occurred_raw
-        if isinstance(occurred_raw, datetime.datetime)
-        else parse_moment(str(occurred_raw), "occurred_at")
-    )
-    if timezone.is_naive(occurred_at):
-        occurred_at = occurred_at.replace(tzinfo=_tz())
+    if isinstance(occurred_raw, datetime.datetime):
+        occurred_at = storable_moment(occurred_raw, "occurred_at", occurred_raw)
+    else:
+        occurred_at = parse_moment(str(occurred_raw), "occurred_at")
     amount = None
     raw_amount = row.get("amount")
     if raw_amount is not None and str(raw_amount).strip() != "":
@@ -269,6 +315,8 @@ def clean_event_row(row: dict) -> dict:
         if not amount.is_finite() or abs(amount) >= 10**12:
             raise RowInvalid(ERROR_AMOUNT.format(value=raw_amount))
         amount = amount.quantize(decimal.Decimal("0.01"))
+        if abs(amount) >= 10**12:  # rounding can carry past the limit
+            raise RowInvalid(ERROR_AMOUNT.format(value=raw_amount))
     channel = _text(row, "channel", 32) or Touchpoint.OTHER
     if channel not in CHANNELS:
         raise RowInvalid(ERROR_CHANNEL.format(value=channel, choices=", ".join(sorted(CHANNELS))))
@@ -278,7 +326,8 @@ def clean_event_row(row: dict) -> dict:
         properties = {}
     elif isinstance(properties, str):
         try:
-            properties_json, properties = properties, json.loads(properties)
+            properties_json = properties
+            properties = json.loads(properties, parse_constant=_refuse_constant)
         except json.JSONDecodeError as exc:
             raise RowInvalid(ERROR_PROPERTIES_JSON.format(reason=exc.msg)) from None
     else:
@@ -286,7 +335,16 @@ def clean_event_row(row: dict) -> dict:
     if not isinstance(properties, dict):
         raise RowInvalid(ERROR_PROPERTIES_OBJECT.format(kind=type(properties).__name__))
     if properties_json is None:  # an object from the API: canonical text
-        properties_json = json.dumps(properties, ensure_ascii=False, sort_keys=True)
+        try:
+            properties_json = json.dumps(
+                properties, ensure_ascii=False, sort_keys=True, allow_nan=False
+            )
+        except (ValueError, TypeError):
+            raise RowInvalid(ERROR_PROPERTIES_VALUE) from None
+    try:
+        properties_json.encode()
+    except UnicodeEncodeError:  # an unpaired surrogate
+        raise RowInvalid(ERROR_PROPERTIES_VALUE) from None
     if "\\u0000" in properties_json or "\x00" in properties_json:
         raise RowInvalid(ERROR_NUL.format(column="properties"))
     return {
@@ -413,6 +471,8 @@ def _upsert_profiles(batch: dict[str, dict], now: datetime.datetime) -> tuple[in
                 f"INSERT INTO {table} ({column_list}) VALUES ({marks}) {conflict}", rows
             )
             written = cursor.rowcount
+    # New profiles without a gender get "unknown", never an empty value.
+    Profile.objects.filter(external_id__in=ids, gender="").update(gender=Gender.UNKNOWN)
     return created, written - created
 
 

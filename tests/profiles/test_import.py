@@ -266,3 +266,62 @@ def test_the_ingest_service_accepts_rows_from_any_source():
 
     assert report.created == 1
     assert [str(e) for e in report.errors] == [f"line 1: {ingest.ERROR_NOT_A_ROW}"]
+
+
+def test_odd_but_valid_offsets_are_stored_in_utc_and_overflowing_dates_refused():
+    report = ingest.events_ingest(
+        rows=enumerate([
+            {"external_id": "o-1", "name": "x", "occurred_at": "2024-01-01T00:30:00+23:30"},
+            {"external_id": "o-1", "name": "x", "occurred_at": "0001-01-01T00:00:00+01:00"},
+        ])
+    )  # fmt: skip
+
+    assert report.created == 1
+    assert Event.objects.get().occurred_at == datetime.datetime(
+        2023, 12, 31, 1, 0, tzinfo=datetime.UTC
+    )
+    assert [str(e) for e in report.errors] == [
+        "line 1: occurred_at '0001-01-01T00:00:00+01:00' is not an ISO 8601 date or date-time"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ({"amount": "999999999999.999"}, "amount '999999999999.999' is not a number"),
+        ({"properties": '{"x": NaN}'}, "properties is not valid JSON"),
+        ({"properties": {"x": float("inf")}}, ingest.ERROR_PROPERTIES_VALUE),
+        ({"name": "a\x00b"}, "name contains a NUL character"),
+        ({"name": "\ud800"}, "name is not valid Unicode text"),
+    ],
+)
+def test_values_no_database_can_store_are_refused_row_by_row(item, message):
+    row = {"external_id": "v-1", "name": "x", "occurred_at": "2024-01-01", **item}
+
+    report = ingest.events_ingest(rows=enumerate([row]))
+
+    assert report.created == 0
+    assert message in str(report.errors[0])
+
+
+def test_traits_must_be_flat_values_and_null_keeps_the_stored_one():
+    ingest.profiles_ingest(rows=enumerate([{"external_id": "t-1", "traits": {"a": 1, "b": "x"}}]))
+
+    report = ingest.profiles_ingest(
+        rows=enumerate([
+            {"external_id": "t-1", "traits": {"a": None, "b": "y"}},
+            {"external_id": "t-2", "traits": {"nested": {"no": 1}}},
+        ])
+    )  # fmt: skip
+
+    assert Profile.objects.get(external_id="t-1").traits == {"a": 1, "b": "y"}
+    assert "trait 'nested' must be text" in str(report.errors[0])
+
+
+def test_a_new_profile_without_gender_is_unknown():
+    ingest.profiles_ingest(rows=enumerate([{"external_id": "g-1"}]))
+    ingest.events_ingest(
+        rows=enumerate([{"external_id": "g-2", "name": "x", "occurred_at": "2024-01-01"}])
+    )
+
+    assert set(Profile.objects.values_list("gender", flat=True)) == {"unknown"}

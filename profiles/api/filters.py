@@ -1,0 +1,103 @@
+"""Filters of the API's lists: profiles, events and tags (django-filter)."""
+
+import contextlib
+import datetime
+
+import django_filters
+from django import forms
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from profiles.models import Event, Gender, Profile, ProfileTag, Tag, Touchpoint, ValueTier
+from profiles.services.ingest import RowInvalid, parse_phone
+
+ERROR_MOMENT_OUT_OF_RANGE = _("Enter a date-time between the years 1 and 9999 in UTC.")
+
+
+class MomentField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 date-time, given in UTC to the database (whose offsets stop at ±15:59)."""
+
+    def clean(self, value):
+        moment = super().clean(value)
+        if moment is None:
+            return None
+        try:
+            return moment.astimezone(datetime.UTC)
+        except OverflowError:
+            raise forms.ValidationError(ERROR_MOMENT_OUT_OF_RANGE) from None
+
+
+class MomentFilter(django_filters.IsoDateTimeFilter):
+    field_class = MomentField
+
+
+class ProfileFilter(django_filters.FilterSet):
+    """Filter profiles by attributes, value tier, tag, signup time and a search text."""
+
+    city = django_filters.CharFilter()
+    region = django_filters.CharFilter()
+    value_tier = django_filters.ChoiceFilter(choices=ValueTier.choices)
+    gender = django_filters.ChoiceFilter(choices=Gender.choices)
+    tag = django_filters.CharFilter(
+        method="filter_tag", label=_("Tag slug: profiles carrying this tag now (not expired)")
+    )
+    signup_after = MomentFilter(
+        field_name="signup_at", lookup_expr="gte", label=_("Signed up at or after")
+    )
+    signup_before = MomentFilter(
+        field_name="signup_at", lookup_expr="lt", label=_("Signed up before")
+    )
+    q = django_filters.CharFilter(
+        method="filter_q",
+        label=_("Search: name contains, email (any case), phone or external ID equals"),
+    )
+
+    class Meta:
+        model = Profile
+        fields = ["city", "region", "value_tier", "gender"]
+
+    def filter_tag(self, queryset, name, value):
+        carrying = ProfileTag.objects.filter(profile=OuterRef("pk"), tag__slug=value).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+        )
+        return queryset.filter(Exists(carrying))
+
+    def filter_q(self, queryset, name, value):
+        text = value.strip()
+        if not text:
+            return queryset
+        found = Q(external_id=text) | Q(email__iexact=text) | Q(name__icontains=text)
+        with contextlib.suppress(RowInvalid):  # not a phone number: search the other fields
+            found |= Q(phone=parse_phone(text))
+        return queryset.filter(found)
+
+
+class EventFilter(django_filters.FilterSet):
+    """Filter events by profile, name, touchpoint and time."""
+
+    external_id = django_filters.CharFilter(
+        field_name="profile__external_id", label=_("External ID of the profile")
+    )
+    name = django_filters.CharFilter()
+    channel = django_filters.ChoiceFilter(choices=Touchpoint.choices)
+    occurred_after = MomentFilter(
+        field_name="occurred_at", lookup_expr="gte", label=_("Occurred at or after")
+    )
+    occurred_before = MomentFilter(
+        field_name="occurred_at", lookup_expr="lt", label=_("Occurred before")
+    )
+
+    class Meta:
+        model = Event
+        fields = ["name", "channel"]
+
+
+class TagFilter(django_filters.FilterSet):
+    """Filter tags by the slug of their category."""
+
+    category = django_filters.CharFilter(field_name="category__slug", label=_("Category slug"))
+
+    class Meta:
+        model = Tag
+        fields = ["category"]

@@ -1,0 +1,322 @@
+"""What profiles, events and tags look like in the API, and how its input is read."""
+
+import datetime
+import decimal
+import math
+import re
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import exceptions, serializers
+
+from profiles.models import Event, Profile, ProfileTag, Tag, TagCategory, Touchpoint
+from profiles.services.ingest import (
+    ERROR_AMOUNT,
+    ERROR_DATETIME,
+    ERROR_PROPERTIES_OBJECT,
+    RowError,
+    RowInvalid,
+    clean_profile_row,
+    parse_moment,
+)
+
+MAX_EVENTS_PER_BATCH = 10_000
+
+ERROR_NOT_A_LIST = _("Send a JSON list of events, not {kind}.")
+ERROR_EMPTY_BATCH = _("Send at least one event.")
+ERROR_BATCH_TOO_LARGE = _(
+    "Send at most {limit} events per request ({count} were sent); split the batch."
+)
+ERROR_NOT_TEXT = _("{field} must be a string")
+ERROR_AMOUNT_TYPE = _("amount must be a number or a string holding one")
+ERROR_NOT_STORABLE = _(
+    "{field} holds a NUL character, an unpaired surrogate or a non-finite number, "
+    "which cannot be stored"
+)
+ERROR_EXTERNAL_ID_FIXED = _("external_id is taken from the URL and cannot be changed here.")
+
+EVENT_TEXT_FIELDS = ("external_id", "name", "occurred_at", "event_id", "channel")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+CENT = decimal.Decimal("0.01")
+
+
+def storable(value) -> bool:
+    """Return whether a JSON value can be stored in every database (text and JSON columns)."""
+    if isinstance(value, str):
+        return "\x00" not in value and not _SURROGATE.search(value)
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(storable(key) and storable(item) for key, item in value.items())
+    if isinstance(value, list):
+        return all(storable(item) for item in value)
+    return True
+
+
+def utc_moment(value: str, column: str) -> datetime.datetime:
+    """Return an ISO 8601 moment in UTC, as the import reads it; raise RowInvalid if unusable.
+
+    In UTC because PostgreSQL refuses offsets beyond ±15:59, which Python accepts.
+    """
+    try:
+        return parse_moment(value, column).astimezone(datetime.UTC)
+    except OverflowError:  # year 1 or 9999 pushed out of range by the offset
+        raise RowInvalid(ERROR_DATETIME.format(column=column, value=value)) from None
+
+
+def storable_amount(value) -> bool:
+    """Return whether an amount fits the column once rounded to cents, as the import rounds it."""
+    try:
+        amount = decimal.Decimal(str(value).strip())
+        return not amount.is_finite() or abs(amount.quantize(CENT)) < 10**12
+    except (decimal.InvalidOperation, ValueError):
+        return True  # not a number: the import refuses it with its own message
+
+
+# --------------------------------------------------------------------------- tags
+
+
+class TagCategorySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TagCategory
+        fields = ["slug", "label"]
+
+
+class TagSerializer(serializers.ModelSerializer):
+    category = TagCategorySerializer(read_only=True)
+
+    class Meta:
+        model = Tag
+        fields = ["slug", "label", "description", "colour", "category"]
+
+
+class ProfileTagSerializer(serializers.ModelSerializer):
+    """A tag on a profile, with its provenance, when it was set and until when."""
+
+    slug = serializers.CharField(source="tag.slug", read_only=True)
+    label = serializers.CharField(source="tag.label", read_only=True)
+    category = serializers.CharField(source="tag.category.slug", read_only=True)
+
+    class Meta:
+        model = ProfileTag
+        fields = ["slug", "label", "category", "provenance", "set_at", "expires_at"]
+
+
+# --------------------------------------------------------------------------- profiles
+
+PROFILE_CORE_FIELDS = [
+    "external_id", "email", "phone", "name", "gender", "city", "region", "signup_at",
+]  # fmt: skip
+PROFILE_FEATURE_FIELDS = [
+    "recency_days", "frequency", "monetary", "r_score", "f_score", "m_score", "value_tier",
+    "last_seen_at", "first_purchase_at", "last_purchase_at",
+]  # fmt: skip
+
+
+class ProfileSerializer(serializers.ModelSerializer):
+    """A profile in a list: core fields, value tier and when it was last seen."""
+
+    class Meta:
+        model = Profile
+        fields = [*PROFILE_CORE_FIELDS, "value_tier", "last_seen_at"]
+        read_only_fields = fields
+
+
+class ProfileDetailSerializer(serializers.ModelSerializer):
+    """A profile in full: core fields, traits, computed features (RFM …) and tags."""
+
+    tags = ProfileTagSerializer(source="profile_tags", many=True, read_only=True)
+
+    class Meta:
+        model = Profile
+        fields = [
+            *PROFILE_CORE_FIELDS, "birth_date", "channel", "traits", *PROFILE_FEATURE_FIELDS,
+            "features_at", "tags", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+@extend_schema_field(OpenApiTypes.DATE)
+class DateText(serializers.CharField):
+    """A date as text (YYYY-MM-DD), validated by the ingest service."""
+
+
+@extend_schema_field(OpenApiTypes.DATETIME)
+class MomentText(serializers.CharField):
+    """An ISO 8601 date or date-time as text, validated by the ingest service."""
+
+
+def _text(**kwargs):
+    return serializers.CharField(required=False, allow_blank=True, **kwargs)
+
+
+class ProfileChangeSerializer(serializers.Serializer):
+    """Fields of a profile to set; missing or empty ones keep what is stored (as the import)."""
+
+    email = _text(max_length=254)
+    phone = _text(max_length=32, help_text=_("E.164, or a national number of the default region"))
+    name = _text(max_length=200)
+    gender = _text(
+        max_length=20, help_text=_("female, male, other or unknown (f, m, 女, 男 … are accepted)")
+    )
+    birth_date = DateText(required=False, allow_blank=True, max_length=20)
+    city = _text(max_length=100)
+    region = _text(max_length=100)
+    signup_at = MomentText(
+        required=False,
+        allow_blank=True,
+        max_length=40,
+        help_text=_("ISO 8601; a date alone is midnight and a time without offset is local"),
+    )
+    traits = serializers.DictField(
+        required=False, help_text=_("Custom attributes, merged into the stored ones")
+    )
+
+    def validate_traits(self, value):
+        if not storable(value):
+            raise serializers.ValidationError(ERROR_NOT_STORABLE.format(field="traits"))
+        return value
+
+    def validate(self, attrs):
+        """Check each field with the import's own rules, so the error names the field."""
+        fixed = self.context.get("external_id")
+        sent = self.initial_data.get("external_id") if isinstance(self.initial_data, dict) else None
+        if fixed is not None and sent is not None and sent != fixed:
+            raise serializers.ValidationError({"external_id": [ERROR_EXTERNAL_ID_FIXED]})
+        errors = {}
+        for field, value in attrs.items():
+            row = {"external_id": attrs.get("external_id") or "-", field: value}
+            try:
+                clean_profile_row(row)
+                if field == "signup_at" and value.strip():
+                    attrs[field] = utc_moment(value, field).isoformat()
+            except RowInvalid as exc:
+                errors[field] = [str(exc)]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+class ProfileUpsertSerializer(ProfileChangeSerializer):
+    """A profile to create or update, found by its external_id."""
+
+    external_id = serializers.CharField(min_length=1, max_length=128)
+
+
+# --------------------------------------------------------------------------- events
+
+
+class EventSerializer(serializers.ModelSerializer):
+    """A stored event, with the external_id of its profile."""
+
+    external_id = serializers.CharField(read_only=True)
+    event_id = serializers.SerializerMethodField(
+        help_text=_("The event_id it was sent with (null when it had none)")
+    )
+
+    class Meta:
+        model = Event
+        fields = [
+            "id", "external_id", "event_id", "name", "channel", "occurred_at", "amount",
+            "properties", "received_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_event_id(self, event) -> str | None:
+        return event.key[3:] if event.key.startswith("id:") else None
+
+
+class EventInSerializer(serializers.Serializer):
+    """One event of a batch (documents the request; items are checked by the ingest service)."""
+
+    external_id = serializers.CharField(
+        min_length=1, max_length=128, help_text=_("Unknown ones are created")
+    )
+    name = serializers.CharField(min_length=1, max_length=64)
+    occurred_at = MomentText(
+        max_length=40, help_text=_("ISO 8601; a date alone means midnight in the local time zone")
+    )
+    event_id = serializers.CharField(
+        required=False, max_length=100, help_text=_("Idempotency key; without it, the content")
+    )
+    amount = serializers.DecimalField(
+        required=False, allow_null=True, max_digits=14, decimal_places=2, coerce_to_string=False
+    )
+    channel = serializers.ChoiceField(choices=Touchpoint.choices, required=False)
+    properties = serializers.DictField(required=False, allow_null=True)
+
+
+class EventErrorSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text=_("0-based position of the item in the list"))
+    message = serializers.CharField()
+
+
+class EventBatchReportSerializer(serializers.Serializer):
+    """What a batch did: items read, events stored, repeats, refusals (with reasons)."""
+
+    read = serializers.IntegerField()
+    created = serializers.IntegerField()
+    unchanged = serializers.IntegerField(help_text=_("Events already stored (repeats)"))
+    refused = serializers.IntegerField()
+    profiles_created = serializers.IntegerField()
+    errors = EventErrorSerializer(many=True)
+
+
+class DetailSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class BatchRefused(exceptions.APIException):
+    """The request body is not a list of 1 to MAX_EVENTS_PER_BATCH events."""
+
+    status_code = 400
+    default_code = "invalid"
+
+
+def _event_item(item: dict) -> dict:
+    """Return the item ready for the import, or raise RowInvalid naming its faulty field."""
+    for field in EVENT_TEXT_FIELDS:
+        value = item.get(field)
+        if value is not None and not isinstance(value, str):
+            raise RowInvalid(ERROR_NOT_TEXT.format(field=field))
+    amount = item.get("amount")
+    if amount is not None and (
+        isinstance(amount, bool) or not isinstance(amount, int | float | str)
+    ):
+        raise RowInvalid(ERROR_AMOUNT_TYPE)
+    if not storable_amount(amount):
+        raise RowInvalid(ERROR_AMOUNT.format(value=amount))
+    properties = item.get("properties")
+    if properties is not None and not isinstance(properties, dict):
+        raise RowInvalid(ERROR_PROPERTIES_OBJECT.format(kind=type(properties).__name__))
+    for field in (*EVENT_TEXT_FIELDS, "properties"):
+        if not storable(item.get(field)):
+            raise RowInvalid(ERROR_NOT_STORABLE.format(field=field))
+    occurred_at = item.get("occurred_at")
+    if occurred_at and occurred_at.strip():
+        return {**item, "occurred_at": utc_moment(occurred_at, "occurred_at")}
+    return item
+
+
+def event_batch_rows(data) -> tuple[list[tuple[int, dict]], list[RowError]]:
+    """Return the (index, item) rows fit for the ingest service and the items refused here.
+
+    Raise BatchRefused when ``data`` is not a list of 1 to MAX_EVENTS_PER_BATCH items.
+    """
+    if not isinstance(data, list):
+        kind = "an object" if isinstance(data, dict) else type(data).__name__
+        raise BatchRefused(ERROR_NOT_A_LIST.format(kind=kind))
+    if not data:
+        raise BatchRefused(ERROR_EMPTY_BATCH)
+    if len(data) > MAX_EVENTS_PER_BATCH:
+        raise BatchRefused(
+            ERROR_BATCH_TOO_LARGE.format(limit=MAX_EVENTS_PER_BATCH, count=len(data))
+        )
+    rows, refused = [], []
+    for index, item in enumerate(data):
+        try:
+            rows.append((index, _event_item(item) if isinstance(item, dict) else item))
+        except RowInvalid as exc:  # items that are not objects are refused by the service
+            refused.append(RowError(index, str(exc)))
+    return rows, refused

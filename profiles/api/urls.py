@@ -1,0 +1,14 @@
+"""URLs of the profiles API, included under /api/v1/."""
+
+from rest_framework.routers import SimpleRouter
+
+from profiles.api import views
+
+app_name = "profiles"
+
+router = SimpleRouter()
+router.register("profiles", views.ProfileViewSet, basename="profile")
+router.register("events", views.EventViewSet, basename="event")
+router.register("tags", views.TagViewSet, basename="tag")
+
+urlpatterns = router.urls

@@ -1,0 +1,219 @@
+"""API views of profiles, events and tags: parse, call the ingest service or a selector, respond."""
+
+from django.db.models import F
+from django.http import Http404
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+
+from core.roles import ALL_ROLES, OPS, user_has_role
+from profiles import selectors
+from profiles.api import filters, serializers
+from profiles.models import Event, Profile, Tag
+from profiles.services.ingest import events_ingest, profiles_ingest
+
+NO_SLASH = r"[^/]+"
+_BIGINT = 2**63
+
+
+class OpsWritesOthersRead(permissions.BasePermission):
+    """Let any user holding a role read, and only ops staff (and superusers) write."""
+
+    def has_permission(self, request, view):
+        if request.method in permissions.SAFE_METHODS:
+            return user_has_role(request.user, *ALL_ROLES)
+        return user_has_role(request.user, OPS)
+
+
+class NewestFirstCursor(CursorPagination):
+    """Keyset pages, newest first: no COUNT, as fast on page 1000 as on page 1."""
+
+    ordering = "-id"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+    def decode_cursor(self, request):
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None:
+            try:
+                valid = abs(int(cursor.position)) < _BIGINT
+            except ValueError:
+                valid = False
+            if not valid:
+                raise NotFound(self.invalid_cursor_message)
+        return cursor
+
+
+class ApiViewSet(viewsets.GenericViewSet):
+    permission_classes = [permissions.IsAuthenticated, OpsWritesOthersRead]
+    parser_classes = [JSONParser]
+
+
+def _profile(external_id: str) -> Profile:
+    """Return the profile with its tags, or raise Http404."""
+    if "\x00" in external_id:
+        raise Http404
+    try:
+        return selectors.profile_detail(external_id=external_id)
+    except Profile.DoesNotExist:
+        raise Http404 from None
+
+
+def _upsert(row: dict) -> tuple[Profile, bool]:
+    """Store one validated profile row with the import service; return it and if it is new."""
+    report = profiles_ingest(rows=[(0, row)])
+    if report.errors:  # the serializer checked every field with the same rules
+        raise ValidationError([report.errors[0].message])
+    return _profile(row["external_id"]), report.created == 1
+
+
+_PROFILE_WRITE_RESPONSES = {
+    200: serializers.ProfileDetailSerializer,
+    400: OpenApiResponse(description="A field is invalid: {field: [message]}"),
+    404: serializers.DetailSerializer,
+}
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List profiles, newest first (cursor pages)"),
+    retrieve=extend_schema(summary="Show a profile with traits, computed features and tags"),
+    create=extend_schema(
+        summary="Create or update a profile by external_id (as one row of the CSV import)",
+        request=serializers.ProfileUpsertSerializer,
+        responses={
+            201: OpenApiResponse(serializers.ProfileDetailSerializer, "Created"),
+            200: OpenApiResponse(serializers.ProfileDetailSerializer, "Updated or unchanged"),
+            400: OpenApiResponse(description="A field is invalid: {field: [message]}"),
+        },
+    ),
+    update=extend_schema(
+        summary="Update a profile (missing or empty fields keep what is stored)",
+        request=serializers.ProfileChangeSerializer,
+        responses=_PROFILE_WRITE_RESPONSES,
+    ),
+    partial_update=extend_schema(
+        summary="Update some fields of a profile",
+        request=serializers.ProfileChangeSerializer,
+        responses=_PROFILE_WRITE_RESPONSES,
+    ),
+)
+class ProfileViewSet(mixins.ListModelMixin, ApiViewSet):
+    """Profiles: list and filter, upsert by external_id, show and update one."""
+
+    queryset = Profile.objects.all()
+    serializer_class = serializers.ProfileSerializer
+    filterset_class = filters.ProfileFilter
+    pagination_class = NewestFirstCursor
+    lookup_field = "external_id"
+    lookup_value_regex = NO_SLASH
+    http_method_names = ["get", "post", "put", "patch", "head", "options"]
+
+    def get_serializer_class(self):
+        if self.action == "retrieve":
+            return serializers.ProfileDetailSerializer
+        if self.action == "create":
+            return serializers.ProfileUpsertSerializer
+        if self.action in ("update", "partial_update"):
+            return serializers.ProfileChangeSerializer
+        return serializers.ProfileSerializer
+
+    def get_object(self):
+        return _profile(self.kwargs["external_id"])
+
+    def retrieve(self, request, external_id):
+        return Response(serializers.ProfileDetailSerializer(self.get_object()).data)
+
+    def create(self, request):
+        given = serializers.ProfileUpsertSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        profile, created = _upsert(given.validated_data)
+        return Response(
+            serializers.ProfileDetailSerializer(profile).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    def update(self, request, external_id, partial=False):
+        profile = self.get_object()
+        given = serializers.ProfileChangeSerializer(
+            data=request.data, partial=partial, context={"external_id": profile.external_id}
+        )
+        given.is_valid(raise_exception=True)
+        profile, _created = _upsert({**given.validated_data, "external_id": profile.external_id})
+        return Response(serializers.ProfileDetailSerializer(profile).data)
+
+    def partial_update(self, request, external_id):
+        return self.update(request, external_id, partial=True)
+
+
+class EventBatchSchema(AutoSchema):
+    """Add the batch's length limits to the request body (drf-spectacular leaves them out)."""
+
+    def get_operation(self, *args, **kwargs):
+        operation = super().get_operation(*args, **kwargs)
+        content = (operation or {}).get("requestBody", {}).get("content", {})
+        body = content.get("application/json", {}).get("schema", {})
+        if body.get("type") == "array":
+            body.update(minItems=1, maxItems=serializers.MAX_EVENTS_PER_BATCH)
+        return operation
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List events, newest first (cursor pages)"),
+    create=extend_schema(
+        summary="Store a batch of events (idempotent; good items are kept, bad ones reported)",
+        request=serializers.EventInSerializer(many=True),
+        responses={
+            201: OpenApiResponse(serializers.EventBatchReportSerializer, "Some events stored"),
+            200: OpenApiResponse(serializers.EventBatchReportSerializer, "Nothing new stored"),
+            400: OpenApiResponse(serializers.DetailSerializer, "Not a list of 1 to 10,000 events"),
+        },
+    ),
+)
+class EventViewSet(mixins.ListModelMixin, ApiViewSet):
+    """Events: list and filter, and POST a JSON list of them as a batch."""
+
+    queryset = Event.objects.annotate(external_id=F("profile__external_id"))
+    serializer_class = serializers.EventSerializer
+    filterset_class = filters.EventFilter
+    pagination_class = NewestFirstCursor
+    schema = EventBatchSchema()
+
+    def create(self, request):
+        rows, refused = serializers.event_batch_rows(request.data)
+        report = events_ingest(rows=rows)
+        errors = sorted([*refused, *report.errors], key=lambda error: error.line)
+        body = {
+            "read": report.read + len(refused),
+            "created": report.created,
+            "unchanged": report.unchanged,
+            "refused": len(errors),
+            "profiles_created": report.profiles_created,
+            "errors": [{"index": error.line, "message": error.message} for error in errors],
+        }
+        return Response(
+            body, status=status.HTTP_201_CREATED if report.created else status.HTTP_200_OK
+        )
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List the tag taxonomy"),
+    retrieve=extend_schema(summary="Show a tag with its category"),
+)
+class TagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
+    """Tags of the taxonomy with their category (read-only for now)."""
+
+    queryset = Tag.objects.select_related("category")
+    serializer_class = serializers.TagSerializer
+    filterset_class = filters.TagFilter
+    lookup_field = "slug"
+    lookup_value_regex = NO_SLASH
+
+    def get_object(self):
+        if "\x00" in self.kwargs["slug"]:
+            raise Http404
+        return super().get_object()

@@ -1,0 +1,61 @@
+"""Fuzz the profiles API with schemathesis against its own OpenAPI schema: never a server error."""
+
+import os
+
+import pytest
+import schemathesis
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from drf_spectacular.generators import SchemaGenerator
+from hypothesis import HealthCheck, settings
+from rest_framework.authtoken.models import Token
+from schemathesis.checks import not_a_server_error
+
+from profiles.api.serializers import storable
+from profiles.models import Profile
+from tests.factories import EventFactory, ProfileFactory, ProfileTagFactory, UserFactory
+
+# Examples per operation; raise it to search harder: FUZZ_EXAMPLES=500 pytest tests/profiles/…
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
+OUR_PATHS = r"^/api/v1/(profiles|events|tags)/"
+
+schema = schemathesis.openapi.from_dict(SchemaGenerator().get_schema(request=None, public=True))
+schema = schema.include(path_regex=OUR_PATHS)
+schema.app = WSGIHandler()
+
+
+@pytest.fixture
+def token(db):
+    """Return the API token of a superuser, with a few rows for the fuzzer to find."""
+    user = UserFactory(username="fuzzing-admin", is_superuser=True, is_staff=True)
+    profile = ProfileFactory(external_id="P000001")
+    ProfileTagFactory(profile=profile)
+    EventFactory(profile=profile)
+    return Token.objects.create(user=user).key
+
+
+@pytest.fixture(autouse=True)
+def keep_the_test_connection():
+    """Keep the test's database connection across WSGI requests, as Django's test client does."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@schema.parametrize()
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=os.environ.get("FUZZ_RANDOM") != "1",
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_no_request_makes_the_api_fail_with_a_server_error(case, token):
+    external_id = (case.path_parameters or {}).get("external_id")
+    if isinstance(external_id, str) and storable(external_id) and len(external_id) <= 128:
+        Profile.objects.get_or_create(external_id=external_id)  # updates reach a real profile
+
+    case.call_and_validate(headers={"Authorization": f"Token {token}"}, checks=[not_a_server_error])

@@ -1,4 +1,4 @@
-"""CSV imports: bad rows are reported by line and skipped, good rows kept, re-imports change nothing."""
+"""CSV imports: bad rows reported by line and skipped, good rows kept, re-imports change nothing."""
 
 import datetime
 import decimal

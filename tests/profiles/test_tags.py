@@ -4,6 +4,7 @@ import datetime
 import zoneinfo
 
 import pytest
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
@@ -388,6 +389,8 @@ def test_the_bulk_count_follows_the_filters(ops_client, shoppers):
 def test_the_bulk_page_tags_the_selection_inline_and_says_how_many_changed(
     ops_client, ops_user, coffee, shoppers
 ):
+    ops_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+
     response = ops_client.post(
         reverse("profiles:tags-bulk"),
         {
@@ -413,6 +416,7 @@ def test_the_bulk_page_tags_the_selection_inline_and_says_how_many_changed(
 def test_the_bulk_page_untags_the_selection_inline(ops_client, coffee, shoppers):
     for profile in shoppers.values():
         ProfileTagFactory(profile=profile, tag=coffee)
+    ops_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
 
     response = ops_client.post(
         reverse("profiles:tags-bulk"),

@@ -80,6 +80,11 @@ class Profile(models.Model):
             models.Index(fields=["email"]),
             models.Index(fields=["phone"]),
             models.Index(fields=["last_seen_at"]),
+            # The search box matches name prefixes; pattern ops make LIKE 'x%' use the index
+            # under any collation on PostgreSQL (other databases ignore opclasses).
+            models.Index(
+                fields=["name"], name="profile_name_prefix_idx", opclasses=["varchar_pattern_ops"]
+            ),
         ]
 
     def __str__(self):

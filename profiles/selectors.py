@@ -95,9 +95,14 @@ def profile_filter(
     if tier:
         profiles = profiles.filter(value_tier=tier)
     if tag:
-        carrying = ProfileTag.objects.filter(profile=OuterRef("pk"), tag__slug=tag)
-        profiles = profiles.filter(Exists(carrying.filter(_live(timezone.now()))))
+        profiles = profiles.filter(carrying_tag(tag))
     return profiles
+
+
+def carrying_tag(slug: str) -> Exists:
+    """Return the condition for profiles carrying the tag ``slug`` (not expired)."""
+    carrying = ProfileTag.objects.filter(profile=OuterRef("pk"), tag__slug=slug)
+    return Exists(carrying.filter(_live(timezone.now())))
 
 
 def tag_taxonomy() -> list[TagCategory]:

@@ -1,16 +1,13 @@
 """Filters of the API's lists: profiles, events and tags (django-filter)."""
 
-import contextlib
 import datetime
 
 import django_filters
 from django import forms
-from django.db.models import Exists, OuterRef, Q
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from profiles.models import Event, Gender, Profile, ProfileTag, Tag, Touchpoint, ValueTier
-from profiles.services.ingest import RowInvalid, parse_phone
+from profiles import selectors
+from profiles.models import Event, Gender, Profile, Tag, Touchpoint, ValueTier
 
 ERROR_MOMENT_OUT_OF_RANGE = _("Enter a date-time between the years 1 and 9999 in UTC.")
 
@@ -58,19 +55,11 @@ class ProfileFilter(django_filters.FilterSet):
         fields = ["city", "region", "value_tier", "gender"]
 
     def filter_tag(self, queryset, name, value):
-        carrying = ProfileTag.objects.filter(profile=OuterRef("pk"), tag__slug=value).filter(
-            Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
-        )
-        return queryset.filter(Exists(carrying))
+        return queryset.filter(selectors.carrying_tag(value))
 
     def filter_q(self, queryset, name, value):
         text = value.strip()
-        if not text:
-            return queryset
-        found = Q(external_id=text) | Q(email__iexact=text) | Q(name__icontains=text)
-        with contextlib.suppress(RowInvalid):  # not a phone number: search the other fields
-            found |= Q(phone=parse_phone(text))
-        return queryset.filter(found)
+        return queryset.filter(selectors.profile_search(text)) if text else queryset
 
 
 class EventFilter(django_filters.FilterSet):

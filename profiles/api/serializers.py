@@ -1,8 +1,6 @@
 """What profiles, events and tags look like in the API, and how its input is read."""
 
-import datetime
 import decimal
-import math
 import re
 
 from django.utils.translation import gettext_lazy as _
@@ -12,13 +10,10 @@ from rest_framework import exceptions, serializers
 
 from profiles.models import Event, Profile, ProfileTag, Tag, TagCategory, Touchpoint
 from profiles.services.ingest import (
-    ERROR_AMOUNT,
-    ERROR_DATETIME,
     ERROR_PROPERTIES_OBJECT,
     RowError,
     RowInvalid,
     clean_profile_row,
-    parse_moment,
 )
 
 MAX_EVENTS_PER_BATCH = 10_000
@@ -30,48 +25,11 @@ ERROR_BATCH_TOO_LARGE = _(
 )
 ERROR_NOT_TEXT = _("{field} must be a string")
 ERROR_AMOUNT_TYPE = _("amount must be a number or a string holding one")
-ERROR_NOT_STORABLE = _(
-    "{field} holds a NUL character, an unpaired surrogate or a non-finite number, "
-    "which cannot be stored"
-)
 ERROR_EXTERNAL_ID_FIXED = _("external_id is taken from the URL and cannot be changed here.")
 
 EVENT_TEXT_FIELDS = ("external_id", "name", "occurred_at", "event_id", "channel")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 CENT = decimal.Decimal("0.01")
-
-
-def storable(value) -> bool:
-    """Return whether a JSON value can be stored in every database (text and JSON columns)."""
-    if isinstance(value, str):
-        return "\x00" not in value and not _SURROGATE.search(value)
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, dict):
-        return all(storable(key) and storable(item) for key, item in value.items())
-    if isinstance(value, list):
-        return all(storable(item) for item in value)
-    return True
-
-
-def utc_moment(value: str, column: str) -> datetime.datetime:
-    """Return an ISO 8601 moment in UTC, as the import reads it; raise RowInvalid if unusable.
-
-    In UTC because PostgreSQL refuses offsets beyond ±15:59, which Python accepts.
-    """
-    try:
-        return parse_moment(value, column).astimezone(datetime.UTC)
-    except OverflowError:  # year 1 or 9999 pushed out of range by the offset
-        raise RowInvalid(ERROR_DATETIME.format(column=column, value=value)) from None
-
-
-def storable_amount(value) -> bool:
-    """Return whether an amount fits the column once rounded to cents, as the import rounds it."""
-    try:
-        amount = decimal.Decimal(str(value).strip())
-        return not amount.is_finite() or abs(amount.quantize(CENT)) < 10**12
-    except (decimal.InvalidOperation, ValueError):
-        return True  # not a number: the import refuses it with its own message
 
 
 # --------------------------------------------------------------------------- tags
@@ -173,11 +131,6 @@ class ProfileChangeSerializer(serializers.Serializer):
         required=False, help_text=_("Custom attributes, merged into the stored ones")
     )
 
-    def validate_traits(self, value):
-        if not storable(value):
-            raise serializers.ValidationError(ERROR_NOT_STORABLE.format(field="traits"))
-        return value
-
     def validate(self, attrs):
         """Check each field with the import's own rules, so the error names the field."""
         fixed = self.context.get("external_id")
@@ -189,8 +142,6 @@ class ProfileChangeSerializer(serializers.Serializer):
             row = {"external_id": attrs.get("external_id") or "-", field: value}
             try:
                 clean_profile_row(row)
-                if field == "signup_at" and value.strip():
-                    attrs[field] = utc_moment(value, field).isoformat()
             except RowInvalid as exc:
                 errors[field] = [str(exc)]
         if errors:
@@ -285,17 +236,9 @@ def _event_item(item: dict) -> dict:
         isinstance(amount, bool) or not isinstance(amount, int | float | str)
     ):
         raise RowInvalid(ERROR_AMOUNT_TYPE)
-    if not storable_amount(amount):
-        raise RowInvalid(ERROR_AMOUNT.format(value=amount))
     properties = item.get("properties")
     if properties is not None and not isinstance(properties, dict):
         raise RowInvalid(ERROR_PROPERTIES_OBJECT.format(kind=type(properties).__name__))
-    for field in (*EVENT_TEXT_FIELDS, "properties"):
-        if not storable(item.get(field)):
-            raise RowInvalid(ERROR_NOT_STORABLE.format(field=field))
-    occurred_at = item.get("occurred_at")
-    if occurred_at and occurred_at.strip():
-        return {**item, "occurred_at": utc_moment(occurred_at, "occurred_at")}
     return item
 
 

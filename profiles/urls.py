@@ -20,6 +20,7 @@ urlpatterns = [
     path("tags/<str:slug>/delete/", tags.tag_delete, name="tag-delete"),
     path("<str:external_id>/export/", privacy.profile_export_view, name="export"),
     path("<str:external_id>/erase/", privacy.profile_erase_view, name="erase"),
+    path("<str:external_id>/merge/", profiles.profile_merge_view, name="merge"),
     # Keep this catch-all last: every other path above it.
     path("<str:external_id>/", profiles.profile_detail, name="detail"),
 ]

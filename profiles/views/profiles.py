@@ -1,12 +1,18 @@
 """Pages for ops staff: the profile list and the profile page."""
 
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+from django.views.decorators.http import require_POST
 
-from core.roles import CONSENT_ADMIN, require_role
+from core.roles import CONSENT_ADMIN, OPS, require_role
 from profiles import charts, selectors
 from profiles.models import Profile, ValueTier
+from profiles.services.merge import profile_merge
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -56,7 +62,13 @@ def profile_detail(request, external_id: str):
     return render(
         request,
         "profiles/detail.html",
-        {"profile": profile, "events": events, "activity_chart": charts.figure_html(activity)},
+        {
+            "profile": profile,
+            "events": events,
+            "activity_chart": charts.figure_html(activity),
+            "merges": profile.merges_received.all()[:20],
+            "merge_form": ProfileMergeForm(),
+        },
     )
 
 
@@ -64,3 +76,36 @@ def consent_index(request):
     """The consent section's start page, for consent admins only."""
     require_role(request.user, CONSENT_ADMIN)
     return render(request, "profiles/consent.html")
+
+
+class ProfileMergeForm(forms.Form):
+    source = forms.CharField(
+        label=_lazy("External ID of the duplicate to merge into this profile"), max_length=128
+    )
+    confirm = forms.BooleanField(
+        label=_lazy("Move its events, tags and requests here and delete the duplicate")
+    )
+
+
+@require_POST
+def profile_merge_view(request, external_id: str):
+    """Merge a duplicate profile into this one (ops staff), then show the kept profile."""
+    require_role(request.user, OPS)
+    target = get_object_or_404(Profile, external_id=external_id)
+    form = ProfileMergeForm(request.POST)
+    if form.is_valid():
+        source = Profile.objects.filter(external_id=form.cleaned_data["source"].strip()).first()
+        if source is None:
+            messages.error(request, _("No profile has the external ID %(id)s.")
+                           % {"id": form.cleaned_data["source"]})  # fmt: skip
+        else:
+            try:
+                merge = profile_merge(source=source, target=target, user=request.user)
+            except ValidationError as exc:
+                messages.error(request, " ".join(exc.messages))
+            else:
+                messages.success(request, _("Merged %(source)s into this profile.")
+                                 % {"source": merge.source_external_id})  # fmt: skip
+    else:
+        messages.error(request, _("Give the duplicate's external ID and tick the confirmation."))
+    return redirect("profiles:detail", external_id=target.external_id)

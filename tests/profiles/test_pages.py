@@ -5,6 +5,7 @@ import datetime
 import pytest
 from django.utils import timezone
 
+from profiles.models import Profile, ProfileMerge
 from tests.factories import EventFactory, ProfileFactory, ProfileTagFactory, TagFactory
 
 pytestmark = pytest.mark.django_db
@@ -74,3 +75,39 @@ def test_the_profile_page_shows_attributes_tags_features_events_and_activity_cha
 
 def test_an_unknown_profile_is_not_found(ops_client):
     assert ops_client.get("/profiles/nobody/").status_code == 404
+
+
+def test_ops_staff_merge_a_duplicate_from_the_profile_page(ops_client):
+    kept = ProfileFactory(external_id="keep")
+    duplicate = ProfileFactory(external_id="dupe")
+    EventFactory(profile=duplicate)
+
+    response = ops_client.post(
+        "/profiles/keep/merge/", {"source": "dupe", "confirm": "on"}, follow=True
+    )
+
+    assert response.redirect_chain[-1][0] == "/profiles/keep/"
+    assert kept.events.count() == 1
+    assert not Profile.objects.filter(external_id="dupe").exists()
+    assert "dupe" in response.content.decode()
+
+
+def test_merging_an_unknown_or_the_same_profile_changes_nothing(ops_client):
+    ProfileFactory(external_id="keep")
+
+    ops_client.post("/profiles/keep/merge/", {"source": "ghost", "confirm": "on"})
+    ops_client.post("/profiles/keep/merge/", {"source": "keep", "confirm": "on"})
+
+    assert list(Profile.objects.values_list("external_id", flat=True)) == ["keep"]
+    assert not ProfileMerge.objects.exists()
+
+
+def test_only_ops_staff_merge(client, campaign_manager):
+    ProfileFactory(external_id="keep")
+    ProfileFactory(external_id="dupe")
+    client.force_login(campaign_manager)
+
+    response = client.post("/profiles/keep/merge/", {"source": "dupe", "confirm": "on"})
+
+    assert response.status_code == 403
+    assert Profile.objects.count() == 2

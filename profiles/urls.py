@@ -9,6 +9,7 @@ urlpatterns = [
     path("", profiles.profile_list, name="list"),
     path("consent/", profiles.consent_index, name="consent"),
     path("import/", imports.import_upload, name="import"),
+    path("features/refresh/", profiles.features_refresh_view, name="features-refresh"),
     path("import/confirm/", imports.import_confirm, name="import-confirm"),
     path("tags/", tags.tag_taxonomy, name="tags"),
     path("tags/new/", tags.tag_form, name="tag-create"),

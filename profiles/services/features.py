@@ -142,3 +142,14 @@ def features_refresh(*, now: datetime.datetime | None = None) -> dict:
         "as_of": now.isoformat(),
         "seconds": seconds,
     }
+
+
+FEATURES_JOB_KIND = "profiles.features"
+
+
+def features_job(*, job, report) -> dict:
+    """Run the feature refresh as a background job (the on-demand button on the profile list)."""
+    report(0, 1, message="refreshing", force=True)
+    figures = features_refresh()
+    report(1, 1, force=True)
+    return figures

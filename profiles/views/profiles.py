@@ -10,8 +10,10 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
 from core.roles import CONSENT_ADMIN, OPS, require_role
+from core.services import job_enqueue
 from profiles import charts, selectors
 from profiles.models import Profile, ValueTier
+from profiles.services.features import FEATURES_JOB_KIND
 from profiles.services.merge import profile_merge
 
 
@@ -109,3 +111,11 @@ def profile_merge_view(request, external_id: str):
     else:
         messages.error(request, _("Give the duplicate's external ID and tick the confirmation."))
     return redirect("profiles:detail", external_id=target.external_id)
+
+
+@require_POST
+def features_refresh_view(request):
+    """Queue a refresh of every profile's computed features and show the job (ops staff)."""
+    require_role(request.user, OPS)
+    job = job_enqueue(kind=FEATURES_JOB_KIND, payload={}, user=request.user, total=1)
+    return redirect("job-detail", pk=job.pk)

@@ -5,6 +5,7 @@ import datetime
 import pytest
 from django.utils import timezone
 
+from core.models import Job, JobStatus
 from profiles.models import Profile, ProfileMerge
 from tests.factories import EventFactory, ProfileFactory, ProfileTagFactory, TagFactory
 
@@ -111,3 +112,20 @@ def test_only_ops_staff_merge(client, campaign_manager):
 
     assert response.status_code == 403
     assert Profile.objects.count() == 2
+
+
+def test_the_rfm_refresh_button_runs_the_refresh_as_a_job(
+    ops_client, django_capture_on_commit_callbacks
+):
+    profile = ProfileFactory()
+    EventFactory(profile=profile, name="purchase", amount=50, channel="store")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = ops_client.post("/profiles/features/refresh/")
+
+    job = Job.objects.get(kind="profiles.features")
+    assert response["Location"] == f"/jobs/{job.pk}/"
+    assert job.status == JobStatus.DONE
+    profile.refresh_from_db()
+    assert profile.frequency == 1
+    assert profile.last_seen_at is not None

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from core.roles import CONSENT_ADMIN, OPS, require_role
@@ -82,10 +82,11 @@ def consent_index(request):
 
 class ProfileMergeForm(forms.Form):
     source = forms.CharField(
-        label=_lazy("External ID of the duplicate to merge into this profile"), max_length=128
+        label=gettext_lazy("External ID of the duplicate to merge into this profile"),
+        max_length=128,
     )
     confirm = forms.BooleanField(
-        label=_lazy("Move its events, tags and requests here and delete the duplicate")
+        label=gettext_lazy("Move its events, tags and requests here and delete the duplicate")
     )
 
 

@@ -1,8 +1,13 @@
 """The UI speaks Simplified Chinese and English, and times are shown in the configured zone."""
 
+import re
+from pathlib import Path
+
 import pytest
 
 pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_dashboard_speaks_chinese_by_default(ops_client):
@@ -36,3 +41,14 @@ def test_times_are_shown_in_asia_shanghai_by_default(ops_client, settings):
     response = ops_client.get("/")
 
     assert "Asia/Shanghai" in response.content.decode()
+
+
+def test_the_chinese_catalog_has_no_missing_or_fuzzy_translation():
+    catalog = (ROOT / "locale/zh_Hans/LC_MESSAGES/django.po").read_text(encoding="utf-8")
+    entries = catalog.split("\n\n")[1:]  # the first entry is the header
+
+    untranslated = [e for e in entries if re.search(r'msgstr(\[0\])? ""\s*$', e)]
+    fuzzy = [e for e in entries if "#, fuzzy" in e]
+
+    assert untranslated == []
+    assert fuzzy == []

@@ -4,16 +4,14 @@ import csv
 import datetime
 import json
 import random
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
-from django.test import Client
 
+from profiles.management.commands.bench_pages import time_profile_pages
 from profiles.models import Event, Profile, ProfileTag
 from profiles.services import ingest
 
@@ -80,7 +78,7 @@ class Command(BaseCommand):
                 self.say("ANALYZE …")
                 with connection.cursor() as cursor:
                     cursor.execute("ANALYZE")
-                figures.update(self._time_pages(page_samples))
+                figures.update(time_profile_pages(samples=page_samples, say=self.say))
             finally:
                 if not keep:
                     self._empty()
@@ -177,36 +175,6 @@ class Command(BaseCommand):
             raise CommandError(f"the generated file did not import cleanly: {report.summary()}")
         self.say(report.summary())
         return report.read / report.seconds
-
-    def _time_pages(self, samples: int) -> dict:
-        user, _created = get_user_model().objects.get_or_create(
-            username="bench-ingest", defaults={"is_superuser": True, "is_staff": True}
-        )
-        client = Client()
-        client.force_login(user)
-        external_ids = list(
-            Profile.objects.order_by("?").values_list("external_id", flat=True)[:samples]
-        )
-        pages = {
-            "list_ms": ["/profiles/"] * samples,
-            "list_filtered_ms": ["/profiles/?city=上海&tier="] * samples,
-            "list_search_ms": [f"/profiles/?q={e}" for e in external_ids],
-            "detail_ms": [f"/profiles/{e}/" for e in external_ids],
-        }
-        figures = {}
-        for name, urls in pages.items():
-            timings = []
-            for url in urls:
-                started = time.perf_counter()
-                response = client.get(url, HTTP_HOST="localhost")
-                timings.append((time.perf_counter() - started) * 1000)
-                if response.status_code != 200:
-                    raise CommandError(f"{url} answered {response.status_code}")
-            figures[f"{name}_median"] = round(statistics.median(timings), 1)
-            figures[f"{name}_max"] = round(max(timings), 1)
-            self.say(f"{name}: median {statistics.median(timings):.1f} ms, max {max(timings):.1f}")
-        user.delete()
-        return figures
 
     def _empty(self) -> None:
         self.say("removing the loaded rows …")

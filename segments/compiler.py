@@ -1,0 +1,424 @@
+"""Compile a parsed segment rule into one set-based condition on profiles.
+
+``Profile.objects.filter(compile_rule(tree, now=now))`` is the whole segment in one statement:
+attribute conditions are column comparisons, tags and simple event conditions are ``EXISTS``
+semi-joins, event counts and sums are one grouped scan of the events (``GROUP BY … HAVING``)
+joined with ``IN``, segment references are ``EXISTS`` on the membership table. Compiling is
+pure: it builds expressions and runs no query.
+
+Semantics (identical on SQLite and PostgreSQL, and what the tests' Python evaluation does):
+
+- Every condition is true or false for every profile, never SQL's "unknown", so ``not`` is always
+  the exact complement and ``all``/``any`` are plain AND/OR.
+- A missing value (a NULL column, an absent trait key, a JSON null, or a trait of another JSON
+  type than the operand) satisfies no comparison: eq, lt, lte, gt, gte, between, in, contains,
+  startswith, within_last_days and more_than_days_ago are false for it.
+- ``ne``, ``not_in`` and ``is_not_set`` are the complements of ``eq``, ``in`` and ``is_set``:
+  they are true for a missing value ("city ne 上海" includes profiles without a city).
+- ``is_set``: the value is present, not null and not the empty string ("" is how the core text
+  fields say "none"; ``gender`` "unknown" is a value). Arrays and objects in traits are set.
+- Traits compare by JSON type: numbers as numbers (1 equals 1.0, "1" is not 1), text as text,
+  true/false only with true/false. Text order (lt … between) is by code point on both databases
+  (binary collation, forced on PostgreSQL whatever the database's collation). ``contains`` and
+  ``startswith`` are case-sensitive on both.
+- Time: a date given for a date-and-time field means that whole day in the configured time zone
+  (``eq 2024-01-31`` is the day, ``lte`` includes it, ``gt`` starts the next day); a date and time
+  without an offset is in the configured zone. ``within_last_days N`` is ``now - N days <= x <=
+  now`` and ``more_than_days_ago N`` is ``x < now - N days`` (a day is 24 hours); on the date
+  field birth_date they count local calendar days back from today. Event windows are ``now -
+  within_days <= occurred_at <= now``, both ends included (as the RFM window): later events are
+  ignored, so an evaluation "as of" a moment is reproducible.
+- Events: a count or sum over no events is 0, so ``count eq 0`` ("did not") and ``sum lt 100``
+  include profiles without any such event; events without an amount add nothing to a sum; sums are
+  rounded to cents before comparing.
+- Tags count until they expire (``expires_at`` after ``now``); a segment reference means the
+  current membership of that segment.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from functools import reduce
+
+from django.db.models import (
+    BooleanField,
+    CharField,
+    Count,
+    DecimalField,
+    Exists,
+    F,
+    FloatField,
+    Func,
+    OuterRef,
+    Q,
+    Sum,
+    Value,
+    lookups,
+)
+from django.db.models.functions import Coalesce, Round
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from profiles.models import Event, Profile, ProfileTag
+from segments import rules
+from segments.models import SegmentMembership
+
+ERROR_CONSENT_NOT_AVAILABLE = _(
+    "Consent conditions are not available yet: they arrive with the consent records."
+)
+ERROR_STAGE_NOT_AVAILABLE = _(
+    "Journey stage conditions are not available yet: they arrive with the journeys."
+)
+
+
+# Expressions that behave the same on both databases ---------------------------------------------
+
+
+class BinaryText(Func):
+    """Text compared by code point: the binary collation on PostgreSQL (SQLite's default)."""
+
+    template = "%(expressions)s"
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, template='(%(expressions)s) COLLATE "C"')
+
+
+class _Trait(Func):
+    """Base for expressions reading the trait ``key`` of a profile, with vendor SQL templates.
+
+    Each template reads ``{col}`` (the traits column) then ``{key}``, twice in that order.
+    """
+
+    sqlite: str
+    postgresql: str
+
+    def __init__(self, key: str, **extra):
+        self.key = key
+        super().__init__(F("traits"), **extra)
+
+    def _render(self, template, compiler, key_sql, key_params):
+        col, col_params = compiler.compile(self.get_source_expressions()[0])
+        sql = template.format(col=col, key=key_sql)
+        return sql, (*col_params, *key_params) * 2
+
+    def as_sql(self, compiler, connection, **extra_context):
+        raise NotImplementedError(f"Segment rules do not support {connection.vendor}.")
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        # The key holds no double quote (rules.attribute_type), so quoting it makes the path.
+        # SQLite matches a path against the key as written in the JSON text: the ORM writes
+        # non-ASCII keys escaped (\uXXXX), the bulk import writes them as they are; try both.
+        raw, escaped = f'$."{self.key}"', f"$.{json.dumps(self.key)}"
+        if raw == escaped:
+            return self._render(self.sqlite, compiler, "%s", (raw,))
+        col, col_params = compiler.compile(self.get_source_expressions()[0])
+        choose = f"CASE WHEN JSON_TYPE({col}, %s) IS NULL THEN %s ELSE %s END"
+        return self._render(self.sqlite, compiler, choose, (*col_params, raw, escaped, raw))
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return self._render(self.postgresql, compiler, "%s", (self.key,))
+
+
+class TraitText(_Trait):
+    """The trait as text, or NULL when it is missing or not a JSON string."""
+
+    output_field = CharField()
+    sqlite = "CASE WHEN JSON_TYPE({col}, {key}) = 'text' THEN JSON_EXTRACT({col}, {key}) END"
+    postgresql = "CASE WHEN JSONB_TYPEOF({col} -> {key}) = 'string' THEN ({col} ->> {key}) END"
+
+
+class TraitNumber(_Trait):
+    """The trait as a number, or NULL when it is missing or not a JSON number."""
+
+    output_field = FloatField()
+    sqlite = (
+        "CASE WHEN JSON_TYPE({col}, {key}) IN ('integer', 'real') "
+        "THEN JSON_EXTRACT({col}, {key}) END"
+    )
+    postgresql = (
+        "CASE WHEN JSONB_TYPEOF({col} -> {key}) = 'number' "
+        "THEN ({col} ->> {key})::double precision END"
+    )
+
+
+class TraitBoolean(_Trait):
+    """The trait as a boolean, or NULL when it is missing or not JSON true or false."""
+
+    output_field = BooleanField()
+    sqlite = (
+        "CASE WHEN JSON_TYPE({col}, {key}) IN ('true', 'false') THEN JSON_EXTRACT({col}, {key}) END"
+    )
+    postgresql = (
+        "CASE WHEN JSONB_TYPEOF({col} -> {key}) = 'boolean' THEN ({col} ->> {key})::boolean END"
+    )
+
+
+class TraitIsSet(_Trait):
+    """Whether the trait is present, not null and not "" (never NULL)."""
+
+    output_field = BooleanField()
+    sqlite = (
+        "COALESCE(JSON_TYPE({col}, {key}) NOT IN ('null', 'text') "
+        "OR JSON_EXTRACT({col}, {key}) <> '', 0)"
+    )
+    postgresql = (
+        "COALESCE(JSONB_TYPEOF({col} -> {key}) NOT IN ('null', 'string') "
+        "OR ({col} ->> {key}) <> '', FALSE)"
+    )
+
+
+class Contains(lookups.Contains):
+    """Case-sensitive substring on both databases (SQLite's LIKE ignores ASCII case)."""
+
+    def as_sqlite(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"INSTR({lhs}, %s) > 0", (*lhs_params, self.rhs)
+
+
+class StartsWith(lookups.StartsWith):
+    """Case-sensitive prefix on both databases (LIKE 'x%' on PostgreSQL can use an index)."""
+
+    def as_sqlite(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"SUBSTR({lhs}, 1, LENGTH(%s)) = %s", (*lhs_params, self.rhs, self.rhs)
+
+
+# Tables -----------------------------------------------------------------------------------------
+
+# Each comparison operator as a lookup.
+LOOKUPS: dict[str, type[lookups.Lookup]] = {
+    "eq": lookups.Exact,
+    "lt": lookups.LessThan,
+    "lte": lookups.LessThanOrEqual,
+    "gt": lookups.GreaterThan,
+    "gte": lookups.GreaterThanOrEqual,
+    "between": lookups.Range,
+    "in": lookups.In,
+    "contains": Contains,
+    "startswith": StartsWith,
+}
+# Operators compiled as the exact complement of another one.
+COMPLEMENTS = {"ne": "eq", "not_in": "in", "is_not_set": "is_set"}
+# The same comparisons in Python, to know whether a count or sum of 0 satisfies one.
+HOLDS: dict[str, Callable] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "lt": operator.lt,
+    "lte": operator.le,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "between": lambda value, pair: pair[0] <= value <= pair[1],
+}
+# Count comparisons that only ask whether there is any event: (op, value) -> "there is one".
+COUNT_EXISTS = {
+    ("gte", 1): True,
+    ("gt", 0): True,
+    ("ne", 0): True,
+    ("eq", 0): False,
+    ("lt", 1): False,
+    ("lte", 0): False,
+}
+# A whole local day compared with a date and time: (lookup, days after the day's start) pairs.
+DAY_BOUNDS = {
+    "eq": (("gte", 0), ("lt", 1)),
+    "lt": (("lt", 0),),
+    "lte": (("lt", 1),),
+    "gt": (("gte", 1),),
+    "gte": (("gte", 0),),
+}
+_TRAIT_EXPRESSIONS = {str: TraitText, float: TraitNumber, int: TraitNumber, bool: TraitBoolean}
+
+
+@dataclass(frozen=True)
+class _Env:
+    now: datetime.datetime
+    tz: datetime.tzinfo
+
+
+def compile_rule(tree: rules.Node, *, now: datetime.datetime | None = None) -> Q:
+    """Return the condition selecting the profiles that satisfy ``tree`` at ``now``.
+
+    Raise RuleError for a condition that cannot run yet (consent, journey stage).
+    """
+    env = _Env(now=now or timezone.now(), tz=timezone.get_default_timezone())
+    return _compile(tree, "", env)
+
+
+def _compile(node: rules.Node, path: str, env: _Env) -> Q:
+    return COMPILERS[type(node)](node, path, env)
+
+
+def _group(kind: str, combine: Callable[[Q, Q], Q]):
+    def compile_group(node, path: str, env: _Env) -> Q:
+        items = rules.key_path(path, kind)
+        return reduce(
+            combine,
+            (
+                _compile(child, rules.index_path(items, i), env)
+                for i, child in enumerate(node.children)
+            ),
+        )
+
+    return compile_group
+
+
+def _not(node: rules.Not, path: str, env: _Env) -> Q:
+    return ~_compile(node.condition, rules.key_path(path, "not"), env)
+
+
+def _all_of(conditions) -> Q:
+    return reduce(operator.and_, (Q(condition) for condition in conditions))
+
+
+# Attributes -------------------------------------------------------------------------------------
+
+
+def _attribute(node: rules.AttributeCondition, path: str, env: _Env) -> Q:
+    if node.op in COMPLEMENTS:
+        return ~_attribute(replace(node, op=COMPLEMENTS[node.op]), path, env)
+    if node.is_trait:
+        return _trait(node, env)
+    vtype = rules.attribute_type(node.attr)
+    column = F(node.attr)
+    nullable = Profile._meta.get_field(node.attr).null
+    if node.op == "is_set":
+        conditions = [lookups.IsNull(column, False)]
+        if vtype in (rules.TEXT, rules.GENDER, rules.VALUE_TIER):
+            conditions.append(~Q(lookups.Exact(column, "")))
+        return _all_of(conditions)
+    if vtype is rules.DATETIME:
+        comparisons = _instant_comparisons(node.op, node.operand, env)
+    elif vtype is rules.DATE:
+        comparisons = _date_comparisons(node.op, node.operand, env)
+    else:
+        comparisons = [(node.op, node.operand)]
+    text = vtype is rules.TEXT and node.op in rules.ORDER_OPS
+    lhs = BinaryText(column, output_field=CharField()) if text else column
+    conditions = [LOOKUPS[op](lhs, value) for op, value in comparisons]
+    if nullable:  # so that "not" of the condition includes the missing values
+        conditions.append(lookups.IsNull(column, False))
+    return _all_of(conditions)
+
+
+def _instant(value: datetime.date | datetime.datetime, env: _Env, days: int = 0):
+    """Return an aware datetime: a date's local midnight (``days`` later), or a datetime."""
+    if isinstance(value, datetime.datetime):
+        return value if timezone.is_aware(value) else timezone.make_aware(value, env.tz)
+    return datetime.datetime.combine(value + datetime.timedelta(days=days), datetime.time(), env.tz)
+
+
+def _instant_comparisons(op: str, operand, env: _Env) -> list[tuple[str, object]]:
+    """Return (lookup, aware datetime) pairs comparing a date-and-time field with ``operand``."""
+    if op == "within_last_days":
+        return [("gte", env.now - datetime.timedelta(days=operand)), ("lte", env.now)]
+    if op == "more_than_days_ago":
+        return [("lt", env.now - datetime.timedelta(days=operand))]
+    if op == "between":
+        low, high = operand
+        return [*_instant_comparisons("gte", low, env), *_instant_comparisons("lte", high, env)]
+    if isinstance(operand, datetime.datetime):
+        return [(op, _instant(operand, env))]
+    return [(lookup, _instant(operand, env, days)) for lookup, days in DAY_BOUNDS[op]]
+
+
+def _date_comparisons(op: str, operand, env: _Env) -> list[tuple[str, object]]:
+    """Return (lookup, date) pairs comparing a date field with ``operand``."""
+    today = timezone.localdate(env.now, env.tz)
+    if op == "within_last_days":
+        return [("gte", today - datetime.timedelta(days=operand)), ("lte", today)]
+    if op == "more_than_days_ago":
+        return [("lt", today - datetime.timedelta(days=operand))]
+    return [(op, operand)]
+
+
+def _trait(node: rules.AttributeCondition, env: _Env) -> Q:
+    key = node.trait_key
+    if node.op == "is_set":
+        return Q(TraitIsSet(key))
+    if node.op in ("eq", "in"):
+        values = (node.operand,) if node.op == "eq" else node.operand
+        by_expression: dict[type, list] = {}  # a value matches traits of its own JSON type
+        for value in values:
+            by_expression.setdefault(_TRAIT_EXPRESSIONS[type(value)], []).append(value)
+        return reduce(
+            operator.or_,
+            (
+                _all_of([_one_of(expression(key), found), lookups.IsNull(expression(key), False)])
+                for expression, found in by_expression.items()
+            ),
+        )
+    sample = node.operand[0] if node.op == "between" else node.operand
+    expression = _TRAIT_EXPRESSIONS[type(sample)](key)
+    ordered_text = isinstance(sample, str) and node.op in rules.ORDER_OPS
+    lhs = BinaryText(expression, output_field=CharField()) if ordered_text else expression
+    return _all_of([LOOKUPS[node.op](lhs, node.operand), lookups.IsNull(expression, False)])
+
+
+def _one_of(lhs, values: list):
+    return lookups.Exact(lhs, values[0]) if len(values) == 1 else lookups.In(lhs, values)
+
+
+# Tags, events, segments -------------------------------------------------------------------------
+
+
+def _tag(node: rules.TagCondition, path: str, env: _Env) -> Q:
+    live = Q(expires_at__isnull=True) | Q(expires_at__gt=env.now)
+    carrying = Exists(ProfileTag.objects.filter(live, profile=OuterRef("pk"), tag__slug=node.tag))
+    return Q(carrying) if node.op == "has" else ~Q(carrying)
+
+
+def _compare(lhs, op: str, operand) -> Q:
+    if op in COMPLEMENTS:
+        return ~_compare(lhs, COMPLEMENTS[op], operand)
+    return Q(LOOKUPS[op](lhs, operand))
+
+
+def _event(node: rules.EventCondition, path: str, env: _Env) -> Q:
+    since = env.now - datetime.timedelta(days=node.within_days)
+    events = Event.objects.filter(name=node.event, occurred_at__gte=since, occurred_at__lte=env.now)
+    if node.measure == "count":
+        any_event = COUNT_EXISTS.get((node.op, node.value))
+        if any_event is not None:
+            exists = Exists(events.filter(profile=OuterRef("pk")))
+            return Q(exists) if any_event else ~Q(exists)
+        zero, measure = 0, Count("pk")
+    else:
+        money = DecimalField(max_digits=20, decimal_places=2)
+        zero = Decimal(0)
+        measure = Round(Coalesce(Sum("amount"), Value(zero), output_field=money), 2)
+    totals = events.order_by().values("profile").annotate(measure=measure)
+    holds = _compare(F("measure"), node.op, node.operand)
+    if HOLDS[node.op](zero, node.operand):  # profiles without events are in: exclude the others
+        return ~Q(pk__in=totals.filter(~holds).values("profile"))
+    return Q(pk__in=totals.filter(holds).values("profile"))
+
+
+def _segment(node: rules.SegmentCondition, path: str, env: _Env) -> Q:
+    members = SegmentMembership.objects.filter(profile=OuterRef("pk"), segment__slug=node.segment)
+    return Q(Exists(members))
+
+
+def _not_available(message):
+    def refuse(node, path: str, env: _Env) -> Q:
+        raise rules.RuleError(path, message)
+
+    return refuse
+
+
+# How each kind of node compiles.
+COMPILERS: dict[type, Callable[[rules.Node, str, _Env], Q]] = {
+    rules.AllOf: _group("all", operator.and_),
+    rules.AnyOf: _group("any", operator.or_),
+    rules.Not: _not,
+    rules.AttributeCondition: _attribute,
+    rules.TagCondition: _tag,
+    rules.EventCondition: _event,
+    rules.SegmentCondition: _segment,
+    rules.ConsentCondition: _not_available(ERROR_CONSENT_NOT_AVAILABLE),
+    rules.StageCondition: _not_available(ERROR_STAGE_NOT_AVAILABLE),
+}

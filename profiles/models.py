@@ -74,9 +74,10 @@ class Profile(models.Model):
             models.UniqueConstraint(fields=["external_id"], name="profile_unique_external_id")
         ]
         indexes = [
-            models.Index(fields=["city"]),
+            # Filter, then newest first: the list's keyset pages read these in order.
+            models.Index(fields=["city", "-id"], name="profile_city_newest_idx"),
+            models.Index(fields=["value_tier", "-id"], name="profile_tier_newest_idx"),
             models.Index(fields=["signup_at"]),
-            models.Index(fields=["value_tier"]),
             models.Index(fields=["email"]),
             models.Index(fields=["phone"]),
             models.Index(fields=["last_seen_at"]),

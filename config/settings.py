@@ -254,6 +254,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=0),  # nightly, in CELERY_TIMEZONE
     },
     "expire-profile-tags": {"task": "profiles.tasks.profile_tags_expire_task", "schedule": 300.0},
+    "refresh-due-segments": {"task": "segments.tasks.segments_refresh_due_task", "schedule": 60.0},
 }
 JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 300, minimum=10)
 

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from segments.models import Segment, SegmentMembership, SegmentRun
+from segments.models import Segment, SegmentMembership, SegmentRun, SegmentTransition
 
 
 @admin.register(Segment)
@@ -36,3 +36,11 @@ class SegmentRunAdmin(admin.ModelAdmin):
     list_select_related = ["segment"]
     list_filter = ["segment"]
     readonly_fields = [f.name for f in SegmentRun._meta.fields]
+
+
+@admin.register(SegmentTransition)
+class SegmentTransitionAdmin(admin.ModelAdmin):
+    list_display = ["segment", "profile", "entered", "version", "at"]
+    list_filter = ["entered"]
+    raw_id_fields = ["segment", "profile"]
+    show_full_result_count = False

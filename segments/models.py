@@ -122,3 +122,23 @@ class SegmentRun(models.Model):
         if self.finished_at is None:
             return None
         return round((self.finished_at - self.started_at).total_seconds() * 1000)
+
+
+class SegmentTransition(models.Model):
+    """A profile entering or leaving a segment in one evaluation: what triggers react to."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="transitions")
+    profile = models.ForeignKey(
+        Profile, on_delete=models.CASCADE, related_name="segment_transitions"
+    )
+    entered = models.BooleanField(_("entered"))  # False: left
+    version = models.PositiveIntegerField(_("version"))
+    at = models.DateTimeField(_("at"))
+
+    class Meta:
+        verbose_name = _("segment transition")
+        verbose_name_plural = _("segment transitions")
+        indexes = [models.Index(fields=["segment", "version"])]
+
+    def __str__(self):
+        return f"{self.segment} {'+' if self.entered else '-'}{self.profile_id} v{self.version}"

@@ -1,12 +1,17 @@
-"""Segment operations: preview a rule (evaluation and membership come with the worker)."""
+"""Segment operations: preview a rule, evaluate a segment into its versioned membership."""
 
 import datetime
+import time
 
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from profiles.models import Profile
 from segments.compiler import compile_rule
-from segments.rules import parse_rule
+from segments.models import Segment, SegmentMembership, SegmentRun, SegmentTransition
+from segments.rules import RuleError, parse_rule, referenced_segments
 from segments.selectors import segment_rule
 
 PREVIEW_SAMPLE_SIZE = 10
@@ -23,3 +28,159 @@ def segment_preview(*, rule, slug: str | None = None, now: datetime.datetime | N
     members = Profile.objects.filter(compile_rule(tree, now=now))
     sample = members.order_by("pk").values_list("external_id", flat=True)[:PREVIEW_SAMPLE_SIZE]
     return {"size": members.count(), "sample": list(sample), "as_of": now.isoformat()}
+
+
+def _sql(queryset) -> tuple[str, tuple]:
+    return queryset.query.sql_with_params()
+
+
+def segment_evaluate(*, segment_id: int, now: datetime.datetime | None = None) -> SegmentRun | None:
+    """Evaluate a dynamic segment into its membership, writing only the difference.
+
+    The segment is claimed with a compare-and-set, so two workers never evaluate it at once
+    (None is returned to the one that lost). The new membership is computed in the database;
+    rows that left are deleted, rows that entered are inserted with INSERT … SELECT, each change
+    is logged as a SegmentTransition, and the version goes up by one. A failed run keeps the
+    last good membership, records the error and marks the segment failed.
+    """
+    now = now or timezone.now()
+    claimed = (
+        Segment.objects.filter(pk=segment_id, kind=Segment.Kind.DYNAMIC)
+        .exclude(status=Segment.Status.EVALUATING)
+        .update(status=Segment.Status.EVALUATING)
+    )
+    if not claimed:
+        return None
+    segment = Segment.objects.get(pk=segment_id)
+    version = segment.version + 1
+    run = SegmentRun.objects.create(segment=segment, version=version, started_at=now)
+    started = time.perf_counter()
+    try:
+        tree = parse_rule(segment.rule, resolve=segment_rule, slug=segment.slug)
+        with transaction.atomic():
+            entered, exited, size = _membership_replace(segment, tree, version, now)
+    except Exception as exc:  # any failure keeps the last good membership; record why
+        duration = int((time.perf_counter() - started) * 1000)
+        message = str(exc) if isinstance(exc, RuleError) else f"{type(exc).__name__}: {exc}"
+        SegmentRun.objects.filter(pk=run.pk).update(finished_at=timezone.now(), error=message)
+        Segment.objects.filter(pk=segment_id).update(
+            status=Segment.Status.FAILED, error=message, last_run_at=now,
+            last_duration_ms=duration,
+        )  # fmt: skip
+        run.refresh_from_db()
+        return run
+    duration = int((time.perf_counter() - started) * 1000)
+    SegmentRun.objects.filter(pk=run.pk).update(
+        finished_at=timezone.now(), size=size, entered=entered, exited=exited
+    )
+    Segment.objects.filter(pk=segment_id).update(
+        status=Segment.Status.READY, version=version, size=size, error="", last_run_at=now,
+        last_duration_ms=duration,
+    )  # fmt: skip
+    run.refresh_from_db()
+    return run
+
+
+def _membership_replace(segment: Segment, tree, version: int, now) -> tuple[int, int, int]:
+    """Make the membership equal the rule's result; return (entered, exited, size)."""
+    q = connection.ops.quote_name
+    members = SegmentMembership.objects.filter(segment=segment)
+    matching = Profile.objects.filter(compile_rule(tree, now=now)).values("pk")
+    leaving = members.exclude(profile_id__in=matching)
+    transitions = q(SegmentTransition._meta.db_table)
+    membership = q(SegmentMembership._meta.db_table)
+    leaving_sql, leaving_params = _sql(leaving.values("profile_id"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {transitions} (segment_id, entered, version, at, profile_id) "
+            f"SELECT %s, %s, %s, %s, leaving.* FROM ({leaving_sql}) AS leaving",
+            (segment.pk, False, version, now, *leaving_params),
+        )
+        exited = cursor.rowcount
+    leaving.delete()
+    arriving = (
+        Profile.objects.filter(compile_rule(tree, now=now))
+        .exclude(Exists(members.filter(profile_id=OuterRef("pk"))))
+        .values("pk")  # one column: the subquery is read with arriving.*
+    )
+    arriving_sql, arriving_params = _sql(arriving)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {transitions} (segment_id, entered, version, at, profile_id) "
+            f"SELECT %s, %s, %s, %s, arriving.* FROM ({arriving_sql}) AS arriving",
+            (segment.pk, True, version, now, *arriving_params),
+        )
+        cursor.execute(
+            f"INSERT INTO {membership} (segment_id, profile_id, since, version_added) "
+            f"SELECT segment_id, profile_id, at, version FROM {transitions} "
+            f"WHERE segment_id = %s AND version = %s AND entered = %s",
+            (segment.pk, version, True),
+        )
+        entered = cursor.rowcount
+    return entered, exited, members.count()
+
+
+ERROR_WORKER_DIED = (
+    "the worker evaluating this segment stopped before finishing; it will be retried"
+)
+
+
+def segments_refresh_due(*, now: datetime.datetime | None = None) -> list[int]:
+    """Queue the dynamic segments whose refresh interval has passed; return their ids.
+
+    Segments stuck in "evaluating" longer than JOB_STALE_SECONDS (their worker died) are
+    released first, so the next tick evaluates them again.
+    """
+    from segments.tasks import segment_evaluate_task  # tasks import this module
+
+    now = now or timezone.now()
+    stale = now - datetime.timedelta(seconds=settings.JOB_STALE_SECONDS)
+    stuck = Segment.objects.filter(status=Segment.Status.EVALUATING).exclude(
+        runs__finished_at__isnull=True, runs__started_at__gte=stale
+    )
+    for segment_id in stuck.values_list("pk", flat=True):
+        SegmentRun.objects.filter(segment_id=segment_id, finished_at__isnull=True).update(
+            finished_at=now, error=ERROR_WORKER_DIED
+        )
+        Segment.objects.filter(pk=segment_id, status=Segment.Status.EVALUATING).update(
+            status=Segment.Status.FAILED, error=ERROR_WORKER_DIED
+        )
+    due = []
+    candidates = Segment.objects.filter(
+        kind=Segment.Kind.DYNAMIC, refresh_minutes__isnull=False
+    ).exclude(status=Segment.Status.EVALUATING)
+    for segment_id, minutes, last_run in candidates.values_list(
+        "pk", "refresh_minutes", "last_run_at"
+    ):
+        if last_run is None or last_run + datetime.timedelta(minutes=minutes) <= now:
+            due.append(segment_id)
+    # Segments that reference others go after them: evaluate in dependency order.
+    for segment_id in _dependency_order(due):
+        transaction.on_commit(lambda pk=segment_id: segment_evaluate_task.delay(pk))
+    return due
+
+
+def _dependency_order(segment_ids: list[int]) -> list[int]:
+    """Return ``segment_ids`` with every segment after the segments its rule refers to."""
+    rows = dict(Segment.objects.filter(pk__in=segment_ids).values_list("pk", "slug"))
+    slugs = {slug: pk for pk, slug in rows.items()}
+    ordered, seen = [], set()
+
+    def visit(pk: int, depth: int = 0) -> None:
+        if pk in seen or depth > 20:
+            return
+        seen.add(pk)
+        segment = Segment.objects.get(pk=pk)
+        try:
+            tree = parse_rule(segment.rule, resolve=segment_rule, slug=segment.slug)
+            for slug in referenced_segments(tree):
+                if slug in slugs:
+                    visit(slugs[slug], depth + 1)
+        except RuleError:  # the evaluation itself records the error
+            ordered.append(pk)
+            return
+        ordered.append(pk)
+
+    for pk in segment_ids:
+        visit(pk)
+    return ordered

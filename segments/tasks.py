@@ -1,0 +1,17 @@
+"""Celery tasks of the segments app: thin wrappers over its services."""
+
+from celery import shared_task
+
+from segments.services import segment_evaluate, segments_refresh_due
+
+
+@shared_task(name="segments.tasks.segment_evaluate_task")
+def segment_evaluate_task(segment_id: int) -> None:
+    """Evaluate one segment; a segment another worker holds is left to that worker."""
+    segment_evaluate(segment_id=segment_id)
+
+
+@shared_task(name="segments.tasks.segments_refresh_due_task")
+def segments_refresh_due_task() -> None:
+    """Queue the segments whose refresh interval has passed (run by beat every minute)."""
+    segments_refresh_due()

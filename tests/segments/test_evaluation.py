@@ -1,0 +1,164 @@
+"""Evaluation: versioned membership, only the difference written, failures keep the last result."""
+
+import datetime
+import io
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from segments.models import Segment, SegmentMembership, SegmentRun, SegmentTransition
+from segments.services import ERROR_WORKER_DIED, segment_evaluate, segments_refresh_due
+from tests.factories import ProfileFactory
+
+pytestmark = pytest.mark.django_db
+
+SHANGHAI = {"all": [{"attr": "city", "op": "eq", "value": "上海"}]}
+
+
+def members(segment) -> set[str]:
+    return set(
+        SegmentMembership.objects.filter(segment=segment).values_list(
+            "profile__external_id", flat=True
+        )
+    )
+
+
+@pytest.fixture
+def segment(db):
+    return Segment.objects.create(name="上海用户", slug="shanghai", rule=SHANGHAI)
+
+
+def test_a_first_evaluation_stores_the_members_and_records_the_run(segment):
+    ProfileFactory(external_id="a", city="上海")
+    ProfileFactory(external_id="b", city="北京")
+
+    run = segment_evaluate(segment_id=segment.pk)
+
+    segment.refresh_from_db()
+    assert members(segment) == {"a"}
+    assert (run.size, run.entered, run.exited, run.version) == (1, 1, 0, 1)
+    assert segment.status == Segment.Status.READY
+    assert (segment.version, segment.size) == (1, 1)
+    assert segment.last_duration_ms is not None
+
+
+def test_a_later_evaluation_writes_only_who_entered_and_who_left(segment):
+    stays = ProfileFactory(external_id="stays", city="上海")
+    leaves = ProfileFactory(external_id="leaves", city="上海")
+    segment_evaluate(segment_id=segment.pk)
+    first_since = SegmentMembership.objects.get(profile=stays).since
+    leaves.city = "北京"
+    leaves.save()
+    ProfileFactory(external_id="arrives", city="上海")
+
+    run = segment_evaluate(segment_id=segment.pk)
+
+    assert members(segment) == {"stays", "arrives"}
+    assert (run.entered, run.exited, run.size, run.version) == (1, 1, 2, 2)
+    assert SegmentMembership.objects.get(profile=stays).since == first_since  # untouched
+    changes = set(
+        SegmentTransition.objects.filter(version=2).values_list("profile__external_id", "entered")
+    )
+    assert changes == {("arrives", True), ("leaves", False)}
+
+
+def test_an_unchanged_result_writes_nothing_but_the_run(segment):
+    ProfileFactory(city="上海")
+    segment_evaluate(segment_id=segment.pk)
+
+    run = segment_evaluate(segment_id=segment.pk)
+
+    assert (run.entered, run.exited, run.size) == (0, 0, 1)
+    assert SegmentTransition.objects.count() == 1
+
+
+def test_a_failed_run_keeps_the_last_good_membership_and_shows_the_error(segment):
+    ProfileFactory(external_id="a", city="上海")
+    segment_evaluate(segment_id=segment.pk)
+    Segment.objects.filter(pk=segment.pk).update(
+        rule={"all": [{"consent": "email", "op": "granted"}]}
+    )
+
+    run = segment_evaluate(segment_id=segment.pk)
+
+    segment.refresh_from_db()
+    assert run.error
+    assert segment.status == Segment.Status.FAILED
+    assert segment.error == run.error
+    assert segment.version == 1
+    assert members(segment) == {"a"}
+
+
+def test_a_segment_being_evaluated_is_not_claimed_twice(segment):
+    Segment.objects.filter(pk=segment.pk).update(status=Segment.Status.EVALUATING)
+
+    assert segment_evaluate(segment_id=segment.pk) is None
+    assert not SegmentRun.objects.exists()
+
+
+def test_a_segment_can_build_on_another_segment(segment):
+    ProfileFactory(external_id="a", city="上海", value_tier="high")
+    ProfileFactory(external_id="b", city="上海", value_tier="mass")
+    segment_evaluate(segment_id=segment.pk)
+    rule = {"all": [{"segment": "shanghai"}, {"attr": "value_tier", "op": "eq", "value": "high"}]}
+    vip = Segment.objects.create(name="上海高价值", slug="shanghai-high", rule=rule)
+
+    segment_evaluate(segment_id=vip.pk)
+
+    assert members(vip) == {"a"}
+
+
+def test_the_command_prints_the_figures(segment):
+    ProfileFactory(city="上海")
+    out = io.StringIO()
+
+    call_command("evaluate_segment", "shanghai", stdout=out)
+
+    figures = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert figures["size"] == 1
+    assert figures["entered"] == 1
+    assert "size 1, entered 1, exited 0" in out.getvalue()
+
+
+def test_the_command_names_an_unknown_slug():
+    with pytest.raises(CommandError, match="No segment has the slug 'nope'"):
+        call_command("evaluate_segment", "nope")
+
+
+def test_the_beat_tick_evaluates_due_segments_after_those_they_build_on(
+    segment, django_capture_on_commit_callbacks
+):
+    ProfileFactory(external_id="a", city="上海", value_tier="high")
+    rule = {"all": [{"segment": "shanghai"}, {"attr": "value_tier", "op": "eq", "value": "high"}]}
+    # Created first, so only dependency order can put it after "shanghai".
+    Segment.objects.filter(pk=segment.pk).delete()
+    vip = Segment.objects.create(name="上海高价值", slug="shanghai-high", rule=rule)
+    base = Segment.objects.create(name="上海用户", slug="shanghai", rule=SHANGHAI)
+    static = Segment.objects.create(name="名单", slug="list", kind=Segment.Kind.STATIC)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        due = segments_refresh_due()
+
+    assert set(due) == {vip.pk, base.pk}
+    assert static.pk not in due
+    assert members(vip) == {"a"}  # "shanghai" was ready when "shanghai-high" ran
+
+
+def test_a_segment_evaluated_recently_is_not_due(segment):
+    segment_evaluate(segment_id=segment.pk)
+
+    assert segments_refresh_due() == []
+
+
+def test_a_segment_whose_worker_died_is_released_and_retried(segment, settings):
+    old = timezone.now() - datetime.timedelta(seconds=settings.JOB_STALE_SECONDS + 60)
+    Segment.objects.filter(pk=segment.pk).update(status=Segment.Status.EVALUATING)
+    SegmentRun.objects.create(segment=segment, started_at=old, version=1)
+
+    due = segments_refresh_due()
+
+    segment.refresh_from_db()
+    assert due == [segment.pk]
+    assert SegmentRun.objects.get().error == ERROR_WORKER_DIED

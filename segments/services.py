@@ -184,3 +184,13 @@ def _dependency_order(segment_ids: list[int]) -> list[int]:
     for pk in segment_ids:
         visit(pk)
     return ordered
+
+
+def segment_queue(*, segment: Segment) -> None:
+    """Mark a dynamic segment queued and send its evaluation once the transaction commits."""
+    from segments.tasks import segment_evaluate_task  # tasks import this module
+
+    Segment.objects.filter(pk=segment.pk).exclude(status=Segment.Status.EVALUATING).update(
+        status=Segment.Status.QUEUED
+    )
+    transaction.on_commit(lambda: segment_evaluate_task.delay(segment.pk))

@@ -12,6 +12,7 @@ api_patterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("", include("profiles.api.urls")),
+    path("", include("segments.api.urls")),
 ]
 
 urlpatterns = [

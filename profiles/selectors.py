@@ -54,7 +54,9 @@ def profile_page(
 def profile_detail(*, external_id: str) -> Profile:
     """Return one profile with its tags loaded, or raise Profile.DoesNotExist."""
     return Profile.objects.prefetch_related(
-        "profile_tags__tag__category", "profile_tags__set_by"
+        "profile_tags__tag__category",
+        "profile_tags__set_by",
+        "segment_memberships__segment",  # reverse relation of the segments app; no import
     ).get(external_id=external_id)
 
 

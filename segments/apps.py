@@ -7,3 +7,9 @@ from django.utils.translation import gettext_lazy as _
 class SegmentsConfig(AppConfig):
     name = "segments"
     verbose_name = _("Segments")
+
+    def ready(self):
+        from profiles.services.merge import merge_mover
+        from segments.services import segment_memberships_move
+
+        merge_mover("segment_memberships")(segment_memberships_move)

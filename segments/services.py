@@ -194,3 +194,22 @@ def segment_queue(*, segment: Segment) -> None:
         status=Segment.Status.QUEUED
     )
     transaction.on_commit(lambda: segment_evaluate_task.delay(segment.pk))
+
+
+def segment_memberships_move(*, source: Profile, target: Profile) -> int:
+    """Move a merged profile's memberships and transitions to the kept profile.
+
+    Where both were members of a segment, the target's row stays (with the earlier ``since``);
+    the next evaluation settles anything the merge changed.
+    """
+    shared = SegmentMembership.objects.filter(
+        profile=source,
+        segment_id__in=SegmentMembership.objects.filter(profile=target).values("segment_id"),
+    )
+    for segment_id, since in shared.values_list("segment_id", "since"):
+        SegmentMembership.objects.filter(
+            profile=target, segment_id=segment_id, since__gt=since
+        ).update(since=since)
+    shared.delete()
+    SegmentTransition.objects.filter(profile=source).update(profile=target)
+    return SegmentMembership.objects.filter(profile=source).update(profile=target)

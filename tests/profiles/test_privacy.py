@@ -157,7 +157,7 @@ def test_erasure_scrubs_the_identifier_from_earlier_requests_and_merges(customer
     assert merge.source_external_id == erased_external_id("wx-42")
     assert merge.target_external_id == erased_external_id("crm-42")
     assert merge.source_snapshot == {}
-    assert merge.moved == {"events": 0, "tags": 0, "privacy_requests": 0, "merges": 0}
+    assert set(merge.moved.values()) == {0}
 
 
 @time_machine.travel(NOW, tick=False)

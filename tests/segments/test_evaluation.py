@@ -8,6 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from profiles.services.merge import profile_merge
 from segments.models import Segment, SegmentMembership, SegmentRun, SegmentTransition
 from segments.services import ERROR_WORKER_DIED, segment_evaluate, segments_refresh_due
 from tests.factories import ProfileFactory
@@ -162,3 +163,15 @@ def test_a_segment_whose_worker_died_is_released_and_retried(segment, settings):
     segment.refresh_from_db()
     assert due == [segment.pk]
     assert SegmentRun.objects.get().error == ERROR_WORKER_DIED
+
+
+def test_merging_profiles_moves_segment_memberships(segment):
+    kept = ProfileFactory(city="上海")
+    duplicate = ProfileFactory(city="上海")
+    segment_evaluate(segment_id=segment.pk)
+
+    merge = profile_merge(source=duplicate, target=kept)
+
+    assert merge.moved["segment_memberships"] == 0  # both were members: the target's row stays
+    assert SegmentMembership.objects.filter(segment=segment).count() == 1
+    assert SegmentTransition.objects.filter(profile=kept).count() == 2

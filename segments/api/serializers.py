@@ -18,6 +18,8 @@ ERROR_DELETE_REFERENCED = _(
     "This segment cannot be deleted while other segments refer to it: {slugs}. "
     "Change their rules first."
 )
+ERROR_SLUG_RESERVED = _("“{slug}” is reserved by the API; choose another slug.")
+RESERVED_SLUGS = frozenset({"preview"})  # segments/preview/ is an action, not a segment
 ERROR_STATIC_EVALUATE = _("A static segment is a list; only dynamic segments are evaluated.")
 
 
@@ -76,6 +78,8 @@ class SegmentSerializer(serializers.ModelSerializer):
         kind = attrs.get("kind", instance.kind if instance else Segment.Kind.DYNAMIC)
         rule = attrs.get("rule", instance.rule if instance else {})
         slug = attrs.get("slug", instance.slug if instance else None)
+        if slug in RESERVED_SLUGS and (instance is None or slug != instance.slug):
+            raise serializers.ValidationError({"slug": [ERROR_SLUG_RESERVED.format(slug=slug)]})
         if instance is not None and slug != instance.slug:
             referrers = segment_referrers(instance.slug, exclude_pk=instance.pk)
             if referrers:

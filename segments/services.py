@@ -5,7 +5,6 @@ import time
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from profiles.models import Profile
@@ -82,42 +81,59 @@ def segment_evaluate(*, segment_id: int, now: datetime.datetime | None = None) -
 
 
 def _membership_replace(segment: Segment, tree, version: int, now) -> tuple[int, int, int]:
-    """Make the membership equal the rule's result; return (entered, exited, size)."""
+    """Make the membership equal the rule's result; return (entered, exited, size).
+
+    The rule's query runs once, into a temporary table of profile ids; who left and who
+    entered are then two anti-joins against the stored membership, so an unchanged result
+    writes no membership row at all.
+    """
     q = connection.ops.quote_name
-    members = SegmentMembership.objects.filter(segment=segment)
-    matching = Profile.objects.filter(compile_rule(tree, now=now)).values("pk")
-    leaving = members.exclude(profile_id__in=matching)
     transitions = q(SegmentTransition._meta.db_table)
     membership = q(SegmentMembership._meta.db_table)
-    leaving_sql, leaving_params = _sql(leaving.values("profile_id"))
+    matching_sql, matching_params = _sql(
+        Profile.objects.filter(compile_rule(tree, now=now)).values("pk")
+    )
+    head = f"INSERT INTO {transitions} (segment_id, entered, version, at, profile_id) "
     with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS segment_eval_result")
+        cursor.execute("CREATE TEMP TABLE segment_eval_result (profile_id bigint PRIMARY KEY)")
         cursor.execute(
-            f"INSERT INTO {transitions} (segment_id, entered, version, at, profile_id) "
-            f"SELECT %s, %s, %s, %s, leaving.* FROM ({leaving_sql}) AS leaving",
-            (segment.pk, False, version, now, *leaving_params),
+            f"INSERT INTO segment_eval_result (profile_id) SELECT * FROM ({matching_sql}) AS m",
+            matching_params,
+        )
+        size = cursor.rowcount
+        gone = (
+            f"FROM {membership} sm WHERE sm.segment_id = %s AND NOT EXISTS "
+            f"(SELECT 1 FROM segment_eval_result r WHERE r.profile_id = sm.profile_id)"
+        )
+        cursor.execute(
+            f"{head}SELECT %s, %s, %s, %s, sm.profile_id {gone}",
+            (segment.pk, False, version, now, segment.pk),
         )
         exited = cursor.rowcount
-    leaving.delete()
-    arriving = (
-        Profile.objects.filter(compile_rule(tree, now=now))
-        .exclude(Exists(members.filter(profile_id=OuterRef("pk"))))
-        .values("pk")  # one column: the subquery is read with arriving.*
-    )
-    arriving_sql, arriving_params = _sql(arriving)
-    with connection.cursor() as cursor:
+        if exited:
+            cursor.execute(
+                f"DELETE FROM {membership} WHERE segment_id = %s AND profile_id IN "
+                f"(SELECT profile_id FROM {transitions} "
+                f"WHERE segment_id = %s AND version = %s AND entered = %s)",
+                (segment.pk, segment.pk, version, False),
+            )
         cursor.execute(
-            f"INSERT INTO {transitions} (segment_id, entered, version, at, profile_id) "
-            f"SELECT %s, %s, %s, %s, arriving.* FROM ({arriving_sql}) AS arriving",
-            (segment.pk, True, version, now, *arriving_params),
-        )
-        cursor.execute(
-            f"INSERT INTO {membership} (segment_id, profile_id, since, version_added) "
-            f"SELECT segment_id, profile_id, at, version FROM {transitions} "
-            f"WHERE segment_id = %s AND version = %s AND entered = %s",
-            (segment.pk, version, True),
+            f"{head}SELECT %s, %s, %s, %s, r.profile_id FROM segment_eval_result r "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {membership} sm "
+            f"WHERE sm.segment_id = %s AND sm.profile_id = r.profile_id)",
+            (segment.pk, True, version, now, segment.pk),
         )
         entered = cursor.rowcount
-    return entered, exited, members.count()
+        if entered:
+            cursor.execute(
+                f"INSERT INTO {membership} (segment_id, profile_id, since, version_added) "
+                f"SELECT segment_id, profile_id, at, version FROM {transitions} "
+                f"WHERE segment_id = %s AND version = %s AND entered = %s",
+                (segment.pk, version, True),
+            )
+        cursor.execute("DROP TABLE segment_eval_result")
+    return entered, exited, size
 
 
 ERROR_WORKER_DIED = (
@@ -213,3 +229,26 @@ def segment_memberships_move(*, source: Profile, target: Profile) -> int:
     shared.delete()
     SegmentTransition.objects.filter(profile=source).update(profile=target)
     return SegmentMembership.objects.filter(profile=source).update(profile=target)
+
+
+SEGMENT_FIELDS = ("name", "slug", "description", "kind", "refresh_minutes", "rule")
+
+
+def segment_save(*, segment: Segment | None = None, data: dict) -> Segment:
+    """Create or update a segment from checked ``data``; queue a dynamic one for evaluation.
+
+    The rule is checked again here (``Segment.clean`` runs ``parse_rule``), so an invalid rule
+    never reaches the database whoever calls this. A static list keeps the rule ``{}``.
+    """
+    segment = segment or Segment()
+    for name in SEGMENT_FIELDS:
+        if name in data:
+            setattr(segment, name, data[name])
+    if segment.kind == Segment.Kind.STATIC:
+        segment.rule = {}
+    segment.full_clean()
+    with transaction.atomic():
+        segment.save()
+        if segment.kind == Segment.Kind.DYNAMIC:
+            segment_queue(segment=segment)
+    return segment

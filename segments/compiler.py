@@ -256,15 +256,64 @@ def _compile(node: rules.Node, path: str, env: _Env) -> Q:
 def _group(kind: str, combine: Callable[[Q, Q], Q]):
     def compile_group(node, path: str, env: _Env) -> Q:
         items = rules.key_path(path, kind)
-        return reduce(
-            combine,
-            (
-                _compile(child, rules.index_path(items, i), env)
-                for i, child in enumerate(node.children)
-            ),
-        )
+        children = list(enumerate(node.children))
+        parts = []
+        if kind == "all":  # counts and sums of one event share one grouped scan
+            merged, children = _mergeable_events(children)
+            parts.extend(_events_merged(nodes, env) for nodes in merged)
+        parts.extend(_compile(child, rules.index_path(items, i), env) for i, child in children)
+        return reduce(combine, parts)
 
     return compile_group
+
+
+def _positive_aggregate(node) -> bool:
+    """Return whether an event condition is a grouped ``IN`` that profiles without events fail."""
+    if not isinstance(node, rules.EventCondition):
+        return False
+    if node.measure == "count" and (node.op, node.value) in COUNT_EXISTS:
+        return False  # compiled as a cheaper EXISTS
+    zero = 0 if node.measure == "count" else Decimal(0)
+    return not HOLDS[node.op](zero, node.operand)
+
+
+def _mergeable_events(children: list) -> tuple[list[list], list]:
+    """Split an ``all`` group's children into event-aggregate runs to merge, and the rest."""
+    by_event: dict[str, list] = {}
+    for _i, child in children:
+        if _positive_aggregate(child):
+            by_event.setdefault(child.event, []).append(child)
+    merged = [nodes for nodes in by_event.values() if len(nodes) > 1]
+    taken = {id(node) for nodes in merged for node in nodes}
+    return merged, [(i, child) for i, child in children if id(child) not in taken]
+
+
+def _events_merged(nodes: list, env: _Env) -> Q:
+    """Return the AND of several counts/sums of one event as a single grouped scan.
+
+    The scan covers the widest window; each measure is filtered to its own window. Profiles
+    without events fail every one of these conditions, as they do when compiled one by one.
+    """
+    widest = env.now - datetime.timedelta(days=max(node.within_days for node in nodes))
+    events = Event.objects.filter(
+        name=nodes[0].event, occurred_at__gte=widest, occurred_at__lte=env.now
+    )
+    measures, holds = {}, []
+    for index, node in enumerate(nodes):
+        window = Q(occurred_at__gte=env.now - datetime.timedelta(days=node.within_days))
+        name = f"measure_{index}"
+        measures[name] = _measure(node, window)
+        holds.append(_compare(F(name), node.op, node.operand))
+    totals = events.order_by().values("profile").annotate(**measures)
+    return Q(pk__in=totals.filter(reduce(operator.and_, holds)).values("profile"))
+
+
+def _measure(node, window: Q | None = None):
+    """Return the count of events, or the sum of their amounts rounded to cents."""
+    if node.measure == "count":
+        return Count("pk", filter=window)
+    money = DecimalField(max_digits=20, decimal_places=2)
+    return Round(Coalesce(Sum("amount", filter=window), Value(Decimal(0)), output_field=money), 2)
 
 
 def _not(node: rules.Not, path: str, env: _Env) -> Q:
@@ -386,12 +435,10 @@ def _event(node: rules.EventCondition, path: str, env: _Env) -> Q:
         if any_event is not None:
             exists = Exists(events.filter(profile=OuterRef("pk")))
             return Q(exists) if any_event else ~Q(exists)
-        zero, measure = 0, Count("pk")
+        zero = 0
     else:
-        money = DecimalField(max_digits=20, decimal_places=2)
         zero = Decimal(0)
-        measure = Round(Coalesce(Sum("amount"), Value(zero), output_field=money), 2)
-    totals = events.order_by().values("profile").annotate(measure=measure)
+    totals = events.order_by().values("profile").annotate(measure=_measure(node))
     holds = _compare(F("measure"), node.op, node.operand)
     if HOLDS[node.op](zero, node.operand):  # profiles without events are in: exclude the others
         return ~Q(pk__in=totals.filter(~holds).values("profile"))

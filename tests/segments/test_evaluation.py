@@ -11,7 +11,7 @@ from django.utils import timezone
 from profiles.services.merge import profile_merge
 from segments.models import Segment, SegmentMembership, SegmentRun, SegmentTransition
 from segments.services import ERROR_WORKER_DIED, segment_evaluate, segments_refresh_due
-from tests.factories import ProfileFactory
+from tests.factories import EventFactory, ProfileFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -175,3 +175,27 @@ def test_merging_profiles_moves_segment_memberships(segment):
     assert merge.moved["segment_memberships"] == 0  # both were members: the target's row stays
     assert SegmentMembership.objects.filter(segment=segment).count() == 1
     assert SegmentTransition.objects.filter(profile=kept).count() == 2
+
+
+def test_counts_and_sums_of_one_event_in_different_windows_combine_correctly():
+    now = timezone.now()
+    days = datetime.timedelta(days=1)
+    both = ProfileFactory(external_id="both")
+    old_only = ProfileFactory(external_id="old-only")
+    small = ProfileFactory(external_id="small")
+    ProfileFactory(external_id="none")
+    for profile, ago, amount in [
+        (both, 10, 300), (both, 20, 300),  # 2 recent purchases, 600 in the year
+        (old_only, 200, 400), (old_only, 210, 400),  # 800 in the year, none recent
+        (small, 5, 10), (small, 6, 10),  # 2 recent purchases, 20 in the year
+    ]:  # fmt: skip
+        EventFactory(profile=profile, name="purchase", amount=amount, occurred_at=now - ago * days)
+    rule = {"all": [
+        {"event": "purchase", "within_days": 90, "count": {"gte": 2}},
+        {"event": "purchase", "within_days": 365, "sum": "amount", "value": {"gt": 500}},
+    ]}  # fmt: skip
+    segment = Segment.objects.create(name="buyers", slug="buyers", rule=rule)
+
+    segment_evaluate(segment_id=segment.pk, now=now)
+
+    assert members(segment) == {"both"}

@@ -36,3 +36,32 @@ def segment_member_rows(*, segment: Segment):
         .values_list("profile__external_id", "profile__email", "since")
         .iterator(chunk_size=5000)
     )
+
+
+def segment_members_page(*, segment: Segment, limit: int = 20) -> list[dict]:
+    """Return the first ``limit`` members (external_id, since), earliest members first."""
+    rows = segment.memberships.order_by("since", "pk").values_list("profile__external_id", "since")
+    return [{"external_id": external_id, "since": since} for external_id, since in rows[:limit]]
+
+
+def event_names(*, limit: int = 200) -> list[str]:
+    """Return up to ``limit`` distinct event names, alphabetically (for the rule builder)."""
+    from profiles.models import Event  # appended to this module: imports kept local
+
+    names = Event.objects.order_by("name").values_list("name", flat=True).distinct()
+    return list(names[:limit])
+
+
+def profile_cities(*, limit: int = 500) -> list[str]:
+    """Return up to ``limit`` distinct non-empty profile cities (for the rule builder)."""
+    from profiles.models import Profile  # appended to this module: imports kept local
+
+    cities = (
+        Profile.objects.exclude(city="").order_by("city").values_list("city", flat=True).distinct()
+    )
+    return list(cities[:limit])
+
+
+def segment_slugs() -> list[str]:
+    """Return every segment's slug, alphabetically (for the rule builder)."""
+    return list(Segment.objects.order_by("slug").values_list("slug", flat=True))

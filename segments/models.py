@@ -43,6 +43,15 @@ class Segment(models.Model):
     last_run_at = models.DateTimeField(_("last run at"), null=True, blank=True)
     last_duration_ms = models.PositiveIntegerField(_("last run took (ms)"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True, default="")
+    # Members carry this tag with provenance "rule" while they are in the segment.
+    tag = models.ForeignKey(
+        "profiles.Tag",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="bound_segments",
+        verbose_name=_("rule tag"),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

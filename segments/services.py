@@ -133,6 +133,10 @@ def _membership_replace(segment: Segment, tree, version: int, now) -> tuple[int,
                 (segment.pk, version, True),
             )
         cursor.execute("DROP TABLE segment_eval_result")
+    if segment.tag_id:
+        from segments.tags import segment_tag_sync  # segments.tags imports profiles services
+
+        segment_tag_sync(segment=segment, version=version)
     return entered, exited, size
 
 

@@ -3,20 +3,33 @@
 import csv
 import json
 
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from core.roles import OPS, require_role
+from core.roles import ALL_ROLES, OPS, require_role
 from profiles.charts import figure_html
-from profiles.models import Gender, ValueTier
+from profiles.models import Gender, Profile, Tag, ValueTier
 from profiles.selectors import tags_all
 from segments import charts, rules, selectors
+from segments.explain import explain_lines, segment_explanation
 from segments.forms import SegmentForm, rule_from_text
 from segments.models import Segment
 from segments.rules import RuleError
 from segments.services import segment_preview, segment_queue, segment_save
+from segments.static_lists import (
+    ERROR_NOT_STATIC,
+    report_summary,
+    static_members_add_csv,
+    static_members_add_filter,
+    static_members_remove_all,
+)
+from segments.tags import segment_tag_bind
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -48,8 +61,35 @@ def detail(request, slug: str):
             "chart": chart,
             "rule_json": json.dumps(segment.rule, ensure_ascii=False, indent=2),
             "members": selectors.segment_members_page(segment=segment),
+            "tag_form": SegmentTagForm(initial={"tag": segment.tag_id}),
+            "tiers": ValueTier.choices,
+            "tags": tags_all(),
         },
     )
+
+
+def explain(request, slug: str):
+    """Show why a profile (?external_id=…) is or is not in the segment, condition by condition."""
+    require_role(request.user, *ALL_ROLES)
+    segment = get_object_or_404(Segment, slug=slug)
+    external_id = request.GET.get("external_id", "").strip()
+    context = {"segment": segment, "external_id": external_id}
+    if not external_id:
+        return render(request, "segments/explain.html", context)
+    profile = Profile.objects.filter(external_id=external_id).first()
+    if profile is None:
+        context["not_found"] = _("No profile has the external ID “%(external_id)s”.") % {
+            "external_id": external_id
+        }
+        return render(request, "segments/explain.html", context, status=404)
+    explanation = segment_explanation(segment=segment, profile=profile)
+    context.update(
+        {
+            "explanation": explanation,
+            "lines": explain_lines(explanation.tree) if explanation.tree else [],
+        }
+    )
+    return render(request, "segments/explain.html", context)
 
 
 @require_POST
@@ -187,3 +227,131 @@ def preview(request):
     except (ValueError, RuleError) as error:  # RuleError is a ValueError; both shown as is
         context["error"] = str(error)
     return render(request, "segments/_preview.html", context)
+
+
+class StaticUploadForm(forms.Form):
+    """A CSV of external IDs to add to a static segment."""
+
+    file = forms.FileField(
+        label=gettext_lazy("CSV file"),
+        help_text=gettext_lazy("UTF-8, with the header “external_id” on the first line."),
+    )
+
+
+class StaticFilterForm(forms.Form):
+    """The profile list's filters, whose current result is added to a static segment."""
+
+    q = forms.CharField(label=gettext_lazy("Search"), required=False)
+    city = forms.CharField(label=gettext_lazy("City"), required=False)
+    tier = forms.ChoiceField(
+        label=gettext_lazy("Value tier"),
+        required=False,
+        choices=[("", "—"), *ValueTier.choices],
+    )
+    tag = forms.CharField(label=gettext_lazy("Tag"), required=False)
+
+
+class SegmentTagForm(forms.Form):
+    """The tag members of the segment carry (provenance “rule”); empty unbinds."""
+
+    tag = forms.ModelChoiceField(
+        label=gettext_lazy("Rule tag"),
+        queryset=Tag.objects.all(),
+        required=False,
+        empty_label=gettext_lazy("— none —"),
+    )
+
+
+def _static_segment(request, slug: str) -> Segment | None:
+    """Return the static segment ``slug`` (ops staff), or None after saying why it is refused."""
+    require_role(request.user, OPS)
+    segment = get_object_or_404(Segment, slug=slug)
+    if segment.kind != Segment.Kind.STATIC:
+        messages.error(request, ERROR_NOT_STATIC.format(name=segment.name or segment.slug))
+        return None
+    return segment
+
+
+def _form_errors(form: forms.Form) -> str:
+    return " ".join(str(error) for errors in form.errors.values() for error in errors)
+
+
+@require_POST
+def static_upload(request, slug: str):
+    """Add the profiles of an uploaded CSV of external IDs to a static segment (ops staff)."""
+    segment = _static_segment(request, slug)
+    if segment is None:
+        return redirect("segments:detail", slug=slug)
+    form = StaticUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, _form_errors(form))
+        return redirect("segments:detail", slug=slug)
+    try:
+        report = static_members_add_csv(segment=segment, stream=form.cleaned_data["file"])
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("segments:detail", slug=slug)
+    messages.success(request, report_summary(report))
+    for error in report.errors:
+        messages.warning(
+            request,
+            _("Line %(line)s (“%(id)s”): %(message)s")
+            % {"line": error.line, "id": error.external_id, "message": error.message},
+        )
+    if report.error_count > len(report.errors):
+        messages.warning(
+            request,
+            _("… and %(count)s more skipped rows.")
+            % {"count": report.error_count - len(report.errors)},
+        )
+    return redirect("segments:detail", slug=slug)
+
+
+@require_POST
+def static_add_filter(request, slug: str):
+    """Add the profiles the profile filters select now to a static segment (ops staff)."""
+    segment = _static_segment(request, slug)
+    if segment is None:
+        return redirect("segments:detail", slug=slug)
+    form = StaticFilterForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _form_errors(form))
+        return redirect("segments:detail", slug=slug)
+    data = {name: value.strip() for name, value in form.cleaned_data.items()}
+    added = static_members_add_filter(
+        segment=segment, query=data["q"], city=data["city"], tier=data["tier"], tag=data["tag"]
+    )
+    messages.success(request, _("Added %(count)s profiles to the list.") % {"count": added})
+    return redirect("segments:detail", slug=slug)
+
+
+@require_POST
+def static_clear(request, slug: str):
+    """Remove every profile from a static segment (ops staff)."""
+    segment = _static_segment(request, slug)
+    if segment is None:
+        return redirect("segments:detail", slug=slug)
+    removed = static_members_remove_all(segment=segment)
+    messages.success(request, _("Removed %(count)s profiles from the list.") % {"count": removed})
+    return redirect("segments:detail", slug=slug)
+
+
+@require_POST
+def tag_bind(request, slug: str):
+    """Bind a tag to the segment, or unbind it, so members carry it as a rule tag (ops staff)."""
+    require_role(request.user, OPS)
+    segment = get_object_or_404(Segment, slug=slug)
+    form = SegmentTagForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _form_errors(form))
+        return redirect("segments:detail", slug=slug)
+    tag = form.cleaned_data["tag"]
+    segment_tag_bind(segment=segment, tag=tag)
+    if tag is None:
+        messages.success(request, _("The segment no longer puts a tag on its members."))
+    else:
+        messages.success(
+            request,
+            _("Members of this segment now carry the tag “%(label)s”.") % {"label": tag.label},
+        )
+    return redirect("segments:detail", slug=slug)

@@ -115,3 +115,23 @@ def reset_sequences(*models_: type[models.Model]) -> None:
         with connection.cursor() as cursor:
             for sql in statements:
                 cursor.execute(sql)
+
+
+def pk_chunks(queryset: models.QuerySet, size: int):
+    """Yield (chunk, full) slices of ``queryset`` by primary-key range, in key order.
+
+    Each chunk holds at most ``size`` rows; ``full`` says it holds exactly ``size`` (the last
+    chunk may hold fewer). Bounds come from keyset pages, so no OFFSET scan and no id list in
+    memory: set-based writes over millions of rows go chunk by chunk.
+    """
+    ids = queryset.order_by("pk").values_list("pk", flat=True)
+    after = None
+    while True:
+        rest = queryset if after is None else queryset.filter(pk__gt=after)
+        page = ids if after is None else ids.filter(pk__gt=after)
+        last = next(iter(page[size - 1 : size]), None)
+        if last is None:
+            yield rest, False
+            return
+        yield rest.filter(pk__lte=last), True
+        after = last

@@ -18,9 +18,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from core.bulk import pk_chunks
 from profiles.models import Profile
 from profiles.selectors import profile_filter
-from profiles.services.tags import _bounded, _chunks
 from segments.models import Segment, SegmentMembership, SegmentRun, SegmentTransition
 from segments.tags import segment_tag_sync
 
@@ -117,8 +117,8 @@ def _add(segment: Segment, querysets: Iterable[QuerySet[Profile]]) -> int:
         with connection.cursor() as cursor:
             for profiles_qs in querysets:
                 fresh = profiles_qs.filter(not_member)
-                for after, upto in _chunks(fresh, CHUNK_SIZE):
-                    chunk = _bounded(fresh, after, upto).order_by().values(member_id=F("pk"))
+                for rows, _full in pk_chunks(fresh, CHUNK_SIZE):
+                    chunk = rows.order_by().values(member_id=F("pk"))
                     sql, params = chunk.query.sql_with_params()
                     cursor.execute(
                         f"{head}SELECT %s, %s, %s, %s, m.member_id FROM ({sql}) AS m "

@@ -21,3 +21,6 @@ STORAGES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so a Celery worker process can open the same test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
+
+# Tests read messages in English; tests/core/test_i18n.py checks the Chinese default itself.
+LANGUAGE_CODE = "en"

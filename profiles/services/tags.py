@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.bulk import pk_chunks
 from core.models import Job
 from core.services import JobReporter, job_enqueue
 from profiles.models import Profile, ProfileTag, Provenance, Tag, TagCategory
@@ -190,28 +191,6 @@ def tag_delete(*, tag: Tag, force: bool = False) -> int:
     return removed
 
 
-def _chunks(profiles_qs: QuerySet[Profile], size: int):
-    """Yield (after, upto) primary-key bounds, each holding at most ``size`` matching profiles."""
-    ids = profiles_qs.order_by("pk").values_list("pk", flat=True)
-    after = None
-    while True:
-        page = ids if after is None else ids.filter(pk__gt=after)
-        last = next(iter(page[size - 1 : size]), None)
-        if last is None:
-            yield after, None
-            return
-        yield after, last
-        after = last
-
-
-def _bounded(profiles_qs: QuerySet[Profile], after, upto) -> QuerySet[Profile]:
-    if after is not None:
-        profiles_qs = profiles_qs.filter(pk__gt=after)
-    if upto is not None:
-        profiles_qs = profiles_qs.filter(pk__lte=upto)
-    return profiles_qs
-
-
 def _insert_chunk(profiles_qs: QuerySet[Profile], *, values: dict) -> int:
     """INSERT … SELECT one chunk of profile tags, skipping profiles that already carry the tag."""
     connection = connections[profiles_qs.db]
@@ -270,9 +249,9 @@ def profiles_tag(
         "expires_at": expires_at,
     }
     added = done = 0
-    for after, upto in _chunks(profiles_qs, BULK_CHUNK_SIZE):
-        added += _insert_chunk(_bounded(profiles_qs, after, upto), values=values)
-        done += BULK_CHUNK_SIZE if upto is not None else 0
+    for chunk, full in pk_chunks(profiles_qs, BULK_CHUNK_SIZE):
+        added += _insert_chunk(chunk, values=values)
+        done += BULK_CHUNK_SIZE if full else 0
         if progress:
             progress(done)
     return added
@@ -286,10 +265,10 @@ def profiles_untag(
 ) -> int:
     """Take ``tag`` off every profile in ``profiles_qs`` and return how many lost it."""
     removed = done = 0
-    for after, upto in _chunks(profiles_qs, BULK_CHUNK_SIZE):
-        chunk = _bounded(profiles_qs, after, upto).order_by().values("pk")
-        removed += ProfileTag.objects.filter(tag=tag, profile__in=chunk).delete()[0]
-        done += BULK_CHUNK_SIZE if upto is not None else 0
+    for chunk, full in pk_chunks(profiles_qs, BULK_CHUNK_SIZE):
+        ids = chunk.order_by().values("pk")
+        removed += ProfileTag.objects.filter(tag=tag, profile__in=ids).delete()[0]
+        done += BULK_CHUNK_SIZE if full else 0
         if progress:
             progress(done)
     return removed

@@ -1,6 +1,9 @@
 """The UI speaks Simplified Chinese and English, and times are shown in the configured zone."""
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -8,6 +11,22 @@ import pytest
 pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def product_default_language(settings):
+    """Use the product's default language (the other tests run in English)."""
+    settings.LANGUAGE_CODE = "zh-hans"
+
+
+def test_the_product_default_language_is_simplified_chinese():
+    result = subprocess.run(
+        [sys.executable, "-c", "import config.settings as s; print(s.LANGUAGE_CODE)"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "LANGUAGE_CODE"},
+    )  # fmt: skip
+
+    assert result.stdout.strip() == "zh-hans"
 
 
 def test_the_dashboard_speaks_chinese_by_default(ops_client):

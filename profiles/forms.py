@@ -102,3 +102,11 @@ class BulkTagForm(ProfileFilterForm):
         if expires_at is not None and expires_at <= timezone.now():
             raise ValidationError(ERROR_EXPIRY_PAST)
         return expires_at
+
+
+IMPORT_KINDS = [("profiles", _("Profiles")), ("events", _("Events"))]
+
+
+class UploadForm(forms.Form):
+    kind = forms.ChoiceField(label=_("What the file holds"), choices=IMPORT_KINDS)
+    file = forms.FileField(label=_("CSV file (UTF-8, header row)"))

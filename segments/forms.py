@@ -5,6 +5,7 @@ import json
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from profiles.models import Tag, ValueTier
 from segments.models import Segment
 from segments.rules import MAX_NAME, RuleError, parse_rule
 from segments.selectors import segment_rule
@@ -97,3 +98,36 @@ class SegmentForm(forms.Form):
         except RuleError as error:
             self.add_error("rule", str(error))
         return cleaned
+
+
+class StaticUploadForm(forms.Form):
+    """A CSV of external IDs to add to a static segment."""
+
+    file = forms.FileField(
+        label=_("CSV file"),
+        help_text=_("UTF-8, with the header “external_id” on the first line."),
+    )
+
+
+class StaticFilterForm(forms.Form):
+    """The profile list's filters, whose current result is added to a static segment."""
+
+    q = forms.CharField(label=_("Search"), required=False)
+    city = forms.CharField(label=_("City"), required=False)
+    tier = forms.ChoiceField(
+        label=_("Value tier"),
+        required=False,
+        choices=[("", "—"), *ValueTier.choices],
+    )
+    tag = forms.CharField(label=_("Tag"), required=False)
+
+
+class SegmentTagForm(forms.Form):
+    """The tag members of the segment carry (provenance “rule”); empty unbinds."""
+
+    tag = forms.ModelChoiceField(
+        label=_("Rule tag"),
+        queryset=Tag.objects.all(),
+        required=False,
+        empty_label=_("— none —"),
+    )

@@ -9,16 +9,21 @@ from django.core.exceptions import ValidationError
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from core.roles import ALL_ROLES, OPS, require_role
 from profiles.charts import figure_html
-from profiles.models import Gender, Profile, Tag, ValueTier
+from profiles.models import Gender, Profile, ValueTier
 from profiles.selectors import tags_all
 from segments import charts, rules, selectors
 from segments.explain import explain_lines, segment_explanation
-from segments.forms import SegmentForm, rule_from_text
+from segments.forms import (
+    SegmentForm,
+    SegmentTagForm,
+    StaticFilterForm,
+    StaticUploadForm,
+    rule_from_text,
+)
 from segments.models import Segment
 from segments.rules import RuleError
 from segments.services import segment_preview, segment_queue, segment_save
@@ -227,39 +232,6 @@ def preview(request):
     except (ValueError, RuleError) as error:  # RuleError is a ValueError; both shown as is
         context["error"] = str(error)
     return render(request, "segments/_preview.html", context)
-
-
-class StaticUploadForm(forms.Form):
-    """A CSV of external IDs to add to a static segment."""
-
-    file = forms.FileField(
-        label=gettext_lazy("CSV file"),
-        help_text=gettext_lazy("UTF-8, with the header “external_id” on the first line."),
-    )
-
-
-class StaticFilterForm(forms.Form):
-    """The profile list's filters, whose current result is added to a static segment."""
-
-    q = forms.CharField(label=gettext_lazy("Search"), required=False)
-    city = forms.CharField(label=gettext_lazy("City"), required=False)
-    tier = forms.ChoiceField(
-        label=gettext_lazy("Value tier"),
-        required=False,
-        choices=[("", "—"), *ValueTier.choices],
-    )
-    tag = forms.CharField(label=gettext_lazy("Tag"), required=False)
-
-
-class SegmentTagForm(forms.Form):
-    """The tag members of the segment carry (provenance “rule”); empty unbinds."""
-
-    tag = forms.ModelChoiceField(
-        label=gettext_lazy("Rule tag"),
-        queryset=Tag.objects.all(),
-        required=False,
-        empty_label=gettext_lazy("— none —"),
-    )
 
 
 def _static_segment(request, slug: str) -> Segment | None:

@@ -4,24 +4,17 @@ import re
 import uuid
 from pathlib import Path
 
-from django import forms
 from django.conf import settings
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from core.roles import OPS, require_role
 from core.services import job_enqueue
+from profiles.forms import IMPORT_KINDS, UploadForm
 from profiles.services import ingest
 
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
-KINDS = [("profiles", _("Profiles")), ("events", _("Events"))]
-
-
-class UploadForm(forms.Form):
-    kind = forms.ChoiceField(label=_("What the file holds"), choices=KINDS)
-    file = forms.FileField(label=_("CSV file (UTF-8, header row)"))
 
 
 def _upload_dir() -> Path:
@@ -66,7 +59,7 @@ def import_confirm(request):
     """Queue the import of a previewed upload and show the job's progress."""
     require_role(request.user, OPS)
     kind = request.POST.get("kind")
-    if kind not in dict(KINDS):
+    if kind not in dict(IMPORT_KINDS):
         raise Http404
     path = _upload_path(request.POST.get("upload_id", ""))
     job = job_enqueue(

@@ -646,6 +646,17 @@ def _touch_last_seen(latest: dict[str, datetime.datetime]) -> None:
 Progress = Callable[[int], None]
 
 
+def _valid_rows(rows, clean: Callable[[dict], dict], report: IngestReport) -> Iterator[dict]:
+    """Yield the cleaned good rows, counting every row read and recording the refused ones."""
+    for position, row in rows:
+        report.read += 1
+        try:
+            _check_row(row)
+            yield clean(row)
+        except RowInvalid as exc:
+            report.errors.append(RowError(position, str(exc)))
+
+
 def _check_row(row) -> None:
     if not isinstance(row, dict):
         raise RowInvalid(ERROR_NOT_A_ROW)
@@ -715,14 +726,7 @@ def profiles_ingest(
             pipe.submit(batch)
             batch = {}
 
-    for position, row in rows:
-        report.read += 1
-        try:
-            _check_row(row)
-            clean = clean_profile_row(row)
-        except RowInvalid as exc:
-            report.errors.append(RowError(position, str(exc)))
-            continue
+    for clean in _valid_rows(rows, clean_profile_row, report):
         earlier = batch.get(clean["external_id"])
         if earlier:  # the same profile twice in one batch: later non-empty values win
             traits = {**earlier["traits"], **clean["traits"]}
@@ -767,14 +771,7 @@ def events_ingest(
             pipe.submit(batch)
             batch = []
 
-    for position, row in rows:
-        report.read += 1
-        try:
-            _check_row(row)
-            clean = clean_event_row(row)
-        except RowInvalid as exc:
-            report.errors.append(RowError(position, str(exc)))
-            continue
+    for clean in _valid_rows(rows, clean_event_row, report):
         batch.append((event_key(clean, seen), clean))
         moment, external_id = clean["occurred_at"], clean["external_id"]
         if external_id not in latest or latest[external_id] < moment:

@@ -216,6 +216,28 @@ SMS_PROVIDER_TIMEOUT = env_int("SMS_PROVIDER_TIMEOUT", 10, minimum=1)
 # Profiles: the RFM window in days.
 RFM_WINDOW_DAYS = env_int("RFM_WINDOW_DAYS", 365, minimum=1)
 
+
+def env_purposes(name: str) -> dict[str, str]:
+    """Return extra consent purposes from ``slug=Label,slug2=Label 2``."""
+    purposes = {}
+    for item in env.list(name, default=[]):
+        slug, sep, label = item.partition("=")
+        slug = slug.strip()
+        if not sep or not slug.replace("_", "").isalnum() or not slug.isascii() or len(slug) > 40:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not slug=Label (slug: letters, digits and _, at most 40)."
+            )
+        purposes[slug] = label.strip() or slug
+    return purposes
+
+
+# Consent: purposes beyond marketing and profiling, and how long links in messages stay valid.
+CONSENT_EXTRA_PURPOSES = env_purposes("CONSENT_EXTRA_PURPOSES")
+CONSENT_TOKEN_MAX_AGE_DAYS = env_int("CONSENT_TOKEN_MAX_AGE_DAYS", 365, minimum=1)
+CONSENT_OPT_IN_MAX_AGE_DAYS = env_int("CONSENT_OPT_IN_MAX_AGE_DAYS", 7, minimum=1)
+# The address the product is reached at, for links in messages (no trailing slash).
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
 # Celery: the database records the work, broker messages point at it.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 CELERY_BROKER_FOLDER = Path(env.str("CELERY_BROKER_FOLDER", default=str(VAR_DIR / "broker")))

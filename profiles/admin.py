@@ -3,6 +3,8 @@
 from django.contrib import admin
 
 from profiles.models import (
+    ConsentRecord,
+    ConsentState,
     Event,
     PrivacyRequest,
     Profile,
@@ -72,3 +74,40 @@ class PrivacyRequestAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Show rows that only services write: the consent ledger is append-only."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ConsentRecord)
+class ConsentRecordAdmin(ReadOnlyAdmin):
+    list_display = [
+        "profile",
+        "channel",
+        "purpose",
+        "status",
+        "source",
+        "recorded_at",
+        "recorded_by",
+    ]
+    list_filter = ["channel", "purpose", "status", "source"]
+    raw_id_fields = ["profile"]
+    show_full_result_count = False
+
+
+@admin.register(ConsentState)
+class ConsentStateAdmin(ReadOnlyAdmin):
+    list_display = ["profile", "channel", "purpose", "status", "recorded_at"]
+    list_filter = ["channel", "purpose", "status"]
+    raw_id_fields = ["profile", "record"]
+    show_full_result_count = False

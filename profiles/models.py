@@ -253,3 +253,114 @@ class PrivacyRequest(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.external_id}"
+
+
+class ConsentChannel(models.TextChoices):
+    EMAIL = "email", _("Email")
+    SMS = "sms", _("SMS")
+
+
+class ConsentPurpose(models.TextChoices):
+    """The built-in purposes; more are added with the CONSENT_EXTRA_PURPOSES setting."""
+
+    MARKETING = "marketing", _("Marketing")
+    PROFILING = "profiling", _("Personalised profiling (PIPL art. 24)")
+
+
+class ConsentStatus(models.TextChoices):
+    GRANTED = "granted", _("Granted")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+    DENIED = "denied", _("Denied")
+
+
+class ConsentSource(models.TextChoices):
+    """How a consent record came to be."""
+
+    WEB_FORM = "web_form", _("Web form")
+    IMPORT = "import", _("Import")
+    ADMIN = "admin", _("Admin")
+    PREFERENCES = "preferences", _("Preference page")
+    UNSUBSCRIBE = "unsubscribe", _("Unsubscribe link")
+    SMS_STOP = "sms_stop", _("SMS STOP reply")
+    DOUBLE_OPT_IN = "double_opt_in", _("Double opt-in confirmation")
+    API = "api", _("API")
+    COMPLAINT = "complaint", _("Spam complaint")
+
+
+class AppendOnlyError(Exception):
+    """A consent record was about to be changed or deleted."""
+
+
+class ConsentRecord(models.Model):
+    """One grant, withdrawal or denial of consent: the ledger is append-only.
+
+    The current state of a (profile, channel, purpose) is its latest record by ``recorded_at``
+    and then by id; ``ConsentState`` keeps it, written in the same transaction as the record.
+    """
+
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="consent_records")
+    channel = models.CharField(_("channel"), max_length=10, choices=ConsentChannel.choices)
+    purpose = models.CharField(_("purpose"), max_length=40)
+    status = models.CharField(_("status"), max_length=10, choices=ConsentStatus.choices)
+    recorded_at = models.DateTimeField(_("given at"))
+    source = models.CharField(_("how"), max_length=20, choices=ConsentSource.choices)
+    notice_version = models.CharField(_("notice version"), max_length=100, blank=True, default="")
+    evidence_ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    evidence_user_agent = models.CharField(_("user agent"), max_length=500, blank=True, default="")
+    evidence = models.TextField(_("evidence"), blank=True, default="")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reason = models.TextField(_("reason"), blank=True, default="")
+    created_at = models.DateTimeField(_("stored at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("consent record")
+        verbose_name_plural = _("consent records")
+        ordering = ["-recorded_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["profile", "channel", "purpose", "-recorded_at", "-id"],
+                name="consent_latest_idx",
+            ),
+            models.Index(fields=["recorded_at"], name="consent_recorded_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.profile_id} {self.channel}/{self.purpose} {self.status}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise AppendOnlyError("Consent records are append-only; record a new one instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Consent records are append-only; they are never deleted.")
+
+
+class ConsentState(models.Model):
+    """The current consent of a (profile, channel, purpose): a copy of its latest record."""
+
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="consent_states")
+    channel = models.CharField(_("channel"), max_length=10, choices=ConsentChannel.choices)
+    purpose = models.CharField(_("purpose"), max_length=40)
+    status = models.CharField(_("status"), max_length=10, choices=ConsentStatus.choices)
+    record = models.ForeignKey(ConsentRecord, on_delete=models.CASCADE, related_name="+")
+    recorded_at = models.DateTimeField(_("given at"))
+
+    class Meta:
+        verbose_name = _("current consent")
+        verbose_name_plural = _("current consents")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["profile", "channel", "purpose"], name="consent_state_unique"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["channel", "purpose", "status", "profile"], name="consent_state_idx"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.profile_id} {self.channel}/{self.purpose} {self.status}"

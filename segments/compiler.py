@@ -65,12 +65,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from profiles.models import Event, Profile, ProfileTag
+from profiles.services.consent import consent_granted_q, profiling_allowed_q
 from segments import rules
 from segments.models import SegmentMembership
 
-ERROR_CONSENT_NOT_AVAILABLE = _(
-    "Consent conditions are not available yet: they arrive with the consent records."
-)
 ERROR_STAGE_NOT_AVAILABLE = _(
     "Journey stage conditions are not available yet: they arrive with the journeys."
 )
@@ -240,13 +238,46 @@ class _Env:
     tz: datetime.tzinfo
 
 
-def compile_rule(tree: rules.Node, *, now: datetime.datetime | None = None) -> Q:
+# Computed features: attributes derived from behaviour, like events and tags.
+BEHAVIOUR_ATTRIBUTES = frozenset(
+    {
+        "recency_days",
+        "frequency",
+        "monetary",
+        "r_score",
+        "f_score",
+        "m_score",
+        "value_tier",
+        "last_seen_at",
+        "first_purchase_at",
+        "last_purchase_at",
+    }
+)
+
+
+def uses_behaviour(tree: rules.Node) -> bool:
+    """Return whether a rule looks at behaviour: events, tags or computed features."""
+    return any(
+        isinstance(node, rules.EventCondition | rules.TagCondition)
+        or (isinstance(node, rules.AttributeCondition) and node.attr in BEHAVIOUR_ATTRIBUTES)
+        for node in rules.walk(tree)
+    )
+
+
+def compile_rule(
+    tree: rules.Node, *, now: datetime.datetime | None = None, respect_profiling: bool = True
+) -> Q:
     """Return the condition selecting the profiles that satisfy ``tree`` at ``now``.
 
-    Raise RuleError for a condition that cannot run yet (consent, journey stage).
+    A rule that looks at behaviour leaves out the profiles that withdrew personalised profiling
+    (``profiles.services.consent``), unless ``respect_profiling`` is false (for explanations).
+    Raise RuleError for a condition that cannot run yet (journey stage).
     """
     env = _Env(now=now or timezone.now(), tz=timezone.get_default_timezone())
-    return _compile(tree, "", env)
+    condition = _compile(tree, "", env)
+    if respect_profiling and uses_behaviour(tree):
+        condition &= profiling_allowed_q()
+    return condition
 
 
 def _compile(node: rules.Node, path: str, env: _Env) -> Q:
@@ -450,6 +481,10 @@ def _segment(node: rules.SegmentCondition, path: str, env: _Env) -> Q:
     return Q(Exists(members))
 
 
+def _consent(node: rules.ConsentCondition, path: str, env: _Env) -> Q:
+    return consent_granted_q(channel=node.consent)
+
+
 def _not_available(message):
     def refuse(node, path: str, env: _Env) -> Q:
         raise rules.RuleError(path, message)
@@ -466,6 +501,6 @@ COMPILERS: dict[type, Callable[[rules.Node, str, _Env], Q]] = {
     rules.TagCondition: _tag,
     rules.EventCondition: _event,
     rules.SegmentCondition: _segment,
-    rules.ConsentCondition: _not_available(ERROR_CONSENT_NOT_AVAILABLE),
+    rules.ConsentCondition: _consent,
     rules.StageCondition: _not_available(ERROR_STAGE_NOT_AVAILABLE),
 }

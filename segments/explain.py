@@ -6,7 +6,7 @@ moment. Next to the answer stands the value the condition looked at: the attribu
 the tag (and when it expires), the event count or sum in the condition's window, the membership
 of the referenced segment. Groups combine their children's answers as the compiler does: ``all``
 is met when every child is, ``any`` when one is, ``not`` when its condition is not. A condition
-that cannot run yet (consent, journey stage) has no answer (``met`` is None) and a group that
+that cannot run yet (journey stage) has no answer (``met`` is None) and a group that
 depends on one says so too.
 """
 
@@ -23,7 +23,8 @@ from django.utils import timezone
 from django.utils.formats import localize
 from django.utils.translation import gettext as _
 
-from profiles.models import Event, Profile, ProfileTag
+from profiles.models import ConsentPurpose, Event, Profile, ProfileTag
+from profiles.services.consent import consent_current
 from segments import rules
 from segments.compiler import compile_rule
 from segments.models import Segment, SegmentMembership
@@ -164,9 +165,9 @@ def _shown_path(path: str) -> str:
 def _leaf(node, path: str, profile: Profile, now) -> ExplainNode:
     condition = json.dumps(node.to_json(), ensure_ascii=False)
     try:
-        compiled = compile_rule(node, now=now)
-    except rules.RuleError as error:  # consent and stage conditions cannot run yet
-        kind = "consent" if isinstance(node, rules.ConsentCondition) else "stage"
+        compiled = compile_rule(node, now=now, respect_profiling=False)
+    except rules.RuleError as error:  # stage conditions cannot run yet
+        kind = "stage"
         shown = _("not available yet: {reason}").format(reason=error.message)
         return ExplainNode(_shown_path(path), kind, condition, None, shown=shown)
     met = Profile.objects.filter(pk=profile.pk).filter(compiled).exists()
@@ -246,9 +247,24 @@ def _segment(node: rules.SegmentCondition, profile: Profile, now):
     return "segment", member, shown
 
 
+def _consent(node: rules.ConsentCondition, profile: Profile, now):
+    state = consent_current(profile=profile).get((node.consent, ConsentPurpose.MARKETING))
+    if state is None:
+        return (
+            "consent",
+            None,
+            _("no {channel} marketing consent recorded").format(channel=node.consent),
+        )
+    shown = _("{channel} marketing: {status} at {when}").format(
+        channel=node.consent, status=state.get_status_display(), when=_format(state.recorded_at)
+    )
+    return "consent", state.status, shown
+
+
 ACTUALS = {
     rules.AttributeCondition: _attribute,
     rules.TagCondition: _tag,
     rules.EventCondition: _event,
     rules.SegmentCondition: _segment,
+    rules.ConsentCondition: _consent,
 }

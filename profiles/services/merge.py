@@ -23,6 +23,7 @@ from django.db.models.functions import Least
 from django.utils.translation import gettext_lazy as _
 
 from profiles.models import Event, Gender, PrivacyRequest, Profile, ProfileMerge, ProfileTag
+from profiles.services.consent import consent_records_move
 
 ERROR_MERGE_INTO_ITSELF = _("A profile cannot be merged into itself; choose another profile.")
 
@@ -71,6 +72,9 @@ def _tags_move(*, source: Profile, target: Profile) -> int:
     )
     folded, _by_model = shared.delete()
     return folded + ProfileTag.objects.filter(profile=source).update(profile=target)
+
+
+merge_mover("consents")(consent_records_move)
 
 
 @merge_mover("privacy_requests")

@@ -79,7 +79,7 @@ def test_a_failed_run_keeps_the_last_good_membership_and_shows_the_error(segment
     ProfileFactory(external_id="a", city="上海")
     segment_evaluate(segment_id=segment.pk)
     Segment.objects.filter(pk=segment.pk).update(
-        rule={"all": [{"consent": "email", "op": "granted"}]}
+        rule={"all": [{"stage": "repurchase", "op": "reached"}]}
     )
 
     run = segment_evaluate(segment_id=segment.pk)

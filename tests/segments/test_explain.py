@@ -6,7 +6,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from profiles.models import Profile
+from profiles.models import ConsentSource, Profile
+from profiles.services.consent import ConsentEntry, consent_record
 from segments.compiler import compile_rule
 from segments.explain import segment_explain, segment_explanation
 from segments.models import Segment
@@ -147,7 +148,7 @@ def test_references_traits_and_conditions_that_cannot_run_yet(segment, member):
         slug="explained",
         rule={
             "any": [
-                {"consent": "email", "op": "granted"},
+                {"stage": "welcome", "op": "reached"},
                 {"segment": "shanghai-repeat"},
                 {"attr": "traits.missing", "op": "is_not_set"},
             ]
@@ -161,6 +162,26 @@ def test_references_traits_and_conditions_that_cannot_run_yet(segment, member):
     assert (nodes["any[1]"].met, nodes["any[1]"].actual) == (True, True)
     assert (nodes["any[2]"].met, nodes["any[2]"].actual) == (True, None)
     assert nodes["rule"].met is True  # one condition met is enough for "any"
+
+
+def test_a_consent_condition_shows_the_current_consent(member):
+    segment = Segment.objects.create(
+        name="z", slug="mailable", rule={"consent": "email", "op": "granted"}
+    )
+    consent_record(
+        entry=ConsentEntry(
+            profile_id=member.pk,
+            channel="email",
+            purpose="marketing",
+            status="withdrawn",
+            source=ConsentSource.UNSUBSCRIBE,
+        )
+    )
+
+    node = by_path(segment_explain(segment=segment, profile=member, now=NOW))["rule"]
+
+    assert (node.met, node.actual) == (False, "withdrawn")
+    assert "Withdrawn" in node.shown
 
 
 def test_a_condition_that_cannot_run_leaves_an_all_group_undecided(member):

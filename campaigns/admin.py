@@ -1,0 +1,46 @@
+"""Admin for campaigns, their variants, the send ledger and suppressions."""
+
+from django.contrib import admin
+
+from campaigns.models import Campaign, CampaignChange, Send, Suppression, Variant
+
+
+class VariantInline(admin.StackedInline):
+    model = Variant
+    extra = 0
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "channel", "kind", "status", "send_at"]
+    list_filter = ["channel", "kind", "status"]
+    search_fields = ["name", "slug"]
+    filter_horizontal = ["include_segments", "exclude_segments"]
+    raw_id_fields = ["trigger_segment", "winner", "created_by"]
+    inlines = [VariantInline]
+
+
+@admin.register(Variant)
+class VariantAdmin(admin.ModelAdmin):
+    list_display = ["campaign", "key", "name", "weight"]
+
+
+@admin.register(CampaignChange)
+class CampaignChangeAdmin(admin.ModelAdmin):
+    list_display = ["campaign", "action", "user", "at"]
+    list_filter = ["action"]
+
+
+@admin.register(Send)
+class SendAdmin(admin.ModelAdmin):
+    list_display = ["campaign", "profile", "variant", "status", "skip_reason", "sent_at"]
+    list_filter = ["status", "skip_reason"]
+    raw_id_fields = ["campaign", "profile", "variant"]
+    show_full_result_count = False
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(admin.ModelAdmin):
+    list_display = ["channel", "address", "reason", "created_at"]
+    list_filter = ["channel", "reason"]
+    search_fields = ["=address"]

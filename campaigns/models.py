@@ -1,0 +1,244 @@
+"""Campaigns: content variants, audience, schedule, the send ledger and suppressions."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from profiles.models import Profile
+from segments.models import Segment
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", _("Email")
+    SMS = "sms", _("SMS")
+
+
+class Campaign(models.Model):
+    """Email or SMS content sent to segment members, once at a time or when triggered."""
+
+    class Kind(models.TextChoices):
+        ONE_OFF = "one_off", _("One-off at a scheduled time")
+        TRIGGERED = "triggered", _("Triggered when a profile enters a segment or stage")
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        SCHEDULED = "scheduled", _("Scheduled")
+        SENDING = "sending", _("Sending")
+        PAUSED = "paused", _("Paused")
+        SENT = "sent", _("Sent")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    class WinnerMode(models.TextChoices):
+        NONE = "none", _("Send all variants to everyone at once")
+        TEST_THEN_WINNER = "test_then_winner", _("Test on a share first, then send the winner")
+
+    class WinnerMetric(models.TextChoices):
+        OPENS = "opens", _("Open rate")
+        CLICKS = "clicks", _("Click rate")
+        CONVERSIONS = "conversions", _("Conversion rate")
+
+    class WinnerFallback(models.TextChoices):
+        FIRST = "first", _("Send the first variant")
+        SPLIT = "split", _("Keep splitting by weight")
+
+    name = models.CharField(_("name"), max_length=200)
+    slug = models.SlugField(_("slug"), max_length=100, unique=True, allow_unicode=False)
+    description = models.TextField(_("description"), blank=True, default="")
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    purpose = models.CharField(_("consent purpose"), max_length=40, default="marketing")
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.ONE_OFF)
+    status = models.CharField(
+        _("status"), max_length=12, choices=Status.choices, default=Status.DRAFT
+    )
+    include_segments = models.ManyToManyField(
+        Segment, related_name="campaigns_including", blank=True, verbose_name=_("send to")
+    )
+    exclude_segments = models.ManyToManyField(
+        Segment, related_name="campaigns_excluding", blank=True, verbose_name=_("leave out")
+    )
+    # Triggered campaigns: a profile entering this segment (or journey stage) gets the message.
+    trigger_segment = models.ForeignKey(
+        Segment,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="triggered_campaigns",
+        verbose_name=_("trigger segment"),
+    )
+    trigger_stage = models.CharField(_("trigger stage"), max_length=50, blank=True, default="")
+    trigger_cursor = models.BigIntegerField(_("last transition handled"), default=0)
+    send_at = models.DateTimeField(_("send at"), null=True, blank=True)
+    holdout_percent = models.PositiveSmallIntegerField(_("holdout %"), default=0)
+    winner_mode = models.CharField(
+        _("A/B mode"), max_length=20, choices=WinnerMode.choices, default=WinnerMode.NONE
+    )
+    test_percent = models.PositiveSmallIntegerField(_("test share %"), default=20)
+    winner_delay_hours = models.PositiveIntegerField(_("test window (hours)"), default=24)
+    winner_metric = models.CharField(
+        _("winner metric"), max_length=12, choices=WinnerMetric.choices, default=WinnerMetric.CLICKS
+    )
+    winner_fallback = models.CharField(
+        _("when no variant wins"),
+        max_length=10,
+        choices=WinnerFallback.choices,
+        default=WinnerFallback.FIRST,
+    )
+    winner = models.ForeignKey(
+        "Variant", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    winner_decided_at = models.DateTimeField(_("winner decided at"), null=True, blank=True)
+    winner_decision = models.JSONField(_("winner decision"), default=dict, blank=True)
+    from_email = models.CharField(_("from"), max_length=200, blank=True, default="")
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "send_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(holdout_percent__lte=50), name="campaign_holdout_at_most_half"
+            ),
+            models.CheckConstraint(
+                condition=Q(test_percent__gte=1, test_percent__lte=100),
+                name="campaign_test_share_percent",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Variant(models.Model):
+    """One version of a campaign's content, sent to a weighted share of the audience."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="variants")
+    key = models.CharField(_("key"), max_length=10)  # A, B, C ...
+    name = models.CharField(_("name"), max_length=100, blank=True, default="")
+    weight = models.PositiveSmallIntegerField(_("weight"), default=50)
+    subject = models.CharField(_("subject"), max_length=300, blank=True, default="")
+    body_text = models.TextField(_("text body"), blank=True, default="")
+    body_html = models.TextField(_("HTML body"), blank=True, default="")
+
+    class Meta:
+        verbose_name = _("variant")
+        verbose_name_plural = _("variants")
+        ordering = ["campaign", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "key"], name="variant_key_unique"),
+            models.CheckConstraint(condition=Q(weight__gte=1), name="variant_weight_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.campaign} · {self.key}"
+
+
+class CampaignChange(models.Model):
+    """Who changed what on a campaign, and when (status changes, edits, the winner)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="changes")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    action = models.CharField(_("action"), max_length=40)
+    detail = models.JSONField(_("detail"), default=dict, blank=True)
+    at = models.DateTimeField(_("at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("campaign change")
+        verbose_name_plural = _("campaign changes")
+        ordering = ["-at", "-id"]
+
+    def __str__(self):
+        return f"{self.campaign} {self.action}"
+
+
+class Send(models.Model):
+    """One row of the send ledger: one campaign, one profile, at most once."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        SKIPPED = "skipped", _("Skipped")
+        HOLDOUT = "holdout", _("Holdout (not sent)")
+        WAITING = "waiting", _("Waiting for the winner")
+
+    class SkipReason(models.TextChoices):
+        NO_CONSENT = "no_consent", _("No consent")
+        NO_ADDRESS = "no_address", _("No valid address or number")
+        FREQUENCY_CAP = "frequency_cap", _("Frequency cap reached")
+        SUPPRESSED = "suppressed", _("Suppressed after a bounce or complaint")
+        EXCLUDED = "excluded", _("Left the audience")
+        CANCELLED = "cancelled", _("Campaign cancelled")
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="sends")
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="sends")
+    variant = models.ForeignKey(
+        Variant, on_delete=models.PROTECT, null=True, blank=True, related_name="sends"
+    )
+    in_test = models.BooleanField(_("in the test share"), default=False)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.QUEUED
+    )
+    skip_reason = models.CharField(
+        _("skip reason"), max_length=20, choices=SkipReason.choices, blank=True, default=""
+    )
+    address = models.CharField(_("address"), max_length=254, blank=True, default="")
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    error = models.TextField(_("error"), blank=True, default="")
+    batch = models.UUIDField(_("batch"), null=True, blank=True)
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    not_before = models.DateTimeField(_("not before"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    message_id = models.CharField(_("message ID"), max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(_("queued at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("send")
+        verbose_name_plural = _("sends")
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "profile"], name="send_once_per_profile"),
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "status", "not_before"], name="send_claim_idx"),
+            models.Index(fields=["status", "claimed_at"], name="send_stale_idx"),
+            models.Index(fields=["profile", "sent_at"], name="send_profile_sent_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.campaign_id}/{self.profile_id} {self.status}"
+
+
+class Suppression(models.Model):
+    """An address that gets no more marketing: a hard bounce, a complaint, or by hand."""
+
+    class Reason(models.TextChoices):
+        HARD_BOUNCE = "hard_bounce", _("Hard bounce")
+        COMPLAINT = "complaint", _("Spam complaint")
+        MANUAL = "manual", _("Added by hand")
+
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    address = models.CharField(_("address"), max_length=254)
+    reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices)
+    detail = models.TextField(_("detail"), blank=True, default="")
+    created_at = models.DateTimeField(_("since"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("suppression")
+        verbose_name_plural = _("suppressions")
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "address"], name="suppression_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.channel}:{self.address}"

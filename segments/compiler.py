@@ -60,6 +60,7 @@ from django.db.models import (
     Value,
     lookups,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Round
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -236,6 +237,100 @@ _TRAIT_EXPRESSIONS = {str: TraitText, float: TraitNumber, int: TraitNumber, bool
 class _Env:
     now: datetime.datetime
     tz: datetime.tzinfo
+    shared: SharedMeasures | None = None
+
+
+# Measures shared by several rules ---------------------------------------------------------------
+#
+# Refreshing many segments at once, the per-profile counts and sums of each event are computed
+# once, by one grouped scan per event name over the widest window any rule asks for, into a
+# temporary table with one column per (measure, window); each rule then reads that table instead
+# of scanning the events again. ``shared_measures`` plans the tables, the caller creates them.
+
+MeasureKey = tuple[str, str, int]  # (event, "count" or "sum", within_days)
+
+
+@dataclass(frozen=True)
+class SharedMeasures:
+    """Where each shared measure lives: (event, measure, days) -> (table, column)."""
+
+    columns: dict[MeasureKey, tuple[str, str]]
+    tables: dict[str, tuple[str, int]]  # table -> (event, widest window in days)
+
+
+def _measure_key(node: rules.EventCondition) -> MeasureKey:
+    return (node.event, node.measure, node.within_days)
+
+
+def measure_keys(tree: rules.Node) -> set[MeasureKey]:
+    """Return the event measures a rule compares through a grouped scan (not EXISTS)."""
+    return {
+        _measure_key(node)
+        for node in rules.walk(tree)
+        if isinstance(node, rules.EventCondition)
+        and not (node.measure == "count" and (node.op, node.value) in COUNT_EXISTS)
+    }
+
+
+def shared_measures(keys: set[MeasureKey], *, prefix: str = "segment_shared") -> SharedMeasures:
+    """Plan one table per event name holding every measure in ``keys``."""
+    columns, tables = {}, {}
+    for number, event in enumerate(sorted({key[0] for key in keys})):
+        table = f"{prefix}_{number}"
+        mine = sorted(key for key in keys if key[0] == event)
+        tables[table] = (event, max(days for _e, _m, days in mine))
+        for index, key in enumerate(mine):
+            columns[key] = (table, f"m{index}")
+    return SharedMeasures(columns=columns, tables=tables)
+
+
+def shared_measure_columns(plan: SharedMeasures, table: str) -> list[tuple[str, str, int]]:
+    """Return ``table``'s columns in order, as (column, measure, days)."""
+    found = [
+        (column, measure, days)
+        for (_event, measure, days), (where, column) in plan.columns.items()
+        if where == table
+    ]
+    return sorted(found, key=lambda item: int(item[0][1:]))
+
+
+def shared_measures_query(plan: SharedMeasures, table: str, *, now: datetime.datetime):
+    """Return the grouped query that fills ``table``: the profile id, then its columns in order."""
+    event, widest = plan.tables[table]
+    events = Event.objects.filter(
+        name=event, occurred_at__gte=now - datetime.timedelta(days=widest), occurred_at__lte=now
+    )
+    measures = {
+        column: _measure(measure, Q(occurred_at__gte=now - datetime.timedelta(days=days)))
+        for column, measure, days in shared_measure_columns(plan, table)
+    }
+    return (
+        events.order_by().values("profile").annotate(**measures).values_list("profile", *measures)
+    )
+
+
+def _shared_event(node: rules.EventCondition, env: _Env) -> Q | None:
+    """Return the condition read from the shared measures table, or None if not shared."""
+    if env.shared is None or _measure_key(node) not in env.shared.columns:
+        return None
+    table, column = env.shared.columns[_measure_key(node)]
+    sql, params = _comparison_sql(column, node.op, node.operand)
+    zero = 0 if node.measure == "count" else Decimal(0)
+    # Table, column and operator come from the plan and SQL_OPERATORS; values are parameters.
+    if HOLDS[node.op](zero, node.operand):  # profiles without events are in
+        sql = f"SELECT profile_id FROM {table} WHERE NOT ({sql})"
+        return ~Q(pk__in=RawSQL(sql, params))  # noqa: S611
+    return Q(pk__in=RawSQL(f"SELECT profile_id FROM {table} WHERE {sql}", params))  # noqa: S611
+
+
+SQL_OPERATORS = {"eq": "=", "ne": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+
+
+def _comparison_sql(column: str, op: str, operand) -> tuple[str, list]:
+    if op == "between":
+        low, high = operand
+        return f"{column} >= %s AND {column} <= %s", [low, high]
+    return f"{column} {SQL_OPERATORS[op]} %s", [operand]
 
 
 # Computed features: attributes derived from behaviour, like events and tags.
@@ -265,15 +360,20 @@ def uses_behaviour(tree: rules.Node) -> bool:
 
 
 def compile_rule(
-    tree: rules.Node, *, now: datetime.datetime | None = None, respect_profiling: bool = True
+    tree: rules.Node,
+    *,
+    now: datetime.datetime | None = None,
+    respect_profiling: bool = True,
+    shared: SharedMeasures | None = None,
 ) -> Q:
     """Return the condition selecting the profiles that satisfy ``tree`` at ``now``.
 
     A rule that looks at behaviour leaves out the profiles that withdrew personalised profiling
     (``profiles.services.consent``), unless ``respect_profiling`` is false (for explanations).
+    With ``shared``, event counts and sums are read from tables already filled for that plan.
     Raise RuleError for a condition that cannot run yet (journey stage).
     """
-    env = _Env(now=now or timezone.now(), tz=timezone.get_default_timezone())
+    env = _Env(now=now or timezone.now(), tz=timezone.get_default_timezone(), shared=shared)
     condition = _compile(tree, "", env)
     if respect_profiling and uses_behaviour(tree):
         condition &= profiling_allowed_q()
@@ -289,7 +389,7 @@ def _group(kind: str, combine: Callable[[Q, Q], Q]):
         items = rules.key_path(path, kind)
         children = list(enumerate(node.children))
         parts = []
-        if kind == "all":  # counts and sums of one event share one grouped scan
+        if kind == "all" and env.shared is None:  # one grouped scan per event
             merged, children = _mergeable_events(children)
             parts.extend(_events_merged(nodes, env) for nodes in merged)
         parts.extend(_compile(child, rules.index_path(items, i), env) for i, child in children)
@@ -333,15 +433,15 @@ def _events_merged(nodes: list, env: _Env) -> Q:
     for index, node in enumerate(nodes):
         window = Q(occurred_at__gte=env.now - datetime.timedelta(days=node.within_days))
         name = f"measure_{index}"
-        measures[name] = _measure(node, window)
+        measures[name] = _measure(node.measure, window)
         holds.append(_compare(F(name), node.op, node.operand))
     totals = events.order_by().values("profile").annotate(**measures)
     return Q(pk__in=totals.filter(reduce(operator.and_, holds)).values("profile"))
 
 
-def _measure(node, window: Q | None = None):
+def _measure(measure: str, window: Q | None = None):
     """Return the count of events, or the sum of their amounts rounded to cents."""
-    if node.measure == "count":
+    if measure == "count":
         return Count("pk", filter=window)
     money = DecimalField(max_digits=20, decimal_places=2)
     return Round(Coalesce(Sum("amount", filter=window), Value(Decimal(0)), output_field=money), 2)
@@ -459,6 +559,9 @@ def _compare(lhs, op: str, operand) -> Q:
 
 
 def _event(node: rules.EventCondition, path: str, env: _Env) -> Q:
+    shared = _shared_event(node, env)
+    if shared is not None:
+        return shared
     since = env.now - datetime.timedelta(days=node.within_days)
     events = Event.objects.filter(name=node.event, occurred_at__gte=since, occurred_at__lte=env.now)
     if node.measure == "count":
@@ -469,7 +572,7 @@ def _event(node: rules.EventCondition, path: str, env: _Env) -> Q:
         zero = 0
     else:
         zero = Decimal(0)
-    totals = events.order_by().values("profile").annotate(measure=_measure(node))
+    totals = events.order_by().values("profile").annotate(measure=_measure(node.measure))
     holds = _compare(F("measure"), node.op, node.operand)
     if HOLDS[node.op](zero, node.operand):  # profiles without events are in: exclude the others
         return ~Q(pk__in=totals.filter(~holds).values("profile"))

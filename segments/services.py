@@ -8,7 +8,14 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from profiles.models import Profile
-from segments.compiler import compile_rule
+from segments.compiler import (
+    SharedMeasures,
+    compile_rule,
+    measure_keys,
+    shared_measure_columns,
+    shared_measures,
+    shared_measures_query,
+)
 from segments.models import Segment, SegmentMembership, SegmentRun, SegmentTransition
 from segments.rules import RuleError, parse_rule, referenced_segments
 from segments.selectors import segment_rule
@@ -33,14 +40,20 @@ def _sql(queryset) -> tuple[str, tuple]:
     return queryset.query.sql_with_params()
 
 
-def segment_evaluate(*, segment_id: int, now: datetime.datetime | None = None) -> SegmentRun | None:
+def segment_evaluate(
+    *,
+    segment_id: int,
+    now: datetime.datetime | None = None,
+    shared: SharedMeasures | None = None,
+) -> SegmentRun | None:
     """Evaluate a dynamic segment into its membership, writing only the difference.
 
     The segment is claimed with a compare-and-set, so two workers never evaluate it at once
     (None is returned to the one that lost). The new membership is computed in the database;
     rows that left are deleted, rows that entered are inserted with INSERT … SELECT, each change
     is logged as a SegmentTransition, and the version goes up by one. A failed run keeps the
-    last good membership, records the error and marks the segment failed.
+    last good membership, records the error and marks the segment failed. ``shared`` names the
+    tables of event measures ``segments_evaluate_many`` computed once for several segments.
     """
     now = now or timezone.now()
     claimed = (
@@ -57,7 +70,7 @@ def segment_evaluate(*, segment_id: int, now: datetime.datetime | None = None) -
     try:
         tree = parse_rule(segment.rule, resolve=segment_rule, slug=segment.slug)
         with transaction.atomic():
-            entered, exited, size = _membership_replace(segment, tree, version, now)
+            entered, exited, size = _membership_replace(segment, tree, version, now, shared)
     except Exception as exc:  # any failure keeps the last good membership; record why
         duration = int((time.perf_counter() - started) * 1000)
         message = str(exc) if isinstance(exc, RuleError) else f"{type(exc).__name__}: {exc}"
@@ -80,7 +93,9 @@ def segment_evaluate(*, segment_id: int, now: datetime.datetime | None = None) -
     return run
 
 
-def _membership_replace(segment: Segment, tree, version: int, now) -> tuple[int, int, int]:
+def _membership_replace(
+    segment: Segment, tree, version: int, now, shared: SharedMeasures | None = None
+) -> tuple[int, int, int]:
     """Make the membership equal the rule's result; return (entered, exited, size).
 
     The rule's query runs once, into a temporary table of profile ids; who left and who
@@ -91,7 +106,7 @@ def _membership_replace(segment: Segment, tree, version: int, now) -> tuple[int,
     transitions = q(SegmentTransition._meta.db_table)
     membership = q(SegmentMembership._meta.db_table)
     matching_sql, matching_params = _sql(
-        Profile.objects.filter(compile_rule(tree, now=now)).values("pk")
+        Profile.objects.filter(compile_rule(tree, now=now, shared=shared)).values("pk")
     )
     head = f"INSERT INTO {transitions} (segment_id, entered, version, at, profile_id) "
     with connection.cursor() as cursor:
@@ -151,7 +166,7 @@ def segments_refresh_due(*, now: datetime.datetime | None = None) -> list[int]:
     Segments stuck in "evaluating" longer than JOB_STALE_SECONDS (their worker died) are
     released first, so the next tick evaluates them again.
     """
-    from segments.tasks import segment_evaluate_task  # tasks import this module
+    from segments.tasks import segments_evaluate_many_task  # tasks import this module
 
     now = now or timezone.now()
     stale = now - datetime.timedelta(seconds=settings.JOB_STALE_SECONDS)
@@ -174,9 +189,12 @@ def segments_refresh_due(*, now: datetime.datetime | None = None) -> list[int]:
     ):
         if last_run is None or last_run + datetime.timedelta(minutes=minutes) <= now:
             due.append(segment_id)
-    # Segments that reference others go after them: evaluate in dependency order.
-    for segment_id in _dependency_order(due):
-        transaction.on_commit(lambda pk=segment_id: segment_evaluate_task.delay(pk))
+    # One task evaluates them all, in dependency order, sharing their event scans.
+    if due:
+        Segment.objects.filter(pk__in=due).exclude(status=Segment.Status.EVALUATING).update(
+            status=Segment.Status.QUEUED
+        )
+        transaction.on_commit(lambda: segments_evaluate_many_task.delay(due))
     return due
 
 
@@ -204,6 +222,61 @@ def _dependency_order(segment_ids: list[int]) -> list[int]:
     for pk in segment_ids:
         visit(pk)
     return ordered
+
+
+def segments_evaluate_many(
+    *, segment_ids: list[int], now: datetime.datetime | None = None
+) -> list[SegmentRun | None]:
+    """Evaluate several segments in dependency order, sharing their event scans.
+
+    The counts and sums of events that the rules compare are computed once per event name into
+    temporary tables (``segments.compiler.shared_measures``), then each segment is evaluated as
+    ``segment_evaluate`` does, reading those tables. All use the same ``now``, so the shared
+    measures mean the same for every rule.
+    """
+    now = now or timezone.now()
+    ordered = _dependency_order(segment_ids)
+    keys = set()
+    for segment in Segment.objects.filter(pk__in=ordered, kind=Segment.Kind.DYNAMIC):
+        try:
+            keys |= measure_keys(parse_rule(segment.rule, resolve=segment_rule, slug=segment.slug))
+        except RuleError:  # its own evaluation records the error
+            continue
+    plan = shared_measures(keys) if keys else None
+    try:
+        if plan is not None:
+            shared_measures_fill(plan=plan, now=now)
+        return [segment_evaluate(segment_id=pk, now=now, shared=plan) for pk in ordered]
+    finally:
+        if plan is not None:
+            shared_measures_drop(plan=plan)
+
+
+def shared_measures_drop(*, plan: SharedMeasures) -> None:
+    """Drop the temporary tables of a shared-measures plan."""
+    with connection.cursor() as cursor:
+        for table in plan.tables:
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def shared_measures_fill(*, plan: SharedMeasures, now: datetime.datetime) -> None:
+    """Create and fill the temporary tables of a shared-measures plan."""
+    with connection.cursor() as cursor:
+        for table in plan.tables:
+            columns = shared_measure_columns(plan, table)
+            types = ", ".join(
+                f"{column} {'bigint' if measure == 'count' else 'numeric(20, 2)'}"
+                for column, measure, _days in columns
+            )
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            cursor.execute(f"CREATE TEMP TABLE {table} (profile_id bigint PRIMARY KEY, {types})")
+            sql, params = _sql(shared_measures_query(plan, table, now=now))
+            names = ", ".join(column for column, _measure, _days in columns)
+            cursor.execute(
+                f"INSERT INTO {table} (profile_id, {names}) SELECT * FROM ({sql}) AS m", params
+            )
+            if connection.vendor == "postgresql":
+                cursor.execute(f"ANALYZE {table}")
 
 
 def segment_queue(*, segment: Segment) -> None:

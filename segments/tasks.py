@@ -2,13 +2,19 @@
 
 from celery import shared_task
 
-from segments.services import segment_evaluate, segments_refresh_due
+from segments.services import segment_evaluate, segments_evaluate_many, segments_refresh_due
 
 
 @shared_task(name="segments.tasks.segment_evaluate_task")
 def segment_evaluate_task(segment_id: int) -> None:
     """Evaluate one segment; a segment another worker holds is left to that worker."""
     segment_evaluate(segment_id=segment_id)
+
+
+@shared_task(name="segments.tasks.segments_evaluate_many_task")
+def segments_evaluate_many_task(segment_ids: list[int]) -> None:
+    """Evaluate several segments in dependency order, sharing their event scans."""
+    segments_evaluate_many(segment_ids=segment_ids)
 
 
 @shared_task(name="segments.tasks.segments_refresh_due_task")

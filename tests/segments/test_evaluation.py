@@ -3,6 +3,7 @@
 import datetime
 import io
 import json
+from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -10,8 +11,13 @@ from django.utils import timezone
 
 from profiles.services.merge import profile_merge
 from segments.models import Segment, SegmentMembership, SegmentRun, SegmentTransition
-from segments.services import ERROR_WORKER_DIED, segment_evaluate, segments_refresh_due
-from tests.factories import EventFactory, ProfileFactory
+from segments.services import (
+    ERROR_WORKER_DIED,
+    segment_evaluate,
+    segments_evaluate_many,
+    segments_refresh_due,
+)
+from tests.factories import EventFactory, ProfileFactory, PurchaseFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -78,9 +84,9 @@ def test_an_unchanged_result_writes_nothing_but_the_run(segment):
 def test_a_failed_run_keeps_the_last_good_membership_and_shows_the_error(segment):
     ProfileFactory(external_id="a", city="上海")
     segment_evaluate(segment_id=segment.pk)
-    Segment.objects.filter(pk=segment.pk).update(
-        rule={"all": [{"stage": "repurchase", "op": "reached"}]}
-    )
+    Segment.objects.create(name="gone", slug="gone", kind=Segment.Kind.STATIC)
+    Segment.objects.filter(pk=segment.pk).update(rule={"all": [{"segment": "gone"}]})
+    Segment.objects.filter(slug="gone").delete()  # the rule now names no segment: the run fails
 
     run = segment_evaluate(segment_id=segment.pk)
 
@@ -145,6 +151,41 @@ def test_the_beat_tick_evaluates_due_segments_after_those_they_build_on(
     assert set(due) == {vip.pk, base.pk}
     assert static.pk not in due
     assert members(vip) == {"a"}  # "shanghai" was ready when "shanghai-high" ran
+
+
+def test_segments_evaluated_together_get_the_members_they_get_alone():
+    now = timezone.now()
+    for n, (count, amount) in enumerate([(1, "50"), (2, "300"), (3, "900"), (0, None)]):
+        profile = ProfileFactory(external_id=f"p{n}", city="上海" if n % 2 else "北京")
+        for day in range(count):
+            PurchaseFactory(
+                profile=profile,
+                amount=Decimal(amount),
+                occurred_at=now - datetime.timedelta(days=10 + 45 * day),
+            )
+    rules = [
+        {"event": "purchase", "within_days": 30, "count": {"gte": 1}},
+        {"event": "purchase", "within_days": 90, "count": {"gte": 2}},
+        {"all": [{"attr": "city", "op": "eq", "value": "上海"},
+                 {"event": "purchase", "within_days": 365, "sum": "amount", "value": {"gt": 500}}]},
+        {"event": "purchase", "within_days": 60, "count": {"lt": 2}},
+        {"not": {"event": "purchase", "within_days": 90, "sum": "amount",
+                 "value": {"between": [100, 700]}}},
+    ]  # fmt: skip
+    together = [
+        Segment.objects.create(name=f"t{i}", slug=f"t{i}", rule=r) for i, r in enumerate(rules)
+    ]
+    alone = [
+        Segment.objects.create(name=f"a{i}", slug=f"a{i}", rule=r) for i, r in enumerate(rules)
+    ]
+
+    runs = segments_evaluate_many(segment_ids=[s.pk for s in together], now=now)
+    for segment in alone:
+        segment_evaluate(segment_id=segment.pk, now=now)
+
+    assert all(run is not None and not run.error for run in runs)
+    assert [members(s) for s in together] == [members(s) for s in alone]
+    assert members(together[1]) == {"p1", "p2"}  # hand-checked: purchases on days 10 and 55
 
 
 def test_a_segment_evaluated_recently_is_not_due(segment):

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from profiles.models import Event, Gender, Profile, ProfileTag, ValueTier
-from segments.compiler import compile_rule
+from segments.compiler import compile_rule, measure_keys, shared_measures
 from segments.models import Segment, SegmentMembership
 from segments.rules import (
     AGGREGATE_OPS,
@@ -37,6 +37,7 @@ from segments.rules import (
     RuleError,
     parse_rule,
 )
+from segments.services import shared_measures_drop, shared_measures_fill
 from tests.factories import TagFactory
 
 pytestmark = pytest.mark.django_db
@@ -462,6 +463,22 @@ def test_random_valid_rules_select_what_a_plain_python_evaluation_selects(datase
     members = selected(rule)
 
     assert members == expected
+
+
+@HYPOTHESIS
+@given(rules=st.lists(VALID_RULES, min_size=1, max_size=3))
+def test_rules_evaluated_together_on_shared_measures_select_the_same(dataset, rules):
+    trees = [parse_rule(rule, resolve=SEGMENT_RULES.get) for rule in rules]
+    plan = shared_measures(set().union(*(measure_keys(tree) for tree in trees)))
+    shared_measures_fill(plan=plan, now=NOW)
+
+    try:
+        for rule, tree in zip(rules, trees, strict=True):
+            condition = compile_rule(tree, now=NOW, shared=plan)
+            members = set(Profile.objects.filter(condition).values_list("external_id", flat=True))
+            assert members == {p["fields"]["external_id"] for p in dataset if holds(rule, p)}
+    finally:
+        shared_measures_drop(plan=plan)
 
 
 # Junk.

@@ -14,3 +14,7 @@ class ProfilesConfig(AppConfig):
         job_kind("profiles.import", "profiles.services.ingest.import_job")
         job_kind("profiles.tags_bulk", "profiles.services.tags.tag_bulk_job")
         job_kind("profiles.features", "profiles.services.features.features_job")
+
+        from profiles.audit import audit_register
+
+        audit_register()

@@ -30,3 +30,29 @@ def touchpoint_bars_figure(rows: list[dict], *, period: str, title: str) -> go.F
         )
     fig.update_layout(barmode="stack", title=title)
     return fig
+
+
+def consent_rates_figure(rows: list[dict], *, title: str, channel_labels: dict) -> go.Figure:
+    """Return lines of the share of profiles (%) with a granted consent, one per channel.
+
+    ``rows`` hold ``at``, ``channel``, ``granted`` and ``profiles``, as ``consent_rates`` returns.
+    """
+    by_channel: dict[str, list[dict]] = {}
+    for row in rows:
+        by_channel.setdefault(row["channel"], []).append(row)
+    fig = go.Figure()
+    for channel, points in sorted(by_channel.items()):
+        points = sorted(points, key=lambda point: point["at"])
+        fig.add_scatter(
+            x=[point["at"] for point in points],
+            y=[
+                round(100 * point["granted"] / point["profiles"], 2) if point["profiles"] else 0
+                for point in points
+            ],
+            customdata=[[point["granted"], point["profiles"]] for point in points],
+            hovertemplate="%{y}% (%{customdata[0]} / %{customdata[1]})<extra></extra>",
+            mode="lines+markers",
+            name=str(channel_labels.get(channel, channel)),
+        )
+    fig.update_layout(title=title, yaxis={"ticksuffix": "%", "rangemode": "tozero"})
+    return fig

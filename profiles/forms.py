@@ -5,7 +5,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from profiles.models import Tag, TagCategory, ValueTier
+from profiles.models import ConsentChannel, ConsentStatus, Tag, TagCategory, ValueTier
+from profiles.services.consent import ERROR_REASON_REQUIRED, consent_purposes
 from profiles.services.tags import ACTION_ADD, ACTION_REMOVE, DEFAULT_COLOUR, ERROR_EXPIRY_PAST
 
 
@@ -109,4 +110,46 @@ IMPORT_KINDS = [("profiles", _("Profiles")), ("events", _("Events"))]
 
 class UploadForm(forms.Form):
     kind = forms.ChoiceField(label=_("What the file holds"), choices=IMPORT_KINDS)
+    file = forms.FileField(label=_("CSV file (UTF-8, header row)"))
+
+
+class ConsentSearchForm(forms.Form):
+    q = forms.CharField(
+        label=_("Find a profile"),
+        required=False,
+        max_length=254,
+        widget=forms.TextInput(
+            attrs={"type": "search", "placeholder": _("External ID, email or phone")}
+        ),
+    )
+
+
+class ConsentRecordForm(forms.Form):
+    """A grant or withdrawal recorded by a consent admin, who must say why."""
+
+    channel = forms.ChoiceField(label=_("Channel"), choices=ConsentChannel.choices)
+    purpose = forms.ChoiceField(label=_("Purpose"), choices=consent_purposes)
+    status = forms.ChoiceField(label=_("Status"), choices=ConsentStatus.choices)
+    notice_version = forms.CharField(
+        label=_("Notice version"),
+        max_length=100,
+        required=False,
+        help_text=_("The version of the wording the person agreed to or refused."),
+    )
+    evidence = forms.CharField(
+        label=_("Evidence"),
+        required=False,
+        max_length=10_000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("E.g. the reference of the letter, call or ticket."),
+    )
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": ERROR_REASON_REQUIRED},
+    )
+
+
+class ConsentUploadForm(forms.Form):
     file = forms.FileField(label=_("CSV file (UTF-8, header row)"))

@@ -63,6 +63,12 @@ class Profile(models.Model):
     first_purchase_at = models.DateTimeField(_("first purchase at"), null=True, blank=True)
     last_purchase_at = models.DateTimeField(_("last purchase at"), null=True, blank=True)
     features_at = models.DateTimeField(_("features refreshed at"), null=True, blank=True)
+    # The journey stage (a stage slug, "" before any), written only by the journeys app's
+    # stage refresh; segment rules read it through their "stage" condition.
+    stage = models.CharField(
+        _("journey stage"), max_length=64, blank=True, default="", db_index=True
+    )
+    stage_entered_at = models.DateTimeField(_("stage entered at"), null=True, blank=True)
 
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)

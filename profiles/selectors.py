@@ -140,3 +140,86 @@ def profile_activity(*, profile: Profile, weeks: int = 52) -> list[dict]:
         .annotate(n=Count("pk"))
         .order_by("week", "channel")
     )
+
+
+# --------------------------------------------------------------------------- consent
+# (imports inside the functions: this section was appended below the module's import block)
+
+
+def consent_overview(*, profile: Profile) -> list[dict]:
+    """Return one row per channel and purpose with the profile's current consent (or None)."""
+    from profiles.models import ConsentChannel
+    from profiles.services.consent import consent_current, consent_purposes
+
+    current = consent_current(profile=profile)
+    return [
+        {
+            "channel": channel,
+            "channel_label": channel_label,
+            "purpose": purpose,
+            "purpose_label": purpose_label,
+            "state": current.get((channel, purpose)),
+        }
+        for channel, channel_label in ConsentChannel.choices
+        for purpose, purpose_label in consent_purposes()
+    ]
+
+
+def consent_history(*, profile: Profile, limit: int = 1000) -> list:
+    """Return the profile's consent ledger, newest first (by when it was given, then stored)."""
+    from profiles.models import ConsentRecord
+
+    return list(
+        ConsentRecord.objects.filter(profile=profile)
+        .select_related("recorded_by")
+        .order_by("-recorded_at", "-id")[:limit]
+    )
+
+
+def _month_ends(months: int, now: datetime) -> list[datetime]:
+    """Return the ends of the last ``months - 1`` whole local months, then ``now``."""
+    start = timezone.localtime(now).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    moments = []
+    for back in range(months - 2, -1, -1):
+        year, month = divmod(start.year * 12 + start.month - 1 - back, 12)
+        moments.append(start.replace(year=year, month=month + 1))
+    return [*moments, now]
+
+
+def consent_rates(*, purpose: str = "marketing", months: int = 12) -> list[dict]:
+    """Return, at the end of each of the last ``months`` months, the share of profiles whose
+    latest ``purpose`` consent per channel was a grant.
+
+    Rows hold ``at`` (the moment), ``channel``, ``granted`` and ``profiles`` (profiles that
+    existed then). One set-based query per moment: the latest record as of that moment is the
+    one with no later record for the same profile, channel and purpose up to that moment.
+    """
+    from profiles.models import ConsentChannel, ConsentRecord, ConsentStatus
+
+    rows = []
+    for at in _month_ends(months, timezone.now()):
+        newer = ConsentRecord.objects.filter(
+            profile_id=OuterRef("profile_id"),
+            channel=OuterRef("channel"),
+            purpose=purpose,
+            recorded_at__lte=at,
+        ).filter(
+            Q(recorded_at__gt=OuterRef("recorded_at"))
+            | Q(recorded_at=OuterRef("recorded_at"), pk__gt=OuterRef("pk"))
+        )
+        granted = dict(
+            ConsentRecord.objects.filter(
+                purpose=purpose, recorded_at__lte=at, status=ConsentStatus.GRANTED
+            )
+            .filter(~Exists(newer))
+            .values("channel")
+            .annotate(n=Count("pk"))
+            .values_list("channel", "n")
+        )
+        profiles = Profile.objects.filter(Q(created_at__lte=at) | Q(signup_at__lte=at)).count()
+        for channel in ConsentChannel.values:
+            rows.append(
+                {"at": at, "channel": channel, "granted": granted.get(channel, 0),
+                 "profiles": profiles}
+            )  # fmt: skip
+    return rows

@@ -2,12 +2,21 @@
 
 from django.urls import path
 
-from profiles.views import imports, privacy, profiles, tags
+from profiles.views import consent, imports, privacy, profiles, tags
+from profiles.views.audit import consent_audit
+from profiles.views.optin import consent_opt_in_view
 
 app_name = "profiles"
 urlpatterns = [
     path("", profiles.profile_list, name="list"),
-    path("consent/", profiles.consent_index, name="consent"),
+    path("consent/", consent.consent_index, name="consent"),
+    path("consent/import/", consent.consent_import, name="consent-import"),
+    path("consent/import/confirm/", consent.consent_import_confirm, name="consent-import-confirm"),
+    path("consent/report/", consent.consent_report, name="consent-report"),
+    path("consent/audit/", consent_audit, name="consent-audit"),
+    path("consent/<str:external_id>/opt-in/", consent_opt_in_view, name="consent-opt-in"),
+    path("consent/<str:external_id>/", consent.consent_history, name="consent-history"),
+    path("consent/<str:external_id>/record/", consent.consent_record_view, name="consent-record"),
     path("import/", imports.import_upload, name="import"),
     path("features/refresh/", profiles.features_refresh_view, name="features-refresh"),
     path("import/confirm/", imports.import_confirm, name="import-confirm"),

@@ -22,8 +22,8 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     @factory.post_generation
     def roles(self, create, extracted, **kwargs):
-        for name in extracted or ():
-            self.groups.add(Group.objects.get(name=name))
+        for name in extracted or ():  # a transactional test before this one may have flushed it
+            self.groups.add(Group.objects.get_or_create(name=name)[0])
 
 
 class ProfileFactory(factory.django.DjangoModelFactory):

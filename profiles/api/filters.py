@@ -7,7 +7,18 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from profiles import selectors
-from profiles.models import Event, Gender, Profile, Tag, Touchpoint, ValueTier
+from profiles.models import (
+    ConsentChannel,
+    ConsentRecord,
+    ConsentSource,
+    ConsentStatus,
+    Event,
+    Gender,
+    Profile,
+    Tag,
+    Touchpoint,
+    ValueTier,
+)
 
 ERROR_MOMENT_OUT_OF_RANGE = _("Enter a date-time between the years 1 and 9999 in UTC.")
 
@@ -90,3 +101,25 @@ class TagFilter(django_filters.FilterSet):
     class Meta:
         model = Tag
         fields = ["category"]
+
+
+class ConsentFilter(django_filters.FilterSet):
+    """Filter consent records by profile, channel, purpose, status, how and when given."""
+
+    external_id = django_filters.CharFilter(
+        field_name="profile__external_id", label=_("External ID of the profile")
+    )
+    channel = django_filters.ChoiceFilter(choices=ConsentChannel.choices)
+    purpose = django_filters.CharFilter(label=_("Purpose, e.g. marketing or profiling"))
+    status = django_filters.ChoiceFilter(choices=ConsentStatus.choices)
+    source = django_filters.ChoiceFilter(choices=ConsentSource.choices)
+    recorded_after = MomentFilter(
+        field_name="recorded_at", lookup_expr="gte", label=_("Given at or after")
+    )
+    recorded_before = MomentFilter(
+        field_name="recorded_at", lookup_expr="lt", label=_("Given before")
+    )
+
+    class Meta:
+        model = ConsentRecord
+        fields = ["channel", "purpose", "status", "source"]

@@ -1,14 +1,28 @@
 """What profiles, events and tags look like in the API, and how its input is read."""
 
+import datetime
 import decimal
 import re
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers
 
-from profiles.models import Event, Profile, ProfileTag, Tag, TagCategory, Touchpoint
+from profiles.models import (
+    ConsentChannel,
+    ConsentRecord,
+    ConsentSource,
+    ConsentStatus,
+    Event,
+    Profile,
+    ProfileTag,
+    Tag,
+    TagCategory,
+    Touchpoint,
+)
+from profiles.services.consent import ConsentEntry, consent_entry_check
 from profiles.services.ingest import (
     ERROR_PROPERTIES_OBJECT,
     RowError,
@@ -263,3 +277,91 @@ def event_batch_rows(data) -> tuple[list[tuple[int, dict]], list[RowError]]:
         except RowInvalid as exc:  # items that are not objects are refused by the service
             refused.append(RowError(index, str(exc)))
     return rows, refused
+
+
+# --------------------------------------------------------------------------- consent
+
+ERROR_CONSENT_UNKNOWN_PROFILE = _("No profile has this external ID; consents never create one.")
+ERROR_MOMENT_RANGE = _("Enter a date-time between the years 1 and 9999 in UTC.")
+
+
+class ConsentSerializer(serializers.ModelSerializer):
+    """A consent record of the append-only ledger."""
+
+    external_id = serializers.CharField(source="profile.external_id", read_only=True)
+    recorded_by = serializers.SlugRelatedField(
+        slug_field="username",
+        read_only=True,
+        help_text=_("The user who recorded it (null for end users' own actions)"),
+    )
+
+    class Meta:
+        model = ConsentRecord
+        fields = [
+            "id", "external_id", "channel", "purpose", "status", "recorded_at", "source",
+            "notice_version", "evidence_ip", "evidence_user_agent", "evidence", "recorded_by",
+            "reason", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+def _optional_text(max_length: int, **kwargs):
+    return serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=max_length, **kwargs
+    )
+
+
+class ConsentInSerializer(serializers.Serializer):
+    """A grant, withdrawal or denial to append to the ledger."""
+
+    external_id = serializers.CharField(
+        min_length=1, max_length=128, help_text=_("An existing profile")
+    )
+    channel = serializers.ChoiceField(choices=ConsentChannel.choices)
+    purpose = serializers.CharField(
+        min_length=1,
+        max_length=40,
+        help_text=_("marketing, profiling or a purpose of CONSENT_EXTRA_PURPOSES"),
+    )
+    status = serializers.ChoiceField(choices=ConsentStatus.choices)
+    source = serializers.ChoiceField(
+        choices=ConsentSource.choices, required=False, default=ConsentSource.API
+    )
+    recorded_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=_("When it was given (ISO 8601); now when left out. Never in the future."),
+    )
+    notice_version = _optional_text(100)
+    evidence_ip = serializers.IPAddressField(required=False, allow_null=True, default=None)
+    evidence_user_agent = _optional_text(500)
+    evidence = _optional_text(10_000)
+    reason = _optional_text(2000, help_text=_("Required when source is admin"))
+
+    def validate_recorded_at(self, value):
+        if value is None:
+            return None
+        try:
+            return value.astimezone(datetime.UTC)
+        except OverflowError:
+            raise serializers.ValidationError(ERROR_MOMENT_RANGE) from None
+
+    def validate(self, attrs):
+        """Find the profile and check the entry with the consent service's own rules."""
+        profile_id = (
+            Profile.objects.filter(external_id=attrs["external_id"])
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if profile_id is None:
+            raise serializers.ValidationError({"external_id": [ERROR_CONSENT_UNKNOWN_PROFILE]})
+        entry = ConsentEntry(
+            profile_id=profile_id,
+            **{key: value for key, value in attrs.items() if key != "external_id"},
+        )
+        try:
+            consent_entry_check(entry)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
+        return {**attrs, "entry": entry}

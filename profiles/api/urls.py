@@ -10,5 +10,6 @@ router = SimpleRouter()
 router.register("profiles", views.ProfileViewSet, basename="profile")
 router.register("events", views.EventViewSet, basename="event")
 router.register("tags", views.TagViewSet, basename="tag")
+router.register("consents", views.ConsentViewSet, basename="consent")
 
 urlpatterns = router.urls

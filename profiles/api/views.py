@@ -10,10 +10,11 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
-from core.roles import ALL_ROLES, OPS, user_has_role
+from core.roles import ALL_ROLES, CONSENT_ADMIN, OPS, user_has_role
 from profiles import selectors
 from profiles.api import filters, serializers
-from profiles.models import Event, Profile, Tag
+from profiles.models import ConsentRecord, Event, Profile, Tag
+from profiles.services.consent import consent_record
 from profiles.services.ingest import events_ingest, profiles_ingest
 
 NO_SLASH = r"[^/]+"
@@ -217,3 +218,41 @@ class TagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
         if "\x00" in self.kwargs["slug"]:
             raise Http404
         return super().get_object()
+
+
+class ConsentAdminsWriteOthersRead(permissions.BasePermission):
+    """Let any user holding a role read, and only consent admins (and superusers) write."""
+
+    def has_permission(self, request, view):
+        if request.method in permissions.SAFE_METHODS:
+            return user_has_role(request.user, *ALL_ROLES)
+        return user_has_role(request.user, CONSENT_ADMIN)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List consent records, newest first (cursor pages)"),
+    create=extend_schema(
+        summary="Append a consent record (the ledger is append-only: no update or delete)",
+        request=serializers.ConsentInSerializer,
+        responses={
+            201: OpenApiResponse(serializers.ConsentSerializer, "Recorded"),
+            400: OpenApiResponse(description="A field is invalid: {field: [message]}"),
+        },
+    ),
+)
+class ConsentViewSet(mixins.ListModelMixin, ApiViewSet):
+    """Consent records: list and filter the ledger; consent admins append records."""
+
+    queryset = ConsentRecord.objects.select_related("profile", "recorded_by")
+    serializer_class = serializers.ConsentSerializer
+    filterset_class = filters.ConsentFilter
+    pagination_class = NewestFirstCursor
+    permission_classes = [permissions.IsAuthenticated, ConsentAdminsWriteOthersRead]
+    http_method_names = ["get", "post", "head", "options"]
+
+    def create(self, request):
+        given = serializers.ConsentInSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        record = consent_record(entry=given.validated_data["entry"], recorded_by=request.user)
+        record = self.get_queryset().get(pk=record.pk)
+        return Response(serializers.ConsentSerializer(record).data, status=status.HTTP_201_CREATED)

@@ -9,10 +9,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from core.roles import CONSENT_ADMIN, OPS, require_role
+from core.roles import OPS, require_role
 from core.services import job_enqueue
 from profiles import charts, selectors
+from profiles.audit import audit_access
 from profiles.models import Profile, ValueTier
+from profiles.sections import profile_sections_render
 from profiles.services.features import FEATURES_JOB_KIND
 from profiles.services.merge import profile_merge
 
@@ -55,6 +57,7 @@ def profile_detail(request, external_id: str):
         profile = selectors.profile_detail(external_id=external_id)
     except Profile.DoesNotExist:
         raise Http404 from None
+    audit_access(request, profile)
     events = selectors.profile_recent_events(profile=profile)
     activity = charts.touchpoint_bars_figure(
         selectors.profile_activity(profile=profile, weeks=52),
@@ -70,14 +73,10 @@ def profile_detail(request, external_id: str):
             "activity_chart": charts.figure_html(activity),
             "merges": profile.merges_received.all()[:20],
             "merge_form": ProfileMergeForm(),
+            "sections": profile_sections_render(profile=profile, request=request),
+            "consent_overview": selectors.consent_overview(profile=profile),
         },
     )
-
-
-def consent_index(request):
-    """The consent section's start page, for consent admins only."""
-    require_role(request.user, CONSENT_ADMIN)
-    return render(request, "profiles/consent.html")
 
 
 class ProfileMergeForm(forms.Form):

@@ -1,0 +1,195 @@
+"""End-user pages reached from signed links in messages: preferences, unsubscribe, opt-in.
+
+No login: the signed token is the authorisation. A tampered, expired or malformed token and a
+token for a profile that no longer exists all get the same answer (``_refused``), so the pages
+never tell whether a profile exists. The one-click unsubscribe of RFC 8058 takes a POST without
+cookies, session or CSRF token; a GET only shows a button, so link scanners unsubscribe no one.
+"""
+
+import ipaddress
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.shortcuts import render
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from profiles.models import ConsentChannel, ConsentSource, ConsentStatus, Profile
+from profiles.services.consent import (
+    ConsentEntry,
+    consent_current,
+    consent_purposes,
+    consent_record,
+    consent_record_many,
+)
+from profiles.services.consent_links import ConsentLink, consent_token_read, opt_in_token_read
+
+EVIDENCE_PREFERENCES = "Changed on the preference page."
+EVIDENCE_UNSUBSCRIBE = "One-click unsubscribe link (RFC 8058)."
+EVIDENCE_CONFIRM = "Confirmed from the double opt-in link."
+
+TITLE_REFUSED = _("This link is not valid")
+
+
+def _refused(request):
+    """Answer every unusable token alike: same status, same body, whatever the reason."""
+    return render(request, "profiles/public/invalid.html", {"title": TITLE_REFUSED}, status=404)
+
+
+def _resolve(link: ConsentLink | None) -> Profile | None:
+    """Return the profile a valid link is for, or None when the link cannot be used."""
+    if link is None:
+        return None
+    if link.channel not in ConsentChannel.values:
+        return None
+    if link.purpose not in {value for value, _label in consent_purposes()}:
+        return None
+    return Profile.objects.filter(pk=link.profile_id).first()
+
+
+def _evidence(request) -> dict:
+    """Return the request's IP address and user agent as consent evidence."""
+    address = request.META.get("REMOTE_ADDR", "")
+    try:
+        ip = str(ipaddress.ip_address(address))
+    except ValueError:
+        ip = None
+    return {
+        "evidence_ip": ip,
+        "evidence_user_agent": request.META.get("HTTP_USER_AGENT", "")[:500],
+        "notice_version": settings.CONSENT_NOTICE_VERSION,
+    }
+
+
+def _is_granted(current: dict, channel: str, purpose: str) -> bool:
+    state = current.get((channel, purpose))
+    return state is not None and state.status == ConsentStatus.GRANTED
+
+
+def _preference_rows(profile: Profile) -> list[dict]:
+    """Return one row per purpose with, per channel, the field name and whether it is granted."""
+    current = consent_current(profile=profile)
+    return [
+        {
+            "purpose": purpose,
+            "label": label,
+            "cells": [
+                {
+                    "channel": channel,
+                    "label": channel_label,
+                    "name": f"consent-{channel}-{purpose}",
+                    "granted": _is_granted(current, channel, purpose),
+                }
+                for channel, channel_label in ConsentChannel.choices
+            ],
+        }
+        for purpose, label in consent_purposes()
+    ]
+
+
+@login_not_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def preferences(request, token: str):
+    """Show the profile's opt-ins per channel and purpose; on POST record the changed ones."""
+    profile = _resolve(consent_token_read(token))
+    if profile is None:
+        return _refused(request)
+    saved = None
+    if request.method == "POST":
+        current = consent_current(profile=profile)
+        evidence = _evidence(request)
+        entries = [
+            ConsentEntry(
+                profile_id=profile.pk,
+                channel=channel,
+                purpose=purpose,
+                status=ConsentStatus.GRANTED if wanted else ConsentStatus.WITHDRAWN,
+                source=ConsentSource.PREFERENCES,
+                evidence=EVIDENCE_PREFERENCES,
+                **evidence,
+            )
+            for purpose, _label in consent_purposes()
+            for channel in ConsentChannel.values
+            if (wanted := f"consent-{channel}-{purpose}" in request.POST)
+            != _is_granted(current, channel, purpose)
+        ]
+        if entries:
+            consent_record_many(entries=entries)
+        saved = len(entries)
+    return render(
+        request,
+        "profiles/public/preferences.html",
+        {"rows": _preference_rows(profile), "saved": saved, "token": token},
+    )
+
+
+def _withdraw_once(request, profile: Profile, link: ConsentLink) -> None:
+    """Withdraw the link's consent unless it is already withdrawn or denied (idempotent)."""
+    state = consent_current(profile=profile).get((link.channel, link.purpose))
+    if state is not None and state.status != ConsentStatus.GRANTED:
+        return
+    consent_record(
+        entry=ConsentEntry(
+            profile_id=profile.pk,
+            channel=link.channel,
+            purpose=link.purpose,
+            status=ConsentStatus.WITHDRAWN,
+            source=ConsentSource.UNSUBSCRIBE,
+            evidence=EVIDENCE_UNSUBSCRIBE,
+            **_evidence(request),
+        )
+    )
+
+
+def _labels(link: ConsentLink) -> dict:
+    purposes = dict(consent_purposes())
+    return {
+        "channel_label": ConsentChannel(link.channel).label,
+        "purpose_label": purposes[link.purpose],
+    }
+
+
+@login_not_required
+@csrf_exempt
+@never_cache
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request, token: str):
+    """RFC 8058 one-click unsubscribe: POST withdraws the consent, GET asks for confirmation."""
+    link = consent_token_read(token)
+    profile = _resolve(link)
+    if profile is None:
+        return _refused(request)
+    if request.method == "POST":
+        _withdraw_once(request, profile, link)
+        return render(request, "profiles/public/unsubscribed.html", _labels(link))
+    return render(request, "profiles/public/unsubscribe.html", {"token": token, **_labels(link)})
+
+
+@login_not_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def confirm(request, token: str):
+    """Double opt-in: GET shows a button, POST appends the grant unless it is already granted."""
+    link = opt_in_token_read(token)
+    profile = _resolve(link)
+    if profile is None:
+        return _refused(request)
+    if request.method == "POST":
+        state = consent_current(profile=profile).get((link.channel, link.purpose))
+        if state is None or state.status != ConsentStatus.GRANTED:
+            consent_record(
+                entry=ConsentEntry(
+                    profile_id=profile.pk,
+                    channel=link.channel,
+                    purpose=link.purpose,
+                    status=ConsentStatus.GRANTED,
+                    source=ConsentSource.DOUBLE_OPT_IN,
+                    evidence=EVIDENCE_CONFIRM,
+                    **_evidence(request),
+                )
+            )
+        return render(request, "profiles/public/confirmed.html", _labels(link))
+    return render(request, "profiles/public/confirm.html", {"token": token, **_labels(link)})

@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.bulk import BulkWriter, reset_sequences
+from journeys.services import stages_backfill, stages_ensure_defaults
 from profiles.models import Event, Gender, Profile, ProfileTag, Provenance, Tag, TagCategory
 from profiles.services.features import features_refresh
 
@@ -244,6 +245,15 @@ def demo_seed(
             cursor.execute("ANALYZE")
     report("features", 0, profiles)
     features_refresh()
+    report("stages", 0, profiles)
+    stages_ensure_defaults()
+    # Replay the stage refresh through the data's three years, so stage history has real dates
+    # (monthly; yearly for big data sets, where each replay scans many events).
+    every_days = 30 if profiles <= 50_000 else 365
+    moves = stages_backfill(
+        start=datetime.datetime.fromtimestamp(start_ts, tz), end=end, every_days=every_days
+    )
+    report("stages", moves, moves)
     return {"profiles": profiles, "events": event_count, "profile_tags": tagged}
 
 

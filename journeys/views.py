@@ -1,10 +1,21 @@
-"""The dashboard and the journey pages."""
+"""The dashboard and the journey pages: stages (list, edit, refresh) and the funnel."""
 
-from django.shortcuts import render
+import json
+
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
-from journeys import charts
+from core.roles import OPS, require_role
+from core.services import job_enqueue
+from journeys import charts, selectors
+from journeys.forms import FunnelFilterForm, StageForm
+from journeys.models import JourneyStage
+from journeys.services import STAGES_JOB_KIND, stage_save
 from profiles import selectors as profile_selectors
+from segments.rules import RuleError
+from segments.selectors import segment_slugs
 
 
 def dashboard(request):
@@ -20,5 +31,123 @@ def dashboard(request):
 
 
 def stages(request):
-    """List the journey stages (configured in the journeys issue)."""
-    return render(request, "journeys/stages.html")
+    """List the journey stages in order with how many profiles are at and reached each."""
+    rows = [
+        {**row, "rule_json": json.dumps(row["stage"].rule, ensure_ascii=False, indent=2)}
+        for row in selectors.stages_with_counts()
+    ]
+    return render(request, "journeys/stages.html", {"rows": rows})
+
+
+def _stage_form_page(request, stage: JourneyStage | None):
+    require_role(request.user, OPS)
+    form = StageForm(request.POST or None, stage=stage)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                stage_save(stage=stage, data=form.cleaned_data)
+            except ValidationError as error:
+                for field, messages in error.message_dict.items():
+                    form.add_error(field if field in form.fields else None, messages)
+            else:
+                return redirect("journeys:stages")
+        status = 400
+    return render(
+        request, "journeys/stage_form.html", {"form": form, "stage": stage}, status=status
+    )
+
+
+def stage_new(request):
+    """Add a stage (ops staff)."""
+    return _stage_form_page(request, None)
+
+
+def stage_edit(request, slug: str):
+    """Edit a stage's name, position, entry rule and whether it is active (ops staff)."""
+    return _stage_form_page(request, get_object_or_404(JourneyStage, slug=slug))
+
+
+@require_POST
+def stages_refresh(request):
+    """Queue a stage refresh now and show its job (ops staff)."""
+    require_role(request.user, OPS)
+    job = job_enqueue(kind=STAGES_JOB_KIND, payload={}, user=request.user, total=1)
+    return redirect("job-detail", pk=job.pk)
+
+
+def percent_shown(ratio: float | None) -> str:
+    """Return a ratio as a percentage with one decimal ("—" for None)."""
+    return "—" if ratio is None else f"{100 * ratio:.1f}%"
+
+
+def duration_shown(seconds: float | None) -> str:
+    """Return a duration for people: "3 d 4 h", "5 h 12 min", "40 s" ("—" for None)."""
+    if seconds is None:
+        return "—"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return _("%(d)s d %(h)s h") % {"d": days, "h": hours}
+    if hours:
+        return _("%(h)s h %(m)s min") % {"h": hours, "m": minutes}
+    if minutes:
+        return _("%(m)s min") % {"m": minutes}
+    return _("%(s)s s") % {"s": secs}
+
+
+def funnel(request):
+    """Show the funnel, its cohorts and the weekly stage entries, with the filters applied."""
+    form = FunnelFilterForm(
+        request.GET or None,
+        segments=segment_slugs(),
+        channels=selectors.acquisition_channels(),
+    )
+    filters = selectors.FunnelFilters()
+    if form.is_bound and form.is_valid():
+        filters = form.filters()
+    context = {"form": form}
+    try:
+        result = selectors.funnel(filters)
+    except RuleError as error:  # a segment that no longer exists
+        form.add_error("segment", error.message)
+        filters = selectors.FunnelFilters()
+        result = selectors.funnel(filters)
+    stages = [
+        {
+            **stage,
+            "share_shown": percent_shown(stage["share"]),
+            "conversion_shown": percent_shown(stage["conversion"]),
+            "median_shown": duration_shown(stage["median_seconds"]),
+        }
+        for stage in result["stages"]
+    ]
+    cohorts = selectors.funnel_cohorts(filters)
+    trend = selectors.stage_trend(filters)
+    context.update(
+        {
+            "funnel": result,
+            "stages": stages,
+            "cohorts": cohorts,
+            "funnel_chart": charts.figure_html(
+                charts.funnel_figure(stages, title=_("Profiles that reached each stage"))
+            ),
+            "cohort_chart": charts.figure_html(
+                charts.cohort_heatmap_figure(
+                    cohorts,
+                    [stage["name"] for stage in stages],
+                    title=_("Share of each sign-up month that reached each stage"),
+                    signups_label=_("sign-ups"),
+                )
+            ),
+            "trend_chart": charts.figure_html(
+                charts.stage_trend_figure(
+                    trend,
+                    {stage["slug"]: stage["name"] for stage in stages},
+                    title=_("Profiles entering each stage per week (26 weeks)"),
+                )
+            ),
+        }
+    )
+    return render(request, "journeys/funnel.html", context)

@@ -8,6 +8,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from core import roles
+from journeys.services import stages_ensure_defaults
 from segments.models import Segment
 from tests.factories import (
     ProfileFactory,
@@ -119,6 +120,7 @@ PRODUCT_EXAMPLE = {
 
 
 def test_the_builder_shows_any_rule_and_saves_it_unchanged(page, ops_with_people):
+    stages_ensure_defaults()  # the example names the stage "repurchase", checked on save
     Segment.objects.create(name="c", slug="complainers", kind=Segment.Kind.STATIC, rule={})
     Segment.objects.create(name="e", slug="example", rule=PRODUCT_EXAMPLE)
     page.goto("/segments/example/edit/")

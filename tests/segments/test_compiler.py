@@ -11,12 +11,11 @@ import pytest
 import time_machine
 from django.db import connection
 
+from journeys.conditions import ERROR_UNKNOWN_STAGE
+from journeys.models import JourneyStage
 from profiles.models import Profile
 from profiles.services.ingest import profiles_ingest
-from segments.compiler import (
-    ERROR_STAGE_NOT_AVAILABLE,
-    compile_rule,
-)
+from segments.compiler import compile_rule
 from segments.models import Segment, SegmentMembership
 from segments.rules import RuleError, parse_rule
 from segments.services import segment_preview
@@ -492,15 +491,21 @@ def test_now_defaults_to_the_current_time(shop):
     assert selected == {"eve"}  # signed up 45 days before that "now"
 
 
-def test_stage_conditions_are_refused_until_the_journeys_land():
-    tree = parse_rule(
-        {"all": [attr("city", "eq", "上海"), {"not": {"stage": "repurchase", "op": "reached"}}]}
+def test_a_stage_condition_compiles_and_an_unknown_stage_is_refused_naming_the_node():
+    # The journeys app plugs stage conditions in (tests/journeys/test_stage_condition.py).
+    JourneyStage.objects.all().delete()
+    JourneyStage.objects.create(slug="repurchase", name="复购", position=4, rule={})
+    known = parse_rule({"not": {"stage": "repurchase", "op": "reached"}})
+    unknown = parse_rule(
+        {"all": [attr("city", "eq", "上海"), {"not": {"stage": "welcome", "op": "reached"}}]}
     )
 
+    compile_rule(known, now=NOW)
     with pytest.raises(RuleError) as caught:
-        compile_rule(tree, now=NOW)
+        compile_rule(unknown, now=NOW)
 
-    assert str(caught.value) == f"all[1].not: {ERROR_STAGE_NOT_AVAILABLE}"
+    message = ERROR_UNKNOWN_STAGE.format(slug="welcome", slugs="repurchase")
+    assert str(caught.value) == f"all[1].not.stage: {message}"
 
 
 def test_the_preview_counts_a_rule_and_shows_a_sample(shop):

@@ -8,10 +8,10 @@ from django.utils import timezone
 
 from profiles.models import ConsentSource, Profile
 from profiles.services.consent import ConsentEntry, consent_record
-from segments.compiler import compile_rule
+from segments.compiler import COMPILERS, compile_rule
 from segments.explain import segment_explain, segment_explanation
 from segments.models import Segment
-from segments.rules import parse_rule
+from segments.rules import RuleError, StageCondition, parse_rule
 from segments.selectors import segment_rule
 from segments.services import segment_evaluate
 from tests.factories import ProfileFactory, ProfileTagFactory, PurchaseFactory, TagFactory
@@ -141,7 +141,15 @@ def test_a_stored_membership_that_differs_from_the_rule_now_is_flagged(segment, 
     assert (explanation.matches, explanation.is_member, explanation.differs) == (False, True, True)
 
 
-def test_references_traits_and_conditions_that_cannot_run_yet(segment, member):
+@pytest.fixture
+def welcome_stage(db):
+    """A journey stage "welcome" (stage conditions are plugged in by the journeys app)."""
+    from journeys.models import JourneyStage
+
+    return JourneyStage.objects.create(slug="welcome", name="Welcome", position=900, rule={})
+
+
+def test_references_traits_and_stages(segment, member, welcome_stage):
     segment_evaluate(segment_id=segment.pk, now=NOW)
     other = Segment.objects.create(
         name="x",
@@ -157,8 +165,8 @@ def test_references_traits_and_conditions_that_cannot_run_yet(segment, member):
 
     nodes = by_path(segment_explain(segment=other, profile=member, now=NOW))
 
-    assert nodes["any[0]"].met is None
-    assert "not available yet" in nodes["any[0]"].shown
+    assert (nodes["any[0]"].met, nodes["any[0]"].actual) == (False, None)
+    assert nodes["any[0]"].shown == "no journey stage yet"
     assert (nodes["any[1]"].met, nodes["any[1]"].actual) == (True, True)
     assert (nodes["any[2]"].met, nodes["any[2]"].actual) == (True, None)
     assert nodes["rule"].met is True  # one condition met is enough for "any"
@@ -184,7 +192,13 @@ def test_a_consent_condition_shows_the_current_consent(member):
     assert "Withdrawn" in node.shown
 
 
-def test_a_condition_that_cannot_run_leaves_an_all_group_undecided(member):
+def test_a_condition_that_cannot_run_leaves_an_all_group_undecided(
+    member, welcome_stage, monkeypatch
+):
+    def refuse(node, path, env):
+        raise RuleError(path, "cannot run now")
+
+    monkeypatch.setitem(COMPILERS, StageCondition, refuse)
     segment = Segment.objects.create(
         name="y",
         slug="undecided",

@@ -1,0 +1,97 @@
+"""The segment rule condition ``{"stage": "<slug>", "op": "reached"}``, plugged into segments.
+
+Segments cannot import journeys (journeys → campaigns → segments → profiles), so this app
+registers, from ``JourneysConfig.ready()``:
+
+- a compiler in ``segments.compiler.COMPILERS``: "reached" is true when the profile's current
+  stage (``Profile.stage``) is the named stage or a later one by position. The position, not a
+  transition into the named stage, because stages can be skipped: a profile that went straight
+  to "repurchase" has reached "first-purchase" too (as the funnel counts it). A stage is
+  behaviour: a profile that withdrew personalised profiling has no stage to rules, so
+  "reached" is false for it (and "not reached" true);
+- an explainer in ``segments.explain.ACTUALS`` showing the profile's stage;
+- a parser in ``segments.rules.CONDITION_KINDS`` that, when a rule is read against the stored
+  segments (the resolver is ``segments.selectors.segment_rule``: the segment form, the API, the
+  model's ``clean()``, preview and evaluation), refuses a stage that does not exist, naming the
+  node. Parsing without that resolver stays pure (no query).
+
+A stage deleted after a rule was saved (stages are only made inactive by the pages) still gives
+a RuleError at compile time, never a database error.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.formats import localize
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from journeys.selectors import stage_positions
+from profiles.models import Profile
+from profiles.services.consent import profiling_allowed_q
+from segments import compiler, explain, rules
+from segments.selectors import segment_rule
+
+ERROR_UNKNOWN_STAGE = gettext_lazy("There is no journey stage “{slug}”; use one of {slugs}.")
+
+
+def _unknown(slug: str, positions: dict[str, int], path: str) -> rules.RuleError:
+    slugs = ", ".join(sorted(positions, key=positions.get)) or "—"
+    return rules.RuleError(
+        rules.key_path(path, "stage"), ERROR_UNKNOWN_STAGE.format(slug=slug, slugs=slugs)
+    )
+
+
+def stage_reached_q(slug: str, *, path: str = "") -> Q:
+    """Return the condition on Profile "reached stage ``slug``"; RuleError for an unknown stage."""
+    positions = stage_positions()
+    if slug not in positions:
+        raise _unknown(slug, positions, path)
+    beyond = [other for other, at in positions.items() if at >= positions[slug]]
+    return Q(stage__in=beyond) & profiling_allowed_q()
+
+
+def compile_stage(node: rules.StageCondition, path: str, env) -> Q:
+    """Compile a stage condition (``reached`` is its only operator)."""
+    return stage_reached_q(node.stage, path=path)
+
+
+def _when(profile: Profile) -> str:
+    at = profile.stage_entered_at
+    return localize(timezone.localtime(at)) if at else "—"
+
+
+def explain_stage(node: rules.StageCondition, profile: Profile, now):
+    """Return (kind, the profile's stage slug or None, the same for people)."""
+    if not Profile.objects.filter(profiling_allowed_q(), pk=profile.pk).exists():
+        return "stage", None, _("personalised profiling withdrawn: no stage is used")
+    if not profile.stage:
+        return "stage", None, _("no journey stage yet")
+    return (
+        "stage",
+        profile.stage,
+        _("stage = {stage} since {at}").format(stage=profile.stage, at=_when(profile)),
+    )
+
+
+def _checked_parser(parse):
+    def parse_stage(node, path, ctx, depth):
+        condition = parse(node, path, ctx, depth)
+        if ctx.resolve is segment_rule:
+            positions = stage_positions()
+            if condition.stage not in positions:
+                raise _unknown(condition.stage, positions, path)
+        return condition
+
+    parse_stage.checks_stages = True
+    return parse_stage
+
+
+def stage_condition_register() -> None:
+    """Plug the stage condition into the segment rule engine (idempotent)."""
+    compiler.COMPILERS[rules.StageCondition] = compile_stage
+    explain.ACTUALS[rules.StageCondition] = explain_stage
+    parse = rules.CONDITION_KINDS["stage"]
+    if not getattr(parse, "checks_stages", False):
+        rules.CONDITION_KINDS["stage"] = _checked_parser(parse)

@@ -1,0 +1,11 @@
+"""Celery tasks of the journeys app: thin wrappers over its services."""
+
+from celery import shared_task
+
+from journeys.services import stages_refresh
+
+
+@shared_task(name="journeys.tasks.stages_refresh_task")
+def stages_refresh_task() -> dict:
+    """Move profiles forward between journey stages (run by beat every 10 minutes)."""
+    return stages_refresh()

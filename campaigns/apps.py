@@ -7,3 +7,9 @@ from django.utils.translation import gettext_lazy as _
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = _("Campaigns")
+
+    def ready(self):
+        from campaigns.services.audience import campaign_sends_move
+        from profiles.services.merge import merge_mover
+
+        merge_mover("campaign_sends")(campaign_sends_move)

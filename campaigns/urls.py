@@ -3,8 +3,24 @@
 from django.urls import path
 
 from campaigns import views
+from campaigns.inbound import sms_inbound
 
 app_name = "campaigns"
 urlpatterns = [
     path("", views.index, name="list"),
+    path("sms/inbound/", sms_inbound, name="sms-inbound"),
+    path("new/", views.campaign_create, name="create"),
+    path("sms-length/", views.sms_length, name="sms-length"),
+    path("preview/", views.preview, name="preview"),
+    path("<slug:slug>/", views.detail, name="detail"),
+    path("<slug:slug>/edit/", views.campaign_edit, name="edit"),
+    path("<slug:slug>/progress/", views.progress, name="progress"),
+    path("<slug:slug>/report/", views.report, name="report"),
+    path("<slug:slug>/schedule/", views.schedule, name="schedule"),
+    path("<slug:slug>/unschedule/", views.unschedule, name="unschedule"),
+    path("<slug:slug>/pause/", views.pause, name="pause"),
+    path("<slug:slug>/resume/", views.resume, name="resume"),
+    path("<slug:slug>/cancel/", views.cancel, name="cancel"),
+    path("<slug:slug>/test-send/", views.test_send, name="test-send"),
+    path("<slug:slug>/winner/", views.winner, name="winner"),
 ]

@@ -1,8 +1,370 @@
-"""Campaign pages."""
+"""Campaign pages: the list, the editor, one campaign with its live progress, and its report."""
 
-from django.shortcuts import render
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from campaigns import charts, selectors
+from campaigns.forms import CampaignForm, ScheduleForm, TestSendForm, VariantFormSet
+from campaigns.models import Campaign, Channel, Send, Variant
+from campaigns.services import workflow
+from campaigns.services.content import (
+    CompiledContent,
+    ContentError,
+    content_check,
+    message_render,
+    sample_context,
+    sms_segments,
+)
+from core.roles import ALL_ROLES, CAMPAIGN_MANAGER, require_role
+from profiles.charts import figure_html
+from profiles.models import Profile
+
+S = Campaign.Status
+POLLING_STATUSES = (S.SCHEDULED, S.SENDING)
+
+
+def _read(request) -> None:
+    require_role(request.user, *ALL_ROLES)
+
+
+def _manage(request) -> None:
+    require_role(request.user, CAMPAIGN_MANAGER)
+
+
+def _errors_text(exc: ValidationError) -> list[str]:
+    if hasattr(exc, "error_dict"):
+        return [message for messages_ in exc.message_dict.values() for message in messages_]
+    return exc.messages
 
 
 def index(request):
-    """List campaigns (sending comes with the campaigns issue)."""
-    return render(request, "campaigns/list.html")
+    """List the campaigns with status, channel, audience, schedule and progress."""
+    _read(request)
+    status = request.GET.get("status", "")
+    channel = request.GET.get("channel", "")
+    return render(
+        request,
+        "campaigns/list.html",
+        {
+            "campaigns": selectors.campaigns_all(status=status, channel=channel),
+            "statuses": S.choices,
+            "channels": Channel.choices,
+            "status": status,
+            "channel": channel,
+        },
+    )
+
+
+def detail(request, slug: str):
+    """Show one campaign: content, audience, the live progress, actions and history."""
+    _read(request)
+    campaign = get_object_or_404(Campaign, slug=slug)
+    return render(
+        request,
+        "campaigns/detail.html",
+        {
+            "campaign": campaign,
+            "variants": list(campaign.variants.all()),
+            "progress": selectors.campaign_status_counts(campaign=campaign),
+            "polling": campaign.status in POLLING_STATUSES,
+            "changes": selectors.campaign_changes(campaign=campaign),
+            "schedule_form": ScheduleForm(),
+            "test_form": TestSendForm(campaign=campaign),
+            "can_pick_winner": _can_pick_winner(campaign),
+        },
+    )
+
+
+def _can_pick_winner(campaign: Campaign) -> bool:
+    return (
+        campaign.winner_mode == Campaign.WinnerMode.TEST_THEN_WINNER
+        and campaign.winner_id is None
+        and campaign.status in (S.SENDING, S.PAUSED)
+    )
+
+
+def progress(request, slug: str):
+    """Return the progress fragment (htmx polls it every 2 s while the campaign runs)."""
+    _read(request)
+    campaign = get_object_or_404(Campaign, slug=slug)
+    return render(
+        request,
+        "campaigns/_progress.html",
+        {
+            "campaign": campaign,
+            "progress": selectors.campaign_status_counts(campaign=campaign),
+            "polling": campaign.status in POLLING_STATUSES,
+        },
+    )
+
+
+def report(request, slug: str):
+    """Show the delivery report: counts by status and variant, skip reasons, failures, timing."""
+    _read(request)
+    campaign = get_object_or_404(Campaign, slug=slug)
+    data = selectors.campaign_report(campaign=campaign)
+    title = (
+        _("Messages sent per minute") if data["bucket"] == "minute" else _("Messages sent per hour")
+    )
+    chart = (
+        figure_html(charts.sends_over_time_figure(data["timeline"], title=title, label=_("Sent")))
+        if data["timeline"]
+        else ""
+    )
+    return render(
+        request,
+        "campaigns/report.html",
+        {
+            "campaign": campaign,
+            "report": data,
+            "progress": selectors.campaign_status_counts(campaign=campaign),
+            "statuses": [(value, label) for value, label in Send.Status.choices],
+            "chart": chart,
+        },
+    )
+
+
+# --- the editor ---------------------------------------------------------------------------------
+
+
+def _variant_initial(campaign: Campaign | None) -> list[dict]:
+    if campaign is None:
+        return [{"key": "A", "weight": 50}, {"key": "B", "weight": 50}]
+    return [
+        {f: getattr(v, f) for f in ("key", "name", "weight", "subject", "body_text", "body_html")}
+        for v in campaign.variants.all()
+    ]
+
+
+def _editor(request, campaign: Campaign | None):
+    channel = request.POST.get("channel") or (campaign.channel if campaign else Channel.EMAIL)
+    form = CampaignForm(request.POST or None, campaign=campaign)
+    formset = VariantFormSet(
+        request.POST or None,
+        initial=_variant_initial(campaign),
+        prefix="variants",
+        form_kwargs={"channel": channel},
+    )
+    status = 200
+    if request.method == "POST":
+        if form.is_valid() and formset.is_valid():
+            data = {**form.cleaned_data, "variants": formset.variants()}
+            try:
+                if campaign is None:
+                    campaign = workflow.campaign_create(data=data, user=request.user)
+                else:
+                    campaign = workflow.campaign_update(
+                        campaign=campaign, data=data, user=request.user
+                    )
+            except ValidationError as exc:
+                for message in _errors_text(exc):
+                    form.add_error(None, message)
+            else:
+                messages.success(request, _("The campaign was saved."))
+                return redirect("campaigns:detail", slug=campaign.slug)
+        status = 400
+    return render(
+        request,
+        "campaigns/form.html",
+        {"form": form, "formset": formset, "campaign": campaign},
+        status=status,
+    )
+
+
+def campaign_create(request):
+    """Write a new campaign (campaign managers)."""
+    _manage(request)
+    return _editor(request, None)
+
+
+def campaign_edit(request, slug: str):
+    """Edit a draft or scheduled campaign (campaign managers)."""
+    _manage(request)
+    campaign = get_object_or_404(Campaign, slug=slug)
+    if campaign.status not in workflow.EDITABLE:
+        messages.error(
+            request,
+            _(workflow.ERROR_NOT_EDITABLE).format(status=campaign.get_status_display().lower()),
+        )
+        return redirect("campaigns:detail", slug=slug)
+    return _editor(request, campaign)
+
+
+@require_POST
+def sms_length(request):
+    """Return "n characters · k parts · encoding" for the posted text (htmx)."""
+    _read(request)
+    text = next((v for k, v in request.POST.items() if k.endswith("body_text")), "")
+    length, parts, encoding = sms_segments(text)
+    return render(
+        request,
+        "campaigns/_sms_length.html",
+        {"length": length, "parts": parts, "encoding": encoding},
+    )
+
+
+@require_POST
+def preview(request):
+    """Render one posted variant for a chosen profile (or sample values), unsaved (htmx)."""
+    _manage(request)
+    channel = request.POST.get("channel") or Channel.EMAIL
+    index = request.POST.get("preview_variant", "0")
+    prefix = f"variants-{index if index.isdigit() else 0}-"
+    fields = {f: request.POST.get(prefix + f, "") for f in ("subject", "body_text", "body_html")}
+    external_id = request.POST.get("preview_external_id", "").strip()
+    context = {"external_id": external_id, "channel": channel}
+    errors = content_check(channel=channel, **fields)
+    if errors:
+        context["errors"] = list(errors.values())
+        return render(request, "campaigns/_preview.html", context)
+    campaign = Campaign(channel=channel, purpose=request.POST.get("purpose") or "marketing")
+    variant = Variant(key="?", **fields)
+    profile = None
+    if external_id:
+        profile = Profile.objects.filter(external_id=external_id).first()
+        if profile is None:
+            context["errors"] = [
+                _("No profile has the external ID “%(external_id)s”.")
+                % {"external_id": external_id}
+            ]
+            return render(request, "campaigns/_preview.html", context)
+    try:
+        if profile is None:
+            rendered = CompiledContent(channel=channel, **fields).render(sample_context())
+        else:
+            rendered = message_render(campaign=campaign, variant=variant, profile=profile)
+    except ContentError as exc:
+        context["errors"] = list(exc.errors.values())
+        return render(request, "campaigns/_preview.html", context)
+    context.update(
+        rendered=rendered,
+        profile=profile,
+        sms=sms_segments(rendered.text) if channel == Channel.SMS else None,
+    )
+    return render(request, "campaigns/_preview.html", context)
+
+
+# --- status changes -----------------------------------------------------------------------------
+
+
+def schedule(request, slug: str):
+    """Schedule a draft at a date and time in a chosen time zone (campaign managers)."""
+    _manage(request)
+    campaign = get_object_or_404(Campaign, slug=slug)
+    form = ScheduleForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            workflow.campaign_schedule(
+                campaign=campaign, send_at=form.cleaned_data["send_at_utc"], user=request.user
+            )
+        except ValidationError as exc:
+            for message in _errors_text(exc):
+                form.add_error(None, message)
+        else:
+            messages.success(request, _("The campaign is scheduled."))
+            return redirect("campaigns:detail", slug=slug)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "campaigns/schedule.html", {"campaign": campaign, "form": form}, status=status
+    )
+
+
+def _action(request, slug: str, service, done: str):
+    _manage(request)
+    campaign = get_object_or_404(Campaign, slug=slug)
+    try:
+        service(campaign=campaign, user=request.user)
+    except ValidationError as exc:
+        for message in _errors_text(exc):
+            messages.error(request, message)
+    else:
+        messages.success(request, done)
+    return redirect("campaigns:detail", slug=slug)
+
+
+@require_POST
+def pause(request, slug: str):
+    """Pause a sending campaign (campaign managers)."""
+    return _action(request, slug, workflow.campaign_pause, _("The campaign is paused."))
+
+
+@require_POST
+def resume(request, slug: str):
+    """Resume a paused campaign (campaign managers)."""
+    return _action(request, slug, workflow.campaign_resume, _("The campaign is sending again."))
+
+
+@require_POST
+def cancel(request, slug: str):
+    """Cancel a campaign; what is still queued is skipped (campaign managers)."""
+    return _action(request, slug, workflow.campaign_cancel, _("The campaign is cancelled."))
+
+
+@require_POST
+def unschedule(request, slug: str):
+    """Take a scheduled campaign back to draft (campaign managers)."""
+    return _action(request, slug, workflow.campaign_unschedule, _("The campaign is a draft again."))
+
+
+@require_POST
+def test_send(request, slug: str):
+    """Send one message of a variant to a typed address or number (campaign managers)."""
+    _manage(request)
+    campaign = get_object_or_404(Campaign, slug=slug)
+    form = TestSendForm(request.POST, campaign=campaign)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for message in errors:
+                messages.error(request, message)
+        return redirect("campaigns:detail", slug=slug)
+    variant = campaign.variants.get(key=form.cleaned_data["variant"])
+    profile = None
+    external_id = form.cleaned_data["external_id"].strip()
+    if external_id:
+        profile = Profile.objects.filter(external_id=external_id).first()
+        if profile is None:
+            messages.error(
+                request,
+                _("No profile has the external ID “%(external_id)s”.")
+                % {"external_id": external_id},
+            )
+            return redirect("campaigns:detail", slug=slug)
+    try:
+        workflow.campaign_test_send(
+            campaign=campaign,
+            variant=variant,
+            to=form.cleaned_data["to"],
+            profile=profile,
+            user=request.user,
+        )
+    except ValidationError as exc:
+        for message in _errors_text(exc):
+            messages.error(request, message)
+    else:
+        messages.success(
+            request, _("A test message was sent to %(to)s.") % {"to": form.cleaned_data["to"]}
+        )
+    return redirect("campaigns:detail", slug=slug)
+
+
+@require_POST
+def winner(request, slug: str):
+    """Make a variant the winner of a test-then-winner campaign (campaign managers)."""
+    _manage(request)
+    campaign = get_object_or_404(Campaign, slug=slug)
+    variant = get_object_or_404(Variant, campaign=campaign, key=request.POST.get("variant", ""))
+    if not _can_pick_winner(campaign):
+        messages.error(request, _("This campaign has no winner to pick."))
+        return redirect("campaigns:detail", slug=slug)
+    from campaigns.services.audience import campaign_winner_set
+
+    queued = campaign_winner_set(campaign=campaign, variant=variant, user=request.user)
+    messages.success(
+        request,
+        _("Variant %(key)s wins; %(count)s waiting messages are queued.")
+        % {"key": variant.key, "count": queued},
+    )
+    return redirect("campaigns:detail", slug=slug)

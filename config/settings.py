@@ -1,5 +1,6 @@
 """Project settings, read from the environment with defaults that run on one machine."""
 
+import re
 import zoneinfo
 from pathlib import Path
 
@@ -71,6 +72,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "phonenumber_field",
     "axes",
+    "auditlog",
     "profiles",
     "segments",
     "campaigns",
@@ -86,6 +88,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "auditlog.middleware.AuditlogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -212,6 +215,10 @@ SMS_BACKEND = env.str("SMS_BACKEND", default="campaigns.sms.ConsoleBackend")
 SMS_PROVIDER_URL = env.str("SMS_PROVIDER_URL", default="")
 SMS_PROVIDER_KEY = env.str("SMS_PROVIDER_KEY", default="")
 SMS_PROVIDER_TIMEOUT = env_int("SMS_PROVIDER_TIMEOUT", 10, minimum=1)
+# FileBackend appends one JSON line per message here.
+SMS_FILE_PATH = env.str("SMS_FILE_PATH", default=str(VAR_DIR / "sms.jsonl"))
+# Shared with the SMS provider: inbound replies carry it in X-Sms-Secret (or sign with it).
+SMS_INBOUND_SECRET = env.str("SMS_INBOUND_SECRET", default="")
 
 # Profiles: the RFM window in days.
 RFM_WINDOW_DAYS = env_int("RFM_WINDOW_DAYS", 365, minimum=1)
@@ -235,8 +242,57 @@ def env_purposes(name: str) -> dict[str, str]:
 CONSENT_EXTRA_PURPOSES = env_purposes("CONSENT_EXTRA_PURPOSES")
 CONSENT_TOKEN_MAX_AGE_DAYS = env_int("CONSENT_TOKEN_MAX_AGE_DAYS", 365, minimum=1)
 CONSENT_OPT_IN_MAX_AGE_DAYS = env_int("CONSENT_OPT_IN_MAX_AGE_DAYS", 7, minimum=1)
+# The version of the consent wording the end-user pages show, stored with what they record.
+CONSENT_NOTICE_VERSION = env.str("CONSENT_NOTICE_VERSION", default="2025-01")
 # The address the product is reached at, for links in messages (no trailing slash).
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+_QUIET_HOURS = re.compile(r"(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})")
+
+
+def env_quiet_hours(name: str) -> str:
+    """Return quiet hours as "HH:MM-HH:MM" (start-end, may cross midnight) or "" for none."""
+    raw = env.str(name, default="").strip()
+    if not raw:
+        return ""
+    match = _QUIET_HOURS.fullmatch(raw.replace(" ", ""))
+    numbers = [int(part) for part in match.groups()] if match else []
+    if (
+        not match
+        or numbers[0] > 23
+        or numbers[2] > 23
+        or numbers[1] > 59
+        or numbers[3] > 59
+        or numbers[:2] == numbers[2:]
+    ):
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} is not a quiet period like 21:00-08:00 (HH:MM-HH:MM, in TIME_ZONE, "
+            "start and end different); leave it empty for none."
+        )
+    return "{:02d}:{:02d}-{:02d}:{:02d}".format(*numbers)
+
+
+# Campaign delivery: guards applied to every message, batching, retries and rate limits.
+# The frequency cap counts messages sent to a profile by all campaigns in a rolling window (0: off).
+CAMPAIGN_FREQUENCY_CAP = env_int("CAMPAIGN_FREQUENCY_CAP", 3)
+CAMPAIGN_FREQUENCY_WINDOW_HOURS = env_int("CAMPAIGN_FREQUENCY_WINDOW_HOURS", 24, minimum=1)
+# Messages due in this period (in TIME_ZONE) wait until it ends; empty: no quiet hours.
+CAMPAIGN_QUIET_HOURS = env_quiet_hours("CAMPAIGN_QUIET_HOURS")
+CAMPAIGN_MAX_ATTEMPTS = env_int("CAMPAIGN_MAX_ATTEMPTS", 5, minimum=1)
+CAMPAIGN_RETRY_BASE_SECONDS = env_int("CAMPAIGN_RETRY_BASE_SECONDS", 60, minimum=1)
+CAMPAIGN_RETRY_MAX_SECONDS = env_int("CAMPAIGN_RETRY_MAX_SECONDS", 3600, minimum=1)
+# Messages per second per channel for all workers together (0: unlimited); each worker keeps to
+# its share, the limit divided by CAMPAIGN_WORKERS.
+CAMPAIGN_RATE_LIMIT_EMAIL = env_int("CAMPAIGN_RATE_LIMIT_EMAIL", 0)
+CAMPAIGN_RATE_LIMIT_SMS = env_int("CAMPAIGN_RATE_LIMIT_SMS", 0)
+CAMPAIGN_WORKERS = env_int("CAMPAIGN_WORKERS", 1, minimum=1)
+CAMPAIGN_BATCH_SIZE = env_int("CAMPAIGN_BATCH_SIZE", 500, minimum=1)
+# Sent rows are recorded after every this many messages: after a crash at most this many are
+# sent twice.
+CAMPAIGN_MARK_EVERY = env_int("CAMPAIGN_MARK_EVERY", 10, minimum=1)
+CAMPAIGN_SEND_TIME_BUDGET_SECONDS = env_int("CAMPAIGN_SEND_TIME_BUDGET_SECONDS", 30, minimum=1)
+CAMPAIGN_CLAIM_STALE_SECONDS = env_int("CAMPAIGN_CLAIM_STALE_SECONDS", 300, minimum=10)
+CAMPAIGN_UNSUBSCRIBE_MAILTO = env.str("CAMPAIGN_UNSUBSCRIBE_MAILTO", default="")
 
 # Celery: the database records the work, broker messages point at it.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
@@ -277,6 +333,12 @@ CELERY_BEAT_SCHEDULE = {
     },
     "expire-profile-tags": {"task": "profiles.tasks.profile_tags_expire_task", "schedule": 300.0},
     "refresh-due-segments": {"task": "segments.tasks.segments_refresh_due_task", "schedule": 60.0},
+    "refresh-journey-stages": {"task": "journeys.tasks.stages_refresh_task", "schedule": 600.0},
+    "campaigns-tick": {"task": "campaigns.tasks.campaigns_tick_task", "schedule": 15.0},
+    "campaigns-sweep-sends": {
+        "task": "campaigns.tasks.campaign_sends_sweep_task",
+        "schedule": 60.0,
+    },
 }
 JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 300, minimum=10)
 
@@ -300,6 +362,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a "status", "kind" or "channel": name each enum after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "CampaignStatusEnum": "campaigns.models.Campaign.Status",
+        "CampaignKindEnum": "campaigns.models.Campaign.Kind",
+        "MessageChannelEnum": "campaigns.models.Channel",  # the same choices as ConsentChannel
+        "TouchpointEnum": "profiles.models.Touchpoint",
+        "ConsentStatusEnum": "profiles.models.ConsentStatus",
+    },
 }
 
 PHONENUMBER_DEFAULT_REGION = env.str("PHONENUMBER_DEFAULT_REGION", default="CN")

@@ -13,6 +13,8 @@ api_patterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("", include("profiles.api.urls")),
     path("", include("segments.api.urls")),
+    path("", include("campaigns.api.urls")),
+    path("journeys/", include("journeys.api.urls")),
 ]
 
 urlpatterns = [
@@ -22,6 +24,7 @@ urlpatterns = [
     path("profiles/", include("profiles.urls")),
     path("segments/", include("segments.urls")),
     path("campaigns/", include("campaigns.urls")),
+    path("c/", include("profiles.public_urls")),
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_patterns, "api"))),

@@ -9,7 +9,7 @@ from django.db import connection
 from django.utils import timezone
 
 from segments.models import Segment, SegmentMembership, SegmentRun, SegmentTransition
-from segments.services import segment_evaluate
+from segments.services import segment_evaluate, segments_evaluate_many
 
 CITIES = ["上海", "北京", "深圳"]
 BENCH_PREFIX = "bench-"
@@ -154,21 +154,27 @@ class Command(BaseCommand):
                     rule=mixed_rule(tag=tag, cities=cities, purchase_days=90 + 10 * i),
                 )
             )  # fmt: skip
+        ids = [segment.pk for segment in variants]
         started = time.perf_counter()
-        for segment in variants:
-            segment_evaluate(segment_id=segment.pk, now=now)
+        segments_evaluate_many(segment_ids=ids, now=now)  # as the scheduled refresh does
         first = time.perf_counter() - started
         started = time.perf_counter()
-        for segment in variants:
-            segment_evaluate(segment_id=segment.pk, now=now)
+        segments_evaluate_many(segment_ids=ids, now=now)
         again = time.perf_counter() - started
+        started = time.perf_counter()
+        for segment_id in ids:  # the baseline: one after the other, nothing shared
+            segment_evaluate(segment_id=segment_id, now=now)
+        separately = time.perf_counter() - started
         self.say(f"{count} segments: first refresh {first:.2f}s ({first / one:.1f}x one), "
-                 f"unchanged refresh {again:.2f}s ({again / one:.1f}x one)")  # fmt: skip
+                 f"unchanged refresh {again:.2f}s ({again / one:.1f}x one), "
+                 f"one by one {separately:.2f}s ({separately / one:.1f}x one)")  # fmt: skip
         return {
             "segments": count, "refresh_many_first_s": round(first, 2),
             "refresh_many_first_ratio": round(first / one, 1),
             "refresh_many_again_s": round(again, 2),
             "refresh_many_again_ratio": round(again / one, 1),
+            "refresh_one_by_one_s": round(separately, 2),
+            "refresh_one_by_one_ratio": round(separately / one, 1),
         }  # fmt: skip
 
     def _clean(self) -> None:

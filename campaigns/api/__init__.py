@@ -1,0 +1,1 @@
+"""The campaigns REST API under /api/v1/campaigns/."""

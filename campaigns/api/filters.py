@@ -1,0 +1,17 @@
+"""Filters of the campaigns list (django-filter)."""
+
+import django_filters
+
+from campaigns.models import Campaign, Channel
+
+
+class CampaignFilter(django_filters.FilterSet):
+    """Filter campaigns by status, channel and kind."""
+
+    status = django_filters.ChoiceFilter(choices=Campaign.Status.choices)
+    channel = django_filters.ChoiceFilter(choices=Channel.choices)
+    kind = django_filters.ChoiceFilter(choices=Campaign.Kind.choices)
+
+    class Meta:
+        model = Campaign
+        fields = ["status", "channel", "kind"]

@@ -1,0 +1,231 @@
+"""Campaign forms: the editor (campaign and its variants), the schedule dialog and test sends."""
+
+import datetime as dt
+import string
+import zoneinfo
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.urls import reverse_lazy
+from django.utils.translation import gettext_lazy as _
+
+from campaigns.models import Campaign, Channel
+from campaigns.services.content import content_check
+from segments.models import Segment
+
+ERROR_BAD_DATETIME = _("Enter a date and time like 2025-03-01 09:30.")
+ERROR_BAD_ZONE = _("Choose a time zone from the list.")
+ERROR_WEIGHTS_EMPTY = _("Add at least one variant.")
+
+
+def _segments():
+    return Segment.objects.order_by("name")
+
+
+class CampaignForm(forms.Form):
+    """A campaign's name, channel, purpose, audience, split and A/B settings."""
+
+    name = forms.CharField(label=_("Name"), max_length=200)
+    description = forms.CharField(
+        label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    channel = forms.ChoiceField(label=_("Channel"), choices=Channel.choices)
+    purpose = forms.CharField(
+        label=_("Consent purpose"),
+        max_length=40,
+        initial="marketing",
+        help_text=_("Only profiles with consent for this channel and purpose receive it."),
+    )
+    kind = forms.ChoiceField(label=_("Kind"), choices=Campaign.Kind.choices)
+    include_segments = forms.ModelMultipleChoiceField(
+        label=_("Send to"),
+        queryset=Segment.objects.none(),
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 6}),
+    )
+    exclude_segments = forms.ModelMultipleChoiceField(
+        label=_("Leave out"),
+        queryset=Segment.objects.none(),
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 6}),
+    )
+    trigger_segment = forms.ModelChoiceField(
+        label=_("Trigger: on entering segment"), queryset=Segment.objects.none(), required=False
+    )
+    trigger_stage = forms.CharField(
+        label=_("Trigger: journey stage"), max_length=50, required=False
+    )
+    holdout_percent = forms.IntegerField(
+        label=_("Holdout %"),
+        min_value=0,
+        max_value=50,
+        initial=0,
+        help_text=_("A control group (0–50 %) that receives nothing; variants share the rest."),
+    )
+    winner_mode = forms.ChoiceField(label=_("A/B mode"), choices=Campaign.WinnerMode.choices)
+    test_percent = forms.IntegerField(
+        label=_("Test share %"), min_value=1, max_value=100, initial=20
+    )
+    winner_delay_hours = forms.IntegerField(label=_("Test window (hours)"), min_value=0, initial=24)
+    winner_metric = forms.ChoiceField(
+        label=_("Winner metric"), choices=Campaign.WinnerMetric.choices
+    )
+    winner_fallback = forms.ChoiceField(
+        label=_("When no variant wins"), choices=Campaign.WinnerFallback.choices
+    )
+    from_email = forms.CharField(
+        label=_("From"),
+        max_length=200,
+        required=False,
+        help_text=_("Leave empty for the default sender."),
+    )
+
+    def __init__(self, *args, campaign: Campaign | None = None, **kwargs):
+        if campaign is not None:
+            initial = {
+                name: getattr(campaign, name)
+                for name in self.base_fields
+                if name not in ("include_segments", "exclude_segments")
+            }
+            initial["include_segments"] = list(campaign.include_segments.all())
+            initial["exclude_segments"] = list(campaign.exclude_segments.all())
+            kwargs.setdefault("initial", initial)
+        super().__init__(*args, **kwargs)
+        for name in ("include_segments", "exclude_segments", "trigger_segment"):
+            self.fields[name].queryset = _segments()
+
+
+class VariantForm(forms.Form):
+    """One variant: a key, a weight and its content, checked with the template sandbox."""
+
+    key = forms.CharField(label=_("Key"), max_length=10, required=False)
+    name = forms.CharField(label=_("Label"), max_length=100, required=False)
+    weight = forms.IntegerField(label=_("Weight"), min_value=1, max_value=1000, initial=50)
+    subject = forms.CharField(label=_("Subject"), max_length=300, required=False)
+    body_text = forms.CharField(
+        label=_("Text"), required=False, widget=forms.Textarea(attrs={"rows": 6})
+    )
+    body_html = forms.CharField(
+        label=_("HTML"), required=False, widget=forms.Textarea(attrs={"rows": 6})
+    )
+
+    def __init__(self, *args, channel: str = Channel.EMAIL, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.channel = channel
+        self.fields["body_text"].widget.attrs.update(
+            {
+                "hx-post": reverse_lazy("campaigns:sms-length"),
+                "hx-trigger": "load, input changed delay:300ms",
+                "hx-target": f"#sms-length-{self.prefix}",
+                "hx-swap": "innerHTML",
+                "hx-include": "this",
+            }
+        )
+
+    def clean(self):
+        data = super().clean()
+        errors = content_check(
+            channel=self.channel,
+            subject=data.get("subject", ""),
+            body_text=data.get("body_text", ""),
+            body_html=data.get("body_html", ""),
+            complete=False,
+        )
+        for field, message in errors.items():
+            self.add_error(field, message)
+        return data
+
+
+class BaseVariantFormSet(forms.BaseFormSet):
+    """Variants of one campaign: blank keys get the next free letter; deleted ones drop out."""
+
+    def variants(self) -> list[dict]:
+        """Return the kept variants as dicts for the workflow services."""
+        kept = [
+            form.cleaned_data
+            for form in self.forms
+            if form.has_changed() or form.initial
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+        used = {row["key"] for row in kept if row.get("key")}
+        free = (letter for letter in string.ascii_uppercase if letter not in used)
+        variants = []
+        for row in kept:
+            row = {k: v for k, v in row.items() if k != "DELETE"}
+            row["key"] = row.get("key") or next(free)
+            variants.append(row)
+        return variants
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        if not self.variants():
+            raise ValidationError(ERROR_WEIGHTS_EMPTY)
+
+
+VariantFormSet = forms.formset_factory(
+    VariantForm, formset=BaseVariantFormSet, extra=1, can_delete=True
+)
+
+
+def time_zone_choices() -> list[tuple[str, str]]:
+    """Return the IANA time zones, the configured one first."""
+    zones = sorted(zoneinfo.available_timezones() - {settings.TIME_ZONE})
+    return [(zone, zone) for zone in [settings.TIME_ZONE, "UTC", *zones] if zone]
+
+
+class ScheduleForm(forms.Form):
+    """When to send: a local date and time in a chosen time zone (stored as aware UTC)."""
+
+    send_at = forms.CharField(
+        label=_("Send at"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    time_zone = forms.ChoiceField(label=_("Time zone"), choices=())
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = time_zone_choices()
+        self.fields["time_zone"].choices = list(dict.fromkeys(choices))
+        self.fields["time_zone"].initial = settings.TIME_ZONE
+
+    def clean(self):
+        data = super().clean()
+        text, zone = data.get("send_at"), data.get("time_zone")
+        if not text or not zone:
+            return data
+        try:
+            local = dt.datetime.fromisoformat(text.strip().replace(" ", "T"))
+        except ValueError:
+            self.add_error("send_at", ERROR_BAD_DATETIME)
+            return data
+        try:
+            tz = zoneinfo.ZoneInfo(zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            self.add_error("time_zone", ERROR_BAD_ZONE)
+            return data
+        if local.tzinfo is None:
+            local = local.replace(tzinfo=tz)
+        data["send_at_utc"] = local.astimezone(dt.UTC)
+        return data
+
+
+class TestSendForm(forms.Form):
+    """Send one message of a variant to a typed address or number, optionally as a profile."""
+
+    variant = forms.ChoiceField(label=_("Variant"), choices=())
+    to = forms.CharField(label=_("To (email or phone)"), max_length=254)
+    external_id = forms.CharField(
+        label=_("As profile (external ID)"),
+        max_length=128,
+        required=False,
+        help_text=_("Leave empty to use sample values."),
+    )
+
+    def __init__(self, *args, campaign: Campaign, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["variant"].choices = [
+            (v.key, f"{v.key} {v.name}".strip()) for v in campaign.variants.all()
+        ]

@@ -1,0 +1,396 @@
+"""Benchmark campaign delivery to a loopback SMTP sink next to a bare smtplib loop (PostgreSQL)."""
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import signal
+import smtplib
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+from auditlog.context import disable_auditlog
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+from django.utils import timezone
+
+from campaigns.models import Campaign, Send, Variant
+from campaigns.services.audience import campaign_start
+from campaigns.services.content import message_render
+from campaigns.services.delivery import campaign_send, message_id_make
+from profiles.models import ConsentRecord, ConsentState, Profile
+from profiles.services.consent import ConsentEntry, consent_record_many
+from profiles.services.consent_links import consent_preferences_url, consent_unsubscribe_url
+from segments.models import Segment, SegmentMembership
+
+PREFIX = "bench-send-"
+CHUNK = 5_000
+FROM_EMAIL = "Bench <bench@shop.example>"
+CITIES = ["上海", "北京", "广州", "深圳", "杭州"]
+ROOT = Path(__file__).resolve().parents[3]
+
+
+class Command(BaseCommand):
+    help = (
+        "On PostgreSQL: create N recipients with email consent in a segment, start a loopback "
+        "SMTP sink, and send the same messages with a bare smtplib loop over one connection "
+        "(baseline), then through the project's delivery service in 1 and in 2 OS processes. "
+        "Prints messages/s and the ratios; ends with one JSON line. Removes what it created."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--recipients", type=int, default=100_000)
+        parser.add_argument("--keep", action="store_true", help="keep the created rows")
+        parser.add_argument(
+            "--profile", action="store_true", help="run the 1-process delivery under cProfile"
+        )
+        # Internal: run the delivery service for one campaign in this process (a sender).
+        parser.add_argument("--sender", type=int, help=argparse.SUPPRESS)
+        parser.add_argument("--profile-out", help=argparse.SUPPRESS)
+        parser.add_argument("--smtp-port", type=int, help=argparse.SUPPRESS)
+
+    def handle(self, *args, recipients, keep, profile, sender, profile_out, smtp_port, **options):
+        if connection.vendor != "postgresql":
+            raise CommandError("bench_send runs on PostgreSQL: set DATABASE_URL=postgres://…")
+        if sender is not None:
+            self._sender(sender, profile_out, smtp_port)
+            return
+        if recipients < 1:
+            raise CommandError("--recipients must be at least 1.")
+        # Stopped with SIGTERM, still stop the sink and remove the rows (the finally blocks).
+        signal.signal(signal.SIGTERM, lambda *_args: sys.exit(143))
+        self._clean()
+        figures = {"recipients": recipients, "cpus": os.cpu_count()}
+        with tempfile.TemporaryDirectory(prefix="bench-send-") as folder:
+            sink = Sink(Path(folder) / "count")
+            try:
+                self.say(f"SMTP sink (count only) on 127.0.0.1:{sink.port}")
+                segment = self._audience(recipients)
+                campaigns = [self._campaign(segment, f"{PREFIX}{n}") for n in (1, 2)]
+                for campaign in campaigns:
+                    started = time.perf_counter()
+                    campaign_start(campaign_id=campaign.pk)
+                    figures["freeze_seconds"] = round(time.perf_counter() - started, 2)
+                    self.say(f"{campaign.slug}: audience frozen in {figures['freeze_seconds']}s")
+                bare, bare_built = self._bare(campaigns[0], sink)
+                figures["bare_smtplib_msgs_per_s"] = round(bare)
+                figures["bare_render_build_send_msgs_per_s"] = round(bare_built)
+                for workers, campaign in zip((1, 2), campaigns, strict=True):
+                    rate = self._deliver(
+                        campaign, workers, sink, Path(folder), profile=profile and workers == 1
+                    )
+                    figures[f"project_{workers}_process_msgs_per_s"] = round(rate)
+                    figures[f"ratio_{workers}_process_to_bare"] = round(rate / bare, 3)
+                    figures[f"ratio_{workers}_process_to_render_build_send"] = round(
+                        rate / bare_built, 3
+                    )
+                figures["scaling_2_to_1"] = round(
+                    figures["project_2_process_msgs_per_s"]
+                    / figures["project_1_process_msgs_per_s"],
+                    3,
+                )
+                figures["ratio_per_process_2_to_bare"] = round(
+                    figures["ratio_2_process_to_bare"] / 2, 3
+                )
+                figures["sender"] = "campaign_send() in separate OS processes (manage.py)"
+            finally:
+                sink.stop()
+                if not keep:
+                    self._clean()
+        self.say(
+            f"bare smtplib loop {figures['bare_smtplib_msgs_per_s']:,} msg/s; project: 1 process "
+            f"{figures['project_1_process_msgs_per_s']:,} msg/s "
+            f"({figures['ratio_1_process_to_bare']:.0%} of bare), 2 processes "
+            f"{figures['project_2_process_msgs_per_s']:,} msg/s "
+            f"(×{figures['scaling_2_to_1']} of 1 process) on {figures['cpus']} CPUs"
+        )
+        self.stdout.write(json.dumps(figures))
+
+    def say(self, text: str) -> None:
+        self.stdout.write(text)
+        self.stdout.flush()
+
+    # --- set-up and clean-up ---------------------------------------------------------------
+
+    def _audience(self, count: int) -> Segment:
+        started = time.perf_counter()
+        segment = Segment.objects.create(
+            name="bench_send audience", slug=f"{PREFIX}audience", kind=Segment.Kind.STATIC
+        )
+        for start in range(0, count, CHUNK):
+            profiles = Profile.objects.bulk_create(
+                Profile(
+                    external_id=f"{PREFIX}{i:08d}",
+                    email=f"bench{i}@example.com",
+                    name=f"用户{i}",
+                    city=CITIES[i % len(CITIES)],
+                    signup_at=timezone.now(),
+                )
+                for i in range(start, min(start + CHUNK, count))
+            )
+            consent_record_many(
+                entries=[
+                    ConsentEntry(
+                        profile_id=p.pk,
+                        channel="email",
+                        purpose="marketing",
+                        status="granted",
+                        source="import",
+                    )
+                    for p in profiles
+                ]
+            )
+            SegmentMembership.objects.bulk_create(
+                SegmentMembership(segment=segment, profile=p) for p in profiles
+            )
+            self.say(f"  recipients: {start + len(profiles):,}")
+        self.say(f"{count:,} recipients with consent in {time.perf_counter() - started:.1f}s")
+        return segment
+
+    def _campaign(self, segment: Segment, slug: str) -> Campaign:
+        campaign = Campaign.objects.create(
+            name=slug,
+            slug=slug,
+            channel="email",
+            status=Campaign.Status.SCHEDULED,
+            send_at=timezone.now(),
+            from_email=FROM_EMAIL,
+        )
+        campaign.include_segments.add(segment)
+        for key in "AB":
+            Variant.objects.create(
+                campaign=campaign,
+                key=key,
+                weight=50,
+                subject=f"{key}: {{{{ name }}}}, spring offers in {{{{ city }}}}",
+                body_text=(
+                    f"{key}: Hello {{{{ name }}}},\n\nOur spring offers for {{{{ city }}}} are "
+                    "here.\n\nUnsubscribe: {{ unsubscribe_url }}\n"
+                ),
+                body_html=(
+                    f"<p>{key}: Hello {{{{ name }}}},</p><p>Our spring offers for "
+                    "{{ city }} are here.</p><p><a href='{{ unsubscribe_url }}'>Unsubscribe"
+                    "</a></p>"
+                ),
+            )
+        return campaign
+
+    def _clean(self) -> None:
+        """Remove the benchmark's rows, without writing an audit entry for each (not user data)."""
+        with disable_auditlog():
+            campaigns = Campaign.objects.filter(slug__startswith=PREFIX)
+            Send.objects.filter(campaign__in=campaigns).delete()
+            campaigns.delete()
+            Segment.objects.filter(slug__startswith=PREFIX).delete()
+            profiles = Profile.objects.filter(external_id__startswith=PREFIX)
+            if not profiles.exists():
+                return
+            self.say("removing the benchmark's rows …")
+            # The consent ledger refuses deletes through the ORM; these rows are the benchmark's.
+            sql, params = profiles.values("pk").query.sql_with_params()
+            with connection.cursor() as cursor:
+                for model in (ConsentState, ConsentRecord):
+                    table = connection.ops.quote_name(model._meta.db_table)
+                    cursor.execute(f"DELETE FROM {table} WHERE profile_id IN ({sql})", params)
+            profiles.delete()
+
+    # --- the baseline: the same messages, rendered beforehand, over one smtplib connection ----
+
+    def _bare(self, campaign: Campaign, sink: "Sink") -> tuple[float, float]:
+        """Return msg/s of the send loop alone, and of rendering and building them too."""
+        before = sink.count()
+        rows = Send.objects.filter(campaign=campaign).select_related("profile", "variant")
+        rows = rows.order_by("pk")
+        smtp = smtplib.SMTP("127.0.0.1", sink.port)
+        seconds, building, sent, after = 0.0, 0.0, 0, 0
+        last = time.perf_counter()
+        while True:
+            chunk = list(rows.filter(pk__gt=after)[:CHUNK])
+            if not chunk:
+                break
+            after = chunk[-1].pk
+            started = time.perf_counter()
+            messages = [self._message(campaign, row) for row in chunk]  # not in the baseline
+            building += time.perf_counter() - started
+            started = time.perf_counter()
+            for to, data in messages:
+                smtp.sendmail(campaign.from_email, [to], data)
+            seconds += time.perf_counter() - started
+            sent += len(messages)
+            if time.perf_counter() - last > 10:
+                last = time.perf_counter()
+                self.say(f"  bare loop: {sent:,} messages")
+        smtp.quit()
+        sink.wait_for(before + sent)
+        rate = sent / seconds
+        self.say(f"bare smtplib loop: {sent:,} messages in {seconds:.1f}s, {rate:,.0f} msg/s")
+        with_building = sent / (seconds + building)
+        self.say(
+            f"  rendering and building those messages took {building:.1f}s more: render + "
+            f"send loop {with_building:,.0f} msg/s"
+        )
+        return rate, with_building
+
+    @staticmethod
+    def _message(campaign: Campaign, row: Send) -> tuple[str, bytes]:
+        """Return (recipient, bytes) of the email the delivery service sends for this row."""
+        links = {
+            "unsubscribe_url": consent_unsubscribe_url(
+                profile_id=row.profile_id, channel="email", purpose=campaign.purpose
+            ),
+            "preferences_url": consent_preferences_url(
+                profile_id=row.profile_id, channel="email", purpose=campaign.purpose
+            ),
+        }
+        rendered = message_render(
+            campaign=campaign, variant=row.variant, profile=row.profile, extra=links
+        )
+        email = EmailMultiAlternatives(
+            subject=rendered.subject,
+            body=rendered.text,
+            from_email=campaign.from_email,
+            to=[row.profile.email],
+            headers={
+                "Message-ID": message_id_make(send=row, from_email=campaign.from_email),
+                "List-Unsubscribe": f"<{links['unsubscribe_url']}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            },
+        )
+        email.attach_alternative(rendered.html, "text/html")
+        return row.profile.email, email.message().as_bytes(linesep="\r\n")
+
+    # --- the project's delivery path in OS processes -----------------------------------------
+
+    def _deliver(
+        self, campaign: Campaign, workers: int, sink: "Sink", folder: Path, *, profile: bool
+    ) -> float:
+        queued = Send.objects.filter(campaign=campaign, status=Send.Status.QUEUED).count()
+        before = sink.count()
+        env = {**os.environ, "DATABASE_URL": database_url(), "CAMPAIGN_WORKERS": str(workers)}
+        command = [sys.executable, str(ROOT / "manage.py"), "bench_send", "--smtp-port"]
+        command += [str(sink.port), "--sender"]
+        processes = []
+        for index in range(workers):
+            profiled = profile and index == 0
+            extra = ["--profile-out", str(folder / "profile.out")] if profiled else []
+            processes.append(
+                subprocess.Popen(  # noqa: S603 (this command, in another process)
+                    [*command, str(campaign.pk), *extra],
+                    env=env,
+                    cwd=ROOT,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        while any(p.poll() is None for p in processes):
+            time.sleep(5)
+            self.say(f"  {workers} process(es): {sink.count() - before:,} of {queued:,} sent")
+        reports = []
+        for process in processes:
+            output = process.stdout.read().strip().splitlines()
+            process.stdout.close()
+            if process.returncode != 0 or not output:
+                raise CommandError(f"a sender process failed (exit {process.returncode})")
+            reports.append(json.loads(output[-1]))
+        sent = sum(report["sent"] for report in reports)
+        seconds = max(r["end"] for r in reports) - min(r["start"] for r in reports)
+        sink.wait_for(before + sent)
+        received = sink.count() - before
+        left = Send.objects.filter(campaign=campaign).exclude(status=Send.Status.SENT).count()
+        if received != queued or sent != queued or left:
+            raise CommandError(
+                f"{workers} process(es): {queued} queued, {sent} recorded sent, {received} "
+                f"received by the sink, {left} rows not sent"
+            )
+        rate = sent / seconds
+        shares = ", ".join(f"{r['sent']:,}" for r in reports)
+        self.say(
+            f"project, {workers} process(es): {sent:,} messages in {seconds:.1f}s, "
+            f"{rate:,.0f} msg/s (per process: {shares})"
+        )
+        if (folder / "profile.out").exists():
+            text = io.StringIO()
+            stats = pstats.Stats(str(folder / "profile.out"), stream=text)
+            stats.sort_stats("cumulative").print_stats(25)
+            stats.sort_stats("tottime").print_stats(20)
+            self.say(text.getvalue())
+            (folder / "profile.out").unlink()
+        return rate
+
+    def _sender(self, campaign_id: int, profile_out: str | None, smtp_port: int) -> None:
+        """Send the campaign with the delivery service, as a Celery task does; print a report."""
+        # This process exists to send to the benchmark's sink, whatever the settings module says.
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", smtp_port
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+        connection.ensure_connection()
+        profiler = cProfile.Profile() if profile_out else None
+        start = time.time()
+        if profiler:
+            profiler.enable()
+        result = campaign_send(campaign_id=campaign_id, budget_seconds=24 * 3600)
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(profile_out)
+        end = time.time()
+        report = {"start": start, "end": end, "sent": result.sent, "failed": result.failed}
+        report["skipped"] = result.skipped
+        self.stdout.write(json.dumps(report))
+
+
+def database_url() -> str:
+    """Return a DATABASE_URL naming the database this process uses (for the sender processes)."""
+    db = connection.settings_dict
+    user = quote(db.get("USER") or "")
+    password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
+    host = db.get("HOST") or "127.0.0.1"
+    port = db.get("PORT") or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
+
+
+class Sink:
+    """The loopback SMTP sink of tests/campaigns/smtp_sink.py, counting only, in a subprocess."""
+
+    def __init__(self, out: Path):
+        self.out = out
+        self.process = subprocess.Popen(  # noqa: S603 (our own module)
+            [sys.executable, "-m", "tests.campaigns.smtp_sink", "--count-only", "--out", str(out)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        ready = self.process.stdout.readline().split()
+        if ready[:1] != ["READY"]:
+            self.stop()
+            raise CommandError(f"the SMTP sink did not start: {ready}")
+        self.port = int(ready[1])
+
+    def count(self) -> int:
+        try:
+            return int(self.out.read_text() or 0)
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.count() < count and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process.stdout.close()

@@ -1,0 +1,132 @@
+"""Reads about campaigns: the list with progress, ledger counts and the delivery report."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db.models import Count, Max, Min, Q, QuerySet
+from django.db.models.functions import TruncHour, TruncMinute
+from django.utils import timezone
+
+from campaigns.models import Campaign, CampaignChange, Send
+
+DONE_STATUSES = (
+    Send.Status.SENT,
+    Send.Status.FAILED,
+    Send.Status.SKIPPED,
+    Send.Status.HOLDOUT,
+)
+PROGRESS_STATUSES = (
+    Send.Status.QUEUED,
+    Send.Status.WAITING,
+    Send.Status.SENDING,
+    Send.Status.SENT,
+    Send.Status.FAILED,
+    Send.Status.SKIPPED,
+    Send.Status.HOLDOUT,
+)
+RECENT_FAILURES = 20
+
+
+def campaigns_all(*, status: str = "", channel: str = "") -> QuerySet[Campaign]:
+    """Return the campaigns, newest first, with their audience and ledger size and progress."""
+    campaigns = (
+        Campaign.objects.prefetch_related("include_segments", "exclude_segments")
+        .annotate(
+            ledger=Count("sends"),
+            done=Count("sends", filter=Q(sends__status__in=DONE_STATUSES)),
+        )
+        .order_by("-created_at", "-pk")
+    )
+    if status:
+        campaigns = campaigns.filter(status=status)
+    if channel:
+        campaigns = campaigns.filter(channel=channel)
+    return campaigns
+
+
+def campaign_status_counts(*, campaign: Campaign) -> dict:
+    """Return the ledger's count per status (one grouped query), the total, done and percent."""
+    counts = dict.fromkeys(PROGRESS_STATUSES, 0)
+    rows = (
+        Send.objects.filter(campaign=campaign)
+        .order_by()
+        .values_list("status")
+        .annotate(n=Count("pk"))
+    )
+    for status, n in rows:
+        counts[status] = n
+    total = sum(counts.values())
+    done = sum(counts[s] for s in DONE_STATUSES)
+    if total:
+        percent = 100 * done // total
+    else:
+        percent = 100 if campaign.status == Campaign.Status.SENT else 0
+    return {"counts": counts, "total": total, "done": done, "percent": percent}
+
+
+def campaign_changes(*, campaign: Campaign, limit: int = 50) -> list[CampaignChange]:
+    """Return the latest changes of a campaign with who made them."""
+    return list(campaign.changes.select_related("user")[:limit])
+
+
+def _bucket_size(campaign: Campaign) -> str:
+    span = Send.objects.filter(campaign=campaign, sent_at__isnull=False).aggregate(
+        first=Min("sent_at"), last=Max("sent_at")
+    )
+    if span["first"] is None:
+        return "minute"
+    return "minute" if span["last"] - span["first"] <= dt.timedelta(hours=3) else "hour"
+
+
+def campaign_report(*, campaign: Campaign) -> dict:
+    """Return the delivery report: counts by variant and status, skip reasons, failures, timing."""
+    by_variant: dict[str, dict[str, int]] = {}
+    columns = list(Send.Status.values)
+    rows = (
+        Send.objects.filter(campaign=campaign)
+        .order_by()
+        .values_list("variant__key", "status")
+        .annotate(n=Count("pk"))
+    )
+    for key, status, n in rows:
+        by_variant.setdefault(key or "", dict.fromkeys(columns, 0))[status] = n
+    skip_labels = dict(Send.SkipReason.choices)
+    skips = [
+        {"reason": reason, "label": skip_labels.get(reason, reason), "n": n}
+        for reason, n in Send.objects.filter(campaign=campaign, status=Send.Status.SKIPPED)
+        .order_by()
+        .values_list("skip_reason")
+        .annotate(n=Count("pk"))
+        .order_by("-n")
+    ]
+    failures = list(
+        Send.objects.filter(campaign=campaign, status=Send.Status.FAILED)
+        .select_related("profile", "variant")
+        .order_by("-claimed_at", "-pk")
+        .values(
+            "profile__external_id", "variant__key", "address", "attempts", "error", "claimed_at"
+        )[:RECENT_FAILURES]
+    )
+    size = _bucket_size(campaign)
+    trunc = TruncMinute if size == "minute" else TruncHour
+    timeline = [
+        {"at": at, "n": n}
+        for at, n in Send.objects.filter(campaign=campaign, sent_at__isnull=False)
+        .annotate(at=trunc("sent_at", tzinfo=timezone.get_current_timezone()))
+        .order_by()
+        .values_list("at")
+        .annotate(n=Count("pk"))
+        .order_by("at")
+    ]
+    return {
+        "columns": columns,
+        "by_variant": [
+            {"key": key, "cells": [counts[c] for c in columns]}
+            for key, counts in sorted(by_variant.items())
+        ],
+        "skips": skips,
+        "failures": failures,
+        "timeline": timeline,
+        "bucket": size,
+    }

@@ -1,0 +1,1 @@
+"""Campaign services: content, audience, delivery and workflow, one module per subdomain."""

@@ -1,0 +1,372 @@
+"""Personalised campaign content: a sandboxed Jinja2 with a flat whitelist of profile fields.
+
+Operators write ``{{ name }}``, ``{{ city }}`` or ``{{ traits.shoe_size | default("") }}``.
+Templates see plain values only (strings, numbers, dates and a copy of ``traits``), never a model
+instance, so they cannot reach settings, the ORM or another profile. A template is checked when it
+is saved (syntax, unknown variables, a render against a sample profile) and compiled once per
+variant, so rendering a large batch costs one compile and one render per message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import operator
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from django.urls import NoReverseMatch
+from django.utils.translation import gettext as _
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
+from jinja2.exceptions import SecurityError, TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+# The profile fields a template may use, exposed as plain values under these names.
+PROFILE_FIELDS = (
+    "external_id",
+    "name",
+    "email",
+    "phone",
+    "city",
+    "region",
+    "gender",
+    "birth_date",
+    "signup_at",
+    "value_tier",
+    "recency_days",
+    "frequency",
+    "monetary",
+    "traits",
+)
+LINK_FIELDS = ("unsubscribe_url", "preferences_url")
+ALLOWED_VARIABLES = frozenset(PROFILE_FIELDS + LINK_FIELDS)
+
+# Error messages (module constants so tests and screens reuse them).
+ERROR_SYNTAX = "Line {line}: {message}"
+ERROR_UNKNOWN_VARIABLE = "Unknown variable: {names}. Use one of: {allowed}."
+ERROR_UNSAFE = "This template tries to reach something it may not use: {message}"
+ERROR_PRIVATE_NAME = "Names starting with an underscore are not allowed: {name}."
+ERROR_NO_INCLUDES = "Templates cannot include, import or extend other templates."
+ERROR_RENDER = "This template cannot be rendered: {message}"
+ERROR_TOO_BIG = "This template would produce a value that is too large."
+ERROR_EMAIL_SUBJECT = "An email needs a subject."
+ERROR_EMAIL_BODY = "An email needs a text or an HTML body."
+ERROR_SMS_TEXT = "An SMS needs a text."
+ERROR_SMS_HTML = "An SMS has no HTML body; leave it empty."
+
+_MAX_REPEAT = 10_000  # the longest string or list that `*` may produce
+_MAX_POWER = 100  # the largest exponent `**` may use
+
+
+class ContentError(Exception):
+    """A template failed to render; ``errors`` maps fields to messages a manager can act on."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One rendered message (an SMS has text only)."""
+
+    subject: str
+    text: str
+    html: str
+
+
+class _TooBig(SecurityError):
+    """A `*` or `**` that would build a huge value."""
+
+
+class _Environment(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, with no globals and bounded `*` and `**`."""
+
+    intercepted_binops = frozenset(["*", "**"])
+
+    def __init__(self, *, autoescape: bool):
+        super().__init__(
+            undefined=StrictUndefined,
+            autoescape=autoescape,
+            auto_reload=False,
+            cache_size=0,
+            keep_trailing_newline=True,
+        )
+        # No range, dict, lipsum, cycler, joiner or namespace: only the whitelisted values.
+        self.globals.clear()
+
+    def call_binop(self, context, operator_name: str, left: Any, right: Any) -> Any:
+        if operator_name == "**":
+            if isinstance(right, (int, float)) and abs(right) > _MAX_POWER:
+                raise _TooBig(_(ERROR_TOO_BIG))
+            return operator.pow(left, right)
+        if operator_name == "*":
+            for seq, times in ((left, right), (right, left)):
+                sized = isinstance(seq, (str, list, tuple)) and isinstance(times, int)
+                if sized and len(seq) * times > _MAX_REPEAT:
+                    raise _TooBig(_(ERROR_TOO_BIG))
+            return operator.mul(left, right)
+        return super().call_binop(context, operator_name, left, right)
+
+
+_TEXT_ENV = _Environment(autoescape=False)
+_HTML_ENV = _Environment(autoescape=True)
+
+_FIELDS = ("subject", "body_text", "body_html")
+
+
+def _env_for(field: str) -> _Environment:
+    return _HTML_ENV if field == "body_html" else _TEXT_ENV
+
+
+# --- checking at save time ---------------------------------------------------------------------
+
+
+def _static_errors(source: str, env: _Environment) -> tuple[str | None, set[str]]:
+    """Return a syntax/safety error (or None) and the variables a template uses."""
+    try:
+        ast = env.parse(source)
+    except TemplateSyntaxError as exc:
+        return _(ERROR_SYNTAX).format(line=exc.lineno, message=exc.message), set()
+    if any(True for _name in meta.find_referenced_templates(ast)):
+        return _(ERROR_NO_INCLUDES), set()
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        name = node.attr if isinstance(node, nodes.Getattr) else None
+        if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            name = node.arg.value if isinstance(node.arg.value, str) else None
+        if name and name.startswith("_"):
+            return _(ERROR_PRIVATE_NAME).format(name=name), set()
+    return None, meta.find_undeclared_variables(ast)
+
+
+class _SampleTraits(dict):
+    """Traits for the save-time check: any trait name reads as a sample value."""
+
+    def __missing__(self, key):
+        return "sample"
+
+
+def sample_context() -> dict[str, Any]:
+    """Return a context with a sample value for every whitelisted variable."""
+    return {
+        "external_id": "C-0001",
+        "name": "Li Wei",
+        "email": "li.wei@example.com",
+        "phone": "+8613800138000",
+        "city": "Shanghai",
+        "region": "Shanghai",
+        "gender": "female",
+        "birth_date": dt.date(1990, 5, 17),
+        "signup_at": dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+        "value_tier": "high",
+        "recency_days": 12,
+        "frequency": 3,
+        "monetary": Decimal("1234.50"),
+        "traits": _SampleTraits(),
+        "unsubscribe_url": "https://example.com/consent/unsubscribe/sample/",
+        "preferences_url": "https://example.com/consent/preferences/sample/",
+    }
+
+
+def template_check(source: str, *, field: str = "body_text") -> str | None:
+    """Return the error of one template (syntax, unknown variable, unsafe use), or None."""
+    env = _env_for(field)
+    error, names = _static_errors(source, env)
+    if error:
+        return error
+    unknown = sorted(names - ALLOWED_VARIABLES)
+    if unknown:
+        return _(ERROR_UNKNOWN_VARIABLE).format(
+            names=", ".join(unknown), allowed=", ".join(sorted(ALLOWED_VARIABLES))
+        )
+    try:
+        env.from_string(source).render(sample_context())
+    except _TooBig:
+        return _(ERROR_TOO_BIG)
+    except SecurityError as exc:
+        return _(ERROR_UNSAFE).format(message=exc)
+    except (UndefinedError, TemplateError, ArithmeticError, TypeError, ValueError) as exc:
+        return _(ERROR_RENDER).format(message=exc)
+    return None
+
+
+def content_check(
+    *, channel: str, subject: str, body_text: str, body_html: str, complete: bool = True
+) -> dict[str, str]:
+    """Return errors by field ("subject", "body_text", "body_html"); empty when all is well.
+
+    With ``complete=False`` (a draft being saved) empty fields are not errors yet; the templates
+    that are there are still checked.
+    """
+    errors: dict[str, str] = {}
+    values = {"subject": subject or "", "body_text": body_text or "", "body_html": body_html or ""}
+    if channel == "sms":
+        if complete and not values["body_text"].strip():
+            errors["body_text"] = _(ERROR_SMS_TEXT)
+        if values["body_html"].strip():
+            errors["body_html"] = _(ERROR_SMS_HTML)
+        fields = ("body_text",)
+    else:
+        if complete and not values["subject"].strip():
+            errors["subject"] = _(ERROR_EMAIL_SUBJECT)
+        no_body = not values["body_text"].strip() and not values["body_html"].strip()
+        if complete and no_body:
+            errors["body_text"] = _(ERROR_EMAIL_BODY)
+        fields = _FIELDS
+    for field in fields:
+        if field in errors or not values[field]:
+            continue
+        error = template_check(values[field], field=field)
+        if error:
+            errors[field] = error
+    return errors
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+
+class CompiledContent:
+    """A variant's templates compiled once; ``render`` fills them for one profile."""
+
+    def __init__(self, *, channel: str, subject: str, body_text: str, body_html: str):
+        self.channel = channel
+        self._templates = {}
+        names: set[str] = set()
+        parts = {"body_text": body_text}
+        if channel != "sms":
+            parts.update(subject=subject, body_html=body_html)
+        for field, source in parts.items():
+            if not source:
+                continue
+            env = _env_for(field)
+            try:
+                ast = env.parse(source)
+                self._templates[field] = env.from_string(ast)
+            except TemplateSyntaxError as exc:
+                raise ContentError(
+                    {field: _(ERROR_SYNTAX).format(line=exc.lineno, message=exc.message)}
+                ) from exc
+            names |= meta.find_undeclared_variables(ast)
+        self.uses_links = bool(names & set(LINK_FIELDS))
+
+    def render(self, context: Mapping[str, Any]) -> Rendered:
+        """Return the message for one context; raise ContentError when a template fails."""
+        out = {}
+        for field in _FIELDS:
+            template = self._templates.get(field)
+            if template is None:
+                out[field] = ""
+                continue
+            try:
+                out[field] = template.render(context)
+            except _TooBig as exc:
+                raise ContentError({field: _(ERROR_TOO_BIG)}) from exc
+            except SecurityError as exc:
+                raise ContentError({field: _(ERROR_UNSAFE).format(message=exc)}) from exc
+            except (TemplateError, ArithmeticError, TypeError, ValueError) as exc:
+                raise ContentError({field: _(ERROR_RENDER).format(message=exc)}) from exc
+        return Rendered(
+            subject=" ".join(out["subject"].split()), text=out["body_text"], html=out["body_html"]
+        )
+
+
+@lru_cache(maxsize=512)
+def _compiled(channel: str, subject: str, body_text: str, body_html: str) -> CompiledContent:
+    return CompiledContent(
+        channel=channel, subject=subject, body_text=body_text, body_html=body_html
+    )
+
+
+def variant_compile(*, campaign, variant) -> CompiledContent:
+    """Return the variant's compiled templates (cached by content, so an edit recompiles)."""
+    return _compiled(campaign.channel, variant.subject, variant.body_text, variant.body_html)
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, Decimal, dt.date)):
+        return value
+    return str(value)  # e.g. a PhoneNumber: its E.164 string
+
+
+def profile_context(profile: Any) -> dict[str, Any]:
+    """Return the whitelisted fields of a profile (instance or mapping) as plain values."""
+    get = profile.get if isinstance(profile, Mapping) else lambda k: getattr(profile, k, None)
+    context = {field: _plain(get(field)) for field in PROFILE_FIELDS if field != "traits"}
+    for field in ("external_id", "name", "email", "phone", "city", "region", "gender"):
+        if context[field] is None:
+            context[field] = ""
+    traits = get("traits")
+    context["traits"] = dict(traits) if isinstance(traits, Mapping) else {}
+    return context
+
+
+def _profile_id(profile: Any) -> int | None:
+    if isinstance(profile, Mapping):
+        return profile.get("id") or profile.get("pk")
+    return getattr(profile, "pk", None)
+
+
+def consent_links(*, campaign, profile_id: int | None) -> dict[str, str]:
+    """Return the signed unsubscribe and preference URLs of a profile for this campaign."""
+    from profiles.services.consent_links import consent_preferences_url, consent_unsubscribe_url
+
+    if profile_id is None:
+        return {"unsubscribe_url": "", "preferences_url": ""}
+    kwargs = {"profile_id": profile_id, "channel": campaign.channel, "purpose": campaign.purpose}
+    try:
+        return {
+            "unsubscribe_url": consent_unsubscribe_url(**kwargs),
+            "preferences_url": consent_preferences_url(**kwargs),
+        }
+    except NoReverseMatch:  # the public consent pages are not routed in this deployment
+        return {"unsubscribe_url": "", "preferences_url": ""}
+
+
+def message_render(*, campaign, variant, profile, extra: dict | None = None) -> Rendered:
+    """Return the variant's message for one profile; raise ContentError if it cannot render.
+
+    ``extra`` may supply ``unsubscribe_url``/``preferences_url`` (otherwise they are signed here,
+    only when the content uses them) or any other value the caller controls.
+    """
+    compiled = variant_compile(campaign=campaign, variant=variant)
+    context = profile_context(profile)
+    extra = extra or {}
+    if compiled.uses_links and not all(k in extra for k in LINK_FIELDS):
+        context.update(consent_links(campaign=campaign, profile_id=_profile_id(profile)))
+    else:
+        context.update({k: "" for k in LINK_FIELDS})
+    context.update(extra)
+    return compiled.render(context)
+
+
+# --- SMS length --------------------------------------------------------------------------------
+
+_GSM_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM_EXTENDED = frozenset("^{}\\[~]|€\f")
+GSM7 = "GSM-7"
+UCS2 = "UCS-2"
+
+
+def sms_segments(text: str) -> tuple[int, int, str]:
+    """Return (length in characters of the encoding, number of parts, encoding) of an SMS.
+
+    GSM-7 fits 160 characters in one part and 153 per part when split (extension characters such
+    as € or [ count twice); anything else (e.g. Chinese) is UCS-2: 70 in one part, 67 per part.
+    """
+    text = text or ""
+    if all(ch in _GSM_BASIC or ch in _GSM_EXTENDED for ch in text):
+        length = sum(2 if ch in _GSM_EXTENDED else 1 for ch in text)
+        single, multi, encoding = 160, 153, GSM7
+    else:
+        length = len(text.encode("utf-16-le")) // 2  # UTF-16 code units (emoji count twice)
+        single, multi, encoding = 70, 67, UCS2
+    if length == 0:
+        return 0, 0, encoding
+    parts = 1 if length <= single else math.ceil(length / multi)
+    return length, parts, encoding

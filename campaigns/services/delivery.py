@@ -1,0 +1,649 @@
+"""Deliver campaigns: claim batches of the send ledger, apply the guards, send, record the outcome.
+
+A batch is claimed with ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL (a compare-and-set
+UPDATE on SQLite), so any number of workers share a campaign without sending a row twice. Every
+message passes the guards at send time, each one query per batch: consent for the campaign's
+channel and purpose, a valid address, no suppression, the global frequency cap; during quiet
+hours rows wait (``not_before``) instead of being dropped. Sent rows are recorded after every
+CAMPAIGN_MARK_EVERY messages, so a worker killed mid-batch can resend at most that many (the
+sweep re-queues its rows); rows already recorded are never sent again.
+
+Rate limit: each worker keeps to CAMPAIGN_RATE_LIMIT_<CHANNEL> / CAMPAIGN_WORKERS messages per
+second by pacing its own sends; this needs no shared state and holds as long as no more than
+CAMPAIGN_WORKERS workers send at once.
+"""
+
+import datetime
+import logging
+import re
+import smtplib
+import time
+import uuid
+import zoneinfo
+from dataclasses import dataclass, fields
+from email.utils import parseaddr
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.utils import DNS_NAME
+from django.core.validators import validate_email
+from django.db import connection as db_connection
+from django.db import transaction
+from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models.functions import Lower
+from django.urls import NoReverseMatch
+from django.utils import timezone
+
+from campaigns.models import Campaign, CampaignChange, Channel, Send, Suppression
+from campaigns.services.audience import campaign_start, campaign_triggers_process, campaigns_due
+from profiles.services.consent import consent_sendable_ids
+from profiles.services.consent_links import consent_preferences_url, consent_unsubscribe_url
+
+logger = logging.getLogger(__name__)
+
+ERROR_QUIET_HOURS = (
+    "CAMPAIGN_QUIET_HOURS={value!r} is not a quiet period like 21:00-08:00 (HH:MM-HH:MM)."
+)
+ERROR_WORKER_DIED = "The worker sending this message stopped; it was tried {attempts} times."
+ERROR_RENDER = "The message could not be rendered: {error}"
+ERROR_CONNECTION = "Could not connect to send: {error}"
+
+_QUIET = re.compile(r"(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})")
+_REMAINING = (Send.Status.QUEUED, Send.Status.SENDING, Send.Status.WAITING)
+
+
+@dataclass
+class BatchResult:
+    """What one or more batches did: rows claimed, sent, skipped, failed, retried, deferred."""
+
+    claimed: int = 0
+    sent: int = 0
+    skipped: int = 0
+    failed: int = 0
+    retried: int = 0
+    deferred: int = 0
+
+    def add(self, other: "BatchResult") -> None:
+        """Add another result's counts to this one."""
+        for field in fields(self):
+            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
+
+
+class Pacer:
+    """Keep a loop to at most ``rate`` iterations per second (0: no limit)."""
+
+    def __init__(self, rate: float):
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.next_at = time.monotonic()
+
+    def wait(self) -> None:
+        """Sleep until the next message may go."""
+        if not self.interval:
+            return
+        now = time.monotonic()
+        if self.next_at > now:
+            time.sleep(self.next_at - now)
+            now = self.next_at
+        self.next_at = max(self.next_at, now) + self.interval
+
+
+def channel_pacer(*, channel: str) -> Pacer:
+    """Return a pacer keeping this worker to its share of the channel's rate limit."""
+    limit = {
+        Channel.EMAIL: settings.CAMPAIGN_RATE_LIMIT_EMAIL,
+        Channel.SMS: settings.CAMPAIGN_RATE_LIMIT_SMS,
+    }.get(channel, 0)
+    return Pacer(limit / max(settings.CAMPAIGN_WORKERS, 1) if limit else 0)
+
+
+# --- quiet hours -------------------------------------------------------------------------------
+
+
+def quiet_hours() -> tuple[datetime.time, datetime.time] | None:
+    """Return CAMPAIGN_QUIET_HOURS as (start, end), or None when there are none."""
+    value = (settings.CAMPAIGN_QUIET_HOURS or "").replace(" ", "")
+    if not value:
+        return None
+    match = _QUIET.fullmatch(value)
+    try:
+        start_h, start_m, end_h, end_m = (int(part) for part in match.groups())
+        start, end = datetime.time(start_h, start_m), datetime.time(end_h, end_m)
+    except (AttributeError, ValueError):
+        raise ImproperlyConfigured(ERROR_QUIET_HOURS.format(value=value)) from None
+    if start == end:
+        raise ImproperlyConfigured(ERROR_QUIET_HOURS.format(value=value))
+    return start, end
+
+
+def quiet_hours_end(*, now: datetime.datetime) -> datetime.datetime | None:
+    """Return when the quiet period ``now`` falls in ends, or None if ``now`` is not quiet."""
+    period = quiet_hours()
+    if period is None:
+        return None
+    start, end = period
+    zone = zoneinfo.ZoneInfo(settings.TIME_ZONE)
+    local = now.astimezone(zone)
+    moment = local.time()
+    if start < end:
+        quiet = start <= moment < end
+        day = local.date()
+    else:  # crosses midnight, e.g. 21:00-08:00
+        quiet = moment >= start or moment < end
+        day = local.date() + datetime.timedelta(days=1 if moment >= start else 0)
+    if not quiet:
+        return None
+    return datetime.datetime.combine(day, end, tzinfo=zone)
+
+
+# --- claiming ----------------------------------------------------------------------------------
+
+
+def _claimable(campaign_id: int, now: datetime.datetime):
+    return Send.objects.filter(
+        campaign_id=campaign_id,
+        campaign__status=Campaign.Status.SENDING,
+        status=Send.Status.QUEUED,
+    ).filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+
+
+def sends_claim(*, campaign_id: int, now: datetime.datetime, limit: int) -> uuid.UUID | None:
+    """Claim up to ``limit`` due queued rows of a sending campaign; return the batch id or None."""
+    batch = uuid.uuid4()
+    with transaction.atomic():
+        due = _claimable(campaign_id, now).order_by("pk")
+        if db_connection.features.has_select_for_update_skip_locked:
+            due = due.select_for_update(skip_locked=True, of=("self",))
+        ids = list(due.values_list("pk", flat=True)[:limit])
+        if not ids:
+            return None
+        claimed = Send.objects.filter(pk__in=ids, status=Send.Status.QUEUED).update(
+            status=Send.Status.SENDING, batch=batch, claimed_at=now
+        )
+    return batch if claimed else None
+
+
+# --- the guards --------------------------------------------------------------------------------
+
+
+def send_address(*, channel: str, profile) -> str:
+    """Return the profile's address on ``channel`` (email, or E.164 number), or "" if invalid."""
+    if channel == Channel.EMAIL:
+        email = (profile.email or "").strip()
+        try:
+            validate_email(email)
+        except ValidationError:
+            return ""
+        return email
+    phone = profile.phone
+    if not phone or not getattr(phone, "is_valid", lambda: False)():
+        return ""
+    return phone.as_e164
+
+
+def _skip_reasons(campaign: Campaign, rows: list[Send], now: datetime.datetime) -> dict[int, str]:
+    """Return {send id: skip reason} for the rows a guard stops (one query per guard)."""
+    reasons: dict[int, str] = {}
+    profile_ids = [row.profile_id for row in rows]
+    allowed = consent_sendable_ids(
+        profile_ids=profile_ids, channel=campaign.channel, purpose=campaign.purpose
+    )
+    for row in rows:
+        if row.profile_id not in allowed:
+            reasons[row.pk] = Send.SkipReason.NO_CONSENT
+        elif not row.address:
+            reasons[row.pk] = Send.SkipReason.NO_ADDRESS
+    rest = [row for row in rows if row.pk not in reasons]
+    if rest:
+        suppressed = set(  # addresses compare case-insensitively, whoever wrote the row
+            Suppression.objects.annotate(key=Lower("address"))
+            .filter(channel=campaign.channel, key__in={row.address.lower() for row in rest})
+            .values_list("key", flat=True)
+        )
+        for row in rest:
+            if row.address.lower() in suppressed:
+                reasons[row.pk] = Send.SkipReason.SUPPRESSED
+    cap = settings.CAMPAIGN_FREQUENCY_CAP
+    rest = [row for row in rows if row.pk not in reasons]
+    if cap and rest:
+        since = now - datetime.timedelta(hours=settings.CAMPAIGN_FREQUENCY_WINDOW_HOURS)
+        counts = dict(
+            Send.objects.filter(profile_id__in=[row.profile_id for row in rest], sent_at__gte=since)
+            .values("profile_id")
+            .annotate(n=Count("pk"))
+            .values_list("profile_id", "n")
+        )
+        for row in rest:
+            if counts.get(row.profile_id, 0) >= cap:
+                reasons[row.pk] = Send.SkipReason.FREQUENCY_CAP
+    return reasons
+
+
+# --- sending -----------------------------------------------------------------------------------
+
+
+def _sent_record(batch: uuid.UUID, rows: list[Send]) -> None:
+    """Mark rows sent in one round trip (executemany), only while this batch still holds them."""
+    q = db_connection.ops.quote_name
+    sql = (
+        f"UPDATE {q(Send._meta.db_table)} SET status = %s, sent_at = %s, message_id = %s, "
+        f"address = %s, attempts = %s, error = '' WHERE id = %s AND batch = %s AND status = %s"
+    )
+    prep = Send._meta.get_field
+    batch_value = prep("batch").get_db_prep_value(batch, db_connection)
+    params = [
+        (
+            Send.Status.SENT,
+            prep("sent_at").get_db_prep_value(row.sent_at, db_connection),
+            row.message_id,
+            row.address,
+            row.attempts,
+            row.pk,
+            batch_value,
+            Send.Status.SENDING,
+        )
+        for row in rows
+    ]
+    with transaction.atomic(), db_connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
+class _Recorder:
+    """Record the outcome of a batch's rows: sent rows in groups, failures at once."""
+
+    def __init__(self, campaign: Campaign, batch: uuid.UUID, result: BatchResult):
+        self.campaign = campaign
+        self.batch = batch
+        self.result = result
+        self.pending: list[Send] = []
+        self.every = settings.CAMPAIGN_MARK_EVERY
+        self.beat_every = settings.CAMPAIGN_CLAIM_STALE_SECONDS / 3
+        self.last_beat = self.last_check = time.monotonic()
+        self.stopped = False
+
+    def rows(self):
+        return Send.objects.filter(batch=self.batch, status=Send.Status.SENDING)
+
+    def sent(self, row: Send, message_id: str) -> None:
+        row.status, row.sent_at, row.message_id = Send.Status.SENT, timezone.now(), message_id
+        row.attempts += 1
+        row.error = ""
+        self.pending.append(row)
+        self.result.sent += 1
+        if len(self.pending) >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        """Record the pending sent rows; now and then renew the claim and look for a pause."""
+        if self.pending:
+            _sent_record(self.batch, self.pending)
+            self.pending = []
+        clock = time.monotonic()
+        if clock - self.last_beat >= self.beat_every:
+            self.rows().update(claimed_at=timezone.now())
+            self.last_beat = clock
+        if clock - self.last_check >= 1.0:
+            self.last_check = clock
+            status = Campaign.objects.filter(pk=self.campaign.pk).values_list("status", flat=True)
+            self.stopped = status.first() != Campaign.Status.SENDING
+
+    def failed(self, row: Send, error: str, *, permanent: bool, bounce: bool = False) -> None:
+        attempts = row.attempts + 1
+        error = error[:2000]
+        if permanent or attempts >= settings.CAMPAIGN_MAX_ATTEMPTS:
+            self.rows().filter(pk=row.pk).update(
+                status=Send.Status.FAILED, attempts=attempts, error=error, address=row.address
+            )
+            self.result.failed += 1
+            if bounce:
+                Suppression.objects.bulk_create(
+                    [
+                        Suppression(
+                            channel=self.campaign.channel,
+                            address=row.address.lower(),
+                            reason=Suppression.Reason.HARD_BOUNCE,
+                            detail=error,
+                        )
+                    ],
+                    ignore_conflicts=True,
+                )
+            return
+        delay = min(
+            settings.CAMPAIGN_RETRY_BASE_SECONDS * 2 ** (attempts - 1),
+            settings.CAMPAIGN_RETRY_MAX_SECONDS,
+        )
+        self.rows().filter(pk=row.pk).update(
+            status=Send.Status.QUEUED,
+            attempts=attempts,
+            error=error,
+            not_before=timezone.now() + datetime.timedelta(seconds=delay),
+            batch=None,
+            claimed_at=None,
+        )
+        self.result.retried += 1
+
+    def release(self) -> None:
+        """Put the batch's unsent rows back in the queue as they were (after a pause)."""
+        self.flush()
+        self.rows().update(status=Send.Status.QUEUED, batch=None, claimed_at=None)
+
+
+def _links(campaign: Campaign, profile_id: int) -> dict[str, str]:
+    kwargs = {"profile_id": profile_id, "channel": campaign.channel, "purpose": campaign.purpose}
+    try:
+        return {
+            "unsubscribe_url": consent_unsubscribe_url(**kwargs),
+            "preferences_url": consent_preferences_url(**kwargs),
+        }
+    except NoReverseMatch:  # the public consent pages are not routed in this deployment
+        return {"unsubscribe_url": "", "preferences_url": ""}
+
+
+def _render(campaign: Campaign, row: Send, links: dict[str, str]):
+    from campaigns.services.content import message_render
+
+    return message_render(campaign=campaign, variant=row.variant, profile=row.profile, extra=links)
+
+
+def message_id_make(*, send: Send, from_email: str) -> str:
+    """Return the Message-ID of a ledger row's email: ``<send-{id}.c{campaign}@{domain}>``."""
+    domain = parseaddr(from_email)[1].rpartition("@")[2] or str(DNS_NAME)
+    return f"<send-{send.pk}.c{send.campaign_id}@{domain}>"
+
+
+def _unsubscribe_header(url: str) -> str:
+    targets = [f"<{url}>"] if url else []
+    if settings.CAMPAIGN_UNSUBSCRIBE_MAILTO:
+        targets.append(f"<mailto:{settings.CAMPAIGN_UNSUBSCRIBE_MAILTO}?subject=unsubscribe>")
+    return ", ".join(targets)
+
+
+def _smtp_code(exc: Exception) -> int | None:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _message in exc.recipients.values()]
+        return codes[0] if codes else None
+    return getattr(exc, "smtp_code", None)
+
+
+def _send_email(campaign, rows, recorder: _Recorder, pacer: Pacer) -> None:
+    from_email = campaign.from_email or settings.DEFAULT_FROM_EMAIL
+    mail = get_connection(fail_silently=False)
+    try:
+        mail.open()
+    except Exception as exc:
+        for row in rows:
+            recorder.failed(row, ERROR_CONNECTION.format(error=exc), permanent=False)
+        return
+    try:
+        for index, row in enumerate(rows):
+            if recorder.stopped:
+                break
+            links = _links(campaign, row.profile_id)
+            try:
+                rendered = _render(campaign, row, links)
+            except Exception as exc:  # a template that cannot render this profile
+                recorder.failed(row, ERROR_RENDER.format(error=exc), permanent=True)
+                continue
+            message_id = message_id_make(send=row, from_email=from_email)
+            headers = {"Message-ID": message_id}
+            unsubscribe = _unsubscribe_header(links["unsubscribe_url"])
+            if unsubscribe:
+                headers["List-Unsubscribe"] = unsubscribe
+                if links["unsubscribe_url"]:
+                    headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+            message = EmailMultiAlternatives(
+                subject=rendered.subject,
+                body=rendered.text,
+                from_email=from_email,
+                to=[row.address],
+                headers=headers,
+                connection=mail,
+            )
+            if rendered.html:
+                message.attach_alternative(rendered.html, "text/html")
+            pacer.wait()
+            try:
+                mail.send_messages([message])
+            except Exception as exc:
+                code = _smtp_code(exc)
+                if code is not None and 500 <= code < 600:
+                    bounce = isinstance(exc, smtplib.SMTPRecipientsRefused)
+                    recorder.failed(row, f"{code} {exc}", permanent=True, bounce=bounce)
+                    continue
+                recorder.failed(row, f"{type(exc).__name__}: {exc}", permanent=False)
+                if code is None:  # the connection itself failed: open a new one
+                    try:
+                        mail.close()
+                        mail.open()
+                    except Exception as again:
+                        recorder.flush()
+                        for rest in rows[index + 1 :]:
+                            recorder.failed(
+                                rest, ERROR_CONNECTION.format(error=again), permanent=False
+                            )
+                        return
+                continue
+            recorder.sent(row, message_id)
+    finally:
+        recorder.flush()
+        try:
+            mail.close()
+        except Exception:  # closing a broken connection must not hide the outcome
+            logger.warning("Closing the email connection failed", exc_info=True)
+
+
+def _send_sms(campaign, rows, recorder: _Recorder, pacer: Pacer) -> None:
+    from campaigns.sms import SmsMessage, get_sms_backend
+
+    backend = get_sms_backend()
+    try:
+        backend.open()
+    except Exception as exc:
+        for row in rows:
+            recorder.failed(row, ERROR_CONNECTION.format(error=exc), permanent=False)
+        return
+    try:
+        step = settings.CAMPAIGN_MARK_EVERY
+        for start in range(0, len(rows), step):
+            if recorder.stopped:
+                break
+            group, messages = [], []
+            for row in rows[start : start + step]:
+                try:
+                    rendered = _render(campaign, row, _links(campaign, row.profile_id))
+                except Exception as exc:
+                    recorder.failed(row, ERROR_RENDER.format(error=exc), permanent=True)
+                    continue
+                pacer.wait()
+                group.append(row)
+                messages.append(
+                    SmsMessage(to=row.address, text=rendered.text, reference=f"send-{row.pk}")
+                )
+            if not messages:
+                continue
+            try:
+                results = backend.send_messages(messages)
+            except Exception as exc:
+                for row in group:
+                    recorder.failed(row, f"{type(exc).__name__}: {exc}", permanent=False)
+                continue
+            for row, message, outcome in zip(group, messages, results, strict=False):
+                if outcome.ok:
+                    recorder.sent(row, outcome.provider_id or message.reference)
+                else:
+                    recorder.failed(
+                        row, outcome.error or "SMS not sent", permanent=outcome.permanent
+                    )
+            recorder.flush()
+    finally:
+        recorder.flush()
+        backend.close()
+
+
+def campaign_send_batch(
+    *,
+    campaign_id: int,
+    now: datetime.datetime | None = None,
+    limit: int | None = None,
+    pacer: Pacer | None = None,
+) -> BatchResult | None:
+    """Claim one batch of a sending campaign, apply the guards, send it and record each row.
+
+    Return None when the campaign is not sending (paused, cancelled, finished); a result with
+    ``claimed == 0`` when no row is due. During quiet hours nothing is claimed: the due rows wait
+    until the quiet period ends (``deferred``).
+    """
+    now = now or timezone.now()
+    campaign = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).first()
+    if campaign is None:
+        return None
+    result = BatchResult()
+    resume_at = quiet_hours_end(now=now)
+    if resume_at is not None:
+        result.deferred = (
+            Send.objects.filter(campaign_id=campaign_id, status=Send.Status.QUEUED)
+            .filter(Q(not_before__isnull=True) | Q(not_before__lt=resume_at))
+            .update(not_before=resume_at)
+        )
+        return result
+    batch = sends_claim(
+        campaign_id=campaign_id, now=now, limit=limit or settings.CAMPAIGN_BATCH_SIZE
+    )
+    if batch is None:
+        return result
+    rows = list(
+        Send.objects.filter(batch=batch, status=Send.Status.SENDING)
+        .select_related("profile", "variant")
+        .order_by("pk")
+    )
+    result.claimed = len(rows)
+    for row in rows:
+        row.address = send_address(channel=campaign.channel, profile=row.profile)
+    reasons = _skip_reasons(campaign, rows, now)
+    by_reason: dict[str, list[int]] = {}
+    for pk, reason in reasons.items():
+        by_reason.setdefault(reason, []).append(pk)
+    recorder = _Recorder(campaign, batch, result)
+    for reason, ids in by_reason.items():
+        result.skipped += (
+            recorder.rows()
+            .filter(pk__in=ids)
+            .update(status=Send.Status.SKIPPED, skip_reason=reason)
+        )
+    rows = [row for row in rows if row.pk not in reasons]
+    pacer = pacer or channel_pacer(channel=campaign.channel)
+    if rows:
+        if campaign.channel == Channel.SMS:
+            _send_sms(campaign, rows, recorder, pacer)
+        else:
+            _send_email(campaign, rows, recorder, pacer)
+        recorder.release()  # anything left unsent (a pause) goes back to the queue
+    return result
+
+
+def campaign_send(
+    *, campaign_id: int, budget_seconds: float | None = None, limit: int | None = None
+) -> BatchResult:
+    """Send batches of a campaign until none is due or the time budget is spent."""
+    budget = (
+        settings.CAMPAIGN_SEND_TIME_BUDGET_SECONDS if budget_seconds is None else budget_seconds
+    )
+    deadline = time.monotonic() + budget
+    total = BatchResult()
+    campaign = Campaign.objects.filter(pk=campaign_id).only("channel").first()
+    if campaign is None:
+        return total
+    pacer = channel_pacer(channel=campaign.channel)
+    while time.monotonic() < deadline:
+        result = campaign_send_batch(campaign_id=campaign_id, limit=limit, pacer=pacer)
+        if result is None:
+            break
+        total.add(result)
+        if not result.claimed:
+            break
+    campaign_finish_if_done(campaign_id=campaign_id)
+    return total
+
+
+def campaign_finish_if_done(*, campaign_id: int, now: datetime.datetime | None = None) -> bool:
+    """Mark a one-off sending campaign sent (compare-and-set) once no row is left to send."""
+    now = now or timezone.now()
+    remaining = Send.objects.filter(campaign=OuterRef("pk"), status__in=_REMAINING)
+    finished = (
+        Campaign.objects.filter(
+            pk=campaign_id, status=Campaign.Status.SENDING, kind=Campaign.Kind.ONE_OFF
+        )
+        .filter(~Exists(remaining))
+        .update(status=Campaign.Status.SENT, finished_at=now)
+    )
+    if finished:
+        counts = dict(
+            Send.objects.filter(campaign_id=campaign_id)
+            .values("status")
+            .annotate(n=Count("pk"))
+            .values_list("status", "n")
+        )
+        CampaignChange.objects.create(
+            campaign_id=campaign_id, action="finished", detail={"at": now.isoformat(), **counts}
+        )
+    return bool(finished)
+
+
+def campaign_sends_sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:
+    """Re-queue rows whose worker died mid-batch; skip rows left queued by a cancelled campaign.
+
+    A row claimed longer than CAMPAIGN_CLAIM_STALE_SECONDS ago (workers renew their claim while
+    they send) is queued again with one more attempt, or failed after CAMPAIGN_MAX_ATTEMPTS.
+    """
+    now = now or timezone.now()
+    stale = Send.objects.filter(
+        status=Send.Status.SENDING,
+        claimed_at__lt=now - datetime.timedelta(seconds=settings.CAMPAIGN_CLAIM_STALE_SECONDS),
+    )
+    limit = settings.CAMPAIGN_MAX_ATTEMPTS
+    failed = stale.filter(attempts__gte=limit - 1).update(
+        status=Send.Status.FAILED,
+        attempts=F("attempts") + 1,
+        error=ERROR_WORKER_DIED.format(attempts=limit),
+    )
+    requeued = stale.update(
+        status=Send.Status.QUEUED, attempts=F("attempts") + 1, batch=None, claimed_at=None
+    )
+    cancelled = Send.objects.filter(
+        campaign__status=Campaign.Status.CANCELLED,
+        status__in=(Send.Status.QUEUED, Send.Status.WAITING),
+    ).update(status=Send.Status.SKIPPED, skip_reason=Send.SkipReason.CANCELLED)
+    return {"requeued": requeued, "failed": failed, "cancelled": cancelled}
+
+
+def campaigns_tick(*, now: datetime.datetime | None = None) -> dict[str, list[int]]:
+    """Start due campaigns, turn triggers into ledger rows, queue send tasks, finish the done.
+
+    Run by beat every few seconds; scheduled campaigns are started here by compare-and-set,
+    never by long Celery ETAs. Each sending campaign with due rows gets CAMPAIGN_WORKERS
+    ``campaign_send_batch_task`` messages, queued once this transaction commits.
+    """
+    from campaigns.tasks import campaign_send_batch_task  # tasks import this module
+
+    now = now or timezone.now()
+    started, queued, finished = [], [], []
+    for campaign_id in campaigns_due(now=now):
+        try:
+            if campaign_start(campaign_id=campaign_id, now=now):
+                started.append(campaign_id)
+        except Exception:  # one broken campaign must not stop the others
+            logger.exception("Campaign %s could not start", campaign_id)
+    sending = Campaign.objects.filter(status=Campaign.Status.SENDING)
+    for campaign_id in sending.filter(kind=Campaign.Kind.TRIGGERED).values_list("pk", flat=True):
+        try:
+            campaign_triggers_process(campaign_id=campaign_id)
+        except Exception:
+            logger.exception("Campaign %s could not process its triggers", campaign_id)
+    for campaign_id in sending.values_list("pk", flat=True):
+        if _claimable(campaign_id, now).exists():
+            for _worker in range(settings.CAMPAIGN_WORKERS):
+                transaction.on_commit(lambda pk=campaign_id: campaign_send_batch_task.delay(pk))
+            queued.append(campaign_id)
+        elif campaign_finish_if_done(campaign_id=campaign_id, now=now):
+            finished.append(campaign_id)
+    return {"started": started, "queued": queued, "finished": finished}

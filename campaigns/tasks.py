@@ -1,0 +1,23 @@
+"""Celery tasks of the campaigns app: thin wrappers over its delivery services."""
+
+from celery import shared_task
+
+from campaigns.services.delivery import campaign_send, campaign_sends_sweep, campaigns_tick
+
+
+@shared_task(name="campaigns.tasks.campaigns_tick_task")
+def campaigns_tick_task() -> None:
+    """Start due campaigns, process triggers and queue send batches (run by beat)."""
+    campaigns_tick()
+
+
+@shared_task(name="campaigns.tasks.campaign_send_batch_task")
+def campaign_send_batch_task(campaign_id: int) -> None:
+    """Send batches of one campaign until none is due or the time budget is spent."""
+    campaign_send(campaign_id=campaign_id)
+
+
+@shared_task(name="campaigns.tasks.campaign_sends_sweep_task")
+def campaign_sends_sweep_task() -> None:
+    """Re-queue ledger rows whose worker died mid-batch (run by beat)."""
+    campaign_sends_sweep()

@@ -135,6 +135,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env_int("CONN_MAX_AGE", 60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Segment refreshes keep per-profile event measures in temporary tables: let them stay in
+    # memory (allocated only when used; the PostgreSQL default is 8 MB).
+    _temp_buffers = env_int("PG_TEMP_BUFFERS_MB", 256, minimum=1)
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["options"] = f"{_options.get('options', '')} -c temp_buffers={_temp_buffers}MB".strip()
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -260,21 +260,34 @@ def shared_measures_drop(*, plan: SharedMeasures) -> None:
 
 
 def shared_measures_fill(*, plan: SharedMeasures, now: datetime.datetime) -> None:
-    """Create and fill the temporary tables of a shared-measures plan."""
-    with connection.cursor() as cursor:
-        for table in plan.tables:
-            columns = shared_measure_columns(plan, table)
-            types = ", ".join(
-                f"{column} {'bigint' if measure == 'count' else 'numeric(20, 2)'}"
-                for column, measure, _days in columns
-            )
+    """Create and fill the temporary tables of a shared-measures plan.
+
+    Each table is filled by one grouped scan, then indexed (faster than inserting into an indexed
+    table). On PostgreSQL the scan may use more memory
+    (``work_mem``) for this one statement, so that it groups in memory instead of sorting on disk.
+    """
+    for table in plan.tables:
+        columns = shared_measure_columns(plan, table)
+        sql, params = _sql(shared_measures_query(plan, table, now=now))
+        names = ", ".join(column for column, _measure, _days in columns)
+        with transaction.atomic(), connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SET LOCAL work_mem = '256MB'")
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
-            cursor.execute(f"CREATE TEMP TABLE {table} (profile_id bigint PRIMARY KEY, {types})")
-            sql, params = _sql(shared_measures_query(plan, table, now=now))
-            names = ", ".join(column for column, _measure, _days in columns)
-            cursor.execute(
-                f"INSERT INTO {table} (profile_id, {names}) SELECT * FROM ({sql}) AS m", params
-            )
+            if connection.vendor == "postgresql":  # CREATE TABLE AS may scan in parallel
+                create = f"CREATE TEMP TABLE {table} (profile_id, {names}) AS"
+                cursor.execute(f"{create} SELECT * FROM ({sql}) AS m", params)
+            else:
+                types = ", ".join(  # declared, so that SQLite compares the values as numbers
+                    f"{column} {'bigint' if measure == 'count' else 'numeric(20, 2)'}"
+                    for column, measure, _days in columns
+                )
+                cursor.execute(f"CREATE TEMP TABLE {table} (profile_id bigint NOT NULL, {types})")
+                cursor.execute(
+                    f"INSERT INTO {table} (profile_id, {names}) SELECT * FROM ({sql}) AS m",
+                    params,
+                )
+            cursor.execute(f"CREATE UNIQUE INDEX {table}_profile ON {table} (profile_id)")
             if connection.vendor == "postgresql":
                 cursor.execute(f"ANALYZE {table}")
 

@@ -2,7 +2,14 @@
 
 from django.contrib import admin
 
-from campaigns.models import Campaign, CampaignChange, Send, Suppression, Variant
+from campaigns.models import (
+    Campaign,
+    CampaignChange,
+    Send,
+    Suppression,
+    TrackingEvent,
+    Variant,
+)
 
 
 class VariantInline(admin.StackedInline):
@@ -44,3 +51,11 @@ class SuppressionAdmin(admin.ModelAdmin):
     list_display = ["channel", "address", "reason", "created_at"]
     list_filter = ["channel", "reason"]
     search_fields = ["=address"]
+
+
+@admin.register(TrackingEvent)
+class TrackingEventAdmin(admin.ModelAdmin):
+    list_display = ["send", "kind", "url", "provider_event_id", "at"]
+    list_filter = ["kind"]
+    raw_id_fields = ["send"]
+    show_full_result_count = False

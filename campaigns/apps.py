@@ -9,7 +9,11 @@ class CampaignsConfig(AppConfig):
     verbose_name = _("Campaigns")
 
     def ready(self):
+        from anymail.signals import tracking
+
         from campaigns.services.audience import campaign_sends_move
+        from campaigns.tracking import anymail_tracking_received
         from profiles.services.merge import merge_mover
 
         merge_mover("campaign_sends")(campaign_sends_move)
+        tracking.connect(anymail_tracking_received, dispatch_uid="campaigns.tracking")

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from profiles.models import Profile
@@ -242,3 +243,35 @@ class Suppression(models.Model):
 
     def __str__(self):
         return f"{self.channel}:{self.address}"
+
+
+class TrackingEvent(models.Model):
+    """Something that happened to a sent message: delivered, bounced, opened, clicked, a complaint.
+
+    Opens and clicks come from our pixel and redirect links (every one is kept; "unique" counts
+    are computed per send); the rest from the email provider's webhooks, whose event id is kept
+    so a webhook delivered twice is recorded once.
+    """
+
+    class Kind(models.TextChoices):
+        OPEN = "open", _("Open")
+        CLICK = "click", _("Click")
+        DELIVERED = "delivered", _("Delivered")
+        BOUNCE = "bounce", _("Bounce")
+        COMPLAINT = "complaint", _("Complaint")
+
+    send = models.ForeignKey(Send, on_delete=models.CASCADE, related_name="tracking_events")
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    url = models.TextField(_("URL"), blank=True, default="")
+    provider_event_id = models.CharField(
+        _("provider event ID"), max_length=255, null=True, blank=True, unique=True
+    )
+    at = models.DateTimeField(_("at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("tracking event")
+        verbose_name_plural = _("tracking events")
+        indexes = [models.Index(fields=["send", "kind"], name="tracking_send_kind_idx")]
+
+    def __str__(self):
+        return f"{self.send_id} {self.kind}"

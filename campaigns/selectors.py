@@ -130,3 +130,53 @@ def campaign_report(*, campaign: Campaign) -> dict:
         "timeline": timeline,
         "bucket": size,
     }
+
+
+def campaigns_recent_results(*, limit: int = 5) -> list[dict]:
+    """Return the results of the latest started campaigns as plain values (for the dashboard).
+
+    Each row: ``slug``, ``name``, ``status``, ``started_at``, ``sent``, ``open_rate``,
+    ``click_rate``, ``conversion_rate`` (fractions or None), ``lift`` (relative lift vs the
+    holdout or None) and ``winner`` (key or ""). Two queries per campaign.
+    """
+    from campaigns.results import campaign_results
+
+    rows = []
+    campaigns = Campaign.objects.filter(started_at__isnull=False).select_related("winner")
+    for campaign in campaigns.order_by("-started_at", "-pk")[:limit]:
+        data = campaign_results(campaign=campaign)
+        totals = data["totals"]
+        lift = data["lift"]
+        rows.append(
+            {
+                "slug": campaign.slug,
+                "name": campaign.name,
+                "status": campaign.get_status_display(),
+                "started_at": campaign.started_at,
+                "sent": totals["sent"],
+                "open_rate": totals["opens"] / totals["delivered"] if totals["delivered"] else None,
+                "click_rate": totals["clicks"] / totals["delivered"]
+                if totals["delivered"]
+                else None,
+                "conversion_rate": totals["conversions"] / totals["sent"]
+                if totals["sent"]
+                else None,
+                "lift": lift["relative"] if lift else None,
+                "winner": campaign.winner.key if campaign.winner else "",
+            }
+        )
+    return rows
+
+
+def campaigns_fingerprint() -> str:
+    """Return a cheap marker that changes when campaigns, sends or tracking events are added."""
+    from campaigns.models import TrackingEvent
+
+    started = Campaign.objects.filter(started_at__isnull=False).aggregate(
+        last=Max("started_at"), n=Count("pk")
+    )
+    if not started["n"]:
+        return "none"
+    sends = Send.objects.aggregate(last=Max("pk"))["last"]
+    events = TrackingEvent.objects.aggregate(last=Max("pk"))["last"]
+    return f"{started['n']}-{started['last'].timestamp()}-{sends}-{events}"

@@ -21,3 +21,11 @@ def campaign_send_batch_task(campaign_id: int) -> None:
 def campaign_sends_sweep_task() -> None:
     """Re-queue ledger rows whose worker died mid-batch (run by beat)."""
     campaign_sends_sweep()
+
+
+@shared_task(name="campaigns.tasks.campaign_winners_pick_task")
+def campaign_winners_pick_task() -> None:
+    """Pick the winners of test-then-winner campaigns whose test window is over (run by beat)."""
+    from campaigns.winner import campaigns_winners_pick
+
+    campaigns_winners_pick()

@@ -2,11 +2,12 @@
 
 from django.urls import path
 
-from campaigns import views
+from campaigns import tracking, views
 from campaigns.inbound import sms_inbound
 
 app_name = "campaigns"
 urlpatterns = [
+    *tracking.urlpatterns,
     path("", views.index, name="list"),
     path("sms/inbound/", sms_inbound, name="sms-inbound"),
     path("new/", views.campaign_create, name="create"),
@@ -16,6 +17,7 @@ urlpatterns = [
     path("<slug:slug>/edit/", views.campaign_edit, name="edit"),
     path("<slug:slug>/progress/", views.progress, name="progress"),
     path("<slug:slug>/report/", views.report, name="report"),
+    path("<slug:slug>/results/", views.results, name="results"),
     path("<slug:slug>/schedule/", views.schedule, name="schedule"),
     path("<slug:slug>/unschedule/", views.unschedule, name="unschedule"),
     path("<slug:slug>/pause/", views.pause, name="pause"),

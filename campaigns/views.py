@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 from campaigns import charts, selectors
 from campaigns.forms import CampaignForm, ScheduleForm, TestSendForm, VariantFormSet
 from campaigns.models import Campaign, Channel, Send, Variant
+from campaigns.results import campaign_results, campaign_tracking_timeline
 from campaigns.services import workflow
 from campaigns.services.content import (
     CompiledContent,
@@ -123,6 +124,96 @@ def report(request, slug: str):
             "progress": selectors.campaign_status_counts(campaign=campaign),
             "statuses": [(value, label) for value, label in Send.Status.choices],
             "chart": chart,
+        },
+    )
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def _interval(low: float | None, high: float | None) -> str:
+    return "—" if low is None or high is None else f"{100 * low:.1f}% – {100 * high:.1f}%"
+
+
+def _p_value(p: float | None) -> str:
+    if p is None:
+        return "—"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _shown(rate) -> dict:
+    return {"rate": _percent(rate.rate), "ci": _interval(rate.low, rate.high)}
+
+
+def results(request, slug: str):
+    """Show the results: per-variant rates with intervals, significance, SRM, lift, winner."""
+    _read(request)
+    campaign = get_object_or_404(Campaign, slug=slug)
+    data = campaign_results(campaign=campaign)
+    rates = {
+        "open_rate": _("Open rate"),
+        "click_rate": _("Click rate"),
+        "conversion_rate": _("Conversion rate"),
+    }
+    rows = [
+        {"key": row["key"], **{metric: row[metric].as_dict() for metric in rates}}
+        for row in data["variants"]
+    ]
+    timeline = campaign_tracking_timeline(campaign=campaign)
+    table = [
+        {
+            **row,
+            "shown": {metric: _shown(row[metric]) for metric in rates},
+            "tests": {
+                metric: {
+                    "p": _p_value(test["p"]) if test else "—",
+                    "significant": bool(test and test["significant"]),
+                }
+                for metric, test in row["vs_control"].items()
+            },
+        }
+        for row in data["variants"]
+    ]
+    lift = data["lift"]
+    lift_shown = lift and {
+        "treatment": _percent(lift["treatment_rate"]),
+        "control": _percent(lift["control_rate"]),
+        "difference": _percent(lift["difference"]),
+        "difference_ci": _interval(lift["difference_low"], lift["difference_high"]),
+        "relative": _percent(lift["relative"]),
+        "relative_ci": _interval(lift["relative_low"], lift["relative_high"]),
+        "p": _p_value(lift["p"]),
+        "significant": lift["p"] is not None and lift["p"] < 0.05,
+    }
+    srm = data["srm"]
+    srm_shown = srm and {**srm, "p_shown": _p_value(srm["p"]), "chi2": f"{srm['chi2']:.2f}"}
+    return render(
+        request,
+        "campaigns/results.html",
+        {
+            "campaign": campaign,
+            "results": data,
+            "table": table,
+            "rates": rates,
+            "holdout_rate": _shown(data["holdout"]["conversion_rate"]),
+            "lift": lift_shown,
+            "srm": srm_shown,
+            "decision": campaign.winner_decision,
+            "rates_chart": figure_html(
+                charts.variant_rates_figure(
+                    rows, title=_("Rates by variant (95% confidence interval)"), labels=rates
+                )
+            )
+            if rows
+            else "",
+            "timeline_chart": figure_html(
+                charts.tracking_timeline_figure(
+                    timeline,
+                    title=_("Opens and clicks per hour"),
+                    labels={"open": _("Opens"), "click": _("Clicks")},
+                )
+            ),
         },
     )
 

@@ -299,6 +299,30 @@ CAMPAIGN_MARK_EVERY = env_int("CAMPAIGN_MARK_EVERY", 10, minimum=1)
 CAMPAIGN_SEND_TIME_BUDGET_SECONDS = env_int("CAMPAIGN_SEND_TIME_BUDGET_SECONDS", 30, minimum=1)
 CAMPAIGN_CLAIM_STALE_SECONDS = env_int("CAMPAIGN_CLAIM_STALE_SECONDS", 300, minimum=10)
 CAMPAIGN_UNSUBSCRIBE_MAILTO = env.str("CAMPAIGN_UNSUBSCRIBE_MAILTO", default="")
+# Tracking and results: links in email HTML go through signed redirects plus an open pixel;
+# a conversion is this event by a recipient within this many days after the message.
+CAMPAIGN_TRACKING = env_bool("CAMPAIGN_TRACKING", True)
+CAMPAIGN_CONVERSION_EVENT = env.str("CAMPAIGN_CONVERSION_EVENT", default="purchase")
+CAMPAIGN_ATTRIBUTION_DAYS = env_int("CAMPAIGN_ATTRIBUTION_DAYS", 7, minimum=1)
+# Email provider webhooks (django-anymail, /anymail/mailgun/tracking/): Mailgun's webhook
+# signing key, and optionally a basic-auth "user:password" the provider calls with.
+ANYMAIL = {
+    key: value
+    for key, value in {
+        "MAILGUN_WEBHOOK_SIGNING_KEY": env.str("ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY", default=""),
+        "WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default=""),
+    }.items()
+    if value
+}
+
+# Cache (dashboard aggregates), shared by the web and worker processes: files under var/ unless
+# CACHE_URL names e.g. redis://127.0.0.1:6379/1.
+try:
+    CACHES = {"default": env.cache_url("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")}
+except Exception as exc:  # django-environ raises several kinds for a malformed URL
+    raise ImproperlyConfigured(f"CACHE_URL is not a cache URL Django can use: {exc}") from exc
+DASHBOARD_CACHE_SECONDS = env_int("DASHBOARD_CACHE_SECONDS", 300, minimum=1)
+DASHBOARD_REFRESH_SECONDS = env_int("DASHBOARD_REFRESH_SECONDS", 60, minimum=5)
 
 # Celery: the database records the work, broker messages point at it.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
@@ -339,10 +363,18 @@ CELERY_BEAT_SCHEDULE = {
     },
     "expire-profile-tags": {"task": "profiles.tasks.profile_tags_expire_task", "schedule": 300.0},
     "refresh-due-segments": {"task": "segments.tasks.segments_refresh_due_task", "schedule": 60.0},
+    "refresh-dashboard": {
+        "task": "journeys.tasks.dashboard_refresh_task",
+        "schedule": float(DASHBOARD_REFRESH_SECONDS),
+    },
     "refresh-journey-stages": {"task": "journeys.tasks.stages_refresh_task", "schedule": 600.0},
     "campaigns-tick": {"task": "campaigns.tasks.campaigns_tick_task", "schedule": 15.0},
     "campaigns-sweep-sends": {
         "task": "campaigns.tasks.campaign_sends_sweep_task",
+        "schedule": 60.0,
+    },
+    "campaigns-pick-winners": {
+        "task": "campaigns.tasks.campaign_winners_pick_task",
         "schedule": 60.0,
     },
 }

@@ -6,6 +6,7 @@ from django.urls import include, path
 from django.views.i18n import set_language
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from campaigns.tracking import anymail_webhook_urlpatterns
 from journeys.views import dashboard
 
 api_patterns = [
@@ -27,5 +28,6 @@ urlpatterns = [
     path("c/", include("profiles.public_urls")),
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("admin/", admin.site.urls),
+    path("anymail/", include((anymail_webhook_urlpatterns(), "anymail"))),
     path("api/v1/", include((api_patterns, "api"))),
 ]

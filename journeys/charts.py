@@ -7,11 +7,16 @@ import plotly.graph_objects as go
 from profiles.charts import figure_html, touchpoint_bars_figure
 
 __all__ = [
+    "campaigns_rates_figure",
     "cohort_heatmap_figure",
     "events_per_day_figure",
     "figure_html",
     "funnel_figure",
+    "rfm_heatmap_figure",
+    "segments_trend_figure",
     "stage_trend_figure",
+    "tag_coverage_figure",
+    "value_tier_figure",
 ]
 
 
@@ -83,4 +88,101 @@ def stage_trend_figure(rows: list[dict], stage_names: dict[str, str], *, title: 
             name=name,
         )
     fig.update_layout(title=title, yaxis={"rangemode": "tozero"})
+    return fig
+
+
+def value_tier_figure(rows: list[dict], labels: dict[str, str], *, title: str) -> go.Figure:
+    """Return bars of profiles per value tier; ``rows`` hold ``value_tier`` and ``n``.
+
+    ``labels`` maps tiers to names, in the order drawn; other tiers (e.g. "" before features
+    are computed) are summed under the label of "".
+    """
+    counts: dict[str, int] = {}
+    for row in rows:
+        tier = row["value_tier"] if row["value_tier"] in labels else ""
+        counts[tier] = counts.get(tier, 0) + row["n"]
+    tiers = [tier for tier in labels if counts.get(tier)]
+    fig = go.Figure(go.Bar(x=[labels[tier] for tier in tiers], y=[counts[tier] for tier in tiers]))
+    fig.update_layout(title=title, yaxis={"rangemode": "tozero"})
+    return fig
+
+
+def rfm_heatmap_figure(rows: list[dict], *, title: str, r_label: str, f_label: str) -> go.Figure:
+    """Return a heat map of profiles by R score (rows) and F score (columns), scores 1-5.
+
+    ``rows`` hold ``r_score``, ``f_score`` and ``n``; profiles without scores are left out.
+    """
+    scores = [1, 2, 3, 4, 5]
+    counts: dict[tuple[int, int], int] = {}
+    for row in rows:
+        if row["r_score"] in scores and row["f_score"] in scores:
+            key = (row["r_score"], row["f_score"])
+            counts[key] = counts.get(key, 0) + row["n"]
+    z = [[counts.get((r, f), 0) for f in scores] for r in scores]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[f"F{f}" for f in scores],
+            y=[f"R{r}" for r in scores],
+            colorscale="Blues",
+            texttemplate="%{z}",
+            hovertemplate="%{y} · %{x}: %{z}<extra></extra>",
+        )
+    )
+    fig.update_layout(title=title, xaxis={"title": f_label}, yaxis={"title": r_label})
+    return fig
+
+
+def tag_coverage_figure(tags: list[dict], total: int, *, title: str) -> go.Figure:
+    """Return horizontal bars of the most carried tags, with the share of all profiles.
+
+    ``tags`` hold ``label``, ``category`` and ``n``; ``total`` is the number of profiles.
+    """
+    tags = list(reversed(tags))  # the most carried on top
+    fig = go.Figure(
+        go.Bar(
+            x=[tag["n"] for tag in tags],
+            y=[f"{tag['label']} ({tag['category']})" for tag in tags],
+            orientation="h",
+            text=[f"{100 * tag['n'] / total:.1f}%" if total else "" for tag in tags],
+            textposition="auto",
+        )
+    )
+    fig.update_layout(title=title, height=max(300, 26 * len(tags) + 120))
+    return fig
+
+
+def segments_trend_figure(segments: list[dict], *, title: str) -> go.Figure:
+    """Return one line per segment: its size after each run (``trend`` rows of ``at``, ``size``).
+
+    A segment without runs in the period shows its current size as a single point.
+    """
+    fig = go.Figure()
+    for segment in segments:
+        trend = segment["trend"]
+        fig.add_scatter(
+            x=[point["at"] for point in trend] or [None],
+            y=[point["size"] for point in trend] or [segment["size"]],
+            mode="lines+markers",
+            name=f"{segment['name']} ({segment['size']})",
+        )
+    fig.update_layout(title=title, yaxis={"rangemode": "tozero"})
+    return fig
+
+
+def campaigns_rates_figure(rows: list[dict], labels: dict[str, str], *, title: str) -> go.Figure:
+    """Return grouped bars of recent campaigns' rates in percent, one group per campaign.
+
+    ``rows`` hold ``name`` and, for each key of ``labels``, a fraction or None.
+    """
+    fig = go.Figure()
+    for metric, label in labels.items():
+        fig.add_bar(
+            x=[row["name"] for row in rows],
+            y=[None if row[metric] is None else 100 * row[metric] for row in rows],
+            name=label,
+        )
+    fig.update_layout(
+        barmode="group", title=title, yaxis={"rangemode": "tozero", "ticksuffix": "%"}
+    )
     return fig

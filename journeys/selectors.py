@@ -22,10 +22,12 @@ Funnel semantics (identical on SQLite and PostgreSQL):
 from __future__ import annotations
 
 import datetime
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Count, Min, Q, QuerySet
+from django.db.models import Count, Max, Min, Q, QuerySet
 from django.db.models.functions import TruncMonth, TruncWeek
 from django.utils import timezone
 
@@ -305,3 +307,161 @@ def acquisition_channels(*, limit: int = 100) -> list[str]:
     """Return up to ``limit`` distinct non-empty acquisition channels (for the funnel filter)."""
     channels = Profile.objects.exclude(channel="").order_by("channel").values_list("channel")
     return [channel for (channel,) in channels.distinct()[:limit]]
+
+
+# The dashboard ----------------------------------------------------------------------------------
+#
+# Each block is an aggregate over up to millions of rows, so the page never computes it while a
+# user waits, except the very first time: blocks live in Django's cache (shared by web and worker
+# processes: a file cache under var/ by default, Redis with CACHE_URL) together with a cheap
+# fingerprint of their tables, the newest primary key (one index lookup) in steps of 0.01-0.1 % of
+# it past 100,000 rows. The page serves what is cached; beat runs ``dashboard_refresh`` every
+# DASHBOARD_REFRESH_SECONDS, which recomputes the blocks whose fingerprint moved (and all of them
+# every DASHBOARD_CACHE_SECONDS, for changes to existing rows such as refreshed features).
+
+
+def _newest(model) -> int:
+    newest = model.objects.aggregate(last=Max("pk"))["last"] or 0
+    if newest < 100_000:
+        return newest
+    step = 10 ** (len(str(newest)) - 4)
+    return newest // step * step
+
+
+def _fingerprints() -> dict[str, Callable]:
+    from campaigns.selectors import campaigns_fingerprint
+    from profiles.models import Event, ProfileTag
+    from segments.models import Segment, SegmentRun
+
+    return {
+        "totals": lambda: _newest(Profile),
+        "events": lambda: _newest(Event),
+        "rfm": lambda: _newest(Profile),
+        "tags": lambda: _newest(ProfileTag),
+        "segments": lambda: f"{_newest(Segment)}-{_newest(SegmentRun)}",
+        "funnel": lambda: f"{_newest(Profile)}-{_newest(StageTransition)}-{_newest(JourneyStage)}",
+        "campaigns": campaigns_fingerprint,
+    }
+
+
+def _computers() -> dict[str, Callable]:
+    from campaigns.selectors import campaigns_recent_results
+    from profiles import selectors as profile_selectors
+
+    return {
+        "totals": lambda: profile_selectors.profile_totals(days=30),
+        "events": lambda: profile_selectors.events_per_day(days=30),
+        "rfm": profile_selectors.profiles_rfm_distribution,
+        "tags": lambda: profile_selectors.tag_coverage(limit=15),
+        "segments": segments_largest_with_trend,
+        "funnel": lambda: [
+            {"slug": row["stage"].slug, "name": row["stage"].name, "reached": row["reached"]}
+            for row in stages_with_counts()
+            if row["stage"].active
+        ],
+        "campaigns": lambda: campaigns_recent_results(limit=5),
+    }
+
+
+DASHBOARD_BLOCKS = ("totals", "events", "rfm", "tags", "segments", "funnel", "campaigns")
+
+
+def _key(block: str) -> str:
+    return f"dashboard:v2:{block}"
+
+
+def dashboard_data(*, timings: dict | None = None) -> dict:
+    """Return every dashboard block from the cache, computing only the blocks never cached.
+
+    ``timings`` gets seconds per block.
+    """
+    from django.core.cache import cache
+
+    computers = _computers()
+    cached = cache.get_many([_key(block) for block in DASHBOARD_BLOCKS])
+    data = {}
+    for block in DASHBOARD_BLOCKS:
+        started = time.perf_counter()
+        entry = cached.get(_key(block))
+        data[block] = entry["value"] if entry else _store(block, computers[block]())
+        if timings is not None:
+            timings[block] = time.perf_counter() - started
+    return data
+
+
+def _store(block: str, value, fingerprint=None):
+    from django.core.cache import cache
+
+    if fingerprint is None:
+        fingerprint = _fingerprints()[block]()
+    entry = {"value": value, "fingerprint": fingerprint, "at": time.time()}
+    cache.set(_key(block), entry, timeout=None)
+    return value
+
+
+def dashboard_refresh(*, force: bool = False) -> list[str]:
+    """Recompute the cached blocks whose tables changed or that are older than the cache period.
+
+    Return the names of the blocks recomputed (beat runs this; see above).
+    """
+    from django.conf import settings
+    from django.core.cache import cache
+
+    fingerprints, computers = _fingerprints(), _computers()
+    cached = cache.get_many([_key(block) for block in DASHBOARD_BLOCKS])
+    done = []
+    for block in DASHBOARD_BLOCKS:
+        entry = cached.get(_key(block))
+        fingerprint = fingerprints[block]()
+        stale = (
+            force
+            or entry is None
+            or entry["fingerprint"] != fingerprint
+            or time.time() - entry["at"] >= settings.DASHBOARD_CACHE_SECONDS
+        )
+        if stale:
+            _store(block, computers[block](), fingerprint)
+            done.append(block)
+    return done
+
+
+def dashboard_cache_clear() -> None:
+    """Forget the cached dashboard blocks."""
+    from django.core.cache import cache
+
+    cache.delete_many([_key(block) for block in DASHBOARD_BLOCKS])
+
+
+def segments_largest_with_trend(*, limit: int = 8, days: int = 90) -> list[dict]:
+    """Return the largest segments (by last evaluated size) with their size after each run.
+
+    Rows hold ``slug``, ``name``, ``size`` and ``trend`` (``at``, ``size`` of the finished runs
+    of the last ``days`` days, oldest first).
+    """
+    from segments.models import Segment, SegmentRun
+
+    segments = list(
+        Segment.objects.order_by("-size", "name").values("pk", "slug", "name", "size")[:limit]
+    )
+    since = timezone.now() - datetime.timedelta(days=days)
+    runs = (
+        SegmentRun.objects.filter(
+            segment_id__in=[segment["pk"] for segment in segments],
+            finished_at__gte=since,
+            size__isnull=False,
+        )
+        .order_by("finished_at")
+        .values_list("segment_id", "finished_at", "size")
+    )
+    trends: dict[int, list[dict]] = {}
+    for segment_id, at, size in runs:
+        trends.setdefault(segment_id, []).append({"at": at, "size": size})
+    return [
+        {
+            "slug": segment["slug"],
+            "name": segment["name"],
+            "size": segment["size"],
+            "trend": trends.get(segment["pk"], []),
+        }
+        for segment in segments
+    ]

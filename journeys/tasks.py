@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from journeys.selectors import dashboard_refresh
 from journeys.services import stages_refresh
 
 
@@ -9,3 +10,9 @@ from journeys.services import stages_refresh
 def stages_refresh_task() -> dict:
     """Move profiles forward between journey stages (run by beat every 10 minutes)."""
     return stages_refresh()
+
+
+@shared_task(name="journeys.tasks.dashboard_refresh_task")
+def dashboard_refresh_task() -> list[str]:
+    """Recompute the dashboard blocks whose data changed (run by beat)."""
+    return dashboard_refresh()

@@ -13,21 +13,72 @@ from journeys import charts, selectors
 from journeys.forms import FunnelFilterForm, StageForm
 from journeys.models import JourneyStage
 from journeys.services import STAGES_JOB_KIND, stage_save
-from profiles import selectors as profile_selectors
+from profiles.models import ValueTier
 from segments.rules import RuleError
 from segments.selectors import segment_slugs
 
 
 def dashboard(request):
-    """Render the home dashboard: profile totals and events per day by touchpoint."""
-    totals = profile_selectors.profile_totals(days=30)
-    rows = profile_selectors.events_per_day(days=30)
-    events_chart = charts.figure_html(
-        charts.events_per_day_figure(rows, title=_("Events per day by touchpoint (30 days)"))
+    """Render the home dashboard: profiles, events, value tiers, tags, segments, funnel, campaigns.
+
+    Every block comes from ``selectors.dashboard_data`` (cached aggregates).
+    """
+    data = selectors.dashboard_data()
+    totals = data["totals"]
+    tiers = {**{k: str(v) for k, v in ValueTier.choices}, "": _("Not computed yet")}
+    tags = data["tags"]
+    campaigns = data["campaigns"]
+    funnel_stages = data["funnel"]
+    charts_html = {
+        "events_chart": charts.events_per_day_figure(
+            data["events"], title=_("Events per day by touchpoint (30 days)")
+        ),
+        "tier_chart": charts.value_tier_figure(
+            data["rfm"], tiers, title=_("Profiles by value tier")
+        ),
+        "rfm_chart": charts.rfm_heatmap_figure(
+            data["rfm"],
+            title=_("Profiles by recency (R) and frequency (F) score"),
+            r_label=_("R score (5: bought most recently)"),
+            f_label=_("F score (5: buys most often)"),
+        ),
+        "tag_chart": charts.tag_coverage_figure(
+            tags["tags"], totals["total"], title=_("Most carried tags (share of all profiles)")
+        ),
+        "segments_chart": charts.segments_trend_figure(
+            data["segments"], title=_("Largest segments: size after each run (90 days)")
+        ),
+        "funnel_chart": charts.funnel_figure(
+            funnel_stages, title=_("Profiles that reached each journey stage")
+        ),
+        "campaigns_chart": charts.campaigns_rates_figure(
+            campaigns,
+            {
+                "open_rate": _("Open rate"),
+                "click_rate": _("Click rate"),
+                "conversion_rate": _("Conversion rate"),
+            },
+            title=_("Recent campaigns"),
+        ),
+    }
+    context = {name: charts.figure_html(figure) for name, figure in charts_html.items()}
+    context.update(
+        totals=totals,
+        tagged=tags["tagged"],
+        tagged_share=percent_shown(tags["tagged"] / totals["total"] if totals["total"] else None),
+        segments=data["segments"],
+        campaigns=[
+            {
+                **row,
+                **{
+                    f"{key}_shown": percent_shown(row[key])
+                    for key in ("open_rate", "click_rate", "conversion_rate", "lift")
+                },
+            }
+            for row in campaigns
+        ],
     )
-    return render(
-        request, "journeys/dashboard.html", {"totals": totals, "events_chart": events_chart}
-    )
+    return render(request, "journeys/dashboard.html", context)
 
 
 def stages(request):

@@ -223,3 +223,50 @@ def consent_rates(*, purpose: str = "marketing", months: int = 12) -> list[dict]
                  "profiles": profiles}
             )  # fmt: skip
     return rows
+
+
+# --------------------------------------------------------------------------- dashboard
+
+
+def profiles_rfm_distribution() -> list[dict]:
+    """Return profile counts per value tier, R score and F score (one grouped scan).
+
+    Rows hold ``value_tier`` ("" before features are computed), ``r_score``, ``f_score`` (None
+    without purchases) and ``n``; sum them by tier or by scores.
+    """
+    return list(
+        Profile.objects.order_by()
+        .values("value_tier", "r_score", "f_score")
+        .annotate(n=Count("pk"))
+    )
+
+
+def tag_coverage(*, limit: int = 15) -> dict:
+    """Return the most carried tags (live ones) and how many profiles carry any tag.
+
+    ``tags`` rows hold ``slug``, ``label``, ``category`` and ``n`` (profiles), most carried first;
+    ``tagged`` is the number of distinct profiles carrying at least one live tag.
+    """
+    live = ProfileTag.objects.filter(_live(timezone.now()))
+    counts = list(
+        live.order_by().values("tag_id").annotate(n=Count("profile_id")).order_by("-n")[:limit]
+    )
+    tags = {
+        tag.pk: tag
+        for tag in Tag.objects.select_related("category").filter(
+            pk__in=[row["tag_id"] for row in counts]
+        )
+    }
+    return {
+        "tags": [
+            {
+                "slug": tags[row["tag_id"]].slug,
+                "label": tags[row["tag_id"]].label,
+                "category": tags[row["tag_id"]].category.label,
+                "n": row["n"],
+            }
+            for row in counts
+            if row["tag_id"] in tags
+        ],
+        "tagged": live.order_by().values("profile_id").distinct().count(),
+    }

@@ -18,6 +18,14 @@ from tests.factories import UserFactory
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Start every test with an empty cache (dashboard blocks stay cached until refreshed)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def ops_user(db):
     return UserFactory(username="olivia-ops", roles=[roles.OPS])

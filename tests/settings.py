@@ -24,3 +24,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 # Tests read messages in English; tests/core/test_i18n.py checks the Chinese default itself.
 LANGUAGE_CODE = "en"
+
+# One process's memory: tests run tasks eagerly, in the process that reads the cache.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -271,6 +271,42 @@ def campaign_winner_set(
     return queued
 
 
+def campaign_waiting_split(*, campaign: Campaign, decision: dict, user=None) -> int:
+    """Give the waiting rows the variants by weight (no single winner); return how many.
+
+    Set-based: one UPDATE per variant over the rows whose slot falls in its share of the weights
+    (slot: ``id * 7919 mod total weight``, which scatters consecutive ids over the slots). The
+    decision is recorded like a winner's, without a winner.
+    """
+    from django.db.models import F, Value
+    from django.db.models.functions import Mod
+
+    split = campaign_split(campaign=campaign)
+    total = split.variants[-1][0]
+    now = timezone.now()
+    queued, low = 0, 0
+    with transaction.atomic():
+        Campaign.objects.filter(pk=campaign.pk).update(
+            winner=None, winner_decided_at=now, winner_decision=decision
+        )
+        waiting = Send.objects.filter(campaign=campaign, status=Send.Status.WAITING).annotate(
+            slot=Mod(F("pk") * Value(7919), Value(total))
+        )
+        for bound, variant_id in split.variants:
+            queued += waiting.filter(slot__gte=low, slot__lt=bound).update(
+                status=Send.Status.QUEUED, variant_id=variant_id, not_before=None
+            )
+            low = bound
+        CampaignChange.objects.create(
+            campaign=campaign,
+            user=user if user is not None and user.is_authenticated else None,
+            action="winner_split",
+            detail={"queued": queued, "decision": decision},
+        )
+    campaign.winner, campaign.winner_decided_at, campaign.winner_decision = None, now, decision
+    return queued
+
+
 def campaign_sends_move(*, source: Profile, target: Profile) -> int:
     """Move a merged profile's ledger rows to the kept one; a shared campaign keeps the target's."""
     both = Send.objects.filter(

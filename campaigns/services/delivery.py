@@ -4,9 +4,22 @@ A batch is claimed with ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL (a c
 UPDATE on SQLite), so any number of workers share a campaign without sending a row twice. Every
 message passes the guards at send time, each one query per batch: consent for the campaign's
 channel and purpose, a valid address, no suppression, the global frequency cap; during quiet
-hours rows wait (``not_before``) instead of being dropped. Sent rows are recorded after every
-CAMPAIGN_MARK_EVERY messages, so a worker killed mid-batch can resend at most that many (the
-sweep re-queues its rows); rows already recorded are never sent again.
+hours rows wait (``not_before``) instead of being dropped. At most CAMPAIGN_MARK_EVERY messages
+are ever handed to the sender and not yet recorded sent, so a worker killed mid-batch can resend
+at most that many (the sweep re-queues its rows); rows already recorded are never sent again.
+
+Email through Django's SMTP backend goes fast: a sender thread does only the SMTP conversation
+on the batch's connection while the worker renders and builds the next messages (bytes written
+by ``campaigns.mail``, not by the ``email`` package), and the worker alone records outcomes, sent
+rows in groups of half that window. Any other email backend (anymail providers, locmem) gets
+``EmailMultiAlternatives`` messages, sent one by one in the worker's thread.
+
+On PostgreSQL the small commits that record sent rows run with ``synchronous_commit`` off:
+they are visible at once and survive a crash of the worker like any commit; only a crash of the
+database server itself could lose the last few hundred milliseconds of them (the WAL writer's
+delay), and those rows would then be sent again after the sweep. That trade — a rare duplicate
+after a database crash against an fsync wait every few messages — is the one made here; every
+other write of the delivery keeps the normal synchronous commit.
 
 Rate limit: each worker keeps to CAMPAIGN_RATE_LIMIT_<CHANNEL> / CAMPAIGN_WORKERS messages per
 second by pacing its own sends; this needs no shared state and holds as long as no more than
@@ -14,9 +27,12 @@ CAMPAIGN_WORKERS workers send at once.
 """
 
 import datetime
+import functools
 import logging
+import queue
 import re
 import smtplib
+import threading
 import time
 import uuid
 import zoneinfo
@@ -35,10 +51,11 @@ from django.db.models.functions import Lower
 from django.urls import NoReverseMatch
 from django.utils import timezone
 
+from campaigns.mail import MessageBuilder, smtp_fast_path
 from campaigns.models import Campaign, CampaignChange, Channel, Send, Suppression
 from campaigns.services.audience import campaign_start, campaign_triggers_process, campaigns_due
 from profiles.services.consent import consent_sendable_ids
-from profiles.services.consent_links import consent_preferences_url, consent_unsubscribe_url
+from profiles.services.consent_links import ConsentLinker
 
 logger = logging.getLogger(__name__)
 
@@ -223,14 +240,37 @@ def _skip_reasons(campaign: Campaign, rows: list[Send], now: datetime.datetime) 
 
 
 def _sent_record(batch: uuid.UUID, rows: list[Send]) -> None:
-    """Mark rows sent in one round trip (executemany), only while this batch still holds them."""
-    q = db_connection.ops.quote_name
-    sql = (
-        f"UPDATE {q(Send._meta.db_table)} SET status = %s, sent_at = %s, message_id = %s, "
-        f"address = %s, attempts = %s, error = '' WHERE id = %s AND batch = %s AND status = %s"
-    )
+    """Mark rows sent in one round trip, only while this batch still holds them.
+
+    PostgreSQL: one ``UPDATE … FROM (VALUES …)`` statement, its own transaction, committed with
+    ``synchronous_commit`` off (``set_config(…, true)`` is ``SET LOCAL`` for this statement's
+    transaction; see the module docstring). Elsewhere: an executemany in one transaction.
+    """
     prep = Send._meta.get_field
     batch_value = prep("batch").get_db_prep_value(batch, db_connection)
+    table = db_connection.ops.quote_name(Send._meta.db_table)
+    if db_connection.vendor == "postgresql":
+        values = ", ".join(
+            ["(%s::bigint, %s::timestamptz, %s::text, %s::text, %s::integer)"] * len(rows)
+        )
+        sql = (
+            "WITH options AS (SELECT set_config('synchronous_commit', 'off', true)) "
+            f"UPDATE {table} AS s SET status = %s, sent_at = v.sent_at, "
+            "message_id = v.message_id, address = v.address, attempts = v.attempts, error = '' "
+            f"FROM options, (VALUES {values}) AS v (id, sent_at, message_id, address, attempts) "
+            "WHERE s.id = v.id AND s.batch = %s AND s.status = %s"
+        )
+        params: list = [Send.Status.SENT]
+        for row in rows:
+            params += [row.pk, row.sent_at, row.message_id, row.address, row.attempts]
+        params += [batch_value, Send.Status.SENDING]
+        with db_connection.cursor() as cursor:
+            cursor.execute(sql, params)
+        return
+    sql = (
+        f"UPDATE {table} SET status = %s, sent_at = %s, message_id = %s, "
+        f"address = %s, attempts = %s, error = '' WHERE id = %s AND batch = %s AND status = %s"
+    )
     params = [
         (
             Send.Status.SENT,
@@ -328,15 +368,20 @@ class _Recorder:
         self.rows().update(status=Send.Status.QUEUED, batch=None, claimed_at=None)
 
 
-def _links(campaign: Campaign, profile_id: int) -> dict[str, str]:
-    kwargs = {"profile_id": profile_id, "channel": campaign.channel, "purpose": campaign.purpose}
-    try:
-        return {
-            "unsubscribe_url": consent_unsubscribe_url(**kwargs),
-            "preferences_url": consent_preferences_url(**kwargs),
-        }
-    except NoReverseMatch:  # the public consent pages are not routed in this deployment
-        return {"unsubscribe_url": "", "preferences_url": ""}
+class _Links:
+    """A batch's consent links: one signed token per message for both URLs, prefixes made once."""
+
+    def __init__(self, campaign: Campaign):
+        try:
+            self.linker = ConsentLinker(channel=campaign.channel, purpose=campaign.purpose)
+        except NoReverseMatch:  # the public consent pages are not routed in this deployment
+            self.linker = None
+
+    def __call__(self, profile_id: int) -> dict[str, str]:
+        if self.linker is None:
+            return {"unsubscribe_url": "", "preferences_url": ""}
+        unsubscribe, preferences = self.linker.urls(profile_id)
+        return {"unsubscribe_url": unsubscribe, "preferences_url": preferences}
 
 
 def _render(campaign: Campaign, row: Send, links: dict[str, str]):
@@ -345,10 +390,23 @@ def _render(campaign: Campaign, row: Send, links: dict[str, str]):
     return message_render(campaign=campaign, variant=row.variant, profile=row.profile, extra=links)
 
 
+def _tracked(html: str, row: Send, links: dict[str, str]) -> str:
+    """Return the HTML with tracked links and the open pixel (CAMPAIGN_TRACKING on)."""
+    if not settings.CAMPAIGN_TRACKING:
+        return html
+    from campaigns.tracking import html_track
+
+    return html_track(html, send_id=row.pk, keep={url for url in links.values() if url})
+
+
+@functools.lru_cache(maxsize=64)
+def _message_id_domain(from_email: str) -> str:
+    return parseaddr(from_email)[1].rpartition("@")[2] or str(DNS_NAME)
+
+
 def message_id_make(*, send: Send, from_email: str) -> str:
     """Return the Message-ID of a ledger row's email: ``<send-{id}.c{campaign}@{domain}>``."""
-    domain = parseaddr(from_email)[1].rpartition("@")[2] or str(DNS_NAME)
-    return f"<send-{send.pk}.c{send.campaign_id}@{domain}>"
+    return f"<send-{send.pk}.c{send.campaign_id}@{_message_id_domain(from_email)}>"
 
 
 def _unsubscribe_header(url: str) -> str:
@@ -365,7 +423,125 @@ def _smtp_code(exc: Exception) -> int | None:
     return getattr(exc, "smtp_code", None)
 
 
+class _Outgoing:
+    """One message handed to the transport: its row, and either bytes for SMTP or a Django email."""
+
+    __slots__ = ("envelope", "message", "message_id", "row")
+
+    def __init__(self, row: Send, message_id: str):
+        self.row = row
+        self.message_id = message_id
+        self.envelope: tuple[str, str, bytes] | None = None
+        self.message: EmailMultiAlternatives | None = None
+
+
+class _NotSent(Exception):
+    """A message the transport did not try: the connection was lost and could not be reopened."""
+
+    def __init__(self, cause: Exception):
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class _Transport:
+    """Send messages one at a time on one backend connection; report each outcome, in order.
+
+    Threaded (Django's SMTP backend): a sender thread does only the SMTP conversation, so the
+    worker renders and builds the next messages while the server answers; the thread never
+    touches the database (the caller records outcomes in its own thread). Inline (any other
+    backend, e.g. an anymail provider or locmem in tests): each message is sent when submitted.
+    After an error without an SMTP code the connection is reopened; if that fails, the
+    transport is ``broken`` and reports the messages still given to it as ``_NotSent``.
+    """
+
+    def __init__(self, mail, *, threaded: bool):
+        self.mail = mail
+        self.outcomes: queue.SimpleQueue = queue.SimpleQueue()
+        self.waiting = 0  # submitted, outcome not taken yet
+        self.broken: Exception | None = None
+        self.cancelled = False
+        self.jobs: queue.SimpleQueue | None = None
+        self.thread: threading.Thread | None = None
+        if threaded:
+            self.jobs = queue.SimpleQueue()
+            self.thread = threading.Thread(target=self._run, name="campaign-smtp", daemon=True)
+            self.thread.start()
+
+    def submit(self, item: _Outgoing) -> None:
+        self.waiting += 1
+        if self.jobs is None:
+            self.outcomes.put((item, self._send(item)))
+        else:
+            self.jobs.put(item)
+
+    def take(self, *, block: bool) -> tuple[_Outgoing, Exception | None] | None:
+        """Return the next (message, error or None), or None if none is ready (not blocking)."""
+        if not self.waiting:
+            return None
+        try:
+            outcome = self.outcomes.get(block=block)
+        except queue.Empty:
+            return None
+        self.waiting -= 1
+        return outcome
+
+    def close(self) -> None:
+        """Stop the sender thread once it has sent what it was given (all of it, unless
+        ``cancelled``)."""
+        if self.thread is not None:
+            self.jobs.put(None)
+            self.thread.join()
+
+    def _run(self) -> None:
+        while (item := self.jobs.get()) is not None:
+            if self.cancelled:  # the worker gave up on the batch: the rows stay claimed
+                continue
+            self.outcomes.put((item, self._send(item)))
+
+    def _send(self, item: _Outgoing) -> Exception | None:
+        if self.broken is not None:
+            return _NotSent(self.broken)
+        try:
+            if item.envelope is not None:
+                sender, recipient, data = item.envelope
+                self.mail.connection.sendmail(sender, [recipient], data)
+            else:
+                self.mail.send_messages([item.message])
+        except Exception as exc:
+            if _smtp_code(exc) is None:  # the connection itself failed: open a new one
+                try:
+                    self.mail.close()
+                    self.mail.open()
+                except Exception as again:
+                    self.broken = again
+            return exc
+        return None
+
+
+def _outcome_record(recorder: _Recorder, item: _Outgoing, error: Exception | None) -> None:
+    row = item.row
+    if error is None:
+        recorder.sent(row, item.message_id)
+        return
+    if isinstance(error, _NotSent):
+        recorder.failed(row, ERROR_CONNECTION.format(error=error.cause), permanent=False)
+        return
+    code = _smtp_code(error)
+    if code is not None and 500 <= code < 600:
+        bounce = isinstance(error, smtplib.SMTPRecipientsRefused)
+        recorder.failed(row, f"{code} {error}", permanent=True, bounce=bounce)
+        return
+    recorder.failed(row, f"{type(error).__name__}: {error}", permanent=False)
+
+
 def _send_email(campaign, rows, recorder: _Recorder, pacer: Pacer) -> None:
+    """Render, build and send a batch's emails over one connection; record every outcome.
+
+    At most CAMPAIGN_MARK_EVERY messages are ever handed to the transport and not yet recorded
+    sent in the database: that is all a worker killed mid-batch can send twice. With the
+    sender thread, sent rows are recorded in groups of half that window, so the thread always
+    has messages to send while the worker commits.
+    """
     from_email = campaign.from_email or settings.DEFAULT_FROM_EMAIL
     mail = get_connection(fail_silently=False)
     try:
@@ -374,11 +550,29 @@ def _send_email(campaign, rows, recorder: _Recorder, pacer: Pacer) -> None:
         for row in rows:
             recorder.failed(row, ERROR_CONNECTION.format(error=exc), permanent=False)
         return
+    fast = smtp_fast_path(mail)
+    builder = MessageBuilder(from_email=from_email) if fast else None
+    window = settings.CAMPAIGN_MARK_EVERY
+    if fast:
+        recorder.every = max(1, window // 2)
+    links_of = _Links(campaign)
+    transport = _Transport(mail, threaded=fast)
+
+    def collect(*, block: bool) -> None:
+        while (outcome := transport.take(block=block)) is not None:
+            _outcome_record(recorder, *outcome)
+            block = False
+
+    unsent: list[Send] = []
     try:
         for index, row in enumerate(rows):
             if recorder.stopped:
                 break
-            links = _links(campaign, row.profile_id)
+            if transport.broken is not None:
+                unsent = rows[index:]
+                break
+            collect(block=False)
+            links = links_of(row.profile_id)
             try:
                 rendered = _render(campaign, row, links)
             except Exception as exc:  # a template that cannot render this profile
@@ -391,40 +585,44 @@ def _send_email(campaign, rows, recorder: _Recorder, pacer: Pacer) -> None:
                 headers["List-Unsubscribe"] = unsubscribe
                 if links["unsubscribe_url"]:
                     headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-            message = EmailMultiAlternatives(
-                subject=rendered.subject,
-                body=rendered.text,
-                from_email=from_email,
-                to=[row.address],
-                headers=headers,
-                connection=mail,
-            )
-            if rendered.html:
-                message.attach_alternative(rendered.html, "text/html")
+            html = _tracked(rendered.html, row, links) if rendered.html else ""
+            item = _Outgoing(row, message_id)
+            data = None
+            if builder is not None:
+                data = builder.build(
+                    to=row.address,
+                    subject=rendered.subject,
+                    text=rendered.text,
+                    html=html,
+                    headers=headers,
+                )
+            if data is not None:
+                item.envelope = (builder.envelope_from, builder.envelope_to(row.address), data)
+            else:
+                item.message = EmailMultiAlternatives(
+                    subject=rendered.subject,
+                    body=rendered.text,
+                    from_email=from_email,
+                    to=[row.address],
+                    headers=headers,
+                    connection=mail,
+                )
+                if html:
+                    item.message.attach_alternative(html, "text/html")
+            while transport.waiting and transport.waiting + len(recorder.pending) >= window:
+                collect(block=True)  # keep the crash bound: wait until the oldest are recorded
             pacer.wait()
-            try:
-                mail.send_messages([message])
-            except Exception as exc:
-                code = _smtp_code(exc)
-                if code is not None and 500 <= code < 600:
-                    bounce = isinstance(exc, smtplib.SMTPRecipientsRefused)
-                    recorder.failed(row, f"{code} {exc}", permanent=True, bounce=bounce)
-                    continue
-                recorder.failed(row, f"{type(exc).__name__}: {exc}", permanent=False)
-                if code is None:  # the connection itself failed: open a new one
-                    try:
-                        mail.close()
-                        mail.open()
-                    except Exception as again:
-                        recorder.flush()
-                        for rest in rows[index + 1 :]:
-                            recorder.failed(
-                                rest, ERROR_CONNECTION.format(error=again), permanent=False
-                            )
-                        return
-                continue
-            recorder.sent(row, message_id)
+            transport.submit(item)
+        while transport.waiting:
+            collect(block=True)
+        if transport.broken is not None:
+            for row in unsent:
+                recorder.failed(
+                    row, ERROR_CONNECTION.format(error=transport.broken), permanent=False
+                )
     finally:
+        transport.cancelled = transport.waiting > 0  # only when leaving on an error
+        transport.close()
         recorder.flush()
         try:
             mail.close()
@@ -436,6 +634,7 @@ def _send_sms(campaign, rows, recorder: _Recorder, pacer: Pacer) -> None:
     from campaigns.sms import SmsMessage, get_sms_backend
 
     backend = get_sms_backend()
+    links_of = _Links(campaign)
     try:
         backend.open()
     except Exception as exc:
@@ -450,7 +649,7 @@ def _send_sms(campaign, rows, recorder: _Recorder, pacer: Pacer) -> None:
             group, messages = [], []
             for row in rows[start : start + step]:
                 try:
-                    rendered = _render(campaign, row, _links(campaign, row.profile_id))
+                    rendered = _render(campaign, row, links_of(row.profile_id))
                 except Exception as exc:
                     recorder.failed(row, ERROR_RENDER.format(error=exc), permanent=True)
                     continue

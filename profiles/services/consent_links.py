@@ -79,3 +79,45 @@ def opt_in_confirm_url(*, profile_id: int, channel: str, purpose: str = "marketi
     """Return the absolute URL that confirms a double opt-in."""
     token = opt_in_token_make(profile_id=profile_id, channel=channel, purpose=purpose)
     return _absolute("consent_public:confirm", token)
+
+
+class ConsentLinker:
+    """Make both consent URLs of many profiles for one channel and purpose (e.g. a send batch).
+
+    One token per profile serves the unsubscribe and the preference URL (the same salt and
+    payload as ``consent_token_make``, so ``consent_token_read`` reads it); the signer and the
+    two URL prefixes are made once, and the token is not compressed (its payload is too small
+    for zlib to shorten it, so ``signing.dumps(compress=True)`` would give the same string).
+    """
+
+    _SAMPLE = "SAMPLE-token_0:1.x"  # every kind of character a token holds
+
+    def __init__(self, *, channel: str, purpose: str = "marketing"):
+        self.channel = channel
+        self.purpose = purpose
+        self.signer = signing.TimestampSigner(salt=_LINK_SALT)
+        self.unsubscribe = self._template("consent_public:unsubscribe")
+        self.preferences = self._template("consent_public:preferences")
+
+    def _template(self, name: str) -> tuple[str, str]:
+        url = _absolute(name, self._SAMPLE)  # raises NoReverseMatch when the pages are not routed
+        prefix, found, suffix = url.partition(self._SAMPLE)
+        if not found:  # the route changes the token: fall back to reverse() per link
+            return ("", name)
+        return (prefix, suffix)
+
+    def _url(self, template: tuple[str, str], token: str) -> str:
+        prefix, rest = template
+        if not prefix:
+            return _absolute(rest, token)
+        return f"{prefix}{token}{rest}"
+
+    def token(self, profile_id: int) -> str:
+        """Return a consent link token of the profile (readable by ``consent_token_read``)."""
+        payload = {"p": profile_id, "c": self.channel, "u": self.purpose}
+        return self.signer.sign_object(payload, compress=False)
+
+    def urls(self, profile_id: int) -> tuple[str, str]:
+        """Return (unsubscribe URL, preference URL) of the profile, both from one token."""
+        token = self.token(profile_id)
+        return self._url(self.unsubscribe, token), self._url(self.preferences, token)

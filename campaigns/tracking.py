@@ -1,0 +1,281 @@
+"""Email tracking: signed open pixels and click redirects, and the email provider's webhooks.
+
+Links in a message's HTML are rewritten when it is rendered to ``/campaigns/t/c/<token>/``; the
+token is signed (``django.core.signing``, a salt per kind) and carries the send's id and the
+target URL, so the redirect only ever goes where the message pointed: a forged or altered token
+answers 400 and redirects nowhere. The pixel's token carries the send's id only. Every open and
+click is stored (``TrackingEvent``); unique opens and clicks are counted per send by the results.
+
+Webhooks of the email provider arrive through django-anymail's ``tracking`` signal; each event is
+matched to its send by our Message-ID (``<send-{id}.c{campaign}@domain>``) and stored once per
+provider event id. A hard bounce suppresses the address; a spam complaint suppresses it and
+records a withdrawal of email marketing consent.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.core import signing
+from django.db import IntegrityError, transaction
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+
+from campaigns.models import Channel, Send, Suppression, TrackingEvent
+from profiles.models import ConsentPurpose, ConsentSource, ConsentStatus
+from profiles.services.consent import ConsentEntry, consent_record
+
+logger = logging.getLogger(__name__)
+
+OPEN_SALT = "campaigns.tracking.open"
+CLICK_SALT = "campaigns.tracking.click"
+ERROR_BAD_LINK = "This link is not valid."
+
+# 1x1 transparent GIF.
+PIXEL = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
+    b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
+_HREF = re.compile(r"""(<a\b[^>]*?\bhref\s*=\s*)(["'])(.*?)\2""", re.IGNORECASE | re.DOTALL)
+_BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
+_MESSAGE_ID = re.compile(r"send-(\d+)\.c(\d+)@")
+
+
+# --- signed URLs -------------------------------------------------------------------------------
+
+
+def _absolute(route: str) -> str:
+    return f"{settings.SITE_URL}{route}"
+
+
+def open_url(*, send_id: int) -> str:
+    """Return the signed URL of the open pixel of one send."""
+    token = signing.dumps(send_id, salt=OPEN_SALT)
+    return _absolute(reverse("campaigns:track-open", kwargs={"token": token}))
+
+
+def click_url(*, send_id: int, url: str) -> str:
+    """Return the signed redirect URL of one link of one send."""
+    token = signing.dumps({"s": send_id, "u": url}, salt=CLICK_SALT, compress=True)
+    return _absolute(reverse("campaigns:track-click", kwargs={"token": token}))
+
+
+def _trackable(url: str) -> bool:
+    return urlsplit(url).scheme.lower() in ("http", "https") and bool(urlsplit(url).netloc)
+
+
+def html_track(body: str, *, send_id: int, keep: frozenset[str] | set[str] = frozenset()) -> str:
+    """Return ``body`` with its http(s) links going through click redirects, plus the pixel.
+
+    Links whose target is in ``keep`` (the unsubscribe and preference links) stay as they are.
+    """
+    if not body:
+        return body
+
+    def rewrite(match: re.Match) -> str:
+        prefix, quote, value = match.groups()
+        target = html.unescape(value).strip()
+        if target in keep or not _trackable(target):
+            return match.group(0)
+        tracked = html.escape(click_url(send_id=send_id, url=target), quote=True)
+        return f"{prefix}{quote}{tracked}{quote}"
+
+    tracked = _HREF.sub(rewrite, body)
+    pixel = (
+        f'<img src="{html.escape(open_url(send_id=send_id), quote=True)}" width="1" height="1" '
+        'alt="" style="display:none">'
+    )
+    parts = _BODY_END.split(tracked, maxsplit=1)
+    if len(parts) == 2:
+        return f"{parts[0]}{pixel}</body>{parts[1]}"
+    return tracked + pixel
+
+
+# --- recording ---------------------------------------------------------------------------------
+
+
+def tracking_record(
+    *, send_id: int, kind: str, url: str = "", event_id: str | None = None, at=None
+) -> TrackingEvent | None:
+    """Store one tracking event; return None when ``event_id`` was already recorded."""
+    try:
+        with transaction.atomic():
+            return TrackingEvent.objects.create(
+                send_id=send_id,
+                kind=kind,
+                url=url,
+                provider_event_id=event_id or None,
+                at=at or timezone.now(),
+            )
+    except IntegrityError:
+        if event_id and TrackingEvent.objects.filter(provider_event_id=event_id).exists():
+            return None
+        raise
+
+
+@login_not_required
+@never_cache
+def track_open(request, token: str):
+    """Record an open and answer the 1x1 pixel; 404 for a forged token."""
+    try:
+        send_id = int(signing.loads(token, salt=OPEN_SALT))
+    except (signing.BadSignature, TypeError, ValueError):
+        raise Http404(ERROR_BAD_LINK) from None
+    if not Send.objects.filter(pk=send_id).exists():
+        raise Http404(ERROR_BAD_LINK)
+    tracking_record(send_id=send_id, kind=TrackingEvent.Kind.OPEN)
+    return HttpResponse(PIXEL, content_type="image/gif")
+
+
+@login_not_required
+@never_cache
+def track_click(request, token: str):
+    """Record a click and redirect to the link's signed target; 400 for a forged token."""
+    try:
+        data = signing.loads(token, salt=CLICK_SALT)
+        send_id, url = int(data["s"]), str(data["u"])
+    except (signing.BadSignature, TypeError, ValueError, KeyError):
+        return HttpResponseBadRequest(ERROR_BAD_LINK)
+    if not _trackable(url):
+        return HttpResponseBadRequest(ERROR_BAD_LINK)
+    if not Send.objects.filter(pk=send_id).exists():
+        raise Http404(ERROR_BAD_LINK)
+    tracking_record(send_id=send_id, kind=TrackingEvent.Kind.CLICK, url=url)
+    return HttpResponseRedirect(url)
+
+
+urlpatterns = [
+    path("t/o/<str:token>/", track_open, name="track-open"),
+    path("t/c/<str:token>/", track_click, name="track-click"),
+]
+
+
+# --- provider webhooks (django-anymail) --------------------------------------------------------
+
+_KINDS = {
+    "delivered": TrackingEvent.Kind.DELIVERED,
+    "bounced": TrackingEvent.Kind.BOUNCE,
+    "complained": TrackingEvent.Kind.COMPLAINT,
+    "opened": TrackingEvent.Kind.OPEN,
+    "clicked": TrackingEvent.Kind.CLICK,
+}
+
+
+def send_for_message_id(message_id: str | None) -> Send | None:
+    """Return the send whose Message-ID is ``message_id`` (with or without angle brackets)."""
+    match = _MESSAGE_ID.search(message_id or "")
+    if not match:
+        return None
+    send = Send.objects.filter(pk=int(match.group(1)), campaign_id=int(match.group(2))).first()
+    if send is None or send.message_id.strip("<>") != (message_id or "").strip().strip("<>"):
+        return None
+    return send
+
+
+def provider_event_record(
+    *,
+    event_type: str,
+    message_id: str | None,
+    event_id: str | None = None,
+    timestamp=None,
+    recipient: str | None = None,
+    click_url: str | None = None,
+    description: str = "",
+) -> TrackingEvent | None:
+    """Record a provider's event for one of our sends; apply bounces and complaints.
+
+    Return the stored event, or None when the event is of no interest, not for one of our
+    messages, or was already recorded (same ``event_id``).
+    """
+    kind = _KINDS.get(event_type)
+    if kind is None:
+        return None
+    send = send_for_message_id(message_id)
+    if send is None:
+        logger.info("Tracking event %s for an unknown message %r", event_type, message_id)
+        return None
+    with transaction.atomic():
+        event = tracking_record(
+            send_id=send.pk, kind=kind, url=click_url or "", event_id=event_id, at=timestamp
+        )
+        if event is None:
+            return None
+        if kind in (TrackingEvent.Kind.BOUNCE, TrackingEvent.Kind.COMPLAINT):
+            _suppress(send, kind, recipient, description)
+        if kind == TrackingEvent.Kind.COMPLAINT:
+            _withdraw_email_consent(send, description)
+    return event
+
+
+def _suppress(send: Send, kind: str, recipient: str | None, description: str) -> None:
+    address = (recipient or send.address or "").strip().lower()
+    if not address:
+        return
+    reason = (
+        Suppression.Reason.COMPLAINT
+        if kind == TrackingEvent.Kind.COMPLAINT
+        else Suppression.Reason.HARD_BOUNCE
+    )
+    Suppression.objects.bulk_create(
+        [
+            Suppression(
+                channel=Channel.EMAIL, address=address, reason=reason, detail=description[:2000]
+            )
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def _withdraw_email_consent(send: Send, description: str) -> None:
+    consent_record(
+        entry=ConsentEntry(
+            profile_id=send.profile_id,
+            channel=Channel.EMAIL,
+            purpose=ConsentPurpose.MARKETING,
+            status=ConsentStatus.WITHDRAWN,
+            source=ConsentSource.COMPLAINT,
+            evidence=(f"{send.message_id} {description}").strip()[:2000],
+        )
+    )
+
+
+def anymail_tracking_received(sender, event, esp_name, **kwargs) -> None:
+    """Receive django-anymail's ``tracking`` signal (connected in ``CampaignsConfig.ready``)."""
+    provider_event_record(
+        event_type=event.event_type,
+        message_id=event.message_id,
+        event_id=f"{esp_name}:{event.event_id}" if event.event_id else None,
+        timestamp=event.timestamp,
+        recipient=event.recipient,
+        click_url=event.click_url,
+        description=" ".join(
+            str(part)
+            for part in (event.reject_reason, event.description, event.mta_response)
+            if part
+        ),
+    )
+
+
+def anymail_webhook_urlpatterns() -> list:
+    """Return the provider tracking webhook URLs, open to the provider (no login).
+
+    Mailgun reports our Message-ID with each event, so its events match our sends; it signs
+    each call with the webhook signing key (ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY). Other
+    providers' django-anymail views can be added here the same way.
+    """
+    from anymail.webhooks.mailgun import MailgunTrackingWebhookView
+
+    return [
+        path(
+            "mailgun/tracking/",
+            login_not_required(MailgunTrackingWebhookView.as_view()),
+            name="mailgun_tracking_webhook",
+        )
+    ]

@@ -1,0 +1,91 @@
+"""Every screen opens in a real browser, for a superuser, with no error and no console error."""
+
+import pytest
+
+from campaigns.models import Campaign, Variant
+from profiles.models import ConsentSource
+from profiles.services.consent import ConsentEntry, consent_record
+from profiles.services.consent_links import consent_token_make
+from segments.models import Segment
+from tests.factories import EventFactory, ProfileFactory, UserFactory
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def admin_with_data(transactional_db):
+    profile = ProfileFactory(external_id="P-1", email="li@example.com", city="上海")
+    EventFactory.create_batch(2, profile=profile, channel="app")
+    consent_record(
+        entry=ConsentEntry(
+            profile_id=profile.pk,
+            channel="email",
+            purpose="marketing",
+            status="granted",
+            source=ConsentSource.WEB_FORM,
+        )
+    )
+    Segment.objects.create(
+        name="上海", slug="shanghai", rule={"attr": "city", "op": "eq", "value": "上海"}
+    )
+    campaign = Campaign.objects.create(name="春季", slug="spring", channel="email")
+    Variant.objects.create(campaign=campaign, key="A", subject="你好 {{ name }}", body_text="Hi")
+    user = UserFactory(username="browser-admin", is_superuser=True, is_staff=True)
+    return user, profile
+
+
+PAGES = [
+    "/",
+    "/profiles/",
+    "/profiles/P-1/",
+    "/profiles/tags/",
+    "/profiles/import/",
+    "/profiles/consent/",
+    "/profiles/consent/P-1/",
+    "/profiles/consent/import/",
+    "/profiles/consent/report/",
+    "/profiles/consent/audit/",
+    "/segments/",
+    "/segments/new/",
+    "/segments/shanghai/",
+    "/segments/shanghai/edit/",
+    "/campaigns/",
+    "/campaigns/new/",
+    "/campaigns/spring/",
+    "/campaigns/spring/edit/",
+    "/campaigns/spring/report/",
+    "/campaigns/spring/results/",
+    "/journeys/new/",
+    "/journeys/",
+    "/journeys/funnel/",
+    "/jobs/",
+    "/api/v1/docs/",
+]
+
+
+def test_every_page_opens_without_errors(page, admin_with_data):
+    user, profile = admin_with_data
+    page.goto("/accounts/login/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit].primary")
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+    failures = []
+    for path in PAGES:
+        response = page.goto(path)
+        page.wait_for_load_state("networkidle")
+        if response is None or response.status >= 400:
+            failures.append(f"{path}: HTTP {response and response.status}")
+        elif not page.locator("h1, #swagger-ui").count():
+            failures.append(f"{path}: no heading")
+    token = consent_token_make(profile_id=profile.pk, channel="email")
+    for path in (f"/c/preferences/{token}/", f"/c/unsubscribe/{token}/"):
+        response = page.goto(path)
+        if response is None or response.status != 200:
+            failures.append(f"{path}: HTTP {response and response.status}")
+
+    assert failures == []
+    assert page.console_errors == []

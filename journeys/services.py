@@ -217,6 +217,51 @@ def stages_refresh(
     }
 
 
+def stage_triggers_process(*, limit: int = 5000) -> int:
+    """Give the campaigns triggered by entering a stage the profiles that entered it since.
+
+    Each sending campaign with a ``trigger_stage`` keeps its cursor (the last StageTransition id
+    handled) in ``trigger_cursor``; it starts at the last transition before the campaign started,
+    so only profiles entering afterwards get the message. The cursor moves in the same
+    transaction as the ledger rows, with the campaign row locked, so each entry is handled once.
+    Return the ledger rows added.
+    """
+    from campaigns.models import Campaign
+    from campaigns.services.audience import campaign_profiles_add
+
+    added = 0
+    campaigns = Campaign.objects.filter(
+        kind=Campaign.Kind.TRIGGERED, status=Campaign.Status.SENDING, trigger_segment__isnull=True
+    ).exclude(trigger_stage="")
+    for campaign_id in campaigns.values_list("pk", flat=True):
+        while True:
+            with transaction.atomic():
+                campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
+                if campaign.trigger_cursor == 0 and campaign.started_at:
+                    before = StageTransition.objects.filter(at__lte=campaign.started_at)
+                    campaign.trigger_cursor = (
+                        before.order_by("-pk").values_list("pk", flat=True).first() or 0
+                    )
+                entries = list(
+                    StageTransition.objects.filter(
+                        pk__gt=campaign.trigger_cursor, to_stage__slug=campaign.trigger_stage
+                    )
+                    .order_by("pk")
+                    .values_list("pk", "profile_id")[:limit]
+                )
+                if entries:
+                    added += campaign_profiles_add(
+                        campaign=campaign, profile_ids=[profile for _pk, profile in entries]
+                    )
+                    campaign.trigger_cursor = entries[-1][0]
+                Campaign.objects.filter(pk=campaign.pk).update(
+                    trigger_cursor=campaign.trigger_cursor
+                )
+            if len(entries) < limit:
+                break
+    return added
+
+
 def stages_backfill(
     *, start: datetime.datetime, end: datetime.datetime, every_days: int = 30
 ) -> int:

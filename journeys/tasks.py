@@ -3,13 +3,15 @@
 from celery import shared_task
 
 from journeys.selectors import dashboard_refresh
-from journeys.services import stages_refresh
+from journeys.services import stage_triggers_process, stages_refresh
 
 
 @shared_task(name="journeys.tasks.stages_refresh_task")
 def stages_refresh_task() -> dict:
-    """Move profiles forward between journey stages (run by beat every 10 minutes)."""
-    return stages_refresh()
+    """Move profiles forward between journey stages, then fire stage-triggered campaigns."""
+    moved = stages_refresh()
+    stage_triggers_process()
+    return moved
 
 
 @shared_task(name="journeys.tasks.dashboard_refresh_task")

@@ -833,7 +833,8 @@ def campaigns_tick(*, now: datetime.datetime | None = None) -> dict[str, list[in
         except Exception:  # one broken campaign must not stop the others
             logger.exception("Campaign %s could not start", campaign_id)
     sending = Campaign.objects.filter(status=Campaign.Status.SENDING)
-    for campaign_id in sending.filter(kind=Campaign.Kind.TRIGGERED).values_list("pk", flat=True):
+    triggered = sending.filter(kind=Campaign.Kind.TRIGGERED, trigger_segment__isnull=False)
+    for campaign_id in triggered.values_list("pk", flat=True):  # stage triggers: journeys
         try:
             campaign_triggers_process(campaign_id=campaign_id)
         except Exception:

@@ -202,7 +202,10 @@ def results(request, slug: str):
             "decision": campaign.winner_decision,
             "rates_chart": figure_html(
                 charts.variant_rates_figure(
-                    rows, title=_("Rates by variant (95% confidence interval)"), labels=rates
+                    rows,
+                    # xgettext:no-python-format
+                    title=_("Rates by variant (95% confidence interval)"),
+                    labels=rates,
                 )
             )
             if rows

@@ -17,7 +17,19 @@ from django.utils import timezone
 
 from core.bulk import BulkWriter, reset_sequences
 from journeys.services import stages_backfill, stages_ensure_defaults
-from profiles.models import Event, Gender, Profile, ProfileTag, Provenance, Tag, TagCategory
+from profiles.models import (
+    ConsentRecord,
+    ConsentSource,
+    ConsentState,
+    ConsentStatus,
+    Event,
+    Gender,
+    Profile,
+    ProfileTag,
+    Provenance,
+    Tag,
+    TagCategory,
+)
 from profiles.services.features import features_refresh
 
 ERROR_NOT_EMPTY = (
@@ -239,7 +251,8 @@ def demo_seed(
         signups = _seed_profiles(rng, profiles, start_ts, end_ts, tz, created, report)
         event_count = _seed_events(rng, events, signups, end_ts, tz, created, report)
         tagged = _seed_tags(rng, profiles, tag_ids, created, report)
-        reset_sequences(Profile, Event, ProfileTag)
+        consents = _seed_consents(rng, profiles, start_ts, end_ts, tz, created, report)
+        reset_sequences(Profile, Event, ProfileTag, ConsentRecord, ConsentState)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:  # fresh statistics, or the planner guesses badly
             cursor.execute("ANALYZE")
@@ -254,7 +267,12 @@ def demo_seed(
         start=datetime.datetime.fromtimestamp(start_ts, tz), end=end, every_days=every_days
     )
     report("stages", moves, moves)
-    return {"profiles": profiles, "events": event_count, "profile_tags": tagged}
+    return {
+        "profiles": profiles,
+        "events": event_count,
+        "profile_tags": tagged,
+        "consent_records": consents,
+    }
 
 
 def _seed_taxonomy() -> list[int]:
@@ -396,6 +414,43 @@ def _seed_events(rng, count, signups, end_ts, tz, created, report) -> int:
                 report("events", j, count)
     report("events", count, count)
     return count
+
+
+# (channel, purpose, chance of a grant, chance of a withdrawal instead): most have given email
+# marketing consent at signup, fewer SMS; a few withdrew personalised profiling.
+DEMO_CONSENTS = [
+    ("email", "marketing", 0.70, 0.08),
+    ("sms", "marketing", 0.45, 0.05),
+    ("email", "profiling", 0.0, 0.03),
+]
+
+
+def _seed_consents(rng, n_profiles, start_ts, end_ts, tz, created, report) -> int:
+    """Write one consent record per (profile, channel, purpose) drawn, and its current state."""
+    record_fields = ["id", "profile_id", "channel", "purpose", "status", "recorded_at", "source",
+                     "notice_version", "created_at"]  # fmt: skip
+    state_fields = ["profile_id", "channel", "purpose", "status", "record_id", "recorded_at"]
+    next_id = 1
+    with (
+        BulkWriter(ConsentRecord, record_fields) as records,
+        BulkWriter(ConsentState, state_fields) as states,
+    ):
+        for profile_id in range(1, n_profiles + 1):
+            for channel, purpose, granted, withdrawn in DEMO_CONSENTS:
+                draw = rng.random()
+                if draw < granted:
+                    status = ConsentStatus.GRANTED
+                elif draw < granted + withdrawn:
+                    status = ConsentStatus.WITHDRAWN
+                else:
+                    continue
+                at = datetime.datetime.fromtimestamp(rng.uniform(start_ts, end_ts), tz)
+                records.add((next_id, profile_id, channel, purpose, status, at,
+                             ConsentSource.IMPORT, "demo", created))  # fmt: skip
+                states.add((profile_id, channel, purpose, status, next_id, at))
+                next_id += 1
+    report("consents", next_id - 1, next_id - 1)
+    return next_id - 1
 
 
 def _seed_tags(rng, n_profiles, tag_ids, created, report) -> int:

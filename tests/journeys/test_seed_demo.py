@@ -9,7 +9,8 @@ import phonenumbers
 import pytest
 from django.core.management import CommandError, call_command
 
-from profiles.models import Event, Profile, ProfileTag, Tag
+from profiles.models import ConsentRecord, ConsentState, Event, Profile, ProfileTag, Tag
+from profiles.services.consent import consent_sendable
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -92,6 +93,18 @@ def test_the_data_is_realistic():
         latest = profile.events.order_by("-occurred_at").first()
         assert profile.last_seen_at == latest.occurred_at
         assert profile.signup_at <= latest.occurred_at
+
+
+def test_most_demo_profiles_may_get_email_and_the_state_matches_the_ledger():
+    seed(profiles=500, events=1000)
+
+    mailable = consent_sendable(profiles=Profile.objects.all(), channel="email").count()
+    states = ConsentState.objects.values_list("record_id", "status")
+
+    assert 250 < mailable < 450  # about 70 %
+    assert {(pk, status) for pk, status in states} == set(
+        ConsentRecord.objects.values_list("pk", "status")
+    )  # one record per consent, so each is its own latest
 
 
 def test_new_rows_get_fresh_ids_after_seeding():

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Campaign, Channel
 from campaigns.services.content import content_check
+from profiles.services.consent import consent_purposes
 from segments.models import Segment
 
 ERROR_BAD_DATETIME = _("Enter a date and time like 2025-03-01 09:30.")
@@ -31,9 +32,9 @@ class CampaignForm(forms.Form):
         label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
     channel = forms.ChoiceField(label=_("Channel"), choices=Channel.choices)
-    purpose = forms.CharField(
+    purpose = forms.ChoiceField(
         label=_("Consent purpose"),
-        max_length=40,
+        choices=consent_purposes,
         initial="marketing",
         help_text=_("Only profiles with consent for this channel and purpose receive it."),
     )

@@ -11,6 +11,8 @@ from django.core.management.base import BaseCommand
 
 from core import roles
 from profiles.models import Profile
+from segments.models import Segment
+from segments.services import segment_evaluate
 
 DEMO_USERS = [
     ("admin", None),
@@ -18,6 +20,15 @@ DEMO_USERS = [
     ("campaigns", roles.CAMPAIGN_MANAGER),
     ("consent", roles.CONSENT_ADMIN),
 ]
+
+
+# A few segments to start from, so campaigns have an audience to pick.
+DEMO_SEGMENTS = [
+    ("上海用户", "shanghai", {"attr": "city", "op": "eq", "value": "上海"}),
+    ("高价值客户", "high-value", {"attr": "value_tier", "op": "eq", "value": "high"}),
+    ("近 90 天复购", "repeat-buyers-90d",
+     {"event": "purchase", "within_days": 90, "count": {"gte": 2}}),
+]  # fmt: skip
 
 
 class Command(BaseCommand):
@@ -32,11 +43,22 @@ class Command(BaseCommand):
             self.stdout.write("The database already holds profiles; no demo data added.")
         else:
             call_command("seed_demo", profiles=profiles, events=events, stdout=self.stdout)
+            self._segments()
         credentials = self._credentials()
-        host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "8000")
+        host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("WEB_PORT", "8000")
         self.stdout.write(self.style.SUCCESS(f"Log in at http://{host}:{port}/ with:"))
         for username, password in credentials.items():
             self.stdout.write(f"  {username:<10} {password}")
+
+    def _segments(self) -> None:
+        """Create and evaluate the demo segments (only next to freshly seeded data)."""
+        for name, slug, rule in DEMO_SEGMENTS:
+            segment, created = Segment.objects.get_or_create(
+                slug=slug, defaults={"name": name, "rule": rule, "refresh_minutes": 60}
+            )
+            if created:
+                run = segment_evaluate(segment_id=segment.pk)
+                self.stdout.write(f"segment {slug}: {run.size if run else '?'} members")
 
     def _credentials(self) -> dict[str, str]:
         """Return each demo user's password, creating users (and a kept password) once."""

@@ -1,4 +1,4 @@
-"""Fuzz the profiles API with schemathesis against its own OpenAPI schema: never a server error."""
+"""Fuzz the profiles, segments and campaigns APIs with schemathesis against their own schema."""
 
 import os
 
@@ -17,7 +17,7 @@ from tests.factories import EventFactory, ProfileFactory, ProfileTagFactory, Use
 
 # Examples per operation; raise it to search harder: FUZZ_EXAMPLES=500 pytest tests/profiles/…
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
-OUR_PATHS = r"^/api/v1/(profiles|events|tags)/"
+OUR_PATHS = r"^/api/v1/(profiles|events|tags|segments|campaigns)/"
 
 schema = schemathesis.openapi.from_dict(SchemaGenerator().get_schema(request=None, public=True))
 schema = schema.include(path_regex=OUR_PATHS)

@@ -1,7 +1,5 @@
 """Pages for consent admins: find a profile, read and record its consent, import, report."""
 
-import uuid
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404
@@ -18,7 +16,7 @@ from profiles.forms import ConsentRecordForm, ConsentSearchForm, ConsentUploadFo
 from profiles.models import ConsentChannel, ConsentPurpose, ConsentSource, Profile
 from profiles.services.consent import ConsentEntry, consent_record
 from profiles.services.consent_import import consent_import_file, consent_import_preview
-from profiles.views.imports import _upload_dir, _upload_path
+from profiles.views.imports import upload_path, upload_store
 
 SEARCH_LIMIT = 20
 MESSAGE_RECORDED = gettext_lazy("The consent was recorded.")
@@ -109,19 +107,21 @@ def consent_import(request):
     require_role(request.user, CONSENT_ADMIN)
     form = ConsentUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        upload_id = uuid.uuid4().hex
-        _upload_dir().mkdir(parents=True, exist_ok=True)
-        path = _upload_dir() / f"{upload_id}.csv"
-        with open(path, "wb") as target:
-            for chunk in form.cleaned_data["file"].chunks():
-                target.write(chunk)
+        upload_id, path = upload_store(form.cleaned_data["file"])
         preview = consent_import_preview(path=path)
         if preview.fatal:
             path.unlink(missing_ok=True)
         return render(
             request,
-            "profiles/consent_import_preview.html",
-            {"preview": preview, "upload_id": upload_id, "name": form.cleaned_data["file"].name},
+            "profiles/import_preview.html",
+            {
+                "preview": preview,
+                "upload_id": upload_id,
+                "name": form.cleaned_data["file"].name,
+                "title": _("Consent import preview"),
+                "upload_url": reverse("profiles:consent-import"),
+                "confirm_url": reverse("profiles:consent-import-confirm"),
+            },
         )
     return render(request, "profiles/consent_import.html", {"form": form})
 
@@ -130,7 +130,7 @@ def consent_import(request):
 def consent_import_confirm(request):
     """Import the good rows of a previewed upload, in one transaction, and show the outcome."""
     require_role(request.user, CONSENT_ADMIN)
-    path = _upload_path(request.POST.get("upload_id", ""))
+    path = upload_path(request.POST.get("upload_id", ""))
     report = consent_import_file(path=path, recorded_by=request.user)
     if not report.fatal:
         path.unlink(missing_ok=True)

@@ -62,6 +62,7 @@ from django.db.models import (
 )
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Round
+from django.db.models.sql.datastructures import BaseTable
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -252,10 +253,16 @@ MeasureKey = tuple[str, str, int]  # (event, "count" or "sum", within_days)
 
 @dataclass(frozen=True)
 class SharedMeasures:
-    """Where each shared measure lives: (event, measure, days) -> (table, column)."""
+    """Where each shared measure lives: (event, measure, days) -> (table, column).
+
+    ``profiles`` names a narrow copy of the profile columns the rules read (``profile_columns``),
+    which each rule scans instead of the wide profile table; None when there is none.
+    """
 
     columns: dict[MeasureKey, tuple[str, str]]
     tables: dict[str, tuple[str, int]]  # table -> (event, widest window in days)
+    profiles: str | None = None
+    profile_columns: tuple[str, ...] = ()
 
 
 def _measure_key(node: rules.EventCondition) -> MeasureKey:
@@ -263,17 +270,27 @@ def _measure_key(node: rules.EventCondition) -> MeasureKey:
 
 
 def measure_keys(tree: rules.Node) -> set[MeasureKey]:
-    """Return the event measures a rule compares through a grouped scan (not EXISTS)."""
+    """Return the event measures a rule compares, "any" and "none" counts included.
+
+    Read from a shared table, "did not" becomes an anti-join against the few profiles that did,
+    instead of one index probe into the events per candidate profile and per rule.
+    """
     return {
-        _measure_key(node)
-        for node in rules.walk(tree)
-        if isinstance(node, rules.EventCondition)
-        and not (node.measure == "count" and (node.op, node.value) in COUNT_EXISTS)
+        _measure_key(node) for node in rules.walk(tree) if isinstance(node, rules.EventCondition)
     }
 
 
-def shared_measures(keys: set[MeasureKey], *, prefix: str = "segment_shared") -> SharedMeasures:
-    """Plan one table per event name holding every measure in ``keys``."""
+def shared_measures(
+    keys: set[MeasureKey],
+    *,
+    profile_columns: set[str] | None = None,
+    prefix: str = "segment_shared",
+) -> SharedMeasures:
+    """Plan one table per event name holding every measure in ``keys``.
+
+    With ``profile_columns`` (see ``profile_columns``), also plan a narrow copy of those
+    profile columns for the rules to scan.
+    """
     columns, tables = {}, {}
     for number, event in enumerate(sorted({key[0] for key in keys})):
         table = f"{prefix}_{number}"
@@ -281,7 +298,63 @@ def shared_measures(keys: set[MeasureKey], *, prefix: str = "segment_shared") ->
         tables[table] = (event, max(days for _e, _m, days in mine))
         for index, key in enumerate(mine):
             columns[key] = (table, f"m{index}")
-    return SharedMeasures(columns=columns, tables=tables)
+    if profile_columns is None:
+        return SharedMeasures(columns=columns, tables=tables)
+    return SharedMeasures(
+        columns=columns,
+        tables=tables,
+        profiles=f"{prefix}_profiles",
+        profile_columns=tuple(sorted({"id", *profile_columns})),
+    )
+
+
+# The profile columns each kind of node reads; the other kinds read only the id. A kind missing
+# here (a condition added later) makes ``profile_columns`` answer None: rules scan the table.
+PROFILE_COLUMNS: dict[type, Callable[[rules.Node], set[str]]] = {
+    rules.AllOf: lambda node: set(),
+    rules.AnyOf: lambda node: set(),
+    rules.Not: lambda node: set(),
+    rules.AttributeCondition: lambda node: {
+        "traits" if node.is_trait else Profile._meta.get_field(node.attr).column
+    },
+    rules.TagCondition: lambda node: set(),
+    rules.EventCondition: lambda node: set(),
+    rules.SegmentCondition: lambda node: set(),
+    rules.ConsentCondition: lambda node: set(),
+    rules.StageCondition: lambda node: {Profile._meta.get_field("stage").column},
+}
+
+
+def profile_columns(trees) -> set[str] | None:
+    """Return the profile columns the rules read, or None if a condition's are not known."""
+    found = set()
+    for tree in trees:
+        for node in rules.walk(tree):
+            columns = PROFILE_COLUMNS.get(type(node))
+            if columns is None:
+                return None
+            found |= columns(node)
+    return found
+
+
+def shared_profiles_query(plan: SharedMeasures) -> str:
+    """Return the SELECT that fills the plan's narrow profile copy."""
+    return f"SELECT {', '.join(plan.profile_columns)} FROM {Profile._meta.db_table}"
+
+
+def shared_matching(tree: rules.Node, *, now: datetime.datetime, shared: SharedMeasures):
+    """Return the ids (``values("pk")``) of the profiles satisfying ``tree``, read via ``shared``.
+
+    With a narrow profile copy in the plan, the query scans it in place of the profile table:
+    it keeps the profile table's alias, so the compiled conditions read the copy's columns.
+    """
+    queryset = Profile.objects.filter(compile_rule(tree, now=now, shared=shared)).values("pk")
+    if shared.profiles is not None:
+        query = queryset.query
+        alias = query.get_initial_alias()
+        query.alias_map[alias] = BaseTable(shared.profiles, alias)
+        query.table_map[shared.profiles] = query.table_map.pop(Profile._meta.db_table)
+    return queryset
 
 
 def shared_measure_columns(plan: SharedMeasures, table: str) -> list[tuple[str, str, int]]:

@@ -12,15 +12,20 @@ from segments.compiler import (
     SharedMeasures,
     compile_rule,
     measure_keys,
+    profile_columns,
+    shared_matching,
     shared_measure_columns,
     shared_measures,
     shared_measures_query,
+    shared_profiles_query,
 )
 from segments.models import Segment, SegmentMembership, SegmentRun, SegmentTransition
 from segments.rules import RuleError, parse_rule, referenced_segments
 from segments.selectors import segment_rule
 
 PREVIEW_SAMPLE_SIZE = 10
+# From how many segments refreshed together their rules scan a narrow copy of the profiles.
+SHARED_PROFILES_FROM = 2
 
 
 def segment_preview(*, rule, slug: str | None = None, now: datetime.datetime | None = None) -> dict:
@@ -105,9 +110,11 @@ def _membership_replace(
     q = connection.ops.quote_name
     transitions = q(SegmentTransition._meta.db_table)
     membership = q(SegmentMembership._meta.db_table)
-    matching_sql, matching_params = _sql(
-        Profile.objects.filter(compile_rule(tree, now=now, shared=shared)).values("pk")
-    )
+    if shared is None:
+        matching = Profile.objects.filter(compile_rule(tree, now=now)).values("pk")
+    else:
+        matching = shared_matching(tree, now=now, shared=shared)
+    matching_sql, matching_params = _sql(matching)
     head = f"INSERT INTO {transitions} (segment_id, entered, version, at, profile_id) "
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS segment_eval_result")
@@ -230,19 +237,23 @@ def segments_evaluate_many(
     """Evaluate several segments in dependency order, sharing their event scans.
 
     The counts and sums of events that the rules compare are computed once per event name into
-    temporary tables (``segments.compiler.shared_measures``), then each segment is evaluated as
+    temporary tables (``segments.compiler.shared_measures``), and the profile columns the rules
+    read are copied once into a narrow temporary table; then each segment is evaluated as
     ``segment_evaluate`` does, reading those tables. All use the same ``now``, so the shared
     measures mean the same for every rule.
     """
     now = now or timezone.now()
     ordered = _dependency_order(segment_ids)
-    keys = set()
+    trees = []
     for segment in Segment.objects.filter(pk__in=ordered, kind=Segment.Kind.DYNAMIC):
         try:
-            keys |= measure_keys(parse_rule(segment.rule, resolve=segment_rule, slug=segment.slug))
+            trees.append(parse_rule(segment.rule, resolve=segment_rule, slug=segment.slug))
         except RuleError:  # its own evaluation records the error
             continue
-    plan = shared_measures(keys) if keys else None
+    keys = set().union(*(measure_keys(tree) for tree in trees))
+    # A narrow copy of the profile columns pays for itself once several rules scan it.
+    columns = profile_columns(trees) if len(trees) >= SHARED_PROFILES_FROM else None
+    plan = shared_measures(keys, profile_columns=columns) if keys or columns else None
     try:
         if plan is not None:
             shared_measures_fill(plan=plan, now=now)
@@ -255,7 +266,7 @@ def segments_evaluate_many(
 def shared_measures_drop(*, plan: SharedMeasures) -> None:
     """Drop the temporary tables of a shared-measures plan."""
     with connection.cursor() as cursor:
-        for table in plan.tables:
+        for table in [*plan.tables, *filter(None, [plan.profiles])]:
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
 
@@ -263,8 +274,9 @@ def shared_measures_fill(*, plan: SharedMeasures, now: datetime.datetime) -> Non
     """Create and fill the temporary tables of a shared-measures plan.
 
     Each table is filled by one grouped scan, then indexed (faster than inserting into an indexed
-    table). On PostgreSQL the scan may use more memory
-    (``work_mem``) for this one statement, so that it groups in memory instead of sorting on disk.
+    table); so is the narrow copy of the profile columns, if the plan has one. On PostgreSQL the
+    scan may use more memory (``work_mem``) for this one statement, so that it groups in memory
+    instead of sorting on disk.
     """
     for table in plan.tables:
         columns = shared_measure_columns(plan, table)
@@ -290,6 +302,13 @@ def shared_measures_fill(*, plan: SharedMeasures, now: datetime.datetime) -> Non
             cursor.execute(f"CREATE UNIQUE INDEX {table}_profile ON {table} (profile_id)")
             if connection.vendor == "postgresql":
                 cursor.execute(f"ANALYZE {table}")
+    if plan.profiles is not None:
+        select = shared_profiles_query(plan)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {plan.profiles}")
+            cursor.execute(f"CREATE TEMP TABLE {plan.profiles} AS {select}")
+            if connection.vendor == "postgresql":
+                cursor.execute(f"ANALYZE {plan.profiles}")
 
 
 def segment_queue(*, segment: Segment) -> None:

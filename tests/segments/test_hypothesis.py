@@ -25,7 +25,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from profiles.models import Event, Gender, Profile, ProfileTag, ValueTier
-from segments.compiler import compile_rule, measure_keys, shared_measures
+from segments.compiler import (
+    compile_rule,
+    measure_keys,
+    profile_columns,
+    shared_matching,
+    shared_measures,
+)
 from segments.models import Segment, SegmentMembership
 from segments.rules import (
     AGGREGATE_OPS,
@@ -469,13 +475,16 @@ def test_random_valid_rules_select_what_a_plain_python_evaluation_selects(datase
 @given(rules=st.lists(VALID_RULES, min_size=1, max_size=3))
 def test_rules_evaluated_together_on_shared_measures_select_the_same(dataset, rules):
     trees = [parse_rule(rule, resolve=SEGMENT_RULES.get) for rule in rules]
-    plan = shared_measures(set().union(*(measure_keys(tree) for tree in trees)))
+    plan = shared_measures(
+        set().union(*(measure_keys(tree) for tree in trees)), profile_columns=profile_columns(trees)
+    )
+    assert plan.profiles is not None  # every condition kind says which columns it reads
     shared_measures_fill(plan=plan, now=NOW)
 
     try:
         for rule, tree in zip(rules, trees, strict=True):
-            condition = compile_rule(tree, now=NOW, shared=plan)
-            members = set(Profile.objects.filter(condition).values_list("external_id", flat=True))
+            ids = shared_matching(tree, now=NOW, shared=plan)
+            members = set(Profile.objects.filter(pk__in=ids).values_list("external_id", flat=True))
             assert members == {p["fields"]["external_id"] for p in dataset if holds(rule, p)}
     finally:
         shared_measures_drop(plan=plan)

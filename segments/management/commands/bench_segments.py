@@ -29,6 +29,7 @@ def mixed_rule(*, tag: str, cities=CITIES, purchase_days: int = 180) -> dict:
     }
 
 
+# Like every rule on behaviour, it leaves out profiles that withdrew personalised profiling.
 HAND_SQL = """
 CREATE TEMP TABLE bench_hand AS
 SELECT p.id FROM profiles_profile p
@@ -48,6 +49,9 @@ WHERE p.city = ANY(%(cities)s)
                   WHERE e.profile_id = p.id AND e.name = 'feedback'
                     AND e.occurred_at >= %(now)s - interval '90 days'
                     AND e.occurred_at <= %(now)s)
+  AND NOT EXISTS (SELECT 1 FROM profiles_consentstate cs
+                  WHERE cs.profile_id = p.id AND cs.purpose = 'profiling'
+                    AND cs.status <> 'granted')
 """
 
 

@@ -408,71 +408,121 @@ def _q(name: str) -> str:
 
 def _upsert_profiles(batch: dict[str, dict], now: datetime.datetime) -> tuple[int, int]:
     """Insert or update a batch of profiles keyed by external_id; return (created, changed)."""
-    table = _q(Profile._meta.db_table)
-    ids = list(batch)
-    existing = set(
-        Profile.objects.filter(external_id__in=ids).values_list("external_id", flat=True)
-    )
-    created = len(ids) - len(existing)
-    columns = ["external_id", *PROFILE_FIELDS, "traits"]
-    defaults = column_defaults(Profile, exclude=set(columns))
-    columns += [f.column for f, _value in defaults]
-    constants = [_adapt(f, value) for f, value in defaults]
-    rows = []
-    for external_id, clean in batch.items():
-        rows.append(
-            (
-                external_id, clean.get("email", ""), clean.get("phone", ""),
-                clean.get("name", ""), clean.get("gender", ""),
-                _adapt_date(clean.get("birth_date")), clean.get("city", ""),
-                clean.get("region", ""),
-                _adapt_moment(clean.get("signup_at")),
-                json.dumps(clean["traits"], ensure_ascii=False, sort_keys=True), *constants,
-            )
-        )  # fmt: skip
-    postgres = connection.vendor == "postgresql"
-    # Empty text keeps what is stored; a missing gender or date keeps what is stored.
-    sets, changed = [], []
-    for name in ("email", "phone", "name", "city", "region"):
-        sets.append(f"{name} = COALESCE(NULLIF(excluded.{name}, ''), {table}.{name})")
-        changed.append(f"(excluded.{name} <> '' AND excluded.{name} <> {table}.{name})")
-    sets.append(f"gender = COALESCE(NULLIF(excluded.gender, ''), {table}.gender)")
-    changed.append(f"(excluded.gender <> '' AND excluded.gender <> {table}.gender)")
-    for name in ("birth_date", "signup_at"):
-        sets.append(f"{name} = COALESCE(excluded.{name}, {table}.{name})")
-        changed.append(
-            f"(excluded.{name} IS NOT NULL AND ({table}.{name} IS NULL "
-            f"OR excluded.{name} <> {table}.{name}))"
+    rows = [
+        (
+            external_id, clean.get("email", ""), clean.get("phone", ""), clean.get("name", ""),
+            clean.get("gender", ""), clean.get("birth_date"), clean.get("city", ""),
+            clean.get("region", ""), clean.get("signup_at"),
+            json.dumps(clean["traits"], ensure_ascii=False, sort_keys=True),
         )
-    if postgres:
-        merged = f"{table}.traits || excluded.traits"
+        for external_id, clean in batch.items()
+    ]  # fmt: skip
+    if connection.vendor == "postgresql":
+        return _upsert_profiles_staged(rows)
+    return _upsert_profiles_each(rows)
+
+
+def _profile_changes(table: str, source: str) -> tuple[list[str], list[str]]:
+    """Return the SET items and the "something changed" tests merging ``source`` into a profile.
+
+    Empty text keeps what is stored; a missing gender or date keeps what is stored; traits
+    are merged key by key.
+    """
+    sets, changed = [], []
+    for name in ("email", "phone", "name", "city", "region", "gender"):
+        sets.append(f"{name} = COALESCE(NULLIF({source}.{name}, ''), {table}.{name})")
+        changed.append(f"({source}.{name} <> '' AND {source}.{name} <> {table}.{name})")
+    for name in ("birth_date", "signup_at"):
+        sets.append(f"{name} = COALESCE({source}.{name}, {table}.{name})")
+        changed.append(
+            f"({source}.{name} IS NOT NULL AND ({table}.{name} IS NULL "
+            f"OR {source}.{name} <> {table}.{name}))"
+        )
+    if connection.vendor == "postgresql":
+        merged = f"{table}.traits || {source}.traits"
         sets.append(f"traits = {merged}")
         changed.append(f"({merged}) <> {table}.traits")
     else:
-        merged = f"json_patch({table}.traits, excluded.traits)"
+        merged = f"json_patch({table}.traits, {source}.traits)"
         sets.append(f"traits = {merged}")
         changed.append(f"json({merged}) <> json({table}.traits)")
+    return sets, changed
+
+
+def _upsert_profiles_staged(rows: list[tuple]) -> tuple[int, int]:
+    """Upsert on PostgreSQL: COPY into a temporary table, insert the new, update the changed.
+
+    New profiles are inserted in external_id order (index pages then fill in order) with
+    "unknown" for a missing gender; only when some already existed does the update run.
+    """
+    table = _q(Profile._meta.db_table)
+    columns = ["external_id", *PROFILE_FIELDS, "traits"]
+    column_list = ", ".join(_q(c) for c in columns)
+    defaults = column_defaults(Profile, exclude=set(columns))
+    default_columns = ", ".join(_q(f.column) for f, _v in defaults)
+    default_marks = ", ".join(f"CAST(%s AS {f.db_type(connection)})" for f, _v in defaults)
+    values = ", ".join(
+        "COALESCE(NULLIF(s.gender, ''), %s)" if c == "gender" else f"s.{_q(c)}" for c in columns
+    )
+    sets, changed = _profile_changes(table, "s")
+    with connection.cursor() as cursor:
+        _empty_temp_table(
+            cursor,
+            "ingest_profile_stage (external_id text, email text, phone text, name text, "
+            "gender text, birth_date date, city text, region text, signup_at timestamptz, "
+            "traits jsonb)",
+        )
+        with cursor.cursor.copy(f"COPY ingest_profile_stage ({column_list}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO {table} ({column_list}, {default_columns}) "
+            f"SELECT {values}, {default_marks} FROM ingest_profile_stage s "
+            f"ORDER BY s.external_id ON CONFLICT (external_id) DO NOTHING",
+            [Gender.UNKNOWN, *(_adapt(f, v) for f, v in defaults)],
+        )
+        created = cursor.rowcount
+        if created == len(rows):
+            return created, 0
+        # Rows just inserted equal their staged values, so only the older ones can change.
+        cursor.execute(
+            f"UPDATE {table} SET {', '.join(sets)}, updated_at = %s FROM ingest_profile_stage s "
+            f"WHERE {table}.external_id = s.external_id AND ({' OR '.join(changed)})",
+            [timezone.now()],
+        )
+        return created, cursor.rowcount
+
+
+def _upsert_profiles_each(rows: list[tuple]) -> tuple[int, int]:
+    """Upsert row by row in one executemany (SQLite and other databases without COPY)."""
+    table = _q(Profile._meta.db_table)
+    ids = [row[0] for row in rows]
+    existing = set(
+        Profile.objects.filter(external_id__in=ids).values_list("external_id", flat=True)
+    )
+    columns = ["external_id", *PROFILE_FIELDS, "traits"]
+    defaults = column_defaults(Profile, exclude=set(columns))
+    columns += [f.column for f, _value in defaults]
+    constants = tuple(_adapt(f, value) for f, value in defaults)
+    rows = [
+        (*row[:5], _adapt_date(row[5]), *row[6:8], _adapt_moment(row[8]), row[9], *constants)
+        for row in rows
+    ]
+    sets, changed = _profile_changes(table, "excluded")
     sets.append("updated_at = excluded.updated_at")
     column_list = ", ".join(_q(c) for c in columns)
-    conflict = (
-        f"ON CONFLICT (external_id) DO UPDATE SET {', '.join(sets)} WHERE {' OR '.join(changed)}"
-    )
+    marks = ", ".join(["%s"] * len(columns))
+    conflict = f"DO UPDATE SET {', '.join(sets)} WHERE {' OR '.join(changed)}"
     with connection.cursor() as cursor:
-        if postgres:
-            _copy_into_temp(cursor, "ingest_profiles", Profile, columns, rows)
-            cursor.execute(
-                f"INSERT INTO {table} AS {table} ({column_list}) "
-                f"SELECT {column_list} FROM ingest_profiles {conflict}"
-            )
-            written = cursor.rowcount
-        else:
-            marks = ", ".join(["%s"] * len(columns))
-            cursor.executemany(
-                f"INSERT INTO {table} ({column_list}) VALUES ({marks}) {conflict}", rows
-            )
-            written = cursor.rowcount
+        cursor.executemany(
+            f"INSERT INTO {table} ({column_list}) VALUES ({marks}) "
+            f"ON CONFLICT (external_id) {conflict}",
+            rows,
+        )
+        written = cursor.rowcount
     # New profiles without a gender get "unknown", never an empty value.
     Profile.objects.filter(external_id__in=ids, gender="").update(gender=Gender.UNKNOWN)
+    created = len(ids) - len(existing)
     return created, written - created
 
 
@@ -499,17 +549,13 @@ def _adapt_date(value):
     return connection.ops.adapt_datefield_value(value)
 
 
-def _copy_into_temp(cursor, name: str, model, columns: list[str], rows: list[tuple]) -> None:
-    """COPY rows into a temporary table shaped like ``model``'s ``columns`` (PostgreSQL)."""
-    table = _q(model._meta.db_table)
-    column_list = ", ".join(_q(c) for c in columns)
-    cursor.execute(f"DROP TABLE IF EXISTS {name}")
-    cursor.execute(
-        f"CREATE TEMP TABLE {name} ON COMMIT DROP AS SELECT {column_list} FROM {table} WITH NO DATA"
-    )
-    with cursor.cursor.copy(f"COPY {name} ({column_list}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+def _empty_temp_table(cursor, definition: str) -> None:
+    """Create a temporary table emptied at commit (PostgreSQL), and empty it now.
+
+    Emptying now matters inside a caller's transaction, where no commit came in between.
+    """
+    cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {definition} ON COMMIT DELETE ROWS")
+    cursor.execute(f"DELETE FROM {definition.split()[0]}")
 
 
 def _ensure_profiles(external_ids: set[str], now: datetime.datetime) -> tuple[dict[str, int], int]:
@@ -531,32 +577,26 @@ def _ensure_profiles(external_ids: set[str], now: datetime.datetime) -> tuple[di
 
 
 def _insert_events(rows: list[tuple]) -> int:
-    """Insert event rows, skipping keys already stored; return how many were new."""
+    """Insert event rows row by row, skipping keys already stored; return how many were new.
+
+    The path for databases without COPY; PostgreSQL takes ``_store_events_staged``.
+    """
     table = _q(Event._meta.db_table)
     columns = ["profile_id", "name", "channel", "occurred_at", "amount", "properties", "key",
                "received_at"]  # fmt: skip
     column_list = ", ".join(_q(c) for c in columns)
+    ops = connection.ops
+    adapted = [
+        (r[0], r[1], r[2], ops.adapt_datetimefield_value(r[3]),
+         None if r[4] is None else str(r[4]), r[5], r[6], ops.adapt_datetimefield_value(r[7]))
+        for r in rows
+    ]  # fmt: skip
+    marks = ", ".join(["%s"] * len(columns))
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            _copy_into_temp(cursor, "ingest_events", Event, columns, rows)
-            cursor.execute(
-                f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM ingest_events "
-                f"ON CONFLICT (key) DO NOTHING"
-            )
-        else:
-            ops = connection.ops
-            adapted = [
-                (r[0], r[1], r[2], ops.adapt_datetimefield_value(r[3]),
-                 None if r[4] is None else str(r[4]), r[5], r[6],
-                 ops.adapt_datetimefield_value(r[7]))
-                for r in rows
-            ]  # fmt: skip
-            marks = ", ".join(["%s"] * len(columns))
-            cursor.executemany(
-                f"INSERT INTO {table} ({column_list}) VALUES ({marks}) "
-                f"ON CONFLICT (key) DO NOTHING",
-                adapted,
-            )
+        cursor.executemany(
+            f"INSERT INTO {table} ({column_list}) VALUES ({marks}) ON CONFLICT (key) DO NOTHING",
+            adapted,
+        )
         return cursor.rowcount
 
 
@@ -574,22 +614,21 @@ def _store_events(batch, now) -> tuple[int, int]:
 
 
 def _store_events_staged(batch, now) -> tuple[int, int]:
-    """Store a batch on PostgreSQL: COPY it into a temporary table, then three set-based steps.
+    """Store a batch on PostgreSQL: COPY it into a temporary table, then set-based steps.
 
-    Create the unknown profiles, then insert the events whose key is new, joined to their
-    profile. last_seen_at is moved once at the end of the whole ingest, not per batch.
+    Look up each distinct external_id once (in index order), create the unknown profiles,
+    then insert the events whose key is new in profile order, so index pages and the
+    foreign-key checks at commit touch the profile table in order rather than at random.
+    last_seen_at is moved once at the end of the whole ingest, not per batch.
     """
     profile_table, event_table = _q(Profile._meta.db_table), _q(Event._meta.db_table)
-    defaults = column_defaults(Profile, exclude={"external_id"})
-    default_columns = ", ".join(_q(f.column) for f, _v in defaults)
-    default_marks = ", ".join(f"CAST(%s AS {f.db_type(connection)})" for f, _v in defaults)
-    default_values = [_adapt(f, v) for f, v in defaults]
     with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS ingest_event_stage (external_id text, name text, "
-            "channel text, occurred_at timestamptz, amount numeric, properties jsonb, key text) "
-            "ON COMMIT DELETE ROWS"
+        _empty_temp_table(
+            cursor,
+            "ingest_event_stage (external_id text, name text, channel text, "
+            "occurred_at timestamptz, amount numeric, properties jsonb, key text)",
         )
+        _empty_temp_table(cursor, "ingest_event_ids (external_id text, id bigint)")
         with cursor.cursor.copy("COPY ingest_event_stage FROM STDIN") as copy:
             for key, c in batch:
                 copy.write_row(
@@ -597,17 +636,25 @@ def _store_events_staged(batch, now) -> tuple[int, int]:
                      c["properties_json"], key)
                 )  # fmt: skip
         cursor.execute(
-            f"INSERT INTO {profile_table} (external_id, {default_columns}) "
-            f"SELECT DISTINCT external_id, {default_marks} FROM ingest_event_stage "
-            f"ON CONFLICT (external_id) DO NOTHING",
-            default_values,
+            f"INSERT INTO ingest_event_ids (external_id, id) "
+            f"SELECT w.external_id, p.id "
+            f"FROM (SELECT DISTINCT external_id FROM ingest_event_stage ORDER BY 1) w "
+            f"LEFT JOIN {profile_table} p ON p.external_id = w.external_id"
         )
-        created_profiles = cursor.rowcount
+        cursor.execute("SELECT count(*) FROM ingest_event_ids WHERE id IS NULL")
+        missing = cursor.fetchone()[0]
+        created_profiles = _create_bare_profiles(cursor) if missing else 0
+        if created_profiles < missing:  # another import created some meanwhile: look again
+            cursor.execute(
+                f"UPDATE ingest_event_ids i SET id = p.id FROM {profile_table} p "
+                f"WHERE i.id IS NULL AND p.external_id = i.external_id"
+            )
         cursor.execute(
             f"INSERT INTO {event_table} (profile_id, name, channel, occurred_at, amount, "
             f"properties, key, received_at) "
-            f"SELECT p.id, s.name, s.channel, s.occurred_at, s.amount, s.properties, s.key, %s "
-            f"FROM ingest_event_stage s JOIN {profile_table} p ON p.external_id = s.external_id "
+            f"SELECT i.id, s.name, s.channel, s.occurred_at, s.amount, s.properties, s.key, %s "
+            f"FROM ingest_event_stage s JOIN ingest_event_ids i ON i.external_id = s.external_id "
+            f"WHERE i.id IS NOT NULL ORDER BY i.id "
             f"ON CONFLICT (key) DO NOTHING",
             [now],
         )
@@ -615,15 +662,29 @@ def _store_events_staged(batch, now) -> tuple[int, int]:
     return created, created_profiles
 
 
+def _create_bare_profiles(cursor) -> int:
+    """Create the profiles ingest_event_ids lacks and fill in their ids; return how many."""
+    profile_table = _q(Profile._meta.db_table)
+    defaults = column_defaults(Profile, exclude={"external_id"})
+    default_columns = ", ".join(_q(f.column) for f, _v in defaults)
+    default_marks = ", ".join(f"CAST(%s AS {f.db_type(connection)})" for f, _v in defaults)
+    cursor.execute(
+        f"WITH created AS (INSERT INTO {profile_table} (external_id, {default_columns}) "
+        f"SELECT external_id, {default_marks} FROM ingest_event_ids WHERE id IS NULL "
+        f"ORDER BY external_id ON CONFLICT (external_id) DO NOTHING RETURNING id, external_id) "
+        f"UPDATE ingest_event_ids i SET id = c.id FROM created c "
+        f"WHERE i.external_id = c.external_id",
+        [_adapt(f, v) for f, v in defaults],
+    )
+    return cursor.rowcount
+
+
 def _touch_last_seen(latest: dict[str, datetime.datetime]) -> None:
     """Move last_seen_at forward to the latest event ingested, per external_id, set-based."""
     table = _q(Profile._meta.db_table)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS ingest_last_seen (external_id text, seen "
-                "timestamptz) ON COMMIT DELETE ROWS"
-            )
+            _empty_temp_table(cursor, "ingest_last_seen (external_id text, seen timestamptz)")
             with cursor.cursor.copy("COPY ingest_last_seen FROM STDIN") as copy:
                 for row in latest.items():
                     copy.write_row(row)

@@ -325,3 +325,46 @@ def test_a_new_profile_without_gender_is_unknown():
     )
 
     assert set(Profile.objects.values_list("gender", flat=True)) == {"unknown"}
+
+
+def test_a_second_ingest_in_the_same_transaction_applies_only_its_own_rows():
+    ingest.profiles_ingest(rows=enumerate([{"external_id": "s-1", "city": "上海"}]))
+    ingest.events_ingest(
+        rows=enumerate([{"external_id": "s-1", "name": "a", "occurred_at": "2024-01-01"}])
+    )
+
+    profiles = ingest.profiles_ingest(
+        rows=enumerate([{"external_id": "s-1", "city": "北京"}, {"external_id": "s-2"}])
+    )
+    events = ingest.events_ingest(
+        rows=enumerate([{"external_id": "s-3", "name": "b", "occurred_at": "2024-01-02"}])
+    )
+
+    assert (profiles.created, profiles.updated) == (1, 1)
+    assert Profile.objects.get(external_id="s-1").city == "北京"
+    assert (events.created, events.profiles_created) == (1, 1)
+    assert Event.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batches_written_in_the_background_store_the_same_and_reimporting_changes_nothing(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(ingest, "BATCH_SIZE", 2)
+    monkeypatch.setattr(ingest, "EVENT_BATCH_SIZE", 3)
+    profiles = write(tmp_path, "profiles.csv", PROFILES_CSV)
+    events = write(tmp_path, "events.csv", EVENTS_CSV)
+    run("import_profiles", profiles)
+    run("import_events", events)
+    before = database_fingerprint()
+
+    out_profiles, _err = run("import_profiles", profiles)
+    out_events, _err = run("import_events", events)
+
+    assert database_fingerprint() == before
+    assert "0 created, 0 updated, 3 unchanged, 5 refused" in out_profiles
+    assert "0 created, 0 updated, 4 unchanged, 6 refused, 0 new profiles" in out_events
+    assert Profile.objects.get(external_id="new-guy").gender == "unknown"
+    assert Profile.objects.get(external_id="c-001").last_seen_at == datetime.datetime(
+        2024, 5, 2, tzinfo=SHANGHAI
+    )

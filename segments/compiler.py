@@ -41,7 +41,7 @@ import datetime
 import json
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import reduce
 
@@ -255,6 +255,7 @@ MeasureKey = tuple[str, str, int]  # (event, "count" or "sum", within_days)
 class SharedMeasures:
     """Where each shared measure lives: (event, measure, days) -> (table, column).
 
+    ``tags`` names for each tag the table of the profiles carrying it (live at ``now``).
     ``profiles`` names a narrow copy of the profile columns the rules read (``profile_columns``),
     which each rule scans instead of the wide profile table; None when there is none.
     """
@@ -263,6 +264,7 @@ class SharedMeasures:
     tables: dict[str, tuple[str, int]]  # table -> (event, widest window in days)
     profiles: str | None = None
     profile_columns: tuple[str, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)  # tag slug -> table of its carriers
 
 
 def _measure_key(node: rules.EventCondition) -> MeasureKey:
@@ -270,23 +272,27 @@ def _measure_key(node: rules.EventCondition) -> MeasureKey:
 
 
 def measure_keys(tree: rules.Node) -> set[MeasureKey]:
-    """Return the event measures a rule compares, "any" and "none" counts included.
+    """Return the event measures a rule compares through a grouped scan (not EXISTS).
 
-    Read from a shared table, "did not" becomes an anti-join against the few profiles that did,
-    instead of one index probe into the events per candidate profile and per rule.
+    "Any" and "none" stay EXISTS probes: run after the cheaper conditions, they touch the events
+    of the few remaining candidates, where a shared table would be probed for every profile.
     """
     return {
-        _measure_key(node) for node in rules.walk(tree) if isinstance(node, rules.EventCondition)
+        _measure_key(node)
+        for node in rules.walk(tree)
+        if isinstance(node, rules.EventCondition)
+        and not (node.measure == "count" and (node.op, node.value) in COUNT_EXISTS)
     }
 
 
 def shared_measures(
     keys: set[MeasureKey],
     *,
+    tags: set[str] = frozenset(),
     profile_columns: set[str] | None = None,
     prefix: str = "segment_shared",
 ) -> SharedMeasures:
-    """Plan one table per event name holding every measure in ``keys``.
+    """Plan one table per event name holding every measure in ``keys``, one per tag in ``tags``.
 
     With ``profile_columns`` (see ``profile_columns``), also plan a narrow copy of those
     profile columns for the rules to scan.
@@ -298,14 +304,28 @@ def shared_measures(
         tables[table] = (event, max(days for _e, _m, days in mine))
         for index, key in enumerate(mine):
             columns[key] = (table, f"m{index}")
+    tag_tables = {slug: f"{prefix}_tag_{number}" for number, slug in enumerate(sorted(tags))}
     if profile_columns is None:
-        return SharedMeasures(columns=columns, tables=tables)
+        return SharedMeasures(columns=columns, tables=tables, tags=tag_tables)
     return SharedMeasures(
         columns=columns,
         tables=tables,
         profiles=f"{prefix}_profiles",
         profile_columns=tuple(sorted({"id", *profile_columns})),
+        tags=tag_tables,
     )
+
+
+def tag_slugs(tree: rules.Node) -> set[str]:
+    """Return the tags a rule asks about."""
+    return {node.tag for node in rules.walk(tree) if isinstance(node, rules.TagCondition)}
+
+
+def shared_tag_query(slug: str, *, now: datetime.datetime):
+    """Return the query of the ids of the profiles carrying tag ``slug`` live at ``now``."""
+    live = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    carriers = ProfileTag.objects.filter(live, tag__slug=slug)
+    return carriers.order_by().values_list("profile_id", flat=True).distinct()
 
 
 # The profile columns each kind of node reads; the other kinds read only the id. A kind missing
@@ -620,6 +640,11 @@ def _one_of(lhs, values: list):
 
 
 def _tag(node: rules.TagCondition, path: str, env: _Env) -> Q:
+    if env.shared is not None and node.tag in env.shared.tags:
+        # The table name comes from the plan, not from the rule.
+        sql = f"SELECT profile_id FROM {env.shared.tags[node.tag]}"
+        carrying = Q(pk__in=RawSQL(sql, []))  # noqa: S611
+        return carrying if node.op == "has" else ~carrying
     live = Q(expires_at__isnull=True) | Q(expires_at__gt=env.now)
     carrying = Exists(ProfileTag.objects.filter(live, profile=OuterRef("pk"), tag__slug=node.tag))
     return Q(carrying) if node.op == "has" else ~Q(carrying)

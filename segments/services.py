@@ -18,6 +18,8 @@ from segments.compiler import (
     shared_measures,
     shared_measures_query,
     shared_profiles_query,
+    shared_tag_query,
+    tag_slugs,
 )
 from segments.models import Segment, SegmentMembership, SegmentRun, SegmentTransition
 from segments.rules import RuleError, parse_rule, referenced_segments
@@ -251,9 +253,14 @@ def segments_evaluate_many(
         except RuleError:  # its own evaluation records the error
             continue
     keys = set().union(*(measure_keys(tree) for tree in trees))
+    tags = set().union(*(tag_slugs(tree) for tree in trees))
     # A narrow copy of the profile columns pays for itself once several rules scan it.
     columns = profile_columns(trees) if len(trees) >= SHARED_PROFILES_FROM else None
-    plan = shared_measures(keys, profile_columns=columns) if keys or columns else None
+    plan = (
+        shared_measures(keys, tags=tags, profile_columns=columns)
+        if keys or tags or columns
+        else None
+    )
     try:
         if plan is not None:
             shared_measures_fill(plan=plan, now=now)
@@ -266,7 +273,7 @@ def segments_evaluate_many(
 def shared_measures_drop(*, plan: SharedMeasures) -> None:
     """Drop the temporary tables of a shared-measures plan."""
     with connection.cursor() as cursor:
-        for table in [*plan.tables, *filter(None, [plan.profiles])]:
+        for table in [*plan.tables, *plan.tags.values(), *filter(None, [plan.profiles])]:
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
 
@@ -299,6 +306,18 @@ def shared_measures_fill(*, plan: SharedMeasures, now: datetime.datetime) -> Non
                     f"INSERT INTO {table} (profile_id, {names}) SELECT * FROM ({sql}) AS m",
                     params,
                 )
+            cursor.execute(f"CREATE UNIQUE INDEX {table}_profile ON {table} (profile_id)")
+            if connection.vendor == "postgresql":
+                cursor.execute(f"ANALYZE {table}")
+    for slug, table in plan.tags.items():
+        sql, params = _sql(shared_tag_query(slug, now=now))
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            if connection.vendor == "postgresql":
+                cursor.execute(f"CREATE TEMP TABLE {table} (profile_id) AS {sql}", params)
+            else:  # declared, so that SQLite compares the ids as numbers
+                cursor.execute(f"CREATE TEMP TABLE {table} (profile_id bigint NOT NULL)")
+                cursor.execute(f"INSERT INTO {table} (profile_id) {sql}", params)
             cursor.execute(f"CREATE UNIQUE INDEX {table}_profile ON {table} (profile_id)")
             if connection.vendor == "postgresql":
                 cursor.execute(f"ANALYZE {table}")

@@ -31,6 +31,7 @@ from segments.compiler import (
     profile_columns,
     shared_matching,
     shared_measures,
+    tag_slugs,
 )
 from segments.models import Segment, SegmentMembership
 from segments.rules import (
@@ -476,7 +477,9 @@ def test_random_valid_rules_select_what_a_plain_python_evaluation_selects(datase
 def test_rules_evaluated_together_on_shared_measures_select_the_same(dataset, rules):
     trees = [parse_rule(rule, resolve=SEGMENT_RULES.get) for rule in rules]
     plan = shared_measures(
-        set().union(*(measure_keys(tree) for tree in trees)), profile_columns=profile_columns(trees)
+        set().union(*(measure_keys(tree) for tree in trees)),
+        tags=set().union(*(tag_slugs(tree) for tree in trees)),
+        profile_columns=profile_columns(trees),
     )
     assert plan.profiles is not None  # every condition kind says which columns it reads
     shared_measures_fill(plan=plan, now=NOW)

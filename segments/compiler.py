@@ -304,15 +304,15 @@ def shared_measures(
         tables[table] = (event, max(days for _e, _m, days in mine))
         for index, key in enumerate(mine):
             columns[key] = (table, f"m{index}")
-    tag_tables = {slug: f"{prefix}_tag_{number}" for number, slug in enumerate(sorted(tags))}
-    if profile_columns is None:
-        return SharedMeasures(columns=columns, tables=tables, tags=tag_tables)
-    return SharedMeasures(
+    plan = SharedMeasures(
         columns=columns,
         tables=tables,
-        profiles=f"{prefix}_profiles",
-        profile_columns=tuple(sorted({"id", *profile_columns})),
-        tags=tag_tables,
+        tags={slug: f"{prefix}_tag_{number}" for number, slug in enumerate(sorted(tags))},
+    )
+    if profile_columns is None:
+        return plan
+    return replace(
+        plan, profiles=f"{prefix}_profiles", profile_columns=tuple(sorted({"id", *profile_columns}))
     )
 
 
@@ -482,9 +482,10 @@ def _group(kind: str, combine: Callable[[Q, Q], Q]):
         items = rules.key_path(path, kind)
         children = list(enumerate(node.children))
         parts = []
-        if kind == "all" and env.shared is None:  # one grouped scan per event
-            merged, children = _mergeable_events(children)
-            parts.extend(_events_merged(nodes, env) for nodes in merged)
+        if kind == "all":  # one grouped scan (or one read of the shared table) per event
+            merged, children = _mergeable_events(children, env.shared)
+            merge = _events_merged if env.shared is None else _shared_events_merged
+            parts.extend(merge(nodes, env) for nodes in merged)
         parts.extend(_compile(child, rules.index_path(items, i), env) for i, child in children)
         return reduce(combine, parts)
 
@@ -501,11 +502,16 @@ def _positive_aggregate(node) -> bool:
     return not HOLDS[node.op](zero, node.operand)
 
 
-def _mergeable_events(children: list) -> tuple[list[list], list]:
-    """Split an ``all`` group's children into event-aggregate runs to merge, and the rest."""
+def _mergeable_events(
+    children: list, shared: SharedMeasures | None = None
+) -> tuple[list[list], list]:
+    """Split an ``all`` group's children into event-aggregate runs to merge, and the rest.
+
+    With ``shared``, only the aggregates its tables hold are merged.
+    """
     by_event: dict[str, list] = {}
     for _i, child in children:
-        if _positive_aggregate(child):
+        if _positive_aggregate(child) and (shared is None or _measure_key(child) in shared.columns):
             by_event.setdefault(child.event, []).append(child)
     merged = [nodes for nodes in by_event.values() if len(nodes) > 1]
     taken = {id(node) for nodes in merged for node in nodes}
@@ -530,6 +536,23 @@ def _events_merged(nodes: list, env: _Env) -> Q:
         holds.append(_compare(F(name), node.op, node.operand))
     totals = events.order_by().values("profile").annotate(**measures)
     return Q(pk__in=totals.filter(reduce(operator.and_, holds)).values("profile"))
+
+
+def _shared_events_merged(nodes: list, env: _Env) -> Q:
+    """Return the AND of several counts/sums of one event, read in one go from its shared table.
+
+    One subquery instead of one per condition: the database reads the table once per rule
+    (or probes it once per candidate profile), not once per condition.
+    """
+    tests, params = [], []
+    for node in nodes:
+        table, column = env.shared.columns[_measure_key(node)]
+        sql, values = _comparison_sql(column, node.op, node.operand)
+        tests.append(f"({sql})")
+        params.extend(values)
+    # Table, columns and operators come from the plan and SQL_OPERATORS; values are parameters.
+    sql = f"SELECT profile_id FROM {table} WHERE {' AND '.join(tests)}"
+    return Q(pk__in=RawSQL(sql, params))  # noqa: S611
 
 
 def _measure(measure: str, window: Q | None = None):

@@ -68,29 +68,84 @@ def click_url(*, send_id: int, url: str) -> str:
 
 
 def _trackable(url: str) -> bool:
-    return urlsplit(url).scheme.lower() in ("http", "https") and bool(urlsplit(url).netloc)
+    parts = urlsplit(url)
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
 
 
-def html_track(body: str, *, send_id: int, keep: frozenset[str] | set[str] = frozenset()) -> str:
+class Tracker:
+    """Track the links of many messages (a send batch): signers and URL prefixes made once.
+
+    Gives the same URLs as ``open_url`` and ``click_url`` (the same salts, payloads and
+    routes), without a ``reverse()`` and a new signer per link.
+    """
+
+    _SAMPLE = "SAMPLE-token_0:1.x"  # every kind of character a token holds
+
+    def __init__(self):
+        self.open_signer = signing.TimestampSigner(salt=OPEN_SALT)
+        self.click_signer = signing.TimestampSigner(salt=CLICK_SALT)
+        self.open_route = self._template("campaigns:track-open")
+        self.click_route = self._template("campaigns:track-click")
+
+    def _template(self, name: str) -> tuple[str, str]:
+        url = _absolute(reverse(name, kwargs={"token": self._SAMPLE}))
+        prefix, found, suffix = url.partition(self._SAMPLE)
+        if not found:  # the route changes the token: fall back to reverse() per link
+            return ("", name)
+        return (prefix, suffix)
+
+    @staticmethod
+    def _url(template: tuple[str, str], token: str) -> str:
+        prefix, rest = template
+        if not prefix:
+            return _absolute(reverse(rest, kwargs={"token": token}))
+        return f"{prefix}{token}{rest}"
+
+    def open_url(self, *, send_id: int) -> str:
+        """Return the signed URL of the open pixel of one send (as ``open_url``)."""
+        return self._url(self.open_route, self.open_signer.sign_object(send_id))
+
+    def click_url(self, *, send_id: int, url: str) -> str:
+        """Return the signed redirect URL of one link of one send (as ``click_url``)."""
+        token = self.click_signer.sign_object({"s": send_id, "u": url}, compress=True)
+        return self._url(self.click_route, token)
+
+
+class _Links:
+    """The module's functions, for ``html_track`` without a ``Tracker``."""
+
+    open_url = staticmethod(open_url)
+    click_url = staticmethod(click_url)
+
+
+def html_track(
+    body: str,
+    *,
+    send_id: int,
+    keep: frozenset[str] | set[str] = frozenset(),
+    tracker: Tracker | None = None,
+) -> str:
     """Return ``body`` with its http(s) links going through click redirects, plus the pixel.
 
     Links whose target is in ``keep`` (the unsubscribe and preference links) stay as they are.
+    A ``Tracker`` makes the URLs of a whole batch faster; the result is the same.
     """
     if not body:
         return body
+    links = tracker or _Links
 
     def rewrite(match: re.Match) -> str:
         prefix, quote, value = match.groups()
         target = html.unescape(value).strip()
         if target in keep or not _trackable(target):
             return match.group(0)
-        tracked = html.escape(click_url(send_id=send_id, url=target), quote=True)
+        tracked = html.escape(links.click_url(send_id=send_id, url=target), quote=True)
         return f"{prefix}{quote}{tracked}{quote}"
 
     tracked = _HREF.sub(rewrite, body)
     pixel = (
-        f'<img src="{html.escape(open_url(send_id=send_id), quote=True)}" width="1" height="1" '
-        'alt="" style="display:none">'
+        f'<img src="{html.escape(links.open_url(send_id=send_id), quote=True)}" width="1" '
+        'height="1" alt="" style="display:none">'
     )
     parts = _BODY_END.split(tracked, maxsplit=1)
     if len(parts) == 2:

@@ -10,9 +10,17 @@ at most that many (the sweep re-queues its rows); rows already recorded are neve
 
 Email through Django's SMTP backend goes fast: a sender thread does only the SMTP conversation
 on the batch's connection while the worker renders and builds the next messages (bytes written
-by ``campaigns.mail``, not by the ``email`` package), and the worker alone records outcomes, sent
-rows in groups of half that window. Any other email backend (anymail providers, locmem) gets
-``EmailMultiAlternatives`` messages, sent one by one in the worker's thread.
+by ``campaigns.mail``, not by the ``email`` package); sent rows are recorded in groups of half
+that window. Any other email backend (anymail providers, locmem) gets ``EmailMultiAlternatives``
+messages, sent one by one in the worker's thread.
+
+On PostgreSQL outside a transaction (a worker, not a test case), two more threads, each with
+its own connection, keep the database off the sending path: one records the outcomes, the other
+prepares the next batch (claim, load, guards, skipped rows) once half of the current one is
+handed to the sender. The guards of a message therefore run at most about one and a half batches
+before it is sent (one batch without prefetching); a prepared batch the worker does not send is
+put back in the queue, and one left by a killed worker is claimed like any other, so the sweep
+re-queues it. Elsewhere (SQLite, tests inside a transaction) the worker does both itself.
 
 On PostgreSQL the small commits that record sent rows run with ``synchronous_commit`` off:
 they are visible at once and survive a crash of the worker like any commit; only a crash of the
@@ -36,6 +44,7 @@ import threading
 import time
 import uuid
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from email.utils import parseaddr
 
@@ -52,8 +61,10 @@ from django.urls import NoReverseMatch
 from django.utils import timezone
 
 from campaigns.mail import MessageBuilder, smtp_fast_path
-from campaigns.models import Campaign, CampaignChange, Channel, Send, Suppression
+from campaigns.models import Campaign, CampaignChange, Channel, Send, Suppression, Variant
 from campaigns.services.audience import campaign_start, campaign_triggers_process, campaigns_due
+from campaigns.services.content import PROFILE_FIELDS, message_render
+from campaigns.tracking import Tracker, html_track
 from profiles.services.consent import consent_sendable_ids
 from profiles.services.consent_links import ConsentLinker
 
@@ -185,20 +196,72 @@ def sends_claim(*, campaign_id: int, now: datetime.datetime, limit: int) -> uuid
 
 def send_address(*, channel: str, profile) -> str:
     """Return the profile's address on ``channel`` (email, or E.164 number), or "" if invalid."""
+    return _address(channel, profile.email, profile.phone)
+
+
+def _address(channel: str, email, phone) -> str:
     if channel == Channel.EMAIL:
-        email = (profile.email or "").strip()
+        email = (email or "").strip()
         try:
             validate_email(email)
         except ValidationError:
             return ""
         return email
-    phone = profile.phone
     if not phone or not getattr(phone, "is_valid", lambda: False)():
         return ""
     return phone.as_e164
 
 
-def _skip_reasons(campaign: Campaign, rows: list[Send], now: datetime.datetime) -> dict[int, str]:
+class _Row:
+    """One claimed ledger row, loaded as plain values: what sending and recording it need."""
+
+    __slots__ = (
+        "address",
+        "attempts",
+        "campaign_id",
+        "message_id",
+        "pk",
+        "profile",
+        "profile_id",
+        "sent_at",
+        "variant",
+    )
+
+    def __init__(self, pk, campaign_id, profile_id, variant, attempts, profile, address):
+        self.pk = pk
+        self.campaign_id = campaign_id
+        self.profile_id = profile_id
+        self.variant = variant
+        self.attempts = attempts
+        self.profile = profile  # {field: value} of PROFILE_FIELDS (a template's whitelist)
+        self.address = address
+        self.sent_at = None
+        self.message_id = ""
+
+
+_PROFILE_COLUMNS = tuple(f"profile__{field}" for field in PROFILE_FIELDS)
+
+
+def _rows_load(campaign: Campaign, batch: uuid.UUID) -> list[_Row]:
+    """Return a claimed batch's rows, with the profile fields templates may use, in id order."""
+    variants = {variant.pk: variant for variant in Variant.objects.filter(campaign=campaign)}
+    columns = ("pk", "campaign_id", "profile_id", "variant_id", "attempts", *_PROFILE_COLUMNS)
+    values = (
+        Send.objects.filter(batch=batch, status=Send.Status.SENDING)
+        .order_by("pk")
+        .values_list(*columns)
+    )
+    rows = []
+    for pk, campaign_id, profile_id, variant_id, attempts, *profile_values in values:
+        profile = dict(zip(PROFILE_FIELDS, profile_values, strict=True))
+        profile["id"] = profile_id
+        address = _address(campaign.channel, profile["email"], profile["phone"])
+        variant = variants.get(variant_id)
+        rows.append(_Row(pk, campaign_id, profile_id, variant, attempts, profile, address))
+    return rows
+
+
+def _skip_reasons(campaign: Campaign, rows: list[_Row], now: datetime.datetime) -> dict[int, str]:
     """Return {send id: skip reason} for the rows a guard stops (one query per guard)."""
     reasons: dict[int, str] = {}
     profile_ids = [row.profile_id for row in rows]
@@ -239,7 +302,7 @@ def _skip_reasons(campaign: Campaign, rows: list[Send], now: datetime.datetime) 
 # --- sending -----------------------------------------------------------------------------------
 
 
-def _sent_record(batch: uuid.UUID, rows: list[Send]) -> None:
+def _sent_record(batch: uuid.UUID, rows: list[_Row]) -> None:
     """Mark rows sent in one round trip, only while this batch still holds them.
 
     PostgreSQL: one ``UPDATE … FROM (VALUES …)`` statement, its own transaction, committed with
@@ -295,7 +358,7 @@ class _Recorder:
         self.campaign = campaign
         self.batch = batch
         self.result = result
-        self.pending: list[Send] = []
+        self.pending: list[_Row] = []
         self.every = settings.CAMPAIGN_MARK_EVERY
         self.beat_every = settings.CAMPAIGN_CLAIM_STALE_SECONDS / 3
         self.last_beat = self.last_check = time.monotonic()
@@ -304,10 +367,9 @@ class _Recorder:
     def rows(self):
         return Send.objects.filter(batch=self.batch, status=Send.Status.SENDING)
 
-    def sent(self, row: Send, message_id: str) -> None:
-        row.status, row.sent_at, row.message_id = Send.Status.SENT, timezone.now(), message_id
+    def sent(self, row: _Row, message_id: str) -> None:
+        row.sent_at, row.message_id = timezone.now(), message_id
         row.attempts += 1
-        row.error = ""
         self.pending.append(row)
         self.result.sent += 1
         if len(self.pending) >= self.every:
@@ -327,7 +389,7 @@ class _Recorder:
             status = Campaign.objects.filter(pk=self.campaign.pk).values_list("status", flat=True)
             self.stopped = status.first() != Campaign.Status.SENDING
 
-    def failed(self, row: Send, error: str, *, permanent: bool, bounce: bool = False) -> None:
+    def failed(self, row: _Row, error: str, *, permanent: bool, bounce: bool = False) -> None:
         attempts = row.attempts + 1
         error = error[:2000]
         if permanent or attempts >= settings.CAMPAIGN_MAX_ATTEMPTS:
@@ -384,19 +446,16 @@ class _Links:
         return {"unsubscribe_url": unsubscribe, "preferences_url": preferences}
 
 
-def _render(campaign: Campaign, row: Send, links: dict[str, str]):
-    from campaigns.services.content import message_render
-
+def _render(campaign: Campaign, row: _Row, links: dict[str, str]):
     return message_render(campaign=campaign, variant=row.variant, profile=row.profile, extra=links)
 
 
-def _tracked(html: str, row: Send, links: dict[str, str]) -> str:
-    """Return the HTML with tracked links and the open pixel (CAMPAIGN_TRACKING on)."""
-    if not settings.CAMPAIGN_TRACKING:
+def _tracked(html: str, row: _Row, links: dict[str, str], tracker: Tracker | None) -> str:
+    """Return the HTML with tracked links and the open pixel (when there is a tracker)."""
+    if tracker is None:
         return html
-    from campaigns.tracking import html_track
-
-    return html_track(html, send_id=row.pk, keep={url for url in links.values() if url})
+    keep = {url for url in links.values() if url}
+    return html_track(html, send_id=row.pk, keep=keep, tracker=tracker)
 
 
 @functools.lru_cache(maxsize=64)
@@ -404,7 +463,7 @@ def _message_id_domain(from_email: str) -> str:
     return parseaddr(from_email)[1].rpartition("@")[2] or str(DNS_NAME)
 
 
-def message_id_make(*, send: Send, from_email: str) -> str:
+def message_id_make(*, send, from_email: str) -> str:
     """Return the Message-ID of a ledger row's email: ``<send-{id}.c{campaign}@{domain}>``."""
     return f"<send-{send.pk}.c{send.campaign_id}@{_message_id_domain(from_email)}>"
 
@@ -426,17 +485,26 @@ def _smtp_code(exc: Exception) -> int | None:
 class _Outgoing:
     """One message handed to the transport: its row, and either bytes for SMTP or a Django email."""
 
-    __slots__ = ("envelope", "message", "message_id", "row")
+    __slots__ = ("envelope", "message", "message_id", "row", "submitted")
 
-    def __init__(self, row: Send, message_id: str):
+    def __init__(self, row: _Row, message_id: str = ""):
         self.row = row
         self.message_id = message_id
         self.envelope: tuple[str, str, bytes] | None = None
         self.message: EmailMultiAlternatives | None = None
+        self.submitted = False  # handed to the transport (it counts in the crash window)
 
 
 class _NotSent(Exception):
     """A message the transport did not try: the connection was lost and could not be reopened."""
+
+    def __init__(self, cause: Exception):
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class _NotRendered(Exception):
+    """A message whose template cannot render for this profile."""
 
     def __init__(self, cause: Exception):
         super().__init__(str(cause))
@@ -526,6 +594,9 @@ def _outcome_record(recorder: _Recorder, item: _Outgoing, error: Exception | Non
     if isinstance(error, _NotSent):
         recorder.failed(row, ERROR_CONNECTION.format(error=error.cause), permanent=False)
         return
+    if isinstance(error, _NotRendered):
+        recorder.failed(row, ERROR_RENDER.format(error=error.cause), permanent=True)
+        return
     code = _smtp_code(error)
     if code is not None and 500 <= code < 600:
         bounce = isinstance(error, smtplib.SMTPRecipientsRefused)
@@ -534,13 +605,115 @@ def _outcome_record(recorder: _Recorder, item: _Outgoing, error: Exception | Non
     recorder.failed(row, f"{type(error).__name__}: {error}", permanent=False)
 
 
-def _send_email(campaign, rows, recorder: _Recorder, pacer: Pacer) -> None:
+class _InlineBook:
+    """Record a batch's outcomes in the worker's thread, between the messages it builds."""
+
+    def __init__(self, recorder: _Recorder, transport: _Transport):
+        self.recorder = recorder
+        self.transport = transport
+
+    def _collect(self, *, block: bool) -> None:
+        while (outcome := self.transport.take(block=block)) is not None:
+            _outcome_record(self.recorder, *outcome)
+            block = False
+
+    def put(self, item: _Outgoing, error: Exception) -> None:
+        """Record the outcome of a message the worker did not hand to the transport."""
+        _outcome_record(self.recorder, item, error)
+
+    def poll(self) -> None:
+        """Record the outcomes that are ready."""
+        self._collect(block=False)
+
+    def wait_room(self, submitted: int, window: int) -> None:
+        """Wait until fewer than ``window`` handed messages are not recorded yet."""
+        transport = self.transport
+        while transport.waiting and transport.waiting + len(self.recorder.pending) >= window:
+            self._collect(block=True)
+
+    def drain(self) -> None:
+        """Record the outcome of every handed message (they are all sent or failed)."""
+        while self.transport.waiting:
+            self._collect(block=True)
+
+    def close(self) -> None:
+        """Record the pending sent rows (after the transport stopped)."""
+        self.recorder.flush()
+
+
+class _ThreadBook:
+    """Record a batch's outcomes in a thread with its own database connection.
+
+    The worker then only renders and builds while the sender thread sends and this one commits.
+    It reads the sender's outcomes (and the worker's own: a message not rendered or not sent)
+    from the transport's queue; ``settled`` counts the handed messages recorded in the database,
+    which keeps the crash window. Used where ``_Prefetcher`` is (a second connection sees all).
+    """
+
+    def __init__(self, recorder: _Recorder, transport: _Transport):
+        self.recorder = recorder
+        self.outcomes = transport.outcomes
+        self.settled = 0
+        self.error: BaseException | None = None
+        self.raised = False
+        self.changed = threading.Condition()
+        self.thread = threading.Thread(target=self._run, name="campaign-record", daemon=True)
+        self.thread.start()
+
+    def put(self, item: _Outgoing, error: Exception) -> None:
+        self.outcomes.put((item, error))
+
+    def poll(self) -> None:
+        self._raise()
+
+    def wait_room(self, submitted: int, window: int) -> None:
+        with self.changed:
+            while submitted - self.settled >= window and self.error is None:
+                self.changed.wait()
+        self._raise()
+
+    def drain(self) -> None:
+        pass  # close() records everything once the transport has stopped
+
+    def close(self) -> None:
+        self.outcomes.put(None)
+        self.thread.join()
+        self._raise()
+
+    def _raise(self) -> None:
+        if self.error is not None and not self.raised:
+            self.raised = True
+            raise self.error
+
+    def _run(self) -> None:
+        recorder = self.recorder
+        taken = 0  # outcomes of handed messages taken from the queue
+        try:
+            while (outcome := self.outcomes.get()) is not None:
+                _outcome_record(recorder, *outcome)
+                taken += outcome[0].submitted
+                with self.changed:
+                    self.settled = taken - len(recorder.pending)  # recorded or failed
+                    self.changed.notify()
+            recorder.flush()
+        except BaseException as exc:  # the worker raises it; the rows stay for the sweep
+            self.error = exc
+        finally:
+            with self.changed:
+                self.changed.notify()
+            db_connection.close()  # this thread's own connection
+
+
+def _send_email(
+    campaign, rows, recorder: _Recorder, pacer: Pacer, halfway: Callable[[], None] | None = None
+) -> None:
     """Render, build and send a batch's emails over one connection; record every outcome.
 
     At most CAMPAIGN_MARK_EVERY messages are ever handed to the transport and not yet recorded
     sent in the database: that is all a worker killed mid-batch can send twice. With the
     sender thread, sent rows are recorded in groups of half that window, so the thread always
-    has messages to send while the worker commits.
+    has messages to send while they are committed (by ``_ThreadBook`` or ``_InlineBook``).
+    ``halfway()`` is called once half of the rows are handed over.
     """
     from_email = campaign.from_email or settings.DEFAULT_FROM_EMAIL
     mail = get_connection(fail_silently=False)
@@ -556,14 +729,15 @@ def _send_email(campaign, rows, recorder: _Recorder, pacer: Pacer) -> None:
     if fast:
         recorder.every = max(1, window // 2)
     links_of = _Links(campaign)
+    tracker = Tracker() if settings.CAMPAIGN_TRACKING else None
     transport = _Transport(mail, threaded=fast)
+    half = len(rows) // 2
 
-    def collect(*, block: bool) -> None:
-        while (outcome := transport.take(block=block)) is not None:
-            _outcome_record(recorder, *outcome)
-            block = False
-
-    unsent: list[Send] = []
+    book_type = _ThreadBook if fast and _second_connection_usable() else _InlineBook
+    book = book_type(recorder, transport)
+    submitted = 0
+    unsent: list[_Row] = []
+    finished = False
     try:
         for index, row in enumerate(rows):
             if recorder.stopped:
@@ -571,12 +745,14 @@ def _send_email(campaign, rows, recorder: _Recorder, pacer: Pacer) -> None:
             if transport.broken is not None:
                 unsent = rows[index:]
                 break
-            collect(block=False)
+            book.poll()
+            if index == half and halfway is not None:
+                halfway()
             links = links_of(row.profile_id)
             try:
                 rendered = _render(campaign, row, links)
             except Exception as exc:  # a template that cannot render this profile
-                recorder.failed(row, ERROR_RENDER.format(error=exc), permanent=True)
+                book.put(_Outgoing(row), _NotRendered(exc))
                 continue
             message_id = message_id_make(send=row, from_email=from_email)
             headers = {"Message-ID": message_id}
@@ -585,7 +761,7 @@ def _send_email(campaign, rows, recorder: _Recorder, pacer: Pacer) -> None:
                 headers["List-Unsubscribe"] = unsubscribe
                 if links["unsubscribe_url"]:
                     headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-            html = _tracked(rendered.html, row, links) if rendered.html else ""
+            html = _tracked(rendered.html, row, links, tracker) if rendered.html else ""
             item = _Outgoing(row, message_id)
             data = None
             if builder is not None:
@@ -609,25 +785,27 @@ def _send_email(campaign, rows, recorder: _Recorder, pacer: Pacer) -> None:
                 )
                 if html:
                     item.message.attach_alternative(html, "text/html")
-            while transport.waiting and transport.waiting + len(recorder.pending) >= window:
-                collect(block=True)  # keep the crash bound: wait until the oldest are recorded
+            book.wait_room(submitted, window)  # the crash bound: wait until the oldest are recorded
             pacer.wait()
+            item.submitted = True
+            submitted += 1
             transport.submit(item)
-        while transport.waiting:
-            collect(block=True)
-        if transport.broken is not None:
-            for row in unsent:
-                recorder.failed(
-                    row, ERROR_CONNECTION.format(error=transport.broken), permanent=False
-                )
+            if fast:  # let the sender thread take the GIL now: its server has answered by now
+                time.sleep(0)
+        book.drain()
+        for row in unsent:
+            book.put(_Outgoing(row), _NotSent(transport.broken))
+        finished = True
     finally:
-        transport.cancelled = transport.waiting > 0  # only when leaving on an error
+        transport.cancelled = not finished  # leaving on an error: the rows stay claimed
         transport.close()
-        recorder.flush()
         try:
-            mail.close()
-        except Exception:  # closing a broken connection must not hide the outcome
-            logger.warning("Closing the email connection failed", exc_info=True)
+            book.close()
+        finally:
+            try:
+                mail.close()
+            except Exception:  # closing a broken connection must not hide the outcome
+                logger.warning("Closing the email connection failed", exc_info=True)
 
 
 def _send_sms(campaign, rows, recorder: _Recorder, pacer: Pacer) -> None:
@@ -679,6 +857,109 @@ def _send_sms(campaign, rows, recorder: _Recorder, pacer: Pacer) -> None:
         backend.close()
 
 
+def _second_connection_usable() -> bool:
+    """Return True when a second connection sees this one's data (PostgreSQL, autocommit).
+
+    Prefetching the next batch and recording outcomes in their own threads (each with its own
+    connection) needs it; on SQLite, or inside a transaction (tests), the worker does both.
+    """
+    return db_connection.vendor == "postgresql" and not db_connection.in_atomic_block
+
+
+class _Prepared:
+    """A claimed batch with its guards applied: the rows to send, and the counts so far."""
+
+    def __init__(self, batch: uuid.UUID, rows: list[_Row], result: BatchResult):
+        self.batch = batch
+        self.rows = rows
+        self.result = result
+
+    def release(self) -> None:
+        """Put the rows back in the queue as they were (a batch prepared but not sent)."""
+        Send.objects.filter(batch=self.batch, status=Send.Status.SENDING).update(
+            status=Send.Status.QUEUED, batch=None, claimed_at=None
+        )
+
+
+def _batch_prepare(*, campaign: Campaign, now: datetime.datetime, limit: int) -> _Prepared | None:
+    """Claim a batch, load its rows and apply the guards; record the skipped rows.
+
+    Return None when no row is due.
+    """
+    batch = sends_claim(campaign_id=campaign.pk, now=now, limit=limit)
+    if batch is None:
+        return None
+    rows = _rows_load(campaign, batch)
+    result = BatchResult(claimed=len(rows))
+    reasons = _skip_reasons(campaign, rows, now)
+    by_reason: dict[str, list[int]] = {}
+    for pk, reason in reasons.items():
+        by_reason.setdefault(reason, []).append(pk)
+    for reason, ids in by_reason.items():
+        result.skipped += Send.objects.filter(
+            batch=batch, status=Send.Status.SENDING, pk__in=ids
+        ).update(status=Send.Status.SKIPPED, skip_reason=reason)
+    return _Prepared(batch, [row for row in rows if row.pk not in reasons], result)
+
+
+class _Prefetcher:
+    """Prepare the next batch (claim, load, guards) in a thread while this one is being sent.
+
+    The thread has its own database connection (closed when it stops), so it is only used on
+    PostgreSQL outside a transaction, where a second connection sees what the worker sees. A
+    batch it prepared is released if the worker does not send it; if the worker dies, its rows
+    are claimed like any other and the sweep re-queues them.
+    """
+
+    def __init__(self, *, limit: int):
+        self.limit = limit
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.results: queue.SimpleQueue = queue.SimpleQueue()
+        self.pending = False
+        self.thread = threading.Thread(target=self._run, name="campaign-prefetch", daemon=True)
+        self.thread.start()
+
+    def start(self, campaign: Campaign) -> None:
+        """Begin preparing the next batch of ``campaign`` (at most one at a time)."""
+        if not self.pending:
+            self.pending = True
+            self.jobs.put(campaign)
+
+    def take(self) -> _Prepared | None:
+        """Return the batch being prepared (waiting for it), or None if none was or is due."""
+        if not self.pending:
+            return None
+        self.pending = False
+        outcome = self.results.get()
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def close(self) -> None:
+        """Release a batch prepared and not taken; stop the thread."""
+        try:
+            prepared = self.take()
+            if prepared is not None:
+                prepared.release()
+        finally:
+            self.jobs.put(None)
+            self.thread.join()
+
+    def _run(self) -> None:
+        try:
+            while (campaign := self.jobs.get()) is not None:
+                try:
+                    now = timezone.now()
+                    prepared = None
+                    if quiet_hours_end(now=now) is None:  # in quiet hours the worker defers
+                        prepared = _batch_prepare(campaign=campaign, now=now, limit=self.limit)
+                    self.results.put(prepared)
+                except BaseException as exc:  # the worker raises it when it takes the batch
+                    self.results.put(exc)
+        finally:
+            db_connection.close()  # this thread's own connection
+
+
 def campaign_send_batch(
     *,
     campaign_id: int,
@@ -692,58 +973,72 @@ def campaign_send_batch(
     ``claimed == 0`` when no row is due. During quiet hours nothing is claimed: the due rows wait
     until the quiet period ends (``deferred``).
     """
+    return _batch_send(campaign_id=campaign_id, now=now, limit=limit, pacer=pacer)
+
+
+def _batch_send(
+    *,
+    campaign_id: int,
+    now: datetime.datetime | None = None,
+    limit: int | None = None,
+    pacer: Pacer | None = None,
+    prepared: _Prepared | None = None,
+    prefetch: Callable[[Campaign], None] | None = None,
+) -> BatchResult | None:
+    """Send one batch (``prepared`` ahead, or claimed now) as ``campaign_send_batch`` does.
+
+    ``prefetch(campaign)`` is called once half of this batch is handed over (or when it is done,
+    unless it stopped on a pause), to prepare the next one meanwhile: its guards then run about
+    half a batch before its first message is sent.
+    """
     now = now or timezone.now()
     campaign = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).first()
     if campaign is None:
+        if prepared is not None:
+            prepared.release()
         return None
-    result = BatchResult()
     resume_at = quiet_hours_end(now=now)
     if resume_at is not None:
+        if prepared is not None:
+            prepared.release()
+        result = BatchResult()
         result.deferred = (
             Send.objects.filter(campaign_id=campaign_id, status=Send.Status.QUEUED)
             .filter(Q(not_before__isnull=True) | Q(not_before__lt=resume_at))
             .update(not_before=resume_at)
         )
         return result
-    batch = sends_claim(
-        campaign_id=campaign_id, now=now, limit=limit or settings.CAMPAIGN_BATCH_SIZE
-    )
-    if batch is None:
-        return result
-    rows = list(
-        Send.objects.filter(batch=batch, status=Send.Status.SENDING)
-        .select_related("profile", "variant")
-        .order_by("pk")
-    )
-    result.claimed = len(rows)
-    for row in rows:
-        row.address = send_address(channel=campaign.channel, profile=row.profile)
-    reasons = _skip_reasons(campaign, rows, now)
-    by_reason: dict[str, list[int]] = {}
-    for pk, reason in reasons.items():
-        by_reason.setdefault(reason, []).append(pk)
-    recorder = _Recorder(campaign, batch, result)
-    for reason, ids in by_reason.items():
-        result.skipped += (
-            recorder.rows()
-            .filter(pk__in=ids)
-            .update(status=Send.Status.SKIPPED, skip_reason=reason)
+    if prepared is None:
+        prepared = _batch_prepare(
+            campaign=campaign, now=now, limit=limit or settings.CAMPAIGN_BATCH_SIZE
         )
-    rows = [row for row in rows if row.pk not in reasons]
-    pacer = pacer or channel_pacer(channel=campaign.channel)
+    if prepared is None:
+        return BatchResult()
+    result, rows = prepared.result, prepared.rows
+    halfway = functools.partial(prefetch, campaign) if prefetch is not None else None
+    stopped = False
     if rows:
+        recorder = _Recorder(campaign, prepared.batch, result)
+        pacer = pacer or channel_pacer(channel=campaign.channel)
         if campaign.channel == Channel.SMS:
             _send_sms(campaign, rows, recorder, pacer)
         else:
-            _send_email(campaign, rows, recorder, pacer)
+            _send_email(campaign, rows, recorder, pacer, halfway)
         recorder.release()  # anything left unsent (a pause) goes back to the queue
+        stopped = recorder.stopped
+    if halfway is not None and not stopped:
+        halfway()  # does nothing when the next batch is already being prepared
     return result
 
 
 def campaign_send(
     *, campaign_id: int, budget_seconds: float | None = None, limit: int | None = None
 ) -> BatchResult:
-    """Send batches of a campaign until none is due or the time budget is spent."""
+    """Send batches of a campaign until none is due or the time budget is spent.
+
+    On PostgreSQL the next batch is claimed, loaded and guarded in a second thread while this
+    one is sent (see ``_Prefetcher``).
+    """
     budget = (
         settings.CAMPAIGN_SEND_TIME_BUDGET_SECONDS if budget_seconds is None else budget_seconds
     )
@@ -753,13 +1048,32 @@ def campaign_send(
     if campaign is None:
         return total
     pacer = channel_pacer(channel=campaign.channel)
-    while time.monotonic() < deadline:
-        result = campaign_send_batch(campaign_id=campaign_id, limit=limit, pacer=pacer)
-        if result is None:
-            break
-        total.add(result)
-        if not result.claimed:
-            break
+    batch_size = limit or settings.CAMPAIGN_BATCH_SIZE
+    prefetcher = _Prefetcher(limit=batch_size) if _second_connection_usable() else None
+
+    def prefetch(campaign: Campaign) -> None:
+        if time.monotonic() < deadline:  # a batch prepared too late would only be released
+            prefetcher.start(campaign)
+
+    try:
+        while time.monotonic() < deadline:
+            # None when no batch was prepared, or none was due then: this one claims again.
+            prepared = prefetcher.take() if prefetcher is not None else None
+            result = _batch_send(
+                campaign_id=campaign_id,
+                limit=batch_size,
+                pacer=pacer,
+                prepared=prepared,
+                prefetch=prefetch if prefetcher is not None else None,
+            )
+            if result is None:
+                break
+            total.add(result)
+            if not result.claimed:
+                break
+    finally:
+        if prefetcher is not None:
+            prefetcher.close()
     campaign_finish_if_done(campaign_id=campaign_id)
     return total
 

@@ -11,9 +11,11 @@ from email.parser import BytesParser
 
 import pytest
 from aiosmtpd.smtp import SMTP as AioSMTP
+from asgiref.sync import sync_to_async
 from django.core.mail import EmailMultiAlternatives
 from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
+from django.db import connection
 
 from campaigns.mail import MessageBuilder, encoded_words, header_line, smtp_fast_path
 from campaigns.models import Campaign, Send, Suppression
@@ -292,3 +294,66 @@ def test_a_lost_connection_is_reopened_and_the_rest_still_goes(smtp_settings, pi
     statuses = sorted(Send.objects.filter(campaign=campaign).values_list("status", flat=True))
     assert statuses == ["queued"] + ["sent"] * 5
     assert len(picky_server.handler.messages) == 5
+
+
+# --- on PostgreSQL: the next batch prepared while this one is sent ---------------------------
+
+
+def postgresql_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("batches are prepared ahead on PostgreSQL only (a second connection)")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batches_prepared_ahead_send_every_row_once(smtp_settings, picky_server):
+    postgresql_only()
+    profiles = profiles_make(11)
+    campaign = campaign_ready(include=[segment_with(profiles)])
+    campaign_start(campaign_id=campaign.pk)
+
+    result = campaign_send(campaign_id=campaign.pk, limit=3)
+
+    assert (result.claimed, result.sent) == (11, 11)
+    received = sorted(m.rcpt_tos[0] for m in picky_server.handler.messages)
+    assert received == sorted(p.email for p in profiles)
+    statuses = set(Send.objects.filter(campaign=campaign).values_list("status", flat=True))
+    assert statuses == {Send.Status.SENT}
+    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.SENT
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_prepared_ahead_goes_back_to_the_queue_when_the_campaign_pauses(
+    smtp_settings, picky_server
+):
+    postgresql_only()
+    profiles = profiles_make(12)
+    campaign = campaign_ready(include=[segment_with(profiles)])
+    campaign_start(campaign_id=campaign.pk)
+    original = AioSMTP.smtp_DATA
+    calls = {"n": 0}
+
+    def pause():
+        try:
+            Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.PAUSED)
+        finally:
+            connection.close()  # this thread's own connection
+
+    async def pause_at_third(self, arg):
+        calls["n"] += 1
+        if calls["n"] == 3:  # a manager pauses the campaign while batch two is being sent
+            await sync_to_async(pause, thread_sensitive=False)()
+        return await original(self, arg)
+
+    AioSMTP.smtp_DATA = pause_at_third
+    try:
+        result = campaign_send(campaign_id=campaign.pk, limit=2)
+    finally:
+        AioSMTP.smtp_DATA = original
+
+    rows = Send.objects.filter(campaign=campaign)
+    assert not rows.filter(status=Send.Status.SENDING).exists()
+    queued = rows.filter(status=Send.Status.QUEUED)
+    assert queued.exists()
+    assert not queued.filter(batch__isnull=False).exists()
+    assert rows.filter(status=Send.Status.SENT).count() == result.sent
+    assert len(picky_server.handler.messages) == result.sent < 12

@@ -194,12 +194,8 @@ def sends_claim(*, campaign_id: int, now: datetime.datetime, limit: int) -> uuid
 # --- the guards --------------------------------------------------------------------------------
 
 
-def send_address(*, channel: str, profile) -> str:
-    """Return the profile's address on ``channel`` (email, or E.164 number), or "" if invalid."""
-    return _address(channel, profile.email, profile.phone)
-
-
 def _address(channel: str, email, phone) -> str:
+    """Return the address on ``channel`` (email, or E.164 number), or "" if it is invalid."""
     if channel == Channel.EMAIL:
         email = (email or "").strip()
         try:

@@ -323,7 +323,7 @@ def test_batches_prepared_ahead_send_every_row_once(smtp_settings, picky_server)
 
 @pytest.mark.django_db(transaction=True)
 def test_a_batch_prepared_ahead_goes_back_to_the_queue_when_the_campaign_pauses(
-    smtp_settings, picky_server
+    smtp_settings, picky_server, monkeypatch
 ):
     postgresql_only()
     profiles = profiles_make(12)
@@ -344,11 +344,9 @@ def test_a_batch_prepared_ahead_goes_back_to_the_queue_when_the_campaign_pauses(
             await sync_to_async(pause, thread_sensitive=False)()
         return await original(self, arg)
 
-    AioSMTP.smtp_DATA = pause_at_third
-    try:
-        result = campaign_send(campaign_id=campaign.pk, limit=2)
-    finally:
-        AioSMTP.smtp_DATA = original
+    monkeypatch.setattr(AioSMTP, "smtp_DATA", pause_at_third)
+
+    result = campaign_send(campaign_id=campaign.pk, limit=2)
 
     rows = Send.objects.filter(campaign=campaign)
     assert not rows.filter(status=Send.Status.SENDING).exists()

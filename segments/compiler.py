@@ -68,7 +68,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from profiles.models import Event, Profile, ProfileTag
-from profiles.services.consent import consent_granted_q, profiling_allowed_q, profiling_refused
+from profiles.services.consent import consent_granted_q, profiling_allowed_q
 from segments import rules
 from segments.models import SegmentMembership
 
@@ -259,10 +259,6 @@ class SharedMeasures:
     ``tags`` names for each tag the table of the profiles carrying it (live at ``now``).
     ``profiles`` names a narrow copy of the profile columns the rules read (``profile_columns``),
     which each rule scans instead of the wide profile table; None when there is none.
-    ``exists`` names for (event, days) the table of the profiles with such an event in that
-    window, and ``refused`` the table of the profiles that refused profiling: planned for rules
-    evaluated in one scan (``shared_matching_flags``), which then read them instead of probing
-    the events and consents once per rule.
     """
 
     columns: dict[MeasureKey, tuple[str, str]]
@@ -270,8 +266,6 @@ class SharedMeasures:
     profiles: str | None = None
     profile_columns: tuple[str, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)  # tag slug -> table of its carriers
-    exists: dict[tuple[str, int], str] = field(default_factory=dict)
-    refused: str | None = None
 
 
 def _measure_key(node: rules.EventCondition) -> MeasureKey:
@@ -297,15 +291,12 @@ def shared_measures(
     *,
     tags: set[str] = frozenset(),
     profile_columns: set[str] | None = None,
-    exists: set[tuple[str, int]] = frozenset(),
-    refused: bool = False,
     prefix: str = "segment_shared",
 ) -> SharedMeasures:
     """Plan one table per event name holding every measure in ``keys``, one per tag in ``tags``.
 
     With ``profile_columns`` (see ``profile_columns``), also plan a narrow copy of those
-    profile columns for the rules to scan; with ``exists`` (see ``exists_keys``) one table per
-    (event, days), and with ``refused`` the table of the profiles that refused profiling.
+    profile columns for the rules to scan.
     """
     columns, tables = {}, {}
     for number, event in enumerate(sorted({key[0] for key in keys})):
@@ -318,8 +309,6 @@ def shared_measures(
         columns=columns,
         tables=tables,
         tags={slug: f"{prefix}_tag_{number}" for number, slug in enumerate(sorted(tags))},
-        exists={key: f"{prefix}_exists_{number}" for number, key in enumerate(sorted(exists))},
-        refused=f"{prefix}_refused" if refused else None,
     )
     if profile_columns is None:
         return plan
@@ -333,31 +322,7 @@ def tag_slugs(tree: rules.Node) -> set[str]:
     return {node.tag for node in rules.walk(tree) if isinstance(node, rules.TagCondition)}
 
 
-def exists_keys(tree: rules.Node) -> set[tuple[str, int]]:
-    """Return the (event, days) a rule asks "any such event?" or "none?" about."""
-    return {
-        (node.event, node.within_days)
-        for node in rules.walk(tree)
-        if isinstance(node, rules.EventCondition)
-        and node.measure == "count"
-        and (node.op, node.value) in COUNT_EXISTS
-    }
-
-
-def shared_id_queries(plan: SharedMeasures, *, now: datetime.datetime) -> dict[str, object]:
-    """Return each table of the plan that holds only profile ids, with the query filling it."""
-    queries = {table: _tag_carriers(slug, now) for slug, table in plan.tags.items()}
-    for (event, days), table in plan.exists.items():
-        since = now - datetime.timedelta(days=days)
-        events = Event.objects.filter(name=event, occurred_at__gte=since, occurred_at__lte=now)
-        queries[table] = events.order_by().values_list("profile_id", flat=True).distinct()
-    if plan.refused is not None:
-        refused = profiling_refused().order_by().values_list("profile_id", flat=True)
-        queries[plan.refused] = refused.distinct()
-    return queries
-
-
-def _tag_carriers(slug: str, now: datetime.datetime):
+def shared_tag_query(slug: str, *, now: datetime.datetime):
     """Return the query of the ids of the profiles carrying tag ``slug`` live at ``now``."""
     live = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
     carriers = ProfileTag.objects.filter(live, tag__slug=slug)
@@ -408,7 +373,7 @@ def shared_matching(tree: rules.Node, *, now: datetime.datetime, shared: SharedM
     return _on_shared_profiles(queryset, shared)
 
 
-def shared_matching_flags(trees: list, *, now: datetime.datetime, shared: SharedMeasures | None):
+def shared_matching_flags(trees: list, *, now: datetime.datetime, shared: SharedMeasures):
     """Return the profile ids with one boolean per rule, ``m0``, ``m1``, …: "satisfies it".
 
     Each profile is read once for all the rules (``values("pk", "m0", …)``) instead of once per
@@ -424,9 +389,9 @@ def shared_matching_flags(trees: list, *, now: datetime.datetime, shared: Shared
     return _on_shared_profiles(queryset, shared)
 
 
-def _on_shared_profiles(queryset, shared: SharedMeasures | None):
+def _on_shared_profiles(queryset, shared: SharedMeasures):
     """Make ``queryset`` scan the plan's narrow profile copy, if any, under the same alias."""
-    if shared is not None and shared.profiles is not None:
+    if shared.profiles is not None:
         query = queryset.query
         alias = query.get_initial_alias()
         query.alias_map[alias] = BaseTable(shared.profiles, alias)
@@ -526,12 +491,7 @@ def compile_rule(
     env = _Env(now=now or timezone.now(), tz=timezone.get_default_timezone(), shared=shared)
     condition = _compile(tree, "", env)
     if respect_profiling and uses_behaviour(tree):
-        if shared is not None and shared.refused is not None:
-            # The table name comes from the plan.
-            sql = f"SELECT profile_id FROM {shared.refused}"
-            condition &= ~Q(pk__in=RawSQL(sql, []))  # noqa: S611
-        else:
-            condition &= profiling_allowed_q()
+        condition &= profiling_allowed_q()
     return condition
 
 
@@ -542,20 +502,13 @@ def _compile(node: rules.Node, path: str, env: _Env) -> Q:
 def _group(kind: str, combine: Callable[[Q, Q], Q]):
     def compile_group(node, path: str, env: _Env) -> Q:
         items = rules.key_path(path, kind)
-        # Attribute comparisons first: where the database evaluates the conditions in the order
-        # written (a rule computed as a column), they rule most profiles out cheaply.
-        children = sorted(
-            enumerate(node.children),
-            key=lambda item: not isinstance(item[1], rules.AttributeCondition),
-        )
-        merged = []
+        children = list(enumerate(node.children))
+        parts = []
         if kind == "all":  # one grouped scan (or one read of the shared table) per event
-            runs, children = _mergeable_events(children, env.shared)
+            merged, children = _mergeable_events(children, env.shared)
             merge = _events_merged if env.shared is None else _shared_events_merged
-            merged = [merge(nodes, env) for nodes in runs]
-        parts = [_compile(child, rules.index_path(items, i), env) for i, child in children]
-        attributes = sum(isinstance(child, rules.AttributeCondition) for _i, child in children)
-        parts[attributes:attributes] = merged
+            parts.extend(merge(nodes, env) for nodes in merged)
+        parts.extend(_compile(child, rules.index_path(items, i), env) for i, child in children)
         return reduce(combine, parts)
 
     return compile_group
@@ -757,12 +710,8 @@ def _event(node: rules.EventCondition, path: str, env: _Env) -> Q:
     if node.measure == "count":
         any_event = COUNT_EXISTS.get((node.op, node.value))
         if any_event is not None:
-            table = env.shared.exists.get((node.event, node.within_days)) if env.shared else None
-            if table is not None:  # the table name comes from the plan
-                exists = Q(pk__in=RawSQL(f"SELECT profile_id FROM {table}", []))  # noqa: S611
-            else:
-                exists = Q(Exists(events.filter(profile=OuterRef("pk"))))
-            return exists if any_event else ~exists
+            exists = Exists(events.filter(profile=OuterRef("pk")))
+            return Q(exists) if any_event else ~Q(exists)
         zero = 0
     else:
         zero = Decimal(0)

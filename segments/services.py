@@ -12,18 +12,16 @@ from profiles.models import Profile
 from segments.compiler import (
     SharedMeasures,
     compile_rule,
-    exists_keys,
     measure_keys,
     profile_columns,
-    shared_id_queries,
     shared_matching,
     shared_matching_flags,
     shared_measure_columns,
     shared_measures,
     shared_measures_query,
     shared_profiles_query,
+    shared_tag_query,
     tag_slugs,
-    uses_behaviour,
 )
 from segments.models import Segment, SegmentMembership, SegmentRun, SegmentTransition
 from segments.rules import RuleError, parse_rule, referenced_segments
@@ -279,35 +277,30 @@ def segments_evaluate_many(
     """
     now = now or timezone.now()
     ordered = _dependency_order(segment_ids)
-    parsed = []
+    parsed = {}
     for segment in Segment.objects.filter(pk__in=ordered, kind=Segment.Kind.DYNAMIC):
         try:
-            tree = parse_rule(segment.rule, resolve=segment_rule, slug=segment.slug)
+            parsed[segment.pk] = (
+                segment,
+                parse_rule(segment.rule, resolve=segment_rule, slug=segment.slug),
+            )
         except RuleError:  # its own evaluation records the error
             continue
-        parsed.append((segment, tree))
-    trees = [tree for _segment, tree in parsed]
-    together = _independent(parsed, now=now)
-    if len(together) < TOGETHER_FROM:
-        together = []
+    trees = [tree for _segment, tree in parsed.values()]
     keys = set().union(*(measure_keys(tree) for tree in trees))
     tags = set().union(*(tag_slugs(tree) for tree in trees))
     # A narrow copy of the profile columns pays for itself once several rules scan it.
     columns = profile_columns(trees) if len(trees) >= SHARED_PROFILES_FROM else None
-    # Rules evaluated in one scan read who has an event and who refused profiling from tables.
-    exists = set().union(*(exists_keys(tree) for _segment, tree in together))
-    refused = any(uses_behaviour(tree) for _segment, tree in together)
     plan = (
-        shared_measures(keys, tags=tags, profile_columns=columns, exists=exists, refused=refused)
-        if keys or tags or columns or exists or refused
+        shared_measures(keys, tags=tags, profile_columns=columns)
+        if keys or tags or columns
         else None
     )
     results = {}
     try:
         if plan is not None:
             shared_measures_fill(plan=plan, now=now)
-        if together:
-            results = _evaluate_together(together, now=now, plan=plan)
+            results = _evaluate_together(list(parsed.values()), now=now, plan=plan)
         return [
             segment_evaluate(segment_id=pk, now=now, shared=plan, matching=results.get(pk))
             for pk in ordered
@@ -319,33 +312,27 @@ def segments_evaluate_many(
             shared_measures_drop(plan=plan)
 
 
-def _independent(parsed: list, *, now) -> list:
-    """Return the (segment, tree) pairs that can be evaluated in one scan with each other.
-
-    Left out: segments referring to a segment of the same refresh (its membership must be
-    written first) and rules that cannot be compiled (their own evaluation records why).
-    """
-    slugs = {segment.slug for segment, _tree in parsed}
-    found = []
-    for segment, tree in parsed:
-        if referenced_segments(tree) & slugs:
-            continue
-        try:
-            compile_rule(tree, now=now)
-        except RuleError:
-            continue
-        found.append((segment, tree))
-    return found
-
-
-def _evaluate_together(together: list, *, now, plan: SharedMeasures | None) -> dict[int, Matching]:
+def _evaluate_together(parsed: list, *, now, plan: SharedMeasures) -> dict[int, Matching]:
     """Evaluate the rules of several segments in one scan of the profiles; return their results.
 
     The profiles satisfying at least one rule go into a temporary table with one boolean column
     per rule, which each segment's evaluation then reads (a few rows) instead of scanning all the
-    profiles again. If the scan fails, the result is empty and every segment is evaluated on its
-    own, recording its error.
+    profiles again. Left out, and evaluated on their own: segments referring to a segment of the
+    same refresh (its membership must be written first) and rules that cannot be compiled. If the
+    scan fails, the result is empty and every segment is evaluated on its own, recording its error.
     """
+    slugs = {segment.slug for segment, _tree in parsed}
+    together = []
+    for segment, tree in parsed:
+        if referenced_segments(tree) & slugs:
+            continue
+        try:
+            compile_rule(tree, now=now, shared=plan)
+        except RuleError:
+            continue
+        together.append((segment, tree))
+    if len(together) < TOGETHER_FROM:
+        return {}
     sql, params = _sql(shared_matching_flags([tree for _s, tree in together], now=now, shared=plan))
     flags = [f"m{index}" for index in range(len(together))]
     satisfied = " OR ".join(flags)
@@ -353,10 +340,8 @@ def _evaluate_together(together: list, *, now, plan: SharedMeasures | None) -> d
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {TOGETHER_TABLE}")
             if connection.vendor == "postgresql":
-                # Room to hash the shared tables' ids, no time lost compiling the long expression
-                # (JIT); OFFSET 0 keeps each rule computed once, not again in the WHERE clause.
+                # Room to hash the shared tables' ids; OFFSET 0 keeps each rule computed once.
                 cursor.execute("SET LOCAL work_mem = '256MB'")
-                cursor.execute("SET LOCAL jit = off")
                 cursor.execute(
                     f"CREATE TEMP TABLE {TOGETHER_TABLE} (profile_id, {', '.join(flags)}) AS "
                     f"SELECT * FROM ({sql} OFFSET 0) AS m WHERE {satisfied}",
@@ -384,8 +369,7 @@ def _evaluate_together(together: list, *, now, plan: SharedMeasures | None) -> d
 def shared_measures_drop(*, plan: SharedMeasures) -> None:
     """Drop the temporary tables of a shared-measures plan."""
     with connection.cursor() as cursor:
-        tables = [*plan.tables, *plan.tags.values(), *plan.exists.values()]
-        for table in [*tables, *filter(None, [plan.profiles, plan.refused])]:
+        for table in [*plan.tables, *plan.tags.values(), *filter(None, [plan.profiles])]:
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
 
@@ -421,8 +405,8 @@ def shared_measures_fill(*, plan: SharedMeasures, now: datetime.datetime) -> Non
             cursor.execute(f"CREATE UNIQUE INDEX {table}_profile ON {table} (profile_id)")
             if connection.vendor == "postgresql":
                 cursor.execute(f"ANALYZE {table}")
-    for table, query in shared_id_queries(plan, now=now).items():
-        sql, params = _sql(query)
+    for slug, table in plan.tags.items():
+        sql, params = _sql(shared_tag_query(slug, now=now))
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
             if connection.vendor == "postgresql":

@@ -171,16 +171,12 @@ def consent_granted_q(*, channel: str, purpose: str = ConsentPurpose.MARKETING) 
     return Q(Exists(granted))
 
 
-def profiling_refused() -> QuerySet:
-    """Return the consent states by which personalised profiling was withdrawn or denied."""
-    return ConsentState.objects.filter(purpose=ConsentPurpose.PROFILING).exclude(
-        status=ConsentStatus.GRANTED
-    )
-
-
 def profiling_allowed_q() -> Q:
     """Return the condition on Profile: personalised profiling was not withdrawn or denied."""
-    return ~Q(Exists(profiling_refused().filter(profile=OuterRef("pk"))))
+    refused = ConsentState.objects.filter(
+        profile=OuterRef("pk"), purpose=ConsentPurpose.PROFILING
+    ).exclude(status=ConsentStatus.GRANTED)
+    return ~Q(Exists(refused))
 
 
 def consent_sendable(

@@ -13,7 +13,6 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from profiles.models import Profile
-from profiles.services.consent import ConsentEntry, consent_record
 from profiles.services.merge import profile_merge
 from segments import services
 from segments.models import Segment, SegmentMembership, SegmentRun, SegmentTransition
@@ -235,32 +234,6 @@ def test_a_segment_refreshed_with_the_one_it_refers_to_reads_its_new_membership(
     segments_evaluate_many(segment_ids=[vip.pk, base.pk, tier.pk])
 
     assert members(vip) == {"a"}
-
-
-def test_segments_refreshed_together_leave_out_who_refused_profiling_from_behaviour_rules():
-    now = timezone.now()
-    shopper, private, critic = (ProfileFactory(external_id=x, city="上海") for x in "spc")
-    for profile in (shopper, private):
-        PurchaseFactory(profile=profile, occurred_at=now - datetime.timedelta(days=3))
-    EventFactory(profile=critic, name="feedback", occurred_at=now - datetime.timedelta(days=3))
-    consent_record(
-        entry=ConsentEntry(
-            profile_id=private.pk, channel="email", purpose="profiling", status="withdrawn",
-            source="preferences",
-        )
-    )  # fmt: skip
-    rules = {
-        "bought": {"event": "purchase", "within_days": 30, "count": {"gte": 1}},
-        "quiet": {"all": [{"attr": "city", "op": "eq", "value": "上海"},
-                          {"event": "feedback", "within_days": 30, "count": {"eq": 0}}]},
-        "city": {"attr": "city", "op": "eq", "value": "上海"},
-    }  # fmt: skip
-    together = [Segment.objects.create(name=k, slug=k, rule=r) for k, r in rules.items()]
-
-    runs = segments_evaluate_many(segment_ids=[s.pk for s in together], now=now)
-
-    assert all(run is not None and not run.error for run in runs)
-    assert [members(segment) for segment in together] == [{"s"}, {"s"}, {"s", "p", "c"}]
 
 
 def test_a_result_computed_for_an_older_rule_is_not_used(segment):

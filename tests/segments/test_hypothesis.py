@@ -27,7 +27,6 @@ from hypothesis import strategies as st
 from profiles.models import Event, Gender, Profile, ProfileTag, ValueTier
 from segments.compiler import (
     compile_rule,
-    exists_keys,
     measure_keys,
     profile_columns,
     shared_matching,
@@ -482,8 +481,6 @@ def test_rules_evaluated_together_on_shared_measures_select_the_same(dataset, ru
         set().union(*(measure_keys(tree) for tree in trees)),
         tags=set().union(*(tag_slugs(tree) for tree in trees)),
         profile_columns=profile_columns(trees),
-        exists=set().union(*(exists_keys(tree) for tree in trees)),
-        refused=True,
     )
     assert plan.profiles is not None  # every condition kind says which columns it reads
     shared_measures_fill(plan=plan, now=NOW)

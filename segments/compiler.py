@@ -51,7 +51,6 @@ from django.db.models import (
     Count,
     DecimalField,
     Exists,
-    ExpressionWrapper,
     F,
     FloatField,
     Func,
@@ -370,27 +369,6 @@ def shared_matching(tree: rules.Node, *, now: datetime.datetime, shared: SharedM
     it keeps the profile table's alias, so the compiled conditions read the copy's columns.
     """
     queryset = Profile.objects.filter(compile_rule(tree, now=now, shared=shared)).values("pk")
-    return _on_shared_profiles(queryset, shared)
-
-
-def shared_matching_flags(trees: list, *, now: datetime.datetime, shared: SharedMeasures):
-    """Return the profile ids with one boolean per rule, ``m0``, ``m1``, …: "satisfies it".
-
-    Each profile is read once for all the rules (``values("pk", "m0", …)``) instead of once per
-    rule. Read via ``shared``, as ``shared_matching`` does.
-    """
-    flags = {
-        f"m{index}": ExpressionWrapper(
-            compile_rule(tree, now=now, shared=shared), output_field=BooleanField()
-        )
-        for index, tree in enumerate(trees)
-    }
-    queryset = Profile.objects.annotate(**flags).order_by().values("pk", *flags)
-    return _on_shared_profiles(queryset, shared)
-
-
-def _on_shared_profiles(queryset, shared: SharedMeasures):
-    """Make ``queryset`` scan the plan's narrow profile copy, if any, under the same alias."""
     if shared.profiles is not None:
         query = queryset.query
         alias = query.get_initial_alias()

@@ -2,10 +2,9 @@
 
 import datetime
 import time
-from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from profiles.models import Profile
@@ -15,7 +14,6 @@ from segments.compiler import (
     measure_keys,
     profile_columns,
     shared_matching,
-    shared_matching_flags,
     shared_measure_columns,
     shared_measures,
     shared_measures_query,
@@ -30,21 +28,6 @@ from segments.selectors import segment_rule
 PREVIEW_SAMPLE_SIZE = 10
 # From how many segments refreshed together their rules scan a narrow copy of the profiles.
 SHARED_PROFILES_FROM = 2
-# From how many segments refreshed together (and not referring to each other) their rules are
-# evaluated in one scan of the profiles.
-TOGETHER_FROM = 2
-TOGETHER_TABLE = "segment_eval_together"
-
-
-@dataclass(frozen=True)
-class Matching:
-    """A segment's result computed beforehand: the query of its profile ids, for ``rule``.
-
-    ``segment_evaluate`` uses it only while the segment's rule is still ``rule``.
-    """
-
-    rule: dict
-    sql: str
 
 
 def segment_preview(*, rule, slug: str | None = None, now: datetime.datetime | None = None) -> dict:
@@ -69,7 +52,6 @@ def segment_evaluate(
     segment_id: int,
     now: datetime.datetime | None = None,
     shared: SharedMeasures | None = None,
-    matching: Matching | None = None,
 ) -> SegmentRun | None:
     """Evaluate a dynamic segment into its membership, writing only the difference.
 
@@ -78,8 +60,7 @@ def segment_evaluate(
     rows that left are deleted, rows that entered are inserted with INSERT … SELECT, each change
     is logged as a SegmentTransition, and the version goes up by one. A failed run keeps the
     last good membership, records the error and marks the segment failed. ``shared`` names the
-    tables of event measures ``segments_evaluate_many`` computed once for several segments, and
-    ``matching`` the result it computed for this one.
+    tables of event measures ``segments_evaluate_many`` computed once for several segments.
     """
     now = now or timezone.now()
     claimed = (
@@ -95,12 +76,8 @@ def segment_evaluate(
     started = time.perf_counter()
     try:
         tree = parse_rule(segment.rule, resolve=segment_rule, slug=segment.slug)
-        if matching is not None and matching.rule != segment.rule:
-            matching = None  # the rule changed since: compute its result now
         with transaction.atomic():
-            entered, exited, size = _membership_replace(
-                segment, tree, version, now, shared, matching
-            )
+            entered, exited, size = _membership_replace(segment, tree, version, now, shared)
     except Exception as exc:  # any failure keeps the last good membership; record why
         duration = int((time.perf_counter() - started) * 1000)
         message = str(exc) if isinstance(exc, RuleError) else f"{type(exc).__name__}: {exc}"
@@ -124,12 +101,7 @@ def segment_evaluate(
 
 
 def _membership_replace(
-    segment: Segment,
-    tree,
-    version: int,
-    now,
-    shared: SharedMeasures | None = None,
-    matching: Matching | None = None,
+    segment: Segment, tree, version: int, now, shared: SharedMeasures | None = None
 ) -> tuple[int, int, int]:
     """Make the membership equal the rule's result; return (entered, exited, size).
 
@@ -140,14 +112,11 @@ def _membership_replace(
     q = connection.ops.quote_name
     transitions = q(SegmentTransition._meta.db_table)
     membership = q(SegmentMembership._meta.db_table)
-    if matching is not None:
-        matching_sql, matching_params = matching.sql, ()
-    elif shared is None:
-        matching_sql, matching_params = _sql(
-            Profile.objects.filter(compile_rule(tree, now=now)).values("pk")
-        )
+    if shared is None:
+        matching = Profile.objects.filter(compile_rule(tree, now=now)).values("pk")
     else:
-        matching_sql, matching_params = _sql(shared_matching(tree, now=now, shared=shared))
+        matching = shared_matching(tree, now=now, shared=shared)
+    matching_sql, matching_params = _sql(matching)
     head = f"INSERT INTO {transitions} (segment_id, entered, version, at, profile_id) "
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS segment_eval_result")
@@ -277,16 +246,12 @@ def segments_evaluate_many(
     """
     now = now or timezone.now()
     ordered = _dependency_order(segment_ids)
-    parsed = {}
+    trees = []
     for segment in Segment.objects.filter(pk__in=ordered, kind=Segment.Kind.DYNAMIC):
         try:
-            parsed[segment.pk] = (
-                segment,
-                parse_rule(segment.rule, resolve=segment_rule, slug=segment.slug),
-            )
+            trees.append(parse_rule(segment.rule, resolve=segment_rule, slug=segment.slug))
         except RuleError:  # its own evaluation records the error
             continue
-    trees = [tree for _segment, tree in parsed.values()]
     keys = set().union(*(measure_keys(tree) for tree in trees))
     tags = set().union(*(tag_slugs(tree) for tree in trees))
     # A narrow copy of the profile columns pays for itself once several rules scan it.
@@ -296,74 +261,13 @@ def segments_evaluate_many(
         if keys or tags or columns
         else None
     )
-    results = {}
     try:
         if plan is not None:
             shared_measures_fill(plan=plan, now=now)
-            results = _evaluate_together(list(parsed.values()), now=now, plan=plan)
-        return [
-            segment_evaluate(segment_id=pk, now=now, shared=plan, matching=results.get(pk))
-            for pk in ordered
-        ]
+        return [segment_evaluate(segment_id=pk, now=now, shared=plan) for pk in ordered]
     finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {TOGETHER_TABLE}")
         if plan is not None:
             shared_measures_drop(plan=plan)
-
-
-def _evaluate_together(parsed: list, *, now, plan: SharedMeasures) -> dict[int, Matching]:
-    """Evaluate the rules of several segments in one scan of the profiles; return their results.
-
-    The profiles satisfying at least one rule go into a temporary table with one boolean column
-    per rule, which each segment's evaluation then reads (a few rows) instead of scanning all the
-    profiles again. Left out, and evaluated on their own: segments referring to a segment of the
-    same refresh (its membership must be written first) and rules that cannot be compiled. If the
-    scan fails, the result is empty and every segment is evaluated on its own, recording its error.
-    """
-    slugs = {segment.slug for segment, _tree in parsed}
-    together = []
-    for segment, tree in parsed:
-        if referenced_segments(tree) & slugs:
-            continue
-        try:
-            compile_rule(tree, now=now, shared=plan)
-        except RuleError:
-            continue
-        together.append((segment, tree))
-    if len(together) < TOGETHER_FROM:
-        return {}
-    sql, params = _sql(shared_matching_flags([tree for _s, tree in together], now=now, shared=plan))
-    flags = [f"m{index}" for index in range(len(together))]
-    satisfied = " OR ".join(flags)
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {TOGETHER_TABLE}")
-            if connection.vendor == "postgresql":
-                # Room to hash the shared tables' ids; OFFSET 0 keeps each rule computed once.
-                cursor.execute("SET LOCAL work_mem = '256MB'")
-                cursor.execute(
-                    f"CREATE TEMP TABLE {TOGETHER_TABLE} (profile_id, {', '.join(flags)}) AS "
-                    f"SELECT * FROM ({sql} OFFSET 0) AS m WHERE {satisfied}",
-                    params,
-                )
-            else:
-                columns = ", ".join(f"{flag} boolean" for flag in flags)
-                cursor.execute(
-                    f"CREATE TEMP TABLE {TOGETHER_TABLE} (profile_id bigint NOT NULL, {columns})"
-                )
-                cursor.execute(
-                    f"INSERT INTO {TOGETHER_TABLE} SELECT * FROM ({sql}) AS m WHERE {satisfied}",
-                    params,
-                )
-    except DatabaseError:
-        return {}
-    return {
-        segment.pk: Matching(
-            rule=segment.rule, sql=f"SELECT profile_id FROM {TOGETHER_TABLE} WHERE {flag}"
-        )
-        for (segment, _tree), flag in zip(together, flags, strict=True)
-    }
 
 
 def shared_measures_drop(*, plan: SharedMeasures) -> None:

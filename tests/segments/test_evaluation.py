@@ -7,19 +7,12 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
-from django.db.models.expressions import RawSQL
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from profiles.models import Profile
 from profiles.services.merge import profile_merge
-from segments import services
 from segments.models import Segment, SegmentMembership, SegmentRun, SegmentTransition
 from segments.services import (
     ERROR_WORKER_DIED,
-    TOGETHER_TABLE,
-    Matching,
     segment_evaluate,
     segments_evaluate_many,
     segments_refresh_due,
@@ -193,74 +186,6 @@ def test_segments_evaluated_together_get_the_members_they_get_alone():
     assert all(run is not None and not run.error for run in runs)
     assert [members(s) for s in together] == [members(s) for s in alone]
     assert members(together[1]) == {"p1", "p2"}  # hand-checked: purchases on days 10 and 55
-
-
-def _three_segments_on_shanghai():
-    """Return (shanghai, high, shanghai-high): the last refers to the first."""
-    rule = {"all": [{"segment": "shanghai"}, {"attr": "value_tier", "op": "eq", "value": "high"}]}
-    vip = Segment.objects.create(name="上海高价值", slug="shanghai-high", rule=rule)
-    base = Segment.objects.create(name="上海用户", slug="shanghai", rule=SHANGHAI)
-    high = {"all": [{"attr": "value_tier", "op": "eq", "value": "high"}]}
-    tier = Segment.objects.create(name="高价值", slug="high", rule=high)
-    return base, tier, vip
-
-
-def test_segments_refreshed_together_are_read_in_one_scan_of_the_profiles():
-    ProfileFactory(external_id="a", city="上海", value_tier="high")
-    ProfileFactory(external_id="b", city="上海", value_tier="mass")
-    ProfileFactory(external_id="c", city="北京", value_tier="high")
-    ProfileFactory(external_id="d", city="北京", value_tier="mass")
-    base, tier, vip = _three_segments_on_shanghai()
-
-    with CaptureQueriesContext(connection) as queries:
-        runs = segments_evaluate_many(segment_ids=[vip.pk, base.pk, tier.pk])
-
-    assert all(run is not None and not run.error for run in runs)
-    assert (members(base), members(tier), members(vip)) == ({"a", "b"}, {"a", "c"}, {"a"})
-    statements = [query["sql"] for query in queries.captured_queries]
-    fills = [sql for sql in statements if TOGETHER_TABLE in sql and "profiles_profile" in sql]
-    reads = [sql for sql in statements if sql.startswith("INSERT INTO segment_eval_result")]
-    assert len(fills) == 1  # one scan for "shanghai" and "high"
-    # "shanghai-high" refers to "shanghai", whose new membership it must read: on its own.
-    assert sum(TOGETHER_TABLE in sql for sql in reads) == 2
-    assert len(reads) == 3
-
-
-def test_a_segment_refreshed_with_the_one_it_refers_to_reads_its_new_membership():
-    base, tier, vip = _three_segments_on_shanghai()
-    segments_evaluate_many(segment_ids=[vip.pk, base.pk, tier.pk])  # no profiles yet
-    ProfileFactory(external_id="a", city="上海", value_tier="high")
-
-    segments_evaluate_many(segment_ids=[vip.pk, base.pk, tier.pk])
-
-    assert members(vip) == {"a"}
-
-
-def test_a_result_computed_for_an_older_rule_is_not_used(segment):
-    ProfileFactory(external_id="sh", city="上海")
-    ProfileFactory(external_id="bj", city="北京")
-    everyone = f"SELECT id FROM {Profile._meta.db_table}"
-    stale = Matching(rule={"all": [{"attr": "city", "op": "is_set"}]}, sql=everyone)
-
-    segment_evaluate(segment_id=segment.pk, matching=stale)
-
-    assert members(segment) == {"sh"}
-
-
-def test_if_the_shared_scan_fails_each_segment_is_evaluated_on_its_own(monkeypatch):
-    ProfileFactory(external_id="a", city="上海", value_tier="high")
-    ProfileFactory(external_id="b", city="北京", value_tier="mass")
-    base, tier, _vip = _three_segments_on_shanghai()
-
-    def broken(trees, **kwargs):
-        flags = {f"m{i}": RawSQL("no_such_column", []) for i in range(len(trees))}
-        return Profile.objects.annotate(**flags).values("pk", *flags)
-
-    monkeypatch.setattr(services, "shared_matching_flags", broken)
-    runs = segments_evaluate_many(segment_ids=[base.pk, tier.pk])
-
-    assert all(run is not None and not run.error for run in runs)
-    assert (members(base), members(tier)) == ({"a"}, {"a"})
 
 
 def test_a_segment_evaluated_recently_is_not_due(segment):

@@ -257,7 +257,8 @@ class SharedMeasures:
 
     ``tags`` names for each tag the table of the profiles carrying it (live at ``now``).
     ``profiles`` names a narrow copy of the profile columns the rules read (``profile_columns``),
-    which each rule scans instead of the wide profile table; None when there is none.
+    which each rule scans instead of the wide profile table; None when there is none. The copy
+    holds only the profiles that satisfy ``common``, conditions every rule requires.
     """
 
     columns: dict[MeasureKey, tuple[str, str]]
@@ -265,6 +266,7 @@ class SharedMeasures:
     profiles: str | None = None
     profile_columns: tuple[str, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)  # tag slug -> table of its carriers
+    common: tuple[rules.Node, ...] = ()
 
 
 def _measure_key(node: rules.EventCondition) -> MeasureKey:
@@ -290,12 +292,14 @@ def shared_measures(
     *,
     tags: set[str] = frozenset(),
     profile_columns: set[str] | None = None,
+    common: tuple[rules.Node, ...] = (),
     prefix: str = "segment_shared",
 ) -> SharedMeasures:
     """Plan one table per event name holding every measure in ``keys``, one per tag in ``tags``.
 
     With ``profile_columns`` (see ``profile_columns``), also plan a narrow copy of those
-    profile columns for the rules to scan.
+    profile columns for the rules to scan, holding only the profiles that satisfy ``common``
+    (see ``common_conditions``).
     """
     columns, tables = {}, {}
     for number, event in enumerate(sorted({key[0] for key in keys})):
@@ -312,7 +316,10 @@ def shared_measures(
     if profile_columns is None:
         return plan
     return replace(
-        plan, profiles=f"{prefix}_profiles", profile_columns=tuple(sorted({"id", *profile_columns}))
+        plan,
+        profiles=f"{prefix}_profiles",
+        profile_columns=tuple(sorted({"id", *profile_columns})),
+        common=common,
     )
 
 
@@ -357,9 +364,39 @@ def profile_columns(trees) -> set[str] | None:
     return found
 
 
-def shared_profiles_query(plan: SharedMeasures) -> str:
-    """Return the SELECT that fills the plan's narrow profile copy."""
-    return f"SELECT {', '.join(plan.profile_columns)} FROM {Profile._meta.db_table}"
+def common_conditions(trees) -> tuple[rules.Node, ...]:
+    """Return the conditions that every rule requires, found at its top level.
+
+    A rule requires each condition of its top-level ``all`` (or is itself one condition). Left
+    out: conditions on segments (a segment refreshed earlier in the same run changes them) and
+    conditions that do not compile yet.
+    """
+    found = None
+    for tree in trees:
+        required = tree.children if isinstance(tree, rules.AllOf) else (tree,)
+        found = required if found is None else tuple(node for node in found if node in required)
+    common = []
+    for node in dict.fromkeys(found or ()):  # in order, once each
+        if any(isinstance(inner, rules.SegmentCondition) for inner in rules.walk(node)):
+            continue
+        try:
+            compile_rule(node)
+        except rules.RuleError:
+            continue
+        common.append(node)
+    return tuple(common)
+
+
+def shared_profiles_query(plan: SharedMeasures, *, now: datetime.datetime):
+    """Return the query that fills the plan's narrow profile copy: the columns the rules read,
+    of the profiles that satisfy the conditions every rule requires (read via the plan's tables).
+    """
+    fields = {field.column: field.attname for field in Profile._meta.concrete_fields}
+    profiles = Profile.objects.order_by()
+    if plan.common:
+        condition = compile_rule(rules.AllOf(plan.common), now=now, shared=plan)
+        profiles = profiles.filter(condition)
+    return profiles.values_list(*(fields[column] for column in plan.profile_columns))
 
 
 def shared_matching(tree: rules.Node, *, now: datetime.datetime, shared: SharedMeasures):

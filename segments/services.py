@@ -10,6 +10,7 @@ from django.utils import timezone
 from profiles.models import Profile
 from segments.compiler import (
     SharedMeasures,
+    common_conditions,
     compile_rule,
     measure_keys,
     profile_columns,
@@ -256,8 +257,10 @@ def segments_evaluate_many(
     tags = set().union(*(tag_slugs(tree) for tree in trees))
     # A narrow copy of the profile columns pays for itself once several rules scan it.
     columns = profile_columns(trees) if len(trees) >= SHARED_PROFILES_FROM else None
+    # The copy holds only the profiles satisfying the conditions all the rules require.
+    common = common_conditions(trees) if columns is not None else ()
     plan = (
-        shared_measures(keys, tags=tags, profile_columns=columns)
+        shared_measures(keys, tags=tags, profile_columns=columns, common=common)
         if keys or tags or columns
         else None
     )
@@ -322,10 +325,10 @@ def shared_measures_fill(*, plan: SharedMeasures, now: datetime.datetime) -> Non
             if connection.vendor == "postgresql":
                 cursor.execute(f"ANALYZE {table}")
     if plan.profiles is not None:
-        select = shared_profiles_query(plan)
+        sql, params = _sql(shared_profiles_query(plan, now=now))
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {plan.profiles}")
-            cursor.execute(f"CREATE TEMP TABLE {plan.profiles} AS {select}")
+            cursor.execute(f"CREATE TEMP TABLE {plan.profiles} AS {sql}", params)
             if connection.vendor == "postgresql":
                 cursor.execute(f"ANALYZE {plan.profiles}")
 

@@ -10,7 +10,9 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from profiles.services.merge import profile_merge
+from segments.compiler import common_conditions
 from segments.models import Segment, SegmentMembership, SegmentRun, SegmentTransition
+from segments.rules import parse_rule
 from segments.services import (
     ERROR_WORKER_DIED,
     segment_evaluate,
@@ -186,6 +188,54 @@ def test_segments_evaluated_together_get_the_members_they_get_alone():
     assert all(run is not None and not run.error for run in runs)
     assert [members(s) for s in together] == [members(s) for s in alone]
     assert members(together[1]) == {"p1", "p2"}  # hand-checked: purchases on days 10 and 55
+
+
+def test_segments_sharing_conditions_evaluated_together_get_what_they_get_alone(segment):
+    now = timezone.now()
+    for n, city in enumerate(["上海", "上海", "北京", "深圳", ""]):
+        profile = ProfileFactory(external_id=f"p{n}", city=city, value_tier="high" if n else "mass")
+        for day in range(n):
+            PurchaseFactory(profile=profile, occurred_at=now - datetime.timedelta(days=5 + day))
+    segment_evaluate(segment_id=segment.pk, now=now)  # "shanghai": p0, p1
+    bought = {"event": "purchase", "within_days": 30, "count": {"gte": 2}}
+    high = {"attr": "value_tier", "op": "eq", "value": "high"}
+    rules = [
+        {"all": [bought, high, {"attr": "city", "op": "eq", "value": "上海"}]},
+        {"all": [high, bought, {"attr": "city", "op": "in", "value": ["北京", "深圳"]}]},
+        {"all": [bought, high, {"segment": "shanghai"}]},
+        {"all": [bought, high, {"not": {"segment": "shanghai"}}]},
+    ]
+    together = [
+        Segment.objects.create(name=f"t{i}", slug=f"t{i}", rule=r) for i, r in enumerate(rules)
+    ]
+    alone = [
+        Segment.objects.create(name=f"a{i}", slug=f"a{i}", rule=r) for i, r in enumerate(rules)
+    ]
+
+    runs = segments_evaluate_many(segment_ids=[s.pk for s in together], now=now)
+    for one in alone:
+        segment_evaluate(segment_id=one.pk, now=now)
+
+    assert all(run is not None and not run.error for run in runs)
+    assert [members(s) for s in together] == [members(s) for s in alone]
+    assert [members(s) for s in together] == [set(), {"p2", "p3"}, set(), {"p2", "p3", "p4"}]
+
+
+def test_the_conditions_all_rules_require_are_found_at_their_top_level():
+    bought = {"event": "purchase", "within_days": 30, "count": {"gte": 2}}
+    high = {"attr": "value_tier", "op": "eq", "value": "high"}
+    member = {"segment": "shanghai"}
+    trees = [
+        parse_rule({"all": [bought, member, high, {"attr": "city", "op": "is_set"}]}),
+        parse_rule({"all": [high, member, {"any": [bought]}, bought]}),
+    ]
+
+    common = common_conditions(trees)
+
+    # In the first rule's order; a segment's membership may change during the refresh.
+    assert [node.to_json() for node in common] == [bought, high]
+    assert common_conditions([*trees, parse_rule(high)]) == (parse_rule(high),)
+    assert common_conditions([*trees, parse_rule({"any": [bought, high]})]) == ()
 
 
 def test_a_segment_evaluated_recently_is_not_due(segment):

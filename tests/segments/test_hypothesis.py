@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from profiles.models import Event, Gender, Profile, ProfileTag, ValueTier
 from segments.compiler import (
+    common_conditions,
     compile_rule,
     measure_keys,
     profile_columns,
@@ -480,6 +481,7 @@ def test_rules_evaluated_together_on_shared_measures_select_the_same(dataset, ru
         set().union(*(measure_keys(tree) for tree in trees)),
         tags=set().union(*(tag_slugs(tree) for tree in trees)),
         profile_columns=profile_columns(trees),
+        common=common_conditions(trees),
     )
     assert plan.profiles is not None  # every condition kind says which columns it reads
     shared_measures_fill(plan=plan, now=NOW)

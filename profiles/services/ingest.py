@@ -27,12 +27,13 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
 from django.utils import timezone
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata, region_code_for_country_code
 
 from core.bulk import column_defaults
 from profiles.models import Event, Gender, Profile, Touchpoint
 
 BATCH_SIZE = 5000
-EVENT_BATCH_SIZE = 20000
+EVENT_BATCH_SIZE = 100_000  # fewer, larger batches: each locks a profile once for its FK checks
 
 PROFILE_FIELDS = ("email", "phone", "name", "gender", "birth_date", "city", "region", "signup_at")
 EVENT_REQUIRED = ("external_id", "name", "occurred_at")
@@ -73,6 +74,7 @@ CHANNELS = frozenset(Touchpoint.values)
 _INT = re.compile(r"-?(0|[1-9][0-9]{0,17})")
 _FLOAT = re.compile(r"-?(0|[1-9][0-9]*)\.[0-9]+")
 _TRAIT_KEY = re.compile(r"^[\w][\w .:-]{0,63}$")
+_E164 = re.compile(r"\+[1-9][0-9]{2,18}")
 
 
 CSV_ERROR = object()  # key of a row the CSV reader could not split, holding the reason
@@ -184,6 +186,9 @@ def parse_date(value: str, column: str) -> datetime.date:
 
 
 def parse_phone(value: str) -> str:
+    """Return the number in E.164 form, refusing what phonenumbers finds invalid."""
+    if _E164.fullmatch(value) and _e164_valid(value):
+        return value
     try:
         number = phonenumbers.parse(value, settings.PHONENUMBER_DEFAULT_REGION)
     except phonenumbers.NumberParseException:
@@ -191,6 +196,36 @@ def parse_phone(value: str) -> str:
     if not phonenumbers.is_valid_number(number):
         raise RowInvalid(ERROR_PHONE.format(value=value))
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _e164_valid(value: str) -> bool:
+    """Return True when phonenumbers would parse ``value`` ("+" and digits) unchanged as valid.
+
+    A shortcut for numbers already in E.164 form, taking the steps phonenumbers.parse takes
+    for them: the country code is the shortest known prefix of the digits, the rest is the
+    national number. Whenever parse could change the number (a national prefix it might strip,
+    leading zeros) or find it invalid, return False and let the full parse decide.
+    """
+    digits = value[1:]
+    for size in (1, 2, 3):
+        code = int(digits[:size])
+        if code in COUNTRY_CODE_TO_REGION_CODE:
+            break
+    else:
+        return False
+    national = digits[size:]
+    if not 2 <= len(national) <= 17 or national[0] == "0":
+        return False
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(
+        code, region_code_for_country_code(code)
+    )
+    if metadata is None:
+        return False
+    prefix = metadata.national_prefix_for_parsing
+    if prefix and re.match(prefix, national):
+        return False
+    number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+    return phonenumbers.is_valid_number(number)
 
 
 def trait_value(text: str):
@@ -406,9 +441,9 @@ def _q(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
-def _upsert_profiles(batch: dict[str, dict], now: datetime.datetime) -> tuple[int, int]:
-    """Insert or update a batch of profiles keyed by external_id; return (created, changed)."""
-    rows = [
+def _profile_rows(batch: dict[str, dict]) -> list[tuple]:
+    """Return a batch of cleaned profiles as rows of ``external_id``, PROFILE_FIELDS, traits."""
+    return [
         (
             external_id, clean.get("email", ""), clean.get("phone", ""), clean.get("name", ""),
             clean.get("gender", ""), clean.get("birth_date"), clean.get("city", ""),
@@ -417,9 +452,30 @@ def _upsert_profiles(batch: dict[str, dict], now: datetime.datetime) -> tuple[in
         )
         for external_id, clean in batch.items()
     ]  # fmt: skip
-    if connection.vendor == "postgresql":
-        return _upsert_profiles_staged(rows)
-    return _upsert_profiles_each(rows)
+
+
+@dataclass
+class CopyData:
+    """Rows already formatted for ``COPY … (FORMAT csv)``, so the writing thread only sends."""
+
+    rows: int
+    payload: bytes
+
+
+def _copy_data(rows: list[tuple]) -> CopyData:
+    """Return ``rows`` as CSV with every value quoted: "" is empty text, never NULL.
+
+    Columns that may hold NULL (None is written as "") are listed in the COPY's FORCE_NULL.
+    Formatting here, in the thread that validates, leaves the writing thread little Python
+    to run, so it does not wait for the GIL while the database waits for it.
+    """
+    buffer = io.StringIO()
+    csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n").writerows(rows)
+    return CopyData(rows=len(rows), payload=buffer.getvalue().encode())
+
+
+def _profile_copy_data(batch: dict[str, dict]) -> CopyData:
+    return _copy_data(_profile_rows(batch))
 
 
 def _profile_changes(table: str, source: str) -> tuple[list[str], list[str]]:
@@ -449,7 +505,7 @@ def _profile_changes(table: str, source: str) -> tuple[list[str], list[str]]:
     return sets, changed
 
 
-def _upsert_profiles_staged(rows: list[tuple]) -> tuple[int, int]:
+def _upsert_profiles_staged(data: CopyData) -> tuple[int, int]:
     """Upsert on PostgreSQL: COPY into a temporary table, insert the new, update the changed.
 
     New profiles are inserted in external_id order (index pages then fill in order) with
@@ -472,9 +528,11 @@ def _upsert_profiles_staged(rows: list[tuple]) -> tuple[int, int]:
             "gender text, birth_date date, city text, region text, signup_at timestamptz, "
             "traits jsonb)",
         )
-        with cursor.cursor.copy(f"COPY ingest_profile_stage ({column_list}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        with cursor.cursor.copy(
+            f"COPY ingest_profile_stage ({column_list}) FROM STDIN "
+            f"(FORMAT csv, FORCE_NULL (birth_date, signup_at))"
+        ) as copy:
+            copy.write(data.payload)
         cursor.execute(
             f"INSERT INTO {table} ({column_list}, {default_columns}) "
             f"SELECT {values}, {default_marks} FROM ingest_profile_stage s "
@@ -482,7 +540,7 @@ def _upsert_profiles_staged(rows: list[tuple]) -> tuple[int, int]:
             [Gender.UNKNOWN, *(_adapt(f, v) for f, v in defaults)],
         )
         created = cursor.rowcount
-        if created == len(rows):
+        if created == data.rows:
             return created, 0
         # Rows just inserted equal their staged values, so only the older ones can change.
         cursor.execute(
@@ -600,20 +658,22 @@ def _insert_events(rows: list[tuple]) -> int:
         return cursor.rowcount
 
 
-def _store_events(batch, now) -> tuple[int, int]:
-    """Store a batch of (key, event) by mapping external ids to profile ids in Python."""
-    ids, created_profiles = _ensure_profiles({c["external_id"] for _k, c in batch}, now)
-    rows = []
-    for key, clean in batch:
-        pk = ids[clean["external_id"]]
-        rows.append(
-            (pk, clean["name"], clean["channel"], clean["occurred_at"], clean["amount"],
-             clean["properties_json"], key, now)
-        )  # fmt: skip
+def _event_row(clean: dict, key: str) -> tuple:
+    """Return a cleaned event as the row both writers take (the columns of the stage table)."""
+    return (
+        clean["external_id"], clean["name"], clean["channel"], clean["occurred_at"],
+        clean["amount"], clean["properties_json"], key,
+    )  # fmt: skip
+
+
+def _store_events(batch: list[tuple], now) -> tuple[int, int]:
+    """Store a batch of event rows by mapping external ids to profile ids in Python."""
+    ids, created_profiles = _ensure_profiles({row[0] for row in batch}, now)
+    rows = [(ids[external_id], *rest, now) for external_id, *rest in batch]
     return _insert_events(rows), created_profiles
 
 
-def _store_events_staged(batch, now) -> tuple[int, int]:
+def _store_events_staged(data: CopyData, now) -> tuple[int, int]:
     """Store a batch on PostgreSQL: COPY it into a temporary table, then set-based steps.
 
     Look up each distinct external_id once (in index order), create the unknown profiles,
@@ -629,12 +689,10 @@ def _store_events_staged(batch, now) -> tuple[int, int]:
             "occurred_at timestamptz, amount numeric, properties jsonb, key text)",
         )
         _empty_temp_table(cursor, "ingest_event_ids (external_id text, id bigint)")
-        with cursor.cursor.copy("COPY ingest_event_stage FROM STDIN") as copy:
-            for key, c in batch:
-                copy.write_row(
-                    (c["external_id"], c["name"], c["channel"], c["occurred_at"], c["amount"],
-                     c["properties_json"], key)
-                )  # fmt: skip
+        with cursor.cursor.copy(
+            "COPY ingest_event_stage FROM STDIN (FORMAT csv, FORCE_NULL (amount))"
+        ) as copy:
+            copy.write(data.payload)
         cursor.execute(
             f"INSERT INTO ingest_event_ids (external_id, id) "
             f"SELECT w.external_id, p.id "
@@ -680,14 +738,17 @@ def _create_bare_profiles(cursor) -> int:
 
 
 def _touch_last_seen(latest: dict[str, datetime.datetime]) -> None:
-    """Move last_seen_at forward to the latest event ingested, per external_id, set-based."""
+    """Move last_seen_at forward to the latest event ingested, per external_id, set-based.
+
+    On PostgreSQL the profiles are updated in external_id order, the order imports create
+    them in, so the heap and index pages are visited in order rather than at random.
+    """
     table = _q(Profile._meta.db_table)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             _empty_temp_table(cursor, "ingest_last_seen (external_id text, seen timestamptz)")
-            with cursor.cursor.copy("COPY ingest_last_seen FROM STDIN") as copy:
-                for row in latest.items():
-                    copy.write_row(row)
+            with cursor.cursor.copy("COPY ingest_last_seen FROM STDIN (FORMAT csv)") as copy:
+                copy.write(_copy_data(sorted(latest.items())).payload)
             cursor.execute(
                 f"UPDATE {table} p SET last_seen_at = s.seen FROM ingest_last_seen s "
                 f"WHERE p.external_id = s.external_id "
@@ -777,14 +838,16 @@ def profiles_ingest(
     """Validate and upsert profiles by external_id; ``rows`` yields (position, row dict)."""
     report = IngestReport(kind="profiles")
     started = time.perf_counter()
-    now = timezone.now()
     batch: dict[str, dict] = {}
-    pipe = BatchPipe(lambda chunk: _upsert_profiles(chunk, now))
+    if connection.vendor == "postgresql":
+        prepare, pipe = _profile_copy_data, BatchPipe(_upsert_profiles_staged)
+    else:
+        prepare, pipe = _profile_rows, BatchPipe(_upsert_profiles_each)
 
     def flush():
         nonlocal batch
         if batch:
-            pipe.submit(batch)
+            pipe.submit(prepare(batch))
             batch = {}
 
     for clean in _valid_rows(rows, clean_profile_row, report):
@@ -818,22 +881,22 @@ def events_ingest(
     started = time.perf_counter()
     now = timezone.now()
     seen = RepeatCounter()
-    batch: list[tuple[str, dict]] = []
+    batch: list[tuple] = []
     latest: dict[str, datetime.datetime] = {}
 
     if connection.vendor == "postgresql":
-        pipe = BatchPipe(lambda chunk: _store_events_staged(chunk, now))
+        prepare, pipe = _copy_data, BatchPipe(lambda data: _store_events_staged(data, now))
     else:
-        pipe = BatchPipe(lambda chunk: _store_events(chunk, now))
+        prepare, pipe = (lambda rows: rows), BatchPipe(lambda rows: _store_events(rows, now))
 
     def flush():
         nonlocal batch
         if batch:
-            pipe.submit(batch)
+            pipe.submit(prepare(batch))
             batch = []
 
     for clean in _valid_rows(rows, clean_event_row, report):
-        batch.append((event_key(clean, seen), clean))
+        batch.append(_event_row(clean, event_key(clean, seen)))
         moment, external_id = clean["occurred_at"], clean["external_id"]
         if external_id not in latest or latest[external_id] < moment:
             latest[external_id] = moment

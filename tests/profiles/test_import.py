@@ -368,3 +368,35 @@ def test_batches_written_in_the_background_store_the_same_and_reimporting_change
     assert Profile.objects.get(external_id="c-001").last_seen_at == datetime.datetime(
         2024, 5, 2, tzinfo=SHANGHAI
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_text_that_copy_formats_treat_specially_is_stored_verbatim_in_the_background(tmp_path):
+    profiles = (
+        "external_id,name,city,region,birth_date,signup_at,note\n"
+        'q-1,"a ""quoted"" \\N name","two\nlines",\\.,,,"tab\there \\ back\\\\slash"\n'
+        'q-2,",",\\N,"",2000-01-01,2024-01-01T00:00:00Z,=1+2\n'
+    )
+    events = (
+        "external_id,name,occurred_at,amount,properties\n"
+        'q-1,note,2024-06-01T00:00:00.5+05:30,,"{""t"": ""\\\\N\\n\\"" x""}"\n'
+        "q-2,buy,2024-06-01,-0,\n"
+    )
+
+    run("import_profiles", write(tmp_path, "profiles.csv", profiles))
+    run("import_events", write(tmp_path, "events.csv", events))
+
+    first, second = Profile.objects.order_by("external_id")
+    assert (first.name, first.city, first.region) == ('a "quoted" \\N name', "two\nlines", "\\.")
+    assert (first.birth_date, first.signup_at) == (None, None)
+    assert first.traits == {"note": "tab\there \\ back\\\\slash"}
+    assert (second.name, second.city, second.region, second.traits) == (
+        ",",
+        "\\N",
+        "",
+        {"note": "=1+2"},
+    )
+    assert second.birth_date == datetime.date(2000, 1, 1)
+    buy, note = Event.objects.order_by("name")
+    assert (note.amount, note.properties) == (None, {"t": '\\N\n" x'})
+    assert buy.amount == decimal.Decimal("0.00")

@@ -17,13 +17,21 @@ Anything outside that (a non-ASCII address, a header value with a line break or 
 write on one line) returns None, and the caller builds that message with Django instead, so the
 fast path never writes something Django would have refused or written differently in meaning.
 ``tests/campaigns/test_mail.py`` checks that both parse to the same headers and bodies.
+
+``smtp_sendmail`` then sends such a message to one recipient with the commands, replies and
+exceptions of ``smtplib.SMTP.sendmail`` (as Django's backend calls it), without parsing a plain
+address again for each MAIL FROM and RCPT TO.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import functools
+import re
 import secrets
+import smtplib
 import time
 from email.utils import formatdate
 
@@ -35,6 +43,9 @@ RFC5322_LINE_LIMIT = 998  # octets per line, without the CRLF
 _FOLD_AT = 78  # fold longer ASCII header lines at spaces (RFC 5322's "SHOULD")
 _WORD_BYTES = 39  # UTF-8 bytes per encoded word: 52 base64 characters, a 64-character word
 _CRLF = "\r\n"
+# A plain address (dot-atom local part and domain): smtplib.quoteaddr() only wraps it in <>.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
 
 
 def smtp_fast_path(backend) -> bool:
@@ -195,3 +206,47 @@ def header_value_from(from_email: str, encoding: str = "utf-8") -> str | None:
     if not value.isascii():
         return None
     return header_line("From", value)
+
+
+def smtp_quoted(address: str) -> str:
+    """Return ``address`` as ``smtplib.quoteaddr`` writes it in MAIL FROM and RCPT TO."""
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return f"<{address}>"
+    return _quoteaddr(address)
+
+
+@functools.lru_cache(maxsize=64)  # e.g. the envelope sender "Shop <news@shop.example>"
+def _quoteaddr(address: str) -> str:
+    return smtplib.quoteaddr(address)
+
+
+def _transaction_abandon(connection: smtplib.SMTP, code: int) -> None:
+    if code == 421:  # the server is closing the connection
+        connection.close()
+        return
+    with contextlib.suppress(smtplib.SMTPServerDisconnected):  # smtplib's _rset()
+        connection.rset()
+
+
+def smtp_sendmail(connection: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> None:
+    """Send ``data`` to one recipient as ``connection.sendmail(sender, [recipient], data)`` does.
+
+    The same commands (SIZE when the server offers it), the same RSET or close after a refusal
+    and the same exceptions; only the addresses are quoted by ``smtp_quoted``.
+    """
+    connection.ehlo_or_helo_if_needed()
+    options = ""
+    if connection.does_esmtp and connection.has_extn("size"):
+        options = f" size={len(data)}"
+    code, reply = connection.docmd("mail", f"FROM:{smtp_quoted(sender)}{options}")
+    if code != 250:
+        _transaction_abandon(connection, code)
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    code, reply = connection.docmd("rcpt", f"TO:{smtp_quoted(recipient)}")
+    if code not in (250, 251):
+        _transaction_abandon(connection, code)
+        raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+    code, reply = connection.data(data)
+    if code != 250:
+        _transaction_abandon(connection, code)
+        raise smtplib.SMTPDataError(code, reply)

@@ -31,6 +31,7 @@ from django.views.decorators.cache import never_cache
 from campaigns.models import Channel, Send, Suppression, TrackingEvent
 from profiles.models import ConsentPurpose, ConsentSource, ConsentStatus
 from profiles.services.consent import ConsentEntry, consent_record
+from profiles.services.consent_links import BatchSigner
 
 logger = logging.getLogger(__name__)
 
@@ -76,14 +77,14 @@ class Tracker:
     """Track the links of many messages (a send batch): signers and URL prefixes made once.
 
     Gives the same URLs as ``open_url`` and ``click_url`` (the same salts, payloads and
-    routes), without a ``reverse()`` and a new signer per link.
+    routes), without a ``reverse()`` and a new signer per link (a ``BatchSigner`` per kind).
     """
 
     _SAMPLE = "SAMPLE-token_0:1.x"  # every kind of character a token holds
 
     def __init__(self):
-        self.open_signer = signing.TimestampSigner(salt=OPEN_SALT)
-        self.click_signer = signing.TimestampSigner(salt=CLICK_SALT)
+        self.open_signer = BatchSigner(salt=OPEN_SALT)
+        self.click_signer = BatchSigner(salt=CLICK_SALT)
         self.open_route = self._template("campaigns:track-open")
         self.click_route = self._template("campaigns:track-click")
 

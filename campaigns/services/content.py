@@ -250,6 +250,7 @@ class CompiledContent:
                     {field: _(ERROR_SYNTAX).format(line=exc.lineno, message=exc.message)}
                 ) from exc
             names |= meta.find_undeclared_variables(ast)
+        self.variables = frozenset(names)  # every name the templates read from the context
         self.uses_links = bool(names & set(LINK_FIELDS))
 
     def render(self, context: Mapping[str, Any]) -> Rendered:

@@ -60,10 +60,15 @@ from django.db.models.functions import Lower
 from django.urls import NoReverseMatch
 from django.utils import timezone
 
-from campaigns.mail import MessageBuilder, smtp_fast_path
+from campaigns.mail import MessageBuilder, smtp_fast_path, smtp_sendmail
 from campaigns.models import Campaign, CampaignChange, Channel, Send, Suppression, Variant
 from campaigns.services.audience import campaign_start, campaign_triggers_process, campaigns_due
-from campaigns.services.content import PROFILE_FIELDS, message_render
+from campaigns.services.content import (
+    PROFILE_FIELDS,
+    ContentError,
+    profile_context,
+    variant_compile,
+)
 from campaigns.tracking import Tracker, html_track
 from profiles.services.consent import consent_sendable_ids
 from profiles.services.consent_links import ConsentLinker
@@ -215,45 +220,58 @@ class _Row:
         "address",
         "attempts",
         "campaign_id",
+        "context",
         "message_id",
         "pk",
-        "profile",
         "profile_id",
         "sent_at",
         "variant",
     )
 
-    def __init__(self, pk, campaign_id, profile_id, variant, attempts, profile, address):
+    def __init__(self, pk, campaign_id, profile_id, variant, attempts, context, address):
         self.pk = pk
         self.campaign_id = campaign_id
         self.profile_id = profile_id
         self.variant = variant
         self.attempts = attempts
-        self.profile = profile  # {field: value} of PROFILE_FIELDS (a template's whitelist)
+        self.context = context  # the profile as templates see it (``profile_context``)
         self.address = address
         self.sent_at = None
         self.message_id = ""
 
 
-_PROFILE_COLUMNS = tuple(f"profile__{field}" for field in PROFILE_FIELDS)
+def _profile_fields(campaign: Campaign, variants) -> tuple[str, ...]:
+    """Return the profile fields a batch needs: its channel's address and those templates read.
+
+    A field that no template of the campaign names is not loaded: no message can show it. If a
+    variant does not compile, all are loaded (its rows then fail to render, as before).
+    """
+    used = {"email" if campaign.channel == Channel.EMAIL else "phone"}  # as _address reads
+    for variant in variants:
+        try:
+            used |= variant_compile(campaign=campaign, variant=variant).variables
+        except ContentError:
+            return PROFILE_FIELDS
+    return tuple(field for field in PROFILE_FIELDS if field in used)
 
 
 def _rows_load(campaign: Campaign, batch: uuid.UUID) -> list[_Row]:
-    """Return a claimed batch's rows, with the profile fields templates may use, in id order."""
+    """Return a claimed batch's rows, with the profile as templates see it, in id order."""
     variants = {variant.pk: variant for variant in Variant.objects.filter(campaign=campaign)}
-    columns = ("pk", "campaign_id", "profile_id", "variant_id", "attempts", *_PROFILE_COLUMNS)
+    fields = _profile_fields(campaign, variants.values())
+    columns = ("pk", "campaign_id", "profile_id", "variant_id", "attempts")
     values = (
         Send.objects.filter(batch=batch, status=Send.Status.SENDING)
         .order_by("pk")
-        .values_list(*columns)
+        .values_list(*columns, *(f"profile__{field}" for field in fields))
     )
     rows = []
     for pk, campaign_id, profile_id, variant_id, attempts, *profile_values in values:
-        profile = dict(zip(PROFILE_FIELDS, profile_values, strict=True))
-        profile["id"] = profile_id
-        address = _address(campaign.channel, profile["email"], profile["phone"])
+        profile = dict(zip(fields, profile_values, strict=True))
+        address = _address(campaign.channel, profile.get("email"), profile.get("phone"))
+        context = profile_context(profile)
         variant = variants.get(variant_id)
-        rows.append(_Row(pk, campaign_id, profile_id, variant, attempts, profile, address))
+        rows.append(_Row(pk, campaign_id, profile_id, variant, attempts, context, address))
     return rows
 
 
@@ -443,7 +461,9 @@ class _Links:
 
 
 def _render(campaign: Campaign, row: _Row, links: dict[str, str]):
-    return message_render(campaign=campaign, variant=row.variant, profile=row.profile, extra=links)
+    """Return the row's message, as ``message_render`` makes it with ``links`` as ``extra``."""
+    compiled = variant_compile(campaign=campaign, variant=row.variant)
+    return compiled.render({**row.context, **links})
 
 
 def _tracked(html: str, row: _Row, links: dict[str, str], tracker: Tracker | None) -> str:
@@ -568,7 +588,7 @@ class _Transport:
         try:
             if item.envelope is not None:
                 sender, recipient, data = item.envelope
-                self.mail.connection.sendmail(sender, [recipient], data)
+                smtp_sendmail(self.mail.connection, sender, recipient, data)
             else:
                 self.mail.send_messages([item.message])
         except Exception as exc:

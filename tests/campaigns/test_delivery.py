@@ -82,6 +82,26 @@ def test_it_sends_one_email_per_eligible_profile_with_unsubscribe_headers():
     assert campaign.finished_at is not None
 
 
+def test_every_profile_field_a_template_names_is_personalised():
+    profiles = profiles_make(
+        2, city="上海", phone="+8613800138000", traits={"shoe_size": 42}, value_tier="high"
+    )
+    campaign = started(campaign_ready(include=[segment_with(profiles)]))
+    campaign.variants.update(
+        subject="{{ name }} / {{ value_tier }}",
+        body_text="{{ city }} {{ phone }} {{ traits.shoe_size }} {{ signup_at.year }}",
+        body_html="",
+    )
+
+    campaign_send(campaign_id=campaign.pk)
+
+    by_address = {message.to[0]: message for message in mail.outbox}
+    for profile in profiles:
+        message = by_address[profile.email]
+        assert message.subject == f"{profile.name} / high"
+        assert message.body == f"上海 +8613800138000 42 {profile.signup_at.year}"
+
+
 def test_the_holdout_receives_nothing():
     profiles = profiles_make(40)
     campaign = started(campaign_ready(include=[segment_with(profiles)], holdout_percent=50))

@@ -7,21 +7,31 @@ on loopback exercises the sender thread: each message once, bounces and deferral
 """
 
 import email.policy
+import smtplib
 from email.parser import BytesParser
 
 import pytest
+import time_machine
 from aiosmtpd.smtp import SMTP as AioSMTP
 from asgiref.sync import sync_to_async
+from django.core import signing
 from django.core.mail import EmailMultiAlternatives
 from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.db import connection
 
-from campaigns.mail import MessageBuilder, encoded_words, header_line, smtp_fast_path
+from campaigns.mail import (
+    MessageBuilder,
+    encoded_words,
+    header_line,
+    smtp_fast_path,
+    smtp_quoted,
+    smtp_sendmail,
+)
 from campaigns.models import Campaign, Send, Suppression
 from campaigns.services.audience import campaign_start
 from campaigns.services.delivery import campaign_send
-from profiles.services.consent_links import ConsentLinker, consent_token_read
+from profiles.services.consent_links import BatchSigner, ConsentLinker, consent_token_read
 from tests.campaigns.delivery_builders import campaign_ready, profiles_make, segment_with
 from tests.campaigns.smtp_sink import BoundController, Recorder
 
@@ -195,6 +205,42 @@ def test_one_token_serves_both_consent_links(settings):
     assert (link.profile_id, link.channel, link.purpose) == (123, "email", "marketing")
 
 
+def test_the_batch_signer_signs_as_djangos_timestamp_signer(settings):
+    settings.SECRET_KEY_FALLBACKS = ["an-old-key"]
+    batch, django = BatchSigner(salt="a.salt"), signing.TimestampSigner(salt="a.salt")
+    payloads = [123, {"p": 7, "c": "email", "u": "marketing"}, {"s": 9, "u": "https://a.b/" * 9}]
+
+    with time_machine.travel("2026-03-01 08:00:00+00:00", tick=False) as clock:
+        first = [batch.sign_object(p, compress=True) for p in payloads]
+        expected = [django.sign_object(p, compress=True) for p in payloads]
+        clock.shift(61)
+        later = batch.sign_object(payloads[0])
+        expected_later = django.sign_object(payloads[0])
+
+    assert first == expected
+    assert later == expected_later
+    assert [signing.loads(token, salt="a.salt") for token in first] == payloads
+    old = signing.TimestampSigner(key="an-old-key", salt="a.salt").sign_object(5)
+    assert batch.unsign_object(old) == 5
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "li.wei@example.com",
+        "O'Hara+news@mail.shop-example.cn",
+        "a!#$%&*/=?^_`{|}~-b@x.y",
+        "Bench <bench@shop.example>",
+        '"li wei"@example.com',
+        "user@[127.0.0.1]",
+        "no-at-sign",
+        "<already@quoted.example>",
+    ],
+)
+def test_addresses_are_quoted_as_smtplib_quotes_them(address):
+    assert smtp_quoted(address) == smtplib.quoteaddr(address)
+
+
 # --- through a real SMTP server on loopback: the sender thread -------------------------------
 
 
@@ -231,6 +277,34 @@ def smtp_settings(settings, picky_server):
     settings.CAMPAIGN_MARK_EVERY = 4
     settings.SITE_URL = "https://shop.example"
     return settings
+
+
+def sendmail_outcome(send, *args):
+    try:
+        send(*args)
+    except smtplib.SMTPException as exc:
+        return type(exc), exc.args
+    return None
+
+
+def test_smtp_sendmail_speaks_as_smtplib_sendmail(picky_server):
+    data = django_bytes(to="li@example.com", subject="春季", text="你好", html="", headers=HEADERS)
+    smtp = smtplib.SMTP("127.0.0.1", picky_server.port)
+    outcomes = []
+
+    for recipient in ("li@example.com", "bounce@example.com", "busy@example.com"):
+        ours = sendmail_outcome(smtp_sendmail, smtp, FROM, recipient, data)
+        theirs = sendmail_outcome(smtp.sendmail, FROM, [recipient], data)
+        outcomes.append((ours, theirs))
+    smtp.quit()
+
+    assert all(ours == theirs for ours, theirs in outcomes)
+    assert outcomes[0][0] is None
+    assert outcomes[1][0][0] is smtplib.SMTPRecipientsRefused
+    received = picky_server.handler.messages
+    assert [(m.mail_from, m.rcpt_tos, m.data) for m in received] == [
+        ("bench@shop.example", ["li@example.com"], received[0].data)
+    ] * 2
 
 
 @pytest.mark.django_db(transaction=True)

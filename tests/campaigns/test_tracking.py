@@ -7,6 +7,7 @@ import re
 from html import unescape
 
 import pytest
+import time_machine
 from anymail.signals import AnymailTrackingEvent, tracking
 from django.core import mail, signing
 from django.utils import timezone
@@ -15,7 +16,7 @@ from campaigns.models import Campaign, Send, Suppression, TrackingEvent
 from campaigns.results import campaign_results
 from campaigns.services.audience import campaign_start
 from campaigns.services.delivery import campaign_send
-from campaigns.tracking import CLICK_SALT, OPEN_SALT, click_url, open_url
+from campaigns.tracking import CLICK_SALT, OPEN_SALT, Tracker, click_url, open_url
 from profiles.models import ConsentRecord, ConsentSource, ConsentState, ConsentStatus
 from tests.campaigns.delivery_builders import campaign_ready, profiles_make, segment_with
 
@@ -59,6 +60,16 @@ def links_in(html: str) -> list[str]:
 
 def path_of(url: str) -> str:
     return url.removeprefix("http://testserver")
+
+
+def test_a_batch_tracker_makes_the_same_urls_as_the_functions():
+    with time_machine.travel("2026-03-01 08:00:00+00:00", tick=False):
+        tracker = Tracker()
+
+        urls = [tracker.open_url(send_id=42), tracker.click_url(send_id=42, url=TARGET)]
+        expected = [open_url(send_id=42), click_url(send_id=42, url=TARGET)]
+
+    assert urls == expected
 
 
 def test_links_are_tracked_except_unsubscribe_and_mailto_and_a_pixel_is_added():

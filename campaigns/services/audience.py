@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, Max, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -26,6 +26,8 @@ from segments.models import SegmentMembership, SegmentTransition
 
 BUCKETS = 10_000
 CHUNK_SIZE = 5_000
+# From how many frozen ledger rows a start refreshes the ledger's planner statistics.
+ANALYZE_FROM = 10_000
 
 ERROR_NO_VARIANTS = _("Campaign “%(name)s” has no variant to send; add one before it starts.")
 ERROR_WINNER_NOT_OURS = _("The winner must be one of this campaign's variants.")
@@ -156,6 +158,11 @@ def campaign_start(*, campaign_id: int, now: datetime.datetime | None = None) ->
         CampaignChange.objects.create(
             campaign=campaign, action="started", detail={"at": now.isoformat(), "ledger": size}
         )
+    if size >= ANALYZE_FROM and connection.vendor == "postgresql":
+        # A large audience just frozen is unknown to PostgreSQL's statistics until autovacuum
+        # comes by: without them the first batches' claims and guards scan the whole ledger.
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(Send._meta.db_table)}")
     return campaign
 
 

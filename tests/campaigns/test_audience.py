@@ -6,9 +6,11 @@ from collections import Counter
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignChange, Send
+from campaigns.services import audience
 from campaigns.services.audience import (
     BUCKETS,
     assignment_bucket,
@@ -40,6 +42,24 @@ def test_it_writes_one_row_per_member_of_any_include_segment_minus_the_excluded(
         p.pk for p in first + second + both
     )
     assert CampaignChange.objects.filter(campaign=campaign, action="started").count() == 1
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="planner statistics are refreshed on PostgreSQL"
+)
+def test_a_large_audience_refreshes_the_ledger_statistics_once_frozen(monkeypatch):
+    monkeypatch.setattr(audience, "ANALYZE_FROM", 3)
+    small = campaign_ready(include=[segment_with(profiles_make(2), slug="small")], slug="small")
+    large = campaign_ready(include=[segment_with(profiles_make(3), slug="large")], slug="large")
+
+    with CaptureQueriesContext(connection) as queries:
+        campaign_start(campaign_id=small.pk)
+    assert not [q for q in queries.captured_queries if q["sql"].startswith("ANALYZE")]
+    with CaptureQueriesContext(connection) as queries:
+        campaign_start(campaign_id=large.pk)
+    assert [q["sql"] for q in queries.captured_queries if q["sql"].startswith("ANALYZE")] == [
+        'ANALYZE "campaigns_send"'
+    ]
 
 
 def test_the_holdout_gets_no_variant_and_the_rest_is_queued():

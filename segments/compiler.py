@@ -594,8 +594,8 @@ def _shared_events_merged(nodes: list, env: _Env) -> Q:
 
 def _measure(measure: str, window: Q | None = None):
     """Return the count of events, or the sum of their amounts rounded to cents."""
-    if measure == "count":
-        return Count("pk", filter=window)
+    if measure == "count":  # of a column the grouped rows carry anyway (never NULL), not the id
+        return Count("occurred_at", filter=window)
     money = DecimalField(max_digits=20, decimal_places=2)
     return Round(Coalesce(Sum("amount", filter=window), Value(Decimal(0)), output_field=money), 2)
 

@@ -34,6 +34,28 @@ def members(segment) -> set[str]:
     )
 
 
+def evaluated_together_and_alone(rules, *, now) -> list[set[str]]:
+    """Evaluate ``rules`` as segments refreshed together and as copies evaluated one by one.
+
+    Assert that both ways succeed with the same members; return the members of each rule.
+    """
+    together = [
+        Segment.objects.create(name=f"t{i}", slug=f"t{i}", rule=r) for i, r in enumerate(rules)
+    ]
+    alone = [
+        Segment.objects.create(name=f"a{i}", slug=f"a{i}", rule=r) for i, r in enumerate(rules)
+    ]
+
+    runs = segments_evaluate_many(segment_ids=[s.pk for s in together], now=now)
+    for one in alone:
+        segment_evaluate(segment_id=one.pk, now=now)
+
+    assert all(run is not None and not run.error for run in runs)
+    found = [members(s) for s in together]
+    assert found == [members(s) for s in alone]
+    return found
+
+
 @pytest.fixture
 def segment(db):
     return Segment.objects.create(name="上海用户", slug="shanghai", rule=SHANGHAI)
@@ -174,20 +196,9 @@ def test_segments_evaluated_together_get_the_members_they_get_alone():
         {"not": {"event": "purchase", "within_days": 90, "sum": "amount",
                  "value": {"between": [100, 700]}}},
     ]  # fmt: skip
-    together = [
-        Segment.objects.create(name=f"t{i}", slug=f"t{i}", rule=r) for i, r in enumerate(rules)
-    ]
-    alone = [
-        Segment.objects.create(name=f"a{i}", slug=f"a{i}", rule=r) for i, r in enumerate(rules)
-    ]
+    together = evaluated_together_and_alone(rules, now=now)
 
-    runs = segments_evaluate_many(segment_ids=[s.pk for s in together], now=now)
-    for segment in alone:
-        segment_evaluate(segment_id=segment.pk, now=now)
-
-    assert all(run is not None and not run.error for run in runs)
-    assert [members(s) for s in together] == [members(s) for s in alone]
-    assert members(together[1]) == {"p1", "p2"}  # hand-checked: purchases on days 10 and 55
+    assert together[1] == {"p1", "p2"}  # hand-checked: purchases on days 10 and 55
 
 
 def test_segments_sharing_conditions_evaluated_together_get_what_they_get_alone(segment):
@@ -205,20 +216,9 @@ def test_segments_sharing_conditions_evaluated_together_get_what_they_get_alone(
         {"all": [bought, high, {"segment": "shanghai"}]},
         {"all": [bought, high, {"not": {"segment": "shanghai"}}]},
     ]
-    together = [
-        Segment.objects.create(name=f"t{i}", slug=f"t{i}", rule=r) for i, r in enumerate(rules)
-    ]
-    alone = [
-        Segment.objects.create(name=f"a{i}", slug=f"a{i}", rule=r) for i, r in enumerate(rules)
-    ]
+    together = evaluated_together_and_alone(rules, now=now)
 
-    runs = segments_evaluate_many(segment_ids=[s.pk for s in together], now=now)
-    for one in alone:
-        segment_evaluate(segment_id=one.pk, now=now)
-
-    assert all(run is not None and not run.error for run in runs)
-    assert [members(s) for s in together] == [members(s) for s in alone]
-    assert [members(s) for s in together] == [set(), {"p2", "p3"}, set(), {"p2", "p3", "p4"}]
+    assert together == [set(), {"p2", "p3"}, set(), {"p2", "p3", "p4"}]
 
 
 def test_the_conditions_all_rules_require_are_found_at_their_top_level():

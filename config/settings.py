@@ -411,6 +411,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 PHONENUMBER_DEFAULT_REGION = env.str("PHONENUMBER_DEFAULT_REGION", default="CN")
+# PostgreSQL: imports are written by this many connections at once, split by key.
+INGEST_WRITERS = env_int("INGEST_WRITERS", 2, minimum=1)
 
 LOGGING = {
     "version": 1,

@@ -821,48 +821,68 @@ def _check_row(row) -> None:
 
 
 class BatchPipe:
-    """Write batches one after another, on PostgreSQL in a background thread.
+    """Write batches one after another, on PostgreSQL in background threads ("lanes").
 
-    The thread has its own connection, so the database stores one batch while this thread
-    validates the next. Inside a transaction (tests, callers holding atomic()) batches are
-    written inline, so they stay part of that transaction. Each write runs in its own
-    transaction and returns a tuple of counts; ``totals`` adds them up in order.
+    Each lane is a thread with its own connection, so the database stores one batch while
+    this thread validates the next. A batch is given as one part per lane; lane i always
+    writes the parts numbered i, in the order given, so a caller that sends every row with
+    the same key to the same lane keeps "first occurrence wins" (``events_ingest`` splits by
+    the idempotency key). Inside a transaction (tests, callers holding atomic()) there is one
+    lane and batches are written inline, so they stay part of that transaction. Each part is
+    written in its own transaction and returns a tuple of counts; ``totals`` adds them up.
     """
 
-    def __init__(self, write: Callable[..., tuple[int, int]]):
+    def __init__(self, write: Callable[..., tuple[int, int]], *, lanes: int = 1):
         self.write = write
         self.totals = [0, 0]
-        self.pending: Future | None = None
+        self.pending: list[Future] = []
         background = connection.vendor == "postgresql" and not connection.in_atomic_block
-        self.executor = ThreadPoolExecutor(max_workers=1) if background else None
+        self.lanes = max(1, lanes) if background else 1
+        self.executors = (
+            [ThreadPoolExecutor(max_workers=1) for _ in range(self.lanes)] if background else []
+        )
 
-    def _run(self, batch) -> tuple[int, int]:
+    def _run(self, part) -> tuple[int, int]:
+        if part is None:
+            return 0, 0
         with transaction.atomic():
-            return self.write(batch)
+            return self.write(part)
+
+    def _add(self, counts: tuple[int, int]) -> None:
+        self.totals[0] += counts[0]
+        self.totals[1] += counts[1]
 
     def _collect(self) -> None:
-        if self.pending is not None:
-            first, second = self.pending.result()
-            self.totals[0] += first
-            self.totals[1] += second
-            self.pending = None
+        pending, self.pending = self.pending, []
+        error = None
+        for future in pending:  # wait for every lane, then raise the first error
+            try:
+                self._add(future.result())
+            except Exception as exc:
+                error = error or exc
+        if error is not None:
+            raise error
 
-    def submit(self, batch) -> None:
-        if self.executor is None:
-            first, second = self._run(batch)
-            self.totals[0] += first
-            self.totals[1] += second
+    def submit(self, *parts) -> None:
+        """Write a batch given as one part per lane (None: nothing for that lane)."""
+        if len(parts) != self.lanes:
+            raise ValueError(f"{len(parts)} parts for {self.lanes} lane(s)")
+        if not self.executors:
+            self._add(self._run(parts[0]))
             return
         self._collect()  # at most one batch in flight: memory stays bounded
-        self.pending = self.executor.submit(self._run, batch)
+        self.pending = [
+            executor.submit(self._run, part)
+            for executor, part in zip(self.executors, parts, strict=True)
+        ]
 
     def close(self) -> tuple[int, int]:
         try:
             self._collect()
         finally:
-            if self.executor is not None:
-                self.executor.submit(lambda: connection.close()).result()  # its own connection
-                self.executor.shutdown()
+            for executor in self.executors:
+                executor.submit(lambda: connection.close()).result()  # its own connection
+                executor.shutdown()
         return self.totals[0], self.totals[1]
 
 
@@ -874,14 +894,19 @@ def profiles_ingest(
     started = time.perf_counter()
     batch: dict[str, dict] = {}
     if connection.vendor == "postgresql":
-        prepare, pipe = _profile_copy_data, BatchPipe(_upsert_profiles_staged)
+        prepare = _profile_copy_data
+        pipe = BatchPipe(_upsert_profiles_staged, lanes=settings.INGEST_WRITERS)
     else:
         prepare, pipe = _profile_rows, BatchPipe(_upsert_profiles_each)
 
     def flush():
         nonlocal batch
         if batch:
-            pipe.submit(prepare(batch))
+            # A profile always goes to the same lane: its batches are applied in file order.
+            parts: list[dict[str, dict]] = [{} for _ in range(pipe.lanes)]
+            for external_id, clean in batch.items():
+                parts[hash(external_id) % pipe.lanes][external_id] = clean
+            pipe.submit(*(prepare(part) if part else None for part in parts))
             batch = {}
 
     for clean in _valid_rows(rows, clean_profile_row, report):
@@ -915,26 +940,34 @@ def events_ingest(
     started = time.perf_counter()
     now = timezone.now()
     seen = RepeatCounter()
-    batch: list[tuple] = []
     latest: dict[str, datetime.datetime] = {}
 
     if connection.vendor == "postgresql":
-        prepare, pipe = _copy_data, BatchPipe(lambda data: _store_events_staged(data, now))
+        prepare = _copy_data
+        pipe = BatchPipe(
+            lambda data: _store_events_staged(data, now), lanes=settings.INGEST_WRITERS
+        )
     else:
         prepare, pipe = (lambda rows: rows), BatchPipe(lambda rows: _store_events(rows, now))
+    lanes = pipe.lanes
+    parts: list[list[tuple]] = [[] for _ in range(lanes)]
+    held = 0
 
     def flush():
-        nonlocal batch
-        if batch:
-            pipe.submit(prepare(batch))
-            batch = []
+        nonlocal parts, held
+        if held:
+            pipe.submit(*(prepare(part) if part else None for part in parts))
+            parts, held = [[] for _ in range(lanes)], 0
 
     for clean in _valid_rows(rows, clean_event_row, report):
-        batch.append(_event_row(clean, event_key(clean, seen)))
+        key = event_key(clean, seen)
+        # A key always goes to the same lane: no two connections race to insert it.
+        parts[hash(key) % lanes if lanes > 1 else 0].append(_event_row(clean, key))
+        held += 1
         moment, external_id = clean["occurred_at"], clean["external_id"]
         if external_id not in latest or latest[external_id] < moment:
             latest[external_id] = moment
-        if len(batch) >= EVENT_BATCH_SIZE:
+        if held >= EVENT_BATCH_SIZE:
             flush()
         if progress and report.read % 1000 == 0:
             progress(report.read)

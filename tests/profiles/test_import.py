@@ -400,3 +400,51 @@ def test_text_that_copy_formats_treat_specially_is_stored_verbatim_in_the_backgr
     buy, note = Event.objects.order_by("name")
     assert (note.amount, note.properties) == (None, {"t": '\\N\n" x'})
     assert buy.amount == decimal.Decimal("0.00")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("writers", [1, 2, 3])
+def test_events_written_by_several_connections_store_each_key_once(
+    tmp_path, monkeypatch, settings, writers
+):
+    """On PostgreSQL each writer is its own connection; elsewhere there is one, inline."""
+    settings.INGEST_WRITERS = writers
+    monkeypatch.setattr(ingest, "EVENT_BATCH_SIZE", 4)
+    lines = ["external_id,name,occurred_at,event_id,amount"]
+    # e-0 … e-9 come back every 10 rows, in later batches, with other content: the first stays.
+    lines += [f"w-{n % 7},view,2024-01-{n % 28 + 1:02d},e-{n % 10},{n}" for n in range(40)]
+    # Rows without event_id: w-0, w-1 and w-2 twice with the same content, so two events each.
+    lines += [f"w-{n % 7},click,2024-02-01,," for n in range(10)]
+    path = write(tmp_path, "events.csv", "\n".join(lines) + "\n")
+
+    out, _err = run("import_events", path)
+    again, _err = run("import_events", path)
+
+    assert "20 created, 0 updated, 30 unchanged, 0 refused, 7 new profiles" in out
+    assert "0 created, 0 updated, 50 unchanged, 0 refused, 0 new profiles" in again
+    assert Profile.objects.count() == 7
+    stored = {e.key: (e.profile.external_id, e.amount) for e in Event.objects.filter(name="view")}
+    assert stored == {f"id:e-{n}": (f"w-{n % 7}", decimal.Decimal(n)) for n in range(10)}
+    clicks = Event.objects.filter(name="click").values_list("profile__external_id", flat=True)
+    assert sorted(clicks) == sorted(f"w-{n % 7}" for n in range(10))
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("writers", [1, 2, 3])
+def test_profiles_written_by_several_connections_apply_each_profile_in_file_order(
+    tmp_path, monkeypatch, settings, writers
+):
+    settings.INGEST_WRITERS = writers
+    monkeypatch.setattr(ingest, "BATCH_SIZE", 3)
+    lines = ["external_id,city,visits"]
+    # Each of 5 profiles comes back every 5 rows with a new city and count: the last one stays.
+    lines += [f"m-{n % 5},city-{n},{n}" for n in range(30)]
+    path = write(tmp_path, "profiles.csv", "\n".join(lines) + "\n")
+
+    out, _err = run("import_profiles", path)
+    again, _err = run("import_profiles", path)
+
+    assert "5 created, 25 updated, 0 unchanged" in out
+    assert "0 created, 30 updated, 0 unchanged" in again  # its earlier rows apply first again
+    stored = {p.external_id: (p.city, p.traits) for p in Profile.objects.all()}
+    assert stored == {f"m-{n}": (f"city-{25 + n}", {"visits": 25 + n}) for n in range(5)}

@@ -3,6 +3,7 @@
 import datetime
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from core.models import Job, JobStatus
@@ -129,3 +130,23 @@ def test_the_rfm_refresh_button_runs_the_refresh_as_a_job(
     profile.refresh_from_db()
     assert profile.frequency == 1
     assert profile.last_seen_at is not None
+
+
+@pytest.mark.parametrize("redirect", [False, True])
+def test_the_page_benchmark_times_every_page_also_with_the_production_https_redirect(
+    settings, redirect
+):
+    from profiles.management.commands.bench_pages import time_profile_pages
+
+    settings.SECURE_SSL_REDIRECT = redirect
+    for number in range(3):
+        profile = ProfileFactory(external_id=f"b-{number}", name="王芳")
+        EventFactory(profile=profile)
+    said: list[str] = []
+
+    figures = time_profile_pages(samples=2, say=said.append)
+
+    assert figures["profiles_in_table"] == 3
+    assert {"list_ms_median", "detail_ms_max", "list_search_name_ms_median"} <= figures.keys()
+    assert len(said) == 7 and all(" ms, max " in line for line in said)
+    assert not get_user_model().objects.filter(username="bench-pages").exists()  # cleaned up

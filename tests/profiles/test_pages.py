@@ -150,3 +150,18 @@ def test_the_page_benchmark_times_every_page_also_with_the_production_https_redi
     assert {"list_ms_median", "detail_ms_max", "list_search_name_ms_median"} <= figures.keys()
     assert len(said) == 7 and all(" ms, max " in line for line in said)
     assert not get_user_model().objects.filter(username="bench-pages").exists()  # cleaned up
+
+
+def test_the_page_benchmark_stops_at_once_when_static_files_are_not_collected(settings, tmp_path):
+    from django.core.management.base import CommandError
+
+    from profiles.management.commands.bench_pages import check_pages_render
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
+    }
+    settings.STATIC_ROOT = tmp_path  # nothing collected there
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="collectstatic"):
+        check_pages_render()

@@ -11,7 +11,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from profiles.management.commands.bench_pages import time_profile_pages
+from profiles.management.commands.bench_pages import check_pages_render, time_profile_pages
 from profiles.models import Event, Profile, ProfileTag
 from profiles.services import ingest
 
@@ -48,6 +48,8 @@ class Command(BaseCommand):
                 "bench_ingest needs empty profile and event tables (it measures a first load); "
                 "run it against an empty database."
             )
+        if page_samples:
+            check_pages_render()
         figures = {"profiles": profiles, "events": events}
         with tempfile.TemporaryDirectory(prefix="bench-ingest-") as folder:
             profiles_csv = Path(folder) / "profiles.csv"

@@ -6,11 +6,22 @@ import time
 from collections.abc import Callable
 
 from django.contrib.auth import get_user_model
+from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.test import Client
 
 from profiles.models import Profile
+
+
+def check_pages_render() -> None:
+    """Fail at once, not after a long load, when the pages' static files are not collected."""
+    try:
+        staticfiles_storage.url("favicon.svg")
+    except ValueError as exc:  # the manifest storage (DEBUG off) without collectstatic
+        raise CommandError(
+            f"The pages cannot render: {exc}. Run `python manage.py collectstatic` first."
+        ) from exc
 
 
 def time_profile_pages(*, samples: int, say: Callable[[str], None]) -> dict:
@@ -73,5 +84,6 @@ class Command(BaseCommand):
     def handle(self, *args, samples, **options):
         if connection.vendor != "postgresql":
             self.stdout.write("note: not PostgreSQL; figures are for this database")
+        check_pages_render()
         figures = time_profile_pages(samples=samples, say=self.stdout.write)
         self.stdout.write(json.dumps(figures))

@@ -80,7 +80,8 @@ class Command(BaseCommand):
                 self.say("ANALYZE …")
                 with connection.cursor() as cursor:
                     cursor.execute("ANALYZE")
-                figures.update(time_profile_pages(samples=page_samples, say=self.say))
+                if page_samples:  # 0: loads only, no page timing
+                    figures.update(time_profile_pages(samples=page_samples, say=self.say))
             finally:
                 if not keep:
                     self._empty()

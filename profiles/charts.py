@@ -1,16 +1,35 @@
 """Plotly figures about profiles and events, built by pure functions from plain rows."""
 
+import functools
+
 import plotly.graph_objects as go
+import plotly.io as pio
 
 from profiles.models import Touchpoint
 
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+TEMPLATE = "plotly_white"
+MARGIN = {"l": 40, "r": 10, "t": 40, "b": 40}
+
+
+@functools.cache
+def template_json() -> dict:
+    """Return the charts' plotly template as plain JSON, read from plotly's files once."""
+    return pio.templates[TEMPLATE].to_plotly_json()
 
 
 def figure_html(fig: go.Figure) -> str:
-    """Return the figure as an HTML fragment that uses the locally served plotly.js."""
-    fig.update_layout(margin={"l": 40, "r": 10, "t": 40, "b": 40}, template="plotly_white")
-    return fig.to_html(full_html=False, include_plotlyjs=False, config=PLOT_CONFIG)
+    """Return the figure as an HTML fragment that uses the locally served plotly.js.
+
+    The template goes into the figure's JSON, not through ``update_layout``: plotly would
+    copy and validate the whole template again for every figure (about 15 ms each).
+    """
+    spec = fig.to_plotly_json()
+    layout = spec["layout"]
+    layout.update(margin={**layout.get("margin", {}), **MARGIN}, template=template_json())
+    return pio.to_html(
+        spec, full_html=False, include_plotlyjs=False, config=PLOT_CONFIG, validate=False
+    )
 
 
 def touchpoint_bars_figure(rows: list[dict], *, period: str, title: str) -> go.Figure:

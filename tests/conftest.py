@@ -27,6 +27,23 @@ def empty_cache():
 
 
 @pytest.fixture
+def connection_kept_across_requests():
+    """Keep the test's connection open when a WSGI application is called directly.
+
+    Django closes old connections at each request's start and end; its test client turns
+    that off, and so does this for tests that call ``config.wsgi.application`` themselves.
+    """
+    from django.core import signals
+    from django.db import close_old_connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
 def ops_user(db):
     return UserFactory(username="olivia-ops", roles=[roles.OPS])
 

@@ -9,11 +9,14 @@ set-based upsert per batch. On PostgreSQL a batch is COPied into a temporary tab
 import csv
 import datetime
 import decimal
+import functools
 import hashlib
 import io
 import json
 import math
 import re
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,7 +33,6 @@ from django.utils import timezone
 from phonenumbers import (
     COUNTRY_CODE_TO_REGION_CODE,
     PhoneMetadata,
-    phonenumberutil,
     region_code_for_country_code,
 )
 
@@ -229,19 +231,15 @@ def _e164_valid(value: str) -> bool:
     national = digits[size:]
     if not 2 <= len(national) <= 17 or national[0] == "0":
         return False
-    metadata = PhoneMetadata.metadata_for_region_or_calling_code(
-        code, region_code_for_country_code(code)
-    )
-    if metadata is None:
+    rules = _code_rules(code)
+    if rules is None:
         return False
-    prefix = metadata.national_prefix_for_parsing
-    if prefix and re.match(prefix, national):
+    if rules.national_prefix and rules.national_prefix.match(national):
         return False
-    regions = COUNTRY_CODE_TO_REGION_CODE[code]
-    if len(regions) > 1:  # which region is decided number by number: let phonenumbers do it
+    if rules.regions > 1:  # which region is decided number by number: let phonenumbers do it
         number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
         return phonenumbers.is_valid_number(number)
-    return _national_number_typed(national, metadata)
+    return _matches(national, rules.general) and any(_matches(national, t) for t in rules.types)
 
 
 # The number types phonenumbers tells apart, the most common first. A number is valid when it
@@ -253,12 +251,48 @@ _NUMBER_TYPES = (
 )  # fmt: skip
 
 
-def _national_number_typed(national: str, metadata) -> bool:
-    """Return what ``is_valid_number`` returns for a national number of a one-region code."""
-    matches = phonenumberutil._is_number_matching_desc
-    if not matches(national, metadata.general_desc):
+@dataclass(frozen=True)
+class _CodeRules:
+    """What the E.164 shortcut needs of one calling code's metadata, patterns compiled once."""
+
+    regions: int
+    national_prefix: re.Pattern | None
+    general: tuple | None
+    types: tuple
+
+
+def _number_desc(desc) -> tuple | None:
+    """Return a number description as (possible lengths, compiled national number pattern)."""
+    if desc is None or not desc.national_number_pattern:
+        return None  # as in phonenumbers: without a pattern nothing matches
+    return frozenset(desc.possible_length), re.compile(desc.national_number_pattern)
+
+
+def _matches(national: str, desc: tuple | None) -> bool:
+    """Return what phonenumbers' ``_is_number_matching_desc`` returns for ``national``."""
+    if desc is None:
         return False
-    return any(matches(national, getattr(metadata, kind)) for kind in _NUMBER_TYPES)
+    lengths, pattern = desc
+    if lengths and len(national) not in lengths:
+        return False
+    return pattern.fullmatch(national) is not None
+
+
+@functools.cache
+def _code_rules(code: int) -> _CodeRules | None:
+    """Return the rules of a calling code, read from phonenumbers' metadata once per code."""
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(
+        code, region_code_for_country_code(code)
+    )
+    if metadata is None:
+        return None
+    prefix = metadata.national_prefix_for_parsing
+    return _CodeRules(
+        regions=len(COUNTRY_CODE_TO_REGION_CODE[code]),
+        national_prefix=re.compile(prefix) if prefix else None,
+        general=_number_desc(metadata.general_desc),
+        types=tuple(_number_desc(getattr(metadata, kind)) for kind in _NUMBER_TYPES),
+    )
 
 
 def trait_value(text: str):
@@ -282,10 +316,11 @@ def _text(row: dict, column: str, limit: int) -> str:
         raise RowInvalid(ERROR_TOO_LONG.format(column=column, limit=limit))
     if "\x00" in value:
         raise RowInvalid(ERROR_NUL.format(column=column))
-    try:
-        value.encode()
-    except UnicodeEncodeError:  # an unpaired surrogate, possible in JSON input
-        raise RowInvalid(ERROR_TEXT.format(column=column)) from None
+    if not value.isascii():  # ASCII always encodes; other text may hold an unpaired surrogate
+        try:
+            value.encode()
+        except UnicodeEncodeError:  # possible in JSON input
+            raise RowInvalid(ERROR_TEXT.format(column=column)) from None
     return value
 
 
@@ -841,6 +876,8 @@ class BatchPipe:
         self.executors = (
             [ThreadPoolExecutor(max_workers=1) for _ in range(self.lanes)] if background else []
         )
+        if self.executors:
+            _quick_gil_switches.enter()
 
     def _run(self, part) -> tuple[int, int]:
         if part is None:
@@ -883,7 +920,45 @@ class BatchPipe:
             for executor in self.executors:
                 executor.submit(lambda: connection.close()).result()  # its own connection
                 executor.shutdown()
+            if self.executors:
+                self.executors = []
+                _quick_gil_switches.leave()
         return self.totals[0], self.totals[1]
+
+
+class _QuickGilSwitches:
+    """Shorten the interpreter's thread switch interval while any BatchPipe has lanes.
+
+    A lane thread whose database call returns must wait for the validating thread to hand
+    over the GIL, by default after up to 5 ms, several times per batch: the database then
+    sits idle "in transaction". Measured on 2 cores, alternating runs: 300,000 profiles went
+    in at 29,661 and 39,330 rows/s with 1 ms, 21,488 and 24,982 with 5 ms; events (1,500,000)
+    were the same within noise, as their writing waits on the database itself. The interval
+    is process-wide, so it is set by the first pipe with lanes and restored by the last.
+    """
+
+    INTERVAL = 0.001
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.users = 0
+        self.saved = sys.getswitchinterval()
+
+    def enter(self) -> None:
+        with self.lock:
+            if self.users == 0:
+                self.saved = sys.getswitchinterval()
+                sys.setswitchinterval(min(self.saved, self.INTERVAL))
+            self.users += 1
+
+    def leave(self) -> None:
+        with self.lock:
+            self.users -= 1
+            if self.users == 0:
+                sys.setswitchinterval(self.saved)
+
+
+_quick_gil_switches = _QuickGilSwitches()
 
 
 def profiles_ingest(

@@ -4,10 +4,12 @@ import datetime
 import decimal
 import hashlib
 import io
+import sys
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from profiles.models import Event, Profile
 from profiles.services import ingest
@@ -448,3 +450,38 @@ def test_profiles_written_by_several_connections_apply_each_profile_in_file_orde
     assert "0 created, 30 updated, 0 unchanged" in again  # its earlier rows apply first again
     stored = {p.external_id: (p.city, p.traits) for p in Profile.objects.all()}
     assert stored == {f"m-{n}": (f"city-{25 + n}", {"visits": 25 + n}) for n in range(5)}
+
+
+def test_the_quick_gil_switches_last_while_any_pipe_has_lanes_and_are_restored_after():
+    switches = ingest._QuickGilSwitches()
+    before = sys.getswitchinterval()
+    try:
+        switches.enter()
+        switches.enter()  # a second import in another thread of the same process
+        assert sys.getswitchinterval() == ingest._QuickGilSwitches.INTERVAL
+        switches.leave()
+        assert sys.getswitchinterval() == ingest._QuickGilSwitches.INTERVAL  # one still runs
+        switches.leave()
+        assert sys.getswitchinterval() == before
+    finally:
+        sys.setswitchinterval(before)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writing_lanes_run_with_quick_gil_switches_only_while_the_import_runs(tmp_path, settings):
+    settings.INGEST_WRITERS = 2
+    before = sys.getswitchinterval()
+    seen = []
+
+    def write(part):
+        seen.append(sys.getswitchinterval())
+        return 1, 0
+
+    pipe = ingest.BatchPipe(write, lanes=2)
+    # On PostgreSQL the parts go to two lane threads, elsewhere one is written inline.
+    lanes = connection.vendor == "postgresql"
+    assert pipe.lanes == (2 if lanes else 1)
+    pipe.submit(*["part"] * pipe.lanes)
+    assert pipe.close() == (pipe.lanes, 0)
+    assert seen == [ingest._QuickGilSwitches.INTERVAL if lanes else before] * pipe.lanes
+    assert sys.getswitchinterval() == before

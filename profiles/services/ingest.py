@@ -984,19 +984,19 @@ def profiles_ingest(
             pipe.submit(*(prepare(part) if part else None for part in parts))
             batch = {}
 
-    for clean in _valid_rows(rows, clean_profile_row, report):
-        earlier = batch.get(clean["external_id"])
-        if earlier:  # the same profile twice in one batch: later non-empty values win
-            traits = {**earlier["traits"], **clean["traits"]}
-            earlier.update(clean)
-            earlier["traits"] = traits
-        else:
-            batch[clean["external_id"]] = clean
-        if len(batch) >= BATCH_SIZE:
-            flush()
-        if progress and report.read % 1000 == 0:
-            progress(report.read)
-    try:
+    try:  # the lanes are closed whatever happens, also when the file breaks off
+        for clean in _valid_rows(rows, clean_profile_row, report):
+            earlier = batch.get(clean["external_id"])
+            if earlier:  # the same profile twice in one batch: later non-empty values win
+                traits = {**earlier["traits"], **clean["traits"]}
+                earlier.update(clean)
+                earlier["traits"] = traits
+            else:
+                batch[clean["external_id"]] = clean
+            if len(batch) >= BATCH_SIZE:
+                flush()
+            if progress and report.read % 1000 == 0:
+                progress(report.read)
         flush()
     finally:
         report.created, report.updated = pipe.close()
@@ -1034,19 +1034,19 @@ def events_ingest(
             pipe.submit(*(prepare(part) if part else None for part in parts))
             parts, held = [[] for _ in range(lanes)], 0
 
-    for clean in _valid_rows(rows, clean_event_row, report):
-        key = event_key(clean, seen)
-        # A key always goes to the same lane: no two connections race to insert it.
-        parts[hash(key) % lanes if lanes > 1 else 0].append(_event_row(clean, key))
-        held += 1
-        moment, external_id = clean["occurred_at"], clean["external_id"]
-        if external_id not in latest or latest[external_id] < moment:
-            latest[external_id] = moment
-        if held >= EVENT_BATCH_SIZE:
-            flush()
-        if progress and report.read % 1000 == 0:
-            progress(report.read)
-    try:
+    try:  # the lanes are closed whatever happens, also when the file breaks off
+        for clean in _valid_rows(rows, clean_event_row, report):
+            key = event_key(clean, seen)
+            # A key always goes to the same lane: no two connections race to insert it.
+            parts[hash(key) % lanes if lanes > 1 else 0].append(_event_row(clean, key))
+            held += 1
+            moment, external_id = clean["occurred_at"], clean["external_id"]
+            if external_id not in latest or latest[external_id] < moment:
+                latest[external_id] = moment
+            if held >= EVENT_BATCH_SIZE:
+                flush()
+            if progress and report.read % 1000 == 0:
+                progress(report.read)
         flush()
     finally:
         report.created, report.profiles_created = pipe.close()

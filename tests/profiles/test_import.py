@@ -5,6 +5,7 @@ import decimal
 import hashlib
 import io
 import sys
+import threading
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -485,3 +486,26 @@ def test_writing_lanes_run_with_quick_gil_switches_only_while_the_import_runs(tm
     assert pipe.close() == (pipe.lanes, 0)
     assert seen == [ingest._QuickGilSwitches.INTERVAL if lanes else before] * pipe.lanes
     assert sys.getswitchinterval() == before
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("kind", ["profiles", "events"])
+def test_a_file_breaking_off_midway_closes_the_writing_lanes(tmp_path, monkeypatch, settings, kind):
+    """Bytes that are not UTF-8 after some batches: the lanes are closed, the switch restored."""
+    settings.INGEST_WRITERS = 2
+    monkeypatch.setattr(ingest, "BATCH_SIZE", 50)
+    monkeypatch.setattr(ingest, "EVENT_BATCH_SIZE", 50)
+    header = "external_id,city" if kind == "profiles" else "external_id,name,occurred_at"
+    good = [f"k-{n},杭州" if kind == "profiles" else f"k-{n},view,2024-01-01" for n in range(1800)]
+    path = tmp_path / "broken.csv"
+    # The reader decodes ahead in blocks: put the bad bytes far enough in.
+    path.write_bytes(("\n".join([header, *good]) + "\n").encode() + b"k-x,\xff\xfe\n")
+    switch, threads = sys.getswitchinterval(), threading.active_count()
+    importer = ingest.profiles_import_file if kind == "profiles" else ingest.events_import_file
+
+    report = importer(path=path)
+
+    assert report.fatal and "not UTF-8" in report.fatal
+    assert sys.getswitchinterval() == switch
+    assert threading.active_count() == threads  # no lane thread left behind
+    assert Profile.objects.filter(external_id="k-0").exists()  # written before the break stays

@@ -1,7 +1,7 @@
 """The WSGI application warms itself up before it serves its first request."""
 
-import io
 from pathlib import Path
+from wsgiref.util import setup_testing_defaults
 
 import pytest
 from django.conf import settings
@@ -35,11 +35,8 @@ def test_the_warm_up_compiles_every_project_template_and_reads_the_chart_templat
 def test_the_wsgi_module_serves_the_warmed_up_application(connection_kept_across_requests):
     from config import wsgi
 
-    environ = {
-        "REQUEST_METHOD": "GET", "PATH_INFO": reverse("login"), "SERVER_NAME": "localhost",
-        "SERVER_PORT": "80", "HTTP_HOST": "localhost", "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(),
-    }  # fmt: skip
+    environ = {"PATH_INFO": reverse("login"), "HTTP_HOST": "localhost"}
+    setup_testing_defaults(environ)
     statuses = []
     body = b"".join(wsgi.application(environ, lambda status, headers: statuses.append(status)))
     assert statuses == ["200 OK"] and b'name="password"' in body

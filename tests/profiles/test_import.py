@@ -469,7 +469,7 @@ def test_the_quick_gil_switches_last_while_any_pipe_has_lanes_and_are_restored_a
 
 
 @pytest.mark.django_db(transaction=True)
-def test_writing_lanes_run_with_quick_gil_switches_only_while_the_import_runs(tmp_path, settings):
+def test_writing_lanes_run_with_quick_gil_switches_only_while_the_import_runs(settings):
     settings.INGEST_WRITERS = 2
     before = sys.getswitchinterval()
     seen = []

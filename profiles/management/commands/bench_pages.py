@@ -1,13 +1,12 @@
 """Time the profile list and the profile page (server time) on the data in the database."""
 
 import importlib
-import io
 import json
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from urllib.parse import quote
+from wsgiref.util import setup_testing_defaults
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -96,7 +95,6 @@ def _wsgi_get(application, url: str, cookie: str) -> int:
     """
     path, _mark, query = url.partition("?")
     environ = {
-        "REQUEST_METHOD": "GET",
         "PATH_INFO": path.encode().decode("latin-1"),  # as servers hand it over (PEP 3333)
         "QUERY_STRING": quote(query, safe="=&"),
         "SERVER_NAME": "localhost",
@@ -104,13 +102,8 @@ def _wsgi_get(application, url: str, cookie: str) -> int:
         "HTTP_HOST": "localhost",
         "HTTP_COOKIE": cookie,
         "wsgi.url_scheme": "https",
-        "wsgi.input": io.BytesIO(),
-        "wsgi.errors": sys.stderr,
-        "wsgi.version": (1, 0),
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": True,
-        "wsgi.run_once": False,
     }
+    setup_testing_defaults(environ)  # the rest of a WSGI environ: method GET, input, version …
     statuses = []
     response = application(environ, lambda status, headers, *rest: statuses.append(status))
     try:

@@ -211,7 +211,7 @@ class Send(models.Model):
             models.UniqueConstraint(fields=["campaign", "profile"], name="send_once_per_profile"),
         ]
         indexes = [
-            models.Index(fields=["campaign", "status", "not_before"], name="send_claim_idx"),
+            models.Index(fields=["campaign", "status", "id"], name="send_claim_idx"),
             models.Index(fields=["status", "claimed_at"], name="send_stale_idx"),
             models.Index(fields=["profile", "sent_at"], name="send_profile_sent_idx"),
         ]

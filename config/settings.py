@@ -298,6 +298,10 @@ CAMPAIGN_BATCH_SIZE = env_int("CAMPAIGN_BATCH_SIZE", 500, minimum=1)
 # window of 10 kept the sender thread waiting for the record thread; 40 sent 15-20% more
 # messages per second in the same runs (bench_send, see the closing note of issue 6).
 CAMPAIGN_MARK_EVERY = env_int("CAMPAIGN_MARK_EVERY", 40, minimum=1)
+# Emails through Django's SMTP backend go out from a process of its own per worker (the SMTP
+# relay, campaigns/relay.py), so the conversation never waits for the worker's GIL; false: a
+# thread of the worker talks to the server.
+CAMPAIGN_SMTP_RELAY = env_bool("CAMPAIGN_SMTP_RELAY", True)
 CAMPAIGN_SEND_TIME_BUDGET_SECONDS = env_int("CAMPAIGN_SEND_TIME_BUDGET_SECONDS", 30, minimum=1)
 CAMPAIGN_CLAIM_STALE_SECONDS = env_int("CAMPAIGN_CLAIM_STALE_SECONDS", 300, minimum=10)
 CAMPAIGN_UNSUBSCRIBE_MAILTO = env.str("CAMPAIGN_UNSUBSCRIBE_MAILTO", default="")

@@ -1,18 +1,21 @@
 """Deliver campaigns: claim batches of the send ledger, apply the guards, send, record the outcome.
 
 A batch is claimed with ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL (a compare-and-set
-UPDATE on SQLite), so any number of workers share a campaign without sending a row twice. Every
+UPDATE on SQLite), so any number of workers share a campaign without sending a row twice; a
+worker claims in id order from where its last batch ended (``_ClaimCursor``). Every
 message passes the guards at send time, each one query per batch: consent for the campaign's
 channel and purpose, a valid address, no suppression, the global frequency cap; during quiet
 hours rows wait (``not_before``) instead of being dropped. At most CAMPAIGN_MARK_EVERY messages
 are ever handed to the sender and not yet recorded sent, so a worker killed mid-batch can resend
 at most that many (the sweep re-queues its rows); rows already recorded are never sent again.
 
-Email through Django's SMTP backend goes fast: a sender thread does only the SMTP conversation
-on the batch's connection while the worker renders and builds the next messages (bytes written
-by ``campaigns.mail``, not by the ``email`` package); sent rows are recorded in groups of half
-that window. Any other email backend (anymail providers, locmem) gets ``EmailMultiAlternatives``
-messages, sent one by one in the worker's thread.
+Email through Django's SMTP backend goes fast: the SMTP relay (``campaigns.relay``, a process of
+the worker's own; a sender thread if CAMPAIGN_SMTP_RELAY is off) does only the SMTP conversation
+while the worker renders and builds the next messages (bytes written by ``campaigns.mail``, not
+by the ``email`` package); sent rows are recorded in groups of half that window. One connection
+serves all the batches of a ``campaign_send`` call (``_EmailLine``). Any other email backend
+(anymail providers, locmem) gets ``EmailMultiAlternatives`` messages, sent one by one in the
+worker's thread.
 
 On PostgreSQL outside a transaction (a worker, not a test case), two more threads, each with
 its own connection, keep the database off the sending path: one records the outcomes, the other
@@ -51,6 +54,7 @@ from email.utils import parseaddr
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.message import sanitize_address
 from django.core.mail.utils import DNS_NAME
 from django.core.validators import validate_email
 from django.db import connection as db_connection
@@ -60,8 +64,9 @@ from django.db.models.functions import Lower
 from django.urls import NoReverseMatch
 from django.utils import timezone
 
-from campaigns.mail import MessageBuilder, smtp_fast_path, smtp_sendmail
+from campaigns.mail import MessageBuilder, smtp_fast_path, smtp_relay_path, smtp_sendmail
 from campaigns.models import Campaign, CampaignChange, Channel, Send, Suppression, Variant
+from campaigns.relay import Relay, RelayNotSent
 from campaigns.services.audience import campaign_start, campaign_triggers_process, campaigns_due
 from campaigns.services.content import (
     PROFILE_FIELDS,
@@ -180,11 +185,18 @@ def _claimable(campaign_id: int, now: datetime.datetime):
     ).filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
 
 
-def sends_claim(*, campaign_id: int, now: datetime.datetime, limit: int) -> uuid.UUID | None:
-    """Claim up to ``limit`` due queued rows of a sending campaign; return the batch id or None."""
+def sends_claim(
+    *, campaign_id: int, now: datetime.datetime, limit: int, after: int = 0
+) -> uuid.UUID | None:
+    """Claim up to ``limit`` due queued rows of a sending campaign; return the batch id or None.
+
+    ``after``: claim only rows with a greater id (where the worker's last batch ended).
+    """
     batch = uuid.uuid4()
     with transaction.atomic():
         due = _claimable(campaign_id, now).order_by("pk")
+        if after:
+            due = due.filter(pk__gt=after)
         if db_connection.features.has_select_for_update_skip_locked:
             due = due.select_for_update(skip_locked=True, of=("self",))
         ids = list(due.values_list("pk", flat=True)[:limit])
@@ -498,6 +510,9 @@ def _smtp_code(exc: Exception) -> int | None:
     return getattr(exc, "smtp_code", None)
 
 
+_DRAINED = object()  # queued after a batch's last message: its outcomes are all taken by then
+
+
 class _Outgoing:
     """One message handed to the transport: its row, and either bytes for SMTP or a Django email."""
 
@@ -569,6 +584,13 @@ class _Transport:
         self.waiting -= 1
         return outcome
 
+    def mark(self) -> None:
+        """Put ``_DRAINED`` among the outcomes, after those of the messages submitted so far."""
+        if self.jobs is None:
+            self.outcomes.put(_DRAINED)
+        else:
+            self.jobs.put(_DRAINED)
+
     def close(self) -> None:
         """Stop the sender thread once it has sent what it was given (all of it, unless
         ``cancelled``)."""
@@ -578,9 +600,10 @@ class _Transport:
 
     def _run(self) -> None:
         while (item := self.jobs.get()) is not None:
-            if self.cancelled:  # the worker gave up on the batch: the rows stay claimed
-                continue
-            self.outcomes.put((item, self._send(item)))
+            if item is _DRAINED:
+                self.outcomes.put(item)
+            elif not self.cancelled:  # cancelled: the worker gave up, the rows stay claimed
+                self.outcomes.put((item, self._send(item)))
 
     def _send(self, item: _Outgoing) -> Exception | None:
         if self.broken is not None:
@@ -602,13 +625,46 @@ class _Transport:
         return None
 
 
+class _RelayTransport(_Transport):
+    """The transport through an SMTP relay process (``campaigns.relay``): the worker's threads
+    never wait for the SMTP server, nor the SMTP conversation for the worker's GIL."""
+
+    def __init__(self, mail):  # the base class's state, without a sender thread
+        self.mail = mail
+        self.outcomes = queue.SimpleQueue()
+        self.waiting = 0
+        self.cancelled = False
+        self.jobs = self.thread = None
+        self.relay = Relay(mail, self.outcomes)  # raises when it cannot connect
+
+    @property
+    def broken(self) -> Exception | None:
+        return self.relay.broken
+
+    def submit(self, item: _Outgoing) -> None:
+        self.waiting += 1
+        if item.envelope is None:  # a message the fast builder left to Django: as _send does
+            message, encoding = item.message, item.message.encoding or settings.DEFAULT_CHARSET
+            sender = sanitize_address(message.from_email, encoding)
+            (recipient,) = (sanitize_address(a, encoding) for a in message.recipients())
+            item.envelope = (sender, recipient, message.message().as_bytes(linesep="\r\n"))
+        self.relay.submit(item, *item.envelope)
+
+    def mark(self) -> None:
+        self.relay.mark(_DRAINED)
+
+    def close(self) -> None:
+        self.relay.close(cancelled=self.cancelled)
+
+
 def _outcome_record(recorder: _Recorder, item: _Outgoing, error: Exception | None) -> None:
     row = item.row
     if error is None:
         recorder.sent(row, item.message_id)
         return
-    if isinstance(error, _NotSent):
-        recorder.failed(row, ERROR_CONNECTION.format(error=error.cause), permanent=False)
+    if isinstance(error, (_NotSent, RelayNotSent)):
+        cause = error.cause if isinstance(error, _NotSent) else error
+        recorder.failed(row, ERROR_CONNECTION.format(error=cause), permanent=False)
         return
     if isinstance(error, _NotRendered):
         recorder.failed(row, ERROR_RENDER.format(error=error.cause), permanent=True)
@@ -618,15 +674,20 @@ def _outcome_record(recorder: _Recorder, item: _Outgoing, error: Exception | Non
         bounce = isinstance(error, smtplib.SMTPRecipientsRefused)
         recorder.failed(row, f"{code} {error}", permanent=True, bounce=bounce)
         return
-    recorder.failed(row, f"{type(error).__name__}: {error}", permanent=False)
+    name = getattr(error, "name", type(error).__name__)  # a RelayError names the relay's error
+    recorder.failed(row, f"{name}: {error}", permanent=False)
 
 
 class _InlineBook:
     """Record a batch's outcomes in the worker's thread, between the messages it builds."""
 
-    def __init__(self, recorder: _Recorder, transport: _Transport):
-        self.recorder = recorder
+    def __init__(self, transport: _Transport):
+        self.recorder: _Recorder | None = None
         self.transport = transport
+
+    def begin(self, recorder: _Recorder) -> None:
+        """Record the outcomes from now on with ``recorder`` (a new batch; the last is drained)."""
+        self.recorder = recorder
 
     def _collect(self, *, block: bool) -> None:
         while (outcome := self.transport.take(block=block)) is not None:
@@ -648,33 +709,46 @@ class _InlineBook:
             self._collect(block=True)
 
     def drain(self) -> None:
-        """Record the outcome of every handed message (they are all sent or failed)."""
+        """Record the outcome of every handed message (they are all sent or failed), and the
+        pending sent rows."""
         while self.transport.waiting:
             self._collect(block=True)
+        self.recorder.flush()
 
     def close(self) -> None:
         """Record the pending sent rows (after the transport stopped)."""
-        self.recorder.flush()
+        if self.recorder is not None:
+            self.recorder.flush()
 
 
 class _ThreadBook:
-    """Record a batch's outcomes in a thread with its own database connection.
+    """Record the outcomes in a thread with its own database connection, batch after batch.
 
     The worker then only renders and builds while the sender thread sends and this one commits.
     It reads the sender's outcomes (and the worker's own: a message not rendered or not sent)
-    from the transport's queue; ``settled`` counts the handed messages recorded in the database,
-    which keeps the crash window. Used where ``_Prefetcher`` is (a second connection sees all).
+    from the transport's queue; ``settled`` counts the batch's handed messages recorded in the
+    database, which keeps the crash window. Used where ``_Prefetcher`` is (a second connection
+    sees all).
     """
 
-    def __init__(self, recorder: _Recorder, transport: _Transport):
-        self.recorder = recorder
+    def __init__(self, transport: _Transport):
+        self.transport = transport
         self.outcomes = transport.outcomes
+        self.recorder: _Recorder | None = None
+        self.taken = 0  # outcomes of the batch's handed messages taken from the queue
         self.settled = 0
+        self.drained = False
         self.error: BaseException | None = None
         self.raised = False
         self.changed = threading.Condition()
         self.thread = threading.Thread(target=self._run, name="campaign-record", daemon=True)
         self.thread.start()
+
+    def begin(self, recorder: _Recorder) -> None:
+        """Record the outcomes from now on with ``recorder`` (a new batch; the last is drained:
+        the thread waits for an outcome and reads these only after the next one is queued)."""
+        self.recorder = recorder
+        self.taken = self.settled = 0
 
     def put(self, item: _Outgoing, error: Exception) -> None:
         self.outcomes.put((item, error))
@@ -689,7 +763,14 @@ class _ThreadBook:
         self._raise()
 
     def drain(self) -> None:
-        pass  # close() records everything once the transport has stopped
+        """Wait until every outcome given so far is recorded, the pending sent rows too."""
+        with self.changed:
+            self.drained = False
+        self.transport.mark()
+        with self.changed:
+            while not self.drained and self.error is None:
+                self.changed.wait()
+        self._raise()
 
     def close(self) -> None:
         self.outcomes.put(None)
@@ -702,16 +783,22 @@ class _ThreadBook:
             raise self.error
 
     def _run(self) -> None:
-        recorder = self.recorder
-        taken = 0  # outcomes of handed messages taken from the queue
         try:
             while (outcome := self.outcomes.get()) is not None:
+                recorder = self.recorder
+                if outcome is _DRAINED:
+                    recorder.flush()
+                    with self.changed:
+                        self.drained = True
+                        self.changed.notify()
+                    continue
                 _outcome_record(recorder, *outcome)
-                taken += outcome[0].submitted
+                self.taken += outcome[0].submitted
                 with self.changed:
-                    self.settled = taken - len(recorder.pending)  # recorded or failed
+                    self.settled = self.taken - len(recorder.pending)  # recorded or failed
                     self.changed.notify()
-            recorder.flush()
+            if self.recorder is not None:
+                self.recorder.flush()
         except BaseException as exc:  # the worker raises it; the rows stay for the sweep
             self.error = exc
         finally:
@@ -720,10 +807,71 @@ class _ThreadBook:
             db_connection.close()  # this thread's own connection
 
 
+class _EmailLine:
+    """A worker's way out for emails: one connection, and its sender and recording threads.
+
+    ``campaign_send`` keeps one line open for all the batches it sends, so a batch does not
+    open a connection, start threads or connect the recording thread to the database again; it
+    only waits, at its end, until its outcomes are recorded. A connection lost and not reopened
+    is replaced at the next batch.
+    """
+
+    def __init__(self):
+        self.mail = None
+        self.transport: _Transport | None = None
+        self.book: _InlineBook | _ThreadBook | None = None
+        self.fast = False
+
+    def begin(self, recorder: _Recorder) -> Exception | None:
+        """Open the line if it is not (or lost its connection) and record the next batch's
+        outcomes with ``recorder``; return the error if the connection cannot be opened."""
+        if self.transport is not None and self.transport.broken is not None:
+            self.close()
+        if self.mail is None:
+            mail = get_connection(fail_silently=False)
+            fast = smtp_fast_path(mail)
+            try:
+                if fast and settings.CAMPAIGN_SMTP_RELAY and smtp_relay_path(mail):
+                    transport = _RelayTransport(mail)
+                else:
+                    mail.open()
+                    transport = _Transport(mail, threaded=fast)
+            except Exception as exc:
+                return exc
+            self.mail, self.fast, self.transport = mail, fast, transport
+            threaded = self.fast and _second_connection_usable()
+            self.book = (_ThreadBook if threaded else _InlineBook)(self.transport)
+        self.book.begin(recorder)
+        return None
+
+    def close(self, *, cancelled: bool = False) -> None:
+        """Close the line once what it was given is sent and recorded; ``cancelled`` (leaving
+        on an error): send nothing more, the rows not recorded stay claimed."""
+        if self.mail is None:
+            return
+        mail, transport, book = self.mail, self.transport, self.book
+        self.mail = self.transport = self.book = None
+        transport.cancelled = cancelled
+        transport.close()
+        try:
+            book.close()
+        finally:
+            try:
+                mail.close()
+            except Exception:  # closing a broken connection must not hide the outcome
+                logger.warning("Closing the email connection failed", exc_info=True)
+
+
 def _send_email(
-    campaign, rows, recorder: _Recorder, pacer: Pacer, halfway: Callable[[], None] | None = None
+    campaign,
+    rows,
+    recorder: _Recorder,
+    pacer: Pacer,
+    halfway: Callable[[], None] | None = None,
+    line: _EmailLine | None = None,
 ) -> None:
-    """Render, build and send a batch's emails over one connection; record every outcome.
+    """Render, build and send a batch's emails on ``line`` (a line of its own if None); record
+    every outcome before returning.
 
     At most CAMPAIGN_MARK_EVERY messages are ever handed to the transport and not yet recorded
     sent in the database: that is all a worker killed mid-batch can send twice. With the
@@ -731,35 +879,31 @@ def _send_email(
     has messages to send while they are committed (by ``_ThreadBook`` or ``_InlineBook``).
     ``halfway()`` is called once half of the rows are handed over.
     """
-    from_email = campaign.from_email or settings.DEFAULT_FROM_EMAIL
-    mail = get_connection(fail_silently=False)
-    try:
-        mail.open()
-    except Exception as exc:
+    own = line is None
+    line = line or _EmailLine()
+    error = line.begin(recorder)
+    if error is not None:
         for row in rows:
-            recorder.failed(row, ERROR_CONNECTION.format(error=exc), permanent=False)
+            recorder.failed(row, ERROR_CONNECTION.format(error=error), permanent=False)
         return
-    fast = smtp_fast_path(mail)
+    from_email = campaign.from_email or settings.DEFAULT_FROM_EMAIL
+    mail, transport, book, fast = line.mail, line.transport, line.book, line.fast
     builder = MessageBuilder(from_email=from_email) if fast else None
     window = settings.CAMPAIGN_MARK_EVERY
     if fast:
         recorder.every = max(1, window // 2)
     links_of = _Links(campaign)
     tracker = Tracker() if settings.CAMPAIGN_TRACKING else None
-    transport = _Transport(mail, threaded=fast)
     half = len(rows) // 2
-
-    book_type = _ThreadBook if fast and _second_connection_usable() else _InlineBook
-    book = book_type(recorder, transport)
     submitted = 0
-    unsent: list[_Row] = []
     finished = False
     try:
         for index, row in enumerate(rows):
             if recorder.stopped:
                 break
             if transport.broken is not None:
-                unsent = rows[index:]
+                for unsent in rows[index:]:
+                    book.put(_Outgoing(unsent), _NotSent(transport.broken))
                 break
             book.poll()
             if index == half and halfway is not None:
@@ -806,22 +950,14 @@ def _send_email(
             item.submitted = True
             submitted += 1
             transport.submit(item)
-            if fast:  # let the sender thread take the GIL now: its server has answered by now
+            if transport.thread is not None:  # let the sender thread take the GIL now
+                # (its server has answered by now)
                 time.sleep(0)
         book.drain()
-        for row in unsent:
-            book.put(_Outgoing(row), _NotSent(transport.broken))
         finished = True
     finally:
-        transport.cancelled = not finished  # leaving on an error: the rows stay claimed
-        transport.close()
-        try:
-            book.close()
-        finally:
-            try:
-                mail.close()
-            except Exception:  # closing a broken connection must not hide the outcome
-                logger.warning("Closing the email connection failed", exc_info=True)
+        if own or not finished:  # leaving on an error: the rows stay claimed
+            line.close(cancelled=not finished)
 
 
 def _send_sms(campaign, rows, recorder: _Recorder, pacer: Pacer) -> None:
@@ -897,15 +1033,39 @@ class _Prepared:
         )
 
 
-def _batch_prepare(*, campaign: Campaign, now: datetime.datetime, limit: int) -> _Prepared | None:
-    """Claim a batch, load its rows and apply the guards; record the skipped rows.
+class _ClaimCursor:
+    """Where a worker's last batch of a campaign ended: the id its next claim starts after.
+
+    Due rows are claimed in id order, and the rows before the cursor are mostly sent or claimed
+    by now. Without it each claim would walk past all of them again, in the index or the
+    table, as the planner chooses (many thousands of rows late in a large campaign).
+    """
+
+    def __init__(self):
+        self.after = 0
+
+
+def _batch_prepare(
+    *,
+    campaign: Campaign,
+    now: datetime.datetime,
+    limit: int,
+    cursor: _ClaimCursor | None = None,
+) -> _Prepared | None:
+    """Claim a batch (after ``cursor``, else from the start), load its rows and apply the
+    guards; record the skipped rows.
 
     Return None when no row is due.
     """
-    batch = sends_claim(campaign_id=campaign.pk, now=now, limit=limit)
+    after = cursor.after if cursor is not None else 0
+    batch = sends_claim(campaign_id=campaign.pk, now=now, limit=limit, after=after)
+    if batch is None and after:  # rows re-queued behind the cursor (retries, released batches)
+        batch = sends_claim(campaign_id=campaign.pk, now=now, limit=limit)
     if batch is None:
         return None
     rows = _rows_load(campaign, batch)
+    if cursor is not None and rows:
+        cursor.after = rows[-1].pk
     result = BatchResult(claimed=len(rows))
     reasons = _skip_reasons(campaign, rows, now)
     by_reason: dict[str, list[int]] = {}
@@ -927,8 +1087,9 @@ class _Prefetcher:
     are claimed like any other and the sweep re-queues them.
     """
 
-    def __init__(self, *, limit: int):
+    def __init__(self, *, limit: int, cursor: _ClaimCursor):
         self.limit = limit
+        self.cursor = cursor
         self.jobs: queue.SimpleQueue = queue.SimpleQueue()
         self.results: queue.SimpleQueue = queue.SimpleQueue()
         self.pending = False
@@ -968,7 +1129,9 @@ class _Prefetcher:
                     now = timezone.now()
                     prepared = None
                     if quiet_hours_end(now=now) is None:  # in quiet hours the worker defers
-                        prepared = _batch_prepare(campaign=campaign, now=now, limit=self.limit)
+                        prepared = _batch_prepare(
+                            campaign=campaign, now=now, limit=self.limit, cursor=self.cursor
+                        )
                     self.results.put(prepared)
                 except BaseException as exc:  # the worker raises it when it takes the batch
                     self.results.put(exc)
@@ -1000,12 +1163,15 @@ def _batch_send(
     pacer: Pacer | None = None,
     prepared: _Prepared | None = None,
     prefetch: Callable[[Campaign], None] | None = None,
+    line: _EmailLine | None = None,
+    cursor: _ClaimCursor | None = None,
 ) -> BatchResult | None:
     """Send one batch (``prepared`` ahead, or claimed now) as ``campaign_send_batch`` does.
 
     ``prefetch(campaign)`` is called once half of this batch is handed over (or when it is done,
     unless it stopped on a pause), to prepare the next one meanwhile: its guards then run about
-    half a batch before its first message is sent.
+    half a batch before its first message is sent. Emails go out on ``line``, and a batch is
+    claimed after ``cursor``, if given.
     """
     now = now or timezone.now()
     campaign = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).first()
@@ -1026,7 +1192,7 @@ def _batch_send(
         return result
     if prepared is None:
         prepared = _batch_prepare(
-            campaign=campaign, now=now, limit=limit or settings.CAMPAIGN_BATCH_SIZE
+            campaign=campaign, now=now, limit=limit or settings.CAMPAIGN_BATCH_SIZE, cursor=cursor
         )
     if prepared is None:
         return BatchResult()
@@ -1039,7 +1205,7 @@ def _batch_send(
         if campaign.channel == Channel.SMS:
             _send_sms(campaign, rows, recorder, pacer)
         else:
-            _send_email(campaign, rows, recorder, pacer, halfway)
+            _send_email(campaign, rows, recorder, pacer, halfway, line)
         recorder.release()  # anything left unsent (a pause) goes back to the queue
         stopped = recorder.stopped
     if halfway is not None and not stopped:
@@ -1053,7 +1219,7 @@ def campaign_send(
     """Send batches of a campaign until none is due or the time budget is spent.
 
     On PostgreSQL the next batch is claimed, loaded and guarded in a second thread while this
-    one is sent (see ``_Prefetcher``).
+    one is sent (see ``_Prefetcher``). Emails of all the batches go out on one ``_EmailLine``.
     """
     budget = (
         settings.CAMPAIGN_SEND_TIME_BUDGET_SECONDS if budget_seconds is None else budget_seconds
@@ -1065,7 +1231,11 @@ def campaign_send(
         return total
     pacer = channel_pacer(channel=campaign.channel)
     batch_size = limit or settings.CAMPAIGN_BATCH_SIZE
-    prefetcher = _Prefetcher(limit=batch_size) if _second_connection_usable() else None
+    cursor = _ClaimCursor()
+    prefetcher = (
+        _Prefetcher(limit=batch_size, cursor=cursor) if _second_connection_usable() else None
+    )
+    line = _EmailLine() if campaign.channel == Channel.EMAIL else None
 
     def prefetch(campaign: Campaign) -> None:
         if time.monotonic() < deadline:  # a batch prepared too late would only be released
@@ -1081,6 +1251,8 @@ def campaign_send(
                 pacer=pacer,
                 prepared=prepared,
                 prefetch=prefetch if prefetcher is not None else None,
+                line=line,
+                cursor=cursor,
             )
             if result is None:
                 break
@@ -1088,8 +1260,12 @@ def campaign_send(
             if not result.claimed:
                 break
     finally:
-        if prefetcher is not None:
-            prefetcher.close()
+        try:
+            if prefetcher is not None:
+                prefetcher.close()
+        finally:
+            if line is not None:
+                line.close()
     campaign_finish_if_done(campaign_id=campaign_id)
     return total
 

@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 
 from config.celery import app
-from tests.campaigns.smtp_sink import SinkProcess, SmtpSink
+from tests.campaigns.smtp_sink import BoundController, Recorder, SinkProcess, SmtpSink
 from tests.conftest import ROOT, database_url
 
 # tests.settings keeps mail in memory (locmem); a worker that must reach an SMTP server gets the
@@ -155,3 +155,41 @@ def campaign_worker(transactional_db, tmp_path):
         worker.stop()
         if worker.process.returncode not in (0, -signal.SIGTERM, -signal.SIGKILL):
             print(worker.log()[-4000:])
+
+
+class Picky(Recorder):
+    """Refuse bounce@… for good (550) and busy@… for now (451); record the rest."""
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("bounce"):
+            return "550 5.1.1 No such user"
+        if address.startswith("busy"):
+            return "451 4.3.0 Try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+@pytest.fixture
+def picky_server():
+    recorder = Picky()
+    controller = BoundController(recorder)
+    controller.start()
+    yield controller
+    controller.stop()
+
+
+@pytest.fixture(params=[True, False], ids=["relay", "thread"])
+def smtp_settings(request, settings, picky_server):
+    """Send through Django's SMTP backend to ``picky_server``: from the SMTP relay process, and
+    (a second run of the test) from the worker's sender thread."""
+    settings.CAMPAIGN_SMTP_RELAY = request.param
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", picky_server.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.CAMPAIGN_QUIET_HOURS = ""
+    settings.CAMPAIGN_FREQUENCY_CAP = 0
+    settings.CAMPAIGN_RATE_LIMIT_EMAIL = 0
+    settings.CAMPAIGN_MARK_EVERY = 4
+    settings.SITE_URL = "https://shop.example"
+    return settings

@@ -13,6 +13,8 @@ from campaigns.models import Campaign, Channel, Send, Suppression
 from campaigns.services.audience import campaign_start
 from campaigns.services.delivery import (
     Pacer,
+    _batch_prepare,
+    _ClaimCursor,
     campaign_send,
     campaign_send_batch,
     campaign_sends_sweep,
@@ -306,3 +308,22 @@ def test_the_pacer_keeps_to_the_rate(monkeypatch):
 
     assert clock["now"] == pytest.approx(100.4)
     assert len(slept) == 4
+
+
+def test_claims_go_on_after_the_last_batch_and_come_back_for_rows_left_behind():
+    profiles = profiles_make(6)
+    campaign = started(campaign_ready(include=[segment_with(profiles)]))
+    ids = list(Send.objects.filter(campaign=campaign).order_by("pk").values_list("pk", flat=True))
+    cursor = _ClaimCursor()
+
+    def claimed() -> list[int]:
+        prepared = _batch_prepare(campaign=campaign, now=timezone.now(), limit=2, cursor=cursor)
+        return [row.pk for row in prepared.rows] if prepared else []
+
+    first = claimed()
+    Send.objects.filter(pk__in=first).update(status=Send.Status.QUEUED, batch=None)  # put back
+    second, third = claimed(), claimed()
+    behind = claimed()  # nothing after the cursor: from the start, the rows put back
+
+    assert (first, second, third, behind) == (ids[:2], ids[2:4], ids[4:], ids[:2])
+    assert claimed() == []

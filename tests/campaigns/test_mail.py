@@ -1,9 +1,10 @@
-"""The fast email builder and the threaded SMTP sender of the delivery service.
+"""The fast email builder and the SMTP senders (relay process, or thread) of the delivery service.
 
 ``campaigns.mail.MessageBuilder`` writes campaign emails as bytes for Django's SMTP backend;
 parsed, they must equal what ``EmailMultiAlternatives`` builds (headers and bodies), including
 Chinese subjects and names, long lines and odd line ends. Delivery through a real SMTP server
-on loopback exercises the sender thread: each message once, bounces and deferrals recorded.
+on loopback exercises both senders (``smtp_settings`` runs a test once with each): each message
+once, bounces and deferrals recorded.
 """
 
 import email.policy
@@ -33,7 +34,6 @@ from campaigns.services.audience import campaign_start
 from campaigns.services.delivery import campaign_send
 from profiles.services.consent_links import BatchSigner, ConsentLinker, consent_token_read
 from tests.campaigns.delivery_builders import campaign_ready, profiles_make, segment_with
-from tests.campaigns.smtp_sink import BoundController, Recorder
 
 FROM = "Bench <bench@shop.example>"
 UNSUBSCRIBE = "<https://shop.example/consent/unsubscribe/eyJwIjoxMjN9:1tXyZ:abcDEF_-123/>"
@@ -241,42 +241,7 @@ def test_addresses_are_quoted_as_smtplib_quotes_them(address):
     assert smtp_quoted(address) == smtplib.quoteaddr(address)
 
 
-# --- through a real SMTP server on loopback: the sender thread -------------------------------
-
-
-class Picky(Recorder):
-    """Refuse bounce@… for good (550) and busy@… for now (451); record the rest."""
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address.startswith("bounce"):
-            return "550 5.1.1 No such user"
-        if address.startswith("busy"):
-            return "451 4.3.0 Try again later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-
-@pytest.fixture
-def picky_server():
-    recorder = Picky()
-    controller = BoundController(recorder)
-    controller.start()
-    yield controller
-    controller.stop()
-
-
-@pytest.fixture
-def smtp_settings(settings, picky_server):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", picky_server.port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.CAMPAIGN_QUIET_HOURS = ""
-    settings.CAMPAIGN_FREQUENCY_CAP = 0
-    settings.CAMPAIGN_RATE_LIMIT_EMAIL = 0
-    settings.CAMPAIGN_MARK_EVERY = 4
-    settings.SITE_URL = "https://shop.example"
-    return settings
+# --- through a real SMTP server on loopback: the relay and the sender thread ------------------
 
 
 def sendmail_outcome(send, *args):

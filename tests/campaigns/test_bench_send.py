@@ -36,5 +36,12 @@ def test_bench_send_measures_the_bare_loop_and_the_delivery_path_and_cleans_up()
         assert figures[f"ratio_{workers}_process_to_bare"] == pytest.approx(
             figures[f"project_{workers}_process_msgs_per_s"] / around, rel=0.02
         )
+    # Two bare loops at once, on two connections, before and after the 2-process run.
+    parallel = figures["bare_2_connections_runs_msgs_per_s"]
+    assert len(parallel) == 2
+    assert all(rate > 0 for rate in parallel)
+    assert figures["ratio_2_process_to_2_connections"] == pytest.approx(
+        figures["project_2_process_msgs_per_s"] / (sum(parallel) / 2), rel=0.02
+    )
     assert not Profile.objects.filter(external_id__startswith="bench-send-").exists()
     assert not Campaign.objects.filter(slug__startswith="bench-send-").exists()

@@ -3,6 +3,7 @@
 import argparse
 import cProfile
 import io
+import itertools
 import json
 import os
 import pstats
@@ -44,8 +45,10 @@ class Command(BaseCommand):
     help = (
         "On PostgreSQL: create N recipients with email consent in a segment, start a loopback "
         "SMTP sink, and send the same messages with a bare smtplib loop over one connection "
-        "(baseline), then through the project's delivery service in 1 and in 2 OS processes. "
-        "Prints messages/s and the ratios; ends with one JSON line. Removes what it created."
+        "(baseline), then through the project's delivery service in 1 and in 2 OS processes; "
+        "around the 2-process run, two bare loops on two connections at once show where the "
+        "SMTP server saturates. Prints messages/s and the ratios; ends with one JSON line. "
+        "Removes what it created."
     )
 
     def add_arguments(self, parser):
@@ -58,10 +61,17 @@ class Command(BaseCommand):
         parser.add_argument("--sender", type=int, help=argparse.SUPPRESS)
         parser.add_argument("--profile-out", help=argparse.SUPPRESS)
         parser.add_argument("--smtp-port", type=int, help=argparse.SUPPRESS)
+        # Internal: run the bare loop on the messages in this file, when told to start.
+        parser.add_argument("--bare-file", help=argparse.SUPPRESS)
 
-    def handle(self, *args, recipients, keep, profile, sender, profile_out, smtp_port, **options):
+    def handle(
+        self, *args, recipients, keep, profile, sender, profile_out, smtp_port, bare_file, **options
+    ):
         if connection.vendor != "postgresql":
             raise CommandError("bench_send runs on PostgreSQL: set DATABASE_URL=postgres://…")
+        if bare_file is not None:
+            self._bare_sender(Path(bare_file), smtp_port)
+            return
         if sender is not None:
             self._sender(sender, profile_out, smtp_port)
             return
@@ -86,11 +96,17 @@ class Command(BaseCommand):
                 # run, and each ratio is to the mean of the two around it.
                 messages = Path(folder) / "messages.bin"
                 count, building = self._bare_build(campaigns[0], messages)
+                halves = split(messages, 2)
                 bare = [self._bare(campaigns[0], sink, messages)]
+                parallel = []  # two bare loops at once, around the 2-process run
                 for workers, campaign in zip((1, 2), campaigns, strict=True):
+                    if workers == 2:
+                        parallel.append(self._bare_parallel(sink, halves))
                     rate = self._deliver(
                         campaign, workers, sink, Path(folder), profile=profile and workers == 1
                     )
+                    if workers == 2:
+                        parallel.append(self._bare_parallel(sink, halves))
                     bare.append(self._bare(campaigns[0], sink, messages))
                     baseline = (bare[-2] + bare[-1]) / 2
                     with_building = 1 / (1 / baseline + building / count)
@@ -101,6 +117,12 @@ class Command(BaseCommand):
                         rate / with_building, 3
                     )
                 figures["bare_smtplib_runs_msgs_per_s"] = [round(rate) for rate in bare]
+                figures["bare_2_connections_runs_msgs_per_s"] = [round(rate) for rate in parallel]
+                both = sum(parallel) / len(parallel)
+                figures["bare_2_connections_around_2_process_msgs_per_s"] = round(both)
+                figures["ratio_2_process_to_2_connections"] = round(
+                    figures["project_2_process_msgs_per_s"] / both, 3
+                )
                 figures["bare_build_seconds_per_1000"] = round(building / count * 1000, 3)
                 figures["scaling_2_to_1"] = round(
                     figures["project_2_process_msgs_per_s"]
@@ -122,7 +144,10 @@ class Command(BaseCommand):
             f"{figures['project_2_process_msgs_per_s']:,} msg/s "
             f"({figures['ratio_2_process_to_bare']:.0%} of "
             f"{figures['bare_smtplib_around_2_process_msgs_per_s']:,}; "
-            f"×{figures['scaling_2_to_1']} of 1 process) on {figures['cpus']} CPUs"
+            f"×{figures['scaling_2_to_1']} of 1 process; "
+            f"{figures['ratio_2_process_to_2_connections']:.0%} of two bare loops at once, "
+            f"{figures['bare_2_connections_around_2_process_msgs_per_s']:,} msg/s) "
+            f"on {figures['cpus']} CPUs"
         )
         self.stdout.write(json.dumps(figures))
 
@@ -243,27 +268,75 @@ class Command(BaseCommand):
         smtp = smtplib.SMTP("127.0.0.1", sink.port)
         seconds, sent = 0.0, 0
         last = time.perf_counter()
-        with path.open("rb") as source:
-            while True:
-                messages = []
-                while len(messages) < CHUNK and (head := source.read(6)):
-                    size_to, size_data = struct.unpack("!HI", head)
-                    messages.append((source.read(size_to).decode(), source.read(size_data)))
-                if not messages:
-                    break
-                started = time.perf_counter()
-                for to, data in messages:
-                    smtp.sendmail(campaign.from_email, [to], data)
-                seconds += time.perf_counter() - started
-                sent += len(messages)
-                if time.perf_counter() - last > 10:
-                    last = time.perf_counter()
-                    self.say(f"  bare loop: {sent:,} messages")
+        source = frames(path)
+        while messages := list(itertools.islice(source, CHUNK)):
+            started = time.perf_counter()
+            for to, data in messages:
+                smtp.sendmail(campaign.from_email, [to], data)
+            seconds += time.perf_counter() - started
+            sent += len(messages)
+            if time.perf_counter() - last > 10:
+                last = time.perf_counter()
+                self.say(f"  bare loop: {sent:,} messages")
         smtp.quit()
         sink.wait_for(before + sent)
         rate = sent / seconds
         self.say(f"bare smtplib loop: {sent:,} messages in {seconds:.1f}s, {rate:,.0f} msg/s")
         return rate
+
+    def _bare_parallel(self, sink: "Sink", paths: list[Path]) -> float:
+        """Run a bare loop per file at once, each in its own process on its own connection;
+        return their messages/s together (first start to last end)."""
+        before = sink.count()
+        env = {**os.environ, "DATABASE_URL": database_url()}
+        command = [sys.executable, str(ROOT / "manage.py"), "bench_send", "--smtp-port"]
+        command += [str(sink.port), "--bare-file"]
+        loops = [
+            subprocess.Popen(  # noqa: S603 (this command, in another process)
+                [*command, str(path)],
+                env=env,
+                cwd=ROOT,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for path in paths
+        ]
+        try:
+            for loop in loops:  # each has read its messages: start them together
+                if loop.stdout.readline().strip() != "READY":
+                    raise CommandError("a bare loop process did not start")
+            for loop in loops:
+                loop.stdin.write("GO\n")
+                loop.stdin.flush()
+            reports = [json.loads(loop.stdout.readline()) for loop in loops]
+        finally:
+            for loop in loops:
+                loop.stdin.close()
+                loop.wait()
+                loop.stdout.close()
+        sent = sum(report["sent"] for report in reports)
+        seconds = max(r["end"] for r in reports) - min(r["start"] for r in reports)
+        sink.wait_for(before + sent)
+        rate = sent / seconds
+        self.say(
+            f"bare smtplib loops on {len(paths)} connections at once: {sent:,} messages in "
+            f"{seconds:.1f}s, {rate:,.0f} msg/s"
+        )
+        return rate
+
+    def _bare_sender(self, path: Path, smtp_port: int) -> None:
+        """Load the messages in ``path``, say READY, wait for GO, send them; print a report."""
+        messages = list(frames(path))
+        smtp = smtplib.SMTP("127.0.0.1", smtp_port)
+        self.say("READY")
+        sys.stdin.readline()
+        start = time.time()
+        for to, data in messages:
+            smtp.sendmail(FROM_EMAIL, [to], data)
+        end = time.time()
+        smtp.quit()
+        self.stdout.write(json.dumps({"start": start, "end": end, "sent": len(messages)}))
 
     @staticmethod
     def _message(campaign: Campaign, row: Send) -> tuple[str, bytes]:
@@ -374,6 +447,29 @@ class Command(BaseCommand):
         report = {"start": start, "end": end, "sent": result.sent, "failed": result.failed}
         report["skipped"] = result.skipped
         self.stdout.write(json.dumps(report))
+
+
+def frames(path: Path):
+    """Yield the (recipient, bytes) messages ``_bare_build`` wrote to ``path``."""
+    with path.open("rb") as source:
+        while head := source.read(6):
+            size_to, size_data = struct.unpack("!HI", head)
+            yield source.read(size_to).decode(), source.read(size_data)
+
+
+def split(path: Path, parts: int) -> list[Path]:
+    """Deal the messages in ``path`` into ``parts`` files, one after the other; return them."""
+    paths = [path.with_suffix(f".{n}.bin") for n in range(parts)]
+    outs = [target.open("wb") for target in paths]
+    try:
+        for index, (to, data) in enumerate(frames(path)):
+            address = to.encode()
+            header = struct.pack("!HI", len(address), len(data))
+            outs[index % parts].write(header + address + data)
+    finally:
+        for out in outs:
+            out.close()
+    return paths
 
 
 def database_url() -> str:

@@ -43,5 +43,6 @@ def test_bench_send_measures_the_bare_loop_and_the_delivery_path_and_cleans_up()
     assert figures["ratio_2_process_to_2_connections"] == pytest.approx(
         figures["project_2_process_msgs_per_s"] / (sum(parallel) / 2), rel=0.02
     )
+    assert 0 < figures["cpu_busy_2_process"] <= 1
     assert not Profile.objects.filter(external_id__startswith="bench-send-").exists()
     assert not Campaign.objects.filter(slug__startswith="bench-send-").exists()

@@ -98,15 +98,21 @@ class Command(BaseCommand):
                 count, building = self._bare_build(campaigns[0], messages)
                 halves = split(messages, 2)
                 bare = [self._bare(campaigns[0], sink, messages)]
-                parallel = []  # two bare loops at once, around the 2-process run
+                parallel, parallel_busy = [], []  # two bare loops at once, around 2 processes
                 for workers, campaign in zip((1, 2), campaigns, strict=True):
                     if workers == 2:
+                        meter = CpuMeter()
                         parallel.append(self._bare_parallel(sink, halves))
+                        parallel_busy.append(meter.busy())
+                    meter = CpuMeter()
                     rate = self._deliver(
                         campaign, workers, sink, Path(folder), profile=profile and workers == 1
                     )
+                    figures[f"cpu_busy_{workers}_process"] = meter.busy()
                     if workers == 2:
+                        meter = CpuMeter()
                         parallel.append(self._bare_parallel(sink, halves))
+                        parallel_busy.append(meter.busy())
                     bare.append(self._bare(campaigns[0], sink, messages))
                     baseline = (bare[-2] + bare[-1]) / 2
                     with_building = 1 / (1 / baseline + building / count)
@@ -118,6 +124,7 @@ class Command(BaseCommand):
                     )
                 figures["bare_smtplib_runs_msgs_per_s"] = [round(rate) for rate in bare]
                 figures["bare_2_connections_runs_msgs_per_s"] = [round(rate) for rate in parallel]
+                figures["cpu_busy_2_connections_runs"] = parallel_busy
                 both = sum(parallel) / len(parallel)
                 figures["bare_2_connections_around_2_process_msgs_per_s"] = round(both)
                 figures["ratio_2_process_to_2_connections"] = round(
@@ -147,7 +154,8 @@ class Command(BaseCommand):
             f"×{figures['scaling_2_to_1']} of 1 process; "
             f"{figures['ratio_2_process_to_2_connections']:.0%} of two bare loops at once, "
             f"{figures['bare_2_connections_around_2_process_msgs_per_s']:,} msg/s) "
-            f"on {figures['cpus']} CPUs"
+            f"on {figures['cpus']} CPUs, busy {figures['cpu_busy_1_process']:.0%} and "
+            f"{figures['cpu_busy_2_process']:.0%} of the time"
         )
         self.stdout.write(json.dumps(figures))
 
@@ -447,6 +455,24 @@ class Command(BaseCommand):
         report = {"start": start, "end": end, "sent": result.sent, "failed": result.failed}
         report["skipped"] = result.skipped
         self.stdout.write(json.dumps(report))
+
+
+class CpuMeter:
+    """The share of the machine's CPU time spent busy since it was made (from /proc/stat)."""
+
+    def __init__(self):
+        self.start = self._read()
+
+    @staticmethod
+    def _read() -> tuple[int, int]:
+        # user, nice, system, idle, iowait, irq, softirq, steal (guest time is within user)
+        fields = [int(value) for value in Path("/proc/stat").read_text().split()[1:9]]
+        idle = fields[3] + fields[4]  # idle and iowait
+        return sum(fields) - idle, sum(fields)
+
+    def busy(self) -> float:
+        busy, total = self._read()
+        return round((busy - self.start[0]) / max(1, total - self.start[1]), 3)
 
 
 def frames(path: Path):

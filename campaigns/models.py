@@ -182,8 +182,14 @@ class Send(models.Model):
         EXCLUDED = "excluded", _("Left the audience")
         CANCELLED = "cancelled", _("Campaign cancelled")
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="sends")
-    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="sends")
+    # No index of their own: send_once_per_profile and send_claim_idx begin with campaign, and
+    # send_profile_sent_idx with profile. Each index is written at every claim and every sent row.
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="sends", db_index=False
+    )
+    profile = models.ForeignKey(
+        Profile, on_delete=models.CASCADE, related_name="sends", db_index=False
+    )
     variant = models.ForeignKey(
         Variant, on_delete=models.PROTECT, null=True, blank=True, related_name="sends"
     )

@@ -198,6 +198,12 @@ class Command(BaseCommand):
             )
             self.say(f"  recipients: {start + len(profiles):,}")
         self.say(f"{count:,} recipients with consent in {time.perf_counter() - started:.1f}s")
+        # Tables filled a moment ago have no statistics yet, and the planner then reads every
+        # granted consent to check a batch's (55 ms instead of 0.4 ms a batch at 40,000).
+        # autovacuum analyzes them within a minute or so; a database in use has them.
+        with connection.cursor() as cursor:
+            for model in (Profile, ConsentRecord, ConsentState, SegmentMembership):
+                cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
         return segment
 
     def _campaign(self, segment: Segment, slug: str) -> Campaign:

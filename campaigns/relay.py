@@ -97,6 +97,8 @@ class Relay:
         self.broken: Exception | None = None
         self.cancelled = False
         self.pending: collections.deque = collections.deque()  # (key, sender, recipient), in order
+        self.lock = threading.Lock()  # the reading thread's end against new messages
+        self.ended = False  # the relay answers nothing more: new messages are answered here
         path = [str(_ROOT), os.environ.get("PYTHONPATH", "")]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, path))}
         self.process = subprocess.Popen(
@@ -121,15 +123,29 @@ class Relay:
 
     def submit(self, key, sender: str, recipient: str, data: bytes) -> None:
         """Hand a message to the relay; its outcome comes as ``(key, error or None)``."""
-        self.pending.append((key, sender, recipient))  # before the relay can answer it
-        with contextlib.suppress(OSError):  # the relay is gone: the reading thread answers
-            _write(self.process.stdin, (sender, recipient, data))
+        self._hand((key, sender, recipient), (sender, recipient, data))
 
     def mark(self, key) -> None:
         """Put ``key`` among the outcomes once the messages handed so far are answered."""
-        self.pending.append((key, None, None))
-        with contextlib.suppress(OSError):
-            _write(self.process.stdin, MARK)
+        self._hand((key, None, None), MARK)
+
+    def _hand(self, entry: tuple, frame) -> None:
+        with self.lock:
+            if self.ended:
+                self._answer_stopped(entry)
+                return
+            self.pending.append(entry)  # before the relay can answer it
+        with contextlib.suppress(OSError):  # the relay is gone: the reading thread answers
+            _write(self.process.stdin, frame)
+
+    def _answer_stopped(self, entry: tuple) -> None:
+        key, sender, _recipient = entry
+        if sender is None:  # a mark
+            self.outcomes.put(key)
+            return
+        if self.broken is None:
+            self.broken = RelayStopped("The SMTP relay stopped.")
+        self.outcomes.put((key, RelayStopped("The SMTP relay stopped before answering.")))
 
     def close(self, *, cancelled: bool = False) -> None:
         """Let the relay send what it was given and quit; ``cancelled``: stop it at once (what
@@ -157,14 +173,13 @@ class Relay:
                 self.outcomes.put((key, self._error(answer, sender, recipient)))
         except (EOFError, OSError):
             pass
-        if self.cancelled:  # the worker gave up: the rows stay claimed
-            return
-        stopped = RelayStopped("The SMTP relay stopped before answering.")
-        if self.pending and self.broken is None:
-            self.broken = stopped
-        while self.pending:  # the relay died: nothing more will be answered
-            key, sender, _recipient = self.pending.popleft()
-            self.outcomes.put(key if sender is None else (key, stopped))
+        with self.lock:
+            self.ended = True
+            if self.cancelled:  # the worker gave up: the rows stay claimed
+                self.pending.clear()
+                return
+            while self.pending:  # the relay died: nothing more will be answered
+                self._answer_stopped(self.pending.popleft())
 
     def _error(self, answer, sender: str, recipient: str) -> Exception | None:
         kind = answer[0]
@@ -214,7 +229,10 @@ def main() -> int:
     from campaigns.mail import smtp_sendmail
 
     source, sink = sys.stdin.buffer, sys.stdout.buffer
-    backend = EmailBackend(fail_silently=False, **_read(source))
+    try:
+        backend = EmailBackend(fail_silently=False, **_read(source))
+    except EOFError:  # the worker went away before it said where to connect
+        return 0
     try:
         backend.open()
     except Exception as exc:
@@ -249,6 +267,8 @@ def main() -> int:
                 continue
             _write(sink, (SENT,))
     except BrokenPipeError:  # the worker is gone: send nothing more
+        # Python's own flush of stdout at exit would hit the closed pipe again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     finally:
         with contextlib.suppress(Exception):  # a broken connection: the relay ends anyway

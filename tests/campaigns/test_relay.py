@@ -88,6 +88,9 @@ def test_a_relay_killed_mid_send_still_answers_for_every_message():
         assert slow.handler.wait_for(1, timeout=10)
         relay.process.send_signal(signal.SIGKILL)  # not close(): as if it crashed
         answers = outcomes_of(outcomes, 6)
+        relay.submit(5, FROM, "late@example.com", DATA)  # given after the relay's end
+        relay.mark("late mark")
+        late = outcomes_of(outcomes, 2)
         relay.close()
     finally:
         slow.stop()
@@ -102,6 +105,8 @@ def test_a_relay_killed_mid_send_still_answers_for_every_message():
     assert stopped
     assert answers[5] is MARK
     assert isinstance(relay.broken, RelayStopped)
+    assert late[0][0] == 5 and isinstance(late[0][1], RelayStopped)
+    assert late[1] == "late mark"
 
 
 WORKER = """

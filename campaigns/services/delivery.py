@@ -588,11 +588,9 @@ class _Transport:
         return outcome
 
     def mark(self) -> None:
-        """Put ``_DRAINED`` among the outcomes, after those of the messages submitted so far."""
-        if self.jobs is None:
-            self.outcomes.put(_DRAINED)
-        else:
-            self.jobs.put(_DRAINED)
+        """Put ``_DRAINED`` among the outcomes, after those of the messages submitted so far
+        (threaded only: ``_ThreadBook`` asks, and it records only behind a sender thread)."""
+        self.jobs.put(_DRAINED)
 
     def close(self) -> None:
         """Stop the sender thread once it has sent what it was given (all of it, unless

@@ -14,11 +14,19 @@ first the connection settings, answered ``(READY,)`` once connected or ``(BROKEN
 and puts ``(key, None or exception)`` into the worker's queue; ``mark(key)`` puts ``key`` itself
 there once the messages before it are answered.
 
+Frames travel in runs, not one write and one wake-up each: the worker writes a message at once
+only while the relay has few (``_LOW``) written and unanswered, and otherwise adds it to a run
+written when it holds ``_RUN`` frames or when the relay's answers bring it down to ``_LOW`` (so
+the relay never waits for a frame the worker holds). The relay reads what the pipe holds in one
+read and writes its answers when ``_RUN`` are waiting, the oldest has waited ``_HOLD_SECONDS``
+(a slow server), or it has nothing more to read.
+
 When its input ends (the worker closed it) the relay sends what it has read and quits. When the
-worker dies (SIGKILL), the relay stops at the first answer it cannot write: it sends at most the
-message it was at, one of those the worker had handed and not recorded (the crash window that
-delivery.py keeps). The relay ignores SIGINT (a Ctrl-C in the terminal reaches the whole
-process group): the worker decides when it stops.
+worker dies (SIGKILL), the relay stops at the first answer it cannot write, or before the next
+message when the answers it holds back have no reader: it sends at most the message it was at,
+one of those the worker had handed and not recorded (the crash window that delivery.py keeps).
+The relay ignores SIGINT (a Ctrl-C in the terminal reaches the whole process group): the worker
+decides when it stops.
 """
 
 from __future__ import annotations
@@ -28,17 +36,22 @@ import contextlib
 import marshal
 import os
 import queue
+import select
 import signal
 import smtplib
 import struct
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 READY, BROKEN, SENT, FAILED = "ready", "broken", "sent", "failed"
 NOT_SENT, MARK = "not_sent", "mark"
 _HEADER = struct.Struct("!I")
+_RUN = 8  # frames (messages or answers) written together at most, when there are more
+_LOW = 2  # the worker writes at once while the relay has at most this many unanswered
+_HOLD_SECONDS = 0.02  # the relay holds an answer back this long at most (a slow server)
 _ROOT = Path(__file__).resolve().parents[1]
 # The exceptions a send can end with that carry an SMTP reply, by the name the relay sends.
 _REPLIES = {
@@ -64,9 +77,13 @@ class RelayStopped(Exception):
     """The relay ended before answering: the message may or may not have gone out."""
 
 
-def _write(stream, value) -> None:
+def _frame(value) -> bytes:
     data = marshal.dumps(value)
-    stream.write(_HEADER.pack(len(data)) + data)
+    return _HEADER.pack(len(data)) + data
+
+
+def _write(stream, value) -> None:
+    stream.write(_frame(value))
     stream.flush()
 
 
@@ -89,6 +106,38 @@ def backend_settings(backend) -> dict:
     return {name: getattr(backend, name) for name in names}
 
 
+class _Frames:
+    """The relay's input: frames read from a pipe, as many at a time as it holds."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.data = bytearray()
+
+    def _complete(self) -> bool:
+        if len(self.data) < _HEADER.size:
+            return False
+        return len(self.data) >= _HEADER.size + _HEADER.unpack_from(self.data)[0]
+
+    def waiting(self) -> bool:
+        """Return True if a frame can be read now without waiting for the worker."""
+        if self._complete():
+            return True
+        return bool(select.select([self.fd], [], [], 0)[0])
+
+    def read(self):
+        """Return the next value, or raise EOFError when the pipe ends (also mid-frame)."""
+        while not self._complete():
+            chunk = os.read(self.fd, 1 << 16)
+            if not chunk:
+                raise EOFError
+            self.data += chunk
+        size = _HEADER.unpack_from(self.data)[0]
+        end = _HEADER.size + size
+        value = marshal.loads(bytes(self.data[_HEADER.size : end]))  # noqa: S302 (as _read)
+        del self.data[:end]
+        return value
+
+
 class Relay:
     """The worker's side of one relay process: one SMTP connection, answers in order."""
 
@@ -99,6 +148,8 @@ class Relay:
         self.pending: collections.deque = collections.deque()  # (key, sender, recipient), in order
         self.lock = threading.Lock()  # the reading thread's end against new messages
         self.ended = False  # the relay answers nothing more: new messages are answered here
+        self.run: list[bytes] = []  # frames handed, not written yet (``pending`` has them)
+        self.writing = threading.Lock()  # one writer at a time, runs in order
         path = [str(_ROOT), os.environ.get("PYTHONPATH", "")]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, path))}
         self.process = subprocess.Popen(
@@ -130,13 +181,31 @@ class Relay:
         self._hand((key, None, None), MARK)
 
     def _hand(self, entry: tuple, frame) -> None:
+        data = _frame(frame)
         with self.lock:
             if self.ended:
                 self._answer_stopped(entry)
                 return
             self.pending.append(entry)  # before the relay can answer it
-        with contextlib.suppress(OSError):  # the relay is gone: the reading thread answers
-            _write(self.process.stdin, frame)
+            self.run.append(data)
+            now = frame is MARK or len(self.run) >= _RUN or self._low()
+        if now:
+            self._flush()
+
+    def _low(self) -> bool:
+        """Return True when the relay has at most ``_LOW`` frames written and unanswered."""
+        return len(self.pending) - len(self.run) <= _LOW
+
+    def _flush(self) -> None:
+        """Write the frames handed so far (from the worker, or the reading thread when the
+        relay runs low), in order."""
+        with self.writing:
+            with self.lock:
+                run, self.run = self.run, []
+            if run:
+                with contextlib.suppress(OSError):  # the relay is gone: the reader answers
+                    self.process.stdin.write(b"".join(run))
+                    self.process.stdin.flush()
 
     def _answer_stopped(self, entry: tuple) -> None:
         key, sender, _recipient = entry
@@ -153,6 +222,8 @@ class Relay:
         if cancelled:
             self.cancelled = True
             self.process.kill()
+        else:
+            self._flush()
         self._end()
         self.thread.join()
         self.process.stdout.close()
@@ -167,6 +238,8 @@ class Relay:
             while True:
                 answer = _read(self.process.stdout)
                 key, sender, recipient = self.pending.popleft()
+                if self.run and self._low():
+                    self._flush()
                 if answer[0] == MARK:
                     self.outcomes.put(key)
                     continue
@@ -218,6 +291,34 @@ def _smtp_reply(exc: BaseException) -> tuple[int | None, bytes]:
     return code, reply if isinstance(reply, bytes) else str(reply).encode()
 
 
+class _Answers:
+    """The relay's answers, held back and written together (see the module docstring)."""
+
+    def __init__(self, sink):
+        self.sink = sink
+        self.held: list[bytes] = []
+        self.since = 0.0  # when the oldest answer held was made
+
+    def add(self, value) -> None:
+        if not self.held:
+            self.since = time.monotonic()
+        self.held.append(_frame(value))
+
+    def due(self, source: _Frames) -> bool:
+        """Return True when the answers held should be written before the next frame."""
+        return bool(self.held) and (
+            len(self.held) >= _RUN
+            or time.monotonic() - self.since > _HOLD_SECONDS
+            or not source.waiting()
+        )
+
+    def write(self) -> None:
+        if self.held:
+            self.sink.write(b"".join(self.held))
+            self.sink.flush()
+            self.held.clear()
+
+
 def main() -> int:
     """Open the connection the worker describes, then send what it writes until it stops."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -228,9 +329,9 @@ def main() -> int:
 
     from campaigns.mail import smtp_sendmail
 
-    source, sink = sys.stdin.buffer, sys.stdout.buffer
+    source, sink = _Frames(sys.stdin.fileno()), sys.stdout.buffer
     try:
-        backend = EmailBackend(fail_silently=False, **_read(source))
+        backend = EmailBackend(fail_silently=False, **source.read())
     except EOFError:  # the worker went away before it said where to connect
         return 0
     try:
@@ -240,19 +341,26 @@ def main() -> int:
         return 0
     _write(sink, (READY,))
     broken = None
+    answers = _Answers(sink)
+    worker = select.poll()  # POLLERR on our answers' pipe: the worker is gone
+    worker.register(sink.fileno(), 0)
     try:
         while True:
+            if answers.due(source):
+                answers.write()
             try:
-                frame = _read(source)
+                frame = source.read()
             except EOFError:
                 break
             if frame == MARK:
-                _write(sink, (MARK,))
+                answers.add((MARK,))
                 continue
             if broken is not None:
-                _write(sink, (NOT_SENT, broken[1]))
+                answers.add((NOT_SENT, broken[1]))
                 continue
             sender, recipient, data = frame
+            if answers.held and worker.poll(0):  # answers held back: nobody will read them
+                raise BrokenPipeError
             try:
                 smtp_sendmail(backend.connection, sender, recipient, data)
             except Exception as exc:
@@ -263,9 +371,10 @@ def main() -> int:
                         backend.open()
                     except Exception as again:
                         broken = _described(again)
-                _write(sink, (FAILED, *_described(exc), code, reply, broken))
+                answers.add((FAILED, *_described(exc), code, reply, broken))
                 continue
-            _write(sink, (SENT,))
+            answers.add((SENT,))
+        answers.write()
     except BrokenPipeError:  # the worker is gone: send nothing more
         # Python's own flush of stdout at exit would hit the closed pipe again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -109,6 +109,44 @@ def test_a_relay_killed_mid_send_still_answers_for_every_message():
     assert late[1] == "late mark"
 
 
+class CountedWrites:
+    """The relay's input pipe, counting the writes made to it."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.writes = 0
+
+    def write(self, data: bytes) -> int:
+        self.writes += 1
+        return self.stream.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def test_messages_handed_while_the_relay_is_busy_go_in_runs_and_none_is_held_back():
+    slow = BoundController(Recorder(delay=0.005))
+    slow.start()
+    try:
+        outcomes = queue.SimpleQueue()
+        relay = Relay(backend_to(slow.port), outcomes)
+        relay.process.stdin = counted = CountedWrites(relay.process.stdin)
+        for key in range(60):
+            relay.submit(key, FROM, f"user{key}@example.com", DATA)
+        # No mark and no close: the last run is written as the relay's answers come back.
+        answers = outcomes_of(outcomes, 60)
+        relay.close()
+    finally:
+        slow.stop()
+
+    assert answers == [(key, None) for key in range(60)]
+    assert [m.rcpt_tos[0] for m in slow.handler.messages] == [
+        f"user{key}@example.com" for key in range(60)
+    ]
+    # The first ones at once, the rest mostly in runs of 8 rather than one write each.
+    assert counted.writes <= 30
+
+
 WORKER = """
 import os, signal, sys, queue, types
 from campaigns.relay import Relay

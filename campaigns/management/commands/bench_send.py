@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import pstats
+import resource
 import signal
 import smtplib
 import struct
@@ -80,6 +81,15 @@ class Command(BaseCommand):
         # Stopped with SIGTERM, still stop the sink and remove the rows (the finally blocks).
         signal.signal(signal.SIGTERM, lambda *_args: sys.exit(143))
         self._clean()
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW autovacuum")
+            if cursor.fetchone()[0] != "on":
+                self.say(
+                    "autovacuum is off on this server: the benchmark vacuums the tables it "
+                    "fills, and the send ledger before each run, as autovacuum would"
+                )
+        self.cpu_per_message: dict[int, dict[str, int]] = {}
+        self.cpu_bound: dict[int, int] = {}
         figures = {"recipients": recipients, "cpus": os.cpu_count()}
         with tempfile.TemporaryDirectory(prefix="bench-send-") as folder:
             sink = Sink(Path(folder) / "count")
@@ -104,6 +114,10 @@ class Command(BaseCommand):
                         meter = CpuMeter()
                         parallel.append(self._bare_parallel(sink, halves))
                         parallel_busy.append(meter.busy())
+                    # The last run left a dead row version per row it sent, in every index of
+                    # the ledger: autovacuum clears them within a minute or so (the planner
+                    # walked through them, 6 to 24 ms a batch instead of 1, where it is off).
+                    vacuum(Send)
                     meter = CpuMeter()
                     rate = self._deliver(
                         campaign, workers, sink, Path(folder), profile=profile and workers == 1
@@ -140,6 +154,13 @@ class Command(BaseCommand):
                     figures["ratio_2_process_to_bare"] / 2, 3
                 )
                 figures["sender"] = "campaign_send() in separate OS processes (manage.py)"
+                for workers, cpu in self.cpu_per_message.items():
+                    figures[f"cpu_us_per_message_{workers}_process"] = cpu
+                    figures[f"cpu_bound_{workers}_process_msgs_per_s"] = self.cpu_bound[workers]
+                    figures[f"ratio_{workers}_process_to_cpu_bound"] = round(
+                        figures[f"project_{workers}_process_msgs_per_s"] / self.cpu_bound[workers],
+                        3,
+                    )
             finally:
                 sink.stop()
                 if not keep:
@@ -155,7 +176,9 @@ class Command(BaseCommand):
             f"{figures['ratio_2_process_to_2_connections']:.0%} of two bare loops at once, "
             f"{figures['bare_2_connections_around_2_process_msgs_per_s']:,} msg/s) "
             f"on {figures['cpus']} CPUs, busy {figures['cpu_busy_1_process']:.0%} and "
-            f"{figures['cpu_busy_2_process']:.0%} of the time"
+            f"{figures['cpu_busy_2_process']:.0%} of the time; at their CPU cost per message, "
+            f"all CPUs busy would send {figures['cpu_bound_1_process_msgs_per_s']:,} and "
+            f"{figures['cpu_bound_2_process_msgs_per_s']:,} msg/s"
         )
         self.stdout.write(json.dumps(figures))
 
@@ -201,9 +224,7 @@ class Command(BaseCommand):
         # Tables filled a moment ago have no statistics yet, and the planner then reads every
         # granted consent to check a batch's (55 ms instead of 0.4 ms a batch at 40,000).
         # autovacuum analyzes them within a minute or so; a database in use has them.
-        with connection.cursor() as cursor:
-            for model in (Profile, ConsentRecord, ConsentState, SegmentMembership):
-                cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+        vacuum(Profile, ConsentRecord, ConsentState, SegmentMembership)
         return segment
 
     def _campaign(self, segment: Segment, slug: str) -> Campaign:
@@ -386,7 +407,7 @@ class Command(BaseCommand):
         self, campaign: Campaign, workers: int, sink: "Sink", folder: Path, *, profile: bool
     ) -> float:
         queued = Send.objects.filter(campaign=campaign, status=Send.Status.QUEUED).count()
-        before = sink.count()
+        before, sink_cpu, database_cpu = sink.count(), sink.cpu_seconds(), database_cpu_seconds()
         env = {**os.environ, "DATABASE_URL": database_url(), "CAMPAIGN_WORKERS": str(workers)}
         command = [sys.executable, str(ROOT / "manage.py"), "bench_send", "--smtp-port"]
         command += [str(sink.port), "--sender"]
@@ -429,6 +450,23 @@ class Command(BaseCommand):
             f"project, {workers} process(es): {sent:,} messages in {seconds:.1f}s, "
             f"{rate:,.0f} msg/s (per process: {shares})"
         )
+        cpu = {
+            "worker": sum(r["cpu_self"] for r in reports),
+            "relay": sum(r["cpu_children"] for r in reports),
+            "sink": sink.cpu_seconds() - sink_cpu,
+        }
+        if database_cpu is not None:
+            cpu["database"] = database_cpu_seconds() - database_cpu
+        per_message = {name: round(seconds / sent * 1e6) for name, seconds in cpu.items()}
+        per_message["all"] = sum(per_message.values())
+        self.cpu_per_message[workers] = per_message
+        # At this much CPU per message, the machine's CPUs all busy would send this many.
+        self.cpu_bound[workers] = round((os.cpu_count() or 1) * 1e6 / per_message["all"])
+        self.say(
+            "  CPU per message, µs: "
+            + ", ".join(f"{name} {value}" for name, value in per_message.items())
+            + f"; all CPUs busy at this cost: {self.cpu_bound[workers]:,} msg/s"
+        )
         if (folder / "profile.out").exists():
             text = io.StringIO()
             stats = pstats.Stats(str(folder / "profile.out"), stream=text)
@@ -450,6 +488,7 @@ class Command(BaseCommand):
         # the results' statistics too, seconds of start-up): do it before the clock starts.
         get_resolver().url_patterns  # noqa: B018
         profiler = cProfile.Profile() if profile_out else None
+        cpu_before = cpu_seconds(resource.RUSAGE_SELF)
         start = time.time()
         if profiler:
             profiler.enable()
@@ -460,6 +499,10 @@ class Command(BaseCommand):
         end = time.time()
         report = {"start": start, "end": end, "sent": result.sent, "failed": result.failed}
         report["skipped"] = result.skipped
+        # CPU seconds of this process (all its threads) since the clock started, and of its
+        # SMTP relay, a child that has ended by now (with its start-up: 0.05 s or so).
+        report["cpu_self"] = cpu_seconds(resource.RUSAGE_SELF) - cpu_before
+        report["cpu_children"] = cpu_seconds(resource.RUSAGE_CHILDREN)
         self.stdout.write(json.dumps(report))
 
 
@@ -479,6 +522,38 @@ class CpuMeter:
     def busy(self) -> float:
         busy, total = self._read()
         return round((busy - self.start[0]) / max(1, total - self.start[1]), 3)
+
+
+def cpu_seconds(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def vacuum(*models) -> None:
+    """VACUUM (ANALYZE) the models' tables: dead row versions out, statistics in."""
+    with connection.cursor() as cursor:
+        for model in models:
+            cursor.execute(f"VACUUM (ANALYZE) {connection.ops.quote_name(model._meta.db_table)}")
+
+
+def database_cpu_seconds() -> float | None:
+    """Return the CPU time of this machine's PostgreSQL processes so far (the server and every
+    backend, those that ended too), or None when the database is not on this machine."""
+    host = connection.settings_dict.get("HOST") or "localhost"
+    if host not in ("localhost", "127.0.0.1", "::1") and not host.startswith("/"):
+        return None
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        name, _, rest = text.partition("(")[2].rpartition(")")
+        if name != "postgres":
+            continue
+        fields = rest.split()  # from the state on: utime, stime, cutime, cstime are 11 to 14
+        ticks += sum(int(value) for value in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK") if ticks else None
 
 
 def frames(path: Path):
@@ -530,6 +605,11 @@ class Sink:
             self.stop()
             raise CommandError(f"the SMTP sink did not start: {ready}")
         self.port = int(ready[1])
+
+    def cpu_seconds(self) -> float:
+        """Return the CPU time the sink process has used so far (user and system)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def count(self) -> int:
         try:

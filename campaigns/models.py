@@ -2,7 +2,8 @@
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -246,6 +247,9 @@ class Suppression(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["channel", "address"], name="suppression_unique"),
         ]
+        # Sends look addresses up case-insensitively, 500 at a time: without this index each
+        # batch read every suppression of the channel (880 ms a batch at 300,000 of them).
+        indexes = [models.Index(F("channel"), Lower("address"), name="suppression_lookup_idx")]
 
     def __str__(self):
         return f"{self.channel}:{self.address}"

@@ -287,6 +287,15 @@ def _rows_load(campaign: Campaign, batch: uuid.UUID) -> list[_Row]:
     return rows
 
 
+def suppressions_of(*, channel: str, addresses: set[str]):
+    """Return the suppressions of these lower-case addresses on ``channel``, with ``key`` the
+    address in lower case: addresses compare case-insensitively, whoever wrote the row
+    (``suppression_lookup_idx``)."""
+    return Suppression.objects.annotate(key=Lower("address")).filter(
+        channel=channel, key__in=addresses
+    )
+
+
 def _skip_reasons(campaign: Campaign, rows: list[_Row], now: datetime.datetime) -> dict[int, str]:
     """Return {send id: skip reason} for the rows a guard stops (one query per guard)."""
     reasons: dict[int, str] = {}
@@ -301,10 +310,10 @@ def _skip_reasons(campaign: Campaign, rows: list[_Row], now: datetime.datetime) 
             reasons[row.pk] = Send.SkipReason.NO_ADDRESS
     rest = [row for row in rows if row.pk not in reasons]
     if rest:
-        suppressed = set(  # addresses compare case-insensitively, whoever wrote the row
-            Suppression.objects.annotate(key=Lower("address"))
-            .filter(channel=campaign.channel, key__in={row.address.lower() for row in rest})
-            .values_list("key", flat=True)
+        suppressed = set(
+            suppressions_of(
+                channel=campaign.channel, addresses={row.address.lower() for row in rest}
+            ).values_list("key", flat=True)
         )
         for row in rest:
             if row.address.lower() in suppressed:

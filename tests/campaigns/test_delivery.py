@@ -7,6 +7,7 @@ import pytest
 import time_machine
 from django.core import mail
 from django.core.mail.backends.locmem import EmailBackend as LocmemEmailBackend
+from django.db import connection
 from django.utils import timezone
 
 from campaigns.models import Campaign, Channel, Send, Suppression
@@ -19,6 +20,7 @@ from campaigns.services.delivery import (
     campaign_send_batch,
     campaign_sends_sweep,
     sends_claim,
+    suppressions_of,
 )
 from campaigns.sms import SmsResult
 from tests.campaigns.delivery_builders import (
@@ -207,6 +209,31 @@ def test_a_transient_failure_is_retried_with_backoff_then_failed(settings):
     assert result.failed == 1
     assert (row.status, row.attempts) == (Send.Status.FAILED, 3)
     assert "421" in row.error
+
+
+def test_a_batchs_suppression_lookup_goes_through_its_index_among_many_suppressions():
+    if connection.vendor != "postgresql":
+        pytest.skip("the query plan is PostgreSQL's (SQLite has no statistics to weigh)")
+    # A large sender's list: 150,000 suppressed addresses, written in mixed case.
+    table = Suppression._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (channel, address, reason, detail, created_at) "
+            "SELECT %s, 'Gone' || n || '@Example.com', %s, '', now() "
+            "FROM generate_series(0, 149999) AS n",
+            [Channel.EMAIL, Suppression.Reason.HARD_BOUNCE],
+        )
+        cursor.execute(f"ANALYZE {table}")
+    addresses = {f"gone{n}@example.com" for n in range(0, 1_000, 2)} | {"kept@example.com"}
+
+    lookup = suppressions_of(channel=Channel.EMAIL, addresses=addresses)
+
+    # Without the index on (channel, lower(address)) it reads all 150,000 rows for each batch
+    # (106 ms a batch at 300,000, against 0.6 ms through the index).
+    plan = lookup.explain()
+    assert "suppression_lookup_idx" in plan, plan
+    assert "Seq Scan" not in plan, plan
+    assert set(lookup.values_list("key", flat=True)) == addresses - {"kept@example.com"}
 
 
 def test_a_hard_bounce_fails_the_row_and_suppresses_the_address(settings):

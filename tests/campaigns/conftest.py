@@ -158,7 +158,15 @@ def campaign_worker(transactional_db, tmp_path):
 
 
 class Picky(Recorder):
-    """Refuse bounce@… for good (550) and busy@… for now (451); record the rest."""
+    """Refuse bounce@… for good (550) and busy@… for now (451), and the sender blocked@… (553);
+    record the rest."""
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if address.startswith("blocked"):
+            return "553 5.7.1 Sender refused"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.startswith("bounce"):
@@ -169,9 +177,10 @@ class Picky(Recorder):
         return "250 OK"
 
 
-@pytest.fixture
-def picky_server():
-    recorder = Picky()
+@pytest.fixture(params=[False, True], ids=["one-by-one", "pipelining"])
+def picky_server(request):
+    """``Picky`` on loopback; a second run of the test with a server that offers PIPELINING."""
+    recorder = Picky(pipelining=request.param)
     controller = BoundController(recorder)
     controller.start()
     yield controller

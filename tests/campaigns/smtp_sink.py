@@ -3,7 +3,8 @@
 In a test, ``SmtpSink`` runs in a thread and keeps ``ReceivedMessage`` objects in memory. As a
 subprocess, for Celery worker processes and benchmarks::
 
-    python -m tests.campaigns.smtp_sink --port 0 --out FILE [--count-only] [--delay 0.01]
+    python -m tests.campaigns.smtp_sink --port 0 --out FILE [--count-only [--no-pipelining]]
+        [--delay 0.01]
 
 prints ``READY <port>`` once it listens, then appends one JSON line per message to FILE (flushed
 every 0.1 s, never fsynced), or with ``--count-only`` parses nothing and keeps the number of
@@ -112,14 +113,21 @@ def read_count(path: str | Path) -> int:
 class Recorder:
     """An aiosmtpd handler keeping the messages in memory, or in a JSON-lines file if ``out``."""
 
-    def __init__(self, *, out: Path | None = None, delay: float = 0):
+    def __init__(self, *, out: Path | None = None, delay: float = 0, pipelining: bool = False):
         self.messages: list[ReceivedMessage] = []
         self.count = 0
         self.delay = delay
+        self.pipelining = pipelining  # offer PIPELINING (RFC 2920) after EHLO
         self._stream = None
         if out is not None:
             self._stream = open(out, "a", encoding="utf-8")  # noqa: SIM115 (closed in close)
         self._changed = threading.Condition()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname  # as aiosmtpd does without this hook
+        if self.pipelining:  # aiosmtpd reads commands one by one: pipelined ones are fine
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_DATA(self, server, session, envelope):
         if self.delay:
@@ -260,11 +268,13 @@ class CountingSmtp(asyncio.Protocol):
     """A minimal SMTP server side that only counts messages: the benchmarks' fast sink.
 
     It speaks enough SMTP for smtplib and Django's SMTP backend (EHLO/HELO, MAIL, RCPT, DATA,
-    RSET, NOOP, QUIT, without pipelining or TLS) and never parses a message.
+    RSET, NOOP, QUIT, without TLS) and never parses a message. It offers PIPELINING, as Postfix
+    and the big providers do, unless told not to: it answers the commands in a read in order.
     """
 
-    def __init__(self, counter: list[int]):
+    def __init__(self, counter: list[int], *, pipelining: bool = True):
         self.counter = counter
+        self.pipelining = pipelining
         self.buffer = bytearray()
         self.in_data = False
         self.scanned = 0
@@ -301,6 +311,8 @@ class CountingSmtp(asyncio.Protocol):
     def _command(self, verb: bytes) -> None:
         if verb == b"EHLO":
             extensions = ("8BITMIME", "SMTPUTF8", "SIZE 33554432")
+            if self.pipelining:
+                extensions = ("PIPELINING", *extensions)
             lines = [SERVER_NAME, *extensions]
             reply = "".join(f"250-{line}\r\n" for line in lines[:-1]) + f"250 {lines[-1]}\r\n"
             self.transport.write(reply.encode())
@@ -322,13 +334,15 @@ def _write_count(out: Path, count: int) -> None:
     os.replace(temporary, out)
 
 
-async def _serve_counting(host: str, port: int, out: Path) -> None:
+async def _serve_counting(host: str, port: int, out: Path, *, pipelining: bool) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     counter = [0]
-    server = await loop.create_server(lambda: CountingSmtp(counter), host, port, backlog=512)
+    server = await loop.create_server(
+        lambda: CountingSmtp(counter, pipelining=pipelining), host, port, backlog=512
+    )
     _write_count(out, 0)
     print(f"READY {server.sockets[0].getsockname()[1]}", flush=True)
     written = 0
@@ -349,11 +363,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="where to record messages")
     parser.add_argument("--count-only", action="store_true", help="only count messages")
     parser.add_argument("--delay", type=float, default=0, help="seconds to hold each message")
+    parser.add_argument(
+        "--no-pipelining",
+        action="store_true",
+        help="with --count-only: do not offer PIPELINING (the recording server never does)",
+    )
     args = parser.parse_args(argv)
     if args.count_only:
         if args.delay:
             parser.error("--delay needs the recording server: leave out --count-only")
-        asyncio.run(_serve_counting(args.host, args.port, args.out))
+        serving = _serve_counting(args.host, args.port, args.out, pipelining=not args.no_pipelining)
+        asyncio.run(serving)
         return
 
     recorder = Recorder(out=args.out, delay=args.delay)

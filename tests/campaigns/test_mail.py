@@ -272,6 +272,40 @@ def test_smtp_sendmail_speaks_as_smtplib_sendmail(picky_server):
     ] * 2
 
 
+def test_with_pipelining_a_message_takes_two_writes_and_refusals_end_as_without(picky_server):
+    pipelining = picky_server.handler.pipelining
+    data = b"Subject: periods\r\n\r\n.starts with a period\r\n..and two\r\n"
+    smtp = smtplib.SMTP("127.0.0.1", picky_server.port)
+    smtp.ehlo()
+    writes = []
+    send = smtp.send
+    smtp.send = lambda payload: (writes.append(payload), send(payload))[-1]
+    attempts = [
+        (FROM, "li@example.com"),
+        ("blocked@shop.example", "wang@example.com"),  # MAIL refused: RCPT and DATA too
+        (FROM, "bounce@example.com"),  # RCPT refused: DATA too
+        (FROM, "zhao@example.com"),
+    ]
+    outcomes, first_writes = [], None
+    for sender, recipient in attempts:
+        outcomes.append(sendmail_outcome(smtp_sendmail, smtp, sender, recipient, data))
+        first_writes = len(writes) if first_writes is None else first_writes
+    smtp.quit()
+
+    assert outcomes[0] is None and outcomes[3] is None
+    assert outcomes[1][0] is smtplib.SMTPSenderRefused and outcomes[1][1][0] == 553
+    assert outcomes[2][0] is smtplib.SMTPRecipientsRefused
+    assert outcomes[2][1][0] == {"bounce@example.com": (550, b"5.1.1 No such user")}
+    received = picky_server.handler.messages
+    assert [(m.mail_from, m.rcpt_tos) for m in received] == [
+        ("bench@shop.example", ["li@example.com"]),
+        ("bench@shop.example", ["zhao@example.com"]),
+    ]
+    assert all(m.data == data for m in received)  # the periods arrive as written
+    # MAIL, RCPT and DATA in one write, the message in another; one by one: four writes.
+    assert first_writes == (2 if pipelining else 4)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_sender_thread_sends_each_once_and_records_bounces_and_deferrals(
     smtp_settings, picky_server

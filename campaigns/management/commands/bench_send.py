@@ -56,6 +56,11 @@ class Command(BaseCommand):
         parser.add_argument("--recipients", type=int, default=100_000)
         parser.add_argument("--keep", action="store_true", help="keep the created rows")
         parser.add_argument(
+            "--no-pipelining",
+            action="store_true",
+            help="the sink does not offer PIPELINING (by default it does, as Postfix does)",
+        )
+        parser.add_argument(
             "--profile", action="store_true", help="run the 1-process delivery under cProfile"
         )
         # Internal: run the delivery service for one campaign in this process (a sender).
@@ -66,7 +71,17 @@ class Command(BaseCommand):
         parser.add_argument("--bare-file", help=argparse.SUPPRESS)
 
     def handle(
-        self, *args, recipients, keep, profile, sender, profile_out, smtp_port, bare_file, **options
+        self,
+        *args,
+        recipients,
+        keep,
+        no_pipelining,
+        profile,
+        sender,
+        profile_out,
+        smtp_port,
+        bare_file,
+        **options,
     ):
         if connection.vendor != "postgresql":
             raise CommandError("bench_send runs on PostgreSQL: set DATABASE_URL=postgres://…")
@@ -92,9 +107,14 @@ class Command(BaseCommand):
         self.cpu_bound: dict[int, int] = {}
         figures = {"recipients": recipients, "cpus": os.cpu_count()}
         with tempfile.TemporaryDirectory(prefix="bench-send-") as folder:
-            sink = Sink(Path(folder) / "count")
+            sink = Sink(Path(folder) / "count", pipelining=not no_pipelining)
+            figures["sink_offers_pipelining"] = not no_pipelining
             try:
-                self.say(f"SMTP sink (count only) on 127.0.0.1:{sink.port}")
+                offers = "offers" if sink.pipelining else "does not offer"
+                self.say(
+                    f"SMTP sink (count only) on 127.0.0.1:{sink.port}; it {offers} PIPELINING "
+                    "(smtplib, the bare loop, never uses it)"
+                )
                 segment = self._audience(recipients)
                 campaigns = [self._campaign(segment, f"{PREFIX}{n}") for n in (1, 2)]
                 for campaign in campaigns:
@@ -592,10 +612,13 @@ def database_url() -> str:
 class Sink:
     """The loopback SMTP sink of tests/campaigns/smtp_sink.py, counting only, in a subprocess."""
 
-    def __init__(self, out: Path):
+    def __init__(self, out: Path, *, pipelining: bool = True):
         self.out = out
+        self.pipelining = pipelining
+        command = [sys.executable, "-m", "tests.campaigns.smtp_sink", "--count-only"]
+        command += ["--out", str(out)] + ([] if pipelining else ["--no-pipelining"])
         self.process = subprocess.Popen(  # noqa: S603 (our own module)
-            [sys.executable, "-m", "tests.campaigns.smtp_sink", "--count-only", "--out", str(out)],
+            command,
             cwd=ROOT,
             stdout=subprocess.PIPE,
             text=True,

@@ -306,6 +306,36 @@ def test_with_pipelining_a_message_takes_two_writes_and_refusals_end_as_without(
     assert first_writes == (2 if pipelining else 4)
 
 
+class ScriptedSmtp(smtplib.SMTP):
+    """An smtplib connection to no server: it records what is sent and answers from a script."""
+
+    def __init__(self, replies):
+        super().__init__()
+        self.replies = list(replies)
+        self.sent: list[bytes] = []
+        self.does_esmtp = True
+        self.esmtp_features = {"pipelining": ""}
+        self.ehlo_resp = b"scripted"
+
+    def send(self, data):
+        self.sent.append(data.encode() if isinstance(data, str) else data)
+
+    def getreply(self):
+        return self.replies.pop(0)
+
+
+def test_a_server_that_takes_data_after_a_refused_recipient_gets_it_ended_before_the_rset():
+    # Against RFC 2920, this server answers DATA with 354 although it refused the recipient.
+    smtp = ScriptedSmtp([(250, b"OK"), (550, b"No such user"), (354, b"Go"), (250, b"OK")])
+    smtp.rset = lambda: smtp.sent.append(b"RSET\r\n")
+
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        smtp_sendmail(smtp, FROM, "bounce@example.com", b"Subject: hi\r\n\r\nhi\r\n")
+
+    assert smtp.sent[1:] == [b".\r\n", b"RSET\r\n"]  # the empty message ended, then RSET
+    assert smtp.replies == []
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_sender_thread_sends_each_once_and_records_bounces_and_deferrals(
     smtp_settings, picky_server

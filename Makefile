@@ -1,10 +1,12 @@
 # One command to run the product, one to test it. Needs Python 3.11+ with pip and venv.
+# `make check` runs the static checks; `make test-pg` the suite on PostgreSQL + Redis.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-requirements
 
-.PHONY: install messages setup run test lint clean
+.PHONY: install messages setup run test test-pg lint check check-migrations check-schema \
+	check-imports check-complexity clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,9 +30,34 @@ run: setup
 test: messages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The suite on PostgreSQL + Redis, as CI's second run; override either URL on the command line or
+# in the environment, e.g. `make test-pg DATABASE_URL=postgres://postgres@127.0.0.1:5432/mine`.
+test-pg: DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+test-pg: CELERY_BROKER_URL ?= redis://127.0.0.1:6379/0
+test-pg: messages
+	@case "$(DATABASE_URL)" in postgres://*|postgresql://*) ;; \
+	  *) echo "test-pg: DATABASE_URL must be a postgres:// URL, not '$(DATABASE_URL)'" >&2; exit 2;; esac
+	DATABASE_URL="$(DATABASE_URL)" CELERY_BROKER_URL="$(CELERY_BROKER_URL)" \
+	  $(BIN)/python -m pytest $(PYTEST_ARGS)
+
 lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+
+# Static checks (CI runs all but check-complexity before the tests; `make -k check` reports all).
+check: lint check-migrations check-schema check-imports check-complexity
+
+check-migrations: install
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+check-schema: install
+	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
+
+check-imports: install
+	$(BIN)/lint-imports --no-cache
+
+check-complexity: install
+	$(BIN)/python .ci/complexity.py
 
 clean:
 	rm -rf var/db.sqlite3* var/broker var/test-broker var/test.sqlite3 var/celerybeat-schedule*

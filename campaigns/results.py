@@ -229,52 +229,12 @@ def campaign_results(*, campaign: Campaign, test_only: bool = False) -> dict:
     """
     counts = _counts(campaign, test_only)
     conversions = _conversions(campaign, test_only)
-    variants = list(campaign.variants.order_by("key"))
-    rows = []
-    for variant in variants:
-        mine = {status: row for (vid, status), row in counts.items() if vid == variant.pk}
-        sent_row = mine.get(Send.Status.SENT, {})
-        sent = sent_row.get("n", 0)
-        delivered = sent - sent_row.get("bounces", 0)
-        opens, clicks = sent_row.get("opens", 0), sent_row.get("clicks", 0)
-        converted, revenue = conversions.get((variant.pk, Send.Status.SENT), (0, 0))
-        rows.append(
-            {
-                "variant": variant,
-                "key": variant.key,
-                "name": variant.name,
-                "weight": variant.weight,
-                "assigned": sum(row["n"] for row in mine.values()),
-                "sent": sent,
-                "delivered": delivered,
-                "opens": opens,
-                "clicks": clicks,
-                "conversions": converted,
-                "revenue": revenue,
-                "open_rate": proportion(opens, delivered),
-                "click_rate": proportion(clicks, delivered),
-                "conversion_rate": proportion(converted, sent),
-                "vs_control": {},
-            }
-        )
-    control = rows[0] if rows else None
-    for row in rows[1:]:
-        for metric in METRICS:
-            a, b = control[metric], row[metric]
-            test = two_proportion_z_test(a.successes, a.trials, b.successes, b.trials)
-            row["vs_control"][metric] = (
-                None
-                if test is None
-                else {"z": test[0], "p": test[1], "significant": test[1] < ALPHA}
-            )
-    holdout_n = sum(row["n"] for (vid, status), row in counts.items() if status == "holdout")
-    holdout_converted, holdout_revenue = conversions.get((None, Send.Status.HOLDOUT), (0, 0))
-    holdout = {
-        "assigned": holdout_n,
-        "conversions": holdout_converted,
-        "revenue": holdout_revenue,
-        "conversion_rate": proportion(holdout_converted, holdout_n),
-    }
+    rows = [
+        _variant_row(variant, counts, conversions) for variant in campaign.variants.order_by("key")
+    ]
+    _compare_with_control(rows)
+    holdout = _holdout(counts, conversions)
+    holdout_n, holdout_converted = holdout["assigned"], holdout["conversions"]
     treated = sum(row["conversions"] for row in rows), sum(row["sent"] for row in rows)
     waiting = sum(row["n"] for (vid, status), row in counts.items() if status == "waiting")
     return {
@@ -290,6 +250,61 @@ def campaign_results(*, campaign: Campaign, test_only: bool = False) -> dict:
             key: sum(row[key] for row in rows)
             for key in ("sent", "delivered", "opens", "clicks", "conversions", "revenue")
         },
+    }
+
+
+def _variant_row(variant, counts: dict, conversions: dict) -> dict:
+    """Return one variant's counts and rates (``vs_control`` is filled by the comparison)."""
+    mine = {status: row for (vid, status), row in counts.items() if vid == variant.pk}
+    sent_row = mine.get(Send.Status.SENT, {})
+    sent = sent_row.get("n", 0)
+    delivered = sent - sent_row.get("bounces", 0)
+    opens, clicks = sent_row.get("opens", 0), sent_row.get("clicks", 0)
+    converted, revenue = conversions.get((variant.pk, Send.Status.SENT), (0, 0))
+    return {
+        "variant": variant,
+        "key": variant.key,
+        "name": variant.name,
+        "weight": variant.weight,
+        "assigned": sum(row["n"] for row in mine.values()),
+        "sent": sent,
+        "delivered": delivered,
+        "opens": opens,
+        "clicks": clicks,
+        "conversions": converted,
+        "revenue": revenue,
+        "open_rate": proportion(opens, delivered),
+        "click_rate": proportion(clicks, delivered),
+        "conversion_rate": proportion(converted, sent),
+        "vs_control": {},
+    }
+
+
+def _compare_with_control(rows: list[dict]) -> None:
+    """Fill each variant's ``vs_control`` with a z-test of every metric against the first row."""
+    if not rows:
+        return
+    control = rows[0]
+    for row in rows[1:]:
+        for metric in METRICS:
+            a, b = control[metric], row[metric]
+            test = two_proportion_z_test(a.successes, a.trials, b.successes, b.trials)
+            row["vs_control"][metric] = (
+                None
+                if test is None
+                else {"z": test[0], "p": test[1], "significant": test[1] < ALPHA}
+            )
+
+
+def _holdout(counts: dict, conversions: dict) -> dict:
+    """Return the holdout's size, conversions, revenue and conversion rate."""
+    holdout_n = sum(row["n"] for (vid, status), row in counts.items() if status == "holdout")
+    converted, revenue = conversions.get((None, Send.Status.HOLDOUT), (0, 0))
+    return {
+        "assigned": holdout_n,
+        "conversions": converted,
+        "revenue": revenue,
+        "conversion_rate": proportion(converted, holdout_n),
     }
 
 

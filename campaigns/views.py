@@ -146,22 +146,9 @@ def _shown(rate) -> dict:
     return {"rate": _percent(rate.rate), "ci": _interval(rate.low, rate.high)}
 
 
-def results(request, slug: str):
-    """Show the results: per-variant rates with intervals, significance, SRM, lift, winner."""
-    _read(request)
-    campaign = get_object_or_404(Campaign, slug=slug)
-    data = campaign_results(campaign=campaign)
-    rates = {
-        "open_rate": _("Open rate"),
-        "click_rate": _("Click rate"),
-        "conversion_rate": _("Conversion rate"),
-    }
-    rows = [
-        {"key": row["key"], **{metric: row[metric].as_dict() for metric in rates}}
-        for row in data["variants"]
-    ]
-    timeline = campaign_tracking_timeline(campaign=campaign)
-    table = [
+def _results_table(variants: list[dict], rates: dict) -> list[dict]:
+    """Return the variant rows with their rates and tests against the control as shown."""
+    return [
         {
             **row,
             "shown": {metric: _shown(row[metric]) for metric in rates},
@@ -173,10 +160,12 @@ def results(request, slug: str):
                 for metric, test in row["vs_control"].items()
             },
         }
-        for row in data["variants"]
+        for row in variants
     ]
-    lift = data["lift"]
-    lift_shown = lift and {
+
+
+def _lift_shown(lift: dict | None) -> dict | None:
+    return lift and {
         "treatment": _percent(lift["treatment_rate"]),
         "control": _percent(lift["control_rate"]),
         "difference": _percent(lift["difference"]),
@@ -186,6 +175,46 @@ def results(request, slug: str):
         "p": _p_value(lift["p"]),
         "significant": lift["p"] is not None and lift["p"] < 0.05,
     }
+
+
+def _results_charts(campaign: Campaign, variants: list[dict], rates: dict) -> dict:
+    """Return the HTML of the rates-by-variant chart ("" without variants) and of the timeline."""
+    rows = [
+        {"key": row["key"], **{metric: row[metric].as_dict() for metric in rates}}
+        for row in variants
+    ]
+    timeline = campaign_tracking_timeline(campaign=campaign)
+    return {
+        "rates_chart": figure_html(
+            charts.variant_rates_figure(
+                rows,
+                # xgettext:no-python-format
+                title=_("Rates by variant (95% confidence interval)"),
+                labels=rates,
+            )
+        )
+        if rows
+        else "",
+        "timeline_chart": figure_html(
+            charts.tracking_timeline_figure(
+                timeline,
+                title=_("Opens and clicks per hour"),
+                labels={"open": _("Opens"), "click": _("Clicks")},
+            )
+        ),
+    }
+
+
+def results(request, slug: str):
+    """Show the results: per-variant rates with intervals, significance, SRM, lift, winner."""
+    _read(request)
+    campaign = get_object_or_404(Campaign, slug=slug)
+    data = campaign_results(campaign=campaign)
+    rates = {
+        "open_rate": _("Open rate"),
+        "click_rate": _("Click rate"),
+        "conversion_rate": _("Conversion rate"),
+    }
     srm = data["srm"]
     srm_shown = srm and {**srm, "p_shown": _p_value(srm["p"]), "chi2": f"{srm['chi2']:.2f}"}
     return render(
@@ -194,29 +223,13 @@ def results(request, slug: str):
         {
             "campaign": campaign,
             "results": data,
-            "table": table,
+            "table": _results_table(data["variants"], rates),
             "rates": rates,
             "holdout_rate": _shown(data["holdout"]["conversion_rate"]),
-            "lift": lift_shown,
+            "lift": _lift_shown(data["lift"]),
             "srm": srm_shown,
             "decision": campaign.winner_decision,
-            "rates_chart": figure_html(
-                charts.variant_rates_figure(
-                    rows,
-                    # xgettext:no-python-format
-                    title=_("Rates by variant (95% confidence interval)"),
-                    labels=rates,
-                )
-            )
-            if rows
-            else "",
-            "timeline_chart": figure_html(
-                charts.tracking_timeline_figure(
-                    timeline,
-                    title=_("Opens and clicks per hour"),
-                    labels={"open": _("Opens"), "click": _("Clicks")},
-                )
-            ),
+            **_results_charts(campaign, data["variants"], rates),
         },
     )
 

@@ -51,15 +51,8 @@ def winner_decision_make(*, campaign: Campaign) -> dict:
     rates = {row["key"]: row[metric].as_dict() for row in rows}
     measured = [row for row in rows if row[metric].trials > 0]
     best = max(measured, key=lambda row: row[metric].rate, default=None)
-    tests, significant = {}, best is not None and len(rows) > 1 and len(measured) == len(rows)
-    for row in rows:
-        if best is None or row is best:
-            continue
-        a, b = row[metric], best[metric]
-        test = two_proportion_z_test(a.successes, a.trials, b.successes, b.trials)
-        tests[row["key"]] = None if test is None else {"z": test[0], "p": test[1]}
-        if test is None or not (test[1] < ALPHA and b.rate > a.rate):
-            significant = False
+    tests, beats_all = _best_against_others(rows, best, metric)
+    significant = best is not None and len(rows) > 1 and len(measured) == len(rows) and beats_all
     decision = {
         "by": "auto",
         "metric": campaign.winner_metric,
@@ -77,6 +70,25 @@ def winner_decision_make(*, campaign: Campaign) -> dict:
     else:
         decision.update(outcome="fallback_first", winner=rows[0]["key"] if rows else None)
     return decision
+
+
+def _best_against_others(rows: list[dict], best: dict | None, metric: str) -> tuple[dict, bool]:
+    """Test ``best`` against every other variant on ``metric``.
+
+    Return the tests by variant key ({z, p}, or None when a side has no trials) and whether
+    ``best`` is significantly higher than each of them.
+    """
+    tests: dict = {}
+    beats_all = True
+    for row in rows:
+        if best is None or row is best:
+            continue
+        a, b = row[metric], best[metric]
+        test = two_proportion_z_test(a.successes, a.trials, b.successes, b.trials)
+        tests[row["key"]] = None if test is None else {"z": test[0], "p": test[1]}
+        if test is None or not (test[1] < ALPHA and b.rate > a.rate):
+            beats_all = False
+    return tests, beats_all
 
 
 def campaign_winner_pick(*, campaign_id: int, now: datetime.datetime | None = None) -> dict | None:

@@ -18,18 +18,10 @@ from segments.rules import RuleError
 from segments.selectors import segment_slugs
 
 
-def dashboard(request):
-    """Render the home dashboard: profiles, events, value tiers, tags, segments, funnel, campaigns.
-
-    Every block comes from ``selectors.dashboard_data`` (cached aggregates).
-    """
-    data = selectors.dashboard_data()
-    totals = data["totals"]
+def _dashboard_figures(data: dict) -> dict:
+    """Return the dashboard's plotly figures by template name."""
     tiers = {**{k: str(v) for k, v in ValueTier.choices}, "": _("Not computed yet")}
-    tags = data["tags"]
-    campaigns = data["campaigns"]
-    funnel_stages = data["funnel"]
-    charts_html = {
+    return {
         "events_chart": charts.events_per_day_figure(
             data["events"], title=_("Events per day by touchpoint (30 days)")
         ),
@@ -43,16 +35,18 @@ def dashboard(request):
             f_label=_("F score (5: buys most often)"),
         ),
         "tag_chart": charts.tag_coverage_figure(
-            tags["tags"], totals["total"], title=_("Most carried tags (share of all profiles)")
+            data["tags"]["tags"],
+            data["totals"]["total"],
+            title=_("Most carried tags (share of all profiles)"),
         ),
         "segments_chart": charts.segments_trend_figure(
             data["segments"], title=_("Largest segments: size after each run (90 days)")
         ),
         "funnel_chart": charts.funnel_figure(
-            funnel_stages, title=_("Profiles that reached each journey stage")
+            data["funnel"], title=_("Profiles that reached each journey stage")
         ),
         "campaigns_chart": charts.campaigns_rates_figure(
-            campaigns,
+            data["campaigns"],
             {
                 "open_rate": _("Open rate"),
                 "click_rate": _("Click rate"),
@@ -61,7 +55,19 @@ def dashboard(request):
             title=_("Recent campaigns"),
         ),
     }
-    context = {name: charts.figure_html(figure) for name, figure in charts_html.items()}
+
+
+def dashboard(request):
+    """Render the home dashboard: profiles, events, value tiers, tags, segments, funnel, campaigns.
+
+    Every block comes from ``selectors.dashboard_data`` (cached aggregates).
+    """
+    data = selectors.dashboard_data()
+    totals = data["totals"]
+    tags = data["tags"]
+    context = {
+        name: charts.figure_html(figure) for name, figure in _dashboard_figures(data).items()
+    }
     context.update(
         totals=totals,
         tagged=tags["tagged"],
@@ -75,7 +81,7 @@ def dashboard(request):
                     for key in ("open_rate", "click_rate", "conversion_rate", "lift")
                 },
             }
-            for row in campaigns
+            for row in data["campaigns"]
         ],
     )
     return render(request, "journeys/dashboard.html", context)

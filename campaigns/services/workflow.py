@@ -162,19 +162,24 @@ def _check_variants(campaign: Campaign, variants: list[dict], *, complete: bool)
     if any(int(v.get("weight") or 0) < 1 for v in variants):
         errors.append(_(ERROR_WEIGHT))
     for v in variants:
-        found = content_check(
-            channel=campaign.channel,
-            subject=v.get("subject", ""),
-            body_text=v.get("body_text", ""),
-            body_html=v.get("body_html", ""),
-            complete=complete,
-        )
-        for error in found.values():
-            errors.append(_(ERROR_VARIANT_CONTENT).format(key=v.get("key") or "?", error=error))
+        errors.extend(_variant_content_errors(campaign, v, complete=complete))
     testing = campaign.winner_mode == Campaign.WinnerMode.TEST_THEN_WINNER
     if complete and testing and len(variants) < 2:
         errors.append(_(ERROR_WINNER_TWO_VARIANTS))
     return errors
+
+
+def _variant_content_errors(campaign: Campaign, variant: dict, *, complete: bool) -> list[str]:
+    """Return the template errors of one variant's content, each prefixed with its key."""
+    found = content_check(
+        channel=campaign.channel,
+        subject=variant.get("subject", ""),
+        body_text=variant.get("body_text", ""),
+        body_html=variant.get("body_html", ""),
+        complete=complete,
+    )
+    key = variant.get("key") or "?"
+    return [_(ERROR_VARIANT_CONTENT).format(key=key, error=error) for error in found.values()]
 
 
 def _check_campaign(
@@ -268,32 +273,10 @@ def campaign_update(*, campaign: Campaign, data: dict, user) -> Campaign:
                 _(ERROR_NOT_EDITABLE).format(status=_status_label(locked.status)),
                 code="not_editable",
             )
-        changed = []
-        for field in CAMPAIGN_FIELDS:
-            if field in data and (data[field] is not None or field == "trigger_segment"):
-                attname = "trigger_segment_id" if field == "trigger_segment" else field
-                before = getattr(locked, attname)
-                value = data[field]
-                if field == "trigger_segment" and isinstance(value, Segment):
-                    value = value.pk
-                if before != value:
-                    changed.append(field)
-                setattr(locked, attname, value)
+        changed = _fields_apply(locked, data)
         if not locked.slug:
             locked.slug = _unique_slug(locked.name, exclude_pk=locked.pk)
-        include = (
-            _segment_ids(data["include_segments"])
-            if data.get("include_segments") is not None
-            else list(locked.include_segments.values_list("pk", flat=True))
-        )
-        exclude = (
-            _segment_ids(data["exclude_segments"])
-            if data.get("exclude_segments") is not None
-            else list(locked.exclude_segments.values_list("pk", flat=True))
-        )
-        variants = (
-            list(data["variants"]) if data.get("variants") is not None else _variant_dicts(locked)
-        )
+        include, exclude, variants = _audience_and_variants(locked, data)
         complete = locked.status == S.SCHEDULED
         _validate(locked, include=include, exclude=exclude, variants=variants, complete=complete)
         if complete:
@@ -312,6 +295,43 @@ def campaign_update(*, campaign: Campaign, data: dict, user) -> Campaign:
         _record(locked, user, ACTION_UPDATED, {"fields": sorted(set(changed))})
     campaign.refresh_from_db()
     return campaign
+
+
+def _fields_apply(campaign: Campaign, data: dict) -> list[str]:
+    """Set the campaign fields given in ``data``; return the names of those whose value changed.
+
+    A ``None`` leaves a field as it is, except ``trigger_segment``, which it clears.
+    """
+    changed = []
+    for field in CAMPAIGN_FIELDS:
+        if field in data and (data[field] is not None or field == "trigger_segment"):
+            attname = "trigger_segment_id" if field == "trigger_segment" else field
+            before = getattr(campaign, attname)
+            value = data[field]
+            if field == "trigger_segment" and isinstance(value, Segment):
+                value = value.pk
+            if before != value:
+                changed.append(field)
+            setattr(campaign, attname, value)
+    return changed
+
+
+def _audience_and_variants(campaign: Campaign, data: dict) -> tuple[list, list, list[dict]]:
+    """Return the include and exclude segment ids and the variants: from ``data``, else current."""
+    include = (
+        _segment_ids(data["include_segments"])
+        if data.get("include_segments") is not None
+        else list(campaign.include_segments.values_list("pk", flat=True))
+    )
+    exclude = (
+        _segment_ids(data["exclude_segments"])
+        if data.get("exclude_segments") is not None
+        else list(campaign.exclude_segments.values_list("pk", flat=True))
+    )
+    variants = (
+        list(data["variants"]) if data.get("variants") is not None else _variant_dicts(campaign)
+    )
+    return include, exclude, variants
 
 
 # --- status changes ----------------------------------------------------------------------------
@@ -423,53 +443,13 @@ def campaign_test_send(*, campaign: Campaign, variant: Variant, to: str, profile
     """
     if variant.campaign_id != campaign.pk:
         raise ValidationError({"variant": [_(ERROR_WRONG_VARIANT)]})
-    to = (to or "").strip()
-    if campaign.channel == Channel.EMAIL:
-        try:
-            validate_email(to)
-        except ValidationError:
-            raise ValidationError({"to": [_(ERROR_BAD_EMAIL)]}) from None
-    else:
-        to = _phone_normalise(to)
-    try:
-        if profile is not None:
-            rendered = message_render(campaign=campaign, variant=variant, profile=profile)
-        else:
-            compiled = CompiledContent(
-                channel=campaign.channel,
-                subject=variant.subject,
-                body_text=variant.body_text,
-                body_html=variant.body_html,
-            )
-            rendered = compiled.render(sample_context())
-    except ContentError as exc:
-        raise ValidationError(exc.errors) from exc
+    to = _test_recipient(campaign, to)
+    rendered = _test_render(campaign, variant, profile)
     reference = f"test-{campaign.pk}-{variant.key}-{int(timezone.now().timestamp())}"
     if campaign.channel == Channel.EMAIL:
-        message = EmailMultiAlternatives(
-            subject=_("[Test] %(subject)s") % {"subject": rendered.subject},
-            body=rendered.text or "",
-            from_email=campaign.from_email or settings.DEFAULT_FROM_EMAIL,
-            to=[to],
-            headers={"X-Campaign-Test": reference},
-        )
-        if rendered.html:
-            message.attach_alternative(rendered.html, "text/html")
-        try:
-            message.send()
-        except OSError as exc:
-            raise ValidationError(_(ERROR_TEST_FAILED).format(error=exc)) from exc
+        _test_email_send(campaign, rendered, to, reference)
     else:
-        from campaigns.sms import SmsMessage, get_sms_backend
-
-        backend = get_sms_backend()
-        backend.open()
-        try:
-            (result,) = backend.send_messages([SmsMessage(to, rendered.text, reference)])
-        finally:
-            backend.close()
-        if not result.ok:
-            raise ValidationError(_(ERROR_TEST_FAILED).format(error=result.error))
+        _test_sms_send(rendered, to, reference)
     _record(
         campaign,
         user,
@@ -477,3 +457,60 @@ def campaign_test_send(*, campaign: Campaign, variant: Variant, to: str, profile
         {"to": to, "variant": variant.key, "profile": getattr(profile, "external_id", "")},
     )
     return rendered
+
+
+def _test_recipient(campaign: Campaign, to: str) -> str:
+    """Return the checked email address, or the phone number in E.164, to send a test to."""
+    to = (to or "").strip()
+    if campaign.channel != Channel.EMAIL:
+        return _phone_normalise(to)
+    try:
+        validate_email(to)
+    except ValidationError:
+        raise ValidationError({"to": [_(ERROR_BAD_EMAIL)]}) from None
+    return to
+
+
+def _test_render(campaign: Campaign, variant: Variant, profile):
+    """Render ``variant`` for ``profile``, or with sample values; ValidationError if it fails."""
+    try:
+        if profile is not None:
+            return message_render(campaign=campaign, variant=variant, profile=profile)
+        compiled = CompiledContent(
+            channel=campaign.channel,
+            subject=variant.subject,
+            body_text=variant.body_text,
+            body_html=variant.body_html,
+        )
+        return compiled.render(sample_context())
+    except ContentError as exc:
+        raise ValidationError(exc.errors) from exc
+
+
+def _test_email_send(campaign: Campaign, rendered, to: str, reference: str) -> None:
+    message = EmailMultiAlternatives(
+        subject=_("[Test] %(subject)s") % {"subject": rendered.subject},
+        body=rendered.text or "",
+        from_email=campaign.from_email or settings.DEFAULT_FROM_EMAIL,
+        to=[to],
+        headers={"X-Campaign-Test": reference},
+    )
+    if rendered.html:
+        message.attach_alternative(rendered.html, "text/html")
+    try:
+        message.send()
+    except OSError as exc:
+        raise ValidationError(_(ERROR_TEST_FAILED).format(error=exc)) from exc
+
+
+def _test_sms_send(rendered, to: str, reference: str) -> None:
+    from campaigns.sms import SmsMessage, get_sms_backend
+
+    backend = get_sms_backend()
+    backend.open()
+    try:
+        (result,) = backend.send_messages([SmsMessage(to, rendered.text, reference)])
+    finally:
+        backend.close()
+    if not result.ok:
+        raise ValidationError(_(ERROR_TEST_FAILED).format(error=result.error))

@@ -265,15 +265,7 @@ def consent_import_preview(*, path: Path) -> ImportPreview:
     report = ConsentImportReport()
     try:
         with _open(path) as stream:
-            raw = []
-            for line, row in csv_rows(stream, REQUIRED_COLUMNS):
-                if not preview.header:
-                    preview.header = [c for c in row if c is not CSV_ERROR]
-                if len(preview.rows) < PREVIEW_ROWS:
-                    preview.rows.append([str(row.get(c) or "") for c in preview.header])
-                raw.append((line, row))
-                if len(raw) >= PREVIEW_CHECKED_ROWS:
-                    break
+            raw = _preview_rows(stream, preview)
     except FileNotFoundError:
         preview.fatal = str(ERROR_NO_FILE)
         return preview
@@ -293,3 +285,17 @@ def consent_import_preview(*, path: Path) -> ImportPreview:
         preview.header = header
     preview.total = count_data_lines(path)
     return preview
+
+
+def _preview_rows(stream, preview: ImportPreview) -> list[tuple[int, dict]]:
+    """Fill the preview's header and first rows; return the (line, row) pairs to check."""
+    raw = []
+    for line, row in csv_rows(stream, REQUIRED_COLUMNS):
+        if not preview.header:
+            preview.header = [c for c in row if c is not CSV_ERROR]
+        if len(preview.rows) < PREVIEW_ROWS:
+            preview.rows.append([str(row.get(c) or "") for c in preview.header])
+        raw.append((line, row))
+        if len(raw) >= PREVIEW_CHECKED_ROWS:
+            break
+    return raw

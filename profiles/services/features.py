@@ -105,7 +105,27 @@ def features_refresh(*, now: datetime.datetime | None = None) -> dict:
     """
     now = now or timezone.now()
     window_days = settings.RFM_WINDOW_DAYS
-    since = now - datetime.timedelta(days=window_days)
+    sql, params = _refresh_statement(now, now - datetime.timedelta(days=window_days))
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        updated = cursor.rowcount
+    seconds = round(time.perf_counter() - started, 3)
+    tiers = dict.fromkeys(ValueTier.values, 0)
+    for row in Profile.objects.order_by().values("value_tier").annotate(n=Count("pk")):
+        tiers[row["value_tier"]] = row["n"]
+    return {
+        "profiles": updated,
+        "scored": Profile.objects.filter(frequency__gt=0).count(),
+        "tiers": tiers,
+        "window_days": window_days,
+        "as_of": now.isoformat(),
+        "seconds": seconds,
+    }
+
+
+def _refresh_statement(now: datetime.datetime, since: datetime.datetime) -> tuple[str, dict]:
+    """Return the refresh UPDATE for this database and its parameters."""
     vendor = connection.vendor
     if vendor not in _RECENCY_SQL:
         raise NotImplementedError(f"features_refresh does not support {vendor}.")
@@ -126,22 +146,7 @@ def features_refresh(*, now: datetime.datetime | None = None) -> dict:
         "mid": ValueTier.MID.value,
         "mass": ValueTier.MASS.value,
     }
-    started = time.perf_counter()
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        updated = cursor.rowcount
-    seconds = round(time.perf_counter() - started, 3)
-    tiers = dict.fromkeys(ValueTier.values, 0)
-    for row in Profile.objects.order_by().values("value_tier").annotate(n=Count("pk")):
-        tiers[row["value_tier"]] = row["n"]
-    return {
-        "profiles": updated,
-        "scored": Profile.objects.filter(frequency__gt=0).count(),
-        "tiers": tiers,
-        "window_days": window_days,
-        "as_of": now.isoformat(),
-        "seconds": seconds,
-    }
+    return sql, params
 
 
 FEATURES_JOB_KIND = "profiles.features"

@@ -1,6 +1,5 @@
 """What profiles, events and tags look like in the API, and how its input is read."""
 
-import datetime
 import decimal
 import re
 
@@ -8,8 +7,9 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
-from rest_framework import exceptions, serializers
+from rest_framework import serializers
 
+from core.api import Refused, moment_utc
 from profiles.models import (
     ConsentChannel,
     ConsentRecord,
@@ -228,15 +228,8 @@ class EventBatchReportSerializer(serializers.Serializer):
     errors = EventErrorSerializer(many=True)
 
 
-class DetailSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-
-
-class BatchRefused(exceptions.APIException):
+class BatchRefused(Refused):
     """The request body is not a list of 1 to MAX_EVENTS_PER_BATCH events."""
-
-    status_code = 400
-    default_code = "invalid"
 
 
 def _event_item(item: dict) -> dict:
@@ -282,7 +275,6 @@ def event_batch_rows(data) -> tuple[list[tuple[int, dict]], list[RowError]]:
 # --------------------------------------------------------------------------- consent
 
 ERROR_CONSENT_UNKNOWN_PROFILE = _("No profile has this external ID; consents never create one.")
-ERROR_MOMENT_RANGE = _("Enter a date-time between the years 1 and 9999 in UTC.")
 
 
 class ConsentSerializer(serializers.ModelSerializer):
@@ -340,12 +332,7 @@ class ConsentInSerializer(serializers.Serializer):
     reason = _optional_text(2000, help_text=_("Required when source is admin"))
 
     def validate_recorded_at(self, value):
-        if value is None:
-            return None
-        try:
-            return value.astimezone(datetime.UTC)
-        except OverflowError:
-            raise serializers.ValidationError(ERROR_MOMENT_RANGE) from None
+        return moment_utc(value)
 
     def validate(self, attrs):
         """Find the profile and check the entry with the consent service's own rules."""

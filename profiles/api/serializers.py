@@ -10,6 +10,13 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api import Refused, moment_utc
+from core.fields import (
+    DECLARED_FIELDS,
+    FEATURE_FIELDS,
+    IMPORTED_FIELDS,
+    LISTED_FIELDS,
+    RECORD_FIELDS,
+)
 from profiles.models import (
     ConsentChannel,
     ConsentRecord,
@@ -77,13 +84,9 @@ class ProfileTagSerializer(serializers.ModelSerializer):
 
 # --------------------------------------------------------------------------- profiles
 
-PROFILE_CORE_FIELDS = [
-    "external_id", "email", "phone", "name", "gender", "city", "region", "signup_at",
-]  # fmt: skip
-PROFILE_FEATURE_FIELDS = [
-    "recency_days", "frequency", "monetary", "r_score", "f_score", "m_score", "value_tier",
-    "last_seen_at", "first_purchase_at", "last_purchase_at",
-]  # fmt: skip
+# The declared fields a list shows, and those only a profile in full shows.
+PROFILE_CORE_FIELDS = [name for name in LISTED_FIELDS if name in DECLARED_FIELDS]
+PROFILE_MORE_FIELDS = [name for name in DECLARED_FIELDS if name not in LISTED_FIELDS]
 
 
 class ProfileSerializer(serializers.ModelSerializer):
@@ -91,7 +94,7 @@ class ProfileSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Profile
-        fields = [*PROFILE_CORE_FIELDS, "value_tier", "last_seen_at"]
+        fields = list(LISTED_FIELDS)
         read_only_fields = fields
 
 
@@ -103,8 +106,8 @@ class ProfileDetailSerializer(serializers.ModelSerializer):
     class Meta:
         model = Profile
         fields = [
-            *PROFILE_CORE_FIELDS, "birth_date", "channel", "traits", *PROFILE_FEATURE_FIELDS,
-            "features_at", "tags", "created_at", "updated_at",
+            *PROFILE_CORE_FIELDS, *PROFILE_MORE_FIELDS, *FEATURE_FIELDS, "tags",
+            *RECORD_FIELDS,
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -144,6 +147,14 @@ class ProfileChangeSerializer(serializers.Serializer):
     traits = serializers.DictField(
         required=False, help_text=_("Custom attributes, merged into the stored ones")
     )
+
+    def get_fields(self):
+        """Add, as text, any importable field of the catalogue not declared above."""
+        fields = super().get_fields()
+        for name in IMPORTED_FIELDS:
+            if name not in fields:
+                fields[name] = _text(max_length=Profile._meta.get_field(name).max_length)
+        return fields
 
     def validate(self, attrs):
         """Check each field with the import's own rules, so the error names the field."""

@@ -2,13 +2,30 @@
 
 import plotly.graph_objects as go
 
+from core.charts import (
+    PERCENT_AXIS,
+    ZERO_AXIS,
+    Series,
+    bars_figure,
+    counts_by,
+    lines_figure,
+    percent,
+)
+
 
 def sends_over_time_figure(rows: list[dict], *, title: str, label: str) -> go.Figure:
     """Return bars of messages sent per period; ``rows`` hold ``at`` and ``n``."""
-    fig = go.Figure()
-    fig.add_bar(x=[row["at"] for row in rows], y=[row["n"] for row in rows], name=label)
-    fig.update_layout(title=title, yaxis={"rangemode": "tozero", "title": label})
-    return fig
+    bar = Series(label, [row["at"] for row in rows], [row["n"] for row in rows])
+    return bars_figure([bar], title=title, yaxis={**ZERO_AXIS, "title": label})
+
+
+def _rate_bar(label: str, keys: list, values: list[dict]) -> Series:
+    """Return the bars of one metric's rates (percent) with their confidence intervals."""
+    measured = [value if value["rate"] is not None else None for value in values]
+    plus = [100 * (v["high"] - v["rate"]) if v else 0 for v in measured]
+    minus = [100 * (v["rate"] - v["low"]) if v else 0 for v in measured]
+    error = {"type": "data", "symmetric": False, "array": plus, "arrayminus": minus}
+    return Series(label, keys, [percent(value["rate"]) for value in values], {"error_y": error})
 
 
 def variant_rates_figure(rows: list[dict], *, title: str, labels: dict[str, str]) -> go.Figure:
@@ -17,23 +34,11 @@ def variant_rates_figure(rows: list[dict], *, title: str, labels: dict[str, str]
     ``rows`` hold ``key`` and, for each metric in ``labels`` (metric -> legend label), a mapping
     with ``rate``, ``low`` and ``high`` (fractions, or None when not measured).
     """
-    fig = go.Figure()
     keys = [row["key"] for row in rows]
-    for metric, label in labels.items():
-        values = [row[metric] for row in rows]
-        rates = [100 * v["rate"] if v["rate"] is not None else None for v in values]
-        plus = [100 * (v["high"] - v["rate"]) if v["rate"] is not None else 0 for v in values]
-        minus = [100 * (v["rate"] - v["low"]) if v["rate"] is not None else 0 for v in values]
-        fig.add_bar(
-            x=keys,
-            y=rates,
-            name=label,
-            error_y={"type": "data", "symmetric": False, "array": plus, "arrayminus": minus},
-        )
-    fig.update_layout(
-        barmode="group", title=title, yaxis={"rangemode": "tozero", "ticksuffix": "%"}
-    )
-    return fig
+    bars = [
+        _rate_bar(label, keys, [row[metric] for row in rows]) for metric, label in labels.items()
+    ]
+    return bars_figure(bars, title=title, barmode="group", yaxis=PERCENT_AXIS)
 
 
 def tracking_timeline_figure(rows: list[dict], *, title: str, labels: dict[str, str]) -> go.Figure:
@@ -41,15 +46,10 @@ def tracking_timeline_figure(rows: list[dict], *, title: str, labels: dict[str, 
 
     ``labels`` maps the kinds to draw (in order) to their legend labels.
     """
-    fig = go.Figure()
     hours = sorted({row["hour"] for row in rows})
-    counts = {(row["kind"], row["hour"]): row["n"] for row in rows}
-    for kind, label in labels.items():
-        fig.add_scatter(
-            x=hours,
-            y=[counts.get((kind, hour), 0) for hour in hours],
-            mode="lines+markers",
-            name=label,
-        )
-    fig.update_layout(title=title, yaxis={"rangemode": "tozero"})
-    return fig
+    counts = counts_by(rows, "kind", "hour")
+    lines = [
+        Series(label, hours, [counts.get((kind, hour), 0) for hour in hours])
+        for kind, label in labels.items()
+    ]
+    return lines_figure(lines, title=title, yaxis=ZERO_AXIS)

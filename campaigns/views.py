@@ -19,8 +19,8 @@ from campaigns.services.content import (
     sample_context,
     sms_segments,
 )
+from core.charts import figure_html
 from core.roles import ALL_ROLES, CAMPAIGN_MANAGER, require_role
-from profiles.charts import figure_html
 from profiles.models import Profile
 
 S = Campaign.Status

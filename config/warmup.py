@@ -5,7 +5,7 @@ from pathlib import Path
 from django.template import engines
 from django.urls import get_resolver
 
-from profiles import charts
+from core import charts
 
 
 def server_warm_up() -> None:
@@ -23,8 +23,4 @@ def server_warm_up() -> None:
         for folder in backend.engine.dirs:  # the project's own templates (the cached loader)
             for path in sorted(Path(folder).rglob("*.html")):
                 backend.get_template(path.relative_to(folder).as_posix())
-    charts.figure_html(
-        charts.touchpoint_bars_figure(
-            [{"day": "2026-01-01", "channel": "web", "n": 1}], period="day", title=""
-        )
-    )
+    charts.figure_html(charts.bars_figure([charts.Series("", ["2026-01-01"], [1])], title=""))

@@ -10,5 +10,6 @@ class CoreConfig(AppConfig):
 
     def ready(self):
         from core.jobs import job_kind
+        from core.services import selftest_job
 
-        job_kind("core.selftest", "core.services.selftest_job")
+        job_kind("core.selftest", selftest_job)

@@ -1,20 +1,35 @@
-"""Which function runs each kind of job; apps register their handlers at import."""
+"""Which function runs each kind of job; apps register their handlers in ``ready()``."""
 
 from collections.abc import Callable
 
-from django.utils.module_loading import import_string
+JobHandler = Callable[..., dict | None]
 
-_HANDLERS: dict[str, str] = {}
+ERROR_UNKNOWN_KIND = "No handler is registered for job kind {kind!r}."
+ERROR_NOT_CALLABLE = "The handler for job kind {kind!r} must be a function, not {handler!r}."
 
-
-def job_kind(kind: str, handler_path: str) -> None:
-    """Register the dotted path of the function that runs jobs of ``kind``."""
-    _HANDLERS[kind] = handler_path
+_HANDLERS: dict[str, JobHandler] = {}
 
 
-def job_handler(kind: str) -> Callable:
+def job_kind(kind: str, handler: JobHandler) -> JobHandler:
+    """Register ``handler(*, job, report)`` as the function that runs jobs of ``kind``."""
+    if not callable(handler):
+        raise TypeError(ERROR_NOT_CALLABLE.format(kind=kind, handler=handler))
+    _HANDLERS[kind] = handler
+    return handler
+
+
+def job_handler_register(kind: str) -> Callable[[JobHandler], JobHandler]:
+    """Return a decorator that registers the decorated function for jobs of ``kind``."""
+
+    def register(handler: JobHandler) -> JobHandler:
+        return job_kind(kind, handler)
+
+    return register
+
+
+def job_handler(kind: str) -> JobHandler:
     """Return the handler for ``kind``, or raise LookupError naming the unknown kind."""
     try:
-        return import_string(_HANDLERS[kind])
+        return _HANDLERS[kind]
     except KeyError:
-        raise LookupError(f"No handler is registered for job kind {kind!r}.") from None
+        raise LookupError(ERROR_UNKNOWN_KIND.format(kind=kind)) from None

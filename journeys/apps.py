@@ -12,12 +12,12 @@ class JourneysConfig(AppConfig):
         from core.jobs import job_kind
         from journeys.conditions import stage_condition_register
         from journeys.selectors import profile_journey
-        from journeys.services import STAGES_JOB_KIND, stage_transitions_move
+        from journeys.services import STAGES_JOB_KIND, stage_transitions_move, stages_job
         from profiles.sections import profile_section
         from profiles.services.merge import merge_mover
 
         stage_condition_register()
-        job_kind(STAGES_JOB_KIND, "journeys.services.stages_job")
+        job_kind(STAGES_JOB_KIND, stages_job)
         merge_mover("stage_transitions")(stage_transitions_move)
         profile_section(
             "journey", "journeys/_profile_stage.html", lambda p: profile_journey(profile=p)

@@ -1,16 +1,22 @@
 """Plotly figures for the dashboard and the journey pages, built by pure functions from rows."""
 
-import datetime
-
 import plotly.graph_objects as go
 
-from profiles.charts import figure_html, touchpoint_bars_figure
+from core.charts import (
+    PERCENT_AXIS,
+    ZERO_AXIS,
+    Series,
+    bars_figure,
+    counts_by,
+    lines_figure,
+    percent,
+)
+from profiles.charts import touchpoint_bars_figure
 
 __all__ = [
     "campaigns_rates_figure",
     "cohort_heatmap_figure",
     "events_per_day_figure",
-    "figure_html",
     "funnel_figure",
     "rfm_heatmap_figure",
     "segments_trend_figure",
@@ -76,19 +82,12 @@ def stage_trend_figure(rows: list[dict], stage_names: dict[str, str], *, title: 
     ``stage_names`` maps slugs to names, in the order the lines are drawn.
     """
     weeks = sorted({row["week"] for row in rows})
-    counts: dict[tuple[str, datetime.date], int] = {
-        (row["stage"], row["week"]): row["n"] for row in rows
-    }
-    fig = go.Figure()
-    for slug, name in stage_names.items():
-        fig.add_scatter(
-            x=weeks,
-            y=[counts.get((slug, week), 0) for week in weeks],
-            mode="lines+markers",
-            name=name,
-        )
-    fig.update_layout(title=title, yaxis={"rangemode": "tozero"})
-    return fig
+    counts = counts_by(rows, "stage", "week")
+    lines = [
+        Series(name, weeks, [counts.get((slug, week), 0) for week in weeks])
+        for slug, name in stage_names.items()
+    ]
+    return lines_figure(lines, title=title, yaxis=ZERO_AXIS)
 
 
 def value_tier_figure(rows: list[dict], labels: dict[str, str], *, title: str) -> go.Figure:
@@ -103,7 +102,7 @@ def value_tier_figure(rows: list[dict], labels: dict[str, str], *, title: str) -
         counts[tier] = counts.get(tier, 0) + row["n"]
     tiers = [tier for tier in labels if counts.get(tier)]
     fig = go.Figure(go.Bar(x=[labels[tier] for tier in tiers], y=[counts[tier] for tier in tiers]))
-    fig.update_layout(title=title, yaxis={"rangemode": "tozero"})
+    fig.update_layout(title=title, yaxis=ZERO_AXIS)
     return fig
 
 
@@ -113,11 +112,8 @@ def rfm_heatmap_figure(rows: list[dict], *, title: str, r_label: str, f_label: s
     ``rows`` hold ``r_score``, ``f_score`` and ``n``; profiles without scores are left out.
     """
     scores = [1, 2, 3, 4, 5]
-    counts: dict[tuple[int, int], int] = {}
-    for row in rows:
-        if row["r_score"] in scores and row["f_score"] in scores:
-            key = (row["r_score"], row["f_score"])
-            counts[key] = counts.get(key, 0) + row["n"]
+    scored = (row for row in rows if row["r_score"] in scores and row["f_score"] in scores)
+    counts = counts_by(scored, "r_score", "f_score")
     z = [[counts.get((r, f), 0) for f in scores] for r in scores]
     fig = go.Figure(
         go.Heatmap(
@@ -157,17 +153,15 @@ def segments_trend_figure(segments: list[dict], *, title: str) -> go.Figure:
 
     A segment without runs in the period shows its current size as a single point.
     """
-    fig = go.Figure()
-    for segment in segments:
-        trend = segment["trend"]
-        fig.add_scatter(
-            x=[point["at"] for point in trend] or [None],
-            y=[point["size"] for point in trend] or [segment["size"]],
-            mode="lines+markers",
-            name=f"{segment['name']} ({segment['size']})",
+    lines = [
+        Series(
+            f"{segment['name']} ({segment['size']})",
+            [point["at"] for point in segment["trend"]] or [None],
+            [point["size"] for point in segment["trend"]] or [segment["size"]],
         )
-    fig.update_layout(title=title, yaxis={"rangemode": "tozero"})
-    return fig
+        for segment in segments
+    ]
+    return lines_figure(lines, title=title, yaxis=ZERO_AXIS)
 
 
 def campaigns_rates_figure(rows: list[dict], labels: dict[str, str], *, title: str) -> go.Figure:
@@ -175,14 +169,9 @@ def campaigns_rates_figure(rows: list[dict], labels: dict[str, str], *, title: s
 
     ``rows`` hold ``name`` and, for each key of ``labels``, a fraction or None.
     """
-    fig = go.Figure()
-    for metric, label in labels.items():
-        fig.add_bar(
-            x=[row["name"] for row in rows],
-            y=[None if row[metric] is None else 100 * row[metric] for row in rows],
-            name=label,
-        )
-    fig.update_layout(
-        barmode="group", title=title, yaxis={"rangemode": "tozero", "ticksuffix": "%"}
-    )
-    return fig
+    names = [row["name"] for row in rows]
+    bars = [
+        Series(label, names, [percent(row[metric]) for row in rows])
+        for metric, label in labels.items()
+    ]
+    return bars_figure(bars, title=title, barmode="group", yaxis=PERCENT_AXIS)

@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from core.charts import figure_html
 from core.roles import OPS, require_role
 from core.services import job_enqueue
 from journeys import charts, selectors
@@ -65,9 +66,7 @@ def dashboard(request):
     data = selectors.dashboard_data()
     totals = data["totals"]
     tags = data["tags"]
-    context = {
-        name: charts.figure_html(figure) for name, figure in _dashboard_figures(data).items()
-    }
+    context = {name: figure_html(figure) for name, figure in _dashboard_figures(data).items()}
     context.update(
         totals=totals,
         tagged=tags["tagged"],
@@ -187,10 +186,10 @@ def funnel(request):
             "funnel": result,
             "stages": stages,
             "cohorts": cohorts,
-            "funnel_chart": charts.figure_html(
+            "funnel_chart": figure_html(
                 charts.funnel_figure(stages, title=_("Profiles that reached each stage"))
             ),
-            "cohort_chart": charts.figure_html(
+            "cohort_chart": figure_html(
                 charts.cohort_heatmap_figure(
                     cohorts,
                     [stage["name"] for stage in stages],
@@ -198,7 +197,7 @@ def funnel(request):
                     signups_label=_("sign-ups"),
                 )
             ),
-            "trend_chart": charts.figure_html(
+            "trend_chart": figure_html(
                 charts.stage_trend_figure(
                     trend,
                     {stage["slug"]: stage["name"] for stage in stages},

@@ -10,10 +10,13 @@ class ProfilesConfig(AppConfig):
 
     def ready(self):
         from core.jobs import job_kind
+        from profiles.services.features import features_job
+        from profiles.services.ingest import import_job
+        from profiles.services.tags import tag_bulk_job
 
-        job_kind("profiles.import", "profiles.services.ingest.import_job")
-        job_kind("profiles.tags_bulk", "profiles.services.tags.tag_bulk_job")
-        job_kind("profiles.features", "profiles.services.features.features_job")
+        job_kind("profiles.import", import_job)
+        job_kind("profiles.tags_bulk", tag_bulk_job)
+        job_kind("profiles.features", features_job)
 
         from profiles.audit import audit_register
 

@@ -28,6 +28,7 @@ from auditlog.signals import pre_log
 from django.contrib.contenttypes.models import ContentType
 from django.db.models.signals import post_delete, pre_save
 
+from core.fields import DECLARED_FIELDS, PERSONAL_FIELDS
 from profiles.models import ConsentRecord, PrivacyRequest, Profile, ProfileTag
 
 KIND_VIEW = "view"
@@ -35,31 +36,10 @@ KIND_EXPORT = PrivacyRequest.Kind.EXPORT.value
 KIND_ERASE = PrivacyRequest.Kind.ERASE.value
 MASK = "•••"
 
-# Declared profile fields the trail tracks; computed features and timestamps are left out.
-PROFILE_FIELDS = [
-    "external_id",
-    "email",
-    "phone",
-    "name",
-    "gender",
-    "birth_date",
-    "city",
-    "region",
-    "signup_at",
-    "channel",
-    "traits",
-]
-# Of those, the ones erasure removes: recorded as changed, never with their values.
-PROFILE_MASKED_FIELDS = [
-    "external_id",
-    "email",
-    "phone",
-    "name",
-    "gender",
-    "birth_date",
-    "city",
-    "traits",
-]
+# Declared profile fields the trail tracks (computed features and timestamps are left out), and
+# of those the personal ones: recorded as changed, never with their values.
+PROFILE_FIELDS = list(DECLARED_FIELDS)
+PROFILE_MASKED_FIELDS = list(PERSONAL_FIELDS)
 
 # The instance whose entry auditlog is about to write, set by ``pre_log`` and read by ``pre_save``
 # of that LogEntry (both run synchronously in the same call).

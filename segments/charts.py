@@ -2,16 +2,11 @@
 
 import plotly.graph_objects as go
 
+from core.charts import Series, lines_figure
+
 
 def size_history_figure(runs: list, *, title: str, size_label: str) -> go.Figure:
     """Return the segment's size after each successful run as a line over time."""
     done = [run for run in runs if run.size is not None]
-    fig = go.Figure()
-    fig.add_scatter(
-        x=[run.started_at for run in done],
-        y=[run.size for run in done],
-        mode="lines+markers",
-        name=size_label,
-    )
-    fig.update_layout(title=title, height=300, showlegend=False)
-    return fig
+    line = Series(size_label, [run.started_at for run in done], [run.size for run in done])
+    return lines_figure([line], title=title, height=300, showlegend=False)

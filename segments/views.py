@@ -11,8 +11,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from core.charts import figure_html
 from core.roles import ALL_ROLES, OPS, require_role
-from profiles.charts import figure_html
 from profiles.models import Gender, Profile, ValueTier
 from profiles.selectors import tags_all
 from segments import charts, rules, selectors

@@ -2,44 +2,32 @@
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, Q
-from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import exceptions, mixins, permissions, status
-from rest_framework.decorators import action
+from rest_framework import exceptions, mixins, status
 from rest_framework.response import Response
 
 from campaigns.api import filters, serializers
 from campaigns.models import Campaign
 from campaigns.selectors import PROGRESS_STATUSES
 from campaigns.services import workflow
-from core.roles import ALL_ROLES, CAMPAIGN_MANAGER, user_has_role
-from profiles.api.serializers import DetailSerializer
-from profiles.api.views import NO_SLASH, ApiViewSet, NewestFirstCursor
-
-
-class ManagersWriteOthersRead(permissions.BasePermission):
-    """Let any user holding a role read, and only campaign managers (and superusers) write."""
-
-    def has_permission(self, request, view):
-        if request.method in permissions.SAFE_METHODS:
-            return user_has_role(request.user, *ALL_ROLES)
-        return user_has_role(request.user, CAMPAIGN_MANAGER)
-
-
-class Conflict(exceptions.APIException):
-    """The campaign's status does not allow this now: 409 with ``{"detail": message}``."""
-
-    status_code = 409
-    default_code = "conflict"
+from core.api import (
+    NO_DELETE,
+    ApiViewSet,
+    Conflict,
+    DetailSerializer,
+    NewestFirstCursor,
+    SlugLookup,
+    api_action,
+    service_refusal,
+)
+from core.roles import CAMPAIGN_MANAGER
 
 
 def _refused(exc: DjangoValidationError) -> exceptions.APIException:
     """Return the API error for a ValidationError raised by a workflow service."""
     if isinstance(exc, workflow.CampaignStateError):
         return Conflict(" ".join(exc.messages))
-    if hasattr(exc, "error_dict"):
-        return exceptions.ValidationError(exc.message_dict)
-    return exceptions.ValidationError({"non_field_errors": exc.messages})
+    return service_refusal(exc)
 
 
 _WRITE_RESPONSES = {
@@ -75,16 +63,14 @@ _ACTION_RESPONSES = {
         responses={200: serializers.CampaignSerializer, **_WRITE_RESPONSES},
     ),
 )
-class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
+class CampaignViewSet(SlugLookup, mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
     """Campaigns by slug: read (all roles), write and change status (campaign managers)."""
 
     serializer_class = serializers.CampaignSerializer
     filterset_class = filters.CampaignFilter
     pagination_class = NewestFirstCursor
-    permission_classes = [permissions.IsAuthenticated, ManagersWriteOthersRead]
-    lookup_field = "slug"
-    lookup_value_regex = NO_SLASH
-    http_method_names = ["get", "post", "put", "patch", "head", "options"]
+    write_roles = (CAMPAIGN_MANAGER,)
+    http_method_names = NO_DELETE
 
     def get_queryset(self):
         counts = {f"n_{s}": Count("sends", filter=Q(sends__status=s)) for s in PROGRESS_STATUSES}
@@ -93,11 +79,6 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
             .select_related("trigger_segment", "winner")
             .prefetch_related("include_segments", "exclude_segments", "variants")
         )
-
-    def get_object(self):
-        if "\x00" in self.kwargs["slug"]:
-            raise Http404
-        return super().get_object()
 
     def _shown(self, campaign: Campaign, code=status.HTTP_200_OK) -> Response:
         fresh = self.get_queryset().get(pk=campaign.pk)
@@ -135,7 +116,7 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
             400: OpenApiResponse(description="Incomplete campaign or bad time: {field: [message]}"),
         },
     )
-    @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
+    @api_action()
     def schedule(self, request, slug):
         campaign = self.get_object()
         given = serializers.ScheduleSerializer(data=request.data)
@@ -157,12 +138,12 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
         return self._shown(campaign)
 
     @extend_schema(summary="Pause a sending campaign", request=None, responses=_ACTION_RESPONSES)
-    @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
+    @api_action()
     def pause(self, request, slug):
         return self._status_action(workflow.campaign_pause)
 
     @extend_schema(summary="Resume a paused campaign", request=None, responses=_ACTION_RESPONSES)
-    @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
+    @api_action()
     def resume(self, request, slug):
         return self._status_action(workflow.campaign_resume)
 
@@ -171,6 +152,6 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
         request=None,
         responses=_ACTION_RESPONSES,
     )
-    @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
+    @api_action()
     def cancel(self, request, slug):
         return self._status_action(workflow.campaign_cancel)

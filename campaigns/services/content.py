@@ -24,22 +24,14 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, n
 from jinja2.exceptions import SecurityError, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-# The profile fields a template may use, exposed as plain values under these names.
-PROFILE_FIELDS = (
-    "external_id",
-    "name",
-    "email",
-    "phone",
-    "city",
-    "region",
-    "gender",
-    "birth_date",
-    "signup_at",
-    "value_tier",
-    "recency_days",
-    "frequency",
-    "monetary",
-    "traits",
+from core.fields import PROFILE_FIELDS_BY_NAME, TEMPLATE_FIELDS, TEXT_TYPES
+
+# The profile fields a template may use, exposed as plain values under these names (the
+# catalogue's ``template`` fields; other code imports this name).
+PROFILE_FIELDS = TEMPLATE_FIELDS
+# Of those, the ones stored as text: a missing value is shown as "".
+_TEXT_FIELDS = tuple(
+    name for name in PROFILE_FIELDS if PROFILE_FIELDS_BY_NAME[name].type in TEXT_TYPES
 )
 LINK_FIELDS = ("unsubscribe_url", "preferences_url")
 ALLOWED_VARIABLES = frozenset(PROFILE_FIELDS + LINK_FIELDS)
@@ -296,7 +288,7 @@ def profile_context(profile: Any) -> dict[str, Any]:
     """Return the whitelisted fields of a profile (instance or mapping) as plain values."""
     get = profile.get if isinstance(profile, Mapping) else lambda k: getattr(profile, k, None)
     context = {field: _plain(get(field)) for field in PROFILE_FIELDS if field != "traits"}
-    for field in ("external_id", "name", "email", "phone", "city", "region", "gender"):
+    for field in _TEXT_FIELDS:
         if context[field] is None:
             context[field] = ""
     traits = get("traits")

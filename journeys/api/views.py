@@ -2,23 +2,15 @@
 
 import django_filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import mixins, permissions
+from rest_framework import mixins
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from core.roles import ALL_ROLES, user_has_role
+from core.api import READ_ONLY, ApiView, ApiViewSet
+from core.roles import ALL_ROLES
 from journeys import selectors
 from journeys.api import serializers
 from journeys.models import JourneyStage
-from profiles.api.views import ApiViewSet
 from segments.rules import RuleError
-
-
-class RoleHolders(permissions.BasePermission):
-    """Let any user holding a role (or a superuser) read."""
-
-    def has_permission(self, request, view):
-        return user_has_role(request.user, *ALL_ROLES)
 
 
 class StageFilter(django_filters.FilterSet):
@@ -37,17 +29,17 @@ class StageViewSet(mixins.ListModelMixin, ApiViewSet):
     serializer_class = serializers.StageSerializer
     filterset_class = StageFilter
     pagination_class = None
-    http_method_names = ["get", "head", "options"]
+    http_method_names = READ_ONLY
 
     def get_serializer_context(self):
         counts = {row["stage"].slug: row for row in selectors.stages_with_counts()}
         return {**super().get_serializer_context(), "counts": counts}
 
 
-class FunnelView(APIView):
+class FunnelView(ApiView):
     """The funnel, cohorts and weekly stage entries for the profiles the filters select."""
 
-    permission_classes = [permissions.IsAuthenticated, RoleHolders]
+    write_roles = ALL_ROLES  # only GET is served: any role holder is told 405 for the rest
 
     @extend_schema(
         summary="Show the journey funnel: reached counts, conversions, median times, cohorts",

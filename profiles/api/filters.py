@@ -1,11 +1,9 @@
 """Filters of the API's lists: profiles, events and tags (django-filter)."""
 
-import datetime
-
 import django_filters
-from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from core.api import MomentFilter
 from profiles import selectors
 from profiles.models import (
     ConsentChannel,
@@ -19,25 +17,6 @@ from profiles.models import (
     Touchpoint,
     ValueTier,
 )
-
-ERROR_MOMENT_OUT_OF_RANGE = _("Enter a date-time between the years 1 and 9999 in UTC.")
-
-
-class MomentField(django_filters.fields.IsoDateTimeField):
-    """An ISO 8601 date-time, given in UTC to the database (whose offsets stop at ±15:59)."""
-
-    def clean(self, value):
-        moment = super().clean(value)
-        if moment is None:
-            return None
-        try:
-            return moment.astimezone(datetime.UTC)
-        except OverflowError:
-            raise forms.ValidationError(ERROR_MOMENT_OUT_OF_RANGE) from None
-
-
-class MomentFilter(django_filters.IsoDateTimeFilter):
-    field_class = MomentField
 
 
 class ProfileFilter(django_filters.FilterSet):

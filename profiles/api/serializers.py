@@ -1,6 +1,5 @@
 """What profiles, events and tags look like in the API, and how its input is read."""
 
-import datetime
 import decimal
 import re
 
@@ -8,8 +7,16 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
-from rest_framework import exceptions, serializers
+from rest_framework import serializers
 
+from core.api import Refused, moment_utc
+from core.fields import (
+    DECLARED_FIELDS,
+    FEATURE_FIELDS,
+    IMPORTED_FIELDS,
+    LISTED_FIELDS,
+    RECORD_FIELDS,
+)
 from profiles.models import (
     ConsentChannel,
     ConsentRecord,
@@ -77,13 +84,9 @@ class ProfileTagSerializer(serializers.ModelSerializer):
 
 # --------------------------------------------------------------------------- profiles
 
-PROFILE_CORE_FIELDS = [
-    "external_id", "email", "phone", "name", "gender", "city", "region", "signup_at",
-]  # fmt: skip
-PROFILE_FEATURE_FIELDS = [
-    "recency_days", "frequency", "monetary", "r_score", "f_score", "m_score", "value_tier",
-    "last_seen_at", "first_purchase_at", "last_purchase_at",
-]  # fmt: skip
+# The declared fields a list shows, and those only a profile in full shows.
+PROFILE_CORE_FIELDS = [name for name in LISTED_FIELDS if name in DECLARED_FIELDS]
+PROFILE_MORE_FIELDS = [name for name in DECLARED_FIELDS if name not in LISTED_FIELDS]
 
 
 class ProfileSerializer(serializers.ModelSerializer):
@@ -91,7 +94,7 @@ class ProfileSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Profile
-        fields = [*PROFILE_CORE_FIELDS, "value_tier", "last_seen_at"]
+        fields = list(LISTED_FIELDS)
         read_only_fields = fields
 
 
@@ -103,8 +106,8 @@ class ProfileDetailSerializer(serializers.ModelSerializer):
     class Meta:
         model = Profile
         fields = [
-            *PROFILE_CORE_FIELDS, "birth_date", "channel", "traits", *PROFILE_FEATURE_FIELDS,
-            "features_at", "tags", "created_at", "updated_at",
+            *PROFILE_CORE_FIELDS, *PROFILE_MORE_FIELDS, *FEATURE_FIELDS, "tags",
+            *RECORD_FIELDS,
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -144,6 +147,14 @@ class ProfileChangeSerializer(serializers.Serializer):
     traits = serializers.DictField(
         required=False, help_text=_("Custom attributes, merged into the stored ones")
     )
+
+    def get_fields(self):
+        """Add, as text, any importable field of the catalogue not declared above."""
+        fields = super().get_fields()
+        for name in IMPORTED_FIELDS:
+            if name not in fields:
+                fields[name] = _text(max_length=Profile._meta.get_field(name).max_length)
+        return fields
 
     def validate(self, attrs):
         """Check each field with the import's own rules, so the error names the field."""
@@ -228,15 +239,8 @@ class EventBatchReportSerializer(serializers.Serializer):
     errors = EventErrorSerializer(many=True)
 
 
-class DetailSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-
-
-class BatchRefused(exceptions.APIException):
+class BatchRefused(Refused):
     """The request body is not a list of 1 to MAX_EVENTS_PER_BATCH events."""
-
-    status_code = 400
-    default_code = "invalid"
 
 
 def _event_item(item: dict) -> dict:
@@ -282,7 +286,6 @@ def event_batch_rows(data) -> tuple[list[tuple[int, dict]], list[RowError]]:
 # --------------------------------------------------------------------------- consent
 
 ERROR_CONSENT_UNKNOWN_PROFILE = _("No profile has this external ID; consents never create one.")
-ERROR_MOMENT_RANGE = _("Enter a date-time between the years 1 and 9999 in UTC.")
 
 
 class ConsentSerializer(serializers.ModelSerializer):
@@ -340,12 +343,7 @@ class ConsentInSerializer(serializers.Serializer):
     reason = _optional_text(2000, help_text=_("Required when source is admin"))
 
     def validate_recorded_at(self, value):
-        if value is None:
-            return None
-        try:
-            return value.astimezone(datetime.UTC)
-        except OverflowError:
-            raise serializers.ValidationError(ERROR_MOMENT_RANGE) from None
+        return moment_utc(value)
 
     def validate(self, attrs):
         """Find the profile and check the entry with the consent service's own rules."""

@@ -4,63 +4,32 @@ from django.db.models import F
 from django.http import Http404
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, permissions, status, viewsets
-from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.pagination import CursorPagination
-from rest_framework.parsers import JSONParser
+from rest_framework import mixins, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from core.roles import ALL_ROLES, CONSENT_ADMIN, OPS, user_has_role
+from core.api import (
+    FIELD_ERRORS,
+    NO_DELETE,
+    NO_SLASH,
+    ApiViewSet,
+    DetailSerializer,
+    NewestFirstCursor,
+    SlugLookup,
+    lookup_check,
+)
+from core.roles import CONSENT_ADMIN
 from profiles import selectors
 from profiles.api import filters, serializers
 from profiles.models import ConsentRecord, Event, Profile, Tag
 from profiles.services.consent import consent_record
 from profiles.services.ingest import events_ingest, profiles_ingest
 
-NO_SLASH = r"[^/]+"
-_BIGINT = 2**63
-
-
-class OpsWritesOthersRead(permissions.BasePermission):
-    """Let any user holding a role read, and only ops staff (and superusers) write."""
-
-    def has_permission(self, request, view):
-        if request.method in permissions.SAFE_METHODS:
-            return user_has_role(request.user, *ALL_ROLES)
-        return user_has_role(request.user, OPS)
-
-
-class NewestFirstCursor(CursorPagination):
-    """Keyset pages, newest first: no COUNT, as fast on page 1000 as on page 1."""
-
-    ordering = "-id"
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
-
-    def decode_cursor(self, request):
-        cursor = super().decode_cursor(request)
-        if cursor is not None and cursor.position is not None:
-            try:
-                valid = abs(int(cursor.position)) < _BIGINT
-            except ValueError:
-                valid = False
-            if not valid:
-                raise NotFound(self.invalid_cursor_message)
-        return cursor
-
-
-class ApiViewSet(viewsets.GenericViewSet):
-    permission_classes = [permissions.IsAuthenticated, OpsWritesOthersRead]
-    parser_classes = [JSONParser]
-
 
 def _profile(external_id: str) -> Profile:
     """Return the profile with its tags, or raise Http404."""
-    if "\x00" in external_id:
-        raise Http404
     try:
-        return selectors.profile_detail(external_id=external_id)
+        return selectors.profile_detail(external_id=lookup_check(external_id))
     except Profile.DoesNotExist:
         raise Http404 from None
 
@@ -75,8 +44,8 @@ def _upsert(row: dict) -> tuple[Profile, bool]:
 
 _PROFILE_WRITE_RESPONSES = {
     200: serializers.ProfileDetailSerializer,
-    400: OpenApiResponse(description="A field is invalid: {field: [message]}"),
-    404: serializers.DetailSerializer,
+    400: FIELD_ERRORS,
+    404: DetailSerializer,
 }
 
 
@@ -89,7 +58,7 @@ _PROFILE_WRITE_RESPONSES = {
         responses={
             201: OpenApiResponse(serializers.ProfileDetailSerializer, "Created"),
             200: OpenApiResponse(serializers.ProfileDetailSerializer, "Updated or unchanged"),
-            400: OpenApiResponse(description="A field is invalid: {field: [message]}"),
+            400: FIELD_ERRORS,
         },
     ),
     update=extend_schema(
@@ -112,7 +81,7 @@ class ProfileViewSet(mixins.ListModelMixin, ApiViewSet):
     pagination_class = NewestFirstCursor
     lookup_field = "external_id"
     lookup_value_regex = NO_SLASH
-    http_method_names = ["get", "post", "put", "patch", "head", "options"]
+    http_method_names = NO_DELETE
 
     def get_serializer_class(self):
         if self.action == "retrieve":
@@ -171,7 +140,7 @@ class EventBatchSchema(AutoSchema):
         responses={
             201: OpenApiResponse(serializers.EventBatchReportSerializer, "Some events stored"),
             200: OpenApiResponse(serializers.EventBatchReportSerializer, "Nothing new stored"),
-            400: OpenApiResponse(serializers.DetailSerializer, "Not a list of 1 to 10,000 events"),
+            400: OpenApiResponse(DetailSerializer, "Not a list of 1 to 10,000 events"),
         },
     ),
 )
@@ -205,28 +174,12 @@ class EventViewSet(mixins.ListModelMixin, ApiViewSet):
     list=extend_schema(summary="List the tag taxonomy"),
     retrieve=extend_schema(summary="Show a tag with its category"),
 )
-class TagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
+class TagViewSet(SlugLookup, mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
     """Tags of the taxonomy with their category (read-only for now)."""
 
     queryset = Tag.objects.select_related("category")
     serializer_class = serializers.TagSerializer
     filterset_class = filters.TagFilter
-    lookup_field = "slug"
-    lookup_value_regex = NO_SLASH
-
-    def get_object(self):
-        if "\x00" in self.kwargs["slug"]:
-            raise Http404
-        return super().get_object()
-
-
-class ConsentAdminsWriteOthersRead(permissions.BasePermission):
-    """Let any user holding a role read, and only consent admins (and superusers) write."""
-
-    def has_permission(self, request, view):
-        if request.method in permissions.SAFE_METHODS:
-            return user_has_role(request.user, *ALL_ROLES)
-        return user_has_role(request.user, CONSENT_ADMIN)
 
 
 @extend_schema_view(
@@ -236,7 +189,7 @@ class ConsentAdminsWriteOthersRead(permissions.BasePermission):
         request=serializers.ConsentInSerializer,
         responses={
             201: OpenApiResponse(serializers.ConsentSerializer, "Recorded"),
-            400: OpenApiResponse(description="A field is invalid: {field: [message]}"),
+            400: FIELD_ERRORS,
         },
     ),
 )
@@ -247,7 +200,7 @@ class ConsentViewSet(mixins.ListModelMixin, ApiViewSet):
     serializer_class = serializers.ConsentSerializer
     filterset_class = filters.ConsentFilter
     pagination_class = NewestFirstCursor
-    permission_classes = [permissions.IsAuthenticated, ConsentAdminsWriteOthersRead]
+    write_roles = (CONSENT_ADMIN,)
     http_method_names = ["get", "post", "head", "options"]
 
     def create(self, request):

@@ -22,23 +22,14 @@ from django.db.models import OuterRef, Subquery
 from django.db.models.functions import Least
 from django.utils.translation import gettext_lazy as _
 
+from core.fields import MERGE_FILLED_FIELDS
 from profiles.models import Event, Gender, PrivacyRequest, Profile, ProfileMerge, ProfileTag
 from profiles.services.consent import consent_records_move
 
 ERROR_MERGE_INTO_ITSELF = _("A profile cannot be merged into itself; choose another profile.")
 
-# Core fields filled on the target from the source when the target's is empty.
-FILLED_FIELDS = (
-    "email",
-    "phone",
-    "name",
-    "gender",
-    "birth_date",
-    "city",
-    "region",
-    "signup_at",
-    "channel",
-)
+# Declared fields filled on the target from the source when the target's is empty.
+FILLED_FIELDS = MERGE_FILLED_FIELDS
 _EMPTY = (None, "", Gender.UNKNOWN)
 
 Mover = Callable[..., int]

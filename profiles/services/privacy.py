@@ -22,47 +22,38 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from profiles.models import Gender, PrivacyRequest, Profile, ProfileMerge, ProfileTag
+from core.fields import (
+    DECLARED,
+    FEATURE,
+    JSON,
+    PERSONAL_FIELDS,
+    PROFILE_FIELD_CATALOGUE,
+    PROFILE_FIELDS_BY_NAME,
+    RECORD,
+)
+from profiles.models import PrivacyRequest, Profile, ProfileMerge, ProfileTag
 from profiles.services.merge import profile_snapshot
 
 EXPORT_FORMAT = "profiles.export/1"
 ERASED_PREFIX = "erased-"
-# Personal core fields and what erasure sets them to.
-ERASED_VALUES = {
-    "email": "",
-    "phone": "",
-    "name": "",
-    "gender": Gender.UNKNOWN,
-    "birth_date": None,
-    "city": "",
-}
-CORE_FIELDS = (
-    "external_id",
-    "email",
-    "phone",
-    "name",
-    "gender",
-    "birth_date",
-    "city",
-    "region",
-    "signup_at",
-    "channel",
-    "created_at",
-    "updated_at",
+# Fields exported under "profile" (declared and bookkeeping, traits apart) and under "features".
+CORE_FIELDS = tuple(
+    field.name
+    for field in PROFILE_FIELD_CATALOGUE
+    if field.exported and field.group in (DECLARED, RECORD) and field.type != JSON
 )
-FEATURE_FIELDS = (
-    "recency_days",
-    "frequency",
-    "monetary",
-    "r_score",
-    "f_score",
-    "m_score",
-    "value_tier",
-    "last_seen_at",
-    "first_purchase_at",
-    "last_purchase_at",
-    "features_at",
+FEATURE_FIELDS = tuple(
+    field.name for field in PROFILE_FIELD_CATALOGUE if field.exported and field.group == FEATURE
 )
+
+
+def erased_values() -> dict:
+    """Return what erasure sets each personal field to: the field's default (the key apart)."""
+    return {
+        name: Profile._meta.get_field(name).get_default()
+        for name in PERSONAL_FIELDS
+        if not PROFILE_FIELDS_BY_NAME[name].key
+    }
 
 
 def erased_external_id(external_id: str) -> str:
@@ -157,9 +148,8 @@ def profile_erase(*, profile: Profile, user, reason: str = "") -> PrivacyRequest
         Profile.objects.select_for_update().values_list("pk").get(pk=profile.pk)
         profile.refresh_from_db()
         placeholder = erased_external_id(profile.external_id)
-        for field, value in ERASED_VALUES.items():
+        for field, value in erased_values().items():
             setattr(profile, field, value)
-        profile.traits = {}
         profile.external_id = placeholder
         profile.save()
         profile.events.exclude(properties={}).update(properties={})

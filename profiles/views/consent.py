@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from core.charts import figure_html
 from core.roles import CONSENT_ADMIN, require_role
 from profiles import charts, selectors
 from profiles.audit import audit_access
@@ -154,5 +155,5 @@ def consent_report(request):
     return render(
         request,
         "profiles/consent_report.html",
-        {"chart": charts.figure_html(figure), "latest": latest, "rows": rows},
+        {"chart": figure_html(figure), "latest": latest, "rows": rows},
     )

@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from core.charts import figure_html
 from core.roles import OPS, require_role
 from core.services import job_enqueue
 from profiles import charts, selectors
@@ -70,7 +71,7 @@ def profile_detail(request, external_id: str):
         {
             "profile": profile,
             "events": events,
-            "activity_chart": charts.figure_html(activity),
+            "activity_chart": figure_html(activity),
             "merges": profile.merges_received.all()[:20],
             "merge_form": ProfileMergeForm(),
             "sections": profile_sections_render(profile=profile, request=request),

@@ -2,32 +2,23 @@
 
 from django.db import transaction
 from django.db.models import F
-from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import exceptions, mixins, status
-from rest_framework.decorators import action
+from rest_framework import mixins, status
 from rest_framework.response import Response
 
-from profiles.api.serializers import DetailSerializer
-from profiles.api.views import NO_SLASH, ApiViewSet, NewestFirstCursor
+from core.api import (
+    ApiViewSet,
+    DetailSerializer,
+    OldestFirstCursor,
+    Refused,
+    SlugLookup,
+    api_action,
+)
 from segments.api import filters, serializers
 from segments.models import Segment, SegmentMembership
 from segments.rules import RuleError
 from segments.services import segment_preview
 from segments.tasks import segment_evaluate_task
-
-
-class Refused(exceptions.APIException):
-    """A request the segment's state does not allow: 400 with ``{"detail": message}``."""
-
-    status_code = 400
-    default_code = "invalid"
-
-
-class MembershipCursor(NewestFirstCursor):
-    """Keyset pages of members in the order they were stored (membership id)."""
-
-    ordering = "id"
 
 
 def segment_queue(segment: Segment) -> None:
@@ -71,6 +62,7 @@ _WRITE_RESPONSES = {
     ),
 )
 class SegmentViewSet(
+    SlugLookup,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
@@ -83,13 +75,6 @@ class SegmentViewSet(
     queryset = Segment.objects.order_by("name", "pk")
     serializer_class = serializers.SegmentSerializer
     filterset_class = filters.SegmentFilter
-    lookup_field = "slug"
-    lookup_value_regex = NO_SLASH
-
-    def get_object(self):
-        if "\x00" in self.kwargs["slug"]:
-            raise Http404
-        return super().get_object()
 
     def perform_create(self, serializer):
         self._saved(serializer.save())
@@ -115,7 +100,7 @@ class SegmentViewSet(
             400: OpenApiResponse(description='The rule is invalid: {"rule": ["<path>: …"]}'),
         },
     )
-    @action(detail=False, methods=["post"], filter_backends=[], pagination_class=None)
+    @api_action(detail=False)
     def preview(self, request):
         given = serializers.PreviewInSerializer(data=request.data)
         given.is_valid(raise_exception=True)
@@ -136,7 +121,7 @@ class SegmentViewSet(
             404: DetailSerializer,
         },
     )
-    @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
+    @api_action()
     def evaluate(self, request, slug):
         segment = self.get_object()
         if segment.kind != Segment.Kind.DYNAMIC:
@@ -150,11 +135,9 @@ class SegmentViewSet(
         summary="Page through a segment's members in the order they entered (cursor pages)",
         responses={200: serializers.MemberSerializer(many=True), 404: DetailSerializer},
     )
-    @action(
-        detail=True,
+    @api_action(
         methods=["get"],
-        filter_backends=[],
-        pagination_class=MembershipCursor,
+        pagination_class=OldestFirstCursor,
         serializer_class=serializers.MemberSerializer,
     )
     def members(self, request, slug):

@@ -5,18 +5,22 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from core.jobs import job_handler, job_kind
+from core.jobs import (
+    ERROR_NOT_CALLABLE,
+    ERROR_UNKNOWN_KIND,
+    job_handler,
+    job_handler_register,
+    job_kind,
+)
 from core.models import Job, JobStatus
 from core.services import ERROR_GAVE_UP, MAX_ATTEMPTS, job_enqueue, job_run, job_sweep
 
 pytestmark = pytest.mark.django_db
 
 
+@job_handler_register("tests.failing")
 def failing_handler(*, job, report):
     raise ValueError("line 3: the date '2024-13-01' is not a valid date")
-
-
-job_kind("tests.failing", "tests.core.test_jobs.failing_handler")
 
 
 def test_an_enqueued_job_runs_after_commit_and_records_its_result(
@@ -55,8 +59,51 @@ def test_a_failing_job_is_marked_failed_with_its_error():
 
 
 def test_an_unknown_kind_names_the_kind():
-    with pytest.raises(LookupError, match="no-such-kind"):
+    with pytest.raises(LookupError) as raised:
         job_handler("no-such-kind")
+
+    assert str(raised.value) == ERROR_UNKNOWN_KIND.format(kind="no-such-kind")
+
+
+def test_a_handler_is_registered_by_the_function_itself():
+    def handler(*, job, report):
+        return {"ran": job}
+
+    returned = job_kind("tests.by_function", handler)
+
+    assert returned is handler
+    assert job_handler("tests.by_function") is handler
+
+
+def test_the_decorator_registers_the_function_and_leaves_it_callable():
+    assert job_handler("tests.failing") is failing_handler
+    with pytest.raises(ValueError, match="2024-13-01"):
+        failing_handler(job=None, report=None)
+
+
+def test_a_dotted_path_is_refused():
+    with pytest.raises(TypeError) as raised:
+        job_kind("tests.dotted", "core.services.selftest_job")
+
+    assert str(raised.value) == ERROR_NOT_CALLABLE.format(
+        kind="tests.dotted", handler="core.services.selftest_job"
+    )
+    with pytest.raises(LookupError):
+        job_handler("tests.dotted")
+
+
+def test_every_app_registers_its_handlers_as_functions():
+    from core.services import selftest_job
+    from journeys.services import STAGES_JOB_KIND, stages_job
+    from profiles.services.features import features_job
+    from profiles.services.ingest import import_job
+    from profiles.services.tags import tag_bulk_job
+
+    assert job_handler("core.selftest") is selftest_job
+    assert job_handler("profiles.import") is import_job
+    assert job_handler("profiles.tags_bulk") is tag_bulk_job
+    assert job_handler("profiles.features") is features_job
+    assert job_handler(STAGES_JOB_KIND) is stages_job
 
 
 def test_the_sweep_restarts_a_job_whose_worker_died(settings):

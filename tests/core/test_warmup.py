@@ -9,7 +9,7 @@ from django.template import engines
 from django.urls import reverse
 
 from config.warmup import server_warm_up
-from profiles import charts
+from core import charts
 
 
 def cached_templates() -> set[str]:

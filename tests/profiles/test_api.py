@@ -11,7 +11,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from core import roles
-from profiles.api.filters import ERROR_MOMENT_OUT_OF_RANGE
+from core.api import ERROR_MOMENT_OUT_OF_RANGE
 from profiles.api.serializers import (
     ERROR_AMOUNT_TYPE,
     ERROR_BATCH_TOO_LARGE,

@@ -7,7 +7,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.utils import PlotlyJSONEncoder
 
-from profiles import charts
+from core import charts
+from profiles.charts import touchpoint_bars_figure
 
 
 def plotted_layout(html: str) -> dict:
@@ -20,7 +21,7 @@ def plotted_layout(html: str) -> dict:
 
 
 def test_a_fragment_carries_the_white_template_and_the_margins():
-    figure = charts.touchpoint_bars_figure(
+    figure = touchpoint_bars_figure(
         [
             {"month": "2026-01", "channel": "web", "n": 3},
             {"month": "2026-02", "channel": "app", "n": 1},
@@ -51,3 +52,41 @@ def test_the_fragment_equals_what_update_layout_would_give():
     )
     assert plotted_layout(charts.figure_html(figure())) == expected
     assert expected["margin"] == {**charts.MARGIN, "pad": 4}
+
+
+def test_lines_and_bars_draw_one_trace_per_series_with_its_extra_attributes():
+    lines = charts.lines_figure(
+        [
+            charts.Series("Opened", [1, 2], [3, 4]),
+            charts.Series("Clicked", [1, 2], [1, 0], {"hovertemplate": "%{y}"}),
+        ],
+        title="Timeline",
+        yaxis=charts.ZERO_AXIS,
+    )
+    bars = charts.bars_figure(
+        [charts.Series("A", ["x"], [50.0])],
+        title="Rates",
+        barmode="group",
+        yaxis=charts.PERCENT_AXIS,
+    )
+
+    assert [(t.name, t.mode, list(t.y)) for t in lines.data] == [
+        ("Opened", "lines+markers", [3, 4]),
+        ("Clicked", "lines+markers", [1, 0]),
+    ]
+    assert lines.data[1].hovertemplate == "%{y}"
+    assert lines.layout.title.text == "Timeline" and lines.layout.yaxis.rangemode == "tozero"
+    assert bars.data[0].type == "bar" and bars.layout.barmode == "group"
+    assert bars.layout.yaxis.ticksuffix == "%"
+
+
+def test_counts_are_summed_by_one_key_or_a_tuple_of_keys():
+    rows = [
+        {"kind": "open", "hour": 1, "n": 2},
+        {"kind": "open", "hour": 1, "n": 3},
+        {"kind": "click", "hour": 2, "n": 1},
+    ]
+
+    assert charts.counts_by(rows, "kind", "hour") == {("open", 1): 5, ("click", 2): 1}
+    assert charts.counts_by(rows, "kind") == {"open": 5, "click": 1}
+    assert charts.percent(0.125) == 12.5 and charts.percent(None) is None

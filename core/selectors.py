@@ -1,5 +1,6 @@
 """Reads for health and jobs."""
 
+from celery import current_app
 from django.db import connection
 from django.utils import timezone
 
@@ -19,7 +20,7 @@ def database_status() -> dict:
 
 def broker_status() -> dict:
     """Return whether the Celery broker accepts a connection."""
-    from config.celery import app
+    app = current_app  # the project's app: config/__init__.py loads it with Django
 
     transport = app.conf.broker_url.split("://", 1)[0]
     try:

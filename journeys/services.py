@@ -23,6 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from journeys.conditions import StageCondition
 from journeys.models import JourneyStage, StageTransition
 from journeys.selectors import stage_positions
 from profiles.models import Profile
@@ -89,7 +90,7 @@ def stages_ensure_defaults() -> int:
 
 def _stage_paths(node: rules.Node, path: str):
     """Yield (path, node) for the stage conditions of a parsed rule."""
-    if isinstance(node, rules.StageCondition):
+    if isinstance(node, StageCondition):
         yield path, node
     elif isinstance(node, rules.AllOf | rules.AnyOf):
         items = rules.key_path(path, "all" if isinstance(node, rules.AllOf) else "any")

@@ -140,7 +140,7 @@ def _builder_choices() -> dict:
                 "ops": list(vtype.ops),
                 "choices": [[value, str(label)] for value, label in choices_of.get(name, ())],
             }
-            for name, vtype in rules.ATTRIBUTES.items()
+            for name, vtype in rules.attribute_types().items()
         ],
         "trait": {"type": rules.TRAIT.name, "ops": list(rules.TRAIT.ops)},
         "shapes": rules.OPERATORS,

@@ -30,6 +30,7 @@ from profiles.models import Profile
 from segments import rules
 from segments.compiler import compile_rule
 from segments.selectors import segment_rule
+from segments.sql import select_sql
 
 ERROR_STAGE_IN_STAGE_RULE = _(
     "A stage's entry rule cannot use stage conditions: a profile's stage comes from these rules."
@@ -146,10 +147,6 @@ def stage_save(*, stage: JourneyStage | None = None, data: dict) -> JourneyStage
     return stage
 
 
-def _sql(queryset) -> tuple[str, tuple]:
-    return queryset.query.sql_with_params()
-
-
 def stages_refresh(
     *, now: datetime.datetime | None = None, report: Callable[[int, int], None] | None = None
 ) -> dict:
@@ -183,7 +180,7 @@ def stages_refresh(
                 errors[stage.slug] = str(error)
                 continue
             beyond = [slug for slug, position in positions.items() if position >= stage.position]
-            matching_sql, matching_params = _sql(
+            matching_sql, matching_params = select_sql(
                 Profile.objects.filter(condition)
                 .exclude(stage__in=beyond)
                 .annotate(moving_id=F("pk"), moving_from=F("stage"))

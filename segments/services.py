@@ -8,6 +8,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from profiles.models import Profile
+from segments import sql as segment_sql
 from segments.compiler import (
     SharedMeasures,
     common_conditions,
@@ -22,6 +23,7 @@ from segments.compiler import (
     shared_tag_query,
     tag_slugs,
 )
+from segments.membership import membership_version_write
 from segments.models import Segment, SegmentMembership, SegmentRun, SegmentTransition
 from segments.rules import RuleError, parse_rule, referenced_segments
 from segments.selectors import segment_rule
@@ -42,10 +44,6 @@ def segment_preview(*, rule, slug: str | None = None, now: datetime.datetime | N
     members = Profile.objects.filter(compile_rule(tree, now=now))
     sample = members.order_by("pk").values_list("external_id", flat=True)[:PREVIEW_SAMPLE_SIZE]
     return {"size": members.count(), "sample": list(sample), "as_of": now.isoformat()}
-
-
-def _sql(queryset) -> tuple[str, tuple]:
-    return queryset.query.sql_with_params()
 
 
 def segment_evaluate(
@@ -107,57 +105,29 @@ def _membership_replace(
     """Make the membership equal the rule's result; return (entered, exited, size).
 
     The rule's query runs once, into a temporary table of profile ids; who left and who
-    entered are then two anti-joins against the stored membership, so an unchanged result
-    writes no membership row at all.
+    entered are then two anti-joins against the stored membership
+    (``segments.membership.membership_version_write``), so an unchanged result writes no
+    membership row at all.
     """
-    q = connection.ops.quote_name
-    transitions = q(SegmentTransition._meta.db_table)
-    membership = q(SegmentMembership._meta.db_table)
     if shared is None:
         matching = Profile.objects.filter(compile_rule(tree, now=now)).values("pk")
     else:
         matching = shared_matching(tree, now=now, shared=shared)
-    matching_sql, matching_params = _sql(matching)
-    head = f"INSERT INTO {transitions} (segment_id, entered, version, at, profile_id) "
+    matching_sql, matching_params = segment_sql.select_sql(matching)
     with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS segment_eval_result")
-        cursor.execute("CREATE TEMP TABLE segment_eval_result (profile_id bigint PRIMARY KEY)")
-        cursor.execute(
-            f"INSERT INTO segment_eval_result (profile_id) SELECT * FROM ({matching_sql}) AS m",
-            matching_params,
-        )
+        for statement in segment_sql.result_table_create():
+            cursor.execute(statement)
+        cursor.execute(segment_sql.result_table_fill(matching_sql), matching_params)
         size = cursor.rowcount
-        gone = (
-            f"FROM {membership} sm WHERE sm.segment_id = %s AND NOT EXISTS "
-            f"(SELECT 1 FROM segment_eval_result r WHERE r.profile_id = sm.profile_id)"
-        )
-        cursor.execute(
-            f"{head}SELECT %s, %s, %s, %s, sm.profile_id {gone}",
-            (segment.pk, False, version, now, segment.pk),
-        )
-        exited = cursor.rowcount
-        if exited:
-            cursor.execute(
-                f"DELETE FROM {membership} WHERE segment_id = %s AND profile_id IN "
-                f"(SELECT profile_id FROM {transitions} "
-                f"WHERE segment_id = %s AND version = %s AND entered = %s)",
-                (segment.pk, segment.pk, version, False),
-            )
-        cursor.execute(
-            f"{head}SELECT %s, %s, %s, %s, r.profile_id FROM segment_eval_result r "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {membership} sm "
-            f"WHERE sm.segment_id = %s AND sm.profile_id = r.profile_id)",
-            (segment.pk, True, version, now, segment.pk),
-        )
-        entered = cursor.rowcount
-        if entered:
-            cursor.execute(
-                f"INSERT INTO {membership} (segment_id, profile_id, since, version_added) "
-                f"SELECT segment_id, profile_id, at, version FROM {transitions} "
-                f"WHERE segment_id = %s AND version = %s AND entered = %s",
-                (segment.pk, version, True),
-            )
-        cursor.execute("DROP TABLE segment_eval_result")
+    entered, exited = membership_version_write(
+        segment_id=segment.pk,
+        version=version,
+        now=now,
+        leaving=(segment_sql.NOT_IN_RESULT, ()),
+        entering=[(segment_sql.IN_RESULT, ())],
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(segment_sql.result_table_drop())
     if segment.tag_id:
         from segments.tags import segment_tag_sync  # segments.tags imports profiles services
 
@@ -290,7 +260,7 @@ def shared_measures_fill(*, plan: SharedMeasures, now: datetime.datetime) -> Non
     """
     for table in plan.tables:
         columns = shared_measure_columns(plan, table)
-        sql, params = _sql(shared_measures_query(plan, table, now=now))
+        sql, params = segment_sql.select_sql(shared_measures_query(plan, table, now=now))
         names = ", ".join(column for column, _measure, _days in columns)
         with transaction.atomic(), connection.cursor() as cursor:
             if connection.vendor == "postgresql":
@@ -313,7 +283,7 @@ def shared_measures_fill(*, plan: SharedMeasures, now: datetime.datetime) -> Non
             if connection.vendor == "postgresql":
                 cursor.execute(f"ANALYZE {table}")
     for slug, table in plan.tags.items():
-        sql, params = _sql(shared_tag_query(slug, now=now))
+        sql, params = segment_sql.select_sql(shared_tag_query(slug, now=now))
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
             if connection.vendor == "postgresql":
@@ -325,7 +295,7 @@ def shared_measures_fill(*, plan: SharedMeasures, now: datetime.datetime) -> Non
             if connection.vendor == "postgresql":
                 cursor.execute(f"ANALYZE {table}")
     if plan.profiles is not None:
-        sql, params = _sql(shared_profiles_query(plan, now=now))
+        sql, params = segment_sql.select_sql(shared_profiles_query(plan, now=now))
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {plan.profiles}")
             cursor.execute(f"CREATE TEMP TABLE {plan.profiles} AS {sql}", params)

@@ -162,6 +162,9 @@ def shared_matching(tree: rules.Node, *, now: datetime.datetime, shared: SharedM
 
     With a narrow profile copy in the plan, the query scans it in place of the profile table:
     it keeps the profile table's alias, so the compiled conditions read the copy's columns.
+    No public API swaps a query's table; the behaviour of Django's ``Query.alias_map`` and
+    ``BaseTable`` relied on here is pinned by
+    ``tests/segments/test_sql.py::test_shared_matching_scans_the_narrow_profile_copy``.
     """
     queryset = Profile.objects.filter(compile_rule(tree, now=now, shared=shared)).values("pk")
     if shared.profiles is not None:

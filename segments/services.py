@@ -2,6 +2,8 @@
 
 import datetime
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -25,7 +27,7 @@ from segments.compiler import (
 )
 from segments.membership import membership_version_write
 from segments.models import Segment, SegmentMembership, SegmentRun, SegmentTransition
-from segments.rules import RuleError, parse_rule, referenced_segments
+from segments.rules import Node, RuleError, parse_rule, referenced_segments, rule_to_json
 from segments.selectors import segment_rule
 
 PREVIEW_SAMPLE_SIZE = 10
@@ -46,11 +48,38 @@ def segment_preview(*, rule, slug: str | None = None, now: datetime.datetime | N
     return {"size": members.count(), "sample": list(sample), "as_of": now.isoformat()}
 
 
+@dataclass(frozen=True)
+class ParsedRule:
+    """A segment's rule as one run read it, with its tree or the error that refused it."""
+
+    rule: Any
+    tree: Node | None = None
+    error: RuleError | None = None
+
+
+def rule_parse(*, rule: Any, slug: str) -> ParsedRule:
+    """Parse the rule of segment ``slug`` against the stored segments, keeping any error."""
+    try:
+        return ParsedRule(rule=rule, tree=parse_rule(rule, resolve=segment_rule, slug=slug))
+    except RuleError as error:
+        return ParsedRule(rule=rule, error=error)
+
+
+def _tree(segment: Segment, parsed: ParsedRule | None) -> Node:
+    """Return the segment's tree: the one parsed for this run if its rule is still the same."""
+    if parsed is None or parsed.rule != segment.rule:
+        parsed = rule_parse(rule=segment.rule, slug=segment.slug)
+    if parsed.error is not None:
+        raise parsed.error
+    return parsed.tree
+
+
 def segment_evaluate(
     *,
     segment_id: int,
     now: datetime.datetime | None = None,
     shared: SharedMeasures | None = None,
+    parsed: ParsedRule | None = None,
 ) -> SegmentRun | None:
     """Evaluate a dynamic segment into its membership, writing only the difference.
 
@@ -59,7 +88,8 @@ def segment_evaluate(
     rows that left are deleted, rows that entered are inserted with INSERT … SELECT, each change
     is logged as a SegmentTransition, and the version goes up by one. A failed run keeps the
     last good membership, records the error and marks the segment failed. ``shared`` names the
-    tables of event measures ``segments_evaluate_many`` computed once for several segments.
+    tables of event measures ``segments_evaluate_many`` computed once for several segments;
+    ``parsed`` the rule it already parsed (used if the stored rule is still the same).
     """
     now = now or timezone.now()
     claimed = (
@@ -74,7 +104,7 @@ def segment_evaluate(
     run = SegmentRun.objects.create(segment=segment, version=version, started_at=now)
     started = time.perf_counter()
     try:
-        tree = parse_rule(segment.rule, resolve=segment_rule, slug=segment.slug)
+        tree = _tree(segment, parsed)
         with transaction.atomic():
             entered, exited, size = _membership_replace(segment, tree, version, now, shared)
     except Exception as exc:  # any failure keeps the last good membership; record why
@@ -178,25 +208,21 @@ def segments_refresh_due(*, now: datetime.datetime | None = None) -> list[int]:
     return due
 
 
-def _dependency_order(segment_ids: list[int]) -> list[int]:
+def _dependency_order(
+    segment_ids: list[int], slugs: dict[int, str], parsed: dict[int, ParsedRule]
+) -> list[int]:
     """Return ``segment_ids`` with every segment after the segments its rule refers to."""
-    rows = dict(Segment.objects.filter(pk__in=segment_ids).values_list("pk", "slug"))
-    slugs = {slug: pk for pk, slug in rows.items()}
+    by_slug = {slug: pk for pk, slug in slugs.items()}
     ordered, seen = [], set()
 
     def visit(pk: int, depth: int = 0) -> None:
         if pk in seen or depth > 20:
             return
         seen.add(pk)
-        segment = Segment.objects.get(pk=pk)
-        try:
-            tree = parse_rule(segment.rule, resolve=segment_rule, slug=segment.slug)
-            for slug in referenced_segments(tree):
-                if slug in slugs:
-                    visit(slugs[slug], depth + 1)
-        except RuleError:  # the evaluation itself records the error
-            ordered.append(pk)
-            return
+        tree = parsed[pk].tree if pk in parsed else None  # an error: its evaluation records it
+        for slug in referenced_segments(tree) if tree is not None else ():
+            if slug in by_slug:
+                visit(by_slug[slug], depth + 1)
         ordered.append(pk)
 
     for pk in segment_ids:
@@ -209,38 +235,46 @@ def segments_evaluate_many(
 ) -> list[SegmentRun | None]:
     """Evaluate several segments in dependency order, sharing their event scans.
 
-    The counts and sums of events that the rules compare are computed once per event name into
-    temporary tables (``segments.compiler.shared_measures``), and the profile columns the rules
-    read are copied once into a narrow temporary table; then each segment is evaluated as
-    ``segment_evaluate`` does, reading those tables. All use the same ``now``, so the shared
-    measures mean the same for every rule.
+    Each rule is parsed once, here, and handed to its evaluation. The counts and sums of events
+    that the rules compare are computed once per event name into temporary tables
+    (``segments.compiler.shared_measures``), and the profile columns the rules read are copied
+    once into a narrow temporary table; then each segment is evaluated as ``segment_evaluate``
+    does, reading those tables. All use the same ``now``, so the shared measures mean the same
+    for every rule.
     """
     now = now or timezone.now()
-    ordered = _dependency_order(segment_ids)
-    trees = []
-    for segment in Segment.objects.filter(pk__in=ordered, kind=Segment.Kind.DYNAMIC):
-        try:
-            trees.append(parse_rule(segment.rule, resolve=segment_rule, slug=segment.slug))
-        except RuleError:  # its own evaluation records the error
-            continue
+    rows = Segment.objects.filter(pk__in=segment_ids).values_list("pk", "slug", "kind", "rule")
+    slugs, parsed = {}, {}
+    for pk, slug, kind, rule in rows:
+        slugs[pk] = slug
+        if kind == Segment.Kind.DYNAMIC:
+            parsed[pk] = rule_parse(rule=rule, slug=slug)
+    ordered = _dependency_order(segment_ids, slugs, parsed)
+    trees = [parsed[pk].tree for pk in ordered if pk in parsed and parsed[pk].tree is not None]
+    plan = _shared_plan(trees)
+    try:
+        if plan is not None:
+            shared_measures_fill(plan=plan, now=now)
+        return [
+            segment_evaluate(segment_id=pk, now=now, shared=plan, parsed=parsed.get(pk))
+            for pk in ordered
+        ]
+    finally:
+        if plan is not None:
+            shared_measures_drop(plan=plan)
+
+
+def _shared_plan(trees: list[Node]) -> SharedMeasures | None:
+    """Return the plan of the tables the rules share, or None when they share nothing."""
     keys = set().union(*(measure_keys(tree) for tree in trees))
     tags = set().union(*(tag_slugs(tree) for tree in trees))
     # A narrow copy of the profile columns pays for itself once several rules scan it.
     columns = profile_columns(trees) if len(trees) >= SHARED_PROFILES_FROM else None
     # The copy holds only the profiles satisfying the conditions all the rules require.
     common = common_conditions(trees) if columns is not None else ()
-    plan = (
-        shared_measures(keys, tags=tags, profile_columns=columns, common=common)
-        if keys or tags or columns
-        else None
-    )
-    try:
-        if plan is not None:
-            shared_measures_fill(plan=plan, now=now)
-        return [segment_evaluate(segment_id=pk, now=now, shared=plan) for pk in ordered]
-    finally:
-        if plan is not None:
-            shared_measures_drop(plan=plan)
+    if not (keys or tags or columns):
+        return None
+    return shared_measures(keys, tags=tags, profile_columns=columns, common=common)
 
 
 def shared_measures_drop(*, plan: SharedMeasures) -> None:
@@ -335,11 +369,15 @@ def segment_memberships_move(*, source: Profile, target: Profile) -> int:
 SEGMENT_FIELDS = ("name", "slug", "description", "kind", "refresh_minutes", "rule")
 
 
-def segment_save(*, segment: Segment | None = None, data: dict) -> Segment:
+def segment_save(
+    *, segment: Segment | None = None, data: dict, tree: Node | None = None
+) -> Segment:
     """Create or update a segment from checked ``data``; queue a dynamic one for evaluation.
 
-    The rule is checked again here (``Segment.clean`` runs ``parse_rule``), so an invalid rule
-    never reaches the database whoever calls this. A static list keeps the rule ``{}``.
+    The rule is checked here (``Segment.clean`` runs ``parse_rule``), so an invalid rule never
+    reaches the database whoever calls this, unless the caller passes the ``tree`` it parsed
+    from this very rule, slug included (the segment form does), so it is parsed once per save.
+    A static list keeps the rule ``{}``.
     """
     segment = segment or Segment()
     for name in SEGMENT_FIELDS:
@@ -347,6 +385,8 @@ def segment_save(*, segment: Segment | None = None, data: dict) -> Segment:
             setattr(segment, name, data[name])
     if segment.kind == Segment.Kind.STATIC:
         segment.rule = {}
+    elif tree is not None and rule_to_json(tree) == segment.rule:  # the tree of this very rule
+        segment.rule_checked(tree)
     segment.full_clean()
     with transaction.atomic():
         segment.save()

@@ -147,6 +147,39 @@ def stage_save(*, stage: JourneyStage | None = None, data: dict) -> JourneyStage
     return stage
 
 
+def _stage_move(stage: JourneyStage, condition, positions: dict[str, int], now) -> int:
+    """Move the profiles meeting ``condition`` and not yet at or beyond ``stage``; return how many.
+
+    The moves are logged as transitions with one INSERT … SELECT, then the profiles' stage is set.
+    """
+    table = connection.ops.quote_name(StageTransition._meta.db_table)
+    at = connection.ops.adapt_datetimefield_value(now)  # as the ORM stores it
+    beyond = [slug for slug, position in positions.items() if position >= stage.position]
+    matching_sql, matching_params = select_sql(
+        Profile.objects.filter(condition)
+        .exclude(stage__in=beyond)
+        .annotate(moving_id=F("pk"), moving_from=F("stage"))
+        .values("moving_id", "moving_from")
+    )
+    known = ", ".join(["%s"] * len(positions))
+    last_id = StageTransition.objects.order_by("-pk").values_list("pk", flat=True).first()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (profile_id, from_stage_id, to_stage_id, at) "
+            f"SELECT m.moving_id, "
+            f"CASE WHEN m.moving_from IN ({known}) THEN m.moving_from END, %s, %s "
+            f"FROM ({matching_sql}) m",
+            (*positions, stage.slug, at, *matching_params),
+        )
+        moved = cursor.rowcount
+    if moved:
+        entered = StageTransition.objects.filter(
+            pk__gt=last_id or 0, to_stage_id=stage.slug
+        ).values("profile_id")
+        Profile.objects.filter(pk__in=entered).update(stage=stage.slug, stage_entered_at=now)
+    return moved
+
+
 def stages_refresh(
     *, now: datetime.datetime | None = None, report: Callable[[int, int], None] | None = None
 ) -> dict:
@@ -160,9 +193,6 @@ def stages_refresh(
     """
     now = now or timezone.now()
     started = time.perf_counter()
-    q = connection.ops.quote_name
-    table = q(StageTransition._meta.db_table)
-    at = connection.ops.adapt_datetimefield_value(now)  # as the ORM stores it
     moved: dict[str, int] = {}
     errors: dict[str, str] = {}
     with transaction.atomic():
@@ -179,31 +209,7 @@ def stages_refresh(
             except rules.RuleError as error:
                 errors[stage.slug] = str(error)
                 continue
-            beyond = [slug for slug, position in positions.items() if position >= stage.position]
-            matching_sql, matching_params = select_sql(
-                Profile.objects.filter(condition)
-                .exclude(stage__in=beyond)
-                .annotate(moving_id=F("pk"), moving_from=F("stage"))
-                .values("moving_id", "moving_from")
-            )
-            known = ", ".join(["%s"] * len(positions))
-            last_id = StageTransition.objects.order_by("-pk").values_list("pk", flat=True).first()
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"INSERT INTO {table} (profile_id, from_stage_id, to_stage_id, at) "
-                    f"SELECT m.moving_id, "
-                    f"CASE WHEN m.moving_from IN ({known}) THEN m.moving_from END, %s, %s "
-                    f"FROM ({matching_sql}) m",
-                    (*positions, stage.slug, at, *matching_params),
-                )
-                moved[stage.slug] = cursor.rowcount
-            if moved[stage.slug]:
-                entered = StageTransition.objects.filter(
-                    pk__gt=last_id or 0, to_stage_id=stage.slug
-                ).values("profile_id")
-                Profile.objects.filter(pk__in=entered).update(
-                    stage=stage.slug, stage_entered_at=now
-                )
+            moved[stage.slug] = _stage_move(stage, condition, positions, now)
     if report:
         report(len(active), len(active))
     return {

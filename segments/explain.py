@@ -218,6 +218,7 @@ def explain_attribute(node: rules.AttributeCondition, profile: Profile, now):
 
 
 def explain_tag(node: rules.TagCondition, profile: Profile, now):
+    """Return whether the profile carries the tag, and until when."""
     row = ProfileTag.objects.filter(profile=profile, tag__slug=node.tag).first()
     if row is None:
         return "tag", {"carries": False, "expires_at": None}, _("does not carry the tag")
@@ -233,6 +234,7 @@ def explain_tag(node: rules.TagCondition, profile: Profile, now):
 
 
 def explain_event(node: rules.EventCondition, profile: Profile, now):
+    """Return the count, or the sum of amounts, of the profile's events in the window."""
     since = now - datetime.timedelta(days=node.within_days)  # the compiler's window
     events = Event.objects.filter(
         profile=profile, name=node.event, occurred_at__gte=since, occurred_at__lte=now
@@ -251,6 +253,7 @@ def explain_event(node: rules.EventCondition, profile: Profile, now):
 
 
 def explain_segment(node: rules.SegmentCondition, profile: Profile, now):
+    """Return whether the profile is a stored member of the referenced segment."""
     member = SegmentMembership.objects.filter(profile=profile, segment__slug=node.segment).exists()
     if member:
         shown = _("a stored member of {segment}").format(segment=node.segment)
@@ -260,6 +263,7 @@ def explain_segment(node: rules.SegmentCondition, profile: Profile, now):
 
 
 def explain_consent(node: rules.ConsentCondition, profile: Profile, now):
+    """Return the profile's current marketing consent on the channel."""
     state = consent_current(profile=profile).get((node.consent, ConsentPurpose.MARKETING))
     if state is None:
         return (

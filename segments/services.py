@@ -281,60 +281,32 @@ def shared_measures_drop(*, plan: SharedMeasures) -> None:
     """Drop the temporary tables of a shared-measures plan."""
     with connection.cursor() as cursor:
         for table in [*plan.tables, *plan.tags.values(), *filter(None, [plan.profiles])]:
-            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            cursor.execute(segment_sql.table_drop(table))
+
+
+def _steps_run(steps: list[segment_sql.Step], params) -> None:
+    with transaction.atomic(), connection.cursor() as cursor:
+        for statement, takes_params in steps:
+            cursor.execute(statement, params if takes_params else None)
 
 
 def shared_measures_fill(*, plan: SharedMeasures, now: datetime.datetime) -> None:
     """Create and fill the temporary tables of a shared-measures plan.
 
-    Each table is filled by one grouped scan, then indexed (faster than inserting into an indexed
-    table); so is the narrow copy of the profile columns, if the plan has one. On PostgreSQL the
-    scan may use more memory (``work_mem``) for this one statement, so that it groups in memory
-    instead of sorting on disk.
+    Each table of measures is filled by one grouped scan, each table of tag carriers by one
+    query, then indexed; so is the narrow copy of the profile columns, if the plan has one
+    (statements in ``segments.sql``).
     """
     for table in plan.tables:
-        columns = shared_measure_columns(plan, table)
-        sql, params = segment_sql.select_sql(shared_measures_query(plan, table, now=now))
-        names = ", ".join(column for column, _measure, _days in columns)
-        with transaction.atomic(), connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                cursor.execute("SET LOCAL work_mem = '256MB'")
-            cursor.execute(f"DROP TABLE IF EXISTS {table}")
-            if connection.vendor == "postgresql":  # CREATE TABLE AS may scan in parallel
-                create = f"CREATE TEMP TABLE {table} (profile_id, {names}) AS"
-                cursor.execute(f"{create} SELECT * FROM ({sql}) AS m", params)
-            else:
-                types = ", ".join(  # declared, so that SQLite compares the values as numbers
-                    f"{column} {'bigint' if measure == 'count' else 'numeric(20, 2)'}"
-                    for column, measure, _days in columns
-                )
-                cursor.execute(f"CREATE TEMP TABLE {table} (profile_id bigint NOT NULL, {types})")
-                cursor.execute(
-                    f"INSERT INTO {table} (profile_id, {names}) SELECT * FROM ({sql}) AS m",
-                    params,
-                )
-            cursor.execute(f"CREATE UNIQUE INDEX {table}_profile ON {table} (profile_id)")
-            if connection.vendor == "postgresql":
-                cursor.execute(f"ANALYZE {table}")
+        columns = [(name, measure) for name, measure, _days in shared_measure_columns(plan, table)]
+        select, params = segment_sql.select_sql(shared_measures_query(plan, table, now=now))
+        _steps_run(segment_sql.measures_table_fill(table, columns, select), params)
     for slug, table in plan.tags.items():
-        sql, params = segment_sql.select_sql(shared_tag_query(slug, now=now))
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {table}")
-            if connection.vendor == "postgresql":
-                cursor.execute(f"CREATE TEMP TABLE {table} (profile_id) AS {sql}", params)
-            else:  # declared, so that SQLite compares the ids as numbers
-                cursor.execute(f"CREATE TEMP TABLE {table} (profile_id bigint NOT NULL)")
-                cursor.execute(f"INSERT INTO {table} (profile_id) {sql}", params)
-            cursor.execute(f"CREATE UNIQUE INDEX {table}_profile ON {table} (profile_id)")
-            if connection.vendor == "postgresql":
-                cursor.execute(f"ANALYZE {table}")
+        select, params = segment_sql.select_sql(shared_tag_query(slug, now=now))
+        _steps_run(segment_sql.ids_table_fill(table, select), params)
     if plan.profiles is not None:
-        sql, params = segment_sql.select_sql(shared_profiles_query(plan, now=now))
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {plan.profiles}")
-            cursor.execute(f"CREATE TEMP TABLE {plan.profiles} AS {sql}", params)
-            if connection.vendor == "postgresql":
-                cursor.execute(f"ANALYZE {plan.profiles}")
+        select, params = segment_sql.select_sql(shared_profiles_query(plan, now=now))
+        _steps_run(segment_sql.copy_table_fill(plan.profiles, select), params)
 
 
 def segment_queue(*, segment: Segment) -> None:

@@ -108,3 +108,74 @@ def memberships_insert() -> str:
         f"SELECT segment_id, profile_id, at, version FROM {transitions} "
         f"WHERE segment_id = %s AND version = %s AND entered = %s"
     )
+
+
+# The temporary tables one refresh of many segments shares (``segments.compiler.shared``).
+# Each step is (statement, whether it takes the parameters of the SELECT it embeds).
+Step = tuple[str, bool]
+
+
+def _postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _indexed(table: str) -> list[Step]:
+    """Index a filled table by profile (faster than filling an indexed one), then analyse it."""
+    steps = [(f"CREATE UNIQUE INDEX {table}_profile ON {table} (profile_id)", False)]
+    return steps + ([(f"ANALYZE {table}", False)] if _postgresql() else [])
+
+
+def measures_table_fill(table: str, columns: list[tuple[str, str]], select: str) -> list[Step]:
+    """Return the steps creating ``table`` (profile_id, then ``columns``) from ``select``.
+
+    ``columns`` are (name, "count" or "sum"). On PostgreSQL the grouped scan may use more memory
+    for this one statement (so it groups in memory) and CREATE TABLE AS may scan in parallel;
+    on SQLite the columns are declared, so that it compares the values as numbers.
+    """
+    names = ", ".join(name for name, _measure in columns)
+    if _postgresql():
+        return [
+            ("SET LOCAL work_mem = '256MB'", False),
+            (f"DROP TABLE IF EXISTS {table}", False),
+            (
+                f"CREATE TEMP TABLE {table} (profile_id, {names}) AS SELECT * FROM ({select}) m",
+                True,
+            ),
+            *_indexed(table),
+        ]
+    types = ", ".join(
+        f"{name} {'bigint' if measure == 'count' else 'numeric(20, 2)'}"
+        for name, measure in columns
+    )
+    return [
+        (f"DROP TABLE IF EXISTS {table}", False),
+        (f"CREATE TEMP TABLE {table} (profile_id bigint NOT NULL, {types})", False),
+        (f"INSERT INTO {table} (profile_id, {names}) SELECT * FROM ({select}) AS m", True),
+        *_indexed(table),
+    ]
+
+
+def ids_table_fill(table: str, select: str) -> list[Step]:
+    """Return the steps creating ``table`` (profile_id) from a SELECT of profile ids."""
+    if _postgresql():
+        create = [(f"CREATE TEMP TABLE {table} (profile_id) AS {select}", True)]
+    else:  # declared, so that SQLite compares the ids as numbers
+        create = [
+            (f"CREATE TEMP TABLE {table} (profile_id bigint NOT NULL)", False),
+            (f"INSERT INTO {table} (profile_id) {select}", True),
+        ]
+    return [(f"DROP TABLE IF EXISTS {table}", False), *create, *_indexed(table)]
+
+
+def copy_table_fill(table: str, select: str) -> list[Step]:
+    """Return the steps creating ``table`` as a copy of what ``select`` returns."""
+    steps = [
+        (f"DROP TABLE IF EXISTS {table}", False),
+        (f"CREATE TEMP TABLE {table} AS {select}", True),
+    ]
+    return steps + ([(f"ANALYZE {table}", False)] if _postgresql() else [])
+
+
+def table_drop(table: str) -> str:
+    """Return the statement dropping a temporary table if it exists."""
+    return f"DROP TABLE IF EXISTS {table}"

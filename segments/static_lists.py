@@ -125,16 +125,19 @@ def _add(segment: Segment, querysets: Iterable[QuerySet[Profile]]) -> int:
     return entered
 
 
-def _read_ids(stream, report: StaticAddReport) -> list[str]:
-    """Return the good external IDs of the CSV ``stream``; record bad lines in ``report``."""
+def _text(stream) -> str:
+    """Return the text of an uploaded file: UTF-8 bytes (BOM or not) or text."""
     raw = stream.read()
-    if isinstance(raw, bytes):
-        try:
-            text = codecs.decode(raw, "utf-8-sig")
-        except UnicodeDecodeError:
-            raise ValidationError(ERROR_NOT_UTF8) from None
-    else:
-        text = raw.removeprefix("\ufeff")
+    if not isinstance(raw, bytes):
+        return raw.removeprefix("\ufeff")
+    try:
+        return codecs.decode(raw, "utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationError(ERROR_NOT_UTF8) from None
+
+
+def _well_formed_ids(text: str, report: StaticAddReport) -> dict[str, int]:
+    """Return each well-formed external ID of the CSV with its first line; report the others."""
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
     found = ",".join(header or [])
@@ -153,6 +156,12 @@ def _read_ids(stream, report: StaticAddReport) -> list[str]:
             report.skip(line, external_id[:40], ERROR_ID_TOO_LONG.format(limit=_EXTERNAL_ID_MAX))
         else:
             good.setdefault(external_id, line)
+    return good
+
+
+def _read_ids(stream, report: StaticAddReport) -> list[str]:
+    """Return the good external IDs of the CSV ``stream``; record bad lines in ``report``."""
+    good = _well_formed_ids(_text(stream), report)
     ids = list(good)
     known: set[str] = set()
     for start in range(0, len(ids), LOOKUP_SIZE):

@@ -85,6 +85,7 @@ def shared_events_merged(nodes: list, env: Env) -> Q:
 
 
 def compile_tag(node: rules.TagCondition, path: str, env: Env) -> Q:
+    """Compile a tag condition: carriers live at ``now`` (or the shared list of them)."""
     if env.shared is not None and node.tag in env.shared.tags:
         # The table name comes from the plan, not from the rule.
         sql = f"SELECT profile_id FROM {env.shared.tags[node.tag]}"
@@ -96,6 +97,7 @@ def compile_tag(node: rules.TagCondition, path: str, env: Env) -> Q:
 
 
 def compile_event(node: rules.EventCondition, path: str, env: Env) -> Q:
+    """Compile an event count or sum: EXISTS for "any"/"none", else a grouped scan."""
     shared = shared_event(node, env)
     if shared is not None:
         return shared
@@ -117,9 +119,11 @@ def compile_event(node: rules.EventCondition, path: str, env: Env) -> Q:
 
 
 def compile_segment(node: rules.SegmentCondition, path: str, env: Env) -> Q:
+    """Compile a segment reference: the referenced segment's stored membership."""
     members = SegmentMembership.objects.filter(profile=OuterRef("pk"), segment__slug=node.segment)
     return Q(Exists(members))
 
 
 def compile_consent(node: rules.ConsentCondition, path: str, env: Env) -> Q:
+    """Compile a consent condition: marketing consent granted on the channel."""
     return consent_granted_q(channel=node.consent)

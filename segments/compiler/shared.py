@@ -45,6 +45,7 @@ class SharedMeasures:
 
 
 def measure_key(node: rules.EventCondition) -> MeasureKey:
+    """Return the key of the shared measure an event condition compares."""
     return (node.event, node.measure, node.within_days)
 
 
@@ -218,6 +219,7 @@ SQL_OPERATORS = {"eq": "=", "ne": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte"
 
 
 def comparison_sql(column: str, op: str, operand) -> tuple[str, list]:
+    """Return the SQL comparing a shared column with the operand, and its parameters."""
     if op == "between":
         low, high = operand
         return f"{column} >= %s AND {column} <= %s", [low, high]

@@ -13,10 +13,12 @@ JSONValue = str | int | float | bool | tuple
 
 
 def thaw(value: Any) -> Any:
+    """Return ``value`` with tuples turned back into lists (its JSON form)."""
     return [thaw(v) for v in value] if isinstance(value, tuple) else value
 
 
 def freeze(value: Any) -> Any:
+    """Return ``value`` with lists turned into tuples (hashable, immutable)."""
     return tuple(freeze(v) for v in value) if isinstance(value, list | tuple) else value
 
 

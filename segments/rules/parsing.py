@@ -124,6 +124,7 @@ def parse_node(node: Any, path: str, ctx: ParseContext, *, depth: int) -> Node:
 
 
 def check_keys(node: Mapping, path: str, required: tuple[str, ...], optional=()) -> None:
+    """Refuse a key not allowed in the node, or a required key missing."""
     allowed = (*required, *optional)
     for key in node:
         if key not in allowed:
@@ -144,6 +145,7 @@ def shown(raw: Any, limit: int = MAX_NAME) -> str:
 
 
 def parse_value(check: Callable[[Any], Any], raw: Any, path: str) -> Any:
+    """Return ``check(raw)``, a refusal becoming a RuleError at ``path``."""
     try:
         return check(raw)
     except _Bad as bad:
@@ -151,12 +153,15 @@ def parse_value(check: Callable[[Any], Any], raw: Any, path: str) -> Any:
 
 
 def parse_choice(raw: Any, choices: tuple[str, ...], path: str, message=ERROR_UNKNOWN_OP) -> str:
+    """Return ``raw`` if it is one of ``choices``, else refuse it at ``path``."""
     if not isinstance(raw, str) or raw not in choices:
         raise RuleError(path, message.format(op=shown(raw), ops=", ".join(choices)))
     return raw
 
 
 def parse_slug(raw: Any, path: str) -> str:
+    """Return ``raw`` if it is a slug (of a tag, a segment, a stage), else refuse it."""
+
     def check(value):
         if not isinstance(value, str) or len(value) > MAX_NAME or not slug_unicode_re.match(value):
             raise _Bad(ERROR_EXPECTED_SLUG.format(limit=MAX_NAME))
@@ -166,6 +171,8 @@ def parse_slug(raw: Any, path: str) -> str:
 
 
 def parse_group(kind: str, make: Callable[[tuple], Node]):
+    """Return the parser of the group ``kind`` (all, any) building its node with ``make``."""
+
     def parse(node: Mapping, path: str, ctx: ParseContext, depth: int) -> Node:
         check_keys(node, path, (kind,))
         items_path = key_path(path, kind)
@@ -187,6 +194,7 @@ def parse_group(kind: str, make: Callable[[tuple], Node]):
 
 
 def parse_not(node: Mapping, path: str, ctx: ParseContext, depth: int) -> Not:
+    """Parse ``{"not": condition}``."""
     check_keys(node, path, ("not",))
     if depth >= MAX_DEPTH:
         raise RuleError(key_path(path, "not"), ERROR_TOO_DEEP.format(limit=MAX_DEPTH))
@@ -233,6 +241,7 @@ VALUE_SHAPES: dict[str, Callable[[ValueType, str, Any, str], Any] | None] = {
 
 
 def parse_attribute(node: Mapping, path: str, ctx: ParseContext, depth: int) -> AttributeCondition:
+    """Parse ``{"attr": …, "op": …, "value": …}`` against the registered attributes."""
     check_keys(node, path, ("attr", "op"), ("value",))
     attr = node["attr"]
     vtype = attribute_type(attr) if isinstance(attr, str) else None
@@ -296,6 +305,7 @@ def _count(raw: Any) -> int:
 
 
 def parse_event(node: Mapping, path: str, ctx: ParseContext, depth: int) -> EventCondition:
+    """Parse an event count or sum over the last ``within_days``."""
     check_keys(node, path, ("event", "within_days"), ("count", "sum", "value"))
     event = parse_value(_event_name, node["event"], key_path(path, "event"))
     within_days = parse_value(_check_days, node["within_days"], key_path(path, "within_days"))
@@ -328,12 +338,14 @@ def parse_event(node: Mapping, path: str, ctx: ParseContext, depth: int) -> Even
 
 
 def parse_tag(node: Mapping, path: str, ctx: ParseContext, depth: int) -> TagCondition:
+    """Parse ``{"tag": slug, "op": "has" | "has_not"}``."""
     check_keys(node, path, ("tag", "op"))
     tag = parse_slug(node["tag"], key_path(path, "tag"))
     return TagCondition(tag=tag, op=parse_choice(node["op"], TAG_OPS, key_path(path, "op")))
 
 
 def parse_segment(node: Mapping, path: str, ctx: ParseContext, depth: int) -> SegmentCondition:
+    """Parse ``{"segment": slug}``, following the reference when a resolver is given."""
     check_keys(node, path, ("segment",))
     slug_path = key_path(path, "segment")
     slug = parse_slug(node["segment"], slug_path)
@@ -365,6 +377,7 @@ def _follow(slug: str, path: str, ctx: ParseContext) -> None:
 
 
 def parse_consent(node: Mapping, path: str, ctx: ParseContext, depth: int) -> ConsentCondition:
+    """Parse ``{"consent": channel, "op": "granted"}``."""
     check_keys(node, path, ("consent", "op"))
     channel = parse_choice(
         node["consent"], CONSENT_CHANNELS, key_path(path, "consent"), ERROR_UNKNOWN_CHANNEL

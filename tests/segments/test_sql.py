@@ -151,3 +151,32 @@ def test_shared_matching_scans_the_narrow_profile_copy(people):
         f"FROM {plan.profiles}" in select
     )
     assert found == {"ann", "bob", "cat"}
+
+
+def test_the_shared_tables_fill_with_numbers_and_ids(people):
+    from tests.factories import ProfileTagFactory, PurchaseFactory, TagFactory
+
+    ann = Profile.objects.get(external_id="ann")
+    PurchaseFactory(profile=ann, occurred_at=NOW - datetime.timedelta(days=1), amount=12.5)
+    PurchaseFactory(profile=ann, occurred_at=NOW - datetime.timedelta(days=40), amount=1)
+    ProfileTagFactory(profile=ann, tag=TagFactory(slug="vip"))
+    keys = {("purchase", "count", 30), ("purchase", "sum", 90)}
+    plan = shared_measures(keys, tags={"vip"}, profile_columns={"city"}, prefix="filled")
+
+    shared_measures_fill(plan=plan, now=NOW)
+    try:
+        with connection.cursor() as cursor:
+            (table,) = plan.tables
+            cursor.execute(f"SELECT profile_id, m0, m1 FROM {table} WHERE m0 >= 1 AND m1 > 13")
+            measures = [tuple(row) for row in cursor.fetchall()]
+            cursor.execute(f"SELECT profile_id FROM {plan.tags['vip']} WHERE profile_id > 0")
+            carriers = [row[0] for row in cursor.fetchall()]
+            cursor.execute(f"SELECT COUNT(*) FROM {plan.profiles}")
+            copied = cursor.fetchone()[0]
+    finally:
+        shared_measures_drop(plan=plan)
+
+    assert [(pk, count) for pk, count, _total in measures] == [(ann.pk, 1)]
+    assert float(measures[0][2]) == 13.5
+    assert carriers == [ann.pk]
+    assert copied == 3

@@ -1,25 +1,28 @@
 """The segment rule condition ``{"stage": "<slug>", "op": "reached"}``, plugged into segments.
 
 Segments cannot import journeys (journeys → campaigns → segments → profiles), so this app
-registers, from ``JourneysConfig.ready()``:
+registers the kind with ``segments.conditions.condition_register`` from
+``JourneysConfig.ready()``, as segments registers its own kinds:
 
-- a compiler in ``segments.compiler.COMPILERS``: "reached" is true when the profile's current
+- the node ``StageCondition`` and its parser, which, when a rule is read against the stored
+  segments (the resolver is ``segments.selectors.segment_rule``: the segment form, the API, the
+  model's ``clean()``, preview and evaluation), refuses a stage that does not exist, naming the
+  node. Parsing without that resolver stays pure (no query);
+- the compiler: "reached" is true when the profile's current
   stage (``Profile.stage``) is the named stage or a later one by position. The position, not a
   transition into the named stage, because stages can be skipped: a profile that went straight
   to "repurchase" has reached "first-purchase" too (as the funnel counts it). A stage is
   behaviour: a profile that withdrew personalised profiling has no stage to rules, so
   "reached" is false for it (and "not reached" true);
-- an explainer in ``segments.explain.ACTUALS`` showing the profile's stage;
-- a parser in ``segments.rules.CONDITION_KINDS`` that, when a rule is read against the stored
-  segments (the resolver is ``segments.selectors.segment_rule``: the segment form, the API, the
-  model's ``clean()``, preview and evaluation), refuses a stage that does not exist, naming the
-  node. Parsing without that resolver stays pure (no query).
+- the explainer, showing the profile's stage.
 
 A stage deleted after a rule was saved (stages are only made inactive by the pages) still gives
 a RuleError at compile time, never a database error.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from django.db.models import Q
 from django.utils import timezone
@@ -30,10 +33,23 @@ from django.utils.translation import gettext_lazy
 from journeys.selectors import stage_positions
 from profiles.models import Profile
 from profiles.services.consent import profiling_allowed_q
-from segments import compiler, explain, rules
+from segments import rules
+from segments.conditions import condition_register
 from segments.selectors import segment_rule
 
 ERROR_UNKNOWN_STAGE = gettext_lazy("There is no journey stage “{slug}”; use one of {slugs}.")
+STAGE_OPS = ("reached",)
+
+
+@dataclass(frozen=True)
+class StageCondition:
+    """The profile has reached a journey stage."""
+
+    stage: str
+    op: str
+
+    def to_json(self) -> dict:
+        return {"stage": self.stage, "op": self.op}
 
 
 def _unknown(slug: str, positions: dict[str, int], path: str) -> rules.RuleError:
@@ -52,7 +68,7 @@ def stage_reached_q(slug: str, *, path: str = "") -> Q:
     return Q(stage__in=beyond) & profiling_allowed_q()
 
 
-def compile_stage(node: rules.StageCondition, path: str, env) -> Q:
+def compile_stage(node: StageCondition, path: str, env) -> Q:
     """Compile a stage condition (``reached`` is its only operator)."""
     return stage_reached_q(node.stage, path=path)
 
@@ -62,7 +78,7 @@ def _when(profile: Profile) -> str:
     return localize(timezone.localtime(at)) if at else "—"
 
 
-def explain_stage(node: rules.StageCondition, profile: Profile, now):
+def explain_stage(node: StageCondition, profile: Profile, now):
     """Return (kind, the profile's stage slug or None, the same for people)."""
     if not Profile.objects.filter(profiling_allowed_q(), pk=profile.pk).exists():
         return "stage", None, _("personalised profiling withdrawn: no stage is used")
@@ -75,23 +91,25 @@ def explain_stage(node: rules.StageCondition, profile: Profile, now):
     )
 
 
-def _checked_parser(parse):
-    def parse_stage(node, path, ctx, depth):
-        condition = parse(node, path, ctx, depth)
-        if ctx.resolve is segment_rule:
-            positions = stage_positions()
-            if condition.stage not in positions:
-                raise _unknown(condition.stage, positions, path)
-        return condition
-
-    parse_stage.checks_stages = True
-    return parse_stage
+def parse_stage(node, path: str, ctx: rules.ParseContext, depth: int) -> StageCondition:
+    """Parse ``{"stage": slug, "op": "reached"}``; with the stored segments, check the stage."""
+    rules.check_keys(node, path, ("stage", "op"))
+    stage = rules.parse_slug(node["stage"], rules.key_path(path, "stage"))
+    op = rules.parse_choice(node["op"], STAGE_OPS, rules.key_path(path, "op"))
+    if ctx.resolve is segment_rule:
+        positions = stage_positions()
+        if stage not in positions:
+            raise _unknown(stage, positions, path)
+    return StageCondition(stage=stage, op=op)
 
 
 def stage_condition_register() -> None:
     """Plug the stage condition into the segment rule engine (idempotent)."""
-    compiler.COMPILERS[rules.StageCondition] = compile_stage
-    explain.ACTUALS[rules.StageCondition] = explain_stage
-    parse = rules.CONDITION_KINDS["stage"]
-    if not getattr(parse, "checks_stages", False):
-        rules.CONDITION_KINDS["stage"] = _checked_parser(parse)
+    condition_register(
+        "stage",
+        node_type=StageCondition,
+        parser=parse_stage,
+        compiler=compile_stage,
+        explainer=explain_stage,
+        profile_columns=lambda node: {Profile._meta.get_field("stage").column},
+    )  # not "behaviour": compile_stage leaves out profiles without profiling itself

@@ -36,6 +36,7 @@ from profiles.models import Profile
 from segments import rules
 from segments.compiler import compile_rule
 from segments.selectors import segment_rule
+from segments.sql import select_sql
 
 
 def stage_positions() -> dict[str, int]:
@@ -216,7 +217,7 @@ def _median_seconds(
         for index, stage in enumerate(stages)
     }
     per_profile = _transitions(filters).order_by().values("profile_id").annotate(**reached_at)
-    sql, params = per_profile.query.sql_with_params()
+    sql, params = select_sql(per_profile)
     medians: list[float | None] = [None]
     with connection.cursor() as cursor:
         for index in range(1, len(stages)):

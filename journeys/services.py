@@ -23,12 +23,14 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from journeys.conditions import StageCondition
 from journeys.models import JourneyStage, StageTransition
 from journeys.selectors import stage_positions
 from profiles.models import Profile
 from segments import rules
 from segments.compiler import compile_rule
 from segments.selectors import segment_rule
+from segments.sql import select_sql
 
 ERROR_STAGE_IN_STAGE_RULE = _(
     "A stage's entry rule cannot use stage conditions: a profile's stage comes from these rules."
@@ -89,7 +91,7 @@ def stages_ensure_defaults() -> int:
 
 def _stage_paths(node: rules.Node, path: str):
     """Yield (path, node) for the stage conditions of a parsed rule."""
-    if isinstance(node, rules.StageCondition):
+    if isinstance(node, StageCondition):
         yield path, node
     elif isinstance(node, rules.AllOf | rules.AnyOf):
         items = rules.key_path(path, "all" if isinstance(node, rules.AllOf) else "any")
@@ -145,8 +147,37 @@ def stage_save(*, stage: JourneyStage | None = None, data: dict) -> JourneyStage
     return stage
 
 
-def _sql(queryset) -> tuple[str, tuple]:
-    return queryset.query.sql_with_params()
+def _stage_move(stage: JourneyStage, condition, positions: dict[str, int], now) -> int:
+    """Move the profiles meeting ``condition`` and not yet at or beyond ``stage``; return how many.
+
+    The moves are logged as transitions with one INSERT … SELECT, then the profiles' stage is set.
+    """
+    table = connection.ops.quote_name(StageTransition._meta.db_table)
+    at = connection.ops.adapt_datetimefield_value(now)  # as the ORM stores it
+    beyond = [slug for slug, position in positions.items() if position >= stage.position]
+    matching_sql, matching_params = select_sql(
+        Profile.objects.filter(condition)
+        .exclude(stage__in=beyond)
+        .annotate(moving_id=F("pk"), moving_from=F("stage"))
+        .values("moving_id", "moving_from")
+    )
+    known = ", ".join(["%s"] * len(positions))
+    last_id = StageTransition.objects.order_by("-pk").values_list("pk", flat=True).first()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (profile_id, from_stage_id, to_stage_id, at) "
+            f"SELECT m.moving_id, "
+            f"CASE WHEN m.moving_from IN ({known}) THEN m.moving_from END, %s, %s "
+            f"FROM ({matching_sql}) m",
+            (*positions, stage.slug, at, *matching_params),
+        )
+        moved = cursor.rowcount
+    if moved:
+        entered = StageTransition.objects.filter(
+            pk__gt=last_id or 0, to_stage_id=stage.slug
+        ).values("profile_id")
+        Profile.objects.filter(pk__in=entered).update(stage=stage.slug, stage_entered_at=now)
+    return moved
 
 
 def stages_refresh(
@@ -178,7 +209,7 @@ def stages_refresh(
             except rules.RuleError as error:
                 errors[stage.slug] = str(error)
                 continue
-            moved[stage.slug] = _stage_enter(stage, condition, positions=positions, now=now)
+            moved[stage.slug] = _stage_move(stage, condition, positions, now)
     if report:
         report(len(active), len(active))
     return {
@@ -188,41 +219,6 @@ def stages_refresh(
         "as_of": now.isoformat(),
         "seconds": round(time.perf_counter() - started, 3),
     }
-
-
-def _stage_enter(stage, condition, *, positions: dict[str, int], now: datetime.datetime) -> int:
-    """Move the profiles meeting ``condition`` and not yet at or beyond ``stage`` into it.
-
-    Log each move as a transition from the profile's current stage (one INSERT … SELECT), then
-    set the moved profiles' stage and entry time; return how many moved.
-    """
-    q = connection.ops.quote_name
-    table = q(StageTransition._meta.db_table)
-    at = connection.ops.adapt_datetimefield_value(now)  # as the ORM stores it
-    beyond = [slug for slug, position in positions.items() if position >= stage.position]
-    matching_sql, matching_params = _sql(
-        Profile.objects.filter(condition)
-        .exclude(stage__in=beyond)
-        .annotate(moving_id=F("pk"), moving_from=F("stage"))
-        .values("moving_id", "moving_from")
-    )
-    known = ", ".join(["%s"] * len(positions))
-    last_id = StageTransition.objects.order_by("-pk").values_list("pk", flat=True).first()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (profile_id, from_stage_id, to_stage_id, at) "
-            f"SELECT m.moving_id, "
-            f"CASE WHEN m.moving_from IN ({known}) THEN m.moving_from END, %s, %s "
-            f"FROM ({matching_sql}) m",
-            (*positions, stage.slug, at, *matching_params),
-        )
-        moved = cursor.rowcount
-    if moved:
-        entered = StageTransition.objects.filter(
-            pk__gt=last_id or 0, to_stage_id=stage.slug
-        ).values("profile_id")
-        Profile.objects.filter(pk__in=entered).update(stage=stage.slug, stage_entered_at=now)
-    return moved
 
 
 def stage_triggers_process(*, limit: int = 5000) -> int:

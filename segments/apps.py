@@ -10,6 +10,8 @@ class SegmentsConfig(AppConfig):
 
     def ready(self):
         from profiles.services.merge import merge_mover
+        from segments.builtins import builtins_register
         from segments.services import segment_memberships_move
 
+        builtins_register()
         merge_mover("segment_memberships")(segment_memberships_move)

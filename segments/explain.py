@@ -6,8 +6,9 @@ moment. Next to the answer stands the value the condition looked at: the attribu
 the tag (and when it expires), the event count or sum in the condition's window, the membership
 of the referenced segment. Groups combine their children's answers as the compiler does: ``all``
 is met when every child is, ``any`` when one is, ``not`` when its condition is not. A condition
-that cannot run yet (journey stage) has no answer (``met`` is None) and a group that
-depends on one says so too.
+that cannot run (a journey stage deleted since the rule was saved) has no answer (``met`` is
+None) and a group that depends on one says so too. Each condition kind registers its explainer
+in ``segments.conditions``; the built-in ones are here.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from profiles.models import ConsentPurpose, Event, Profile, ProfileTag
 from profiles.services.consent import consent_current
 from segments import rules
 from segments.compiler import compile_rule
+from segments.conditions import Attribute, attributes, condition_kind_of
 from segments.models import Segment, SegmentMembership
 from segments.selectors import segment_rule
 
@@ -164,14 +166,14 @@ def _shown_path(path: str) -> str:
 
 def _leaf(node, path: str, profile: Profile, now) -> ExplainNode:
     condition = json.dumps(node.to_json(), ensure_ascii=False)
+    registered = condition_kind_of(node)
     try:
         compiled = compile_rule(node, now=now, respect_profiling=False)
-    except rules.RuleError as error:  # stage conditions cannot run yet
-        kind = "stage"
+    except rules.RuleError as error:  # a condition that cannot run (e.g. a deleted stage)
         shown = _("not available yet: {reason}").format(reason=error.message)
-        return ExplainNode(_shown_path(path), kind, condition, None, shown=shown)
+        return ExplainNode(_shown_path(path), registered.key, condition, None, shown=shown)
     met = Profile.objects.filter(pk=profile.pk).filter(compiled).exists()
-    kind, actual, shown = ACTUALS[type(node)](node, profile, now)
+    kind, actual, shown = registered.explainer(node, profile, now)
     return ExplainNode(_shown_path(path), kind, condition, met, actual, shown)
 
 
@@ -188,14 +190,24 @@ def _format(value: Any) -> str:
     return str(value)
 
 
-def _attribute(node: rules.AttributeCondition, profile: Profile, now):
+def _related_value(attribute: Attribute, profile: Profile):
+    rows = attribute.model.objects.filter(**{attribute.profile_field: profile.pk})
+    return rows.values_list(attribute.field, flat=True).first()
+
+
+def explain_attribute(node: rules.AttributeCondition, profile: Profile, now):
+    """Return the attribute's or trait's value (a related row's field for a registered one)."""
     if node.is_trait:
         value = profile.traits.get(node.trait_key, MISSING)
         if value is MISSING:
             return "attr", None, _("{attr}: not present").format(attr=node.attr)
         shown = json.dumps(value, ensure_ascii=False)
         return "attr", value, _("{attr} = {value}").format(attr=node.attr, value=shown)
-    value = getattr(profile, node.attr)
+    attribute = attributes()[node.attr]
+    if attribute.on_profile:
+        value = getattr(profile, attribute.field)
+    else:
+        value = _related_value(attribute, profile)
     if value is None:
         shown = _("{attr}: not set").format(attr=node.attr)
     elif value == "":
@@ -205,7 +217,8 @@ def _attribute(node: rules.AttributeCondition, profile: Profile, now):
     return "attr", value, shown
 
 
-def _tag(node: rules.TagCondition, profile: Profile, now):
+def explain_tag(node: rules.TagCondition, profile: Profile, now):
+    """Return whether the profile carries the tag, and until when."""
     row = ProfileTag.objects.filter(profile=profile, tag__slug=node.tag).first()
     if row is None:
         return "tag", {"carries": False, "expires_at": None}, _("does not carry the tag")
@@ -220,7 +233,8 @@ def _tag(node: rules.TagCondition, profile: Profile, now):
     return "tag", actual, shown
 
 
-def _event(node: rules.EventCondition, profile: Profile, now):
+def explain_event(node: rules.EventCondition, profile: Profile, now):
+    """Return the count, or the sum of amounts, of the profile's events in the window."""
     since = now - datetime.timedelta(days=node.within_days)  # the compiler's window
     events = Event.objects.filter(
         profile=profile, name=node.event, occurred_at__gte=since, occurred_at__lte=now
@@ -238,7 +252,8 @@ def _event(node: rules.EventCondition, profile: Profile, now):
     return "event", total, shown
 
 
-def _segment(node: rules.SegmentCondition, profile: Profile, now):
+def explain_segment(node: rules.SegmentCondition, profile: Profile, now):
+    """Return whether the profile is a stored member of the referenced segment."""
     member = SegmentMembership.objects.filter(profile=profile, segment__slug=node.segment).exists()
     if member:
         shown = _("a stored member of {segment}").format(segment=node.segment)
@@ -247,7 +262,8 @@ def _segment(node: rules.SegmentCondition, profile: Profile, now):
     return "segment", member, shown
 
 
-def _consent(node: rules.ConsentCondition, profile: Profile, now):
+def explain_consent(node: rules.ConsentCondition, profile: Profile, now):
+    """Return the profile's current marketing consent on the channel."""
     state = consent_current(profile=profile).get((node.consent, ConsentPurpose.MARKETING))
     if state is None:
         return (
@@ -259,12 +275,3 @@ def _consent(node: rules.ConsentCondition, profile: Profile, now):
         channel=node.consent, status=state.get_status_display(), when=_format(state.recorded_at)
     )
     return "consent", state.status, shown
-
-
-ACTUALS = {
-    rules.AttributeCondition: _attribute,
-    rules.TagCondition: _tag,
-    rules.EventCondition: _event,
-    rules.SegmentCondition: _segment,
-    rules.ConsentCondition: _consent,
-}

@@ -52,6 +52,7 @@ class SegmentForm(forms.Form):
 
     def __init__(self, *args, segment: Segment | None = None, **kwargs):
         self.segment = segment
+        self.rule_tree = None  # the parsed rule once clean() accepted it, for segment_save
         if segment is not None:
             kwargs.setdefault(
                 "initial",
@@ -94,7 +95,9 @@ class SegmentForm(forms.Form):
         if cleaned.get("kind") != Segment.Kind.DYNAMIC or "rule" not in cleaned:
             return cleaned
         try:
-            parse_rule(cleaned["rule"], resolve=segment_rule, slug=cleaned.get("slug"))
+            self.rule_tree = parse_rule(
+                cleaned["rule"], resolve=segment_rule, slug=cleaned.get("slug")
+            )
         except RuleError as error:
             self.add_error("rule", str(error))
         return cleaned

@@ -1,5 +1,7 @@
 """Segments, their versioned membership and the record of every evaluation run."""
 
+import copy
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -64,12 +66,22 @@ class Segment(models.Model):
     def __str__(self):
         return self.name or self.slug
 
+    def rule_checked(self, tree) -> None:
+        """Note that the current rule (with the current slug) parsed into ``tree``.
+
+        ``clean()`` then trusts it instead of parsing again, as long as neither has changed.
+        """
+        self._checked = (copy.deepcopy(self.rule), self.slug, tree)
+
     def clean(self):
         """Refuse a dynamic segment whose rule is invalid or refers back to this segment."""
         from segments.rules import RuleError, parse_rule
         from segments.selectors import segment_rule
 
         if self.kind != self.Kind.DYNAMIC:
+            return
+        checked = getattr(self, "_checked", None)
+        if checked is not None and checked[:2] == (self.rule, self.slug):
             return
         try:
             parse_rule(self.rule, resolve=segment_rule, slug=self.slug or None)

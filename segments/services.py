@@ -2,12 +2,15 @@
 
 import datetime
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from profiles.models import Profile
+from segments import sql as segment_sql
 from segments.compiler import (
     SharedMeasures,
     common_conditions,
@@ -22,8 +25,9 @@ from segments.compiler import (
     shared_tag_query,
     tag_slugs,
 )
+from segments.membership import membership_version_write
 from segments.models import Segment, SegmentMembership, SegmentRun, SegmentTransition
-from segments.rules import RuleError, parse_rule, referenced_segments
+from segments.rules import Node, RuleError, parse_rule, referenced_segments, rule_to_json
 from segments.selectors import segment_rule
 
 PREVIEW_SAMPLE_SIZE = 10
@@ -44,8 +48,30 @@ def segment_preview(*, rule, slug: str | None = None, now: datetime.datetime | N
     return {"size": members.count(), "sample": list(sample), "as_of": now.isoformat()}
 
 
-def _sql(queryset) -> tuple[str, tuple]:
-    return queryset.query.sql_with_params()
+@dataclass(frozen=True)
+class ParsedRule:
+    """A segment's rule as one run read it, with its tree or the error that refused it."""
+
+    rule: Any
+    tree: Node | None = None
+    error: RuleError | None = None
+
+
+def rule_parse(*, rule: Any, slug: str) -> ParsedRule:
+    """Parse the rule of segment ``slug`` against the stored segments, keeping any error."""
+    try:
+        return ParsedRule(rule=rule, tree=parse_rule(rule, resolve=segment_rule, slug=slug))
+    except RuleError as error:
+        return ParsedRule(rule=rule, error=error)
+
+
+def _tree(segment: Segment, parsed: ParsedRule | None) -> Node:
+    """Return the segment's tree: the one parsed for this run if its rule is still the same."""
+    if parsed is None or parsed.rule != segment.rule:
+        parsed = rule_parse(rule=segment.rule, slug=segment.slug)
+    if parsed.error is not None:
+        raise parsed.error
+    return parsed.tree
 
 
 def segment_evaluate(
@@ -53,6 +79,7 @@ def segment_evaluate(
     segment_id: int,
     now: datetime.datetime | None = None,
     shared: SharedMeasures | None = None,
+    parsed: ParsedRule | None = None,
 ) -> SegmentRun | None:
     """Evaluate a dynamic segment into its membership, writing only the difference.
 
@@ -61,7 +88,8 @@ def segment_evaluate(
     rows that left are deleted, rows that entered are inserted with INSERT … SELECT, each change
     is logged as a SegmentTransition, and the version goes up by one. A failed run keeps the
     last good membership, records the error and marks the segment failed. ``shared`` names the
-    tables of event measures ``segments_evaluate_many`` computed once for several segments.
+    tables of event measures ``segments_evaluate_many`` computed once for several segments;
+    ``parsed`` the rule it already parsed (used if the stored rule is still the same).
     """
     now = now or timezone.now()
     claimed = (
@@ -76,7 +104,7 @@ def segment_evaluate(
     run = SegmentRun.objects.create(segment=segment, version=version, started_at=now)
     started = time.perf_counter()
     try:
-        tree = parse_rule(segment.rule, resolve=segment_rule, slug=segment.slug)
+        tree = _tree(segment, parsed)
         with transaction.atomic():
             entered, exited, size = _membership_replace(segment, tree, version, now, shared)
     except Exception as exc:  # any failure keeps the last good membership; record why
@@ -107,57 +135,29 @@ def _membership_replace(
     """Make the membership equal the rule's result; return (entered, exited, size).
 
     The rule's query runs once, into a temporary table of profile ids; who left and who
-    entered are then two anti-joins against the stored membership, so an unchanged result
-    writes no membership row at all.
+    entered are then two anti-joins against the stored membership
+    (``segments.membership.membership_version_write``), so an unchanged result writes no
+    membership row at all.
     """
-    q = connection.ops.quote_name
-    transitions = q(SegmentTransition._meta.db_table)
-    membership = q(SegmentMembership._meta.db_table)
     if shared is None:
         matching = Profile.objects.filter(compile_rule(tree, now=now)).values("pk")
     else:
         matching = shared_matching(tree, now=now, shared=shared)
-    matching_sql, matching_params = _sql(matching)
-    head = f"INSERT INTO {transitions} (segment_id, entered, version, at, profile_id) "
+    matching_sql, matching_params = segment_sql.select_sql(matching)
     with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS segment_eval_result")
-        cursor.execute("CREATE TEMP TABLE segment_eval_result (profile_id bigint PRIMARY KEY)")
-        cursor.execute(
-            f"INSERT INTO segment_eval_result (profile_id) SELECT * FROM ({matching_sql}) AS m",
-            matching_params,
-        )
+        for statement in segment_sql.result_table_create():
+            cursor.execute(statement)
+        cursor.execute(segment_sql.result_table_fill(matching_sql), matching_params)
         size = cursor.rowcount
-        gone = (
-            f"FROM {membership} sm WHERE sm.segment_id = %s AND NOT EXISTS "
-            f"(SELECT 1 FROM segment_eval_result r WHERE r.profile_id = sm.profile_id)"
-        )
-        cursor.execute(
-            f"{head}SELECT %s, %s, %s, %s, sm.profile_id {gone}",
-            (segment.pk, False, version, now, segment.pk),
-        )
-        exited = cursor.rowcount
-        if exited:
-            cursor.execute(
-                f"DELETE FROM {membership} WHERE segment_id = %s AND profile_id IN "
-                f"(SELECT profile_id FROM {transitions} "
-                f"WHERE segment_id = %s AND version = %s AND entered = %s)",
-                (segment.pk, segment.pk, version, False),
-            )
-        cursor.execute(
-            f"{head}SELECT %s, %s, %s, %s, r.profile_id FROM segment_eval_result r "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {membership} sm "
-            f"WHERE sm.segment_id = %s AND sm.profile_id = r.profile_id)",
-            (segment.pk, True, version, now, segment.pk),
-        )
-        entered = cursor.rowcount
-        if entered:
-            cursor.execute(
-                f"INSERT INTO {membership} (segment_id, profile_id, since, version_added) "
-                f"SELECT segment_id, profile_id, at, version FROM {transitions} "
-                f"WHERE segment_id = %s AND version = %s AND entered = %s",
-                (segment.pk, version, True),
-            )
-        cursor.execute("DROP TABLE segment_eval_result")
+    entered, exited = membership_version_write(
+        segment_id=segment.pk,
+        version=version,
+        now=now,
+        leaving=(segment_sql.NOT_IN_RESULT, ()),
+        entering=[(segment_sql.IN_RESULT, ())],
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(segment_sql.result_table_drop())
     if segment.tag_id:
         from segments.tags import segment_tag_sync  # segments.tags imports profiles services
 
@@ -208,25 +208,21 @@ def segments_refresh_due(*, now: datetime.datetime | None = None) -> list[int]:
     return due
 
 
-def _dependency_order(segment_ids: list[int]) -> list[int]:
+def _dependency_order(
+    segment_ids: list[int], slugs: dict[int, str], parsed: dict[int, ParsedRule]
+) -> list[int]:
     """Return ``segment_ids`` with every segment after the segments its rule refers to."""
-    rows = dict(Segment.objects.filter(pk__in=segment_ids).values_list("pk", "slug"))
-    slugs = {slug: pk for pk, slug in rows.items()}
+    by_slug = {slug: pk for pk, slug in slugs.items()}
     ordered, seen = [], set()
 
     def visit(pk: int, depth: int = 0) -> None:
         if pk in seen or depth > 20:
             return
         seen.add(pk)
-        segment = Segment.objects.get(pk=pk)
-        try:
-            tree = parse_rule(segment.rule, resolve=segment_rule, slug=segment.slug)
-            for slug in referenced_segments(tree):
-                if slug in slugs:
-                    visit(slugs[slug], depth + 1)
-        except RuleError:  # the evaluation itself records the error
-            ordered.append(pk)
-            return
+        tree = parsed[pk].tree if pk in parsed else None  # an error: its evaluation records it
+        for slug in referenced_segments(tree) if tree is not None else ():
+            if slug in by_slug:
+                visit(by_slug[slug], depth + 1)
         ordered.append(pk)
 
     for pk in segment_ids:
@@ -239,98 +235,78 @@ def segments_evaluate_many(
 ) -> list[SegmentRun | None]:
     """Evaluate several segments in dependency order, sharing their event scans.
 
-    The counts and sums of events that the rules compare are computed once per event name into
-    temporary tables (``segments.compiler.shared_measures``), and the profile columns the rules
-    read are copied once into a narrow temporary table; then each segment is evaluated as
-    ``segment_evaluate`` does, reading those tables. All use the same ``now``, so the shared
-    measures mean the same for every rule.
+    Each rule is parsed once, here, and handed to its evaluation. The counts and sums of events
+    that the rules compare are computed once per event name into temporary tables
+    (``segments.compiler.shared_measures``), and the profile columns the rules read are copied
+    once into a narrow temporary table; then each segment is evaluated as ``segment_evaluate``
+    does, reading those tables. All use the same ``now``, so the shared measures mean the same
+    for every rule.
     """
     now = now or timezone.now()
-    ordered = _dependency_order(segment_ids)
-    trees = []
-    for segment in Segment.objects.filter(pk__in=ordered, kind=Segment.Kind.DYNAMIC):
-        try:
-            trees.append(parse_rule(segment.rule, resolve=segment_rule, slug=segment.slug))
-        except RuleError:  # its own evaluation records the error
-            continue
+    rows = Segment.objects.filter(pk__in=segment_ids).values_list("pk", "slug", "kind", "rule")
+    slugs, parsed = {}, {}
+    for pk, slug, kind, rule in rows:
+        slugs[pk] = slug
+        if kind == Segment.Kind.DYNAMIC:
+            parsed[pk] = rule_parse(rule=rule, slug=slug)
+    ordered = _dependency_order(segment_ids, slugs, parsed)
+    trees = [parsed[pk].tree for pk in ordered if pk in parsed and parsed[pk].tree is not None]
+    plan = _shared_plan(trees)
+    try:
+        if plan is not None:
+            shared_measures_fill(plan=plan, now=now)
+        return [
+            segment_evaluate(segment_id=pk, now=now, shared=plan, parsed=parsed.get(pk))
+            for pk in ordered
+        ]
+    finally:
+        if plan is not None:
+            shared_measures_drop(plan=plan)
+
+
+def _shared_plan(trees: list[Node]) -> SharedMeasures | None:
+    """Return the plan of the tables the rules share, or None when they share nothing."""
     keys = set().union(*(measure_keys(tree) for tree in trees))
     tags = set().union(*(tag_slugs(tree) for tree in trees))
     # A narrow copy of the profile columns pays for itself once several rules scan it.
     columns = profile_columns(trees) if len(trees) >= SHARED_PROFILES_FROM else None
     # The copy holds only the profiles satisfying the conditions all the rules require.
     common = common_conditions(trees) if columns is not None else ()
-    plan = (
-        shared_measures(keys, tags=tags, profile_columns=columns, common=common)
-        if keys or tags or columns
-        else None
-    )
-    try:
-        if plan is not None:
-            shared_measures_fill(plan=plan, now=now)
-        return [segment_evaluate(segment_id=pk, now=now, shared=plan) for pk in ordered]
-    finally:
-        if plan is not None:
-            shared_measures_drop(plan=plan)
+    if not (keys or tags or columns):
+        return None
+    return shared_measures(keys, tags=tags, profile_columns=columns, common=common)
 
 
 def shared_measures_drop(*, plan: SharedMeasures) -> None:
     """Drop the temporary tables of a shared-measures plan."""
     with connection.cursor() as cursor:
         for table in [*plan.tables, *plan.tags.values(), *filter(None, [plan.profiles])]:
-            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            cursor.execute(segment_sql.table_drop(table))
+
+
+def _steps_run(steps: list[segment_sql.Step], params) -> None:
+    with transaction.atomic(), connection.cursor() as cursor:
+        for statement, takes_params in steps:
+            cursor.execute(statement, params if takes_params else None)
 
 
 def shared_measures_fill(*, plan: SharedMeasures, now: datetime.datetime) -> None:
     """Create and fill the temporary tables of a shared-measures plan.
 
-    Each table is filled by one grouped scan, then indexed (faster than inserting into an indexed
-    table); so is the narrow copy of the profile columns, if the plan has one. On PostgreSQL the
-    scan may use more memory (``work_mem``) for this one statement, so that it groups in memory
-    instead of sorting on disk.
+    Each table of measures is filled by one grouped scan, each table of tag carriers by one
+    query, then indexed; so is the narrow copy of the profile columns, if the plan has one
+    (statements in ``segments.sql``).
     """
     for table in plan.tables:
-        columns = shared_measure_columns(plan, table)
-        sql, params = _sql(shared_measures_query(plan, table, now=now))
-        names = ", ".join(column for column, _measure, _days in columns)
-        with transaction.atomic(), connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                cursor.execute("SET LOCAL work_mem = '256MB'")
-            cursor.execute(f"DROP TABLE IF EXISTS {table}")
-            if connection.vendor == "postgresql":  # CREATE TABLE AS may scan in parallel
-                create = f"CREATE TEMP TABLE {table} (profile_id, {names}) AS"
-                cursor.execute(f"{create} SELECT * FROM ({sql}) AS m", params)
-            else:
-                types = ", ".join(  # declared, so that SQLite compares the values as numbers
-                    f"{column} {'bigint' if measure == 'count' else 'numeric(20, 2)'}"
-                    for column, measure, _days in columns
-                )
-                cursor.execute(f"CREATE TEMP TABLE {table} (profile_id bigint NOT NULL, {types})")
-                cursor.execute(
-                    f"INSERT INTO {table} (profile_id, {names}) SELECT * FROM ({sql}) AS m",
-                    params,
-                )
-            cursor.execute(f"CREATE UNIQUE INDEX {table}_profile ON {table} (profile_id)")
-            if connection.vendor == "postgresql":
-                cursor.execute(f"ANALYZE {table}")
+        columns = [(name, measure) for name, measure, _days in shared_measure_columns(plan, table)]
+        select, params = segment_sql.select_sql(shared_measures_query(plan, table, now=now))
+        _steps_run(segment_sql.measures_table_fill(table, columns, select), params)
     for slug, table in plan.tags.items():
-        sql, params = _sql(shared_tag_query(slug, now=now))
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {table}")
-            if connection.vendor == "postgresql":
-                cursor.execute(f"CREATE TEMP TABLE {table} (profile_id) AS {sql}", params)
-            else:  # declared, so that SQLite compares the ids as numbers
-                cursor.execute(f"CREATE TEMP TABLE {table} (profile_id bigint NOT NULL)")
-                cursor.execute(f"INSERT INTO {table} (profile_id) {sql}", params)
-            cursor.execute(f"CREATE UNIQUE INDEX {table}_profile ON {table} (profile_id)")
-            if connection.vendor == "postgresql":
-                cursor.execute(f"ANALYZE {table}")
+        select, params = segment_sql.select_sql(shared_tag_query(slug, now=now))
+        _steps_run(segment_sql.ids_table_fill(table, select), params)
     if plan.profiles is not None:
-        sql, params = _sql(shared_profiles_query(plan, now=now))
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {plan.profiles}")
-            cursor.execute(f"CREATE TEMP TABLE {plan.profiles} AS {sql}", params)
-            if connection.vendor == "postgresql":
-                cursor.execute(f"ANALYZE {plan.profiles}")
+        select, params = segment_sql.select_sql(shared_profiles_query(plan, now=now))
+        _steps_run(segment_sql.copy_table_fill(plan.profiles, select), params)
 
 
 def segment_queue(*, segment: Segment) -> None:
@@ -365,11 +341,15 @@ def segment_memberships_move(*, source: Profile, target: Profile) -> int:
 SEGMENT_FIELDS = ("name", "slug", "description", "kind", "refresh_minutes", "rule")
 
 
-def segment_save(*, segment: Segment | None = None, data: dict) -> Segment:
+def segment_save(
+    *, segment: Segment | None = None, data: dict, tree: Node | None = None
+) -> Segment:
     """Create or update a segment from checked ``data``; queue a dynamic one for evaluation.
 
-    The rule is checked again here (``Segment.clean`` runs ``parse_rule``), so an invalid rule
-    never reaches the database whoever calls this. A static list keeps the rule ``{}``.
+    The rule is checked here (``Segment.clean`` runs ``parse_rule``), so an invalid rule never
+    reaches the database whoever calls this, unless the caller passes the ``tree`` it parsed
+    from this very rule, slug included (the segment form does), so it is parsed once per save.
+    A static list keeps the rule ``{}``.
     """
     segment = segment or Segment()
     for name in SEGMENT_FIELDS:
@@ -377,6 +357,8 @@ def segment_save(*, segment: Segment | None = None, data: dict) -> Segment:
             setattr(segment, name, data[name])
     if segment.kind == Segment.Kind.STATIC:
         segment.rule = {}
+    elif tree is not None and rule_to_json(tree) == segment.rule:  # the tree of this very rule
+        segment.rule_checked(tree)
     segment.full_clean()
     with transaction.atomic():
         segment.save()

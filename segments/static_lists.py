@@ -1,8 +1,9 @@
 """Static segments: lists of profiles filled from a CSV of external IDs or the profile filter.
 
-Every change is one new version of the segment: the profiles that entered (or left) are logged
-as SegmentTransition rows with that version, memberships are written from them with
-INSERT … SELECT, and a bound rule tag follows through ``segments.tags.segment_tag_sync``.
+Every change is one new version of the segment, written by the one membership writer
+(``segments.membership.membership_version_write``): the profiles that entered (or left) are
+logged as SegmentTransition rows with that version, memberships are written from them, and a
+bound rule tag follows through ``segments.tags.segment_tag_sync``.
 """
 
 import codecs
@@ -12,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -21,7 +22,9 @@ from django.utils.translation import gettext_lazy
 from core.bulk import pk_chunks
 from profiles.models import Profile
 from profiles.selectors import profile_filter
-from segments.models import Segment, SegmentMembership, SegmentRun, SegmentTransition
+from segments.membership import membership_version_write
+from segments.models import Segment, SegmentMembership, SegmentRun
+from segments.sql import EVERY_MEMBER, select_sql
 from segments.tags import segment_tag_sync
 
 CSV_HEADER = "external_id"
@@ -102,10 +105,6 @@ def _finish(segment: Segment, *, version: int, now, entered: int, exited: int) -
 
 def _add(segment: Segment, querysets: Iterable[QuerySet[Profile]]) -> int:
     """Add the profiles of ``querysets`` that are not members yet, as one new version."""
-    q = connection.ops.quote_name
-    transitions = q(SegmentTransition._meta.db_table)
-    membership = q(SegmentMembership._meta.db_table)
-    head = f"INSERT INTO {transitions} (segment_id, entered, version, at, profile_id) "
     now = timezone.now()
     with transaction.atomic():
         locked = _locked(segment)
@@ -113,42 +112,32 @@ def _add(segment: Segment, querysets: Iterable[QuerySet[Profile]]) -> int:
         not_member = ~Exists(
             SegmentMembership.objects.filter(segment_id=locked.pk, profile_id=OuterRef("pk"))
         )
-        entered = 0
-        with connection.cursor() as cursor:
-            for profiles_qs in querysets:
-                fresh = profiles_qs.filter(not_member)
-                for rows, _full in pk_chunks(fresh, CHUNK_SIZE):
-                    chunk = rows.order_by().values(member_id=F("pk"))
-                    sql, params = chunk.query.sql_with_params()
-                    cursor.execute(
-                        f"{head}SELECT %s, %s, %s, %s, m.member_id FROM ({sql}) AS m "
-                        f"WHERE NOT EXISTS (SELECT 1 FROM {transitions} t WHERE t.segment_id = %s "
-                        f"AND t.version = %s AND t.profile_id = m.member_id)",
-                        (locked.pk, True, version, now, *params, locked.pk, version),
-                    )
-                    entered += cursor.rowcount
-            if entered:
-                cursor.execute(
-                    f"INSERT INTO {membership} (segment_id, profile_id, since, version_added) "
-                    f"SELECT segment_id, profile_id, at, version FROM {transitions} "
-                    f"WHERE segment_id = %s AND version = %s AND entered = %s",
-                    (locked.pk, version, True),
-                )
+        chunks = (
+            select_sql(rows.order_by().values(profile_id=F("pk")))
+            for profiles_qs in querysets
+            for rows, _full in pk_chunks(profiles_qs.filter(not_member), CHUNK_SIZE)
+        )
+        entered, _exited = membership_version_write(
+            segment_id=locked.pk, version=version, now=now, entering=chunks, once=True
+        )
         _finish(locked, version=version, now=now, entered=entered, exited=0)
     segment.refresh_from_db()
     return entered
 
 
-def _read_ids(stream, report: StaticAddReport) -> list[str]:
-    """Return the good external IDs of the CSV ``stream``; record bad lines in ``report``."""
+def _text(stream) -> str:
+    """Return the text of an uploaded file: UTF-8 bytes (BOM or not) or text."""
     raw = stream.read()
-    if isinstance(raw, bytes):
-        try:
-            text = codecs.decode(raw, "utf-8-sig")
-        except UnicodeDecodeError:
-            raise ValidationError(ERROR_NOT_UTF8) from None
-    else:
-        text = raw.removeprefix("\ufeff")
+    if not isinstance(raw, bytes):
+        return raw.removeprefix("\ufeff")
+    try:
+        return codecs.decode(raw, "utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationError(ERROR_NOT_UTF8) from None
+
+
+def _well_formed_ids(text: str, report: StaticAddReport) -> dict[str, int]:
+    """Return each well-formed external ID of the CSV with its first line; report the others."""
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
     found = ",".join(header or [])
@@ -167,6 +156,12 @@ def _read_ids(stream, report: StaticAddReport) -> list[str]:
             report.skip(line, external_id[:40], ERROR_ID_TOO_LONG.format(limit=_EXTERNAL_ID_MAX))
         else:
             good.setdefault(external_id, line)
+    return good
+
+
+def _read_ids(stream, report: StaticAddReport) -> list[str]:
+    """Return the good external IDs of the CSV ``stream``; record bad lines in ``report``."""
+    good = _well_formed_ids(_text(stream), report)
     ids = list(good)
     known: set[str] = set()
     for start in range(0, len(ids), LOOKUP_SIZE):
@@ -211,22 +206,13 @@ def static_members_add_filter(
 
 def static_members_remove_all(*, segment: Segment) -> int:
     """Empty a static segment as one new version; return how many profiles left."""
-    q = connection.ops.quote_name
-    transitions = q(SegmentTransition._meta.db_table)
-    membership = q(SegmentMembership._meta.db_table)
     now = timezone.now()
     with transaction.atomic():
         locked = _locked(segment)
         version = locked.version + 1
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {transitions} (segment_id, entered, version, at, profile_id) "
-                f"SELECT %s, %s, %s, %s, sm.profile_id FROM {membership} sm "
-                f"WHERE sm.segment_id = %s",
-                (locked.pk, False, version, now, locked.pk),
-            )
-            exited = cursor.rowcount
-            cursor.execute(f"DELETE FROM {membership} WHERE segment_id = %s", (locked.pk,))
+        _entered, exited = membership_version_write(
+            segment_id=locked.pk, version=version, now=now, leaving=(EVERY_MEMBER, ())
+        )
         _finish(locked, version=version, now=now, entered=0, exited=exited)
     segment.refresh_from_db()
     return exited

@@ -140,7 +140,7 @@ def _builder_choices() -> dict:
                 "ops": list(vtype.ops),
                 "choices": [[value, str(label)] for value, label in choices_of.get(name, ())],
             }
-            for name, vtype in rules.ATTRIBUTES.items()
+            for name, vtype in rules.attribute_types().items()
         ],
         "trait": {"type": rules.TRAIT.name, "ops": list(rules.TRAIT.ops)},
         "shapes": rules.OPERATORS,
@@ -201,7 +201,7 @@ def segment_create(request):
     form = SegmentForm(request.POST or None)
     if request.method == "POST":
         if form.is_valid():
-            segment = segment_save(data=form.cleaned_data)
+            segment = segment_save(data=form.cleaned_data, tree=form.rule_tree)
             return redirect("segments:detail", slug=segment.slug)
         return _form_page(request, form, status=400)
     return _form_page(request, form)
@@ -214,7 +214,7 @@ def segment_edit(request, slug: str):
     form = SegmentForm(request.POST or None, segment=segment)
     if request.method == "POST":
         if form.is_valid():
-            segment = segment_save(segment=segment, data=form.cleaned_data)
+            segment = segment_save(segment=segment, data=form.cleaned_data, tree=form.rule_tree)
             return redirect("segments:detail", slug=segment.slug)
         return _form_page(request, form, segment, status=400)
     return _form_page(request, form, segment)

@@ -8,10 +8,11 @@ from django.utils import timezone
 
 from profiles.models import ConsentSource, Profile
 from profiles.services.consent import ConsentEntry, consent_record
-from segments.compiler import COMPILERS, compile_rule
+from segments.compiler import compile_rule
+from segments.conditions import condition_kinds, condition_register
 from segments.explain import segment_explain, segment_explanation
 from segments.models import Segment
-from segments.rules import RuleError, StageCondition, parse_rule
+from segments.rules import RuleError, parse_rule
 from segments.selectors import segment_rule
 from segments.services import segment_evaluate
 from tests.factories import ProfileFactory, ProfileTagFactory, PurchaseFactory, TagFactory
@@ -192,13 +193,15 @@ def test_a_consent_condition_shows_the_current_consent(member):
     assert "Withdrawn" in node.shown
 
 
-def test_a_condition_that_cannot_run_leaves_an_all_group_undecided(
-    member, welcome_stage, monkeypatch
-):
+def test_a_condition_that_cannot_run_leaves_an_all_group_undecided(member, welcome_stage, registry):
     def refuse(node, path, env):
         raise RuleError(path, "cannot run now")
 
-    monkeypatch.setitem(COMPILERS, StageCondition, refuse)
+    stage = condition_kinds()["stage"]
+    condition_register(
+        "stage", node_type=stage.node_type, parser=stage.parser, compiler=refuse,
+        explainer=stage.explainer,
+    )  # fmt: skip
     segment = Segment.objects.create(
         name="y",
         slug="undecided",

@@ -37,9 +37,9 @@ from segments.compiler import (
 from segments.models import Segment, SegmentMembership
 from segments.rules import (
     AGGREGATE_OPS,
-    ATTRIBUTES,
     MAX_DEPTH,
     OPERATORS,
+    PROFILE_ATTRIBUTES,
     TAG_OPS,
     TRAIT,
     RuleError,
@@ -219,7 +219,7 @@ def datetime_holds(x: datetime.datetime, op: str, value) -> bool:
 
 def field_holds(name: str, op: str, value, fields: dict) -> bool:
     x = fields[name]
-    kind = ATTRIBUTES[name].name
+    kind = PROFILE_ATTRIBUTES[name].name
     if op == "is_set":
         return x is not None and x != ""
     if x is None:
@@ -369,7 +369,7 @@ def trait_values(op: str) -> st.SearchStrategy:
 
 
 def attribute_values(name: str, op: str) -> st.SearchStrategy:
-    vtype = ATTRIBUTES.get(name, TRAIT)
+    vtype = PROFILE_ATTRIBUTES.get(name, TRAIT)
     shape = OPERATORS[op]
     if vtype is TRAIT:
         return trait_values(op)
@@ -383,7 +383,7 @@ def attribute_values(name: str, op: str) -> st.SearchStrategy:
 
 # Attributes by value type, so that each type is drawn as often as the others.
 BY_TYPE: dict[str, list[str]] = {"trait": [f"traits.{key}" for key in TRAIT_KEYS]}
-for _name, _vtype in ATTRIBUTES.items():
+for _name, _vtype in PROFILE_ATTRIBUTES.items():
     BY_TYPE.setdefault(_vtype.name, []).append(_name)
 
 
@@ -391,7 +391,7 @@ for _name, _vtype in ATTRIBUTES.items():
 def attribute_rules(draw, type_name: str | None = None, op: str | None = None) -> dict:
     type_name = type_name or draw(st.sampled_from(sorted(BY_TYPE)))
     name = draw(st.sampled_from(BY_TYPE[type_name]))
-    op = op or draw(st.sampled_from(ATTRIBUTES.get(name, TRAIT).ops))
+    op = op or draw(st.sampled_from(PROFILE_ATTRIBUTES.get(name, TRAIT).ops))
     rule = {"attr": name, "op": op}
     if OPERATORS[op] != "none":
         rule["value"] = draw(attribute_values(name, op))
@@ -424,7 +424,7 @@ CONDITIONS = {
     **{
         f"{type_name}-{op}": attribute_rules(type_name, op)
         for type_name, names in sorted(BY_TYPE.items())
-        for op in ATTRIBUTES.get(names[0], TRAIT).ops
+        for op in PROFILE_ATTRIBUTES.get(names[0], TRAIT).ops
     },
     **{
         f"{measure}-{op}": event_rules(measure, op)

@@ -11,10 +11,9 @@ from decimal import Decimal
 
 import pytest
 
+from segments.conditions import condition_kinds
 from segments.rules import (
     AGGREGATE_OPS,
-    ATTRIBUTES,
-    CONDITION_KINDS,
     ERROR_BOOLEAN_OP,
     ERROR_COUNT_AND_SUM,
     ERROR_COUNT_OR_SUM,
@@ -68,6 +67,7 @@ from segments.rules import (
     MAX_YEAR,
     MIN_YEAR,
     OPERATORS,
+    PROFILE_ATTRIBUTES,
     TAG_OPS,
     TRAIT,
     AllOf,
@@ -131,7 +131,7 @@ def attr(name: str, op: str, *value) -> dict:
     return rule
 
 
-ALL_ATTRIBUTES = [*ATTRIBUTES.items(), ("traits.membership", TRAIT)]
+ALL_ATTRIBUTES = [*PROFILE_ATTRIBUTES.items(), ("traits.membership", TRAIT)]
 ACCEPTED_ATTRIBUTE_RULES = [
     pytest.param(
         attr(name, op) if OPERATORS[op] == "none" else attr(name, op, good_value(name, vtype, op)),
@@ -193,7 +193,7 @@ def test_every_condition_kind_is_in_the_product_example():
     kinds = set()
 
     def collect(node):
-        kinds.update(key for key in CONDITION_KINDS if key in node)
+        kinds.update(key for key in condition_kinds() if key in node)
         for child in node.get("all", []) + node.get("any", []):
             collect(child)
         if "not" in node:
@@ -201,7 +201,7 @@ def test_every_condition_kind_is_in_the_product_example():
 
     collect(PRODUCT_EXAMPLE)
 
-    assert kinds == set(CONDITION_KINDS)
+    assert kinds == set(condition_kinds())
 
 
 def test_the_tree_is_immutable_and_holds_typed_operands():
@@ -260,8 +260,8 @@ def test_a_rule_in_a_group_not_and_nested_groups_gives_the_expected_tree():
 
 # Refusals: (rule, path, message). Paths name the node at fault.
 OK = {"tag": "vip", "op": "has"}
-KINDS = ", ".join(CONDITION_KINDS)
-ATTRS = ", ".join(ATTRIBUTES)
+KINDS = ", ".join(condition_kinds())
+ATTRS = ", ".join(PROFILE_ATTRIBUTES)
 OPS = ", ".join(OPERATORS)
 AGG = ", ".join(AGGREGATE_OPS)
 WHOLE = ERROR_EXPECTED_WHOLE.format(low=-MAX_WHOLE, high=MAX_WHOLE)

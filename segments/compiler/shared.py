@@ -1,0 +1,226 @@
+"""Measures shared by several rules: the temporary tables of one refresh of many segments."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+
+from django.db.models import Q
+from django.db.models.expressions import RawSQL
+from django.db.models.sql.datastructures import BaseTable
+
+from profiles.models import Event, Profile, ProfileTag
+from segments import rules
+from segments.compiler.core import compile_rule
+from segments.compiler.expressions import COUNT_EXISTS, HOLDS, Env, event_measure
+from segments.conditions import condition_kind_of
+
+# Measures shared by several rules ---------------------------------------------------------------
+#
+# Refreshing many segments at once, the per-profile counts and sums of each event are computed
+# once, by one grouped scan per event name over the widest window any rule asks for, into a
+# temporary table with one column per (measure, window); each rule then reads that table instead
+# of scanning the events again. ``shared_measures`` plans the tables, the caller creates them.
+
+MeasureKey = tuple[str, str, int]  # (event, "count" or "sum", within_days)
+
+
+@dataclass(frozen=True)
+class SharedMeasures:
+    """Where each shared measure lives: (event, measure, days) -> (table, column).
+
+    ``tags`` names for each tag the table of the profiles carrying it (live at ``now``).
+    ``profiles`` names a narrow copy of the profile columns the rules read (``profile_columns``),
+    which each rule scans instead of the wide profile table; None when there is none. The copy
+    holds only the profiles that satisfy ``common``, conditions every rule requires.
+    """
+
+    columns: dict[MeasureKey, tuple[str, str]]
+    tables: dict[str, tuple[str, int]]  # table -> (event, widest window in days)
+    profiles: str | None = None
+    profile_columns: tuple[str, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)  # tag slug -> table of its carriers
+    common: tuple[rules.Node, ...] = ()
+
+
+def measure_key(node: rules.EventCondition) -> MeasureKey:
+    """Return the key of the shared measure an event condition compares."""
+    return (node.event, node.measure, node.within_days)
+
+
+def measure_keys(tree: rules.Node) -> set[MeasureKey]:
+    """Return the event measures a rule compares through a grouped scan (not EXISTS).
+
+    "Any" and "none" stay EXISTS probes: run after the cheaper conditions, they touch the events
+    of the few remaining candidates, where a shared table would be probed for every profile.
+    """
+    return {
+        measure_key(node)
+        for node in rules.walk(tree)
+        if isinstance(node, rules.EventCondition)
+        and not (node.measure == "count" and (node.op, node.value) in COUNT_EXISTS)
+    }
+
+
+def shared_measures(
+    keys: set[MeasureKey],
+    *,
+    tags: set[str] = frozenset(),
+    profile_columns: set[str] | None = None,
+    common: tuple[rules.Node, ...] = (),
+    prefix: str = "segment_shared",
+) -> SharedMeasures:
+    """Plan one table per event name holding every measure in ``keys``, one per tag in ``tags``.
+
+    With ``profile_columns`` (see ``profile_columns``), also plan a narrow copy of those
+    profile columns for the rules to scan, holding only the profiles that satisfy ``common``
+    (see ``common_conditions``).
+    """
+    columns, tables = {}, {}
+    for number, event in enumerate(sorted({key[0] for key in keys})):
+        table = f"{prefix}_{number}"
+        mine = sorted(key for key in keys if key[0] == event)
+        tables[table] = (event, max(days for _e, _m, days in mine))
+        for index, key in enumerate(mine):
+            columns[key] = (table, f"m{index}")
+    plan = SharedMeasures(
+        columns=columns,
+        tables=tables,
+        tags={slug: f"{prefix}_tag_{number}" for number, slug in enumerate(sorted(tags))},
+    )
+    if profile_columns is None:
+        return plan
+    return replace(
+        plan,
+        profiles=f"{prefix}_profiles",
+        profile_columns=tuple(sorted({"id", *profile_columns})),
+        common=common,
+    )
+
+
+def tag_slugs(tree: rules.Node) -> set[str]:
+    """Return the tags a rule asks about."""
+    return {node.tag for node in rules.walk(tree) if isinstance(node, rules.TagCondition)}
+
+
+def shared_tag_query(slug: str, *, now: datetime.datetime):
+    """Return the query of the ids of the profiles carrying tag ``slug`` live at ``now``."""
+    live = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    carriers = ProfileTag.objects.filter(live, tag__slug=slug)
+    return carriers.order_by().values_list("profile_id", flat=True).distinct()
+
+
+def profile_columns(trees) -> set[str] | None:
+    """Return the profile columns the rules read, or None if a condition's are not known."""
+    found = set()
+    for tree in trees:
+        for node in rules.walk(tree):
+            kind = condition_kind_of(node)
+            if kind is None or kind.profile_columns is None:
+                return None  # a kind that does not say which: rules scan the profile table
+            found |= kind.profile_columns(node)
+    return found
+
+
+def common_conditions(trees) -> tuple[rules.Node, ...]:
+    """Return the conditions that every rule requires, found at its top level.
+
+    A rule requires each condition of its top-level ``all`` (or is itself one condition). Left
+    out: conditions on segments (a segment refreshed earlier in the same run changes them) and
+    conditions that do not compile yet.
+    """
+    found = None
+    for tree in trees:
+        required = tree.children if isinstance(tree, rules.AllOf) else (tree,)
+        found = required if found is None else tuple(node for node in found if node in required)
+    common = []
+    for node in dict.fromkeys(found or ()):  # in order, once each
+        if any(isinstance(inner, rules.SegmentCondition) for inner in rules.walk(node)):
+            continue
+        try:
+            compile_rule(node)
+        except rules.RuleError:
+            continue
+        common.append(node)
+    return tuple(common)
+
+
+def shared_profiles_query(plan: SharedMeasures, *, now: datetime.datetime):
+    """Return the query that fills the plan's narrow profile copy: the columns the rules read,
+    of the profiles that satisfy the conditions every rule requires (read via the plan's tables).
+    """
+    fields = {field.column: field.attname for field in Profile._meta.concrete_fields}
+    profiles = Profile.objects.order_by()
+    if plan.common:
+        condition = compile_rule(rules.AllOf(plan.common), now=now, shared=plan)
+        profiles = profiles.filter(condition)
+    return profiles.values_list(*(fields[column] for column in plan.profile_columns))
+
+
+def shared_matching(tree: rules.Node, *, now: datetime.datetime, shared: SharedMeasures):
+    """Return the ids (``values("pk")``) of the profiles satisfying ``tree``, read via ``shared``.
+
+    With a narrow profile copy in the plan, the query scans it in place of the profile table:
+    it keeps the profile table's alias, so the compiled conditions read the copy's columns.
+    No public API swaps a query's table; the behaviour of Django's ``Query.alias_map`` and
+    ``BaseTable`` relied on here is pinned by
+    ``tests/segments/test_sql.py::test_shared_matching_scans_the_narrow_profile_copy``.
+    """
+    queryset = Profile.objects.filter(compile_rule(tree, now=now, shared=shared)).values("pk")
+    if shared.profiles is not None:
+        query = queryset.query
+        alias = query.get_initial_alias()
+        query.alias_map[alias] = BaseTable(shared.profiles, alias)
+        query.table_map[shared.profiles] = query.table_map.pop(Profile._meta.db_table)
+    return queryset
+
+
+def shared_measure_columns(plan: SharedMeasures, table: str) -> list[tuple[str, str, int]]:
+    """Return ``table``'s columns in order, as (column, measure, days)."""
+    found = [
+        (column, measure, days)
+        for (_event, measure, days), (where, column) in plan.columns.items()
+        if where == table
+    ]
+    return sorted(found, key=lambda item: int(item[0][1:]))
+
+
+def shared_measures_query(plan: SharedMeasures, table: str, *, now: datetime.datetime):
+    """Return the grouped query that fills ``table``: the profile id, then its columns in order."""
+    event, widest = plan.tables[table]
+    events = Event.objects.filter(
+        name=event, occurred_at__gte=now - datetime.timedelta(days=widest), occurred_at__lte=now
+    )
+    measures = {
+        column: event_measure(measure, Q(occurred_at__gte=now - datetime.timedelta(days=days)))
+        for column, measure, days in shared_measure_columns(plan, table)
+    }
+    return (
+        events.order_by().values("profile").annotate(**measures).values_list("profile", *measures)
+    )
+
+
+def shared_event(node: rules.EventCondition, env: Env) -> Q | None:
+    """Return the condition read from the shared measures table, or None if not shared."""
+    if env.shared is None or measure_key(node) not in env.shared.columns:
+        return None
+    table, column = env.shared.columns[measure_key(node)]
+    sql, params = comparison_sql(column, node.op, node.operand)
+    zero = 0 if node.measure == "count" else Decimal(0)
+    # Table, column and operator come from the plan and SQL_OPERATORS; values are parameters.
+    if HOLDS[node.op](zero, node.operand):  # profiles without events are in
+        sql = f"SELECT profile_id FROM {table} WHERE NOT ({sql})"
+        return ~Q(pk__in=RawSQL(sql, params))  # noqa: S611
+    return Q(pk__in=RawSQL(f"SELECT profile_id FROM {table} WHERE {sql}", params))  # noqa: S611
+
+
+SQL_OPERATORS = {"eq": "=", "ne": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+
+
+def comparison_sql(column: str, op: str, operand) -> tuple[str, list]:
+    """Return the SQL comparing a shared column with the operand, and its parameters."""
+    if op == "between":
+        low, high = operand
+        return f"{column} >= %s AND {column} <= %s", [low, high]
+    return f"{column} {SQL_OPERATORS[op]} %s", [operand]

@@ -1,0 +1,181 @@
+"""The SQL statements of segments that the ORM cannot express, in one place.
+
+Each is run on SQLite and on PostgreSQL by ``tests/segments/test_sql.py``. Table names come from
+the models (quoted), values are always parameters.
+"""
+
+from django.db import connection
+
+from segments.models import SegmentMembership, SegmentTransition
+
+RESULT_TABLE = "segment_eval_result"
+
+
+def select_sql(queryset) -> tuple[str, tuple]:
+    """Return the SELECT of ``queryset`` and its parameters, to run inside a larger statement.
+
+    Django has no public API that returns a queryset's SQL with its parameters kept apart
+    (``str(queryset.query)`` interpolates them, unsafely and wrongly quoted), and INSERT … SELECT
+    and CREATE TABLE … AS have no ORM form; ``Query.sql_with_params()`` is what Django itself uses
+    for subqueries. The behaviour relied on (the SQL runs as is and selects what the queryset
+    does, in the order of its ``values``) is pinned by
+    ``tests/segments/test_sql.py::test_select_sql_selects_what_the_queryset_does``.
+    """
+    return queryset.query.sql_with_params()
+
+
+def _tables() -> tuple[str, str]:
+    q = connection.ops.quote_name
+    return q(SegmentTransition._meta.db_table), q(SegmentMembership._meta.db_table)
+
+
+def result_table_create() -> list[str]:
+    """Return the statements that (re)create the temporary table of one evaluation's result."""
+    return [
+        f"DROP TABLE IF EXISTS {RESULT_TABLE}",
+        f"CREATE TEMP TABLE {RESULT_TABLE} (profile_id bigint PRIMARY KEY)",
+    ]
+
+
+def result_table_fill(select: str) -> str:
+    """Return the INSERT that fills the result table from a SELECT of profile ids."""
+    return f"INSERT INTO {RESULT_TABLE} (profile_id) SELECT * FROM ({select}) AS m"
+
+
+def result_table_drop() -> str:
+    """Return the statement that drops the result table."""
+    return f"DROP TABLE IF EXISTS {RESULT_TABLE}"
+
+
+# The members that leave: a condition on ``sm.profile_id``.
+NOT_IN_RESULT = f"NOT EXISTS (SELECT 1 FROM {RESULT_TABLE} r WHERE r.profile_id = sm.profile_id)"
+EVERY_MEMBER = "1 = 1"
+# The profiles that enter: a SELECT of ``profile_id``.
+IN_RESULT = f"SELECT profile_id FROM {RESULT_TABLE}"
+
+
+def exits_record(leaving: str) -> str:
+    """Return the INSERT of an exit transition for each member satisfying ``leaving``.
+
+    Parameters: segment id, False, version, now, segment id, then those of ``leaving``.
+    """
+    transitions, membership = _tables()
+    return (
+        f"INSERT INTO {transitions} (segment_id, entered, version, at, profile_id) "
+        f"SELECT %s, %s, %s, %s, sm.profile_id FROM {membership} sm "
+        f"WHERE sm.segment_id = %s AND {leaving}"
+    )
+
+
+def entries_record(entering: str, *, once: bool) -> str:
+    """Return the INSERT of an entry transition for each profile ``entering`` selects (as
+    ``profile_id``) that is not a member.
+
+    With ``once``, a profile already entered in this version is skipped (chunks may overlap).
+    Parameters: segment id, True, version, now, those of ``entering``, segment id, and with
+    ``once`` the segment id and version again.
+    """
+    transitions, membership = _tables()
+    sql = (
+        f"INSERT INTO {transitions} (segment_id, entered, version, at, profile_id) "
+        f"SELECT %s, %s, %s, %s, m.profile_id FROM ({entering}) AS m "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {membership} sm "
+        f"WHERE sm.segment_id = %s AND sm.profile_id = m.profile_id)"
+    )
+    if once:
+        sql += (
+            f" AND NOT EXISTS (SELECT 1 FROM {transitions} t WHERE t.segment_id = %s "
+            f"AND t.version = %s AND t.profile_id = m.profile_id)"
+        )
+    return sql
+
+
+def memberships_delete() -> str:
+    """Return the DELETE of the memberships a version's exits name (segment, segment, version)."""
+    transitions, membership = _tables()
+    return (
+        f"DELETE FROM {membership} WHERE segment_id = %s AND profile_id IN "
+        f"(SELECT profile_id FROM {transitions} "
+        f"WHERE segment_id = %s AND version = %s AND entered = %s)"
+    )
+
+
+def memberships_insert() -> str:
+    """Return the INSERT of the memberships a version's entries name (segment, version, True)."""
+    transitions, membership = _tables()
+    return (
+        f"INSERT INTO {membership} (segment_id, profile_id, since, version_added) "
+        f"SELECT segment_id, profile_id, at, version FROM {transitions} "
+        f"WHERE segment_id = %s AND version = %s AND entered = %s"
+    )
+
+
+# The temporary tables one refresh of many segments shares (``segments.compiler.shared``).
+# Each step is (statement, whether it takes the parameters of the SELECT it embeds).
+Step = tuple[str, bool]
+
+
+def _postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _indexed(table: str) -> list[Step]:
+    """Index a filled table by profile (faster than filling an indexed one), then analyse it."""
+    steps = [(f"CREATE UNIQUE INDEX {table}_profile ON {table} (profile_id)", False)]
+    return steps + ([(f"ANALYZE {table}", False)] if _postgresql() else [])
+
+
+def measures_table_fill(table: str, columns: list[tuple[str, str]], select: str) -> list[Step]:
+    """Return the steps creating ``table`` (profile_id, then ``columns``) from ``select``.
+
+    ``columns`` are (name, "count" or "sum"). On PostgreSQL the grouped scan may use more memory
+    for this one statement (so it groups in memory) and CREATE TABLE AS may scan in parallel;
+    on SQLite the columns are declared, so that it compares the values as numbers.
+    """
+    names = ", ".join(name for name, _measure in columns)
+    if _postgresql():
+        return [
+            ("SET LOCAL work_mem = '256MB'", False),
+            (f"DROP TABLE IF EXISTS {table}", False),
+            (
+                f"CREATE TEMP TABLE {table} (profile_id, {names}) AS SELECT * FROM ({select}) m",
+                True,
+            ),
+            *_indexed(table),
+        ]
+    types = ", ".join(
+        f"{name} {'bigint' if measure == 'count' else 'numeric(20, 2)'}"
+        for name, measure in columns
+    )
+    return [
+        (f"DROP TABLE IF EXISTS {table}", False),
+        (f"CREATE TEMP TABLE {table} (profile_id bigint NOT NULL, {types})", False),
+        (f"INSERT INTO {table} (profile_id, {names}) SELECT * FROM ({select}) AS m", True),
+        *_indexed(table),
+    ]
+
+
+def ids_table_fill(table: str, select: str) -> list[Step]:
+    """Return the steps creating ``table`` (profile_id) from a SELECT of profile ids."""
+    if _postgresql():
+        create = [(f"CREATE TEMP TABLE {table} (profile_id) AS {select}", True)]
+    else:  # declared, so that SQLite compares the ids as numbers
+        create = [
+            (f"CREATE TEMP TABLE {table} (profile_id bigint NOT NULL)", False),
+            (f"INSERT INTO {table} (profile_id) {select}", True),
+        ]
+    return [(f"DROP TABLE IF EXISTS {table}", False), *create, *_indexed(table)]
+
+
+def copy_table_fill(table: str, select: str) -> list[Step]:
+    """Return the steps creating ``table`` as a copy of what ``select`` returns."""
+    steps = [
+        (f"DROP TABLE IF EXISTS {table}", False),
+        (f"CREATE TEMP TABLE {table} AS {select}", True),
+    ]
+    return steps + ([(f"ANALYZE {table}", False)] if _postgresql() else [])
+
+
+def table_drop(table: str) -> str:
+    """Return the statement dropping a temporary table if it exists."""
+    return f"DROP TABLE IF EXISTS {table}"

@@ -12,7 +12,8 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
-from profiles.models import Gender, ValueTier
+from core import fields
+from profiles.models import Gender, Profile, ValueTier
 from segments import conditions
 from segments.rules.errors import (
     ERROR_BOOLEAN_OP,
@@ -221,29 +222,26 @@ TRAIT = ValueType("trait", (*EQUALITY_OPS, *ORDER_OPS, *TEXT_SEARCH_OPS, *SET_OP
 GENDER = ValueType("choice", (*EQUALITY_OPS, *SET_OPS), _check_choice(tuple(Gender.values)))
 VALUE_TIER = ValueType("choice", (*EQUALITY_OPS, *SET_OPS), _check_choice(tuple(ValueTier.values)))
 
-# Profile core fields and computed features that rules can use, by name (``segments.builtins``
-# registers them; other apps add theirs with ``segments.conditions.attribute_register``).
+# Profile core fields and computed features that rules can use, by name, from the catalogue of
+# profile fields (``core.fields``; ``segments.builtins`` registers them; other apps add theirs
+# with ``segments.conditions.attribute_register``).
+_FAMILIES = {
+    fields.RULE_TEXT: TEXT,
+    fields.RULE_WHOLE: WHOLE,
+    fields.RULE_DECIMAL: DECIMAL,
+    fields.RULE_DATE: DATE,
+    fields.RULE_DATETIME: DATETIME,
+}
+
+
+def _choice_type(name: str) -> ValueType:
+    values = tuple(value for value, _label in Profile._meta.get_field(name).choices)
+    return ValueType("choice", (*EQUALITY_OPS, *SET_OPS), _check_choice(values))
+
+
 PROFILE_ATTRIBUTES: dict[str, ValueType] = {
-    "external_id": TEXT,
-    "email": TEXT,
-    "phone": TEXT,
-    "name": TEXT,
-    "gender": GENDER,
-    "birth_date": DATE,
-    "city": TEXT,
-    "region": TEXT,
-    "signup_at": DATETIME,
-    "channel": TEXT,
-    "recency_days": WHOLE,
-    "frequency": WHOLE,
-    "monetary": DECIMAL,
-    "r_score": WHOLE,
-    "f_score": WHOLE,
-    "m_score": WHOLE,
-    "value_tier": VALUE_TIER,
-    "last_seen_at": DATETIME,
-    "first_purchase_at": DATETIME,
-    "last_purchase_at": DATETIME,
+    name: _choice_type(name) if family == fields.RULE_CHOICE else _FAMILIES[family]
+    for name, family in fields.RULE_FIELDS.items()
 }
 
 # The trait names that imports accept (profiles.services.ingest); everything after "traits." is
@@ -252,20 +250,7 @@ _TRAIT_KEY_RE = re.compile(r"\w[\w .:-]*\Z")
 
 
 # Computed features: attributes derived from behaviour, like events and tags.
-BEHAVIOUR_ATTRIBUTES = frozenset(
-    {
-        "recency_days",
-        "frequency",
-        "monetary",
-        "r_score",
-        "f_score",
-        "m_score",
-        "value_tier",
-        "last_seen_at",
-        "first_purchase_at",
-        "last_purchase_at",
-    }
-)
+BEHAVIOUR_ATTRIBUTES = fields.BEHAVIOUR_FIELDS
 
 
 def attribute_types() -> dict[str, ValueType]:

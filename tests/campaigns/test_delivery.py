@@ -10,18 +10,17 @@ from django.core.mail.backends.locmem import EmailBackend as LocmemEmailBackend
 from django.db import connection
 from django.utils import timezone
 
-from campaigns.models import Campaign, Channel, Send, Suppression
-from campaigns.services.audience import campaign_start
-from campaigns.services.delivery import (
-    Pacer,
-    _batch_prepare,
-    _ClaimCursor,
+from campaigns.delivery import (
     campaign_send,
     campaign_send_batch,
     campaign_sends_sweep,
     sends_claim,
     suppressions_of,
 )
+from campaigns.delivery.ledger import ClaimCursor
+from campaigns.delivery.send import _batch_prepare
+from campaigns.models import Campaign, Channel, Send, Suppression
+from campaigns.services.audience import campaign_start
 from campaigns.sms import SmsResult
 from tests.campaigns.delivery_builders import (
     FakeSmsBackend,
@@ -318,30 +317,11 @@ def test_a_cancelled_campaigns_leftover_rows_are_skipped_by_the_sweep():
     assert set(Send.objects.values_list("skip_reason", flat=True)) == {Send.SkipReason.CANCELLED}
 
 
-def test_the_pacer_keeps_to_the_rate(monkeypatch):
-    clock = {"now": 100.0}
-    slept = []
-    monkeypatch.setattr("campaigns.services.delivery.time.monotonic", lambda: clock["now"])
-
-    def sleep(seconds):
-        slept.append(seconds)
-        clock["now"] += seconds
-
-    monkeypatch.setattr("campaigns.services.delivery.time.sleep", sleep)
-    pacer = Pacer(10)
-
-    for _message in range(5):
-        pacer.wait()
-
-    assert clock["now"] == pytest.approx(100.4)
-    assert len(slept) == 4
-
-
 def test_claims_go_on_after_the_last_batch_and_come_back_for_rows_left_behind():
     profiles = profiles_make(6)
     campaign = started(campaign_ready(include=[segment_with(profiles)]))
     ids = list(Send.objects.filter(campaign=campaign).order_by("pk").values_list("pk", flat=True))
-    cursor = _ClaimCursor()
+    cursor = ClaimCursor()
 
     def claimed() -> list[int]:
         prepared = _batch_prepare(campaign=campaign, now=timezone.now(), limit=2, cursor=cursor)

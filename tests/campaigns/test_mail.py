@@ -21,6 +21,7 @@ from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.db import connection
 
+from campaigns.delivery import campaign_send
 from campaigns.mail import (
     MessageBuilder,
     encoded_words,
@@ -31,7 +32,6 @@ from campaigns.mail import (
 )
 from campaigns.models import Campaign, Send, Suppression
 from campaigns.services.audience import campaign_start
-from campaigns.services.delivery import campaign_send
 from profiles.services.consent_links import BatchSigner, ConsentLinker, consent_token_read
 from tests.campaigns.delivery_builders import campaign_ready, profiles_make, segment_with
 

@@ -26,10 +26,10 @@ from django.db import connection
 from django.urls import get_resolver
 from django.utils import timezone
 
+from campaigns.delivery import campaign_send, message_id_make
 from campaigns.models import Campaign, Send, Variant
 from campaigns.services.audience import campaign_start
 from campaigns.services.content import message_render
-from campaigns.services.delivery import campaign_send, message_id_make
 from profiles.models import ConsentRecord, ConsentState, Profile
 from profiles.services.consent import ConsentEntry, consent_record_many
 from profiles.services.consent_links import consent_preferences_url, consent_unsubscribe_url

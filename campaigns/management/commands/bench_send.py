@@ -439,24 +439,10 @@ class Command(BaseCommand):
     def _deliver(
         self, campaign: Campaign, workers: int, sink: "Sink", folder: Path, *, profile: bool
     ) -> float:
+        """Send the campaign from ``workers`` sender processes; check and report; return msg/s."""
         queued = Send.objects.filter(campaign=campaign, status=Send.Status.QUEUED).count()
         before, sink_cpu, database_cpu = sink.count(), sink.cpu_seconds(), database_cpu_seconds()
-        env = {**os.environ, "DATABASE_URL": database_url()}
-        command = [sys.executable, str(ROOT / "manage.py"), "bench_send", "--smtp-port"]
-        command += [str(sink.port), "--sender"]
-        processes = []
-        for index in range(workers):
-            profiled = profile and index == 0
-            extra = ["--profile-out", str(folder / "profile.out")] if profiled else []
-            processes.append(
-                subprocess.Popen(  # noqa: S603 (this command, in another process)
-                    [*command, str(campaign.pk), *extra],
-                    env=env,
-                    cwd=ROOT,
-                    stdout=subprocess.PIPE,
-                    text=True,
-                )
-            )
+        processes = self._senders_start(campaign, workers, sink, folder, profile=profile)
         while any(p.poll() is None for p in processes):
             time.sleep(5)
             self.say(f"  {workers} process(es): {sink.count() - before:,} of {queued:,} sent")
@@ -483,12 +469,36 @@ class Command(BaseCommand):
             f"project, {workers} process(es): {sent:,} messages in {seconds:.1f}s, "
             f"{rate:,.0f} msg/s (per process: {shares})"
         )
-        cpu = {
-            "worker": sum(r["cpu_self"] for r in reports),
-            "sink": sink.cpu_seconds() - sink_cpu,
-        }
+        cpu = {"worker": sum(r["cpu_self"] for r in reports), "sink": sink.cpu_seconds() - sink_cpu}
         if database_cpu is not None:
             cpu["database"] = database_cpu_seconds() - database_cpu
+        self._cpu_report(workers, cpu, sent)
+        self._profile_print(folder / "profile.out")
+        return rate
+
+    def _senders_start(
+        self, campaign: Campaign, workers: int, sink: "Sink", folder: Path, *, profile: bool
+    ) -> list[subprocess.Popen]:
+        env = {**os.environ, "DATABASE_URL": database_url()}
+        command = [sys.executable, str(ROOT / "manage.py"), "bench_send", "--smtp-port"]
+        command += [str(sink.port), "--sender"]
+        processes = []
+        for index in range(workers):
+            profiled = profile and index == 0
+            extra = ["--profile-out", str(folder / "profile.out")] if profiled else []
+            processes.append(
+                subprocess.Popen(  # noqa: S603 (this command, in another process)
+                    [*command, str(campaign.pk), *extra],
+                    env=env,
+                    cwd=ROOT,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        return processes
+
+    def _cpu_report(self, workers: int, cpu: dict[str, float], sent: int) -> None:
+        """Keep and say the CPU time per message of each part (µs) and the rate it bounds."""
         per_message = {name: round(seconds / sent * 1e6) for name, seconds in cpu.items()}
         per_message["all"] = sum(per_message.values())
         self.cpu_per_message[workers] = per_message
@@ -499,14 +509,15 @@ class Command(BaseCommand):
             + ", ".join(f"{name} {value}" for name, value in per_message.items())
             + f"; all CPUs busy at this cost: {self.cpu_bound[workers]:,} msg/s"
         )
-        if (folder / "profile.out").exists():
+
+    def _profile_print(self, path: Path) -> None:
+        if path.exists():
             text = io.StringIO()
-            stats = pstats.Stats(str(folder / "profile.out"), stream=text)
+            stats = pstats.Stats(str(path), stream=text)
             stats.sort_stats("cumulative").print_stats(25)
             stats.sort_stats("tottime").print_stats(20)
             self.say(text.getvalue())
-            (folder / "profile.out").unlink()
-        return rate
+            path.unlink()
 
     def _sender(self, campaign_id: int, profile_out: str | None, smtp_port: int) -> None:
         """Send the campaign with the delivery service, as a Celery task does; print a report."""

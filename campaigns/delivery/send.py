@@ -74,13 +74,12 @@ def _rows_send(campaign, rows, book: BatchLedger, transport, pacer: Pacer) -> No
     while start < len(rows) and not book.stopped:
         group = rows[start : start + book.room()]
         start += len(group)
-        if transport.broken is not None or transport.backend is None:
-            try:
-                transport.open()
-            except Exception as exc:
-                for row in group:
-                    book.failed(row, ERROR_CONNECTION.format(error=exc), permanent=False)
-                continue
+        try:
+            transport.open()  # once, or again after the connection was lost
+        except Exception as exc:
+            for row in group:
+                book.failed(row, ERROR_CONNECTION.format(error=exc), permanent=False)
+            continue
         ready, messages = [], []
         for row in group:
             try:

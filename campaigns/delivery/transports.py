@@ -1,6 +1,6 @@
 """Transports: the way out of a channel, behind one small interface.
 
-    transport.open()                          # connect (raises when it cannot)
+    transport.open()                          # connect, unless connected (raises if it cannot)
     transport.send(messages, pace) -> [Outcome]  # one outcome per message, in order
     transport.close()
     transport.broken                          # the error that lost the connection, or None
@@ -157,6 +157,7 @@ class SmsTransport:
         self.broken: Exception | None = None
 
     def open(self) -> None:
+        """Open the SMS backend, unless it is open."""
         if self.backend is not None:
             return
         backend = get_sms_backend()

@@ -186,7 +186,7 @@ class BouncingBackend(LocmemEmailBackend):
 
 
 def test_a_transient_failure_is_retried_with_backoff_then_failed(settings):
-    settings.EMAIL_BACKEND = "tests.campaigns.test_delivery.FlakyBackend"
+    settings.EMAIL_BACKEND = "tests.campaigns.delivery.test_send.FlakyBackend"
     profiles = profiles_make(1)
     campaign = started(campaign_ready(include=[segment_with(profiles)]))
     start = timezone.now()
@@ -236,7 +236,7 @@ def test_a_batchs_suppression_lookup_goes_through_its_index_among_many_suppressi
 
 
 def test_a_hard_bounce_fails_the_row_and_suppresses_the_address(settings):
-    settings.EMAIL_BACKEND = "tests.campaigns.test_delivery.BouncingBackend"
+    settings.EMAIL_BACKEND = "tests.campaigns.delivery.test_send.BouncingBackend"
     good = profiles_make(2)
     bouncing = profiles_make(1, email="bounce@example.com")
     campaign = started(campaign_ready(include=[segment_with(good + bouncing)]))

@@ -207,8 +207,9 @@ class BatchLedger:
 
     def room(self) -> int:
         """Return how many messages may be handed to a transport now (at least one): the crash
-        window less the sent rows not recorded yet, recorded first when none is left."""
-        if len(self.pending) >= self.window:
+        window less the sent rows not recorded yet, recorded first when none is left (or a
+        second has passed: the claim is renewed and a pause seen even when all rows fail)."""
+        if len(self.pending) >= self.window or time.monotonic() - self.last_check >= 1.0:
             self.flush()
         return self.window - len(self.pending)
 

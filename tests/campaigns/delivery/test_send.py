@@ -334,3 +334,35 @@ def test_claims_go_on_after_the_last_batch_and_come_back_for_rows_left_behind():
 
     assert (first, second, third, behind) == (ids[:2], ids[2:4], ids[4:], ids[:2])
     assert claimed() == []
+
+
+class WindowBackend(LocmemEmailBackend):
+    """Count, as each message is handed over, the messages handed and not yet recorded sent."""
+
+    handed: list[str] = []
+    unrecorded: list[int] = []
+
+    def send_messages(self, messages):
+        for message in messages:
+            WindowBackend.handed.append(message.extra_headers["Message-ID"])
+            recorded = set(
+                Send.objects.filter(status=Send.Status.SENT).values_list("message_id", flat=True)
+            )
+            WindowBackend.unrecorded.append(
+                sum(1 for handed in WindowBackend.handed if handed not in recorded)
+            )
+        return super().send_messages(messages)
+
+
+def test_at_most_mark_every_messages_are_ever_sent_and_not_yet_recorded(settings):
+    settings.EMAIL_BACKEND = "tests.campaigns.delivery.test_send.WindowBackend"
+    WindowBackend.handed, WindowBackend.unrecorded = [], []
+    profiles = profiles_make(10)
+    campaign = started(campaign_ready(include=[segment_with(profiles)]))
+
+    result = campaign_send(campaign_id=campaign.pk)
+
+    assert result.sent == 10
+    # CAMPAIGN_MARK_EVERY is 3 here: the window fills up, and is never passed.
+    assert max(WindowBackend.unrecorded) == settings.CAMPAIGN_MARK_EVERY == 3
+    assert Send.objects.filter(status=Send.Status.SENT).count() == 10

@@ -5,6 +5,7 @@ from django.contrib import admin
 from campaigns.models import (
     Campaign,
     CampaignChange,
+    RateSlot,
     Send,
     Suppression,
     TrackingEvent,
@@ -59,3 +60,8 @@ class TrackingEventAdmin(admin.ModelAdmin):
     list_filter = ["kind"]
     raw_id_fields = ["send"]
     show_full_result_count = False
+
+
+@admin.register(RateSlot)
+class RateSlotAdmin(admin.ModelAdmin):
+    list_display = ["channel", "next_us"]

@@ -61,18 +61,6 @@ def smtp_fast_path(backend) -> bool:
     )
 
 
-def smtp_relay_path(backend) -> bool:
-    """Return True when ``campaigns.relay`` can send for ``backend``: Django's SMTP backend,
-    connecting as Django connects (a subclass that changes that keeps the sender thread)."""
-    kind = type(backend)
-    return (
-        smtp_fast_path(backend)
-        and kind.open is SmtpEmailBackend.open
-        and kind.connection_class is SmtpEmailBackend.connection_class
-        and kind.ssl_context is SmtpEmailBackend.ssl_context
-    )
-
-
 def encoded_words(value: str) -> str:
     """Return ``value`` as RFC 2047 ``=?utf-8?b?…?=`` words, folded between words."""
     data = value.encode("utf-8")

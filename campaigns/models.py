@@ -285,3 +285,17 @@ class TrackingEvent(models.Model):
 
     def __str__(self):
         return f"{self.send_id} {self.kind}"
+
+
+class RateSlot(models.Model):
+    """The next free send slot of a channel, shared by every worker (``delivery.pacing``)."""
+
+    channel = models.CharField(_("channel"), max_length=10, primary_key=True)
+    next_us = models.BigIntegerField(_("next free slot, µs since the epoch"), default=0)
+
+    class Meta:
+        verbose_name = _("rate slot")
+        verbose_name_plural = _("rate slots")
+
+    def __str__(self):
+        return f"{self.channel} {self.next_us}"

@@ -1,6 +1,6 @@
 """SMS backends in the style of Django's email backends: console, file, HTTP provider, memory.
 
-A backend is opened once for a batch, sends each message and answers one ``SmsResult`` per
+A backend is opened once for a send, sends each message and answers one ``SmsResult`` per
 message, in order; it never raises for a message the provider refused or could not take, so a
 caller can record every outcome. ``permanent`` tells a refusal that will not change on a retry
 (an invalid number, a 4xx answer) from a transient failure (a timeout, a 5xx answer).

@@ -1,18 +1,18 @@
-"""Celery tasks of the campaigns app: thin wrappers over its delivery services."""
+"""Celery tasks of the campaigns app: each calls the service of its name (without ``_task``)."""
 
 from celery import shared_task
 
-from campaigns.services.delivery import campaign_send, campaign_sends_sweep, campaigns_tick
+from campaigns.delivery import campaign_send, campaign_sends_sweep, campaigns_tick
 
 
 @shared_task(name="campaigns.tasks.campaigns_tick_task")
 def campaigns_tick_task() -> None:
-    """Start due campaigns, process triggers and queue send batches (run by beat)."""
+    """Start due campaigns, process triggers and queue send tasks (run by beat)."""
     campaigns_tick()
 
 
-@shared_task(name="campaigns.tasks.campaign_send_batch_task")
-def campaign_send_batch_task(campaign_id: int) -> None:
+@shared_task(name="campaigns.tasks.campaign_send_task")
+def campaign_send_task(campaign_id: int) -> None:
     """Send batches of one campaign until none is due or the time budget is spent."""
     campaign_send(campaign_id=campaign_id)
 

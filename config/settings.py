@@ -287,23 +287,16 @@ CAMPAIGN_QUIET_HOURS = env_quiet_hours("CAMPAIGN_QUIET_HOURS")
 CAMPAIGN_MAX_ATTEMPTS = env_int("CAMPAIGN_MAX_ATTEMPTS", 5, minimum=1)
 CAMPAIGN_RETRY_BASE_SECONDS = env_int("CAMPAIGN_RETRY_BASE_SECONDS", 60, minimum=1)
 CAMPAIGN_RETRY_MAX_SECONDS = env_int("CAMPAIGN_RETRY_MAX_SECONDS", 3600, minimum=1)
-# Messages per second per channel for all workers together (0: unlimited); each worker keeps to
-# its share, the limit divided by CAMPAIGN_WORKERS.
+# Messages per second per channel for all workers together (0: unlimited): the workers share
+# one schedule of send slots, in Redis when the broker is Redis, else in the database.
 CAMPAIGN_RATE_LIMIT_EMAIL = env_int("CAMPAIGN_RATE_LIMIT_EMAIL", 0)
 CAMPAIGN_RATE_LIMIT_SMS = env_int("CAMPAIGN_RATE_LIMIT_SMS", 0)
+# Send tasks the tick queues for each campaign with due rows: how many workers send it at once.
 CAMPAIGN_WORKERS = env_int("CAMPAIGN_WORKERS", 1, minimum=1)
 CAMPAIGN_BATCH_SIZE = env_int("CAMPAIGN_BATCH_SIZE", 500, minimum=1)
-# At most this many messages per worker are handed to the SMTP server and not yet recorded sent
-# (recorded in groups of half as many): after a crash at most this many are sent twice. A
-# window of 10 kept the sender thread waiting for the record thread; 40 sent 15-20% more
-# messages per second in the same runs. Once the SMTP relay pipelines, the relay ran dry at
-# 40 while a group was committed: 100 sent about 30% more with one worker, 20% more with two
-# (bench_send, 20,000 recipients, two runs each; see the closing notes of issue 6).
+# At most this many messages per worker are sent and not yet recorded sent (recorded in groups
+# of this many): a worker killed mid-send sends at most this many again (delivery.ledger).
 CAMPAIGN_MARK_EVERY = env_int("CAMPAIGN_MARK_EVERY", 100, minimum=1)
-# Emails through Django's SMTP backend go out from a process of its own per worker (the SMTP
-# relay, campaigns/relay.py), so the conversation never waits for the worker's GIL; false: a
-# thread of the worker talks to the server.
-CAMPAIGN_SMTP_RELAY = env_bool("CAMPAIGN_SMTP_RELAY", True)
 CAMPAIGN_SEND_TIME_BUDGET_SECONDS = env_int("CAMPAIGN_SEND_TIME_BUDGET_SECONDS", 30, minimum=1)
 CAMPAIGN_CLAIM_STALE_SECONDS = env_int("CAMPAIGN_CLAIM_STALE_SECONDS", 300, minimum=10)
 CAMPAIGN_UNSUBSCRIBE_MAILTO = env.str("CAMPAIGN_UNSUBSCRIBE_MAILTO", default="")

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Campaign, CampaignChange, Send, Variant
+from campaigns.sql import ledger_analyze
 from profiles.models import Profile
 from segments.models import SegmentMembership, SegmentTransition
 
@@ -161,8 +162,7 @@ def campaign_start(*, campaign_id: int, now: datetime.datetime | None = None) ->
     if size >= ANALYZE_FROM and connection.vendor == "postgresql":
         # A large audience just frozen is unknown to PostgreSQL's statistics until autovacuum
         # comes by: without them the first batches' claims and guards scan the whole ledger.
-        with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {connection.ops.quote_name(Send._meta.db_table)}")
+        ledger_analyze()
     return campaign
 
 

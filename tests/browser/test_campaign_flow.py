@@ -8,9 +8,9 @@ from django.contrib.auth.models import Group
 from django.core import mail
 from django.db import connection
 
+from campaigns.delivery import campaign_send
 from campaigns.models import Campaign, Send
 from campaigns.services.audience import campaign_start
-from campaigns.services.delivery import campaign_send
 from core import roles
 from profiles.services.consent import ConsentEntry, consent_record
 from segments.models import Segment, SegmentMembership

@@ -187,11 +187,9 @@ def picky_server(request):
     controller.stop()
 
 
-@pytest.fixture(params=[True, False], ids=["relay", "thread"])
-def smtp_settings(request, settings, picky_server):
-    """Send through Django's SMTP backend to ``picky_server``: from the SMTP relay process, and
-    (a second run of the test) from the worker's sender thread."""
-    settings.CAMPAIGN_SMTP_RELAY = request.param
+@pytest.fixture
+def smtp_settings(settings, picky_server):
+    """Send through Django's SMTP backend to ``picky_server`` (with and without PIPELINING)."""
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", picky_server.port
     settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False

@@ -12,9 +12,9 @@ from collections import Counter
 import pytest
 from django.utils import timezone
 
+from campaigns.delivery import campaigns_tick
 from campaigns.models import Campaign, Send, Variant
 from campaigns.services.audience import BUCKETS, assignment_bucket
-from campaigns.services.delivery import campaigns_tick
 from profiles.models import Profile
 from profiles.services.consent import ConsentEntry, consent_record_many
 from profiles.services.consent_links import consent_token_read

@@ -1,10 +1,11 @@
-"""The fast email builder and the SMTP senders (relay process, or thread) of the delivery service.
+"""The fast email builder and the SMTP transport of the delivery service.
 
 ``campaigns.mail.MessageBuilder`` writes campaign emails as bytes for Django's SMTP backend;
 parsed, they must equal what ``EmailMultiAlternatives`` builds (headers and bodies), including
-Chinese subjects and names, long lines and odd line ends. Delivery through a real SMTP server
-on loopback exercises both senders (``smtp_settings`` runs a test once with each): each message
-once, bounces and deferrals recorded.
+Chinese subjects and names, long lines and odd line ends. ``smtp_sendmail`` must speak as
+``smtplib.SMTP.sendmail`` does, with and without PIPELINING. Delivery through a real SMTP server
+on loopback (``picky_server``, with and without PIPELINING): each message once, bounces and
+deferrals recorded, a lost connection reopened, one connection for all the batches.
 """
 
 import email.policy
@@ -21,6 +22,7 @@ from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.db import connection
 
+from campaigns.delivery import campaign_send
 from campaigns.mail import (
     MessageBuilder,
     encoded_words,
@@ -31,7 +33,6 @@ from campaigns.mail import (
 )
 from campaigns.models import Campaign, Send, Suppression
 from campaigns.services.audience import campaign_start
-from campaigns.services.delivery import campaign_send
 from profiles.services.consent_links import BatchSigner, ConsentLinker, consent_token_read
 from tests.campaigns.delivery_builders import campaign_ready, profiles_make, segment_with
 
@@ -241,7 +242,7 @@ def test_addresses_are_quoted_as_smtplib_quotes_them(address):
     assert smtp_quoted(address) == smtplib.quoteaddr(address)
 
 
-# --- through a real SMTP server on loopback: the relay and the sender thread ------------------
+# --- through a real SMTP server on loopback ---------------------------------------------------
 
 
 def sendmail_outcome(send, *args):
@@ -399,24 +400,31 @@ def test_a_lost_connection_is_reopened_and_the_rest_still_goes(smtp_settings, pi
     assert len(picky_server.handler.messages) == 5
 
 
-# --- on PostgreSQL: the next batch prepared while this one is sent ---------------------------
-
-
-def postgresql_only():
-    if connection.vendor != "postgresql":
-        pytest.skip("batches are prepared ahead on PostgreSQL only (a second connection)")
+# --- several batches in one send call ------------------------------------------------------
 
 
 @pytest.mark.django_db(transaction=True)
-def test_batches_prepared_ahead_send_every_row_once(smtp_settings, picky_server):
-    postgresql_only()
+def test_the_batches_of_one_send_share_one_connection_and_send_every_row_once(
+    smtp_settings, picky_server, monkeypatch
+):
     profiles = profiles_make(11)
     campaign = campaign_ready(include=[segment_with(profiles)])
     campaign_start(campaign_id=campaign.pk)
+    connected = []
+    original = SmtpBackend.open
 
-    result = campaign_send(campaign_id=campaign.pk, limit=3)
+    def counted(self):
+        opened = original(self)
+        if opened:
+            connected.append(self)
+        return opened
+
+    monkeypatch.setattr(SmtpBackend, "open", counted)
+
+    result = campaign_send(campaign_id=campaign.pk, limit=3)  # four batches
 
     assert (result.claimed, result.sent) == (11, 11)
+    assert len(connected) == 1
     received = sorted(m.rcpt_tos[0] for m in picky_server.handler.messages)
     assert received == sorted(p.email for p in profiles)
     statuses = set(Send.objects.filter(campaign=campaign).values_list("status", flat=True))
@@ -425,10 +433,9 @@ def test_batches_prepared_ahead_send_every_row_once(smtp_settings, picky_server)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_batch_prepared_ahead_goes_back_to_the_queue_when_the_campaign_pauses(
+def test_a_pause_mid_send_puts_the_unsent_rows_back_in_the_queue(
     smtp_settings, picky_server, monkeypatch
 ):
-    postgresql_only()
     profiles = profiles_make(12)
     campaign = campaign_ready(include=[segment_with(profiles)])
     campaign_start(campaign_id=campaign.pk)

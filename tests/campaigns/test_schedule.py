@@ -9,14 +9,14 @@ from django.conf import settings as django_settings
 from django.core import mail
 from django.core.exceptions import ImproperlyConfigured
 
-from campaigns.models import Campaign, Send
-from campaigns.services.audience import campaign_start
-from campaigns.services.delivery import (
+from campaigns.delivery import (
     campaign_send,
     campaign_send_batch,
     campaigns_tick,
     quiet_hours_end,
 )
+from campaigns.models import Campaign, Send
+from campaigns.services.audience import campaign_start
 from config.celery import app
 from config.settings import env_quiet_hours
 from tests.campaigns.delivery_builders import campaign_ready, profiles_make, segment_with

@@ -12,10 +12,10 @@ from anymail.signals import AnymailTrackingEvent, tracking
 from django.core import mail, signing
 from django.utils import timezone
 
+from campaigns.delivery import campaign_send
 from campaigns.models import Campaign, Send, Suppression, TrackingEvent
 from campaigns.results import campaign_results
 from campaigns.services.audience import campaign_start
-from campaigns.services.delivery import campaign_send
 from campaigns.tracking import CLICK_SALT, OPEN_SALT, Tracker, click_url, open_url
 from profiles.models import ConsentRecord, ConsentSource, ConsentState, ConsentStatus
 from tests.campaigns.delivery_builders import campaign_ready, profiles_make, segment_with

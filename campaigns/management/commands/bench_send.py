@@ -16,7 +16,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 from auditlog.context import disable_auditlog
 from django.conf import settings
@@ -26,10 +25,21 @@ from django.db import connection
 from django.urls import get_resolver
 from django.utils import timezone
 
+from campaigns.delivery import campaign_send, message_id_make
+from campaigns.management.commands._bench_send_support import (
+    ROOT,
+    CpuMeter,
+    Sink,
+    cpu_seconds,
+    database_cpu_seconds,
+    database_url,
+    frames,
+    split,
+    vacuum,
+)
 from campaigns.models import Campaign, Send, Variant
 from campaigns.services.audience import campaign_start
 from campaigns.services.content import message_render
-from campaigns.services.delivery import campaign_send, message_id_make
 from profiles.models import ConsentRecord, ConsentState, Profile
 from profiles.services.consent import ConsentEntry, consent_record_many
 from profiles.services.consent_links import consent_preferences_url, consent_unsubscribe_url
@@ -39,7 +49,6 @@ PREFIX = "bench-send-"
 CHUNK = 5_000
 FROM_EMAIL = "Bench <bench@shop.example>"
 CITIES = ["上海", "北京", "广州", "深圳", "杭州"]
-ROOT = Path(__file__).resolve().parents[3]
 
 
 class Command(BaseCommand):
@@ -115,76 +124,81 @@ class Command(BaseCommand):
                     f"SMTP sink (count only) on 127.0.0.1:{sink.port}; it {offers} PIPELINING "
                     "(smtplib, the bare loop, never uses it)"
                 )
-                segment = self._audience(recipients)
-                campaigns = [self._campaign(segment, f"{PREFIX}{n}") for n in (1, 2)]
-                for campaign in campaigns:
-                    started = time.perf_counter()
-                    campaign_start(campaign_id=campaign.pk)
-                    figures["freeze_seconds"] = round(time.perf_counter() - started, 2)
-                    self.say(f"{campaign.slug}: audience frozen in {figures['freeze_seconds']}s")
-                # The machine's speed drifts: the bare loop runs before and after each project
-                # run, and each ratio is to the mean of the two around it.
-                messages = Path(folder) / "messages.bin"
-                count, building = self._bare_build(campaigns[0], messages)
-                halves = split(messages, 2)
-                bare = [self._bare(campaigns[0], sink, messages)]
-                parallel, parallel_busy = [], []  # two bare loops at once, around 2 processes
-                for workers, campaign in zip((1, 2), campaigns, strict=True):
-                    if workers == 2:
-                        meter = CpuMeter()
-                        parallel.append(self._bare_parallel(sink, halves))
-                        parallel_busy.append(meter.busy())
-                    # The last run left a dead row version per row it sent, in every index of
-                    # the ledger: autovacuum clears them within a minute or so (the planner
-                    # walked through them, 6 to 24 ms a batch instead of 1, where it is off).
-                    vacuum(Send)
-                    meter = CpuMeter()
-                    rate = self._deliver(
-                        campaign, workers, sink, Path(folder), profile=profile and workers == 1
-                    )
-                    figures[f"cpu_busy_{workers}_process"] = meter.busy()
-                    if workers == 2:
-                        meter = CpuMeter()
-                        parallel.append(self._bare_parallel(sink, halves))
-                        parallel_busy.append(meter.busy())
-                    bare.append(self._bare(campaigns[0], sink, messages))
-                    baseline = (bare[-2] + bare[-1]) / 2
-                    with_building = 1 / (1 / baseline + building / count)
-                    figures[f"bare_smtplib_around_{workers}_process_msgs_per_s"] = round(baseline)
-                    figures[f"project_{workers}_process_msgs_per_s"] = round(rate)
-                    figures[f"ratio_{workers}_process_to_bare"] = round(rate / baseline, 3)
-                    figures[f"ratio_{workers}_process_to_render_build_send"] = round(
-                        rate / with_building, 3
-                    )
-                figures["bare_smtplib_runs_msgs_per_s"] = [round(rate) for rate in bare]
-                figures["bare_2_connections_runs_msgs_per_s"] = [round(rate) for rate in parallel]
-                figures["cpu_busy_2_connections_runs"] = parallel_busy
-                both = sum(parallel) / len(parallel)
-                figures["bare_2_connections_around_2_process_msgs_per_s"] = round(both)
-                figures["ratio_2_process_to_2_connections"] = round(
-                    figures["project_2_process_msgs_per_s"] / both, 3
-                )
-                figures["bare_build_seconds_per_1000"] = round(building / count * 1000, 3)
-                figures["scaling_2_to_1"] = round(
-                    figures["project_2_process_msgs_per_s"]
-                    / figures["project_1_process_msgs_per_s"],
-                    3,
-                )
-                figures["ratio_per_process_2_to_bare"] = round(
-                    figures["ratio_2_process_to_bare"] / 2, 3
-                )
-                figures["sender"] = "campaign_send() in separate OS processes (manage.py)"
-                for workers, cpu in self.cpu_per_message.items():
-                    figures[f"cpu_us_per_message_{workers}_process"] = cpu
-                    figures[f"cpu_bound_{workers}_process_msgs_per_s"] = self.cpu_bound[workers]
-                    figures[f"ratio_{workers}_process_to_cpu_bound"] = round(
-                        figures[f"project_{workers}_process_msgs_per_s"] / self.cpu_bound[workers],
-                        3,
-                    )
+                self._measure(figures, recipients, sink, Path(folder), profile=profile)
             finally:
                 sink.stop()
                 if not keep:
                     self._clean()
+        self._summary(figures)
+        self.stdout.write(json.dumps(figures))
+
+    def _measure(self, figures: dict, recipients: int, sink, folder: Path, *, profile) -> None:
+        """Run the bare loops and the project's runs (1 and 2 processes); fill ``figures``."""
+        segment = self._audience(recipients)
+        campaigns = [self._campaign(segment, f"{PREFIX}{n}") for n in (1, 2)]
+        for campaign in campaigns:
+            started = time.perf_counter()
+            campaign_start(campaign_id=campaign.pk)
+            figures["freeze_seconds"] = round(time.perf_counter() - started, 2)
+            self.say(f"{campaign.slug}: audience frozen in {figures['freeze_seconds']}s")
+        # The machine's speed drifts: the bare loop runs before and after each project
+        # run, and each ratio is to the mean of the two around it.
+        messages = folder / "messages.bin"
+        count, building = self._bare_build(campaigns[0], messages)
+        halves = split(messages, 2)
+        bare = [self._bare(campaigns[0], sink, messages)]
+        parallel, parallel_busy = [], []  # two bare loops at once, around 2 processes
+        for workers, campaign in zip((1, 2), campaigns, strict=True):
+            if workers == 2:
+                meter = CpuMeter()
+                parallel.append(self._bare_parallel(sink, halves))
+                parallel_busy.append(meter.busy())
+            # The last run left a dead row version per row it sent, in every index of
+            # the ledger: autovacuum clears them within a minute or so (the planner
+            # walked through them, 6 to 24 ms a batch instead of 1, where it is off).
+            vacuum(Send)
+            meter = CpuMeter()
+            rate = self._deliver(campaign, workers, sink, folder, profile=profile and workers == 1)
+            figures[f"cpu_busy_{workers}_process"] = meter.busy()
+            if workers == 2:
+                meter = CpuMeter()
+                parallel.append(self._bare_parallel(sink, halves))
+                parallel_busy.append(meter.busy())
+            bare.append(self._bare(campaigns[0], sink, messages))
+            baseline = (bare[-2] + bare[-1]) / 2
+            with_building = 1 / (1 / baseline + building / count)
+            figures[f"bare_smtplib_around_{workers}_process_msgs_per_s"] = round(baseline)
+            figures[f"project_{workers}_process_msgs_per_s"] = round(rate)
+            figures[f"ratio_{workers}_process_to_bare"] = round(rate / baseline, 3)
+            figures[f"ratio_{workers}_process_to_render_build_send"] = round(
+                rate / with_building, 3
+            )
+        figures["bare_smtplib_runs_msgs_per_s"] = [round(rate) for rate in bare]
+        figures["bare_2_connections_runs_msgs_per_s"] = [round(rate) for rate in parallel]
+        figures["cpu_busy_2_connections_runs"] = parallel_busy
+        figures["bare_build_seconds_per_1000"] = round(building / count * 1000, 3)
+        self._ratios(figures, parallel)
+
+    def _ratios(self, figures: dict, parallel: list[float]) -> None:
+        """Add the ratios between the runs and the CPU figures to ``figures``."""
+        both = sum(parallel) / len(parallel)
+        figures["bare_2_connections_around_2_process_msgs_per_s"] = round(both)
+        figures["ratio_2_process_to_2_connections"] = round(
+            figures["project_2_process_msgs_per_s"] / both, 3
+        )
+        figures["scaling_2_to_1"] = round(
+            figures["project_2_process_msgs_per_s"] / figures["project_1_process_msgs_per_s"], 3
+        )
+        figures["ratio_per_process_2_to_bare"] = round(figures["ratio_2_process_to_bare"] / 2, 3)
+        figures["sender"] = "campaign_send() in separate OS processes (manage.py)"
+        for workers, cpu in self.cpu_per_message.items():
+            figures[f"cpu_us_per_message_{workers}_process"] = cpu
+            figures[f"cpu_bound_{workers}_process_msgs_per_s"] = self.cpu_bound[workers]
+            figures[f"ratio_{workers}_process_to_cpu_bound"] = round(
+                figures[f"project_{workers}_process_msgs_per_s"] / self.cpu_bound[workers], 3
+            )
+
+    def _summary(self, figures: dict) -> None:
         self.say(
             f"project: 1 process {figures['project_1_process_msgs_per_s']:,} msg/s "
             f"({figures['ratio_1_process_to_bare']:.0%} of the bare smtplib loop around it, "
@@ -200,7 +214,6 @@ class Command(BaseCommand):
             f"all CPUs busy would send {figures['cpu_bound_1_process_msgs_per_s']:,} and "
             f"{figures['cpu_bound_2_process_msgs_per_s']:,} msg/s"
         )
-        self.stdout.write(json.dumps(figures))
 
     def say(self, text: str) -> None:
         self.stdout.write(text)
@@ -426,24 +439,10 @@ class Command(BaseCommand):
     def _deliver(
         self, campaign: Campaign, workers: int, sink: "Sink", folder: Path, *, profile: bool
     ) -> float:
+        """Send the campaign from ``workers`` sender processes; check and report; return msg/s."""
         queued = Send.objects.filter(campaign=campaign, status=Send.Status.QUEUED).count()
         before, sink_cpu, database_cpu = sink.count(), sink.cpu_seconds(), database_cpu_seconds()
-        env = {**os.environ, "DATABASE_URL": database_url(), "CAMPAIGN_WORKERS": str(workers)}
-        command = [sys.executable, str(ROOT / "manage.py"), "bench_send", "--smtp-port"]
-        command += [str(sink.port), "--sender"]
-        processes = []
-        for index in range(workers):
-            profiled = profile and index == 0
-            extra = ["--profile-out", str(folder / "profile.out")] if profiled else []
-            processes.append(
-                subprocess.Popen(  # noqa: S603 (this command, in another process)
-                    [*command, str(campaign.pk), *extra],
-                    env=env,
-                    cwd=ROOT,
-                    stdout=subprocess.PIPE,
-                    text=True,
-                )
-            )
+        processes = self._senders_start(campaign, workers, sink, folder, profile=profile)
         while any(p.poll() is None for p in processes):
             time.sleep(5)
             self.say(f"  {workers} process(es): {sink.count() - before:,} of {queued:,} sent")
@@ -470,13 +469,36 @@ class Command(BaseCommand):
             f"project, {workers} process(es): {sent:,} messages in {seconds:.1f}s, "
             f"{rate:,.0f} msg/s (per process: {shares})"
         )
-        cpu = {
-            "worker": sum(r["cpu_self"] for r in reports),
-            "relay": sum(r["cpu_children"] for r in reports),
-            "sink": sink.cpu_seconds() - sink_cpu,
-        }
+        cpu = {"worker": sum(r["cpu_self"] for r in reports), "sink": sink.cpu_seconds() - sink_cpu}
         if database_cpu is not None:
             cpu["database"] = database_cpu_seconds() - database_cpu
+        self._cpu_report(workers, cpu, sent)
+        self._profile_print(folder / "profile.out")
+        return rate
+
+    def _senders_start(
+        self, campaign: Campaign, workers: int, sink: "Sink", folder: Path, *, profile: bool
+    ) -> list[subprocess.Popen]:
+        env = {**os.environ, "DATABASE_URL": database_url()}
+        command = [sys.executable, str(ROOT / "manage.py"), "bench_send", "--smtp-port"]
+        command += [str(sink.port), "--sender"]
+        processes = []
+        for index in range(workers):
+            profiled = profile and index == 0
+            extra = ["--profile-out", str(folder / "profile.out")] if profiled else []
+            processes.append(
+                subprocess.Popen(  # noqa: S603 (this command, in another process)
+                    [*command, str(campaign.pk), *extra],
+                    env=env,
+                    cwd=ROOT,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        return processes
+
+    def _cpu_report(self, workers: int, cpu: dict[str, float], sent: int) -> None:
+        """Keep and say the CPU time per message of each part (µs) and the rate it bounds."""
         per_message = {name: round(seconds / sent * 1e6) for name, seconds in cpu.items()}
         per_message["all"] = sum(per_message.values())
         self.cpu_per_message[workers] = per_message
@@ -487,14 +509,15 @@ class Command(BaseCommand):
             + ", ".join(f"{name} {value}" for name, value in per_message.items())
             + f"; all CPUs busy at this cost: {self.cpu_bound[workers]:,} msg/s"
         )
-        if (folder / "profile.out").exists():
+
+    def _profile_print(self, path: Path) -> None:
+        if path.exists():
             text = io.StringIO()
-            stats = pstats.Stats(str(folder / "profile.out"), stream=text)
+            stats = pstats.Stats(str(path), stream=text)
             stats.sort_stats("cumulative").print_stats(25)
             stats.sort_stats("tottime").print_stats(20)
             self.say(text.getvalue())
-            (folder / "profile.out").unlink()
-        return rate
+            path.unlink()
 
     def _sender(self, campaign_id: int, profile_out: str | None, smtp_port: int) -> None:
         """Send the campaign with the delivery service, as a Celery task does; print a report."""
@@ -519,138 +542,6 @@ class Command(BaseCommand):
         end = time.time()
         report = {"start": start, "end": end, "sent": result.sent, "failed": result.failed}
         report["skipped"] = result.skipped
-        # CPU seconds of this process (all its threads) since the clock started, and of its
-        # SMTP relay, a child that has ended by now (with its start-up: 0.05 s or so).
+        # CPU seconds of this process since the clock started (it has no helper process).
         report["cpu_self"] = cpu_seconds(resource.RUSAGE_SELF) - cpu_before
-        report["cpu_children"] = cpu_seconds(resource.RUSAGE_CHILDREN)
         self.stdout.write(json.dumps(report))
-
-
-class CpuMeter:
-    """The share of the machine's CPU time spent busy since it was made (from /proc/stat)."""
-
-    def __init__(self):
-        self.start = self._read()
-
-    @staticmethod
-    def _read() -> tuple[int, int]:
-        # user, nice, system, idle, iowait, irq, softirq, steal (guest time is within user)
-        fields = [int(value) for value in Path("/proc/stat").read_text().split()[1:9]]
-        idle = fields[3] + fields[4]  # idle and iowait
-        return sum(fields) - idle, sum(fields)
-
-    def busy(self) -> float:
-        busy, total = self._read()
-        return round((busy - self.start[0]) / max(1, total - self.start[1]), 3)
-
-
-def cpu_seconds(who: int) -> float:
-    usage = resource.getrusage(who)
-    return usage.ru_utime + usage.ru_stime
-
-
-def vacuum(*models) -> None:
-    """VACUUM (ANALYZE) the models' tables: dead row versions out, statistics in."""
-    with connection.cursor() as cursor:
-        for model in models:
-            cursor.execute(f"VACUUM (ANALYZE) {connection.ops.quote_name(model._meta.db_table)}")
-
-
-def database_cpu_seconds() -> float | None:
-    """Return the CPU time of this machine's PostgreSQL processes so far (the server and every
-    backend, those that ended too), or None when the database is not on this machine."""
-    host = connection.settings_dict.get("HOST") or "localhost"
-    if host not in ("localhost", "127.0.0.1", "::1") and not host.startswith("/"):
-        return None
-    ticks = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:  # the process ended meanwhile
-            continue
-        name, _, rest = text.partition("(")[2].rpartition(")")
-        if name != "postgres":
-            continue
-        fields = rest.split()  # from the state on: utime, stime, cutime, cstime are 11 to 14
-        ticks += sum(int(value) for value in fields[11:15])
-    return ticks / os.sysconf("SC_CLK_TCK") if ticks else None
-
-
-def frames(path: Path):
-    """Yield the (recipient, bytes) messages ``_bare_build`` wrote to ``path``."""
-    with path.open("rb") as source:
-        while head := source.read(6):
-            size_to, size_data = struct.unpack("!HI", head)
-            yield source.read(size_to).decode(), source.read(size_data)
-
-
-def split(path: Path, parts: int) -> list[Path]:
-    """Deal the messages in ``path`` into ``parts`` files, one after the other; return them."""
-    paths = [path.with_suffix(f".{n}.bin") for n in range(parts)]
-    outs = [target.open("wb") for target in paths]
-    try:
-        for index, (to, data) in enumerate(frames(path)):
-            address = to.encode()
-            header = struct.pack("!HI", len(address), len(data))
-            outs[index % parts].write(header + address + data)
-    finally:
-        for out in outs:
-            out.close()
-    return paths
-
-
-def database_url() -> str:
-    """Return a DATABASE_URL naming the database this process uses (for the sender processes)."""
-    db = connection.settings_dict
-    user = quote(db.get("USER") or "")
-    password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
-    host = db.get("HOST") or "127.0.0.1"
-    port = db.get("PORT") or 5432
-    return f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
-
-
-class Sink:
-    """The loopback SMTP sink of tests/campaigns/smtp_sink.py, counting only, in a subprocess."""
-
-    def __init__(self, out: Path, *, pipelining: bool = True):
-        self.out = out
-        self.pipelining = pipelining
-        command = [sys.executable, "-m", "tests.campaigns.smtp_sink", "--count-only"]
-        command += ["--out", str(out)] + ([] if pipelining else ["--no-pipelining"])
-        self.process = subprocess.Popen(  # noqa: S603 (our own module)
-            command,
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        ready = self.process.stdout.readline().split()
-        if ready[:1] != ["READY"]:
-            self.stop()
-            raise CommandError(f"the SMTP sink did not start: {ready}")
-        self.port = int(ready[1])
-
-    def cpu_seconds(self) -> float:
-        """Return the CPU time the sink process has used so far (user and system)."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def count(self) -> int:
-        try:
-            return int(self.out.read_text() or 0)
-        except (FileNotFoundError, ValueError):
-            return 0
-
-    def wait_for(self, count: int, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.count() < count and time.monotonic() < deadline:
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process.stdout.close()

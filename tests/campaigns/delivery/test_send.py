@@ -10,18 +10,17 @@ from django.core.mail.backends.locmem import EmailBackend as LocmemEmailBackend
 from django.db import connection
 from django.utils import timezone
 
-from campaigns.models import Campaign, Channel, Send, Suppression
-from campaigns.services.audience import campaign_start
-from campaigns.services.delivery import (
-    Pacer,
-    _batch_prepare,
-    _ClaimCursor,
+from campaigns.delivery import (
     campaign_send,
     campaign_send_batch,
     campaign_sends_sweep,
     sends_claim,
     suppressions_of,
 )
+from campaigns.delivery.ledger import ClaimCursor
+from campaigns.delivery.send import _batch_prepare
+from campaigns.models import Campaign, Channel, Send, Suppression
+from campaigns.services.audience import campaign_start
 from campaigns.sms import SmsResult
 from tests.campaigns.delivery_builders import (
     FakeSmsBackend,
@@ -187,7 +186,7 @@ class BouncingBackend(LocmemEmailBackend):
 
 
 def test_a_transient_failure_is_retried_with_backoff_then_failed(settings):
-    settings.EMAIL_BACKEND = "tests.campaigns.test_delivery.FlakyBackend"
+    settings.EMAIL_BACKEND = "tests.campaigns.delivery.test_send.FlakyBackend"
     profiles = profiles_make(1)
     campaign = started(campaign_ready(include=[segment_with(profiles)]))
     start = timezone.now()
@@ -237,7 +236,7 @@ def test_a_batchs_suppression_lookup_goes_through_its_index_among_many_suppressi
 
 
 def test_a_hard_bounce_fails_the_row_and_suppresses_the_address(settings):
-    settings.EMAIL_BACKEND = "tests.campaigns.test_delivery.BouncingBackend"
+    settings.EMAIL_BACKEND = "tests.campaigns.delivery.test_send.BouncingBackend"
     good = profiles_make(2)
     bouncing = profiles_make(1, email="bounce@example.com")
     campaign = started(campaign_ready(include=[segment_with(good + bouncing)]))
@@ -318,30 +317,11 @@ def test_a_cancelled_campaigns_leftover_rows_are_skipped_by_the_sweep():
     assert set(Send.objects.values_list("skip_reason", flat=True)) == {Send.SkipReason.CANCELLED}
 
 
-def test_the_pacer_keeps_to_the_rate(monkeypatch):
-    clock = {"now": 100.0}
-    slept = []
-    monkeypatch.setattr("campaigns.services.delivery.time.monotonic", lambda: clock["now"])
-
-    def sleep(seconds):
-        slept.append(seconds)
-        clock["now"] += seconds
-
-    monkeypatch.setattr("campaigns.services.delivery.time.sleep", sleep)
-    pacer = Pacer(10)
-
-    for _message in range(5):
-        pacer.wait()
-
-    assert clock["now"] == pytest.approx(100.4)
-    assert len(slept) == 4
-
-
 def test_claims_go_on_after_the_last_batch_and_come_back_for_rows_left_behind():
     profiles = profiles_make(6)
     campaign = started(campaign_ready(include=[segment_with(profiles)]))
     ids = list(Send.objects.filter(campaign=campaign).order_by("pk").values_list("pk", flat=True))
-    cursor = _ClaimCursor()
+    cursor = ClaimCursor()
 
     def claimed() -> list[int]:
         prepared = _batch_prepare(campaign=campaign, now=timezone.now(), limit=2, cursor=cursor)
@@ -354,3 +334,35 @@ def test_claims_go_on_after_the_last_batch_and_come_back_for_rows_left_behind():
 
     assert (first, second, third, behind) == (ids[:2], ids[2:4], ids[4:], ids[:2])
     assert claimed() == []
+
+
+class WindowBackend(LocmemEmailBackend):
+    """Count, as each message is handed over, the messages handed and not yet recorded sent."""
+
+    handed: list[str] = []
+    unrecorded: list[int] = []
+
+    def send_messages(self, messages):
+        for message in messages:
+            WindowBackend.handed.append(message.extra_headers["Message-ID"])
+            recorded = set(
+                Send.objects.filter(status=Send.Status.SENT).values_list("message_id", flat=True)
+            )
+            WindowBackend.unrecorded.append(
+                sum(1 for handed in WindowBackend.handed if handed not in recorded)
+            )
+        return super().send_messages(messages)
+
+
+def test_at_most_mark_every_messages_are_ever_sent_and_not_yet_recorded(settings):
+    settings.EMAIL_BACKEND = "tests.campaigns.delivery.test_send.WindowBackend"
+    WindowBackend.handed, WindowBackend.unrecorded = [], []
+    profiles = profiles_make(10)
+    campaign = started(campaign_ready(include=[segment_with(profiles)]))
+
+    result = campaign_send(campaign_id=campaign.pk)
+
+    assert result.sent == 10
+    # CAMPAIGN_MARK_EVERY is 3 here: the window fills up, and is never passed.
+    assert max(WindowBackend.unrecorded) == settings.CAMPAIGN_MARK_EVERY == 3
+    assert Send.objects.filter(status=Send.Status.SENT).count() == 10

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "campaigns",
     "journeys",
     "core",
+    "tools",  # benchmarks and demo data: commands around the product, not part of it
 ]
 
 MIDDLEWARE = [

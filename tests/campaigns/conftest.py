@@ -12,8 +12,8 @@ import pytest
 from django.conf import settings
 
 from config.celery import app
-from tests.campaigns.smtp_sink import BoundController, Recorder, SinkProcess, SmtpSink
 from tests.conftest import ROOT, database_url
+from tools.smtp_sink import BoundController, Recorder, SinkProcess, SmtpSink
 
 # tests.settings keeps mail in memory (locmem); a worker that must reach an SMTP server gets the
 # backend named in TEST_WORKER_EMAIL_BACKEND set on its settings before Celery starts.

@@ -3,7 +3,7 @@
 In a test, ``SmtpSink`` runs in a thread and keeps ``ReceivedMessage`` objects in memory. As a
 subprocess, for Celery worker processes and benchmarks::
 
-    python -m tests.campaigns.smtp_sink --port 0 --out FILE [--count-only [--no-pipelining]]
+    python -m tools.smtp_sink --port 0 --out FILE [--count-only [--no-pipelining]]
         [--delay 0.01]
 
 prints ``READY <port>`` once it listens, then appends one JSON line per message to FILE (flushed
@@ -210,7 +210,7 @@ class SmtpSink:
 
 
 class SinkProcess:
-    """A sink run as a subprocess (``python -m tests.campaigns.smtp_sink``) for other processes.
+    """A sink run as a subprocess (``python -m tools.smtp_sink``) for other processes.
 
     ``port``; ``messages()`` and ``count()`` read what it recorded so far (at most 0.1 s late);
     ``wait_for(count, timeout)``; ``stop()``.
@@ -219,13 +219,15 @@ class SinkProcess:
     def __init__(self, out: Path, *, count_only: bool = False, delay: float = 0):
         self.out = Path(out)
         self.count_only = count_only
-        command = [sys.executable, "-m", "tests.campaigns.smtp_sink", "--out", str(self.out)]
+        command = [sys.executable, "-m", "tools.smtp_sink", "--out", str(self.out)]
         if count_only:
             command.append("--count-only")
         if delay:
             command += ["--delay", str(delay)]
-        root = Path(__file__).resolve().parents[2]
-        self.process = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, text=True)
+        root = Path(__file__).resolve().parents[1]
+        self.process = subprocess.Popen(  # noqa: S603 (our own module, no shell)
+            command, cwd=root, stdout=subprocess.PIPE, text=True
+        )
         ready = self.process.stdout.readline().split()
         if ready[:1] != ["READY"]:
             self.stop()

@@ -26,7 +26,14 @@ from django.urls import get_resolver
 from django.utils import timezone
 
 from campaigns.delivery import campaign_send, message_id_make
-from campaigns.management.commands._bench_send_support import (
+from campaigns.models import Campaign, Send, Variant
+from campaigns.services.audience import campaign_start
+from campaigns.services.content import message_render
+from profiles.models import ConsentRecord, ConsentState, Profile
+from profiles.services.consent import ConsentEntry, consent_record_many
+from profiles.services.consent_links import consent_preferences_url, consent_unsubscribe_url
+from segments.models import Segment, SegmentMembership
+from tools.management.commands._bench_send_support import (
     ROOT,
     CpuMeter,
     Sink,
@@ -37,13 +44,6 @@ from campaigns.management.commands._bench_send_support import (
     split,
     vacuum,
 )
-from campaigns.models import Campaign, Send, Variant
-from campaigns.services.audience import campaign_start
-from campaigns.services.content import message_render
-from profiles.models import ConsentRecord, ConsentState, Profile
-from profiles.services.consent import ConsentEntry, consent_record_many
-from profiles.services.consent_links import consent_preferences_url, consent_unsubscribe_url
-from segments.models import Segment, SegmentMembership
 
 PREFIX = "bench-send-"
 CHUNK = 5_000

@@ -102,12 +102,12 @@ def database_url() -> str:
 
 
 class Sink:
-    """The loopback SMTP sink of tests/campaigns/smtp_sink.py, counting only, in a subprocess."""
+    """The loopback SMTP sink of tools/smtp_sink.py, counting only, in a subprocess."""
 
     def __init__(self, out: Path, *, pipelining: bool = True):
         self.out = out
         self.pipelining = pipelining
-        command = [sys.executable, "-m", "tests.campaigns.smtp_sink", "--count-only"]
+        command = [sys.executable, "-m", "tools.smtp_sink", "--count-only"]
         command += ["--out", str(out)] + ([] if pipelining else ["--no-pipelining"])
         self.process = subprocess.Popen(  # noqa: S603 (our own module)
             command,

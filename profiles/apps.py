@@ -11,7 +11,7 @@ class ProfilesConfig(AppConfig):
     def ready(self):
         from core.jobs import job_kind
 
-        job_kind("profiles.import", "profiles.services.ingest.import_job")
+        job_kind("profiles.import", "profiles.ingest.job.import_job")
         job_kind("profiles.tags_bulk", "profiles.services.tags.tag_bulk_job")
         job_kind("profiles.features", "profiles.services.features.features_job")
 

@@ -10,6 +10,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers
 
+from profiles.ingest import (
+    ERROR_PROPERTIES_OBJECT,
+    RowError,
+    RowInvalid,
+    clean_profile_row,
+)
 from profiles.models import (
     ConsentChannel,
     ConsentRecord,
@@ -23,12 +29,6 @@ from profiles.models import (
     Touchpoint,
 )
 from profiles.services.consent import ConsentEntry, consent_entry_check
-from profiles.services.ingest import (
-    ERROR_PROPERTIES_OBJECT,
-    RowError,
-    RowInvalid,
-    clean_profile_row,
-)
 
 MAX_EVENTS_PER_BATCH = 10_000
 

@@ -13,9 +13,9 @@ from rest_framework.response import Response
 from core.roles import ALL_ROLES, CONSENT_ADMIN, OPS, user_has_role
 from profiles import selectors
 from profiles.api import filters, serializers
+from profiles.ingest import events_ingest, profiles_ingest
 from profiles.models import ConsentRecord, Event, Profile, Tag
 from profiles.services.consent import consent_record
-from profiles.services.ingest import events_ingest, profiles_ingest
 
 NO_SLASH = r"[^/]+"
 _BIGINT = 2**63

@@ -12,8 +12,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from profiles import ingest
+from profiles.ingest import service as ingest_service
+from profiles.ingest import writers as ingest_writers
 from profiles.models import Event, Profile
-from profiles.services import ingest
 
 pytestmark = pytest.mark.django_db
 
@@ -353,8 +355,8 @@ def test_a_second_ingest_in_the_same_transaction_applies_only_its_own_rows():
 def test_batches_written_in_the_background_store_the_same_and_reimporting_changes_nothing(
     tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(ingest, "BATCH_SIZE", 2)
-    monkeypatch.setattr(ingest, "EVENT_BATCH_SIZE", 3)
+    monkeypatch.setattr(ingest_service, "BATCH_SIZE", 2)
+    monkeypatch.setattr(ingest_service, "EVENT_BATCH_SIZE", 3)
     profiles = write(tmp_path, "profiles.csv", PROFILES_CSV)
     events = write(tmp_path, "events.csv", EVENTS_CSV)
     run("import_profiles", profiles)
@@ -412,7 +414,7 @@ def test_events_written_by_several_connections_store_each_key_once(
 ):
     """On PostgreSQL each writer is its own connection; elsewhere there is one, inline."""
     settings.INGEST_WRITERS = writers
-    monkeypatch.setattr(ingest, "EVENT_BATCH_SIZE", 4)
+    monkeypatch.setattr(ingest_service, "EVENT_BATCH_SIZE", 4)
     lines = ["external_id,name,occurred_at,event_id,amount"]
     # e-0 … e-9 come back every 10 rows, in later batches, with other content: the first stays.
     lines += [f"w-{n % 7},view,2024-01-{n % 28 + 1:02d},e-{n % 10},{n}" for n in range(40)]
@@ -438,7 +440,7 @@ def test_profiles_written_by_several_connections_apply_each_profile_in_file_orde
     tmp_path, monkeypatch, settings, writers
 ):
     settings.INGEST_WRITERS = writers
-    monkeypatch.setattr(ingest, "BATCH_SIZE", 3)
+    monkeypatch.setattr(ingest_service, "BATCH_SIZE", 3)
     lines = ["external_id,city,visits"]
     # Each of 5 profiles comes back every 5 rows with a new city and count: the last one stays.
     lines += [f"m-{n % 5},city-{n},{n}" for n in range(30)]
@@ -454,14 +456,16 @@ def test_profiles_written_by_several_connections_apply_each_profile_in_file_orde
 
 
 def test_the_quick_gil_switches_last_while_any_pipe_has_lanes_and_are_restored_after():
-    switches = ingest._QuickGilSwitches()
+    switches = ingest_writers._QuickGilSwitches()
     before = sys.getswitchinterval()
     try:
         switches.enter()
         switches.enter()  # a second import in another thread of the same process
-        assert sys.getswitchinterval() == ingest._QuickGilSwitches.INTERVAL
+        assert sys.getswitchinterval() == ingest_writers._QuickGilSwitches.INTERVAL
         switches.leave()
-        assert sys.getswitchinterval() == ingest._QuickGilSwitches.INTERVAL  # one still runs
+        assert (
+            sys.getswitchinterval() == ingest_writers._QuickGilSwitches.INTERVAL
+        )  # one still runs
         switches.leave()
         assert sys.getswitchinterval() == before
     finally:
@@ -478,13 +482,13 @@ def test_writing_lanes_run_with_quick_gil_switches_only_while_the_import_runs(se
         seen.append(sys.getswitchinterval())
         return 1, 0
 
-    pipe = ingest.BatchPipe(write, lanes=2)
+    pipe = ingest_writers.BatchWriter(write, lanes=2)
     # On PostgreSQL the parts go to two lane threads, elsewhere one is written inline.
     lanes = connection.vendor == "postgresql"
     assert pipe.lanes == (2 if lanes else 1)
-    pipe.submit(*["part"] * pipe.lanes)
+    pipe.submit(*[[("row",)]] * pipe.lanes)
     assert pipe.close() == (pipe.lanes, 0)
-    assert seen == [ingest._QuickGilSwitches.INTERVAL if lanes else before] * pipe.lanes
+    assert seen == [ingest_writers._QuickGilSwitches.INTERVAL if lanes else before] * pipe.lanes
     assert sys.getswitchinterval() == before
 
 
@@ -493,8 +497,8 @@ def test_writing_lanes_run_with_quick_gil_switches_only_while_the_import_runs(se
 def test_a_file_breaking_off_midway_closes_the_writing_lanes(tmp_path, monkeypatch, settings, kind):
     """Bytes that are not UTF-8 after some batches: the lanes are closed, the switch restored."""
     settings.INGEST_WRITERS = 2
-    monkeypatch.setattr(ingest, "BATCH_SIZE", 50)
-    monkeypatch.setattr(ingest, "EVENT_BATCH_SIZE", 50)
+    monkeypatch.setattr(ingest_service, "BATCH_SIZE", 50)
+    monkeypatch.setattr(ingest_service, "EVENT_BATCH_SIZE", 50)
     header = "external_id,city" if kind == "profiles" else "external_id,name,occurred_at"
     good = [f"k-{n},杭州" if kind == "profiles" else f"k-{n},view,2024-01-01" for n in range(1800)]
     path = tmp_path / "broken.csv"

@@ -101,7 +101,7 @@ class BatchWriter:
             self._collect()
         finally:
             for executor in self.executors:
-                executor.submit(connection.close).result()  # the lane's own connection
+                executor.submit(lambda: connection.close()).result()  # looked up in the lane
                 executor.shutdown()
             if self.executors:
                 self.executors = []

@@ -7,8 +7,6 @@ next batch (see ``BatchWriter``).
 """
 
 import json
-import sys
-import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -57,8 +55,6 @@ class BatchWriter:
         self.executors = [
             ThreadPoolExecutor(max_workers=1) for _ in range(lanes if background else 0)
         ]
-        if self.executors:
-            _quick_gil_switches.enter()
 
     def _run(self, part) -> tuple[int, int]:
         if part is None:
@@ -103,40 +99,5 @@ class BatchWriter:
             for executor in self.executors:
                 executor.submit(lambda: connection.close()).result()  # looked up in the lane
                 executor.shutdown()
-            if self.executors:
-                self.executors = []
-                _quick_gil_switches.leave()
+            self.executors = []
         return self.totals[0], self.totals[1]
-
-
-class _QuickGilSwitches:
-    """Shorten the interpreter's thread switch interval while any BatchWriter has lanes.
-
-    A lane thread whose database call returns must wait for the cleaning thread to hand over
-    the GIL, by default after up to 5 ms, several times per batch: the database then sits
-    idle "in transaction". The interval is process-wide, so it is set by the first writer with
-    lanes and restored by the last; only the import commands and the import job start lanes.
-    """
-
-    INTERVAL = 0.001
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.users = 0
-        self.saved = sys.getswitchinterval()
-
-    def enter(self) -> None:
-        with self.lock:
-            if self.users == 0:
-                self.saved = sys.getswitchinterval()
-                sys.setswitchinterval(min(self.saved, self.INTERVAL))
-            self.users += 1
-
-    def leave(self) -> None:
-        with self.lock:
-            self.users -= 1
-            if self.users == 0:
-                sys.setswitchinterval(self.saved)
-
-
-_quick_gil_switches = _QuickGilSwitches()

@@ -413,8 +413,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 PHONENUMBER_DEFAULT_REGION = env.str("PHONENUMBER_DEFAULT_REGION", default="CN")
-# PostgreSQL: imports are written by this many connections at once, split by key.
-INGEST_WRITERS = env_int("INGEST_WRITERS", 2, minimum=1)
+# PostgreSQL, import commands and the import job only (never a web request): writer lanes, each a
+# thread with its own connection, that write batches while the next is cleaned; 0: no lanes.
+INGEST_WRITERS = env_int("INGEST_WRITERS", 2)
 
 LOGGING = {
     "version": 1,

@@ -1,13 +1,76 @@
-"""Write many rows fast: COPY on PostgreSQL, one executemany per batch elsewhere."""
+"""Write many rows fast: COPY on PostgreSQL, one executemany per batch elsewhere.
 
+``copy_rows`` and ``copy_bytes`` are the one COPY path of the project (imports, the demo seed,
+the benchmarks); the statements themselves are in ``core.sql``.
+"""
+
+import csv
 import datetime
 import decimal
+import io
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from django.core.management.color import no_style
 from django.db import connection, models
 from django.utils import timezone
+
+from core import sql
+
+
+def copy_rows(cursor, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
+    """COPY ``rows`` (tuples of Python values, None for NULL) into ``table`` (PostgreSQL)."""
+    with cursor.cursor.copy(sql.copy_from_stdin(table, columns)) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def copy_bytes(
+    cursor,
+    table: str,
+    columns: Sequence[str],
+    blocks: Iterable[bytes],
+    *,
+    csv: bool = False,
+    header: bool = False,
+    force_null: Sequence[str] = (),
+) -> None:
+    """COPY text given as blocks of UTF-8 bytes (COPY text format, or CSV) into ``table``.
+
+    PostgreSQL only; ``columns`` empty means all of them, in table order.
+    """
+    statement = sql.copy_from_stdin(table, columns, csv=csv, header=header, force_null=force_null)
+    with cursor.cursor.copy(statement) as copy:
+        for block in blocks:
+            copy.write(block)
+
+
+def copy_out(cursor, table: str) -> Iterable[bytes]:
+    """Yield ``table`` in COPY text format, block by block (PostgreSQL)."""
+    with cursor.cursor.copy(sql.copy_to_stdout(table)) as copy:
+        yield from copy
+
+
+@dataclass(frozen=True)
+class CsvRows:
+    """Rows formatted as CSV for ``copy_bytes(…, csv=True)``, every value quoted.
+
+    Quoted, "" is empty text and never NULL; None is written as "" too, so columns that may
+    hold NULL must be listed in ``force_null``. Formatting is done once, by whoever makes it.
+    """
+
+    count: int
+    payload: bytes
+
+    @classmethod
+    def of(cls, rows: Sequence[tuple]) -> "CsvRows":
+        buffer = io.StringIO()
+        csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n").writerows(rows)
+        return cls(count=len(rows), payload=buffer.getvalue().encode())
+
+    def __len__(self) -> int:
+        return self.count
 
 
 def _adapter(field: models.Field, vendor: str):
@@ -81,16 +144,12 @@ class BulkWriter:
         rows = self.buffer
         if self.adapters:
             rows = [self._adapt(row) for row in rows]
-        table = connection.ops.quote_name(self.model._meta.db_table)
-        columns = ", ".join(connection.ops.quote_name(c) for c in self.columns)
+        table = self.model._meta.db_table
         with connection.cursor() as cursor:
             if self.vendor == "postgresql":
-                with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
+                copy_rows(cursor, table, self.columns, rows)
             else:
-                marks = ", ".join(["%s"] * len(self.columns))
-                cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+                cursor.executemany(sql.insert_values(table, self.columns), rows)
         self.written += len(rows)
         self.buffer = []
 

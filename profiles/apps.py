@@ -10,8 +10,8 @@ class ProfilesConfig(AppConfig):
 
     def ready(self):
         from core.jobs import job_kind
+        from profiles.ingest.job import import_job
         from profiles.services.features import features_job
-        from profiles.services.ingest import import_job
         from profiles.services.tags import tag_bulk_job
 
         job_kind("profiles.import", import_job)

@@ -17,6 +17,12 @@ from core.fields import (
     LISTED_FIELDS,
     RECORD_FIELDS,
 )
+from profiles.ingest import (
+    ERROR_PROPERTIES_OBJECT,
+    RowError,
+    RowInvalid,
+    clean_profile_row,
+)
 from profiles.models import (
     ConsentChannel,
     ConsentRecord,
@@ -30,12 +36,6 @@ from profiles.models import (
     Touchpoint,
 )
 from profiles.services.consent import ConsentEntry, consent_entry_check
-from profiles.services.ingest import (
-    ERROR_PROPERTIES_OBJECT,
-    RowError,
-    RowInvalid,
-    clean_profile_row,
-)
 
 MAX_EVENTS_PER_BATCH = 10_000
 

@@ -21,9 +21,9 @@ from core.api import (
 from core.roles import CONSENT_ADMIN
 from profiles import selectors
 from profiles.api import filters, serializers
+from profiles.ingest import events_ingest, profiles_ingest
 from profiles.models import ConsentRecord, Event, Profile, Tag
 from profiles.services.consent import consent_record
-from profiles.services.ingest import events_ingest, profiles_ingest
 
 
 def _profile(external_id: str) -> Profile:

@@ -3,10 +3,11 @@
 import sys
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from profiles.services import ingest
+from profiles import ingest
 
 IMPORTERS = {"profiles": ingest.profiles_import_file, "events": ingest.events_import_file}
 MAX_LISTED_ERRORS = 1000
@@ -32,7 +33,9 @@ class ImportCommand(BaseCommand):
                 bar.update(done - bar.n)
 
         try:
-            report = IMPORTERS[self.kind](path=path, progress=progress)
+            report = IMPORTERS[self.kind](
+                path=path, progress=progress, lanes=settings.INGEST_WRITERS
+            )
         finally:
             if bar is not None:
                 bar.close()

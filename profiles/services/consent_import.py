@@ -28,9 +28,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from profiles.models import ConsentRecord, ConsentSource, ConsentState, Profile
-from profiles.services.consent import ConsentEntry, consent_entry_check, consent_record_many
-from profiles.services.ingest import (
+from profiles.ingest import (
     CSV_ERROR,
     PREVIEW_CHECKED_ROWS,
     PREVIEW_ROWS,
@@ -42,6 +40,8 @@ from profiles.services.ingest import (
     csv_rows,
     parse_moment,
 )
+from profiles.models import ConsentRecord, ConsentSource, ConsentState, Profile
+from profiles.services.consent import ConsentEntry, consent_entry_check, consent_record_many
 
 REQUIRED_COLUMNS = ("external_id", "channel", "purpose", "status")
 OPTIONAL_COLUMNS = ("recorded_at", "source", "notice_version", "evidence", "reason")

@@ -13,8 +13,8 @@ from django.views.decorators.http import require_POST
 
 from core.roles import OPS, require_role
 from core.services import job_enqueue
+from profiles import ingest
 from profiles.forms import IMPORT_KINDS, UploadForm
-from profiles.services import ingest
 
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 

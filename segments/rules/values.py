@@ -244,7 +244,7 @@ PROFILE_ATTRIBUTES: dict[str, ValueType] = {
     for name, family in fields.RULE_FIELDS.items()
 }
 
-# The trait names that imports accept (profiles.services.ingest); everything after "traits." is
+# The trait names that imports accept (profiles.ingest.clean); everything after "traits." is
 # the key, dots included.
 _TRAIT_KEY_RE = re.compile(r"\w[\w .:-]*\Z")
 

@@ -95,8 +95,8 @@ def test_a_dotted_path_is_refused():
 def test_every_app_registers_its_handlers_as_functions():
     from core.services import selftest_job
     from journeys.services import STAGES_JOB_KIND, stages_job
+    from profiles.ingest.job import import_job
     from profiles.services.features import features_job
-    from profiles.services.ingest import import_job
     from profiles.services.tags import tag_bulk_job
 
     assert job_handler("core.selftest") is selftest_job

@@ -1,6 +1,8 @@
 """The profiles API: filters, upsert by external_id, event batches, tags, access and schema."""
 
 import datetime
+import sys
+import threading
 from decimal import Decimal
 
 import pytest
@@ -12,6 +14,7 @@ from rest_framework.test import APIClient
 
 from core import roles
 from core.api import ERROR_MOMENT_OUT_OF_RANGE
+from profiles import ingest
 from profiles.api.serializers import (
     ERROR_AMOUNT_TYPE,
     ERROR_BATCH_TOO_LARGE,
@@ -21,9 +24,7 @@ from profiles.api.serializers import (
     ERROR_NOT_TEXT,
     MAX_EVENTS_PER_BATCH,
 )
-from profiles.models import Event, Gender, Profile, Provenance, ValueTier
-from profiles.services import ingest
-from profiles.services.ingest import (
+from profiles.ingest import (
     CHANNELS,
     ERROR_AMOUNT,
     ERROR_CHANNEL,
@@ -35,6 +36,8 @@ from profiles.services.ingest import (
     ERROR_PROPERTIES_OBJECT,
     ERROR_REQUIRED,
 )
+from profiles.ingest import writers as ingest_writers
+from profiles.models import Event, Gender, Profile, Provenance, ValueTier
 from tests.factories import (
     EventFactory,
     ProfileFactory,
@@ -632,3 +635,27 @@ def test_the_docs_page_loads_swagger_from_our_own_static_files(api):
     page = response.content.decode()
     assert "drf_spectacular_sidecar/swagger-ui-dist" in page
     assert "cdn.jsdelivr.net" not in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_upsert_and_the_event_batch_start_no_thread_nor_touch_the_switch_interval(
+    ops_user, monkeypatch
+):
+    """Outside any transaction too, a web request writes in its own thread and connection."""
+    client = APIClient()
+    client.force_login(ops_user)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a web request must not start writer lanes or change the interpreter")
+
+    monkeypatch.setattr(ingest_writers, "ThreadPoolExecutor", refuse)
+    monkeypatch.setattr(sys, "setswitchinterval", refuse)
+    threads = threading.active_count()
+
+    profile = client.post(PROFILES, {"external_id": "req-1", "city": "杭州"}, format="json")
+    events = client.post(EVENTS, [event(external_id="req-1"), event(name="x")], format="json")
+
+    assert profile.status_code == 201, profile.content
+    assert events.status_code in (200, 201), events.content
+    assert Event.objects.filter(profile__external_id__in=["req-1", "E-1"]).count() == 2
+    assert threading.active_count() == threads

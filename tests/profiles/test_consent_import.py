@@ -5,6 +5,7 @@ import datetime
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from profiles.ingest import ERROR_DATETIME, ERROR_MISSING_COLUMNS
 from profiles.models import ConsentRecord, ConsentSource, ConsentState, ConsentStatus, Profile
 from profiles.services.consent import ERROR_UNKNOWN_CHANNEL, ConsentEntry, consent_record
 from profiles.services.consent_import import (
@@ -12,7 +13,6 @@ from profiles.services.consent_import import (
     consent_import_file,
     consent_import_preview,
 )
-from profiles.services.ingest import ERROR_DATETIME, ERROR_MISSING_COLUMNS
 from tests.factories import ProfileFactory
 
 pytestmark = pytest.mark.django_db

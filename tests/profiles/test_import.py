@@ -4,7 +4,6 @@ import datetime
 import decimal
 import hashlib
 import io
-import sys
 import threading
 from zoneinfo import ZoneInfo
 
@@ -12,8 +11,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from profiles import ingest
+from profiles.ingest import service as ingest_service
+from profiles.ingest import writers as ingest_writers
 from profiles.models import Event, Profile
-from profiles.services import ingest
 
 pytestmark = pytest.mark.django_db
 
@@ -353,8 +354,8 @@ def test_a_second_ingest_in_the_same_transaction_applies_only_its_own_rows():
 def test_batches_written_in_the_background_store_the_same_and_reimporting_changes_nothing(
     tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(ingest, "BATCH_SIZE", 2)
-    monkeypatch.setattr(ingest, "EVENT_BATCH_SIZE", 3)
+    monkeypatch.setattr(ingest_service, "BATCH_SIZE", 2)
+    monkeypatch.setattr(ingest_service, "EVENT_BATCH_SIZE", 3)
     profiles = write(tmp_path, "profiles.csv", PROFILES_CSV)
     events = write(tmp_path, "events.csv", EVENTS_CSV)
     run("import_profiles", profiles)
@@ -406,13 +407,13 @@ def test_text_that_copy_formats_treat_specially_is_stored_verbatim_in_the_backgr
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("writers", [1, 2, 3])
+@pytest.mark.parametrize("writers", [0, 1, 2, 3])
 def test_events_written_by_several_connections_store_each_key_once(
     tmp_path, monkeypatch, settings, writers
 ):
     """On PostgreSQL each writer is its own connection; elsewhere there is one, inline."""
     settings.INGEST_WRITERS = writers
-    monkeypatch.setattr(ingest, "EVENT_BATCH_SIZE", 4)
+    monkeypatch.setattr(ingest_service, "EVENT_BATCH_SIZE", 4)
     lines = ["external_id,name,occurred_at,event_id,amount"]
     # e-0 … e-9 come back every 10 rows, in later batches, with other content: the first stays.
     lines += [f"w-{n % 7},view,2024-01-{n % 28 + 1:02d},e-{n % 10},{n}" for n in range(40)]
@@ -433,12 +434,12 @@ def test_events_written_by_several_connections_store_each_key_once(
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("writers", [1, 2, 3])
+@pytest.mark.parametrize("writers", [0, 1, 2, 3])
 def test_profiles_written_by_several_connections_apply_each_profile_in_file_order(
     tmp_path, monkeypatch, settings, writers
 ):
     settings.INGEST_WRITERS = writers
-    monkeypatch.setattr(ingest, "BATCH_SIZE", 3)
+    monkeypatch.setattr(ingest_service, "BATCH_SIZE", 3)
     lines = ["external_id,city,visits"]
     # Each of 5 profiles comes back every 5 rows with a new city and count: the last one stays.
     lines += [f"m-{n % 5},city-{n},{n}" for n in range(30)]
@@ -453,59 +454,44 @@ def test_profiles_written_by_several_connections_apply_each_profile_in_file_orde
     assert stored == {f"m-{n}": (f"city-{25 + n}", {"visits": 25 + n}) for n in range(5)}
 
 
-def test_the_quick_gil_switches_last_while_any_pipe_has_lanes_and_are_restored_after():
-    switches = ingest._QuickGilSwitches()
-    before = sys.getswitchinterval()
-    try:
-        switches.enter()
-        switches.enter()  # a second import in another thread of the same process
-        assert sys.getswitchinterval() == ingest._QuickGilSwitches.INTERVAL
-        switches.leave()
-        assert sys.getswitchinterval() == ingest._QuickGilSwitches.INTERVAL  # one still runs
-        switches.leave()
-        assert sys.getswitchinterval() == before
-    finally:
-        sys.setswitchinterval(before)
-
-
 @pytest.mark.django_db(transaction=True)
-def test_writing_lanes_run_with_quick_gil_switches_only_while_the_import_runs(settings):
-    settings.INGEST_WRITERS = 2
-    before = sys.getswitchinterval()
+def test_writer_lanes_run_only_on_postgresql_outside_a_transaction_and_leave_no_thread():
+    threads = threading.active_count()
     seen = []
 
     def write(part):
-        seen.append(sys.getswitchinterval())
-        return 1, 0
+        seen.append((threading.get_ident(), len(part)))
+        return len(part), 0
 
-    pipe = ingest.BatchPipe(write, lanes=2)
+    writer = ingest_writers.BatchWriter(write, lanes=2)
     # On PostgreSQL the parts go to two lane threads, elsewhere one is written inline.
     lanes = connection.vendor == "postgresql"
-    assert pipe.lanes == (2 if lanes else 1)
-    pipe.submit(*["part"] * pipe.lanes)
-    assert pipe.close() == (pipe.lanes, 0)
-    assert seen == [ingest._QuickGilSwitches.INTERVAL if lanes else before] * pipe.lanes
-    assert sys.getswitchinterval() == before
+    assert writer.lanes == (2 if lanes else 1)
+    writer.submit(*[[("row",)]] * writer.lanes)
+
+    assert writer.close() == (writer.lanes, 0)
+    writers_used = {ident for ident, _size in seen}
+    assert (threading.get_ident() in writers_used) is not lanes
+    assert len(writers_used) == writer.lanes
+    assert threading.active_count() == threads
 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("kind", ["profiles", "events"])
-def test_a_file_breaking_off_midway_closes_the_writing_lanes(tmp_path, monkeypatch, settings, kind):
-    """Bytes that are not UTF-8 after some batches: the lanes are closed, the switch restored."""
-    settings.INGEST_WRITERS = 2
-    monkeypatch.setattr(ingest, "BATCH_SIZE", 50)
-    monkeypatch.setattr(ingest, "EVENT_BATCH_SIZE", 50)
+def test_a_file_breaking_off_midway_closes_the_writing_lanes(tmp_path, monkeypatch, kind):
+    """Bytes that are not UTF-8 after some batches: the lanes are closed."""
+    monkeypatch.setattr(ingest_service, "BATCH_SIZE", 50)
+    monkeypatch.setattr(ingest_service, "EVENT_BATCH_SIZE", 50)
     header = "external_id,city" if kind == "profiles" else "external_id,name,occurred_at"
     good = [f"k-{n},杭州" if kind == "profiles" else f"k-{n},view,2024-01-01" for n in range(1800)]
     path = tmp_path / "broken.csv"
     # The reader decodes ahead in blocks: put the bad bytes far enough in.
     path.write_bytes(("\n".join([header, *good]) + "\n").encode() + b"k-x,\xff\xfe\n")
-    switch, threads = sys.getswitchinterval(), threading.active_count()
+    threads = threading.active_count()
     importer = ingest.profiles_import_file if kind == "profiles" else ingest.events_import_file
 
-    report = importer(path=path)
+    report = importer(path=path, lanes=2)
 
     assert report.fatal and "not UTF-8" in report.fatal
-    assert sys.getswitchinterval() == switch
     assert threading.active_count() == threads  # no lane thread left behind
     assert Profile.objects.filter(external_id="k-0").exists()  # written before the break stays

@@ -6,7 +6,8 @@ from django.core.validators import validate_email
 from hypothesis import given
 from hypothesis import strategies as st
 
-from profiles.services.ingest import _EMAIL_PLAIN, ERROR_EMAIL, RowInvalid, clean_profile_row
+from profiles.ingest import ERROR_EMAIL, RowInvalid, clean_profile_row
+from profiles.ingest.clean import _EMAIL_PLAIN
 
 
 def django_accepts(value: str) -> bool:

@@ -6,7 +6,7 @@ from django.conf import settings
 from hypothesis import given
 from hypothesis import strategies as st
 
-from profiles.services.ingest import ERROR_PHONE, RowInvalid, parse_phone
+from profiles.ingest import ERROR_PHONE, RowInvalid, parse_phone
 
 
 def phonenumbers_outcome(value: str) -> str:

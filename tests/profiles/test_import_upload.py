@@ -4,8 +4,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from core.models import Job, JobStatus
+from profiles import ingest
 from profiles.models import Event, Profile
-from profiles.services import ingest
 
 pytestmark = pytest.mark.django_db
 

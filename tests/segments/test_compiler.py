@@ -13,8 +13,8 @@ from django.db import connection
 
 from journeys.conditions import ERROR_UNKNOWN_STAGE
 from journeys.models import JourneyStage
+from profiles.ingest import profiles_ingest
 from profiles.models import Profile
-from profiles.services.ingest import profiles_ingest
 from segments.compiler import compile_rule
 from segments.models import Segment, SegmentMembership
 from segments.rules import RuleError, parse_rule

@@ -8,12 +8,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
+from core.bulk import copy_bytes, copy_out
+from profiles import ingest
 from profiles.management.commands.bench_pages import check_pages_render, time_profile_pages
 from profiles.models import Event, Profile, ProfileTag
-from profiles.services import ingest
 
 CITIES = ["上海", "北京", "广州", "深圳", "杭州", "成都", "南京", "武汉", "西安", "重庆"]
 EVENT_NAMES = ["page_view", "page_view", "page_view", "app_open", "add_to_cart", "purchase"]
@@ -130,12 +132,9 @@ class Command(BaseCommand):
             cursor.execute(ddl.replace("CREATE TEMP TABLE", "CREATE UNLOGGED TABLE"))
             table = ddl.split()[3]
             started = time.perf_counter()
-            with (
-                open(path, "rb") as handle,
-                cursor.cursor.copy(f"COPY {table} FROM STDIN WITH (FORMAT csv, HEADER)") as copy,
-            ):
-                while block := handle.read(1 << 20):
-                    copy.write(block)
+            with open(path, "rb") as handle:
+                blocks = iter(lambda: handle.read(1 << 20), b"")
+                copy_bytes(cursor, table, (), blocks, csv=True, header=True)
             seconds = time.perf_counter() - started
             cursor.execute(f"DROP TABLE {table}")
         self.say(f"{kind}: raw COPY of {rows:,} rows in {seconds:.1f}s")
@@ -147,18 +146,16 @@ class Command(BaseCommand):
         The copy has the same columns, indexes and unique constraints (not the foreign key):
         what the database alone needs to store the final rows, with no parsing or checking.
         """
-        table = connection.ops.quote_name(model._meta.db_table)
+        table = model._meta.db_table
         with tempfile.TemporaryFile() as buffer, connection.cursor() as cursor:
-            with cursor.cursor.copy(f"COPY {table} TO STDOUT") as copy:
-                for block in copy:
-                    buffer.write(block)
-            cursor.execute(f"CREATE TABLE bench_same_shape (LIKE {table} INCLUDING ALL)")
+            for block in copy_out(cursor, table):
+                buffer.write(block)
+            quoted = connection.ops.quote_name(table)
+            cursor.execute(f"CREATE TABLE bench_same_shape (LIKE {quoted} INCLUDING ALL)")
             buffer.seek(0)
             rows = model.objects.count()
             started = time.perf_counter()
-            with cursor.cursor.copy("COPY bench_same_shape FROM STDIN") as copy:
-                while block := buffer.read(1 << 20):
-                    copy.write(block)
+            copy_bytes(cursor, "bench_same_shape", (), iter(lambda: buffer.read(1 << 20), b""))
             seconds = time.perf_counter() - started
             cursor.execute("DROP TABLE bench_same_shape")
         self.say(f"{kind}: raw COPY of {rows:,} stored rows into an indexed copy in {seconds:.1f}s")
@@ -173,7 +170,7 @@ class Command(BaseCommand):
                 last[0] = time.perf_counter()
                 self.say(f"  {kind} import: {done:,} rows")
 
-        report = importer(path=path, progress=progress)
+        report = importer(path=path, progress=progress, lanes=settings.INGEST_WRITERS)
         if report.errors or report.fatal:
             raise CommandError(f"the generated file did not import cleanly: {report.summary()}")
         self.say(report.summary())

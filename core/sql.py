@@ -1,0 +1,58 @@
+"""The database-specific statements of core's bulk writer: COPY on PostgreSQL, INSERT elsewhere."""
+
+from collections.abc import Sequence
+
+from django.db import connection
+
+
+def quote(name: str) -> str:
+    """Return ``name`` quoted as an identifier for the current database."""
+    return connection.ops.quote_name(name)
+
+
+def copy_from_stdin(
+    table: str,
+    columns: Sequence[str] = (),
+    *,
+    csv: bool = False,
+    header: bool = False,
+    force_null: Sequence[str] = (),
+) -> str:
+    """Return ``COPY table (columns) FROM STDIN`` (PostgreSQL) in text or CSV format.
+
+    ``force_null`` lists CSV columns whose empty quoted values ("") are read as NULL.
+    """
+    target = quote(table) + (f" ({', '.join(quote(c) for c in columns)})" if columns else "")
+    options = []
+    if csv:
+        options.append("FORMAT csv")
+    if header:
+        options.append("HEADER")
+    if force_null:
+        options.append(f"FORCE_NULL ({', '.join(quote(c) for c in force_null)})")
+    return f"COPY {target} FROM STDIN" + (f" ({', '.join(options)})" if options else "")
+
+
+def copy_to_stdout(table: str) -> str:
+    """Return ``COPY table TO STDOUT`` (PostgreSQL, text format)."""
+    return f"COPY {quote(table)} TO STDOUT"
+
+
+def insert_values(table: str, columns: Sequence[str], conflict: str = "") -> str:
+    """Return an ``INSERT … VALUES (%s, …)`` for executemany, with an optional ON CONFLICT."""
+    marks = ", ".join(["%s"] * len(columns))
+    column_list = ", ".join(quote(c) for c in columns)
+    tail = f" ON CONFLICT {conflict}" if conflict else ""
+    return f"INSERT INTO {quote(table)} ({column_list}) VALUES ({marks}){tail}"
+
+
+def stage_table(name: str, columns: str) -> list[str]:
+    """Return the statements that make an empty temporary table ``name`` (PostgreSQL).
+
+    The table lives as long as the connection and is emptied at each commit; emptying it now
+    as well matters inside a caller's transaction, where no commit came in between.
+    """
+    return [
+        f"CREATE TEMP TABLE IF NOT EXISTS {name} ({columns}) ON COMMIT DELETE ROWS",
+        f"DELETE FROM {name}",
+    ]

@@ -1,0 +1,298 @@
+"""The database-specific statements of profile and event ingest.
+
+PostgreSQL: each batch is COPied into a temporary stage table, then written with set-based
+INSERT … ON CONFLICT / UPDATE … FROM statements. Other databases (SQLite): one executemany of
+INSERT … ON CONFLICT per batch. Rows come as tuples in the order of ``PROFILE_COLUMNS`` and
+``EVENT_COLUMNS``; each function returns what it counted.
+"""
+
+import datetime
+import json
+
+from django.db import connection
+from django.db.models import Field
+from django.utils import timezone
+
+from core.bulk import CsvRows, column_defaults, copy_bytes
+from core.sql import insert_values, quote, stage_table
+from profiles.models import Event, Gender, Profile
+
+PROFILE_FIELDS = ("email", "phone", "name", "gender", "birth_date", "city", "region", "signup_at")
+PROFILE_COLUMNS = ("external_id", *PROFILE_FIELDS, "traits")
+EVENT_COLUMNS = ("external_id", "name", "channel", "occurred_at", "amount", "properties", "key")
+PROFILE_STAGE = (
+    "ingest_profile_stage",
+    "external_id text, email text, phone text, name text, gender text, birth_date date, "
+    "city text, region text, signup_at timestamptz, traits jsonb",
+)
+EVENT_STAGE = (
+    "ingest_event_stage",
+    "external_id text, name text, channel text, occurred_at timestamptz, amount numeric, "
+    "properties jsonb, key text",
+)
+EVENT_IDS_STAGE = ("ingest_event_ids", "external_id text, id bigint")
+LAST_SEEN_STAGE = ("ingest_last_seen", "external_id text, seen timestamptz")
+
+
+def batch_prepare(rows: list[tuple]) -> list[tuple] | CsvRows:
+    """Return a batch in the form this database's writers take (CSV for COPY on PostgreSQL).
+
+    Called by the thread that cleans the rows, so a writer lane has little Python left to run.
+    """
+    return CsvRows.of(rows) if connection.vendor == "postgresql" else rows
+
+
+def profiles_upsert(rows: list[tuple] | CsvRows) -> tuple[int, int]:
+    """Insert new profiles and merge rows into stored ones; return (created, updated).
+
+    Empty text and missing dates keep what is stored, traits are merged key by key, a new
+    profile without a gender gets "unknown"; a stored profile nothing changes is not updated.
+    """
+    if connection.vendor == "postgresql":
+        return _profiles_upsert_staged(rows)
+    return _profiles_upsert_each(rows)
+
+
+def events_store(rows: list[tuple] | CsvRows, now: datetime.datetime) -> tuple[int, int]:
+    """Store events whose key is new, creating unknown profiles; return (created, new profiles)."""
+    if connection.vendor == "postgresql":
+        return _events_store_staged(rows, now)
+    return _events_store_each(rows, now)
+
+
+def _profile_changes(table: str, source: str) -> tuple[list[str], list[str]]:
+    """Return the SET items and the "something changed" tests merging ``source`` into a profile."""
+    sets, changed = [], []
+    for name in ("email", "phone", "name", "city", "region", "gender"):
+        sets.append(f"{name} = COALESCE(NULLIF({source}.{name}, ''), {table}.{name})")
+        changed.append(f"({source}.{name} <> '' AND {source}.{name} <> {table}.{name})")
+    for name in ("birth_date", "signup_at"):
+        sets.append(f"{name} = COALESCE({source}.{name}, {table}.{name})")
+        changed.append(
+            f"({source}.{name} IS NOT NULL AND ({table}.{name} IS NULL "
+            f"OR {source}.{name} <> {table}.{name}))"
+        )
+    if connection.vendor == "postgresql":
+        merged = f"{table}.traits || {source}.traits"
+        sets.append(f"traits = {merged}")
+        changed.append(f"({merged}) <> {table}.traits")
+    else:
+        merged = f"json_patch({table}.traits, {source}.traits)"
+        sets.append(f"traits = {merged}")
+        changed.append(f"json({merged}) <> json({table}.traits)")
+    return sets, changed
+
+
+def _stage(cursor, stage: tuple[str, str]) -> None:
+    for statement in stage_table(*stage):
+        cursor.execute(statement)
+
+
+def _default_marks(defaults: list[tuple]) -> tuple[str, str]:
+    """Return the column list and the typed placeholders for the default-valued columns."""
+    columns = ", ".join(quote(f.column) for f, _v in defaults)
+    marks = ", ".join(f"CAST(%s AS {f.db_type(connection)})" for f, _v in defaults)
+    return columns, marks
+
+
+def _profiles_upsert_staged(rows: CsvRows) -> tuple[int, int]:
+    """Upsert on PostgreSQL: COPY into a stage table, insert the new, update the changed.
+
+    New profiles are inserted in external_id order (index pages then fill in order); only
+    when some already existed does the update run.
+    """
+    table = quote(Profile._meta.db_table)
+    column_list = ", ".join(quote(c) for c in PROFILE_COLUMNS)
+    defaults = column_defaults(Profile, exclude=set(PROFILE_COLUMNS))
+    default_columns, default_marks = _default_marks(defaults)
+    values = ", ".join(
+        "COALESCE(NULLIF(s.gender, ''), %s)" if c == "gender" else f"s.{quote(c)}"
+        for c in PROFILE_COLUMNS
+    )
+    sets, changed = _profile_changes(table, "s")
+    with connection.cursor() as cursor:
+        _stage(cursor, PROFILE_STAGE)
+        copy_bytes(
+            cursor, PROFILE_STAGE[0], PROFILE_COLUMNS, [rows.payload],
+            csv=True, force_null=("birth_date", "signup_at"),
+        )  # fmt: skip
+        cursor.execute(
+            f"INSERT INTO {table} ({column_list}, {default_columns}) "
+            f"SELECT {values}, {default_marks} FROM {PROFILE_STAGE[0]} s "
+            f"ORDER BY s.external_id ON CONFLICT (external_id) DO NOTHING",
+            [Gender.UNKNOWN, *(adapt(f, v) for f, v in defaults)],
+        )
+        created = cursor.rowcount
+        if created == len(rows):
+            return created, 0
+        # Rows just inserted equal their staged values, so only the older ones can change.
+        cursor.execute(
+            f"UPDATE {table} SET {', '.join(sets)}, updated_at = %s FROM {PROFILE_STAGE[0]} s "
+            f"WHERE {table}.external_id = s.external_id AND ({' OR '.join(changed)})",
+            [timezone.now()],
+        )
+        return created, cursor.rowcount
+
+
+def _profiles_upsert_each(rows: list[tuple]) -> tuple[int, int]:
+    """Upsert in one executemany of INSERT … ON CONFLICT DO UPDATE (SQLite and others)."""
+    ids = [row[0] for row in rows]
+    existing = set(
+        Profile.objects.filter(external_id__in=ids).values_list("external_id", flat=True)
+    )
+    defaults = column_defaults(Profile, exclude=set(PROFILE_COLUMNS))
+    columns = [*PROFILE_COLUMNS, *(f.column for f, _value in defaults)]
+    constants = tuple(adapt(f, value) for f, value in defaults)
+    rows = [
+        (*row[:5], _adapt_date(row[5]), *row[6:8], _adapt_moment(row[8]), row[9], *constants)
+        for row in rows
+    ]
+    sets, changed = _profile_changes(quote(Profile._meta.db_table), "excluded")
+    sets.append("updated_at = excluded.updated_at")
+    conflict = f"(external_id) DO UPDATE SET {', '.join(sets)} WHERE {' OR '.join(changed)}"
+    with connection.cursor() as cursor:
+        cursor.executemany(insert_values(Profile._meta.db_table, columns, conflict), rows)
+        written = cursor.rowcount
+    # New profiles without a gender get "unknown", never an empty value.
+    Profile.objects.filter(external_id__in=ids, gender="").update(gender=Gender.UNKNOWN)
+    created = len(ids) - len(existing)
+    return created, written - created
+
+
+def adapt(field: Field, value):
+    """Return ``value`` as the database driver takes it for ``field`` (JSON as text)."""
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    if isinstance(value, datetime.datetime):
+        return _adapt_moment(value)
+    if connection.vendor == "postgresql":
+        return value
+    return field.get_db_prep_value(value, connection)
+
+
+def _adapt_moment(value):
+    if value is None or connection.vendor == "postgresql":
+        return value
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _adapt_date(value):
+    if value is None or connection.vendor == "postgresql":
+        return value
+    return connection.ops.adapt_datefield_value(value)
+
+
+def _events_store_staged(rows: CsvRows, now: datetime.datetime) -> tuple[int, int]:
+    """Store a batch on PostgreSQL: COPY it into a stage table, then set-based steps.
+
+    Look up each distinct external_id once (in index order), create the unknown profiles,
+    then insert the events whose key is new in profile order, so index pages and the
+    foreign-key checks at commit touch the profile table in order rather than at random.
+    """
+    profile_table, event_table = quote(Profile._meta.db_table), quote(Event._meta.db_table)
+    with connection.cursor() as cursor:
+        _stage(cursor, EVENT_STAGE)
+        _stage(cursor, EVENT_IDS_STAGE)
+        copy_bytes(
+            cursor, EVENT_STAGE[0], EVENT_COLUMNS, [rows.payload], csv=True, force_null=["amount"]
+        )
+        cursor.execute(
+            f"INSERT INTO ingest_event_ids (external_id, id) "
+            f"SELECT w.external_id, p.id "
+            f"FROM (SELECT DISTINCT external_id FROM ingest_event_stage ORDER BY 1) w "
+            f"LEFT JOIN {profile_table} p ON p.external_id = w.external_id"
+        )
+        cursor.execute("SELECT count(*) FROM ingest_event_ids WHERE id IS NULL")
+        missing = cursor.fetchone()[0]
+        created_profiles = _create_bare_profiles(cursor) if missing else 0
+        if created_profiles < missing:  # another import created some meanwhile: look again
+            cursor.execute(
+                f"UPDATE ingest_event_ids i SET id = p.id FROM {profile_table} p "
+                f"WHERE i.id IS NULL AND p.external_id = i.external_id"
+            )
+        cursor.execute(
+            f"INSERT INTO {event_table} (profile_id, name, channel, occurred_at, amount, "
+            f"properties, key, received_at) "
+            f"SELECT i.id, s.name, s.channel, s.occurred_at, s.amount, s.properties, s.key, %s "
+            f"FROM ingest_event_stage s JOIN ingest_event_ids i ON i.external_id = s.external_id "
+            f"WHERE i.id IS NOT NULL ORDER BY i.id "
+            f"ON CONFLICT (key) DO NOTHING",
+            [now],
+        )
+        return cursor.rowcount, created_profiles
+
+
+def _create_bare_profiles(cursor) -> int:
+    """Create the profiles ingest_event_ids lacks and fill in their ids; return how many."""
+    profile_table = quote(Profile._meta.db_table)
+    defaults = column_defaults(Profile, exclude={"external_id"})
+    default_columns, default_marks = _default_marks(defaults)
+    cursor.execute(
+        f"WITH created AS (INSERT INTO {profile_table} (external_id, {default_columns}) "
+        f"SELECT external_id, {default_marks} FROM ingest_event_ids WHERE id IS NULL "
+        f"ORDER BY external_id ON CONFLICT (external_id) DO NOTHING RETURNING id, external_id) "
+        f"UPDATE ingest_event_ids i SET id = c.id FROM created c "
+        f"WHERE i.external_id = c.external_id",
+        [adapt(f, v) for f, v in defaults],
+    )
+    return cursor.rowcount
+
+
+def _ensure_profiles(external_ids: set[str], now: datetime.datetime) -> tuple[dict[str, int], int]:
+    """Return ids for ``external_ids``, creating bare profiles for unknown ones."""
+    known = dict(
+        Profile.objects.filter(external_id__in=external_ids).values_list("external_id", "pk")
+    )
+    missing = external_ids - known.keys()
+    if missing:
+        Profile.objects.bulk_create(
+            [Profile(external_id=e, created_at=now, updated_at=now) for e in sorted(missing)],
+            ignore_conflicts=True,
+            batch_size=1000,
+        )
+        known.update(
+            Profile.objects.filter(external_id__in=missing).values_list("external_id", "pk")
+        )
+    return known, len(missing)
+
+
+def _events_store_each(rows: list[tuple], now: datetime.datetime) -> tuple[int, int]:
+    """Map external ids to profile ids in Python, then one executemany skipping known keys."""
+    ids, created_profiles = _ensure_profiles({row[0] for row in rows}, now)
+    adapt_moment = connection.ops.adapt_datetimefield_value
+    received = adapt_moment(now)
+    values = [
+        (ids[external_id], name, channel, adapt_moment(occurred_at),
+         None if amount is None else str(amount), properties, key, received)
+        for external_id, name, channel, occurred_at, amount, properties, key in rows
+    ]  # fmt: skip
+    columns = ("profile_id", *EVENT_COLUMNS[1:], "received_at")
+    with connection.cursor() as cursor:
+        cursor.executemany(insert_values(Event._meta.db_table, columns, "(key) DO NOTHING"), values)
+        return cursor.rowcount, created_profiles
+
+
+def last_seen_touch(latest: dict[str, datetime.datetime]) -> None:
+    """Move last_seen_at forward to the latest event ingested, per external_id, set-based.
+
+    On PostgreSQL the profiles are updated in external_id order, the order imports create
+    them in, so the heap and index pages are visited in order rather than at random.
+    """
+    table = quote(Profile._meta.db_table)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            _stage(cursor, LAST_SEEN_STAGE)
+            payload = CsvRows.of(sorted(latest.items())).payload
+            copy_bytes(cursor, LAST_SEEN_STAGE[0], ("external_id", "seen"), [payload], csv=True)
+            cursor.execute(
+                f"UPDATE {table} p SET last_seen_at = s.seen FROM ingest_last_seen s "
+                f"WHERE p.external_id = s.external_id "
+                f"AND (p.last_seen_at IS NULL OR p.last_seen_at < s.seen)"
+            )
+            return
+        adapt_moment = connection.ops.adapt_datetimefield_value
+        cursor.executemany(
+            f"UPDATE {table} SET last_seen_at = %s WHERE external_id = %s "
+            f"AND (last_seen_at IS NULL OR last_seen_at < %s)",
+            [(adapt_moment(seen), eid, adapt_moment(seen)) for eid, seen in latest.items()],
+        )

@@ -3,7 +3,6 @@
 import datetime
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from core.models import Job, JobStatus
@@ -130,54 +129,3 @@ def test_the_rfm_refresh_button_runs_the_refresh_as_a_job(
     profile.refresh_from_db()
     assert profile.frequency == 1
     assert profile.last_seen_at is not None
-
-
-@pytest.mark.parametrize("redirect", [False, True])
-def test_the_page_benchmark_times_every_page_also_with_the_production_https_redirect(
-    settings, redirect, connection_kept_across_requests
-):
-    from profiles.management.commands.bench_pages import time_profile_pages
-
-    settings.SECURE_SSL_REDIRECT = redirect
-    for number in range(3):
-        profile = ProfileFactory(external_id=f"b-{number}", name="王芳")
-        EventFactory(profile=profile)
-    said: list[str] = []
-
-    figures = time_profile_pages(samples=2, say=said.append)
-
-    assert figures["profiles_in_table"] == 3
-    assert {"list_ms_median", "detail_ms_max", "list_search_name_ms_median"} <= figures.keys()
-    assert said[0].startswith("WSGI application loaded and warmed up") and "start_ms" in figures
-    assert len(said) == 8 and all(" ms, max " in line for line in said[1:])
-    assert not get_user_model().objects.filter(username="bench-pages").exists()  # cleaned up
-
-
-def test_the_page_benchmark_names_a_page_that_does_not_answer_200(
-    settings, connection_kept_across_requests
-):
-    from django.core.management.base import CommandError
-
-    from profiles.management.commands.bench_pages import time_profile_pages
-
-    ProfileFactory(external_id="b-1")
-    settings.ALLOWED_HOSTS = ["elsewhere.example"]  # every request is refused with 400
-
-    with pytest.raises(CommandError, match=r"^/profiles/ answered 400$"):
-        time_profile_pages(samples=1, say=lambda line: None)
-    assert not get_user_model().objects.filter(username="bench-pages").exists()
-
-
-def test_the_page_benchmark_stops_at_once_when_static_files_are_not_collected(settings, tmp_path):
-    from django.core.management.base import CommandError
-
-    from profiles.management.commands.bench_pages import check_pages_render
-
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
-    }
-    settings.STATIC_ROOT = tmp_path  # nothing collected there
-    settings.DEBUG = False
-    with pytest.raises(CommandError, match="collectstatic"):
-        check_pages_render()

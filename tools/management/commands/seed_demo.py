@@ -6,7 +6,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from journeys.demo import demo_seed
+from tools.demo import demo_seed
 
 
 class Command(BaseCommand):

@@ -289,73 +289,81 @@ def _seed_taxonomy() -> list[int]:
     return ids
 
 
+_PROFILE_COLUMNS = [
+    "id",
+    "external_id",
+    "email",
+    "phone",
+    "name",
+    "gender",
+    "birth_date",
+    "city",
+    "region",
+    "signup_at",
+    "channel",
+    "traits",
+    "frequency",
+    "monetary",
+    "created_at",
+    "updated_at",
+]
+
+
+def _profile_row(rng, i, draws, signup_ts, tz, created) -> tuple:
+    """Return profile ``i``'s row in ``_PROFILE_COLUMNS`` order (the draws' order is the seed's)."""
+    city, acquisition, membership = draws
+    chinese = rng.random() < 0.8
+    gender = Gender.FEMALE if rng.random() < 0.52 else Gender.MALE
+    if chinese:
+        given = rng.choice(GIVEN) + (rng.choice(GIVEN) if rng.random() < 0.6 else "")
+        name = rng.choice(SURNAMES) + given
+    else:
+        name = f"{rng.choice(EN_FIRST)} {rng.choice(EN_LAST)}"
+    city_name, region, _w = city()
+    signup_ts = signup_ts()
+    email = f"user{i}@example.{'cn' if chinese else 'com'}" if rng.random() < 0.85 else ""
+    phone = (
+        f"+86{rng.choice(MOBILE_PREFIXES)}{rng.randrange(10**8):08d}" if rng.random() < 0.9 else ""
+    )
+    birth = datetime.date(rng.randint(1960, 2006), rng.randint(1, 12), rng.randint(1, 28))
+    traits = {"membership": membership()[0], "interest": rng.choice(INTERESTS)}
+    if rng.random() < 0.3:
+        traits["newsletter_format"] = rng.choice(["html", "text"])
+    signed_up = datetime.datetime.fromtimestamp(signup_ts, tz)
+    return (
+        i,
+        f"U{i:08d}",
+        email,
+        phone,
+        name,
+        gender,
+        birth,
+        city_name,
+        region,
+        signed_up,
+        acquisition()[0],
+        traits,
+        0,
+        Decimal("0"),
+        created,
+        created,
+    )
+
+
 def _seed_profiles(rng, count, start_ts, end_ts, tz, created, report) -> array:
-    city = _weighted(rng, CITIES)
-    acquisition = _weighted(rng, ACQUISITION)
-    membership = _weighted(rng, MEMBERSHIP)
+    draws = (_weighted(rng, CITIES), _weighted(rng, ACQUISITION), _weighted(rng, MEMBERSHIP))
     signups = array("d")
-    fields = [
-        "id",
-        "external_id",
-        "email",
-        "phone",
-        "name",
-        "gender",
-        "birth_date",
-        "city",
-        "region",
-        "signup_at",
-        "channel",
-        "traits",
-        "frequency",
-        "monetary",
-        "created_at",
-        "updated_at",
-    ]
     span = end_ts - start_ts
-    with BulkWriter(Profile, fields) as writer:
+
+    def signup_ts() -> float:
+        # Sign-ups grow over time: the power skews them towards the recent end.
+        moment = start_ts + span * (rng.random() ** 0.6)
+        signups.append(moment)
+        return moment
+
+    with BulkWriter(Profile, _PROFILE_COLUMNS) as writer:
         for i in range(1, count + 1):
-            chinese = rng.random() < 0.8
-            gender = Gender.FEMALE if rng.random() < 0.52 else Gender.MALE
-            if chinese:
-                given = rng.choice(GIVEN) + (rng.choice(GIVEN) if rng.random() < 0.6 else "")
-                name = rng.choice(SURNAMES) + given
-            else:
-                name = f"{rng.choice(EN_FIRST)} {rng.choice(EN_LAST)}"
-            city_name, region, _w = city()
-            # Sign-ups grow over time: the square root skews them towards the recent end.
-            signup_ts = start_ts + span * (rng.random() ** 0.6)
-            signups.append(signup_ts)
-            email = f"user{i}@example.{'cn' if chinese else 'com'}" if rng.random() < 0.85 else ""
-            phone = (
-                f"+86{rng.choice(MOBILE_PREFIXES)}{rng.randrange(10**8):08d}"
-                if rng.random() < 0.9
-                else ""
-            )
-            birth = datetime.date(rng.randint(1960, 2006), rng.randint(1, 12), rng.randint(1, 28))
-            traits = {"membership": membership()[0], "interest": rng.choice(INTERESTS)}
-            if rng.random() < 0.3:
-                traits["newsletter_format"] = rng.choice(["html", "text"])
-            writer.add(
-                (
-                    i,
-                    f"U{i:08d}",
-                    email,
-                    phone,
-                    name,
-                    gender,
-                    birth,
-                    city_name,
-                    region,
-                    datetime.datetime.fromtimestamp(signup_ts, tz),
-                    acquisition()[0],
-                    traits,
-                    0,
-                    Decimal("0"),
-                    created,
-                    created,
-                )
-            )
+            writer.add(_profile_row(rng, i, draws, signup_ts, tz, created))
             if i % 50000 == 0:
                 report("profiles", i, count)
     report("profiles", count, count)

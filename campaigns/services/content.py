@@ -185,6 +185,25 @@ def template_check(source: str, *, field: str = "body_text") -> str | None:
     return None
 
 
+def _sms_shape_errors(values: dict[str, str], complete: bool) -> dict[str, str]:
+    errors = {}
+    if complete and not values["body_text"].strip():
+        errors["body_text"] = _(ERROR_SMS_TEXT)
+    if values["body_html"].strip():
+        errors["body_html"] = _(ERROR_SMS_HTML)
+    return errors
+
+
+def _email_shape_errors(values: dict[str, str], complete: bool) -> dict[str, str]:
+    errors = {}
+    if complete and not values["subject"].strip():
+        errors["subject"] = _(ERROR_EMAIL_SUBJECT)
+    no_body = not values["body_text"].strip() and not values["body_html"].strip()
+    if complete and no_body:
+        errors["body_text"] = _(ERROR_EMAIL_BODY)
+    return errors
+
+
 def content_check(
     *, channel: str, subject: str, body_text: str, body_html: str, complete: bool = True
 ) -> dict[str, str]:
@@ -193,21 +212,11 @@ def content_check(
     With ``complete=False`` (a draft being saved) empty fields are not errors yet; the templates
     that are there are still checked.
     """
-    errors: dict[str, str] = {}
     values = {"subject": subject or "", "body_text": body_text or "", "body_html": body_html or ""}
     if channel == "sms":
-        if complete and not values["body_text"].strip():
-            errors["body_text"] = _(ERROR_SMS_TEXT)
-        if values["body_html"].strip():
-            errors["body_html"] = _(ERROR_SMS_HTML)
-        fields = ("body_text",)
+        errors, fields = _sms_shape_errors(values, complete), ("body_text",)
     else:
-        if complete and not values["subject"].strip():
-            errors["subject"] = _(ERROR_EMAIL_SUBJECT)
-        no_body = not values["body_text"].strip() and not values["body_html"].strip()
-        if complete and no_body:
-            errors["body_text"] = _(ERROR_EMAIL_BODY)
-        fields = _FIELDS
+        errors, fields = _email_shape_errors(values, complete), _FIELDS
     for field in fields:
         if field in errors or not values[field]:
             continue

@@ -14,8 +14,8 @@ from django.db import connection
 
 from core.bulk import copy_bytes, copy_out
 from profiles import ingest
-from tools.management.commands.bench_pages import check_pages_render, time_profile_pages
 from profiles.models import Event, Profile, ProfileTag
+from tools.management.commands.bench_pages import check_pages_render, time_profile_pages
 
 CITIES = ["上海", "北京", "广州", "深圳", "杭州", "成都", "南京", "武汉", "西安", "重庆"]
 EVENT_NAMES = ["page_view", "page_view", "page_view", "app_open", "add_to_cart", "purchase"]

@@ -44,7 +44,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 
-# Static checks (CI runs all but check-complexity before the tests; `make -k check` reports all).
+# Static checks (CI runs them all before the tests; `make -k check` reports every failure).
 check: lint check-migrations check-schema check-imports check-complexity
 
 check-migrations: install

@@ -13,17 +13,34 @@ from django.db import connection
 from django.db.models import Field
 from django.utils import timezone
 
+from core import fields
 from core.bulk import CsvRows, column_defaults, copy_bytes
 from core.sql import insert_values, quote, stage_table
 from profiles.models import Event, Gender, Profile
 
-PROFILE_FIELDS = ("email", "phone", "name", "gender", "birth_date", "city", "region", "signup_at")
+# The importable profile fields, from the catalogue (``core.fields``): text kinds are stored
+# blank rather than NULL (empty keeps what is stored), the others NULL (NULL keeps it).
+PROFILE_FIELDS = fields.IMPORTED_FIELDS
+TEXT_FIELDS = tuple(
+    n for n in PROFILE_FIELDS if fields.PROFILE_FIELDS_BY_NAME[n].type in fields.TEXT_TYPES
+)
+NULL_FIELDS = tuple(n for n in PROFILE_FIELDS if n not in TEXT_FIELDS)
 PROFILE_COLUMNS = ("external_id", *PROFILE_FIELDS, "traits")
+_STAGE_TYPES = {fields.DATE: "date", fields.DATETIME: "timestamptz", fields.WHOLE: "bigint",
+                fields.DECIMAL: "numeric"}  # fmt: skip
 EVENT_COLUMNS = ("external_id", "name", "channel", "occurred_at", "amount", "properties", "key")
 PROFILE_STAGE = (
     "ingest_profile_stage",
-    "external_id text, email text, phone text, name text, gender text, birth_date date, "
-    "city text, region text, signup_at timestamptz, traits jsonb",
+    ", ".join(
+        [
+            "external_id text",
+            *(
+                f"{name} {_STAGE_TYPES.get(fields.PROFILE_FIELDS_BY_NAME[name].type, 'text')}"
+                for name in PROFILE_FIELDS
+            ),
+            "traits jsonb",
+        ]
+    ),
 )
 EVENT_STAGE = (
     "ingest_event_stage",
@@ -63,10 +80,10 @@ def events_store(rows: list[tuple] | CsvRows, now: datetime.datetime) -> tuple[i
 def _profile_changes(table: str, source: str) -> tuple[list[str], list[str]]:
     """Return the SET items and the "something changed" tests merging ``source`` into a profile."""
     sets, changed = [], []
-    for name in ("email", "phone", "name", "city", "region", "gender"):
+    for name in TEXT_FIELDS:
         sets.append(f"{name} = COALESCE(NULLIF({source}.{name}, ''), {table}.{name})")
         changed.append(f"({source}.{name} <> '' AND {source}.{name} <> {table}.{name})")
-    for name in ("birth_date", "signup_at"):
+    for name in NULL_FIELDS:
         sets.append(f"{name} = COALESCE({source}.{name}, {table}.{name})")
         changed.append(
             f"({source}.{name} IS NOT NULL AND ({table}.{name} IS NULL "
@@ -114,7 +131,7 @@ def _profiles_upsert_staged(rows: CsvRows) -> tuple[int, int]:
         _stage(cursor, PROFILE_STAGE)
         copy_bytes(
             cursor, PROFILE_STAGE[0], PROFILE_COLUMNS, [rows.payload],
-            csv=True, force_null=("birth_date", "signup_at"),
+            csv=True, force_null=NULL_FIELDS,
         )  # fmt: skip
         cursor.execute(
             f"INSERT INTO {table} ({column_list}, {default_columns}) "

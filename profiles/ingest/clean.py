@@ -8,15 +8,18 @@ import decimal
 import json
 import math
 import re
+from collections.abc import Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, validate_email
 
+from core import fields
 from profiles.ingest.phones import parse_phone
 from profiles.ingest.rows import RowInvalid
-from profiles.models import Gender, Touchpoint
+from profiles.models import Gender, Profile, Touchpoint
 from profiles.sql import PROFILE_FIELDS
 
 EVENT_REQUIRED = ("external_id", "name", "occurred_at")
@@ -162,17 +165,33 @@ def _gender(value: str) -> str:
         raise RowInvalid(ERROR_GENDER.format(value=value)) from None
 
 
+# How long a cell may be and how it is read, by the type the catalogue of profile fields
+# (``core.fields``) gives each importable field; text fields take their column's max_length.
+_LONGEST = {
+    fields.EMAIL: 254,
+    fields.PHONE: 32,
+    fields.CHOICE: 20,
+    fields.DATE: 20,
+    fields.DATETIME: 40,
+}
+_PARSERS = {
+    fields.EMAIL: lambda value, column: _email(value),
+    fields.PHONE: lambda value, column: parse_phone(value),
+    fields.DATE: parse_date,
+    fields.DATETIME: parse_moment,
+}
+_CHOICE_PARSERS = {"gender": lambda value, column: _gender(value)}  # aliases: 女, F, male …
+
+
+def _profile_column(name: str) -> tuple[str, int, Callable[[str, str], Any] | None]:
+    kind = fields.PROFILE_FIELDS_BY_NAME[name].type
+    longest = _LONGEST.get(kind) or Profile._meta.get_field(name).max_length
+    parse = _CHOICE_PARSERS[name] if kind == fields.CHOICE else _PARSERS.get(kind)
+    return name, longest, parse
+
+
 # The profile fields in the order they are checked: (column, longest text, parser or None).
-_PROFILE_COLUMNS = (
-    ("email", 254, _email),
-    ("phone", 32, parse_phone),
-    ("name", 200, None),
-    ("gender", 20, _gender),
-    ("birth_date", 20, lambda value: parse_date(value, "birth_date")),
-    ("city", 100, None),
-    ("region", 100, None),
-    ("signup_at", 40, lambda value: parse_moment(value, "signup_at")),
-)
+_PROFILE_COLUMNS = tuple(_profile_column(name) for name in PROFILE_FIELDS)
 
 
 def clean_profile_row(row: dict) -> dict:
@@ -183,7 +202,7 @@ def clean_profile_row(row: dict) -> dict:
     clean = {"external_id": external_id}
     for column, limit, parse in _PROFILE_COLUMNS:
         if value := _text(row, column, limit):
-            clean[column] = parse(value) if parse else value
+            clean[column] = parse(value, column) if parse else value
     clean["traits"] = _traits(row)
     return clean
 

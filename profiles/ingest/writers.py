@@ -17,13 +17,18 @@ from profiles import sql
 _TRAITS_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
 
 
+# What a field left out of a row is written as: blank text, or NULL (both keep what is stored).
+_ABSENT = tuple((name, "" if name in sql.TEXT_FIELDS else None) for name in sql.PROFILE_FIELDS)
+
+
 def profile_row(external_id: str, clean: dict) -> tuple:
     """Return a cleaned profile as a row of ``profiles.sql.PROFILE_COLUMNS``."""
+    get = clean.get
     return (
-        external_id, clean.get("email", ""), clean.get("phone", ""), clean.get("name", ""),
-        clean.get("gender", ""), clean.get("birth_date"), clean.get("city", ""),
-        clean.get("region", ""), clean.get("signup_at"), _TRAITS_JSON(clean["traits"]),
-    )  # fmt: skip
+        external_id,
+        *[get(name, absent) for name, absent in _ABSENT],
+        _TRAITS_JSON(clean["traits"]),
+    )
 
 
 def event_row(clean: dict, key: str) -> tuple:

@@ -12,8 +12,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from core.charts import figure_html
+from core.fields import RULE_CHOICE, RULE_FIELDS
 from core.roles import ALL_ROLES, OPS, require_role
-from profiles.models import Gender, Profile, ValueTier
+from profiles.models import Profile, ValueTier
 from profiles.selectors import tags_all
 from segments import charts, rules, selectors
 from segments.explain import explain_lines, segment_explanation
@@ -131,7 +132,11 @@ def members_csv(request, slug: str):
 
 def _builder_choices() -> dict:
     """Return what the rule builder offers: attributes with their operators, tags, events …"""
-    choices_of = {"gender": Gender.choices, "value_tier": ValueTier.choices}
+    choices_of = {  # the profile fields with choices, as the catalogue lists them
+        name: Profile._meta.get_field(name).choices
+        for name, family in RULE_FIELDS.items()
+        if family == RULE_CHOICE
+    }
     return {
         "attributes": [
             {

@@ -31,12 +31,12 @@ from django.db.models import Count, Max, Min, Q, QuerySet
 from django.db.models.functions import TruncMonth, TruncWeek
 from django.utils import timezone
 
+from core.sql import select_sql
 from journeys.models import JourneyStage, StageTransition
 from profiles.models import Profile
 from segments import rules
 from segments.compiler import compile_rule
 from segments.selectors import segment_rule
-from segments.sql import select_sql
 
 
 def stage_positions() -> dict[str, int]:

@@ -23,6 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.sql import select_sql
 from journeys.conditions import StageCondition
 from journeys.models import JourneyStage, StageTransition
 from journeys.selectors import stage_positions
@@ -30,7 +31,6 @@ from profiles.models import Profile
 from segments import rules
 from segments.compiler import compile_rule
 from segments.selectors import segment_rule
-from segments.sql import select_sql
 
 ERROR_STAGE_IN_STAGE_RULE = _(
     "A stage's entry rule cannot use stage conditions: a profile's stage comes from these rules."

@@ -11,19 +11,6 @@ from segments.models import SegmentMembership, SegmentTransition
 RESULT_TABLE = "segment_eval_result"
 
 
-def select_sql(queryset) -> tuple[str, tuple]:
-    """Return the SELECT of ``queryset`` and its parameters, to run inside a larger statement.
-
-    Django has no public API that returns a queryset's SQL with its parameters kept apart
-    (``str(queryset.query)`` interpolates them, unsafely and wrongly quoted), and INSERT … SELECT
-    and CREATE TABLE … AS have no ORM form; ``Query.sql_with_params()`` is what Django itself uses
-    for subqueries. The behaviour relied on (the SQL runs as is and selects what the queryset
-    does, in the order of its ``values``) is pinned by
-    ``tests/segments/test_sql.py::test_select_sql_selects_what_the_queryset_does``.
-    """
-    return queryset.query.sql_with_params()
-
-
 def _tables() -> tuple[str, str]:
     q = connection.ops.quote_name
     return q(SegmentTransition._meta.db_table), q(SegmentMembership._meta.db_table)

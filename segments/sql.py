@@ -166,3 +166,23 @@ def copy_table_fill(table: str, select: str) -> list[Step]:
 def table_drop(table: str) -> str:
     """Return the statement dropping a temporary table if it exists."""
     return f"DROP TABLE IF EXISTS {table}"
+
+
+# Reads of those shared tables inside a rule's query (``segments.compiler``, as RawSQL
+# subqueries). Table and column names come from the plan, operators from SQL_OPERATORS, values
+# are always parameters: nothing of a rule's text reaches the SQL.
+SQL_OPERATORS = {"eq": "=", "ne": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+
+
+def comparison(column: str, op: str, operand) -> tuple[str, list]:
+    """Return the test comparing a shared table's ``column`` with the operand, and its
+    parameters (``op`` a key of SQL_OPERATORS, or "between" with a (low, high) operand)."""
+    if op == "between":
+        low, high = operand
+        return f"{column} >= %s AND {column} <= %s", [low, high]
+    return f"{column} {SQL_OPERATORS[op]} %s", [operand]
+
+
+def shared_ids(table: str, where: str = "") -> str:
+    """Return the SELECT of the profile ids of a shared table, those meeting ``where`` if given."""
+    return f"SELECT profile_id FROM {table}" + (f" WHERE {where}" if where else "")

@@ -168,3 +168,38 @@ def test_the_shared_tables_fill_with_numbers_and_ids(people):
     assert float(measures[0][2]) == 13.5
     assert carriers == [ann.pk]
     assert copied == 3
+
+
+def test_the_shared_reads_select_the_ids_meeting_each_comparison(people):
+    from tests.factories import ProfileTagFactory, PurchaseFactory, TagFactory
+
+    ann, bob = Profile.objects.get(external_id="ann"), Profile.objects.get(external_id="bob")
+    for who, amounts in ((ann, (12.5, 1)), (bob, (4,))):
+        for amount in amounts:
+            PurchaseFactory(
+                profile=who, occurred_at=NOW - datetime.timedelta(days=1), amount=amount
+            )
+    ProfileTagFactory(profile=bob, tag=TagFactory(slug="vip"))
+    plan = shared_measures({("purchase", "count", 30)}, tags={"vip"}, prefix="read")
+    ((table, column),) = plan.columns.values()
+
+    def read(where: str, params: list) -> list[int]:
+        with connection.cursor() as cursor:
+            cursor.execute(f"{sql.shared_ids(table, where)} ORDER BY profile_id", params)
+            return [row[0] for row in cursor.fetchall()]
+
+    shared_measures_fill(plan=plan, now=NOW)
+    try:
+        at_least_two = read(*sql.comparison(column, "gte", 2))
+        one_to_two = read(*sql.comparison(column, "between", (1, 2)))
+        test, params = sql.comparison(column, "lt", 2)
+        not_below_two = read(f"NOT ({test})", params)
+        with connection.cursor() as cursor:
+            cursor.execute(sql.shared_ids(plan.tags["vip"]))
+            carriers = [row[0] for row in cursor.fetchall()]
+    finally:
+        shared_measures_drop(plan=plan)
+
+    assert at_least_two == not_below_two == [ann.pk]
+    assert one_to_two == sorted([ann.pk, bob.pk])
+    assert carriers == [bob.pk]

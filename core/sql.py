@@ -6,6 +6,13 @@ from collections.abc import Sequence
 from django.db import connection
 
 
+def ping() -> int:
+    """Run the trivial query ``SELECT 1`` and return its 1; raises when the database is down."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        return cursor.fetchone()[0]
+
+
 def quote(name: str) -> str:
     """Return ``name`` quoted as an identifier for the current database."""
     return connection.ops.quote_name(name)

@@ -1,10 +1,11 @@
 """core.sql.select_sql, run on the database of the suite (SQLite, or PostgreSQL: CI runs both),
-pinning the Django behaviour it relies on. The bulk-write statements are in test_bulk.py."""
+pinning the Django behaviour it relies on, and core.sql.ping. The bulk-write statements are in
+test_bulk.py."""
 
 import pytest
 from django.db import connection
 
-from core.sql import select_sql
+from core.sql import ping, select_sql
 from profiles.models import Profile
 from tests.factories import ProfileFactory
 
@@ -25,3 +26,7 @@ def test_select_sql_selects_what_the_queryset_does():
     assert len(rows) == 2
     assert "上海" in params  # values stay parameters, never interpolated
     assert "上海" not in select
+
+
+def test_ping_runs_the_trivial_query():
+    assert ping() == 1

@@ -1,9 +1,11 @@
-"""The database-specific statements of profile and event ingest.
+"""The database-specific statements of profiles: ingest's writers, the bulk tag insert and the
+features refresh. ``tests/profiles/test_sql.py`` runs each on the suite's database (the CI runs
+it on SQLite and on PostgreSQL).
 
-PostgreSQL: each batch is COPied into a temporary stage table, then written with set-based
-INSERT … ON CONFLICT / UPDATE … FROM statements. Other databases (SQLite): one executemany of
-INSERT … ON CONFLICT per batch. Rows come as tuples in the order of ``PROFILE_COLUMNS`` and
-``EVENT_COLUMNS``; each function returns what it counted.
+Ingest, on PostgreSQL: each batch is COPied into a temporary stage table, then written with
+set-based INSERT … ON CONFLICT / UPDATE … FROM statements. Other databases (SQLite): one
+executemany of INSERT … ON CONFLICT per batch. Rows come as tuples in the order of
+``PROFILE_COLUMNS`` and ``EVENT_COLUMNS``; each function returns what it counted.
 """
 
 import datetime

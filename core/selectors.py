@@ -5,14 +5,13 @@ from django.db import connection
 from django.utils import timezone
 
 from core.models import Job, WorkerHeartbeat
+from core.sql import ping
 
 
 def database_status() -> dict:
     """Return whether the database answers a trivial query."""
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
+        ping()
     except Exception as exc:  # any driver error means "down"; report it
         return {"ok": False, "vendor": connection.vendor, "error": str(exc)}
     return {"ok": True, "vendor": connection.vendor}

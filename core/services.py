@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from core.jobs import job_handler
 from core.models import Job, JobStatus, WorkerHeartbeat
+from core.sql import ping
 
 logger = logging.getLogger(__name__)
 
@@ -127,11 +128,8 @@ def heartbeat_record(*, hostname: str | None = None) -> WorkerHeartbeat:
 
 def selftest_job(*, job: Job, report: JobReporter) -> dict:
     """Run a worker self-test: a few database round trips, reporting progress after each."""
-    from django.db import connection
-
     steps = int(job.payload.get("steps", 5))
     for step in range(1, steps + 1):
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+        ping()
         report(step, steps, message=f"step {step}/{steps}", force=True)
     return {"steps": steps}

@@ -1,8 +1,16 @@
-"""The database-specific statements of core's bulk writer: COPY on PostgreSQL, INSERT elsewhere."""
+"""The database-specific statements of core: COPY on PostgreSQL, INSERT elsewhere, and the SELECT
+of a queryset to embed in a larger statement."""
 
 from collections.abc import Sequence
 
 from django.db import connection
+
+
+def ping() -> int:
+    """Run the trivial query ``SELECT 1`` and return its 1; raises when the database is down."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        return cursor.fetchone()[0]
 
 
 def quote(name: str) -> str:
@@ -56,3 +64,16 @@ def stage_table(name: str, columns: str) -> list[str]:
         f"CREATE TEMP TABLE IF NOT EXISTS {name} ({columns}) ON COMMIT DELETE ROWS",
         f"DELETE FROM {name}",
     ]
+
+
+def select_sql(queryset) -> tuple[str, tuple]:
+    """Return the SELECT of ``queryset`` and its parameters, to run inside a larger statement.
+
+    Django has no public API that returns a queryset's SQL with its parameters kept apart
+    (``str(queryset.query)`` interpolates them, unsafely and wrongly quoted), and INSERT … SELECT
+    and CREATE TABLE … AS have no ORM form; ``Query.sql_with_params()`` is what Django itself uses
+    for subqueries. The behaviour relied on (the SQL runs as is and selects what the queryset
+    does, in the order of its ``values``) is pinned by
+    ``tests/core/test_sql.py::test_select_sql_selects_what_the_queryset_does``.
+    """
+    return queryset.query.sql_with_params()

@@ -26,17 +26,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import connection
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.db.models.functions import TruncMonth, TruncWeek
 from django.utils import timezone
 
+from core.sql import select_sql
 from journeys.models import JourneyStage, StageTransition
+from journeys.sql import median_seconds
 from profiles.models import Profile
 from segments import rules
 from segments.compiler import compile_rule
 from segments.selectors import segment_rule
-from segments.sql import select_sql
 
 
 def stage_positions() -> dict[str, int]:
@@ -217,32 +217,11 @@ def _median_seconds(
         for index, stage in enumerate(stages)
     }
     per_profile = _transitions(filters).order_by().values("profile_id").annotate(**reached_at)
-    sql, params = select_sql(per_profile)
-    medians: list[float | None] = [None]
-    with connection.cursor() as cursor:
-        for index in range(1, len(stages)):
-            cursor.execute(*_median_sql(sql, params, f"r{index - 1}", f"r{index}"))
-            value = cursor.fetchone()[0]
-            medians.append(None if value is None else float(value))
-    return medians
-
-
-def _median_sql(inner: str, params: tuple, start: str, end: str) -> tuple[str, tuple]:
-    """Return the SQL of the median of whole seconds from column ``start`` to ``end``."""
-    if connection.vendor == "postgresql":
-        seconds = f'ROUND(EXTRACT(EPOCH FROM (t."{end}" - t."{start}")))::double precision'
-        return (
-            f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {seconds}) "
-            f'FROM ({inner}) t WHERE t."{end}" IS NOT NULL',
-            params,
-        )
-    seconds = f'ROUND((JULIANDAY(t."{end}") - JULIANDAY(t."{start}")) * 86400.0)'
-    durations = f'SELECT {seconds} AS s FROM ({inner}) t WHERE t."{end}" IS NOT NULL'
-    return (
-        f"WITH d AS ({durations}) SELECT AVG(s) FROM (SELECT s FROM d ORDER BY s "
-        "LIMIT 2 - (SELECT COUNT(*) FROM d) %% 2 OFFSET ((SELECT COUNT(*) FROM d) - 1) / 2)",
-        params,
-    )
+    select, params = select_sql(per_profile)
+    return [None] + [
+        median_seconds(select, params, f"r{index - 1}", f"r{index}")
+        for index in range(1, len(stages))
+    ]
 
 
 def funnel_cohorts(filters: FunnelFilters | None = None) -> list[dict]:

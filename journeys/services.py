@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -26,11 +26,11 @@ from django.utils.translation import gettext_lazy as _
 from journeys.conditions import StageCondition
 from journeys.models import JourneyStage, StageTransition
 from journeys.selectors import stage_positions
+from journeys.sql import transitions_insert
 from profiles.models import Profile
 from segments import rules
 from segments.compiler import compile_rule
 from segments.selectors import segment_rule
-from segments.sql import select_sql
 
 ERROR_STAGE_IN_STAGE_RULE = _(
     "A stage's entry rule cannot use stage conditions: a profile's stage comes from these rules."
@@ -152,26 +152,15 @@ def _stage_move(stage: JourneyStage, condition, positions: dict[str, int], now) 
 
     The moves are logged as transitions with one INSERT … SELECT, then the profiles' stage is set.
     """
-    table = connection.ops.quote_name(StageTransition._meta.db_table)
-    at = connection.ops.adapt_datetimefield_value(now)  # as the ORM stores it
     beyond = [slug for slug, position in positions.items() if position >= stage.position]
-    matching_sql, matching_params = select_sql(
+    moving = (
         Profile.objects.filter(condition)
         .exclude(stage__in=beyond)
         .annotate(moving_id=F("pk"), moving_from=F("stage"))
         .values("moving_id", "moving_from")
     )
-    known = ", ".join(["%s"] * len(positions))
     last_id = StageTransition.objects.order_by("-pk").values_list("pk", flat=True).first()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (profile_id, from_stage_id, to_stage_id, at) "
-            f"SELECT m.moving_id, "
-            f"CASE WHEN m.moving_from IN ({known}) THEN m.moving_from END, %s, %s "
-            f"FROM ({matching_sql}) m",
-            (*positions, stage.slug, at, *matching_params),
-        )
-        moved = cursor.rowcount
+    moved = transitions_insert(moving, known=list(positions), to_stage=stage.slug, at=now)
     if moved:
         entered = StageTransition.objects.filter(
             pk__gt=last_id or 0, to_stage_id=stage.slug

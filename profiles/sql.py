@@ -1,22 +1,24 @@
-"""The database-specific statements of profile and event ingest.
+"""The database-specific statements of profiles: ingest's writers, the bulk tag insert and the
+features refresh. ``tests/profiles/test_sql.py`` runs each on the suite's database (the CI runs
+it on SQLite and on PostgreSQL).
 
-PostgreSQL: each batch is COPied into a temporary stage table, then written with set-based
-INSERT … ON CONFLICT / UPDATE … FROM statements. Other databases (SQLite): one executemany of
-INSERT … ON CONFLICT per batch. Rows come as tuples in the order of ``PROFILE_COLUMNS`` and
-``EVENT_COLUMNS``; each function returns what it counted.
+Ingest, on PostgreSQL: each batch is COPied into a temporary stage table, then written with
+set-based INSERT … ON CONFLICT / UPDATE … FROM statements. Other databases (SQLite): one
+executemany of INSERT … ON CONFLICT per batch. Rows come as tuples in the order of
+``PROFILE_COLUMNS`` and ``EVENT_COLUMNS``; each function returns what it counted.
 """
 
 import datetime
 import json
 
 from django.db import connection
-from django.db.models import Field
+from django.db.models import Field, QuerySet
 from django.utils import timezone
 
 from core import fields
 from core.bulk import CsvRows, column_defaults, copy_bytes
-from core.sql import insert_values, quote, stage_table
-from profiles.models import Event, Gender, Profile
+from core.sql import insert_values, quote, select_sql, stage_table
+from profiles.models import Event, Gender, Profile, ProfileTag
 
 # The importable profile fields, from the catalogue (``core.fields``): text kinds are stored
 # blank rather than NULL (empty keeps what is stored), the others NULL (NULL keeps it).
@@ -313,3 +315,119 @@ def last_seen_touch(latest: dict[str, datetime.datetime]) -> None:
             f"AND (last_seen_at IS NULL OR last_seen_at < %s)",
             [(adapt_moment(seen), eid, adapt_moment(seen)) for eid, seen in latest.items()],
         )
+
+
+def profile_tags_insert(profiles: QuerySet[Profile], values: dict) -> int:
+    """Give each profile ``profiles`` selects a ProfileTag row of ``values`` (field name: value),
+    with one INSERT … SELECT; a profile already carrying the tag keeps its row. Return how many
+    rows were inserted.
+
+    PostgreSQL types the constants by a CAST (a bare parameter in a SELECT list is text there);
+    ``WHERE 1 = 1`` lets SQLite read ``ON CONFLICT`` as the upsert clause, not a join's ``ON``.
+    """
+    meta = ProfileTag._meta
+    pk = Profile._meta.pk
+    select, select_params = select_sql(profiles.order_by().values(pk.attname))
+    columns = ", ".join(quote(meta.get_field(name).column) for name in ["profile", *values])
+    constants = []
+    for name in values:
+        cast = meta.get_field(name).cast_db_type(connection)
+        constants.append(f"CAST(%s AS {cast})" if connection.vendor == "postgresql" else "%s")
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) "
+        f"SELECT matching.{quote(pk.column)}, {', '.join(constants)} "
+        f"FROM ({select}) matching WHERE 1 = 1 "
+        "ON CONFLICT DO NOTHING"
+    )
+    params = [
+        connection.ops.adapt_datetimefield_value(value)
+        if isinstance(value, datetime.datetime)
+        else value
+        for value in values.values()
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *select_params])
+        return cursor.rowcount
+
+
+# Whole days between %(now)s and f.last_purchase_at, by vendor. PostgreSQL subtracts the
+# timestamps exactly; on SQLite, Django's own django_timestamp_diff() gives whole microseconds,
+# so the integer division is exact too (julianday() arithmetic is a float and can miss a day).
+_RECENCY_SQL = {
+    "postgresql": "FLOOR(EXTRACT(EPOCH FROM (%(now)s - f.last_purchase_at)) / 86400)",
+    "sqlite": "django_timestamp_diff(%(now)s, f.last_purchase_at) / 86400000000",
+}
+
+# One statement: aggregate the events per profile (one scan), join every profile (those without
+# events get zeros and nulls), score the purchasers of the window, and write it all back. It
+# starts with UPDATE (the CTEs live in the FROM subquery) so that SQLite reports the row count.
+_REFRESH_SQL = """
+UPDATE {profile} SET
+    recency_days = s.recency_days,
+    frequency = s.frequency,
+    monetary = s.monetary,
+    r_score = s.r_score,
+    f_score = s.f_score,
+    m_score = s.m_score,
+    value_tier = CASE
+        WHEN s.r_score IS NULL THEN %(mass)s
+        WHEN s.r_score + s.f_score + s.m_score >= %(high_min)s THEN %(high)s
+        WHEN s.r_score + s.f_score + s.m_score >= %(mid_min)s THEN %(mid)s
+        ELSE %(mass)s
+    END,
+    last_seen_at = s.last_seen_at,
+    first_purchase_at = s.first_purchase_at,
+    last_purchase_at = s.last_purchase_at,
+    features_at = %(now)s
+FROM (
+    WITH agg AS (
+        SELECT e.profile_id,
+            MAX(e.occurred_at) AS last_seen_at,
+            MIN(CASE WHEN e.name = %(purchase)s THEN e.occurred_at END) AS first_purchase_at,
+            MAX(CASE WHEN e.name = %(purchase)s THEN e.occurred_at END) AS last_purchase_at,
+            COUNT(CASE WHEN e.name = %(purchase)s AND e.occurred_at >= %(since)s THEN 1 END)
+                AS frequency,
+            ROUND(SUM(CASE WHEN e.name = %(purchase)s AND e.occurred_at >= %(since)s
+                THEN COALESCE(e.amount, 0) ELSE 0 END), 2) AS monetary
+        FROM {event} e
+        WHERE e.occurred_at <= %(now)s
+        GROUP BY e.profile_id
+    ),
+    f AS (
+        SELECT p.id, agg.last_seen_at, agg.first_purchase_at, agg.last_purchase_at,
+            COALESCE(agg.frequency, 0) AS frequency, COALESCE(agg.monetary, 0) AS monetary
+        FROM {profile} p LEFT JOIN agg ON agg.profile_id = p.id
+    ),
+    features AS (
+        SELECT f.*, {recency} AS recency_days FROM f
+    ),
+    scored AS (
+        SELECT id,
+            1 + (RANK() OVER (ORDER BY recency_days DESC) - 1) * 5 / COUNT(*) OVER () AS r_score,
+            1 + (RANK() OVER (ORDER BY frequency) - 1) * 5 / COUNT(*) OVER () AS f_score,
+            1 + (RANK() OVER (ORDER BY monetary) - 1) * 5 / COUNT(*) OVER () AS m_score
+        FROM features
+        WHERE frequency > 0
+    )
+    SELECT features.*, scored.r_score, scored.f_score, scored.m_score
+    FROM features LEFT JOIN scored ON scored.id = features.id
+) AS s
+WHERE {profile}.id = s.id
+"""
+
+
+def features_refresh_sql() -> str:
+    """Return the UPDATE that recomputes every profile's features, for this database.
+
+    Named parameters: ``now`` and ``since`` (the RFM window's start; both as the ORM stores
+    them), ``purchase`` (the event name), ``high_min`` and ``mid_min`` (the R + F + M thresholds),
+    ``high``, ``mid`` and ``mass`` (the tiers). The row count is the number of profiles.
+    """
+    vendor = connection.vendor
+    if vendor not in _RECENCY_SQL:
+        raise NotImplementedError(f"features_refresh does not support {vendor}.")
+    return _REFRESH_SQL.format(
+        event=quote(Event._meta.db_table),
+        profile=quote(Profile._meta.db_table),
+        recency=_RECENCY_SQL[vendor],
+    )

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.sql import select_sql
 from profiles.models import Profile
 from segments import sql as segment_sql
 from segments.compiler import (
@@ -143,7 +144,7 @@ def _membership_replace(
         matching = Profile.objects.filter(compile_rule(tree, now=now)).values("pk")
     else:
         matching = shared_matching(tree, now=now, shared=shared)
-    matching_sql, matching_params = segment_sql.select_sql(matching)
+    matching_sql, matching_params = select_sql(matching)
     with connection.cursor() as cursor:
         for statement in segment_sql.result_table_create():
             cursor.execute(statement)
@@ -299,13 +300,13 @@ def shared_measures_fill(*, plan: SharedMeasures, now: datetime.datetime) -> Non
     """
     for table in plan.tables:
         columns = [(name, measure) for name, measure, _days in shared_measure_columns(plan, table)]
-        select, params = segment_sql.select_sql(shared_measures_query(plan, table, now=now))
+        select, params = select_sql(shared_measures_query(plan, table, now=now))
         _steps_run(segment_sql.measures_table_fill(table, columns, select), params)
     for slug, table in plan.tags.items():
-        select, params = segment_sql.select_sql(shared_tag_query(slug, now=now))
+        select, params = select_sql(shared_tag_query(slug, now=now))
         _steps_run(segment_sql.ids_table_fill(table, select), params)
     if plan.profiles is not None:
-        select, params = segment_sql.select_sql(shared_profiles_query(plan, now=now))
+        select, params = select_sql(shared_profiles_query(plan, now=now))
         _steps_run(segment_sql.copy_table_fill(plan.profiles, select), params)
 
 

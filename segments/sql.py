@@ -11,19 +11,6 @@ from segments.models import SegmentMembership, SegmentTransition
 RESULT_TABLE = "segment_eval_result"
 
 
-def select_sql(queryset) -> tuple[str, tuple]:
-    """Return the SELECT of ``queryset`` and its parameters, to run inside a larger statement.
-
-    Django has no public API that returns a queryset's SQL with its parameters kept apart
-    (``str(queryset.query)`` interpolates them, unsafely and wrongly quoted), and INSERT … SELECT
-    and CREATE TABLE … AS have no ORM form; ``Query.sql_with_params()`` is what Django itself uses
-    for subqueries. The behaviour relied on (the SQL runs as is and selects what the queryset
-    does, in the order of its ``values``) is pinned by
-    ``tests/segments/test_sql.py::test_select_sql_selects_what_the_queryset_does``.
-    """
-    return queryset.query.sql_with_params()
-
-
 def _tables() -> tuple[str, str]:
     q = connection.ops.quote_name
     return q(SegmentTransition._meta.db_table), q(SegmentMembership._meta.db_table)
@@ -179,3 +166,23 @@ def copy_table_fill(table: str, select: str) -> list[Step]:
 def table_drop(table: str) -> str:
     """Return the statement dropping a temporary table if it exists."""
     return f"DROP TABLE IF EXISTS {table}"
+
+
+# Reads of those shared tables inside a rule's query (``segments.compiler``, as RawSQL
+# subqueries). Table and column names come from the plan, operators from SQL_OPERATORS, values
+# are always parameters: nothing of a rule's text reaches the SQL.
+SQL_OPERATORS = {"eq": "=", "ne": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+
+
+def comparison(column: str, op: str, operand) -> tuple[str, list]:
+    """Return the test comparing a shared table's ``column`` with the operand, and its
+    parameters (``op`` a key of SQL_OPERATORS, or "between" with a (low, high) operand)."""
+    if op == "between":
+        low, high = operand
+        return f"{column} >= %s AND {column} <= %s", [low, high]
+    return f"{column} {SQL_OPERATORS[op]} %s", [operand]
+
+
+def shared_ids(table: str, where: str = "") -> str:
+    """Return the SELECT of the profile ids of a shared table, those meeting ``where`` if given."""
+    return f"SELECT profile_id FROM {table}" + (f" WHERE {where}" if where else "")

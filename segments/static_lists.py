@@ -20,11 +20,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from core.bulk import pk_chunks
+from core.sql import select_sql
 from profiles.models import Profile
 from profiles.selectors import profile_filter
 from segments.membership import membership_version_write
 from segments.models import Segment, SegmentMembership, SegmentRun
-from segments.sql import EVERY_MEMBER, select_sql
+from segments.sql import EVERY_MEMBER
 from segments.tags import segment_tag_sync
 
 CSV_HEADER = "external_id"

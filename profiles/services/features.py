@@ -8,76 +8,12 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from profiles.models import Event, Profile, ValueTier
+from profiles.models import Profile, ValueTier
+from profiles.sql import features_refresh_sql
 
 PURCHASE = "purchase"
 TIER_HIGH_MIN = 12  # R + F + M at or above this is high value
 TIER_MID_MIN = 8  # … at or above this (and below TIER_HIGH_MIN) is mid value
-
-# Whole days between %(now)s and f.last_purchase_at, by vendor. PostgreSQL subtracts the
-# timestamps exactly; on SQLite, Django's own django_timestamp_diff() gives whole microseconds,
-# so the integer division is exact too (julianday() arithmetic is a float and can miss a day).
-_RECENCY_SQL = {
-    "postgresql": "FLOOR(EXTRACT(EPOCH FROM (%(now)s - f.last_purchase_at)) / 86400)",
-    "sqlite": "django_timestamp_diff(%(now)s, f.last_purchase_at) / 86400000000",
-}
-
-# One statement: aggregate the events per profile (one scan), join every profile (those without
-# events get zeros and nulls), score the purchasers of the window, and write it all back. It
-# starts with UPDATE (the CTEs live in the FROM subquery) so that SQLite reports the row count.
-_REFRESH_SQL = """
-UPDATE {profile} SET
-    recency_days = s.recency_days,
-    frequency = s.frequency,
-    monetary = s.monetary,
-    r_score = s.r_score,
-    f_score = s.f_score,
-    m_score = s.m_score,
-    value_tier = CASE
-        WHEN s.r_score IS NULL THEN %(mass)s
-        WHEN s.r_score + s.f_score + s.m_score >= %(high_min)s THEN %(high)s
-        WHEN s.r_score + s.f_score + s.m_score >= %(mid_min)s THEN %(mid)s
-        ELSE %(mass)s
-    END,
-    last_seen_at = s.last_seen_at,
-    first_purchase_at = s.first_purchase_at,
-    last_purchase_at = s.last_purchase_at,
-    features_at = %(now)s
-FROM (
-    WITH agg AS (
-        SELECT e.profile_id,
-            MAX(e.occurred_at) AS last_seen_at,
-            MIN(CASE WHEN e.name = %(purchase)s THEN e.occurred_at END) AS first_purchase_at,
-            MAX(CASE WHEN e.name = %(purchase)s THEN e.occurred_at END) AS last_purchase_at,
-            COUNT(CASE WHEN e.name = %(purchase)s AND e.occurred_at >= %(since)s THEN 1 END)
-                AS frequency,
-            ROUND(SUM(CASE WHEN e.name = %(purchase)s AND e.occurred_at >= %(since)s
-                THEN COALESCE(e.amount, 0) ELSE 0 END), 2) AS monetary
-        FROM {event} e
-        WHERE e.occurred_at <= %(now)s
-        GROUP BY e.profile_id
-    ),
-    f AS (
-        SELECT p.id, agg.last_seen_at, agg.first_purchase_at, agg.last_purchase_at,
-            COALESCE(agg.frequency, 0) AS frequency, COALESCE(agg.monetary, 0) AS monetary
-        FROM {profile} p LEFT JOIN agg ON agg.profile_id = p.id
-    ),
-    features AS (
-        SELECT f.*, {recency} AS recency_days FROM f
-    ),
-    scored AS (
-        SELECT id,
-            1 + (RANK() OVER (ORDER BY recency_days DESC) - 1) * 5 / COUNT(*) OVER () AS r_score,
-            1 + (RANK() OVER (ORDER BY frequency) - 1) * 5 / COUNT(*) OVER () AS f_score,
-            1 + (RANK() OVER (ORDER BY monetary) - 1) * 5 / COUNT(*) OVER () AS m_score
-        FROM features
-        WHERE frequency > 0
-    )
-    SELECT features.*, scored.r_score, scored.f_score, scored.m_score
-    FROM features LEFT JOIN scored ON scored.id = features.id
-) AS s
-WHERE {profile}.id = s.id
-"""
 
 
 def features_refresh(*, now: datetime.datetime | None = None) -> dict:
@@ -126,15 +62,6 @@ def features_refresh(*, now: datetime.datetime | None = None) -> dict:
 
 def _refresh_statement(now: datetime.datetime, since: datetime.datetime) -> tuple[str, dict]:
     """Return the refresh UPDATE for this database and its parameters."""
-    vendor = connection.vendor
-    if vendor not in _RECENCY_SQL:
-        raise NotImplementedError(f"features_refresh does not support {vendor}.")
-    quote = connection.ops.quote_name
-    sql = _REFRESH_SQL.format(
-        event=quote(Event._meta.db_table),
-        profile=quote(Profile._meta.db_table),
-        recency=_RECENCY_SQL[vendor],
-    )
     adapt = connection.ops.adapt_datetimefield_value
     params = {
         "now": adapt(now),
@@ -146,7 +73,7 @@ def _refresh_statement(now: datetime.datetime, since: datetime.datetime) -> tupl
         "mid": ValueTier.MID.value,
         "mass": ValueTier.MASS.value,
     }
-    return sql, params
+    return features_refresh_sql(), params
 
 
 FEATURES_JOB_KIND = "profiles.features"

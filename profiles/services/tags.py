@@ -7,7 +7,7 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.core.validators import slug_re, slug_unicode_re
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -17,6 +17,7 @@ from core.models import Job
 from core.services import JobReporter, job_enqueue
 from profiles.models import Profile, ProfileTag, Provenance, Tag, TagCategory
 from profiles.selectors import profile_filter, tag_profile_count
+from profiles.sql import profile_tags_insert
 
 JOB_KIND_BULK = "profiles.tags_bulk"
 ACTION_ADD = "add"
@@ -191,34 +192,6 @@ def tag_delete(*, tag: Tag, force: bool = False) -> int:
     return removed
 
 
-def _insert_chunk(profiles_qs: QuerySet[Profile], *, values: dict) -> int:
-    """INSERT … SELECT one chunk of profile tags, skipping profiles that already carry the tag."""
-    connection = connections[profiles_qs.db]
-    quote = connection.ops.quote_name
-    meta = ProfileTag._meta
-    pk = Profile._meta.pk
-    matching = profiles_qs.order_by().values(pk.attname)
-    select_sql, select_params = matching.query.get_compiler(connection=connection).as_sql()
-    columns = ", ".join(quote(meta.get_field(name).column) for name in ["profile", *values])
-    constants = []
-    for name in values:
-        cast = meta.get_field(name).cast_db_type(connection)
-        constants.append(f"CAST(%s AS {cast})" if connection.vendor == "postgresql" else "%s")
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({columns}) "
-        f"SELECT matching.{quote(pk.column)}, {', '.join(constants)} "
-        f"FROM ({select_sql}) matching WHERE 1 = 1 "
-        "ON CONFLICT DO NOTHING"
-    )
-    params = [
-        connection.ops.adapt_datetimefield_value(value) if isinstance(value, datetime) else value
-        for value in values.values()
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *select_params])
-        return cursor.rowcount
-
-
 def _check_tag_values(*, provenance: str, expires_at: datetime | None) -> None:
     if provenance not in Provenance.values:
         raise ValidationError(ERROR_PROVENANCE_UNKNOWN.format(provenance=provenance))
@@ -250,7 +223,7 @@ def profiles_tag(
     }
     added = done = 0
     for chunk, full in pk_chunks(profiles_qs, BULK_CHUNK_SIZE):
-        added += _insert_chunk(chunk, values=values)
+        added += profile_tags_insert(chunk, values)
         done += BULK_CHUNK_SIZE if full else 0
         if progress:
             progress(done)

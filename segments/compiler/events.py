@@ -12,9 +12,9 @@ from django.db.models.expressions import RawSQL
 
 from profiles.models import Event, ProfileTag
 from profiles.services.consent import consent_granted_q
-from segments import rules
+from segments import rules, sql
 from segments.compiler.expressions import COUNT_EXISTS, HOLDS, Env, compare, event_measure
-from segments.compiler.shared import SharedMeasures, comparison_sql, measure_key, shared_event
+from segments.compiler.shared import SharedMeasures, measure_key, shared_event
 from segments.models import SegmentMembership
 
 
@@ -73,12 +73,10 @@ def shared_events_merged(nodes: list, env: Env) -> Q:
     tests, params = [], []
     for node in nodes:
         table, column = env.shared.columns[measure_key(node)]
-        sql, values = comparison_sql(column, node.op, node.operand)
-        tests.append(f"({sql})")
+        test, values = sql.comparison(column, node.op, node.operand)
+        tests.append(f"({test})")
         params.extend(values)
-    # Table, columns and operators come from the plan and SQL_OPERATORS; values are parameters.
-    sql = f"SELECT profile_id FROM {table} WHERE {' AND '.join(tests)}"
-    return Q(pk__in=RawSQL(sql, params))  # noqa: S611
+    return Q(pk__in=RawSQL(sql.shared_ids(table, " AND ".join(tests)), params))  # noqa: S611
 
 
 # Tags, events, segments -------------------------------------------------------------------------
@@ -87,9 +85,7 @@ def shared_events_merged(nodes: list, env: Env) -> Q:
 def compile_tag(node: rules.TagCondition, path: str, env: Env) -> Q:
     """Compile a tag condition: carriers live at ``now`` (or the shared list of them)."""
     if env.shared is not None and node.tag in env.shared.tags:
-        # The table name comes from the plan, not from the rule.
-        sql = f"SELECT profile_id FROM {env.shared.tags[node.tag]}"
-        carrying = Q(pk__in=RawSQL(sql, []))  # noqa: S611
+        carrying = Q(pk__in=RawSQL(sql.shared_ids(env.shared.tags[node.tag]), []))  # noqa: S611
         return carrying if node.op == "has" else ~carrying
     live = Q(expires_at__isnull=True) | Q(expires_at__gt=env.now)
     carrying = Exists(ProfileTag.objects.filter(live, profile=OuterRef("pk"), tag__slug=node.tag))

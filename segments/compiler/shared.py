@@ -11,7 +11,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.sql.datastructures import BaseTable
 
 from profiles.models import Event, Profile, ProfileTag
-from segments import rules
+from segments import rules, sql
 from segments.compiler.core import compile_rule
 from segments.compiler.expressions import COUNT_EXISTS, HOLDS, Env, event_measure
 from segments.conditions import condition_kind_of
@@ -206,21 +206,8 @@ def shared_event(node: rules.EventCondition, env: Env) -> Q | None:
     if env.shared is None or measure_key(node) not in env.shared.columns:
         return None
     table, column = env.shared.columns[measure_key(node)]
-    sql, params = comparison_sql(column, node.op, node.operand)
+    test, params = sql.comparison(column, node.op, node.operand)
     zero = 0 if node.measure == "count" else Decimal(0)
-    # Table, column and operator come from the plan and SQL_OPERATORS; values are parameters.
     if HOLDS[node.op](zero, node.operand):  # profiles without events are in
-        sql = f"SELECT profile_id FROM {table} WHERE NOT ({sql})"
-        return ~Q(pk__in=RawSQL(sql, params))  # noqa: S611
-    return Q(pk__in=RawSQL(f"SELECT profile_id FROM {table} WHERE {sql}", params))  # noqa: S611
-
-
-SQL_OPERATORS = {"eq": "=", "ne": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
-
-
-def comparison_sql(column: str, op: str, operand) -> tuple[str, list]:
-    """Return the SQL comparing a shared column with the operand, and its parameters."""
-    if op == "between":
-        low, high = operand
-        return f"{column} >= %s AND {column} <= %s", [low, high]
-    return f"{column} {SQL_OPERATORS[op]} %s", [operand]
+        return ~Q(pk__in=RawSQL(sql.shared_ids(table, f"NOT ({test})"), params))  # noqa: S611
+    return Q(pk__in=RawSQL(sql.shared_ids(table, test), params))  # noqa: S611

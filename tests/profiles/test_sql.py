@@ -4,9 +4,11 @@ import datetime
 import decimal
 
 import pytest
+from django.db import connection, transaction
 
 from profiles import sql
-from profiles.models import Event, Gender, Profile
+from profiles.models import Event, Gender, Profile, ProfileTag, Provenance
+from tests.factories import ProfileFactory, ProfileTagFactory, PurchaseFactory, TagFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -78,3 +80,57 @@ def test_last_seen_touch_only_moves_last_seen_forward():
 
     seen = dict(Profile.objects.values_list("external_id", "last_seen_at"))
     assert seen == {"a": AT, "b": AT}
+
+
+def test_profile_tags_insert_tags_the_selected_profiles_and_keeps_existing_rows():
+    ann, bob, cat, _dan = (ProfileFactory(external_id=e) for e in ("ann", "bob", "cat", "dan"))
+    tag = TagFactory(slug="vip")
+    kept = ProfileTagFactory(profile=bob, tag=tag, provenance=Provenance.IMPORT)
+    expires = AT + datetime.timedelta(days=7)
+    values = {"tag": tag.pk, "provenance": Provenance.RULE, "set_at": AT, "set_by": None,
+              "expires_at": expires}  # fmt: skip
+
+    inserted = sql.profile_tags_insert(Profile.objects.exclude(external_id="dan"), values)
+
+    assert inserted == 2
+    rows = ProfileTag.objects.filter(tag=tag).order_by("profile__external_id")
+    assert [(r.profile_id, r.provenance, r.set_at, r.set_by_id, r.expires_at) for r in rows] == [
+        (ann.pk, Provenance.RULE, AT, None, expires),
+        (bob.pk, Provenance.IMPORT, kept.set_at, None, None),
+        (cat.pk, Provenance.RULE, AT, None, expires),
+    ]
+    assert sql.profile_tags_insert(Profile.objects.all(), values) == 1  # only dan is new
+
+
+def test_features_refresh_sql_counts_whole_days_and_scores_the_window():
+    now = datetime.datetime(2025, 6, 30, 12, 0, tzinfo=datetime.UTC)
+    almost, day, idle = (ProfileFactory(external_id=e) for e in ("almost", "day", "idle"))
+    # One microsecond short of a day is still 0 whole days; the second purchase is in the
+    # window only for "day" (its start is inclusive).
+    PurchaseFactory(profile=almost, occurred_at=now - datetime.timedelta(days=1, microseconds=-1),
+                    amount=decimal.Decimal("10.50"))  # fmt: skip
+    PurchaseFactory(profile=almost, occurred_at=now - datetime.timedelta(days=31))
+    PurchaseFactory(profile=day, occurred_at=now - datetime.timedelta(days=1))
+    PurchaseFactory(profile=day, occurred_at=now - datetime.timedelta(days=30))
+    PurchaseFactory(profile=idle, occurred_at=now + datetime.timedelta(days=1))  # after now
+    adapt = connection.ops.adapt_datetimefield_value
+    params = {"now": adapt(now), "since": adapt(now - datetime.timedelta(days=30)),
+              "purchase": "purchase", "high_min": 12, "mid_min": 8,
+              "high": "high", "mid": "mid", "mass": "mass"}  # fmt: skip
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql.features_refresh_sql(), params)
+        updated = cursor.rowcount
+
+    assert updated == 3
+    found = {
+        p.external_id: (p.recency_days, p.frequency, p.monetary, p.r_score, p.f_score,
+                        p.m_score, p.value_tier, p.features_at)
+        for p in Profile.objects.all()
+    }  # fmt: skip
+    # Two purchasers: the better of each measure scores 1 + 1 * 5 // 2 = 3, the other 1.
+    assert found == {
+        "almost": (0, 1, decimal.Decimal("10.50"), 3, 1, 1, "mass", now),
+        "day": (1, 2, decimal.Decimal("200.00"), 1, 3, 3, "mass", now),
+        "idle": (None, 0, decimal.Decimal("0.00"), None, None, None, "mass", now),
+    }

@@ -7,6 +7,7 @@ import pytest
 from django.db import connection
 from django.db.models import F
 
+from core.sql import select_sql
 from profiles.models import Profile
 from segments import sql
 from segments.compiler import shared_matching, shared_measures
@@ -46,20 +47,7 @@ def segment(db):
 
 def chunk(*external_ids: str):
     rows = Profile.objects.filter(external_id__in=external_ids).values(profile_id=F("pk"))
-    return sql.select_sql(rows.order_by())
-
-
-def test_select_sql_selects_what_the_queryset_does(people):
-    queryset = Profile.objects.filter(city="上海").order_by("pk").values_list("pk", "city")
-
-    select, params = sql.select_sql(queryset)
-    with connection.cursor() as cursor:
-        cursor.execute(select, params)
-        rows = [tuple(row) for row in cursor.fetchall()]
-
-    assert rows == list(queryset)
-    assert "上海" in params  # values stay parameters, never interpolated
-    assert "上海" not in select
+    return select_sql(rows.order_by())
 
 
 def test_entries_then_exits_write_a_version_each(people, segment):
@@ -136,7 +124,7 @@ def test_shared_matching_scans_the_narrow_profile_copy(people):
     shared_measures_fill(plan=plan, now=NOW)
     try:
         queryset = shared_matching(tree, now=NOW, shared=plan)
-        select, _params = sql.select_sql(queryset)
+        select, _params = select_sql(queryset)
         with connection.cursor() as cursor:  # rows only the copy has: the query reads it
             cursor.execute(f"UPDATE {plan.profiles} SET city = %s", ["上海"])
         found = set(
@@ -180,3 +168,38 @@ def test_the_shared_tables_fill_with_numbers_and_ids(people):
     assert float(measures[0][2]) == 13.5
     assert carriers == [ann.pk]
     assert copied == 3
+
+
+def test_the_shared_reads_select_the_ids_meeting_each_comparison(people):
+    from tests.factories import ProfileTagFactory, PurchaseFactory, TagFactory
+
+    ann, bob = Profile.objects.get(external_id="ann"), Profile.objects.get(external_id="bob")
+    for who, amounts in ((ann, (12.5, 1)), (bob, (4,))):
+        for amount in amounts:
+            PurchaseFactory(
+                profile=who, occurred_at=NOW - datetime.timedelta(days=1), amount=amount
+            )
+    ProfileTagFactory(profile=bob, tag=TagFactory(slug="vip"))
+    plan = shared_measures({("purchase", "count", 30)}, tags={"vip"}, prefix="read")
+    ((table, column),) = plan.columns.values()
+
+    def read(where: str, params: list) -> list[int]:
+        with connection.cursor() as cursor:
+            cursor.execute(f"{sql.shared_ids(table, where)} ORDER BY profile_id", params)
+            return [row[0] for row in cursor.fetchall()]
+
+    shared_measures_fill(plan=plan, now=NOW)
+    try:
+        at_least_two = read(*sql.comparison(column, "gte", 2))
+        one_to_two = read(*sql.comparison(column, "between", (1, 2)))
+        test, params = sql.comparison(column, "lt", 2)
+        not_below_two = read(f"NOT ({test})", params)
+        with connection.cursor() as cursor:
+            cursor.execute(sql.shared_ids(plan.tags["vip"]))
+            carriers = [row[0] for row in cursor.fetchall()]
+    finally:
+        shared_measures_drop(plan=plan)
+
+    assert at_least_two == not_below_two == [ann.pk]
+    assert one_to_two == sorted([ann.pk, bob.pk])
+    assert carriers == [bob.pk]

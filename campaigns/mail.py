@@ -20,8 +20,7 @@ fast path never writes something Django would have refused or written differentl
 
 ``smtp_sendmail`` then sends such a message to one recipient with the commands, replies and
 exceptions of ``smtplib.SMTP.sendmail`` (as Django's backend calls it), without parsing a plain
-address again for each MAIL FROM and RCPT TO; ``smtp_submit`` does the same but leaves the
-server's last reply to be read later, so the caller can build the next message meanwhile.
+address again for each MAIL FROM and RCPT TO.
 """
 
 from __future__ import annotations
@@ -34,7 +33,6 @@ import re
 import secrets
 import smtplib
 import time
-from collections.abc import Callable
 from email.utils import formatdate
 
 from django.conf import settings
@@ -239,25 +237,13 @@ def smtp_sendmail(connection: smtplib.SMTP, sender: str, recipient: str, data: b
     DATA go in one write and their replies are read together: two round trips a message
     instead of four.
     """
-    smtp_submit(connection, sender, recipient, data)()
-
-
-def smtp_submit(
-    connection: smtplib.SMTP, sender: str, recipient: str, data: bytes
-) -> Callable[[], None]:
-    """``smtp_sendmail`` up to the end of the data: return what reads the server's last reply.
-
-    The caller may work meanwhile (render the next message while the server takes this one),
-    and must call it before anything else goes on the connection: the bytes on the wire and
-    the exceptions are those of ``smtp_sendmail``, only the last reply is read later.
-    """
     connection.ehlo_or_helo_if_needed()
     options = ""
     if connection.does_esmtp and connection.has_extn("size"):
         options = f" size={len(data)}"
     if connection.does_esmtp and connection.has_extn("pipelining"):
         _sendmail_pipelined(connection, sender, recipient, options, data)
-        return functools.partial(_data_ended, connection)
+        return
     code, reply = connection.docmd("mail", f"FROM:{smtp_quoted(sender)}{options}")
     if code != 250:
         _transaction_abandon(connection, code)
@@ -266,36 +252,19 @@ def smtp_submit(
     if code not in (250, 251):
         _transaction_abandon(connection, code)
         raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
-    code, reply = connection.docmd("data")
-    if code != 354:  # as smtplib's data(): no RSET
-        raise smtplib.SMTPDataError(code, reply)
-    connection.send(_data_bytes(data))
-    return functools.partial(_data_ended, connection)
-
-
-_LEADING_PERIOD = re.compile(rb"(?m)^\.")
-
-
-def _data_bytes(data: bytes) -> bytes:
-    """Return the message as smtplib's data() sends it: leading periods doubled, then ".\r\n"."""
-    body = _LEADING_PERIOD.sub(b"..", data)
-    if body[-2:] != b"\r\n":
-        body += b"\r\n"
-    return body + b".\r\n"
-
-
-def _data_ended(connection: smtplib.SMTP) -> None:
-    """Read the reply to the end of the data; a refusal ends as smtplib's sendmail() ends it."""
-    code, reply = connection.getreply()
+    code, reply = connection.data(data)
     if code != 250:
         _transaction_abandon(connection, code)
         raise smtplib.SMTPDataError(code, reply)
 
 
+_LEADING_PERIOD = re.compile(rb"(?m)^\.")
+
+
 def _sendmail_pipelined(
     connection: smtplib.SMTP, sender: str, recipient: str, options: str, data: bytes
 ) -> None:
-    """``smtp_submit`` on a server that offers PIPELINING: the same replies and exceptions.
+    """``smtp_sendmail`` on a server that offers PIPELINING: the same replies and exceptions.
 
     A refused MAIL or RCPT makes the server refuse what follows it in the group too; those
     replies are read (unless the server is closing, 421) before the RSET.
@@ -317,7 +286,14 @@ def _sendmail_pipelined(
     if code != 354:
         _transaction_abandon(connection, code)
         raise smtplib.SMTPDataError(code, reply)
-    connection.send(_data_bytes(data))
+    body = _LEADING_PERIOD.sub(b"..", data)  # as smtplib's data() quotes it
+    if body[-2:] != b"\r\n":
+        body += b"\r\n"
+    connection.send(body + b".\r\n")
+    code, reply = connection.getreply()
+    if code != 250:
+        _transaction_abandon(connection, code)
+        raise smtplib.SMTPDataError(code, reply)
 
 
 def _group_abandon(connection: smtplib.SMTP, code: int, *, following: int) -> None:

@@ -8,15 +8,12 @@
               render → transport.send(…, pacer.wait) → BatchLedger.sent / failed
 
 All of it runs in the worker's one thread on one database connection; the transport's
-connection stays open for all the batches of a call. ``_rendered`` yields each message as the
-transport takes it, so with Django's SMTP backend the server ends one message while the next is
-rendered (see ``transports``); a group is recorded once all of it is answered. During quiet
-hours nothing is claimed: the due rows wait until the period ends (``deferred``).
+connection stays open for all the batches of a call. During quiet hours nothing is claimed:
+the due rows wait until the period ends (``deferred``).
 """
 
 import datetime
 import time
-from collections.abc import Iterator
 
 from django.conf import settings
 from django.db.models import Q
@@ -69,20 +66,6 @@ def _defer(campaign_id: int, resume_at: datetime.datetime) -> BatchResult:
     return result
 
 
-def _rendered(rows, make, book: BatchLedger, made: list) -> Iterator:
-    """Yield the message of each row, rendered as the transport takes it (so the next one is
-    rendered while one is sent); note each (row, message) in ``made``, and record a row that
-    cannot be rendered failed."""
-    for row in rows:
-        try:
-            message = make(row)
-        except NotRendered as exc:
-            book.failed(row, ERROR_RENDER.format(error=exc), permanent=True)
-            continue
-        made.append((row, message))
-        yield message
-
-
 def _rows_send(campaign, rows, book: BatchLedger, transport, pacer: Pacer) -> None:
     """Send the rows in groups of ``book.room()``, recording every outcome."""
     render = Renderer(campaign)
@@ -97,9 +80,18 @@ def _rows_send(campaign, rows, book: BatchLedger, transport, pacer: Pacer) -> No
             for row in group:
                 book.failed(row, ERROR_CONNECTION.format(error=exc), permanent=False)
             continue
-        made: list = []
-        outcomes = transport.send(_rendered(group, make, book, made), pacer.wait)
-        for (row, message), outcome in zip(made, outcomes, strict=True):
+        ready, messages = [], []
+        for row in group:
+            try:
+                messages.append(make(row))
+            except NotRendered as exc:
+                book.failed(row, ERROR_RENDER.format(error=exc), permanent=True)
+                continue
+            ready.append(row)
+        if not messages:
+            continue
+        outcomes = transport.send(messages, pacer.wait)
+        for row, message, outcome in zip(ready, messages, outcomes, strict=False):
             if not outcome.error:
                 book.sent(row, outcome.provider_id or message.message_id)  # SMS: provider_id
             else:

@@ -5,27 +5,23 @@
     transport.close()
     transport.broken                          # the error that lost the connection, or None
 
-``send`` takes any iterable of messages (the caller renders each as it is taken), calls
-``pace()`` before each message goes (the shared rate limit) and never raises for a message: it
-answers why it was not sent. It returns once every message is answered: nothing is in flight
-between two calls. ``EmailTransport`` sends through the configured Django email backend
-(anymail providers, locmem in tests, …); when that is Django's own SMTP backend it writes the
-bytes itself (``campaigns.mail.MessageBuilder``) and speaks SMTP on the backend's connection
-with ``smtp_submit``, pipelining MAIL, RCPT and DATA when the server offers PIPELINING, and
-reads the server's last reply to a message only once the next message is rendered and built:
-one round trip a message is waited for instead of two, with the same bytes on the wire.
-``SmsTransport`` sends through the SMS_BACKEND (``campaigns.sms``). Everything runs in the
-worker's own thread.
+``send`` calls ``pace()`` before each message goes (the shared rate limit) and never raises
+for a message: it answers why it was not sent. ``EmailTransport`` sends through the
+configured Django email backend (anymail providers, locmem in tests, …); when that is
+Django's own SMTP backend it writes the bytes itself (``campaigns.mail.MessageBuilder``) and
+speaks SMTP on the backend's connection with ``smtp_sendmail``, pipelining MAIL, RCPT and DATA
+when the server offers PIPELINING. ``SmsTransport`` sends through the SMS_BACKEND
+(``campaigns.sms``). Everything runs in the worker's own thread.
 """
 
 import logging
 import smtplib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 
 from django.core.mail import EmailMultiAlternatives, get_connection
 
 from campaigns.delivery.render import Email
-from campaigns.mail import MessageBuilder, smtp_fast_path, smtp_submit
+from campaigns.mail import MessageBuilder, smtp_fast_path, smtp_sendmail
 from campaigns.models import Channel
 from campaigns.sms import BaseSmsBackend, SmsMessage, get_sms_backend
 
@@ -98,48 +94,26 @@ class EmailTransport:
             except Exception:  # closing a broken connection must not hide the outcome
                 logger.warning("Closing the email connection failed", exc_info=True)
 
-    def send(self, messages: Iterable[Email], pace: Callable[[], None]) -> list[Outcome]:
-        if not self.fast:
-            return [self._finish(self._start(self._django(email), pace)) for email in messages]
-        outcomes: list[Outcome] = []
-        going = None  # the last message, its last reply not read yet
-        for email in messages:  # rendered now, while the server takes the last message
-            job = self._job(email)
-            if going is not None:
-                outcomes.append(self._finish(going))
-            going = self._start(job, pace)
-        if going is not None:
-            outcomes.append(self._finish(going))
-        return outcomes
+    def send(self, messages: Sequence[Email], pace: Callable[[], None]) -> list[Outcome]:
+        return [self._send(message, pace) for message in messages]
 
-    def _start(self, job, pace: Callable[[], None]) -> Outcome | Callable[[], None]:
-        """Send a message, up to the server's last reply on the SMTP path; return its outcome,
-        or what reads that reply (``smtp_submit``)."""
+    def _send(self, email: Email, pace: Callable[[], None]) -> Outcome:
         if self.broken is not None:
             return not_sent(self.broken)
+        data = self._bytes(email) if self.fast else None
         pace()
         try:
-            if isinstance(job, tuple):
-                return smtp_submit(self.backend.connection, *job)
-            self.backend.send_messages([job])
+            if data is not None:
+                builder = self._builders[email.from_email]
+                recipient = builder.envelope_to(email.to)
+                smtp_sendmail(self.backend.connection, builder.envelope_from, recipient, data)
+            else:
+                self.backend.send_messages([self._django(email)])
         except Exception as exc:
-            return self._failure(exc)
+            if smtp_code(exc) is None:  # the connection itself failed: open a new one
+                self._reopen()
+            return email_outcome(exc)
         return SENT
-
-    def _finish(self, going: Outcome | Callable[[], None]) -> Outcome:
-        """Return the outcome of a message ``_start`` sent, reading the server's last reply."""
-        if isinstance(going, Outcome):
-            return going
-        try:
-            going()
-        except Exception as exc:
-            return self._failure(exc)
-        return SENT
-
-    def _failure(self, exc: Exception) -> Outcome:
-        if smtp_code(exc) is None:  # the connection itself failed: open a new one
-            self._reopen()
-        return email_outcome(exc)
 
     def _reopen(self) -> None:
         try:
@@ -148,22 +122,17 @@ class EmailTransport:
         except Exception as again:
             self.broken = again
 
-    def _job(self, email: Email):
-        """Return what goes on the SMTP connection: (envelope from, recipient, bytes), or the
-        Django email when the builder leaves it to Django."""
+    def _bytes(self, email: Email) -> bytes | None:
         builder = self._builders.get(email.from_email)
         if builder is None:
             builder = self._builders[email.from_email] = MessageBuilder(from_email=email.from_email)
-        data = builder.build(
+        return builder.build(
             to=email.to,
             subject=email.subject,
             text=email.text,
             html=email.html,
             headers=email.headers,
         )
-        if data is None:
-            return self._django(email)
-        return (builder.envelope_from, builder.envelope_to(email.to), data)
 
     def _django(self, email: Email) -> EmailMultiAlternatives:
         """Return the email as Django builds it (other backends, or what the builder leaves)."""
@@ -200,8 +169,7 @@ class SmsTransport:
         if backend is not None:
             backend.close()
 
-    def send(self, messages: Iterable[SmsMessage], pace: Callable[[], None]) -> list[Outcome]:
-        messages = list(messages)  # one call to the backend for the group
+    def send(self, messages: Sequence[SmsMessage], pace: Callable[[], None]) -> list[Outcome]:
         for _message in messages:
             pace()
         try:

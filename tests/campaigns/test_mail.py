@@ -10,7 +10,6 @@ deferrals recorded, a lost connection reopened, one connection for all the batch
 
 import email.policy
 import smtplib
-import threading
 from email.parser import BytesParser
 
 import pytest
@@ -23,7 +22,7 @@ from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.db import connection
 
-from campaigns.delivery import campaign_send, transports
+from campaigns.delivery import campaign_send
 from campaigns.mail import (
     MessageBuilder,
     encoded_words,
@@ -31,7 +30,6 @@ from campaigns.mail import (
     smtp_fast_path,
     smtp_quoted,
     smtp_sendmail,
-    smtp_submit,
 )
 from campaigns.models import Campaign, Send, Suppression
 from campaigns.services.audience import campaign_start
@@ -400,47 +398,6 @@ def test_a_lost_connection_is_reopened_and_the_rest_still_goes(smtp_settings, pi
     statuses = sorted(Send.objects.filter(campaign=campaign).values_list("status", flat=True))
     assert statuses == ["queued"] + ["sent"] * 5
     assert len(picky_server.handler.messages) == 5
-
-
-@pytest.mark.django_db(transaction=True)
-def test_smtp_is_spoken_in_the_workers_thread_with_no_other_thread(
-    smtp_settings, picky_server, monkeypatch
-):
-    profiles = profiles_make(9)
-    campaign = campaign_ready(include=[segment_with(profiles)])
-    campaign_start(campaign_id=campaign.pk)
-    before = set(threading.enumerate())
-    seen = []  # (the thread speaking SMTP, the threads beyond those before the send)
-
-    def watched(*args):
-        seen.append((threading.current_thread(), set(threading.enumerate()) - before))
-        return smtp_submit(*args)
-
-    monkeypatch.setattr(transports, "smtp_submit", watched)
-
-    result = campaign_send(campaign_id=campaign.pk, limit=5)  # two batches
-
-    assert result.sent == 9 == len(seen)
-    assert all(speaker is threading.current_thread() and not extra for speaker, extra in seen)
-    assert set(threading.enumerate()) == before
-
-
-@pytest.mark.parametrize("pipelining", [False, True], ids=["one-by-one", "pipelining"])
-def test_smtp_submit_leaves_only_the_last_reply_to_read_and_raises_as_sendmail(pipelining):
-    features = {"pipelining": ""} if pipelining else {}
-    replies = [(250, b"OK"), (250, b"OK"), (354, b"Go"), (554, b"Rejected")]
-    smtp = ScriptedSmtp(replies)
-    smtp.esmtp_features = features
-    smtp.rset = lambda: smtp.sent.append(b"RSET\r\n")
-
-    ended = smtp_submit(smtp, FROM, "someone@example.com", b"Subject: hi\r\n\r\n.hi\r\n")
-
-    assert smtp.replies == [(554, b"Rejected")]  # the server's last reply is not read yet
-    assert smtp.sent[-1] == b"Subject: hi\r\n\r\n..hi\r\n.\r\n"
-    with pytest.raises(smtplib.SMTPDataError) as refused:
-        ended()
-    assert refused.value.smtp_code == 554
-    assert smtp.sent[-1] == b"RSET\r\n" and smtp.replies == []
 
 
 # --- several batches in one send call ------------------------------------------------------

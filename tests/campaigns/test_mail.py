@@ -10,6 +10,7 @@ deferrals recorded, a lost connection reopened, one connection for all the batch
 
 import email.policy
 import smtplib
+import threading
 from email.parser import BytesParser
 
 import pytest
@@ -22,7 +23,7 @@ from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.db import connection
 
-from campaigns.delivery import campaign_send
+from campaigns.delivery import campaign_send, transports
 from campaigns.mail import (
     MessageBuilder,
     encoded_words,
@@ -398,6 +399,29 @@ def test_a_lost_connection_is_reopened_and_the_rest_still_goes(smtp_settings, pi
     statuses = sorted(Send.objects.filter(campaign=campaign).values_list("status", flat=True))
     assert statuses == ["queued"] + ["sent"] * 5
     assert len(picky_server.handler.messages) == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_smtp_is_spoken_in_the_workers_thread_with_no_other_thread(
+    smtp_settings, picky_server, monkeypatch
+):
+    profiles = profiles_make(9)
+    campaign = campaign_ready(include=[segment_with(profiles)])
+    campaign_start(campaign_id=campaign.pk)
+    before = set(threading.enumerate())
+    seen = []  # (the thread speaking SMTP, the threads beyond those before the send)
+
+    def watched(*args):
+        seen.append((threading.current_thread(), set(threading.enumerate()) - before))
+        return smtp_sendmail(*args)
+
+    monkeypatch.setattr(transports, "smtp_sendmail", watched)
+
+    result = campaign_send(campaign_id=campaign.pk, limit=5)  # two batches
+
+    assert result.sent == 9 == len(seen)
+    assert all(speaker is threading.current_thread() and not extra for speaker, extra in seen)
+    assert set(threading.enumerate()) == before
 
 
 # --- several batches in one send call ------------------------------------------------------

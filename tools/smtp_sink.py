@@ -216,12 +216,17 @@ class SinkProcess:
     ``wait_for(count, timeout)``; ``stop()``.
     """
 
-    def __init__(self, out: Path, *, count_only: bool = False, delay: float = 0):
+    def __init__(
+        self, out: Path, *, count_only: bool = False, delay: float = 0, pipelining: bool = True
+    ):
         self.out = Path(out)
         self.count_only = count_only
+        self.pipelining = pipelining
         command = [sys.executable, "-m", "tools.smtp_sink", "--out", str(self.out)]
         if count_only:
             command.append("--count-only")
+            if not pipelining:  # the counting sink offers PIPELINING unless told not to
+                command.append("--no-pipelining")
         if delay:
             command += ["--delay", str(delay)]
         root = Path(__file__).resolve().parents[1]

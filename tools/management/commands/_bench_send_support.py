@@ -1,16 +1,14 @@
 """Helpers of bench_send: the loopback SMTP sink, CPU meters, message files, the database URL."""
 
 import os
-import signal
 import struct
-import subprocess
-import sys
-import time
 from pathlib import Path
 from urllib.parse import quote
 
 from django.core.management.base import CommandError
 from django.db import connection
+
+from tools.smtp_sink import SinkProcess
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -101,48 +99,16 @@ def database_url() -> str:
     return f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
 
 
-class Sink:
-    """The loopback SMTP sink of tools/smtp_sink.py, counting only, in a subprocess."""
+class Sink(SinkProcess):
+    """The loopback SMTP sink (``tools.smtp_sink``), counting only, with its CPU time."""
 
     def __init__(self, out: Path, *, pipelining: bool = True):
-        self.out = out
-        self.pipelining = pipelining
-        command = [sys.executable, "-m", "tools.smtp_sink", "--count-only"]
-        command += ["--out", str(out)] + ([] if pipelining else ["--no-pipelining"])
-        self.process = subprocess.Popen(  # noqa: S603 (our own module)
-            command,
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        ready = self.process.stdout.readline().split()
-        if ready[:1] != ["READY"]:
-            self.stop()
-            raise CommandError(f"the SMTP sink did not start: {ready}")
-        self.port = int(ready[1])
+        try:
+            super().__init__(out, count_only=True, pipelining=pipelining)
+        except RuntimeError as exc:
+            raise CommandError(str(exc)) from None
 
     def cpu_seconds(self) -> float:
         """Return the CPU time the sink process has used so far (user and system)."""
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def count(self) -> int:
-        try:
-            return int(self.out.read_text() or 0)
-        except (FileNotFoundError, ValueError):
-            return 0
-
-    def wait_for(self, count: int, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.count() < count and time.monotonic() < deadline:
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process.stdout.close()

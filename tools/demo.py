@@ -31,6 +31,7 @@ from profiles.models import (
     TagCategory,
 )
 from profiles.services.features import features_refresh
+from tools.demo_products import CATEGORIES, purchase_pick
 
 ERROR_NOT_EMPTY = (
     "The database already holds {count} profiles; seed_demo only fills an empty database "
@@ -161,7 +162,7 @@ MOBILE_PREFIXES = [
     "189",
 ]
 MEMBERSHIP = [("none", 60), ("silver", 25), ("gold", 12), ("platinum", 3)]
-INTERESTS = ["beauty", "sports", "electronics", "travel", "food", "books", "home", "fashion"]
+INTERESTS = CATEGORIES  # a profile's interest is its taste in the shop
 
 TAXONOMY = [  # (category slug, label, [(tag slug, label, colour)])
     (
@@ -248,8 +249,8 @@ def demo_seed(
 
     with transaction.atomic():
         tag_ids = _seed_taxonomy()
-        signups = _seed_profiles(rng, profiles, start_ts, end_ts, tz, created, report)
-        event_count = _seed_events(rng, events, signups, end_ts, tz, created, report)
+        signups, tastes = _seed_profiles(rng, profiles, start_ts, end_ts, tz, created, report)
+        event_count = _seed_events(rng, events, signups, tastes, end_ts, tz, created, report)
         tagged = _seed_tags(rng, profiles, tag_ids, created, report)
         consents = _seed_consents(rng, profiles, start_ts, end_ts, tz, created, report)
         reset_sequences(Profile, Event, ProfileTag, ConsentRecord, ConsentState)
@@ -350,9 +351,12 @@ def _profile_row(rng, i, draws, signup_ts, tz, created) -> tuple:
     )
 
 
-def _seed_profiles(rng, count, start_ts, end_ts, tz, created, report) -> array:
+def _seed_profiles(rng, count, start_ts, end_ts, tz, created, report) -> tuple[array, bytearray]:
+    """Write the profiles; return their sign-up times and tastes (the interest, as a number)."""
     draws = (_weighted(rng, CITIES), _weighted(rng, ACQUISITION), _weighted(rng, MEMBERSHIP))
     signups = array("d")
+    tastes = bytearray()
+    traits_at = _PROFILE_COLUMNS.index("traits")
     span = end_ts - start_ts
 
     def signup_ts() -> float:
@@ -363,14 +367,16 @@ def _seed_profiles(rng, count, start_ts, end_ts, tz, created, report) -> array:
 
     with BulkWriter(Profile, _PROFILE_COLUMNS) as writer:
         for i in range(1, count + 1):
-            writer.add(_profile_row(rng, i, draws, signup_ts, tz, created))
+            row = _profile_row(rng, i, draws, signup_ts, tz, created)
+            writer.add(row)
+            tastes.append(CATEGORIES.index(row[traits_at]["interest"]))
             if i % 50000 == 0:
                 report("profiles", i, count)
     report("profiles", count, count)
-    return signups
+    return signups, tastes
 
 
-def _seed_events(rng, count, signups, end_ts, tz, created, report) -> int:
+def _seed_events(rng, count, signups, tastes, end_ts, tz, created, report) -> int:
     if not signups:
         return 0
     event = _weighted(rng, EVENTS)
@@ -400,7 +406,8 @@ def _seed_events(rng, count, signups, end_ts, tz, created, report) -> int:
             properties = {}
             if name == "purchase":
                 amount = Decimal(str(round(rng.lognormvariate(5.0, 0.9), 2)))
-                properties = {"items": rng.randint(1, 5), "category": rng.choice(INTERESTS)}
+                category, product = purchase_pick(rng, tastes[index])
+                properties = {"items": rng.randint(1, 5), "category": category, "product": product}
             elif name == "page_view":
                 properties = {"path": rng.choice(["/", "/sale", "/new", "/member", "/cart"])}
             elif name == "feedback":

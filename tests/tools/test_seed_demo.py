@@ -121,3 +121,14 @@ def test_it_refuses_a_database_that_already_has_profiles():
 
     with pytest.raises(CommandError, match="already holds 10 profiles"):
         seed(profiles=10, events=10)
+
+
+def test_purchases_name_a_product_and_people_buy_from_their_interest():
+    seed(profiles=400, events=8000, seed=5)
+
+    purchases = Event.objects.filter(name="purchase").values_list("properties", "profile__traits")
+    assert purchases
+    assert all(props["product"].startswith(props["category"] + "-") for props, _t in purchases)
+    from_interest = sum(props["category"] == traits["interest"] for props, traits in purchases)
+    # 8 categories: chance alone would give about 1 in 8; the taste gives well over half.
+    assert from_interest / len(purchases) > 0.5

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "profiles",
     "segments",
     "campaigns",
+    "predictions",
     "journeys",
     "core",
     "tools",  # benchmarks and demo data: commands around the product, not part of it

@@ -8,7 +8,7 @@ from django.db.models import Count, Max, Min, Q, QuerySet
 from django.db.models.functions import TruncHour, TruncMinute
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignChange, Send
+from campaigns.models import Campaign, CampaignChange, Send, TrackingEvent
 
 DONE_STATUSES = (
     Send.Status.SENT,
@@ -180,3 +180,22 @@ def campaigns_fingerprint() -> str:
     sends = Send.objects.aggregate(last=Max("pk"))["last"]
     events = TrackingEvent.objects.aggregate(last=Max("pk"))["last"]
     return f"{started['n']}-{started['last'].timestamp()}-{sends}-{events}"
+
+
+def engagement_by_profile(*, since: dt.datetime, until: dt.datetime) -> QuerySet:
+    """Return (profile_id, opens, clicks) of the messages opened or clicked in (since, until].
+
+    Every open and click counts (a message opened twice counts twice); the profile is the
+    send's. The predictions read it as a behaviour feature.
+    """
+    kinds = (TrackingEvent.Kind.OPEN, TrackingEvent.Kind.CLICK)
+    return (
+        TrackingEvent.objects.filter(at__gt=since, at__lte=until, kind__in=kinds)
+        .values("send__profile_id")
+        .annotate(
+            opens=Count("pk", filter=Q(kind=TrackingEvent.Kind.OPEN)),
+            clicks=Count("pk", filter=Q(kind=TrackingEvent.Kind.CLICK)),
+        )
+        .order_by()
+        .values_list("send__profile_id", "opens", "clicks")
+    )

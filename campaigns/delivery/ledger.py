@@ -25,6 +25,7 @@ from campaigns.services.content import (
     variant_compile,
 )
 from campaigns.sql import sends_mark_sent
+from campaigns.variables import template_variables, variables_load
 
 ERROR_WORKER_DIED = "The worker sending this message stopped; it was tried {attempts} times."
 _REMAINING = (Send.Status.QUEUED, Send.Status.SENDING, Send.Status.WAITING)
@@ -131,25 +132,27 @@ def batch_claim(
     return batch
 
 
-def _profile_fields(campaign: Campaign, variants) -> tuple[str, ...]:
-    """Return the profile fields a batch needs: its channel's address and those templates read.
+def _profile_fields(campaign: Campaign, variants) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Return the profile fields and registered variables a batch needs.
 
-    A field that no template of the campaign names is not loaded: no message can show it. If a
-    variant does not compile, all are loaded (its rows then fail to render, as before).
+    The fields are its channel's address and those templates read; a field or variable that no
+    template of the campaign names is not loaded: no message can show it. If a variant does not
+    compile, all are loaded (its rows then fail to render, as before).
     """
     used = {"email" if campaign.channel == Channel.EMAIL else "phone"}
     for variant in variants:
         try:
             used |= variant_compile(campaign=campaign, variant=variant).variables
         except ContentError:
-            return PROFILE_FIELDS
-    return tuple(field for field in PROFILE_FIELDS if field in used)
+            return PROFILE_FIELDS, tuple(template_variables())
+    fields = tuple(field for field in PROFILE_FIELDS if field in used)
+    return fields, tuple(name for name in template_variables() if name in used)
 
 
 def rows_load(campaign: Campaign, batch: uuid.UUID) -> list[Row]:
     """Return a claimed batch's rows, with the profile as templates see it, in id order."""
     variants = {variant.pk: variant for variant in Variant.objects.filter(campaign=campaign)}
-    names = _profile_fields(campaign, variants.values())
+    names, variables = _profile_fields(campaign, variants.values())
     contact = "email" if campaign.channel == Channel.EMAIL else "phone"
     columns = ("pk", "campaign_id", "profile_id", "variant_id", "attempts")
     values = (
@@ -157,11 +160,14 @@ def rows_load(campaign: Campaign, batch: uuid.UUID) -> list[Row]:
         .order_by("pk")
         .values_list(*columns, *(f"profile__{name}" for name in names))
     )
+    values = list(values)
+    extra = variables_load(variables, [row[2] for row in values]) if variables else {}
     rows = []
     for pk, campaign_id, profile_id, variant_id, attempts, *profile_values in values:
         profile = dict(zip(names, profile_values, strict=True))
         variant = variants.get(variant_id)
         context = profile_context(profile)
+        context.update(extra.get(profile_id, {}))
         rows.append(
             Row(pk, campaign_id, profile_id, variant, attempts, context, profile.get(contact))
         )

@@ -24,6 +24,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, n
 from jinja2.exceptions import SecurityError, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from campaigns.variables import template_variables, variables_load
 from core.fields import PROFILE_FIELDS_BY_NAME, TEMPLATE_FIELDS, TEXT_TYPES
 
 # The profile fields a template may use, exposed as plain values under these names (the
@@ -34,7 +35,13 @@ _TEXT_FIELDS = tuple(
     name for name in PROFILE_FIELDS if PROFILE_FIELDS_BY_NAME[name].type in TEXT_TYPES
 )
 LINK_FIELDS = ("unsubscribe_url", "preferences_url")
-ALLOWED_VARIABLES = frozenset(PROFILE_FIELDS + LINK_FIELDS)
+ALLOWED_VARIABLES = frozenset(PROFILE_FIELDS + LINK_FIELDS)  # plus campaigns.variables
+
+
+def allowed_variables() -> frozenset[str]:
+    """Return every variable a template may use: profile fields, links and registered ones."""
+    return ALLOWED_VARIABLES | frozenset(template_variables())
+
 
 # Error messages (module constants so tests and screens reuse them).
 ERROR_SYNTAX = "Line {line}: {message}"
@@ -160,6 +167,7 @@ def sample_context() -> dict[str, Any]:
         "traits": _SampleTraits(),
         "unsubscribe_url": "https://example.com/consent/unsubscribe/sample/",
         "preferences_url": "https://example.com/consent/preferences/sample/",
+        **{name: variable.sample for name, variable in template_variables().items()},
     }
 
 
@@ -169,10 +177,11 @@ def template_check(source: str, *, field: str = "body_text") -> str | None:
     error, names = _static_errors(source, env)
     if error:
         return error
-    unknown = sorted(names - ALLOWED_VARIABLES)
+    allowed = allowed_variables()
+    unknown = sorted(names - allowed)
     if unknown:
         return _(ERROR_UNKNOWN_VARIABLE).format(
-            names=", ".join(unknown), allowed=", ".join(sorted(ALLOWED_VARIABLES))
+            names=", ".join(unknown), allowed=", ".join(sorted(allowed))
         )
     try:
         env.from_string(source).render(sample_context())
@@ -335,9 +344,14 @@ def message_render(*, campaign, variant, profile, extra: dict | None = None) -> 
     """
     compiled = variant_compile(campaign=campaign, variant=variant)
     context = profile_context(profile)
+    profile_id = _profile_id(profile)
+    if profile_id is not None:
+        context.update(variables_load(compiled.variables, [profile_id])[profile_id])
+    else:
+        context.update({n: v.default for n, v in template_variables().items()})
     extra = extra or {}
     if compiled.uses_links and not all(k in extra for k in LINK_FIELDS):
-        context.update(consent_links(campaign=campaign, profile_id=_profile_id(profile)))
+        context.update(consent_links(campaign=campaign, profile_id=profile_id))
     else:
         context.update({k: "" for k in LINK_FIELDS})
     context.update(extra)

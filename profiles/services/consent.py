@@ -179,6 +179,17 @@ def profiling_allowed_q() -> Q:
     return ~Q(Exists(refused))
 
 
+def profiling_refused_ids() -> QuerySet:
+    """Return the ids of the profiles that withdrew or denied personalised profiling."""
+    return (
+        ConsentState.objects.filter(purpose=ConsentPurpose.PROFILING)
+        .exclude(status=ConsentStatus.GRANTED)
+        .values_list("profile_id", flat=True)
+        .distinct()
+        .order_by()
+    )
+
+
 def consent_sendable(
     *, profiles: QuerySet, channel: str, purpose: str = ConsentPurpose.MARKETING
 ) -> QuerySet:

@@ -91,7 +91,7 @@ def test_it_finds_unknown_variables_inside_blocks_and_filters():
 
 
 def test_it_accepts_every_whitelisted_field_and_any_trait():
-    source = " ".join("{{ " + name + " }}" for name in sorted(content.ALLOWED_VARIABLES))
+    source = " ".join("{{ " + name + " }}" for name in sorted(content.allowed_variables()))
 
     assert template_check(source + " {{ traits.shoe_size | default('') }}") is None
 

@@ -41,6 +41,18 @@ def env_int(name: str, default: int, minimum: int = 0) -> int:
     return value
 
 
+def env_fraction(name: str, default: float) -> float:
+    """Return a number in (0, 1] from the environment (a share, such as a rule's support)."""
+    raw = env.str(name, default=str(default)).strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from None
+    if not 0 < value <= 1:
+        raise ImproperlyConfigured(f"{name}={value} must be above 0 and at most 1.")
+    return value
+
+
 DEBUG = env_bool("DEBUG", True)
 
 _DEV_SECRET = "dev-only-insecure-key-do-not-use-in-production-7f3a9c1e5b"  # noqa: S105 (development only, refused when DEBUG is false)
@@ -231,6 +243,14 @@ SMS_INBOUND_SECRET = env.str("SMS_INBOUND_SECRET", default="")
 # Profiles: the RFM window in days.
 RFM_WINDOW_DAYS = env_int("RFM_WINDOW_DAYS", 365, minimum=1)
 
+# Predictions: k of the clusters (0: chosen by silhouette in 3..8) and the association rules'
+# minimum support (share of baskets) and confidence.
+PREDICTIONS_CLUSTERS = env_int("PREDICTIONS_CLUSTERS", 0)
+if PREDICTIONS_CLUSTERS == 1 or PREDICTIONS_CLUSTERS > 20:
+    raise ImproperlyConfigured("PREDICTIONS_CLUSTERS must be 0 (choose) or from 2 to 20.")
+PREDICTIONS_MIN_SUPPORT = env_fraction("PREDICTIONS_MIN_SUPPORT", 0.005)
+PREDICTIONS_MIN_CONFIDENCE = env_fraction("PREDICTIONS_MIN_CONFIDENCE", 0.2)
+
 
 def env_purposes(name: str) -> dict[str, str]:
     """Return extra consent purposes from ``slug=Label,slug2=Label 2``."""
@@ -365,6 +385,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=0),  # nightly, in CELERY_TIMEZONE
     },
     "expire-profile-tags": {"task": "profiles.tasks.profile_tags_expire_task", "schedule": 300.0},
+    "refresh-predictions": {
+        "task": "predictions.tasks.predictions_refresh_task",
+        "schedule": crontab(hour=3, minute=30),  # nightly, after the features
+    },
     "refresh-due-segments": {"task": "segments.tasks.segments_refresh_due_task", "schedule": 60.0},
     "refresh-dashboard": {
         "task": "journeys.tasks.dashboard_refresh_task",

@@ -16,6 +16,7 @@ api_patterns = [
     path("", include("segments.api.urls")),
     path("", include("campaigns.api.urls")),
     path("journeys/", include("journeys.api.urls")),
+    path("", include("predictions.api.urls")),
 ]
 
 urlpatterns = [

@@ -9,8 +9,14 @@ class PredictionsConfig(AppConfig):
     verbose_name = _("Predictions")
 
     def ready(self):
+        from core.jobs import job_kind
+        from predictions.api.serializers import profile_predictions_field
         from predictions.conditions import score_attributes_register
+        from predictions.services import REFRESH_JOB_KIND, predictions_job
         from predictions.variables import score_variables_register
+        from profiles.api.serializers import profile_detail_field
 
         score_attributes_register()
         score_variables_register()
+        job_kind(REFRESH_JOB_KIND, predictions_job)
+        profile_detail_field("predictions", profile_predictions_field)

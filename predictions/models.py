@@ -1,6 +1,7 @@
 """Prediction refreshes, the scores of each profile, clusters and association rules."""
 
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from profiles.models import Profile
@@ -19,6 +20,7 @@ class PredictionRun(models.Model):
         LIVE = "live", _("Live: its scores are in use")
         KEPT = "kept", _("Not used: the previous scores were kept")
         REPLACED = "replaced", _("Replaced by a later refresh")
+        DONE = "done", _("Done (a backtest never goes live)")
         FAILED = "failed", _("Failed: no scores")
 
     class Kind(models.TextChoices):
@@ -54,6 +56,20 @@ class PredictionRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.as_of:%Y-%m-%d %H:%M}"
+
+    def message_display(self) -> str:
+        """Return why the run kept the old scores or failed, in the active language."""
+        found = self.report.get("message") if isinstance(self.report, dict) else None
+        if not found:
+            return self.message
+        params = {
+            key: gettext(value) if isinstance(value, str) else value
+            for key, value in found.get("params", {}).items()
+        }
+        try:
+            return gettext(found["text"]).format(**params)
+        except (KeyError, IndexError, ValueError):
+            return self.message
 
 
 class Prediction(models.Model):

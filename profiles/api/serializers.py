@@ -2,6 +2,7 @@
 
 import decimal
 import re
+from collections.abc import Callable
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
@@ -98,10 +99,27 @@ class ProfileSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# Fields that apps above profiles add to the profile detail (predictions' scores …), each made
+# by a function returning a read-only serializer field; registered from their ``ready()``.
+DETAIL_FIELDS: dict[str, Callable[[], serializers.Field]] = {}
+
+
+def profile_detail_field(name: str, field: Callable[[], serializers.Field]) -> None:
+    """Add (or replace) the read-only field ``name`` of the profile detail."""
+    DETAIL_FIELDS[name] = field
+
+
 class ProfileDetailSerializer(serializers.ModelSerializer):
-    """A profile in full: core fields, traits, computed features (RFM …) and tags."""
+    """A profile in full: core fields, traits, computed features (RFM …), tags and the fields
+    other apps registered with ``profile_detail_field``."""
 
     tags = ProfileTagSerializer(source="profile_tags", many=True, read_only=True)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for name, make in DETAIL_FIELDS.items():
+            fields[name] = make()
+        return fields
 
     class Meta:
         model = Profile

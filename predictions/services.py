@@ -27,8 +27,7 @@ from contextlib import contextmanager
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy
 

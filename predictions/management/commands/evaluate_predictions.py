@@ -9,10 +9,11 @@ from django.utils import timezone
 from predictions.models import PredictionRun
 from predictions.services import HORIZON_DAYS, predictions_backtest, run_figures
 
-ERROR_DATE = "--cutoff must be a date as YYYY-MM-DD, not {value!r}."
+ERROR_DATE = "The day must be a date as YYYY-MM-DD, not {value!r}."
 
 
-def _cutoff(value: str) -> dt.datetime:
+def day_start(value: str) -> dt.datetime:
+    """Return the start of day ``value`` (YYYY-MM-DD) in the time zone, or a CommandError."""
     try:
         day = dt.date.fromisoformat(value)
     except ValueError:
@@ -31,7 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("--cutoff", required=True, help="the cut-off day, YYYY-MM-DD")
 
     def handle(self, *args, cutoff, **options):
-        run = predictions_backtest(cutoff=_cutoff(cutoff))
+        run = predictions_backtest(cutoff=day_start(cutoff))
         figures = run_figures(run)
         models = run.report.get("models", {})
         self.stdout.write(f"cut-off {run.cutoff:%Y-%m-%d}, outcome until {run.as_of:%Y-%m-%d}")

@@ -4,6 +4,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from predictions.management.commands.evaluate_predictions import day_start
 from predictions.models import PredictionRun
 from predictions.services import predictions_refresh, run_figures
 
@@ -14,12 +15,19 @@ class Command(BaseCommand):
         "clusters, association rules and recommendations. Ends with one JSON line."
     )
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--as-of",
+            default=None,
+            help="score as of the start of this day, YYYY-MM-DD (default: now)",
+        )
+
+    def handle(self, *args, as_of=None, **options):
         def progress(done, total, message="", force=False):
             if message and done < total:
                 self.stderr.write(f"[{done}/{total}] {message}…")
 
-        run = predictions_refresh(report=progress)
+        run = predictions_refresh(now=day_start(as_of) if as_of else None, report=progress)
         figures = run_figures(run)
         for phase in figures["phases"]:
             self.stdout.write(f"{phase['name']:<10} {phase['seconds']:>9.2f} s")

@@ -139,3 +139,12 @@ def test_it_refuses_a_base_where_everyone_bought_once():
 def test_it_names_what_is_wrong_with_bad_input(x, t_x, T, words):
     with pytest.raises(ValueError, match=words):
         bgnbd_p_alive(CDNOW, x, t_x, T)
+
+
+def test_the_refusal_reads_in_chinese():
+    from django.utils import translation
+
+    with translation.override("zh-hans"):
+        message = str(ModelError(ERROR_TOO_FEW_CUSTOMERS, count=12, minimum=MIN_CUSTOMERS))
+
+    assert message == "购买用户太少，无法拟合购买模型：当前 12 人，至少需要 200 人。"

@@ -19,8 +19,10 @@ from scipy.special import betaln, digamma, gammaln, hyp2f1
 
 from predictions.errors import (
     ERROR_NO_REPEATERS,
+    ERROR_NOT_CONVERGED,
     ERROR_TOO_FEW_CUSTOMERS,
     MIN_CUSTOMERS,
+    REASON_NOT_FINITE_SCORE,
     ModelError,
 )
 from predictions.mle import maximise_log_likelihood
@@ -145,6 +147,7 @@ def bgnbd_expected_purchases(params: BgNbdParams, t, x, t_x, T) -> np.ndarray:
     ₂F₁(A, B; C; z) = (1-z)^(C-A-B) ₂F₁(C-A, C-B; C; z) turns the bracket into
     1 - (1-z)^(a-1) · ₂F₁(a+b-1-r, a-1; a+b+x-1; z), whose series is
     short and stays finite for large x. a = 1 is a removable singularity; a is moved off it.
+    Raise ModelError if, for extreme parameters, neither form is finite.
     """
     x, t_x, T = history_arrays(x, t_x, T)
     if t < 0:
@@ -152,10 +155,20 @@ def bgnbd_expected_purchases(params: BgNbdParams, t, x, t_x, T) -> np.ndarray:
     r, alpha, b = params.r, params.alpha, params.b
     a = params.a if abs(params.a - 1.0) > 1e-4 else 1.0 + 1e-4
     z = t / (alpha + T + t)
-    hyper = hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
-    bracket = 1.0 - np.exp((a - 1.0) * np.log1p(-z)) * hyper
-    expected = bgnbd_p_alive(params, x, t_x, T) * (a + b + x - 1.0) / (a - 1.0) * bracket
-    return np.maximum(np.nan_to_num(expected, nan=0.0, posinf=0.0), 0.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        euler = np.exp((a - 1.0) * np.log1p(-z)) * hyp2f1(
+            a + b - 1.0 - r, a - 1.0, a + b + x - 1, z
+        )
+        bad = ~np.isfinite(euler)
+        if np.any(bad):  # extreme parameters: try the untransformed form on those customers
+            direct = np.exp((r + x[bad]) * np.log1p(-z[bad])) * hyp2f1(
+                r + x[bad], b + x[bad], a + b + x[bad] - 1.0, z[bad]
+            )
+            euler[bad] = direct
+    if not np.all(np.isfinite(euler)):
+        raise ModelError(ERROR_NOT_CONVERGED, model=MODEL_NAME, reason=REASON_NOT_FINITE_SCORE)
+    expected = bgnbd_p_alive(params, x, t_x, T) * (a + b + x - 1.0) / (a - 1.0) * (1.0 - euler)
+    return np.maximum(expected, 0.0)  # rounding may leave -1e-17 where nothing is expected
 
 
 def bgnbd_p_any_purchase(params: BgNbdParams, t, x, t_x, T) -> np.ndarray:

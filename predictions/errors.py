@@ -21,6 +21,9 @@ ERROR_SPEND_UNBOUNDED = _(
     "check the purchase amounts for outliers."
 )
 ERROR_NOT_CONVERGED = _("The {model} fit did not converge: {reason}.")
+REASON_NOT_FINITE = _("the likelihood is not a finite number")
+REASON_UNBOUNDED = _("a parameter runs off to 0 or infinity; the data are too few or too uniform")
+REASON_NOT_FINITE_SCORE = _("its expected purchases are not finite numbers")
 ERROR_ONE_OUTCOME = _(
     "Everyone in the training data {outcome} after the cut-off, so no purchase model can be "
     "trained or compared."

@@ -7,7 +7,12 @@ from collections.abc import Callable
 import numpy as np
 from scipy.optimize import minimize
 
-from predictions.errors import ERROR_NOT_CONVERGED, ModelError
+from predictions.errors import (
+    ERROR_NOT_CONVERGED,
+    REASON_NOT_FINITE,
+    REASON_UNBOUNDED,
+    ModelError,
+)
 
 # Each parameter is searched as log(θ) within these bounds: θ from about 1e-6 to 1e6 keeps
 # gammaln and the powers finite while leaving every realistic fit far inside.
@@ -44,7 +49,11 @@ def maximise_log_likelihood(
     )
     theta = np.exp(result.x)
     if not np.isfinite(result.fun) or not np.all(np.isfinite(theta)):
-        raise ModelError(ERROR_NOT_CONVERGED, model=model, reason="non-finite likelihood")
+        raise ModelError(ERROR_NOT_CONVERGED, model=model, reason=REASON_NOT_FINITE)
+    if np.any(np.abs(result.x) > LOG_BOUND - 0.5):
+        # The likelihood keeps rising towards 0 or infinity: the data cannot pin the model down
+        # (e.g. a handful of repeat buyers), and such parameters would give meaningless scores.
+        raise ModelError(ERROR_NOT_CONVERGED, model=model, reason=REASON_UNBOUNDED)
     if not result.success and result.status != 2:  # 2: no further progress possible (at optimum)
-        raise ModelError(ERROR_NOT_CONVERGED, model=model, reason=str(result.message))
+        raise ModelError(ERROR_NOT_CONVERGED, model=model, reason=str(result.message).lower())
     return theta

@@ -8,7 +8,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 from django.utils.text import format_lazy
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 from sklearn.cluster import MiniBatchKMeans
@@ -38,12 +38,42 @@ ERR_TAGS = "tags must have one row per profile and one column per tag name"
 # feature -> (slug when high, label when high, slug when low, label when low); the order of this
 # table is the order of the words in a slug ("loyal-big-spenders", "new-low-value").
 FEATURE_WORDS = {
-    "recency_days": ("lapsed", _("lapsed"), "recent", _("recent")),
-    "tenure_days": ("long-standing", _("long-standing"), "new", _("new")),
-    "frequency": ("loyal", _("loyal"), "one-off", _("one-off")),
-    "engagement": ("engaged", _("engaged"), "quiet", _("quiet")),
-    "avg_order_value": ("big-basket", _("big-basket"), "small-basket", _("small-basket")),
-    "monetary": ("big-spenders", _("big spenders"), "low-value", _("low value")),
+    "recency_days": (
+        "lapsed",
+        pgettext_lazy("cluster", "lapsed"),
+        "recent",
+        pgettext_lazy("cluster", "recent"),
+    ),
+    "tenure_days": (
+        "long-standing",
+        pgettext_lazy("cluster", "long-standing"),
+        "new",
+        pgettext_lazy("cluster", "new"),
+    ),
+    "frequency": (
+        "loyal",
+        pgettext_lazy("cluster", "loyal"),
+        "one-off",
+        pgettext_lazy("cluster", "one-off"),
+    ),
+    "engagement": (
+        "engaged",
+        pgettext_lazy("cluster", "engaged"),
+        "quiet",
+        pgettext_lazy("cluster", "quiet"),
+    ),
+    "avg_order_value": (
+        "big-basket",
+        pgettext_lazy("cluster", "big-basket"),
+        "small-basket",
+        pgettext_lazy("cluster", "small-basket"),
+    ),
+    "monetary": (
+        "big-spenders",
+        pgettext_lazy("cluster", "big spenders"),
+        "low-value",
+        pgettext_lazy("cluster", "low value"),
+    ),
 }
 # other names the feature SQL may use for the same notions
 FEATURE_ALIASES = {
@@ -61,7 +91,7 @@ FEATURE_ALIASES = {
     "visits": "engagement",
     "sessions": "engagement",
 }
-TYPICAL = ("typical", _("typical"))
+TYPICAL = ("typical", pgettext_lazy("cluster", "typical"))
 
 
 class PreviousCluster(NamedTuple):
@@ -290,9 +320,9 @@ def _clusters_named(centroids, mean, scale, portraits, previous) -> list[Cluster
 def clusters_match(centroid_log: np.ndarray, previous: list[PreviousCluster], mean, scale) -> dict:
     """Return {new cluster index: old slug} for the new centroids that keep an old identity.
 
-    Both sets of log1p centroids are standardised with the new scaler; the old and new
-    clusters are paired by linear_sum_assignment on Euclidean distances, and a pair is kept
-    only when the new centroid is the old one's nearest and within MATCH_MAX_DISTANCE.
+    Both sets of log1p centroids are standardised with the new scaler. A pair (old, new) may
+    match only when the new centroid is the one nearest the old and within MATCH_MAX_DISTANCE;
+    linear_sum_assignment then pairs them one to one at the least total distance.
     """
     if not previous:
         return {}
@@ -301,12 +331,14 @@ def clusters_match(centroid_log: np.ndarray, previous: list[PreviousCluster], me
         raise ValueError(ERR_PREVIOUS.format(old=old_log.shape[-1], new=centroid_log.shape[1]))
     scale = np.asarray(scale)
     distances = cdist((old_log - mean) / scale, (centroid_log - mean) / scale)
-    kept = {}
-    for old, new in zip(*linear_sum_assignment(distances), strict=True):
-        nearest = distances[old].argmin() == new
-        if nearest and distances[old, new] <= MATCH_MAX_DISTANCE:
-            kept[int(new)] = previous[old].slug
-    return kept
+    nearest = distances == distances.min(axis=1, keepdims=True)
+    allowed = nearest & (distances <= MATCH_MAX_DISTANCE)
+    cost = np.where(allowed, distances, MATCH_MAX_DISTANCE * len(distances) * 10 + 1)
+    return {
+        int(new): previous[old].slug
+        for old, new in zip(*linear_sum_assignment(cost), strict=True)
+        if allowed[old, new]
+    }
 
 
 def _unique(slug: str, taken: set[str]) -> str:
@@ -339,7 +371,9 @@ def portrait_slug_name(portrait: Portrait) -> tuple[str, object]:
     slug = "-".join(w[1][0] for w in words)
     if len(words) == 1:
         return slug, words[0][1][1]
-    return slug, format_lazy(_("{first} {second}"), first=words[0][1][1], second=words[1][1][1])
+    return slug, format_lazy(
+        pgettext_lazy("cluster", "{first} {second}"), first=words[0][1][1], second=words[1][1][1]
+    )
 
 
 def _feature_word(name: str, high: bool) -> tuple[str, object]:
@@ -348,9 +382,12 @@ def _feature_word(name: str, high: bool) -> tuple[str, object]:
     if words:
         return (words[0], words[1]) if high else (words[2], words[3])
     ascii_name = "".join(c if c.isascii() and c.isalnum() else "-" for c in name.lower()).strip("-")
+    ascii_name = ascii_name or "feature"
     if high:
-        return f"high-{ascii_name}", format_lazy(_("high {feature}"), feature=name)
-    return f"low-{ascii_name}", format_lazy(_("low {feature}"), feature=name)
+        return f"high-{ascii_name}", format_lazy(
+            pgettext_lazy("cluster", "high {feature}"), feature=name
+        )
+    return f"low-{ascii_name}", format_lazy(pgettext_lazy("cluster", "low {feature}"), feature=name)
 
 
 def cluster_portrait(

@@ -208,19 +208,20 @@ def _rules_compiled(rules, products) -> list[tuple[np.ndarray, int, float]]:
 def _scores(chunk: np.ndarray, compiled, popularity: np.ndarray) -> np.ndarray:
     """Return a profiles x products score: the strongest firing rule's priority, else popularity.
 
-    Bought products score 0.
+    Bought products score 0. Works on transposed copies so each product's column is contiguous.
     """
-    scores = popularity.copy()
+    bought = np.ascontiguousarray(chunk.T)
+    scores = np.ascontiguousarray(popularity.T)
     for antecedent, consequent, priority in compiled:
-        fires = chunk[:, antecedent].all(axis=1)
-        np.maximum(scores[:, consequent], np.where(fires, priority, 0.0), out=scores[:, consequent])
-    scores[chunk] = 0.0
-    return scores
+        fires = np.logical_and.reduce(bought[antecedent], axis=0)
+        row = scores[consequent]
+        np.copyto(row, priority, where=fires & (row < priority))
+    scores[bought] = 0.0
+    return scores.T
 
 
 def _top(scores: np.ndarray, names: np.ndarray, limit: int) -> list[list[str]]:
     """Return, per row, the names of the best positive scores (ties: product order)."""
     order = np.argsort(-scores, axis=1, kind="stable")[:, :limit]
-    positive = np.take_along_axis(scores, order, axis=1) > 0
-    picked = names[order]
-    return [list(row[keep]) for row, keep in zip(picked, positive, strict=True)]
+    counts = (np.take_along_axis(scores, order, axis=1) > 0).sum(axis=1)
+    return [row[:count] for row, count in zip(names[order].tolist(), counts.tolist(), strict=True)]

@@ -11,14 +11,14 @@ from django.utils.text import format_lazy
 from django.utils.translation import pgettext_lazy
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
-from sklearn.cluster import MiniBatchKMeans
+from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
 from predictions.errors import ModelError
 
 K_RANGE = range(3, 9)  # k tried when none is set, best silhouette wins (ties: the smaller k)
-FIT_SAMPLE = 50_000  # rows k-means is fitted on; everyone is then given the nearest centroid
-SILHOUETTE_SAMPLE = 5_000  # rows the silhouette is measured on (it is quadratic in rows)
+FIT_SAMPLE = 20_000  # rows k-means is fitted on; everyone is then given the nearest centroid
+SILHOUETTE_SAMPLE = 3_000  # rows the silhouette is measured on (it is quadratic in rows)
 # A new cluster inherits an old slug only when the old centroid is nearest to it among the new
 # centroids (it lies in the new cluster's cell) and is at most this far from it, in units of the
 # base's standard deviation (Euclidean, both centroids standardised with the new fit's scaler).
@@ -222,9 +222,7 @@ def clusters_fit(
     candidates = _k_candidates(sample, k)
     models, silhouettes = {}, {}
     for candidate in candidates:
-        models[candidate] = MiniBatchKMeans(
-            candidate, n_init=3, batch_size=4096, random_state=random_state
-        ).fit(sample)
+        models[candidate] = KMeans(candidate, n_init=3, random_state=random_state).fit(sample)
         score = _silhouette(sample, models[candidate].labels_, sample_size, random_state)
         if score is not None:
             silhouettes[candidate] = score

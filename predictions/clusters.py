@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 from django.utils.text import format_lazy
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 from sklearn.cluster import KMeans
@@ -27,9 +28,13 @@ WORD_MIN_SCORE = 0.5  # a feature names a cluster when its mean is this many std
 TAG_MIN_SHARE = 0.05  # a tag is a top tag of a cluster only when this share of it carries it
 
 ERR_SHAPE = "features must be a 2-D array with one column per feature name"
-ERR_VALUES = "Features must be finite and non-negative (counts, days, amounts)."
-ERR_EMPTY = "There are no profiles to cluster."
-ERR_FEW_ROWS = "Only {rows} profiles with distinct features; {k} clusters need at least {k}."
+ERR_VALUES = gettext_lazy(
+    "The clustering features must be finite and non-negative (counts, days, amounts)."
+)
+ERR_EMPTY = gettext_lazy("There are no customers to cluster.")
+ERR_FEW_ROWS = gettext_lazy(
+    "Only {rows} customers have distinct features; {k} clusters need at least {k}."
+)
 ERR_K = "k must be an integer of at least 2"
 ERR_PREVIOUS = "previous centroids have {old} features; this fit has {new}"
 ERR_LABELS = "labels must be a 1-D array of non-negative cluster indexes, one per row"
@@ -90,7 +95,12 @@ FEATURE_ALIASES = {
     "clicks": "engagement",
     "visits": "engagement",
     "sessions": "engagement",
+    "repeat_days": "frequency",
+    "total_spend": "monetary",
+    "average_order": "avg_order_value",
+    "age_days": "tenure_days",
 }
+ACTIVITY_NAME = re.compile(r".+_\d+d$")  # "page_view_90d": how often it happened lately
 TYPICAL = ("typical", pgettext_lazy("cluster", "typical"))
 
 
@@ -211,8 +221,10 @@ def clusters_fit(
     distinct rows than clusters.
     """
     raw = _checked(features, len(feature_names))
-    if k is not None and (not isinstance(k, int) or k < 2):
-        raise ValueError(ERR_K)
+    if k is not None:
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 2:
+            raise ValueError(ERR_K)
+        k = int(k)
     logged = np.log1p(raw)
     mean, scale = logged.mean(axis=0), logged.std(axis=0)
     scale[scale == 0] = 1.0
@@ -273,7 +285,7 @@ def _k_candidates(sample: np.ndarray, k: int | None) -> list[int]:
     distinct = len(np.unique(sample, axis=0))
     needed = k if k is not None else K_RANGE[0]
     if distinct < needed:
-        raise ModelError(ERR_FEW_ROWS.format(rows=distinct, k=needed))
+        raise ModelError(ERR_FEW_ROWS, rows=distinct, k=needed)
     if k is not None:
         return [k]
     return [c for c in K_RANGE if c <= distinct]
@@ -361,7 +373,7 @@ def portrait_slug_name(portrait: Portrait) -> tuple[str, object]:
             continue
         word = _feature_word(feature.name, feature.score > 0)
         if word[0] not in {w[1][0] for w in words}:
-            key = FEATURE_ALIASES.get(feature.name, feature.name)
+            key = _feature_key(feature.name)
             words.append((order.index(key) if key in order else len(order), word))
     if not words:
         return TYPICAL
@@ -374,9 +386,16 @@ def portrait_slug_name(portrait: Portrait) -> tuple[str, object]:
     )
 
 
+def _feature_key(name: str) -> str:
+    """Return the FEATURE_WORDS key a feature name stands for (itself when none)."""
+    if name in FEATURE_ALIASES:
+        return FEATURE_ALIASES[name]
+    return "engagement" if ACTIVITY_NAME.fullmatch(name) else name
+
+
 def _feature_word(name: str, high: bool) -> tuple[str, object]:
     """Return the (slug word, label) describing a feature being high or low."""
-    words = FEATURE_WORDS.get(FEATURE_ALIASES.get(name, name))
+    words = FEATURE_WORDS.get(_feature_key(name))
     if words:
         return (words[0], words[1]) if high else (words[2], words[3])
     ascii_name = "".join(c if c.isascii() and c.isalnum() else "-" for c in name.lower()).strip("-")

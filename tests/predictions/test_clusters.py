@@ -200,6 +200,10 @@ def portrait_of(**scores):
         ({"recency_days": 2.0, "monetary": 0.3}, "lapsed", "lapsed", "流失"),
         ({"recency_days": 0.2, "monetary": 0.3}, "typical", "typical", "普通"),
         ({"coupons": 0.9}, "high-coupons", "high coupons", "高coupons"),
+        ({"repeat_days": 1.2, "total_spend": 1.0, "age_days": 0.3}, "loyal-big-spenders",
+         "loyal big spenders", "忠诚·高消费"),
+        ({"page_view_90d": 0.9, "opens": 0.8, "average_order": -0.6}, "engaged-small-basket",
+         "engaged small-basket", "高互动·小单"),
     ],
 )  # fmt: skip
 def test_slug_and_name_come_from_the_most_distinctive_features(scores, slug, english, chinese):
@@ -257,8 +261,24 @@ def test_one_row_cannot_be_clustered():
     assert str(error.value) == ERR_FEW_ROWS.format(rows=1, k=3)
 
 
+def test_the_refusal_is_told_in_the_readers_language():
+    with pytest.raises(ModelError) as error:
+        clusters_fit(np.full((5, 4), 1.0), NAMES)
+
+    with translation.override("zh-hans"):
+        assert str(error.value.message).format(**error.value.params) == (
+            "只有 1 位客户的特征互不相同；3 个聚类至少需要 3 位。"
+        )
+
+
+def test_a_numpy_integer_k_is_accepted():
+    fit = clusters_fit(blobs(rows=300)[0], NAMES, k=np.int64(3), **FAST)
+
+    assert fit.k == 3
+
+
 def test_constant_features_cannot_be_clustered():
-    with pytest.raises(ModelError, match="Only 1 profiles with distinct features"):
+    with pytest.raises(ModelError, match="Only 1 customers have distinct features"):
         clusters_fit(np.full((100, 4), 7.0), NAMES)
 
 

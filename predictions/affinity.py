@@ -13,7 +13,8 @@ from mlxtend.frequent_patterns import association_rules, fpgrowth
 
 ERR_THRESHOLD = "{name} must be a number greater than 0 and at most 1, not {value!r}"
 ERR_MAX_LEN = "max_len must be an integer of at least 2, not {value!r}"
-ERR_PAIRS = "basket rows and products must be two 1-D arrays of the same length"
+ERR_PAIRS = "basket indexes (non-negative) and products must be two 1-D arrays of the same length"
+ERR_ROWS = "rows must be more than the largest basket index"
 ERR_BOUGHT = "bought must be a matrix with one row per profile and one column per product"
 ERR_CLUSTERS = "clusters must be a 1-D array of non-negative integers, one per profile"
 ERR_LIMIT = "limit must be a positive integer"
@@ -32,23 +33,28 @@ class AssociationRule:
     count: int  # baskets holding antecedent and consequent
 
 
-def baskets_matrix(baskets) -> tuple[sp.csr_matrix, list[str]]:
+def baskets_matrix(baskets, *, rows: int | None = None) -> tuple[sp.csr_matrix, list[str]]:
     """Return a boolean baskets x products matrix and its product ids (sorted).
 
     ``baskets`` is either a pair (basket index array, product id array), one entry per
     purchased item (duplicates allowed: the shape of a purchase query's result, and the cheap
-    one for ~600k baskets), or an iterable of sets of product ids, one per basket. Empty or
-    missing product ids (None, "") are dropped: they produce no rules.
+    one for ~600k baskets), or an iterable of sets of product ids, one per basket. Row i of the
+    matrix is basket index i, so indexes without a product are empty rows; ``rows`` sets the
+    number of rows (default: the largest index + 1). Empty or missing product ids (None, "")
+    are dropped: they produce no rules.
     """
-    rows, products = _pairs(baskets)
+    indexes, products = _pairs(baskets)
+    if len(indexes) and indexes.min() < 0:
+        raise ValueError(ERR_PAIRS)
+    height = int(indexes.max()) + 1 if len(indexes) else 0
+    height = height if rows is None else rows
+    if height < (int(indexes.max()) + 1 if len(indexes) else 0):
+        raise ValueError(ERR_ROWS)
     text = pd.Series(products, dtype=object)
     keep = (text.notna() & (text.astype(str) != "")).to_numpy()
-    if not keep.any():
-        return sp.csr_matrix((0, 0), dtype=bool), []
     columns, names = pd.factorize(text[keep].astype(str), sort=True)
-    _ids, rows = np.unique(rows[keep], return_inverse=True)  # baskets with no product drop out
     matrix = sp.csr_matrix(
-        (np.ones(len(rows), dtype=bool), (rows, columns)), shape=(rows.max() + 1, len(names))
+        (np.ones(len(columns), dtype=bool), (indexes[keep], columns)), shape=(height, len(names))
     )
     matrix.sum_duplicates()
     return matrix, [str(n) for n in names]
@@ -83,6 +89,7 @@ def baskets_rules(
     if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 2:
         raise ValueError(ERR_MAX_LEN.format(value=max_len))
     matrix, names = baskets_matrix(baskets)
+    matrix = matrix[matrix.getnnz(axis=1) > 0]  # a basket without any product counts for nothing
     if matrix.shape[0] == 0:
         return []
     frame = pd.DataFrame.sparse.from_spmatrix(matrix, columns=names)
@@ -208,19 +215,20 @@ def _rules_compiled(rules, products) -> list[tuple[np.ndarray, int, float]]:
 def _scores(chunk: np.ndarray, compiled, popularity: np.ndarray) -> np.ndarray:
     """Return a profiles x products score: the strongest firing rule's priority, else popularity.
 
-    Bought products score 0.
+    Bought products score 0. Works on transposed copies so each product's column is contiguous.
     """
-    scores = popularity.copy()
+    bought = np.ascontiguousarray(chunk.T)
+    scores = np.ascontiguousarray(popularity.T)
     for antecedent, consequent, priority in compiled:
-        fires = chunk[:, antecedent].all(axis=1)
-        np.maximum(scores[:, consequent], np.where(fires, priority, 0.0), out=scores[:, consequent])
-    scores[chunk] = 0.0
-    return scores
+        fires = np.logical_and.reduce(bought[antecedent], axis=0)
+        row = scores[consequent]
+        np.copyto(row, priority, where=fires & (row < priority))
+    scores[bought] = 0.0
+    return scores.T
 
 
 def _top(scores: np.ndarray, names: np.ndarray, limit: int) -> list[list[str]]:
     """Return, per row, the names of the best positive scores (ties: product order)."""
     order = np.argsort(-scores, axis=1, kind="stable")[:, :limit]
-    positive = np.take_along_axis(scores, order, axis=1) > 0
-    picked = names[order]
-    return [list(row[keep]) for row, keep in zip(picked, positive, strict=True)]
+    counts = (np.take_along_axis(scores, order, axis=1) > 0).sum(axis=1)
+    return [row[:count] for row, count in zip(names[order].tolist(), counts.tolist(), strict=True)]

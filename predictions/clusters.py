@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 from django.utils.text import format_lazy
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
-from sklearn.cluster import MiniBatchKMeans
+from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
 from predictions.errors import ModelError
 
 K_RANGE = range(3, 9)  # k tried when none is set, best silhouette wins (ties: the smaller k)
-FIT_SAMPLE = 50_000  # rows k-means is fitted on; everyone is then given the nearest centroid
-SILHOUETTE_SAMPLE = 5_000  # rows the silhouette is measured on (it is quadratic in rows)
+FIT_SAMPLE = 20_000  # rows k-means is fitted on; everyone is then given the nearest centroid
+SILHOUETTE_SAMPLE = 3_000  # rows the silhouette is measured on (it is quadratic in rows)
 # A new cluster inherits an old slug only when the old centroid is nearest to it among the new
 # centroids (it lies in the new cluster's cell) and is at most this far from it, in units of the
 # base's standard deviation (Euclidean, both centroids standardised with the new fit's scaler).
@@ -27,9 +28,13 @@ WORD_MIN_SCORE = 0.5  # a feature names a cluster when its mean is this many std
 TAG_MIN_SHARE = 0.05  # a tag is a top tag of a cluster only when this share of it carries it
 
 ERR_SHAPE = "features must be a 2-D array with one column per feature name"
-ERR_VALUES = "Features must be finite and non-negative (counts, days, amounts)."
-ERR_EMPTY = "There are no profiles to cluster."
-ERR_FEW_ROWS = "Only {rows} profiles with distinct features; {k} clusters need at least {k}."
+ERR_VALUES = gettext_lazy(
+    "The clustering features must be finite and non-negative (counts, days, amounts)."
+)
+ERR_EMPTY = gettext_lazy("There are no customers to cluster.")
+ERR_FEW_ROWS = gettext_lazy(
+    "Only {rows} customers have distinct features; {k} clusters need at least {k}."
+)
 ERR_K = "k must be an integer of at least 2"
 ERR_PREVIOUS = "previous centroids have {old} features; this fit has {new}"
 ERR_LABELS = "labels must be a 1-D array of non-negative cluster indexes, one per row"
@@ -38,12 +43,42 @@ ERR_TAGS = "tags must have one row per profile and one column per tag name"
 # feature -> (slug when high, label when high, slug when low, label when low); the order of this
 # table is the order of the words in a slug ("loyal-big-spenders", "new-low-value").
 FEATURE_WORDS = {
-    "recency_days": ("lapsed", _("lapsed"), "recent", _("recent")),
-    "tenure_days": ("long-standing", _("long-standing"), "new", _("new")),
-    "frequency": ("loyal", _("loyal"), "one-off", _("one-off")),
-    "engagement": ("engaged", _("engaged"), "quiet", _("quiet")),
-    "avg_order_value": ("big-basket", _("big-basket"), "small-basket", _("small-basket")),
-    "monetary": ("big-spenders", _("big spenders"), "low-value", _("low value")),
+    "recency_days": (
+        "lapsed",
+        pgettext_lazy("cluster", "lapsed"),
+        "recent",
+        pgettext_lazy("cluster", "recent"),
+    ),
+    "tenure_days": (
+        "long-standing",
+        pgettext_lazy("cluster", "long-standing"),
+        "new",
+        pgettext_lazy("cluster", "new"),
+    ),
+    "frequency": (
+        "loyal",
+        pgettext_lazy("cluster", "loyal"),
+        "one-off",
+        pgettext_lazy("cluster", "one-off"),
+    ),
+    "engagement": (
+        "engaged",
+        pgettext_lazy("cluster", "engaged"),
+        "quiet",
+        pgettext_lazy("cluster", "quiet"),
+    ),
+    "avg_order_value": (
+        "big-basket",
+        pgettext_lazy("cluster", "big-basket"),
+        "small-basket",
+        pgettext_lazy("cluster", "small-basket"),
+    ),
+    "monetary": (
+        "big-spenders",
+        pgettext_lazy("cluster", "big spenders"),
+        "low-value",
+        pgettext_lazy("cluster", "low value"),
+    ),
 }
 # other names the feature SQL may use for the same notions
 FEATURE_ALIASES = {
@@ -60,8 +95,13 @@ FEATURE_ALIASES = {
     "clicks": "engagement",
     "visits": "engagement",
     "sessions": "engagement",
+    "repeat_days": "frequency",
+    "total_spend": "monetary",
+    "average_order": "avg_order_value",
+    "age_days": "tenure_days",
 }
-TYPICAL = ("typical", _("typical"))
+ACTIVITY_NAME = re.compile(r".+_\d+d$")  # "page_view_90d": how often it happened lately
+TYPICAL = ("typical", pgettext_lazy("cluster", "typical"))
 
 
 class PreviousCluster(NamedTuple):
@@ -181,8 +221,10 @@ def clusters_fit(
     distinct rows than clusters.
     """
     raw = _checked(features, len(feature_names))
-    if k is not None and (not isinstance(k, int) or k < 2):
-        raise ValueError(ERR_K)
+    if k is not None:
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 2:
+            raise ValueError(ERR_K)
+        k = int(k)
     logged = np.log1p(raw)
     mean, scale = logged.mean(axis=0), logged.std(axis=0)
     scale[scale == 0] = 1.0
@@ -192,9 +234,7 @@ def clusters_fit(
     candidates = _k_candidates(sample, k)
     models, silhouettes = {}, {}
     for candidate in candidates:
-        models[candidate] = MiniBatchKMeans(
-            candidate, n_init=3, batch_size=4096, random_state=random_state
-        ).fit(sample)
+        models[candidate] = KMeans(candidate, n_init=3, random_state=random_state).fit(sample)
         score = _silhouette(sample, models[candidate].labels_, sample_size, random_state)
         if score is not None:
             silhouettes[candidate] = score
@@ -245,7 +285,7 @@ def _k_candidates(sample: np.ndarray, k: int | None) -> list[int]:
     distinct = len(np.unique(sample, axis=0))
     needed = k if k is not None else K_RANGE[0]
     if distinct < needed:
-        raise ModelError(ERR_FEW_ROWS.format(rows=distinct, k=needed))
+        raise ModelError(ERR_FEW_ROWS, rows=distinct, k=needed)
     if k is not None:
         return [k]
     return [c for c in K_RANGE if c <= distinct]
@@ -290,9 +330,9 @@ def _clusters_named(centroids, mean, scale, portraits, previous) -> list[Cluster
 def clusters_match(centroid_log: np.ndarray, previous: list[PreviousCluster], mean, scale) -> dict:
     """Return {new cluster index: old slug} for the new centroids that keep an old identity.
 
-    Both sets of log1p centroids are standardised with the new scaler; the old and new
-    clusters are paired by linear_sum_assignment on Euclidean distances, and a pair is kept
-    only when the new centroid is the old one's nearest and within MATCH_MAX_DISTANCE.
+    Both sets of log1p centroids are standardised with the new scaler. A pair (old, new) may
+    match only when the new centroid is the one nearest the old and within MATCH_MAX_DISTANCE;
+    linear_sum_assignment then pairs them one to one at the least total distance.
     """
     if not previous:
         return {}
@@ -301,12 +341,14 @@ def clusters_match(centroid_log: np.ndarray, previous: list[PreviousCluster], me
         raise ValueError(ERR_PREVIOUS.format(old=old_log.shape[-1], new=centroid_log.shape[1]))
     scale = np.asarray(scale)
     distances = cdist((old_log - mean) / scale, (centroid_log - mean) / scale)
-    kept = {}
-    for old, new in zip(*linear_sum_assignment(distances), strict=True):
-        nearest = distances[old].argmin() == new
-        if nearest and distances[old, new] <= MATCH_MAX_DISTANCE:
-            kept[int(new)] = previous[old].slug
-    return kept
+    nearest = distances == distances.min(axis=1, keepdims=True)
+    allowed = nearest & (distances <= MATCH_MAX_DISTANCE)
+    cost = np.where(allowed, distances, MATCH_MAX_DISTANCE * len(distances) * 10 + 1)
+    return {
+        int(new): previous[old].slug
+        for old, new in zip(*linear_sum_assignment(cost), strict=True)
+        if allowed[old, new]
+    }
 
 
 def _unique(slug: str, taken: set[str]) -> str:
@@ -331,7 +373,7 @@ def portrait_slug_name(portrait: Portrait) -> tuple[str, object]:
             continue
         word = _feature_word(feature.name, feature.score > 0)
         if word[0] not in {w[1][0] for w in words}:
-            key = FEATURE_ALIASES.get(feature.name, feature.name)
+            key = _feature_key(feature.name)
             words.append((order.index(key) if key in order else len(order), word))
     if not words:
         return TYPICAL
@@ -339,18 +381,30 @@ def portrait_slug_name(portrait: Portrait) -> tuple[str, object]:
     slug = "-".join(w[1][0] for w in words)
     if len(words) == 1:
         return slug, words[0][1][1]
-    return slug, format_lazy(_("{first} {second}"), first=words[0][1][1], second=words[1][1][1])
+    return slug, format_lazy(
+        pgettext_lazy("cluster", "{first} {second}"), first=words[0][1][1], second=words[1][1][1]
+    )
+
+
+def _feature_key(name: str) -> str:
+    """Return the FEATURE_WORDS key a feature name stands for (itself when none)."""
+    if name in FEATURE_ALIASES:
+        return FEATURE_ALIASES[name]
+    return "engagement" if ACTIVITY_NAME.fullmatch(name) else name
 
 
 def _feature_word(name: str, high: bool) -> tuple[str, object]:
     """Return the (slug word, label) describing a feature being high or low."""
-    words = FEATURE_WORDS.get(FEATURE_ALIASES.get(name, name))
+    words = FEATURE_WORDS.get(_feature_key(name))
     if words:
         return (words[0], words[1]) if high else (words[2], words[3])
     ascii_name = "".join(c if c.isascii() and c.isalnum() else "-" for c in name.lower()).strip("-")
+    ascii_name = ascii_name or "feature"
     if high:
-        return f"high-{ascii_name}", format_lazy(_("high {feature}"), feature=name)
-    return f"low-{ascii_name}", format_lazy(_("low {feature}"), feature=name)
+        return f"high-{ascii_name}", format_lazy(
+            pgettext_lazy("cluster", "high {feature}"), feature=name
+        )
+    return f"low-{ascii_name}", format_lazy(pgettext_lazy("cluster", "low {feature}"), feature=name)
 
 
 def cluster_portrait(

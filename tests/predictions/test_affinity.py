@@ -137,11 +137,24 @@ def test_max_len_below_two_is_refused():
     assert str(error.value) == ERR_MAX_LEN.format(value=1)
 
 
-def test_baskets_matrix_sorts_products_and_drops_duplicates():
-    matrix, products = baskets_matrix((np.array([5, 5, 5, 9]), np.array(["b", "a", "b", "c"])))
+def test_baskets_matrix_keeps_each_basket_on_its_row_and_drops_duplicates():
+    pairs = (np.array([1, 1, 1, 3, 2]), np.array(["b", "a", "b", "c", None], dtype=object))
+
+    matrix, products = baskets_matrix(pairs, rows=5)
 
     assert products == ["a", "b", "c"]
-    assert matrix.toarray().tolist() == [[True, True, False], [False, False, True]]
+    assert matrix.toarray().astype(int).tolist() == [
+        [0, 0, 0],
+        [1, 1, 0],
+        [0, 0, 0],
+        [0, 0, 1],
+        [0, 0, 0],
+    ]
+
+
+def test_baskets_matrix_refuses_rows_below_the_largest_index():
+    with pytest.raises(ValueError, match="rows must be more than the largest basket index"):
+        baskets_matrix((np.array([0, 4]), np.array(["a", "b"])), rows=4)
 
 
 def rule(antecedent, consequent, confidence, lift=1.5):

@@ -259,19 +259,8 @@ def _rules(current: Histories, fit, run: PredictionRun, now: dt.datetime) -> lis
     )
     rules_store(run=run, rules=found)
     run.report["rules"]["count"] = len(found)
-    bought, names = affinity.baskets_matrix((rows, products))
-    bought = _pad_rows(bought, len(current))
+    bought, names = affinity.baskets_matrix((rows, products), rows=len(current))
     return affinity.recommendations_rank(bought, found, names, fit.labels, limit=5)
-
-
-def _pad_rows(matrix, n: int):
-    """Return ``matrix`` with empty rows added up to ``n`` (customers without a product)."""
-    from scipy import sparse
-
-    if matrix.shape[0] >= n:
-        return matrix
-    extra = sparse.csr_matrix((n - matrix.shape[0], matrix.shape[1]), dtype=matrix.dtype)
-    return sparse.vstack([matrix, extra], format="csr")
 
 
 def predictions_backtest(*, cutoff: dt.datetime, now: dt.datetime | None = None) -> PredictionRun:

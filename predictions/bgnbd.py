@@ -78,6 +78,8 @@ def bgnbd_fit(frequency, recency, T) -> BgNbdParams:
         lambda params: _neg_mean_log_likelihood(params, *data),
         start=np.array([1.0, 1.0, 1.0, 1.0]),
         model=MODEL_NAME,
+        # a → 0 or b → ∞ is p → 0: nobody drops out, the NBD limit, still a sound model.
+        may_run_off=(False, False, True, True),
     )
     r, alpha, a, b = (float(v) for v in theta)
     return BgNbdParams(r=r, alpha=alpha * scale, a=a, b=b)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy.optimize import minimize
@@ -23,12 +23,15 @@ def maximise_log_likelihood(
     neg_ll_and_grad: Callable[[np.ndarray], tuple[float, np.ndarray]],
     start: np.ndarray,
     model: str,
+    may_run_off: Sequence[bool] = (),
 ) -> np.ndarray:
     """Return the parameters (not their logs) minimising ``neg_ll_and_grad`` over log-parameters.
 
     ``neg_ll_and_grad(theta)`` takes the parameters themselves and returns the negative mean
     log-likelihood and its gradient with respect to them; the chain rule to log-space is here.
-    Raise ModelError when the optimiser fails or ends on a non-finite value.
+    Raise ModelError when the optimiser fails or ends on a non-finite value, or when a
+    parameter runs to a bound, unless ``may_run_off`` allows it for that parameter (a limit
+    that is itself a model, such as "nobody drops out" for BG/NBD's dropout parameters).
     """
 
     def objective(log_theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -50,7 +53,8 @@ def maximise_log_likelihood(
     theta = np.exp(result.x)
     if not np.isfinite(result.fun) or not np.all(np.isfinite(theta)):
         raise ModelError(ERROR_NOT_CONVERGED, model=model, reason=REASON_NOT_FINITE)
-    if np.any(np.abs(result.x) > LOG_BOUND - 0.5):
+    allowed = np.array([*may_run_off, *[False] * (len(start) - len(may_run_off))], dtype=bool)
+    if np.any((np.abs(result.x) > LOG_BOUND - 0.5) & ~allowed):
         # The likelihood keeps rising towards 0 or infinity: the data cannot pin the model down
         # (e.g. a handful of repeat buyers), and such parameters would give meaningless scores.
         raise ModelError(ERROR_NOT_CONVERGED, model=model, reason=REASON_UNBOUNDED)

@@ -380,6 +380,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# One beat per deployment: it ticks only while it holds a lock in the shared cache (core.beat).
+CELERY_BEAT_SCHEDULER = "core.beat:SingletonScheduler"
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "core.tasks.heartbeat_task", "schedule": 60.0},
     "sweep-jobs": {"task": "core.tasks.job_sweep_task", "schedule": 60.0},

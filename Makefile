@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-requirements
 
 .PHONY: install messages setup run test test-pg lint check check-migrations check-schema \
-	check-imports check-complexity clean
+	check-imports check-complexity clean soak
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ setup: messages
 
 run: setup
 	$(BIN)/honcho start
+
+# `make run` on a busy machine for SOAK_MINUTES (default 30), the worker SIGKILLed twice: the web
+# must answer throughout and every job finish (tools/soak.py). `make soak SOAK_MINUTES=3` is quick.
+soak: messages
+	$(BIN)/python -m tools.soak
 
 test: messages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

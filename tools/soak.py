@@ -289,7 +289,7 @@ class Soak:
         self.kills.append({"at_second": round(time.monotonic() - self.started), "pid": pid})
         _say(f"SIGKILL to the worker (pid {pid})")
 
-    def run(self) -> None:  # complex: one clock drives polls, jobs, kills and the load
+    def run(self) -> None:
         self.started = time.monotonic()
         kill_at = [self.seconds / 3, 2 * self.seconds / 3]
         next_job = 0.0

@@ -30,12 +30,13 @@ def test_it_reports_the_last_worker_heartbeat(client):
 
 
 def test_it_answers_503_when_the_broker_cannot_be_reached(client):
-    original = app.conf.broker_url, app.conf.broker_write_url
+    original = app.conf.broker_url, app.conf.broker_write_url, app.conf.broker_transport
     app.conf.broker_url = app.conf.broker_write_url = "redis://127.0.0.1:1/0"  # nothing on port 1
+    app.conf.broker_transport = None  # as settings leave it for a redis:// URL
     try:
         response = client.get("/healthz")
     finally:
-        app.conf.broker_url, app.conf.broker_write_url = original
+        app.conf.broker_url, app.conf.broker_write_url, app.conf.broker_transport = original
 
     assert response.status_code == 503
     assert response.json()["broker"]["ok"] is False

@@ -366,12 +366,15 @@ ANYMAIL = {
     if value
 }
 
-# Cache (dashboard aggregates), shared by the web and worker processes: files under var/ unless
-# CACHE_URL names e.g. redis://127.0.0.1:6379/1.
+# Cache (dashboard aggregates), shared by the web and worker processes: files under VAR_DIR (one
+# machine) unless CACHE_URL names e.g. redis://127.0.0.1:6379/1 (several machines must share it;
+# ?KEY_PREFIX=name keeps two installations apart in one Redis database).
 try:
     CACHES = {"default": env.cache_url("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")}
 except Exception as exc:  # django-environ raises several kinds for a malformed URL
     raise ImproperlyConfigured(f"CACHE_URL is not a cache URL Django can use: {exc}") from exc
+if "key_prefix" in CACHES["default"]:  # django-environ lowercases the name Django reads
+    CACHES["default"]["KEY_PREFIX"] = CACHES["default"].pop("key_prefix")
 DASHBOARD_CACHE_SECONDS = env_int("DASHBOARD_CACHE_SECONDS", 300, minimum=1)
 DASHBOARD_REFRESH_SECONDS = env_int("DASHBOARD_REFRESH_SECONDS", 60, minimum=5)
 

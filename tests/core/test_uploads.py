@@ -89,3 +89,11 @@ def test_the_sweep_takes_an_age_and_copes_with_no_uploads_yet(uploads_root):
     age(uploads_root, key, hours=2)
 
     assert uploads_sweep(max_age=timedelta(hours=1)) == {"deleted": 1, "kept": 0}
+
+
+def test_beat_sweeps_the_uploads_every_hour(settings):
+    from core.tasks import uploads_sweep_task
+
+    entry = settings.CELERY_BEAT_SCHEDULE["sweep-uploads"]
+
+    assert entry == {"task": uploads_sweep_task.name, "schedule": 3600.0}

@@ -105,6 +105,12 @@ def profile_prediction(*, profile) -> dict:
 CHURN_BOUNDS = (0.3, 0.7)
 
 
+def predictions_fingerprint() -> str:
+    """Return what changes when the live scores change: the live refresh and the scored count."""
+    live = run_live()
+    return f"{live.pk if live else 0}-{Prediction.objects.count()}"
+
+
 def churn_value_matrix() -> dict:
     """Count the scored profiles by churn-risk band (rows) and CLV tertile (columns).
 

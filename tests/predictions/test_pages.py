@@ -46,6 +46,7 @@ def test_the_model_page_is_in_chinese_without_raw_enums(ops_client, live):
 
     assert "训练截止" in html
     assert "仅按最近购买（基线）" in html
+    assert "相当于随机猜测" in html
     for raw in (">live<", ">bgnbd<", ">supervised<", ">recency<", "Held-out AUC"):
         assert raw not in html
 

@@ -29,6 +29,9 @@ DEMO_SEGMENTS = [
     ("高价值客户", "high-value", {"attr": "value_tier", "op": "eq", "value": "high"}),
     ("近 90 天复购", "repeat-buyers-90d",
      {"event": "purchase", "within_days": 90, "count": {"gte": 2}}),
+    ("流失风险高的高价值客户", "at-risk-high-value",
+     {"all": [{"attr": "churn_risk", "op": "gte", "value": 0.6},
+              {"attr": "clv_365d", "op": "gte", "value": 500}]}),
 ]  # fmt: skip
 
 

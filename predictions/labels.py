@@ -6,13 +6,14 @@ from django.utils.translation import gettext_lazy
 EVENT_WINDOW_SUFFIX = "_90d"
 
 FEATURE_LABELS = {
-    "repeat_days": gettext_lazy("Days between purchases"),
+    "repeat_days": gettext_lazy("Repeat purchase days"),
     "recency_days": gettext_lazy("Days since the last purchase"),
     "average_order": gettext_lazy("Average order value"),
     "total_spend": gettext_lazy("Total spend"),
     "age_days": gettext_lazy("Days since the first purchase"),
     "active_span_days": gettext_lazy("Days between the first and the last purchase"),
-    "frequency": gettext_lazy("Purchases"),
+    "frequency": gettext_lazy("Repeat purchase days"),
+    "monetary_mean": gettext_lazy("Average order value"),
     "opens": gettext_lazy("Emails opened"),
     "clicks": gettext_lazy("Links clicked"),
     "days_since_last_event": gettext_lazy("Days since the last event"),

@@ -198,7 +198,7 @@ def _clusters(current: Histories, run: PredictionRun) -> tuple[clusters.ClusterF
                 "name": cluster.name,
                 "size": cluster.size,
                 "centroid": cluster.centroid_log,
-                "portrait": _portrait_json(portrait),
+                "portrait": {**_portrait_json(portrait), "names": _in_each_language(cluster.name)},
             }
             for cluster, portrait in zip(fit.clusters, portraits, strict=True)
         ],
@@ -208,6 +208,15 @@ def _clusters(current: Histories, run: PredictionRun) -> tuple[clusters.ClusterF
         "silhouettes": [{"k": k, "score": s} for k, s in sorted(fit.silhouettes.items())],
     }
     return fit, fit.slugs
+
+
+def _in_each_language(text) -> dict[str, str]:
+    """Return a lazy text rendered in each language of the product (a proposed cluster name)."""
+    names = {}
+    for code, _label in settings.LANGUAGES:
+        with translation.override(code):
+            names[code] = str(text)
+    return names
 
 
 def _portrait_json(portrait) -> dict:

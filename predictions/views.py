@@ -175,7 +175,7 @@ def cluster_detail(request, slug: str):
     except Cluster.DoesNotExist:
         raise Http404 from None
     can_edit = user_has_role(request.user, OPS)
-    form = ClusterRenameForm(request.POST or None, initial={"name": cluster.name})
+    form = ClusterRenameForm(request.POST or None, initial={"name": cluster.display_name})
     if request.method == "POST":
         require_role(request.user, OPS)
         if form.is_valid():

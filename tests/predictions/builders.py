@@ -46,7 +46,7 @@ def report(*, bgnbd_auc=0.78, supervised_auc=0.83, recency_auc=0.7, chosen="supe
             "min_support": 0.01,
             "min_confidence": 0.2,
         },
-        "phases": [{"name": "features", "seconds": 3.2}, {"name": "bgnbd", "seconds": 1.1}],
+        "phases": [{"name": "features", "seconds": 3.2}, {"name": "models", "seconds": 1.1}],
     }
 
 

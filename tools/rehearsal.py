@@ -492,6 +492,8 @@ def main(argv=None) -> int:
         rehearse(stage)
     except RehearsalFailed as exc:
         failure = str(exc)
+    except Exception as exc:  # a service down or a crash: reported as a failure, not raised
+        failure = f"{type(exc).__name__}: {exc}"
     finally:
         stop_all(stage)
         for name, process in stage.processes.items():

@@ -52,6 +52,7 @@ def log_in(page, user, language: str):
 
 
 def assert_charts_fit_their_cards(page):
+    page.wait_for_load_state("load")  # what a person sees once the page has loaded
     page.wait_for_selector(".card.chart .js-plotly-plot .main-svg", state="attached")
     for card in page.locator(".card.chart").all():
         # The drawing (the SVG), not its div: plotly may draw wider than the div it sits in.

@@ -424,6 +424,9 @@ def main() -> int:
         load.start()
         soak.run()
         second_beat_refused = soak.second_beat()
+    except BaseException:
+        stack.stop()  # leave nothing running behind a crashed or interrupted soak
+        raise
     finally:
         load.stop()
     _say("waiting for every job to finish")

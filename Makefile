@@ -4,17 +4,26 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-requirements
+# Locks with hashes (`make lock` writes them from requirements/*.in): production installs
+# runtime.txt, development and CI dev.txt (runtime plus tests, benchmarks and tooling).
+LOCK := requirements/dev.txt
+COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes \
+	--allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 
-.PHONY: install messages setup run test test-pg lint check check-migrations check-schema \
+.PHONY: install lock messages setup run test test-pg lint check check-migrations check-schema \
 	check-imports check-complexity clean
 
-$(STAMP): requirements.txt
+$(STAMP): $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
-	cp requirements.txt $(STAMP)
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	cp $(LOCK) $(STAMP)
 
 install: $(STAMP)
+
+# After editing requirements/runtime.in or dev.in: pin what changed, keeping every other version.
+lock: install
+	$(COMPILE) --output-file requirements/runtime.txt requirements/runtime.in
+	$(COMPILE) --output-file requirements/dev.txt requirements/dev.in
 
 messages: install
 	$(BIN)/python manage.py compilemessages --ignore=.venv --verbosity 0

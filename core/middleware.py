@@ -1,6 +1,8 @@
-"""Require login on every page except those marked for end users."""
+"""Require login on every page except those marked for end users; give each request an id."""
 
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequired
+
+from core import logs
 
 
 class LoginRequiredMiddleware(DjangoLoginRequired):
@@ -10,3 +12,24 @@ class LoginRequiredMiddleware(DjangoLoginRequired):
         if request.path_info.startswith("/api/"):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+class RequestIdMiddleware:
+    """Give each request an id (X-Request-ID if sane, else new) for its log lines and tasks."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.request_id = logs.request_id_from(request.headers.get(logs.REQUEST_ID_HEADER))
+        with logs.log_context(request_id=request.request_id, user_id=None):
+            response = self.get_response(request)
+        response[logs.REQUEST_ID_HEADER] = request.request_id
+        return response
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        """Record the signed-in user (session) once authentication has run."""
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            logs.user_id.set(user.pk)
+        return None

@@ -60,3 +60,29 @@ def test_a_bad_setting_is_refused_with_a_message_naming_it(env, message):
 @pytest.mark.django_db
 def test_the_models_and_migrations_agree():
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+SENTRY_STATE = "import sentry_sdk; print(sentry_sdk.is_initialized())"
+
+
+def test_sentry_is_not_initialised_without_a_dsn():
+    result = manage("shell", "-c", SENTRY_STATE, SENTRY_DSN="")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "False"
+
+
+def test_sentry_is_initialised_with_a_dsn():
+    dsn = "http://public@127.0.0.1:9/1"  # loopback, nothing listens: no event is sent anyway
+
+    result = manage("shell", "-c", SENTRY_STATE, SENTRY_DSN=dsn)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "True"
+
+
+def test_a_malformed_sentry_dsn_is_refused():
+    result = manage("check", SENTRY_DSN="not-a-dsn")
+
+    assert result.returncode != 0
+    assert "SENTRY_DSN is not a Sentry DSN" in result.stderr

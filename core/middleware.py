@@ -1,8 +1,13 @@
 """Require login on every page except those marked for end users; give each request an id."""
 
+import logging
+import time
+
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequired
 
 from core import logs
+
+access_logger = logging.getLogger("core.access")
 
 
 class LoginRequiredMiddleware(DjangoLoginRequired):
@@ -22,8 +27,16 @@ class RequestIdMiddleware:
 
     def __call__(self, request):
         request.request_id = logs.request_id_from(request.headers.get(logs.REQUEST_ID_HEADER))
+        started = time.monotonic()
         with logs.log_context(request_id=request.request_id, user_id=None):
             response = self.get_response(request)
+            access_logger.info(
+                "%s %s %s %.0fms",
+                request.method,
+                request.path,
+                response.status_code,
+                (time.monotonic() - started) * 1000,
+            )
         response[logs.REQUEST_ID_HEADER] = request.request_id
         return response
 

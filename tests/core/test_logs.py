@@ -126,3 +126,14 @@ def test_the_worker_logs_a_queued_job_with_the_request_id_of_its_request(
     assert response["X-Request-ID"] == "req-worker-1"
     assert {line["request_id"] for line in lines} == {"req-worker-1"}
     assert {line["logger"] for line in lines} == {"core.services"}
+
+
+@pytest.mark.django_db
+def test_each_request_writes_one_access_line_with_its_id_and_user(ops_client, ops_user, json_lines):
+    response = ops_client.get("/jobs/", HTTP_X_REQUEST_ID="req-access-1")
+
+    access = [line for line in json_lines() if line["logger"] == "core.access"]
+    assert response.status_code == 200
+    assert len(access) == 1
+    assert access[0]["message"].startswith("GET /jobs/ 200 ")
+    assert (access[0]["request_id"], access[0]["user_id"]) == ("req-access-1", ops_user.pk)

@@ -86,3 +86,18 @@ def test_a_malformed_sentry_dsn_is_refused():
 
     assert result.returncode != 0
     assert "SENTRY_DSN is not a Sentry DSN" in result.stderr
+
+
+def test_behind_a_proxy_https_and_the_client_address_come_from_its_headers():
+    show = (
+        "from django.conf import settings as s; "
+        "print(s.SECURE_PROXY_SSL_HEADER, s.AXES_CLIENT_IP_CALLABLE)"
+    )
+
+    behind = manage("shell", "-c", show, BEHIND_PROXY="true")
+    direct = manage("shell", "-c", show, BEHIND_PROXY="false")
+
+    assert (
+        behind.stdout.splitlines()[-1] == "('HTTP_X_FORWARDED_PROTO', 'https') core.proxy.client_ip"
+    )
+    assert direct.stdout.splitlines()[-1] == "None None"

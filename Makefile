@@ -11,7 +11,7 @@ COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --gener
 	--allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 
 .PHONY: install lock messages setup run test test-pg lint check check-migrations check-schema \
-	check-imports check-complexity clean
+	check-imports check-complexity check-production release clean
 
 $(STAMP): $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -54,7 +54,7 @@ lint: install
 	$(BIN)/ruff check .
 
 # Static checks (CI runs them all before the tests; `make -k check` reports every failure).
-check: lint check-migrations check-schema check-imports check-complexity
+check: lint check-migrations check-schema check-imports check-complexity check-production
 
 check-migrations: install
 	$(BIN)/python manage.py makemigrations --check --dry-run
@@ -67,6 +67,17 @@ check-imports: install
 
 check-complexity: install
 	$(BIN)/python .ci/complexity.py
+
+# The shape of compose.yaml, Procfile.production and Dockerfile (CI cannot pull images to run them).
+check-production: install
+	$(BIN)/python .ci/production_check.py
+
+# Production, before starting Procfile.production and after each deploy, in a venv holding only
+# requirements/runtime.txt (no dev install here): translations, migrations, static files.
+release:
+	$(BIN)/python manage.py compilemessages --ignore=.venv --verbosity 0
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 
 clean:
 	rm -rf var/db.sqlite3* var/broker var/test-broker var/test.sqlite3 var/celerybeat-schedule*

@@ -15,7 +15,6 @@ user_id: ContextVar[int | None] = ContextVar("user_id", default=None)
 job_id: ContextVar[int | None] = ContextVar("job_id", default=None)
 
 REQUEST_ID_HEADER = "X-Request-ID"
-TASK_HEADER = "request_id"
 # A request id given by a proxy or client is kept only when it is short and plain.
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _CONTEXT = {"request_id": request_id, "user_id": user_id, "job_id": job_id}
@@ -73,29 +72,39 @@ class TextFormatter(logging.Formatter):
         return super().format(record)
 
 
-# Celery: the request id travels in the task message's headers and is set while the task runs.
+# Celery: the request id (and the user) travel in the task message's headers and are set while
+# the task runs.
+TASK_HEADERS = {"request_id": request_id, "user_id": user_id}
 _task_tokens: dict[str, list] = {}
 
 
+def _sane_user_id(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 @before_task_publish.connect
-def _request_id_into_task(sender=None, headers=None, **kwargs):
-    """Put the current request id into the headers of a task being sent."""
-    current = request_id.get()
-    if current and headers is not None:
-        headers.setdefault(TASK_HEADER, current)
+def _context_into_task(sender=None, headers=None, **kwargs):
+    """Put the current request id and user id into the headers of a task being sent."""
+    if headers is None:
+        return
+    for header, var in TASK_HEADERS.items():
+        if var.get() is not None:
+            headers.setdefault(header, var.get())
 
 
 @task_prerun.connect
-def _request_id_from_task(task_id=None, task=None, **kwargs):
-    """Set the request id the task was sent with (if any) for the task's log lines."""
-    sent = getattr(task.request, TASK_HEADER, None) or (task.request.headers or {}).get(TASK_HEADER)
-    if sent and task_id:
-        _task_tokens[task_id] = request_id.set(request_id_from(sent))
+def _context_from_task(task_id=None, task=None, **kwargs):
+    """Set the request id and user id the task was sent with (if any) for its log lines."""
+    sent = {header: getattr(task.request, header, None) for header in TASK_HEADERS}
+    if task_id and sent["request_id"]:
+        _task_tokens[task_id] = [
+            (request_id, request_id.set(request_id_from(str(sent["request_id"])))),
+            (user_id, user_id.set(_sane_user_id(sent["user_id"]))),
+        ]
 
 
 @task_postrun.connect
-def _request_id_cleared(task_id=None, **kwargs):
-    """Restore the request id the worker had before the task (none, outside eager mode)."""
-    token = _task_tokens.pop(task_id, None)
-    if token is not None:
-        request_id.reset(token)
+def _context_cleared(task_id=None, **kwargs):
+    """Restore the ids the worker had before the task (none, outside eager mode)."""
+    for var, token in reversed(_task_tokens.pop(task_id, [])):
+        var.reset(token)

@@ -87,20 +87,20 @@ def test_a_request_and_its_eager_job_log_the_request_and_user(
     ]
 
 
-def test_a_published_task_carries_the_request_id_in_its_headers():
+def test_a_published_task_carries_the_request_and_user_ids_in_its_headers():
     headers = {}
 
-    with logs.log_context(request_id="req-publish-1"):
-        logs._request_id_into_task(headers=headers)
-    logs._request_id_into_task(headers=(untouched := {}))
+    with logs.log_context(request_id="req-publish-1", user_id=12):
+        logs._context_into_task(headers=headers)
+    logs._context_into_task(headers=(untouched := {}))
 
-    assert headers == {logs.TASK_HEADER: "req-publish-1"}
+    assert headers == {"request_id": "req-publish-1", "user_id": 12}
     assert untouched == {}
 
 
 @pytest.mark.worker
 def test_the_worker_logs_a_queued_job_with_the_request_id_of_its_request(
-    celery_worker_process, ops_client
+    celery_worker_process, ops_client, ops_user
 ):
     app.conf.task_always_eager = False  # through the broker to the worker process
     try:
@@ -125,6 +125,7 @@ def test_the_worker_logs_a_queued_job_with_the_request_id_of_its_request(
     lines = wait_for(job_lines, timeout=10)
     assert response["X-Request-ID"] == "req-worker-1"
     assert {line["request_id"] for line in lines} == {"req-worker-1"}
+    assert {line["user_id"] for line in lines} == {ops_user.pk}
     assert {line["logger"] for line in lines} == {"core.services"}
 
 

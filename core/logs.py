@@ -79,6 +79,7 @@ _task_tokens: dict[str, list] = {}
 
 
 def _sane_user_id(value) -> int | None:
+    """Return ``value`` if it is a user id (an int), else None."""
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 

@@ -4,6 +4,7 @@ import logging
 import time
 
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequired
+from django.utils.functional import SimpleLazyObject
 
 from core import logs
 
@@ -30,6 +31,9 @@ class RequestIdMiddleware:
         started = time.monotonic()
         with logs.log_context(request_id=request.request_id, user_id=None):
             response = self.get_response(request)
+            user = getattr(request, "user", None)
+            if not isinstance(user, SimpleLazyObject) and getattr(user, "is_authenticated", False):
+                logs.user_id.set(user.pk)  # the REST API's token user, set by the view
             access_logger.info(
                 "%s %s %s %.0fms",
                 request.method,
@@ -41,7 +45,8 @@ class RequestIdMiddleware:
         return response
 
     def process_view(self, request, view_func, view_args, view_kwargs):
-        """Record the signed-in user (session) once authentication has run."""
+        """Record the signed-in user (session) once authentication has run (no extra query:
+        the login requirement has read it already)."""
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
             logs.user_id.set(user.pk)

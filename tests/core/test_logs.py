@@ -6,6 +6,8 @@ import logging
 import re
 
 import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from config.celery import app
 from core import logs
@@ -138,3 +140,15 @@ def test_each_request_writes_one_access_line_with_its_id_and_user(ops_client, op
     assert len(access) == 1
     assert access[0]["message"].startswith("GET /jobs/ 200 ")
     assert (access[0]["request_id"], access[0]["user_id"]) == ("req-access-1", ops_user.pk)
+
+
+@pytest.mark.django_db
+def test_the_access_line_of_a_token_request_names_the_token_user(ops_user, json_lines):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=ops_user).key}")
+
+    response = client.get("/api/v1/tags/", HTTP_X_REQUEST_ID="req-token-1")
+
+    (access,) = [line for line in json_lines() if line["logger"] == "core.access"]
+    assert response.status_code == 200
+    assert (access["request_id"], access["user_id"]) == ("req-token-1", ops_user.pk)

@@ -47,6 +47,8 @@ def test_production_settings_pass_check_deploy_without_warnings():
         ({"CELERY_BROKER_URL": "carrier-pigeon://coop"}, "CELERY_BROKER_URL"),
         ({"LANGUAGE_CODE": "fr"}, "LANGUAGE_CODE='fr'"),
         ({"EMAIL_PORT": "twenty-five"}, "EMAIL_PORT='twenty-five' is not a whole number"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT='xml' is not json or text"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL='LOUD' is not DEBUG"),
     ],
 )
 def test_a_bad_setting_is_refused_with_a_message_naming_it(env, message):

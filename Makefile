@@ -49,6 +49,11 @@ test-pg: messages
 	DATABASE_URL="$(DATABASE_URL)" CELERY_BROKER_URL="$(CELERY_BROKER_URL)" \
 	  $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Several machines rehearsed on this one (needs PostgreSQL and Redis; see tools/rehearsal.py).
+.PHONY: rehearsal
+rehearsal: messages
+	$(BIN)/python -m tools.rehearsal $(REHEARSAL_ARGS)
+
 lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .

@@ -10,10 +10,12 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# This machine's own files (SQLite, file broker and cache, beat schedule, local uploads):
+# each machine or process group may have its own.
+VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -210,6 +212,32 @@ STORAGES = {
 MEDIA_ROOT = VAR_DIR / "media"
 MEDIA_URL = "media/"
 
+# Uploads (CSV files between their preview and their import job), in the "uploads" storage:
+# a folder by default (on several machines, one they all mount), or S3-compatible object
+# storage when UPLOADS_S3_BUCKET is set (credentials from AWS_ACCESS_KEY_ID and
+# AWS_SECRET_ACCESS_KEY, or the machine's role). Jobs get a storage key, never a path.
+UPLOADS_ROOT = Path(env.str("UPLOADS_ROOT", default=str(VAR_DIR / "uploads"))).resolve()
+UPLOADS_S3_BUCKET = env.str("UPLOADS_S3_BUCKET", default="")
+# Uploads previewed and never imported are deleted by the sweep after this many hours.
+UPLOADS_MAX_AGE_HOURS = env_int("UPLOADS_MAX_AGE_HOURS", 24, minimum=1)
+if UPLOADS_S3_BUCKET:
+    _s3 = {
+        "bucket_name": UPLOADS_S3_BUCKET,
+        "location": env.str("UPLOADS_S3_PREFIX", default="uploads").strip("/"),
+        "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default="") or None,
+        "region_name": env.str("AWS_S3_REGION_NAME", default="") or None,
+        "file_overwrite": False,
+        "default_acl": None,
+        # An import reads its file from a local temporary copy that spills to disk past this.
+        "max_memory_size": 8 << 20,
+    }
+    STORAGES["uploads"] = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": _s3}
+else:
+    STORAGES["uploads"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(UPLOADS_ROOT)},
+    }
+
 # Security: production values follow DEBUG, each can be overridden.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
@@ -342,12 +370,15 @@ ANYMAIL = {
     if value
 }
 
-# Cache (dashboard aggregates), shared by the web and worker processes: files under var/ unless
-# CACHE_URL names e.g. redis://127.0.0.1:6379/1.
+# Cache (dashboard aggregates), shared by the web and worker processes: files under VAR_DIR (one
+# machine) unless CACHE_URL names e.g. redis://127.0.0.1:6379/1 (several machines must share it;
+# ?KEY_PREFIX=name keeps two installations apart in one Redis database).
 try:
     CACHES = {"default": env.cache_url("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")}
 except Exception as exc:  # django-environ raises several kinds for a malformed URL
     raise ImproperlyConfigured(f"CACHE_URL is not a cache URL Django can use: {exc}") from exc
+if "key_prefix" in CACHES["default"]:  # django-environ lowercases the name Django reads
+    CACHES["default"]["KEY_PREFIX"] = CACHES["default"].pop("key_prefix")
 DASHBOARD_CACHE_SECONDS = env_int("DASHBOARD_CACHE_SECONDS", 300, minimum=1)
 DASHBOARD_REFRESH_SECONDS = env_int("DASHBOARD_REFRESH_SECONDS", 60, minimum=5)
 
@@ -384,6 +415,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "core.tasks.heartbeat_task", "schedule": 60.0},
     "sweep-jobs": {"task": "core.tasks.job_sweep_task", "schedule": 60.0},
+    "sweep-uploads": {"task": "core.tasks.uploads_sweep_task", "schedule": 3600.0},
     "refresh-features": {
         "task": "profiles.tasks.features_refresh_task",
         "schedule": crontab(hour=3, minute=0),  # nightly, in CELERY_TIMEZONE

@@ -5,7 +5,7 @@ import logging
 from celery import shared_task
 from celery.signals import worker_ready
 
-from core import services
+from core import services, uploads
 
 logger = logging.getLogger(__name__)
 
@@ -32,3 +32,9 @@ def _heartbeat_on_start(sender=None, **kwargs):
         services.heartbeat_record()
     except Exception:  # the database may not be migrated yet; the beat tick will retry
         logger.warning("Could not record the start-up heartbeat", exc_info=True)
+
+
+@shared_task(name="core.tasks.uploads_sweep_task")
+def uploads_sweep_task() -> dict:
+    """Delete uploads that were previewed and never imported."""
+    return uploads.uploads_sweep()

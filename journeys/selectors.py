@@ -310,6 +310,7 @@ def _newest(model) -> int:
 
 def _fingerprints() -> dict[str, Callable]:
     from campaigns.selectors import campaigns_fingerprint
+    from predictions.selectors import predictions_fingerprint
     from profiles.models import Event, ProfileTag
     from segments.models import Segment, SegmentRun
 
@@ -321,11 +322,13 @@ def _fingerprints() -> dict[str, Callable]:
         "segments": lambda: f"{_newest(Segment)}-{_newest(SegmentRun)}",
         "funnel": lambda: f"{_newest(Profile)}-{_newest(StageTransition)}-{_newest(JourneyStage)}",
         "campaigns": campaigns_fingerprint,
+        "predictions": predictions_fingerprint,
     }
 
 
 def _computers() -> dict[str, Callable]:
     from campaigns.selectors import campaigns_recent_results
+    from predictions.selectors import churn_value_matrix
     from profiles import selectors as profile_selectors
 
     return {
@@ -340,10 +343,20 @@ def _computers() -> dict[str, Callable]:
             if row["stage"].active
         ],
         "campaigns": lambda: campaigns_recent_results(limit=5),
+        "predictions": churn_value_matrix,
     }
 
 
-DASHBOARD_BLOCKS = ("totals", "events", "rfm", "tags", "segments", "funnel", "campaigns")
+DASHBOARD_BLOCKS = (
+    "totals",
+    "events",
+    "rfm",
+    "tags",
+    "segments",
+    "funnel",
+    "campaigns",
+    "predictions",
+)
 
 
 def _key(block: str) -> str:

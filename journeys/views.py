@@ -14,6 +14,7 @@ from journeys import charts, selectors
 from journeys.forms import FunnelFilterForm, StageForm
 from journeys.models import JourneyStage
 from journeys.services import STAGES_JOB_KIND, stage_save
+from predictions.matrix import matrix_table
 from profiles.models import ValueTier
 from segments.rules import RuleError
 from segments.selectors import segment_slugs
@@ -72,6 +73,7 @@ def dashboard(request):
         tagged=tags["tagged"],
         tagged_share=percent_shown(tags["tagged"] / totals["total"] if totals["total"] else None),
         segments=data["segments"],
+        churn_matrix=matrix_table(data["predictions"]),
         campaigns=[
             {
                 **row,

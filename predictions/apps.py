@@ -12,11 +12,16 @@ class PredictionsConfig(AppConfig):
         from core.jobs import job_kind
         from predictions.api.serializers import profile_predictions_field
         from predictions.conditions import score_attributes_register
+        from predictions.sections import profile_predictions_context
         from predictions.services import REFRESH_JOB_KIND, predictions_job
         from predictions.variables import score_variables_register
         from profiles.api.serializers import profile_detail_field
+        from profiles.sections import profile_section
 
         score_attributes_register()
         score_variables_register()
         job_kind(REFRESH_JOB_KIND, predictions_job)
         profile_detail_field("predictions", profile_predictions_field)
+        profile_section(
+            "predictions", "predictions/_profile_scores.html", profile_predictions_context
+        )

@@ -7,6 +7,8 @@ profiling withdrawn) has no value, so no comparison holds for it (``ne`` and ``i
 Scores are behaviour: rules leave out profiles that withdrew personalised profiling.
 """
 
+from django.utils.translation import gettext_lazy as _
+
 from predictions.models import Prediction
 from segments import rules
 from segments.conditions import attribute_register
@@ -23,7 +25,25 @@ SCORE_ATTRIBUTES = {
 }
 
 
+# what the rule builder shows people
+SCORE_LABELS = {
+    "p_alive": _("Probability still a customer (0–1)"),
+    "churn_risk": _("Churn risk (0–1)"),
+    "repurchase_probability_90d": _("Probability of buying again in 90 days (0–1)"),
+    "expected_purchases_90d": _("Expected purchases in 90 days"),
+    "clv_365d": _("Expected value in 12 months (¥)"),
+    "cluster": _("Cluster (slug)"),
+    "scored_at": _("Scored at"),
+}
+
+
 def score_attributes_register() -> None:
     """Plug the scores into the segment rule engine (idempotent)."""
     for name, value_type in SCORE_ATTRIBUTES.items():
-        attribute_register(name, value_type=value_type, model=Prediction, behaviour=True)
+        attribute_register(
+            name,
+            value_type=value_type,
+            model=Prediction,
+            behaviour=True,
+            label=SCORE_LABELS[name],
+        )

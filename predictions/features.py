@@ -48,6 +48,7 @@ class Histories:
     spend: np.ndarray  # sum of amounts
     activity: np.ndarray  # (n, len(activity_names)) behaviour in the last ACTIVITY_DAYS
     activity_names: tuple[str, ...]
+    refused: int = 0  # purchasers left out: they withdrew personalised profiling
 
     def __len__(self) -> int:
         return len(self.profile_ids)
@@ -106,6 +107,7 @@ def histories_load(*, as_of: dt.datetime, kinds: Iterable[str] | None = None) ->
         spend=purchases["spend"],
         activity=activity,
         activity_names=(*names, "days_since_last_event"),
+        refused=int((~keep).sum()),
     )
 
 

@@ -1,7 +1,7 @@
 """Prediction refreshes, the scores of each profile, clusters and association rules."""
 
 from django.db import models
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
 from profiles.models import Profile
@@ -129,7 +129,15 @@ class Cluster(models.Model):
         verbose_name_plural = _("clusters")
 
     def __str__(self) -> str:
-        return self.name
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        """Return the name people gave it, or the proposed one in the active language."""
+        if self.named_by_people:
+            return self.name
+        names = self.portrait.get("names", {}) if isinstance(self.portrait, dict) else {}
+        return names.get(get_language() or "", "") or self.name
 
 
 class AssociationRule(models.Model):

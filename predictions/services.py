@@ -58,6 +58,7 @@ REFRESH_JOB_KIND = "predictions.refresh"
 ERROR_TOO_RECENT = gettext_lazy(
     "A backtest needs the {days} days after the cut-off to have passed; they end on {end}."
 )
+ERROR_UNEXPECTED = gettext_lazy("The refresh stopped on an unexpected error: {error}")
 MESSAGE_BELOW_BASELINE = gettext_lazy(
     "The chosen model ({model}, AUC {auc:.3f}) did not beat recency alone (AUC {baseline:.3f}) "
     "on held-out customers: the previous scores stay live."
@@ -92,17 +93,26 @@ def predictions_refresh(
     cutoff = now - dt.timedelta(days=HORIZON_DAYS)
     run = PredictionRun.objects.create(as_of=now, cutoff=cutoff, job=job)
     phases = Phases(report)
-    refused = scores_clear_refused()
+    cleared = scores_clear_refused()
     try:
         _refresh(run, phases, now=now, cutoff=cutoff)
     except ModelError as exc:
         run.status = PredictionRun.Status.FAILED
         message_set(run, exc.message, **exc.params)
+    except Exception as exc:  # a bug or a lost database: the run must not stay "running"
+        run.status = PredictionRun.Status.FAILED
+        message_set(run, ERROR_UNEXPECTED, error=f"{type(exc).__name__}: {exc}")
+        _finish(run, phases, cleared)
+        raise
+    _finish(run, phases, cleared)
+    return run
+
+
+def _finish(run: PredictionRun, phases: Phases, cleared: int) -> None:
     run.report = {**run.report, "phases": phases.timings}
-    run.report.setdefault("sizes", {})["refused"] = refused
+    run.report.setdefault("sizes", {})["cleared"] = cleared
     run.finished_at = timezone.now()
     run.save()
-    return run
 
 
 def message_set(run: PredictionRun, text, **params) -> None:
@@ -156,7 +166,7 @@ def _refresh(run: PredictionRun, phases: Phases, *, now: dt.datetime, cutoff: dt
 
 
 def _sizes(evaluation: PurchaseEvaluation, current: Histories) -> dict:
-    return {**evaluation.sizes(), "customers": len(current)}
+    return {**evaluation.sizes(), "customers": len(current), "refused": current.refused}
 
 
 def cluster_features(histories: Histories) -> tuple[np.ndarray, list[str]]:
@@ -198,7 +208,7 @@ def _clusters(current: Histories, run: PredictionRun) -> tuple[clusters.ClusterF
                 "name": cluster.name,
                 "size": cluster.size,
                 "centroid": cluster.centroid_log,
-                "portrait": _portrait_json(portrait),
+                "portrait": {**_portrait_json(portrait), "names": _in_each_language(cluster.name)},
             }
             for cluster, portrait in zip(fit.clusters, portraits, strict=True)
         ],
@@ -208,6 +218,15 @@ def _clusters(current: Histories, run: PredictionRun) -> tuple[clusters.ClusterF
         "silhouettes": [{"k": k, "score": s} for k, s in sorted(fit.silhouettes.items())],
     }
     return fit, fit.slugs
+
+
+def _in_each_language(text) -> dict[str, str]:
+    """Return a lazy text rendered in each language of the product (a proposed cluster name)."""
+    names = {}
+    for code, _label in settings.LANGUAGES:
+        with translation.override(code):
+            names[code] = str(text)
+    return names
 
 
 def _portrait_json(portrait) -> dict:

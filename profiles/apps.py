@@ -11,10 +11,12 @@ class ProfilesConfig(AppConfig):
     def ready(self):
         from core.jobs import job_kind
         from profiles.ingest.job import import_job
+        from profiles.services.consent_import import CONSENT_IMPORT_JOB_KIND, consent_import_job
         from profiles.services.features import features_job
         from profiles.services.tags import tag_bulk_job
 
         job_kind("profiles.import", import_job)
+        job_kind(CONSENT_IMPORT_JOB_KIND, consent_import_job)
         job_kind("profiles.tags_bulk", tag_bulk_job)
         job_kind("profiles.features", features_job)
 

@@ -1,9 +1,11 @@
 """Reads about profiles and events used by pages, the API and other apps."""
 
+import contextlib
 from datetime import datetime, timedelta
 
 import phonenumbers
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncDate, TruncWeek
 from django.utils import timezone
@@ -33,21 +35,67 @@ def events_per_day(*, days: int = 30) -> list[dict]:
     )
 
 
+# The list sorts and filters by a prediction score through the predictions app's reverse
+# relation (no import: that app sits above this one); both columns are indexed, so a sorted page
+# is an index range scan from its cursor, like the default newest-first page on the primary key.
+SCORE_SORTS = {"churn_risk": "prediction__churn_risk", "clv_365d": "prediction__clv_365d"}
+
+
 def profile_page(
     *,
     query: str = "",
     city: str = "",
     tier: str = "",
     tag: str = "",
-    after: int | None = None,
+    sort: str = "",
+    churn_min: float | None = None,
+    clv_min: float | None = None,
+    after: str | int | None = None,
     size: int = 50,
-) -> tuple[list[Profile], int | None]:
-    """Return one keyset page of profiles (newest first) and the cursor of the next page."""
-    profiles = profile_filter(query=query, city=city, tier=tier, tag=tag).order_by("-pk")
-    if after is not None:
-        profiles = profiles.filter(pk__lt=after)
+) -> tuple[list[Profile], str | None]:
+    """Return one keyset page of profiles and the cursor of the next page.
+
+    Newest first by default; ``sort`` "churn_risk" or "clv_365d" lists the scored profiles by
+    that score, highest first. ``churn_min`` and ``clv_min`` keep the profiles scoring at least.
+    """
+    profiles = profile_filter(query=query, city=city, tier=tier, tag=tag)
+    if churn_min is not None:
+        profiles = profiles.filter(prediction__churn_risk__gte=churn_min)
+    if clv_min is not None:
+        profiles = profiles.filter(prediction__clv_365d__gte=clv_min)
+    profiles = profiles.select_related("prediction")
+    field = SCORE_SORTS.get(sort)
+    if field is None:
+        return _page_by_pk(profiles, after, size)
+    return _page_by_score(profiles, field, after, size)
+
+
+def _page_by_pk(profiles: QuerySet[Profile], after, size: int):
+    try:
+        after_pk = int(after) if after else None
+    except ValueError:
+        after_pk = None  # a mangled cursor shows the first page
+    profiles = profiles.order_by("-pk")
+    if after_pk is not None:
+        profiles = profiles.filter(pk__lt=after_pk)
     page = list(profiles[: size + 1])
-    next_cursor = page[size - 1].pk if len(page) > size else None
+    next_cursor = str(page[size - 1].pk) if len(page) > size else None
+    return page[:size], next_cursor
+
+
+def _page_by_score(profiles: QuerySet[Profile], field: str, after, size: int):
+    profiles = profiles.filter(**{f"{field}__isnull": False}).order_by(f"-{field}", "-pk")
+    value, _sep, pk = str(after or "").rpartition("_")
+    if value and pk.isdigit():
+        with contextlib.suppress(ValueError, ValidationError):  # mangled: the first page
+            profiles = profiles.filter(
+                Q(**{f"{field}__lt": value}) | Q(**{field: value, "pk__lt": int(pk)})
+            )
+    page = list(profiles[: size + 1])
+    next_cursor = None
+    if len(page) > size:
+        last = page[size - 1]
+        next_cursor = f"{getattr(last.prediction, field.split('__')[1])}_{last.pk}"
     return page[:size], next_cursor
 
 

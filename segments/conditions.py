@@ -76,6 +76,7 @@ class Attribute:
     model: type[Model] | None = None
     profile_field: str = "profile"
     behaviour: bool = False  # computed from behaviour: left out for profiles without profiling
+    label: str = ""  # the name people read in the rule builder (lazy translation); "" = none
 
     @property
     def on_profile(self) -> bool:
@@ -123,8 +124,12 @@ def attribute_register(
     model: type[Model] | None = None,
     profile_field: str = "profile",
     behaviour: bool = False,
+    label: str = "",
 ) -> Attribute:
-    """Register (or replace) attribute ``name``, stored in ``field`` (default: ``name``)."""
+    """Register (or replace) attribute ``name``, stored in ``field`` (default: ``name``).
+
+    ``label`` is what the rule builder shows people (a lazy translation, optional).
+    """
     attribute = Attribute(
         name=name,
         value_type=value_type,
@@ -132,6 +137,7 @@ def attribute_register(
         model=model,
         profile_field=profile_field,
         behaviour=behaviour,
+        label=label,
     )
     _ATTRIBUTES[name] = attribute
     return attribute

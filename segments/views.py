@@ -5,7 +5,7 @@ import json
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -17,6 +17,7 @@ from core.roles import ALL_ROLES, OPS, require_role
 from profiles.models import Profile, ValueTier
 from profiles.selectors import tags_all
 from segments import charts, rules, selectors
+from segments.conditions import attributes
 from segments.explain import explain_lines, segment_explanation
 from segments.forms import (
     SegmentForm,
@@ -141,6 +142,7 @@ def _builder_choices() -> dict:
         "attributes": [
             {
                 "name": name,
+                "label": _attribute_label(name),
                 "type": vtype.name,
                 "ops": list(vtype.ops),
                 "choices": [[value, str(label)] for value, label in choices_of.get(name, ())],
@@ -157,6 +159,17 @@ def _builder_choices() -> dict:
         "segments": selectors.segment_slugs(),
         "labels": _builder_labels(),
     }
+
+
+def _attribute_label(name: str) -> str:
+    """Return what people call attribute ``name``: its registered label or the profile field's."""
+    attribute = attributes().get(name)
+    if attribute is not None and attribute.label:
+        return str(attribute.label)
+    try:
+        return str(Profile._meta.get_field(name).verbose_name)
+    except FieldDoesNotExist:
+        return name
 
 
 def _builder_labels() -> dict:
@@ -201,9 +214,14 @@ def _form_page(request, form: SegmentForm, segment: Segment | None = None, statu
 
 
 def segment_create(request):
-    """Create a segment with the rule builder (ops staff)."""
+    """Create a segment with the rule builder (ops staff); ``?rule=…&name=…`` pre-fill it.
+
+    Other pages link here with a rule to start from (a dashboard cell, a cluster); it is only
+    the form's initial text: saving checks it like any typed rule.
+    """
     require_role(request.user, OPS)
-    form = SegmentForm(request.POST or None)
+    initial = {key: request.GET[key] for key in ("name", "rule") if request.GET.get(key)}
+    form = SegmentForm(request.POST or None, initial=initial)
     if request.method == "POST":
         if form.is_valid():
             segment = segment_save(data=form.cleaned_data, tree=form.rule_tree)

@@ -27,6 +27,20 @@ def empty_cache():
 
 
 @pytest.fixture
+def uploads_root(settings, tmp_path):
+    """Keep uploads in a folder of this test (standing in for object storage); return it."""
+    root = tmp_path / "object-storage"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "uploads": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(root)},
+        },
+    }
+    return root
+
+
+@pytest.fixture
 def connection_kept_across_requests():
     """Keep the test's connection open when a WSGI application is called directly.
 
@@ -91,21 +105,23 @@ def wait_for(predicate, *, timeout: float = 60.0, interval: float = 0.2):
     pytest.fail(f"gave up after {timeout:.0f}s waiting for {predicate.__doc__ or predicate}")
 
 
-@pytest.fixture
-def celery_worker_process(transactional_db, tmp_path):
-    """Start a real `celery worker` process on the configured broker and this test database."""
+def worker_start(log_path: Path, *, cwd: Path = ROOT, env: dict | None = None):
+    """Start a `celery worker` process on the configured broker and this test database.
+
+    ``cwd`` and ``env`` (added to this process's environment) let it stand for a worker on
+    another machine, e.g. with a working directory and ``VAR_DIR`` of its own.
+    """
     if settings.CELERY_BROKER_URL.startswith("filesystem://"):
-        shutil.rmtree(settings.CELERY_BROKER_FOLDER, ignore_errors=True)
         for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
             os.makedirs(settings.CELERY_BROKER_TRANSPORT_OPTIONS[key], exist_ok=True)
-    env = {
+    environment = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "DATABASE_URL": database_url(),
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "PYTHONPATH": str(ROOT),
+        **(env or {}),
     }
-    log_path = tmp_path / "worker.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [
@@ -122,23 +138,37 @@ def celery_worker_process(transactional_db, tmp_path):
                 "-n",
                 f"test-{uuid.uuid4().hex[:8]}@%h",
             ],
-            cwd=ROOT,
-            env=env,
+            cwd=cwd,
+            env=environment,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
     process.log_path = log_path
+    return process
+
+
+def worker_stop(process) -> None:
+    """Stop a worker started by ``worker_start``; print its log's end if it failed."""
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    if process.returncode not in (0, -15):
+        print(process.log_path.read_text(errors="replace")[-4000:])
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, tmp_path):
+    """Start a real `celery worker` process on the configured broker and this test database."""
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        shutil.rmtree(settings.CELERY_BROKER_FOLDER, ignore_errors=True)
+    process = worker_start(tmp_path / "worker.log")
     try:
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.returncode not in (0, -15):
-            print(log_path.read_text(errors="replace")[-4000:])
+        worker_stop(process)
 
 
 def pytest_sessionfinish(session, exitstatus):

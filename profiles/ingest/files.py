@@ -1,10 +1,16 @@
-"""CSV files: read rows with their line numbers, import a whole file, preview an upload."""
+"""CSV files: read rows with their line numbers, import a whole file, preview an upload.
+
+A source is a path, or a binary file object that can seek (an upload, a file opened through a
+storage): the import job reads its file through Django's storage API, never from a local path.
+"""
 
 import csv
 import io
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from profiles.ingest.clean import EVENT_OPTIONAL, EVENT_REQUIRED, clean_event_row, clean_profile_row
 from profiles.ingest.rows import (
@@ -25,17 +31,15 @@ WARNING_UNKNOWN_COLUMNS = "column(s) not known for events were ignored: {columns
 PREVIEW_ROWS = 10
 PREVIEW_CHECKED_ROWS = 1000
 
+Source = str | Path | IO[bytes]
+
 
 class CsvUnreadable(ValueError):
     """The file cannot be read as CSV with a header row holding the required columns."""
 
 
-def csv_rows(stream: io.TextIOBase, required: Iterable[str]) -> Iterator[tuple[int, dict]]:
-    """Yield (line number, row) from a CSV text stream, checking the header first.
-
-    Line numbers are those of the file (the header is line 1), also for quoted multi-line cells.
-    """
-    reader = csv.reader(stream)
+def _header(reader, required: Iterable[str], names: list[str]) -> list[str]:
+    """Read the header row into ``names`` and return it; refuse one without ``required``."""
     try:
         header = next(reader, None)
     except UnicodeDecodeError as exc:
@@ -44,10 +48,23 @@ def csv_rows(stream: io.TextIOBase, required: Iterable[str]) -> Iterator[tuple[i
         raise CsvUnreadable(str(exc)) from None
     if not header:
         raise CsvUnreadable(ERROR_NO_HEADER)
-    names = [name.strip() for name in header]
+    names[:] = [name.strip() for name in header]
     missing = [c for c in required if c not in names]
     if missing:
         raise CsvUnreadable(ERROR_MISSING_COLUMNS.format(columns=", ".join(missing)))
+    return names
+
+
+def csv_rows(
+    stream: io.TextIOBase, required: Iterable[str], header_out: list[str] | None = None
+) -> Iterator[tuple[int, dict]]:
+    """Yield (line number, row) from a CSV text stream, checking the header first.
+
+    Line numbers are those of the file (the header is line 1), also for quoted multi-line cells.
+    ``header_out``, when given, receives the header's column names once it is read.
+    """
+    reader = csv.reader(stream)
+    names = _header(reader, required, [] if header_out is None else header_out)
     width = len(names)
     line = reader.line_num
     while True:
@@ -73,32 +90,51 @@ def csv_rows(stream: io.TextIOBase, required: Iterable[str]) -> Iterator[tuple[i
         yield start, row
 
 
-def _open_csv(path: Path) -> io.TextIOBase:
-    return open(path, encoding="utf-8-sig", newline="")
+@contextmanager
+def csv_text(source: Source) -> Iterator[io.TextIOBase]:
+    """Open a source as UTF-8 text from its start (a BOM is skipped); a file object stays open."""
+    if isinstance(source, str | Path):
+        with open(source, encoding="utf-8-sig", newline="") as stream:
+            yield stream
+        return
+    source.seek(0)
+    stream = io.TextIOWrapper(source, encoding="utf-8-sig", newline="")
+    try:
+        yield stream
+    finally:
+        stream.detach()
 
 
-def count_data_lines(path: Path) -> int:
+def count_data_lines(source: Source) -> int:
     """Return the number of lines after the header (an estimate of rows, for progress)."""
-    with open(path, "rb") as handle:
-        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    if isinstance(source, str | Path):
+        with open(source, "rb") as handle:
+            return count_data_lines(handle)
+    source.seek(0)
+    lines = sum(chunk.count(b"\n") for chunk in iter(lambda: source.read(1 << 20), b""))
+    source.seek(0)
     return max(0, lines - 1)
 
 
-def _ingest_file(path: Path, kind: str, progress: Progress | None, lanes: int) -> IngestReport:
+def csv_import(
+    *, source: Source, kind: str, progress: Progress | None = None, lanes: int = 0
+) -> IngestReport:
+    """Import a CSV source of ``kind`` "profiles" or "events" (see ``profiles_import_file``)."""
     ingest = profiles_ingest if kind == "profiles" else events_ingest
     try:
-        with _open_csv(path) as stream:
-            rows = csv_rows(stream, _required(kind))
+        with csv_text(source) as stream:
+            header: list[str] = []
+            rows = csv_rows(stream, _required(kind), header)
             first = next(rows, None)  # reads the header: raises CsvUnreadable early
-            warnings = _unknown_event_columns(_header(path)) if kind == "events" else []
+            warnings = _unknown_event_columns(header) if kind == "events" else []
             chained = _prepend(first, rows) if first else iter(())
             report = ingest(rows=chained, progress=progress, lanes=lanes)
             report.warnings.extend(warnings)
             return report
     except FileNotFoundError:
-        return IngestReport(kind=kind, fatal=f"no file at {path}")
+        return IngestReport(kind=kind, fatal=f"no file at {source}")
     except IsADirectoryError:
-        return IngestReport(kind=kind, fatal=f"{path} is a folder, not a file")
+        return IngestReport(kind=kind, fatal=f"{source} is a folder, not a file")
     except CsvUnreadable as exc:
         return IngestReport(kind=kind, fatal=str(exc))
 
@@ -113,11 +149,6 @@ def _unknown_event_columns(header: list[str]) -> list[str]:
     return [WARNING_UNKNOWN_COLUMNS.format(columns=", ".join(extra))] if extra else []
 
 
-def _header(path: Path) -> list[str]:
-    with _open_csv(path) as stream:
-        return [c.strip() for c in next(csv.reader(stream), [])]
-
-
 def _prepend(first, rest):
     yield first
     yield from rest
@@ -127,14 +158,14 @@ def profiles_import_file(
     *, path: Path, progress: Progress | None = None, lanes: int = 0
 ) -> IngestReport:
     """Import a profiles CSV file (contract in PRODUCT.md); ``lanes`` as in ``profiles_ingest``."""
-    return _ingest_file(Path(path), "profiles", progress, lanes)
+    return csv_import(source=Path(path), kind="profiles", progress=progress, lanes=lanes)
 
 
 def events_import_file(
     *, path: Path, progress: Progress | None = None, lanes: int = 0
 ) -> IngestReport:
     """Import an events CSV file (contract in PRODUCT.md); ``lanes`` as in ``events_ingest``."""
-    return _ingest_file(Path(path), "events", progress, lanes)
+    return csv_import(source=Path(path), kind="events", progress=progress, lanes=lanes)
 
 
 @dataclass
@@ -151,20 +182,18 @@ class ImportPreview:
     fatal: str = ""
 
 
-def import_preview(*, path: Path, kind: str) -> ImportPreview:
-    """Read the first rows of a CSV file and validate them without storing anything."""
+def import_preview(*, source: Source, kind: str) -> ImportPreview:
+    """Read the first rows of a CSV source and validate them without storing anything."""
     preview = ImportPreview(kind=kind)
     try:
-        with _open_csv(Path(path)) as stream:
-            _preview_rows(preview, csv_rows(stream, _required(kind)))
+        with csv_text(source) as stream:
+            _preview_rows(preview, csv_rows(stream, _required(kind), preview.header))
     except CsvUnreadable as exc:
         preview.fatal = str(exc)
         return preview
-    if not preview.header:
-        preview.header = _header(Path(path))
     if kind == "events":
         preview.warnings.extend(_unknown_event_columns(preview.header))
-    preview.total = count_data_lines(Path(path))
+    preview.total = count_data_lines(source)
     return preview
 
 
@@ -172,8 +201,6 @@ def _preview_rows(preview: ImportPreview, rows: Iterator[tuple[int, dict]]) -> N
     """Keep the first rows to show and check up to PREVIEW_CHECKED_ROWS rows."""
     clean = clean_profile_row if preview.kind == "profiles" else clean_event_row
     for line, row in rows:
-        if not preview.header:
-            preview.header = [c for c in row if c is not CSV_ERROR]
         if len(preview.rows) < PREVIEW_ROWS:
             preview.rows.append([str(row.get(c) or "") for c in preview.header])
         try:

@@ -13,21 +13,22 @@ Importing the same file again adds nothing:
   skipped when the current state of (profile, channel, purpose) already has its status. When a
   file holds several undated rows for one (profile, channel, purpose), the last one wins.
 
-The import runs in this process, in one transaction: either every good row is stored or none.
+The import runs as a background job (``consent_import_job``) on the upload's storage key, and
+reports its progress. Each chunk of rows is stored in its own transaction; an import that stops
+half-way can be run again, and adds only what is missing.
 """
 
-import csv
 import dataclasses
 import datetime
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.uploads import upload_delete, upload_open
 from profiles.ingest import (
     CSV_ERROR,
     PREVIEW_CHECKED_ROWS,
@@ -36,8 +37,10 @@ from profiles.ingest import (
     ImportPreview,
     RowError,
     RowInvalid,
+    Source,
     count_data_lines,
     csv_rows,
+    csv_text,
     parse_moment,
 )
 from profiles.models import ConsentRecord, ConsentSource, ConsentState, Profile
@@ -46,6 +49,8 @@ from profiles.services.consent import ConsentEntry, consent_entry_check, consent
 REQUIRED_COLUMNS = ("external_id", "channel", "purpose", "status")
 OPTIONAL_COLUMNS = ("recorded_at", "source", "notice_version", "evidence", "reason")
 CHUNK_SIZE = 2000
+CONSENT_IMPORT_JOB_KIND = "profiles.consent_import"
+MAX_LISTED_ERRORS = 500
 
 ERROR_REQUIRED = _("%(column)s is required")
 ERROR_TOO_LONG = _("%(column)s is longer than %(limit)s characters")
@@ -80,6 +85,15 @@ class ConsentImportReport:
             % {"read": self.read, "created": self.created, "unchanged": self.unchanged,
                "refused": len(self.errors)}
         )  # fmt: skip
+
+    def as_dict(self) -> dict:
+        """Return the report as a job result (the first MAX_LISTED_ERRORS refused rows listed)."""
+        return {
+            "read": self.read, "created": self.created, "unchanged": self.unchanged,
+            "refused": len(self.errors),
+            "errors": [str(error) for error in self.errors[:MAX_LISTED_ERRORS]],
+            "summary": self.summary(),
+        }  # fmt: skip
 
 
 @dataclass
@@ -214,14 +228,10 @@ def _new_entries(
     return new
 
 
-def _open(path: Path):
-    return open(path, encoding="utf-8-sig", newline="")
-
-
-def _last_undated_lines(path: Path) -> dict[tuple, int]:
+def _last_undated_lines(source: Source) -> dict[tuple, int]:
     """Return the line of the last undated row per (external_id, channel, purpose)."""
     last = {}
-    with _open(path) as stream:
+    with csv_text(source) as stream:
         for line, row in csv_rows(stream, REQUIRED_COLUMNS):
             if CSV_ERROR in row or (row.get("recorded_at") or "").strip():
                 continue
@@ -233,22 +243,29 @@ def _last_undated_lines(path: Path) -> dict[tuple, int]:
     return last
 
 
-def consent_import_file(*, path: Path, recorded_by=None) -> ConsentImportReport:
-    """Import a consent CSV file in one transaction and return what it did."""
+def consent_import_file(
+    *, source: Source, recorded_by=None, progress: Callable[[int], None] | None = None
+) -> ConsentImportReport:
+    """Import a consent CSV source chunk by chunk and return what it did.
+
+    ``progress`` is called with the rows read so far after each chunk.
+    """
     report = ConsentImportReport()
-    path = Path(path)
     now = timezone.now()
     try:
-        last_undated = _last_undated_lines(path)
-        with _open(path) as stream, transaction.atomic():
+        last_undated = _last_undated_lines(source)
+        with csv_text(source) as stream:
             seen: set[tuple] = set()
             rows = _checked_rows(csv_rows(stream, REQUIRED_COLUMNS), report, now)
             for chunk in _chunks(rows):
-                found = _with_profiles(chunk, report, lock=True)
-                entries = _new_entries(found, seen, last_undated)
-                consent_record_many(entries=entries, recorded_by=recorded_by)
+                with transaction.atomic():
+                    found = _with_profiles(chunk, report, lock=True)
+                    entries = _new_entries(found, seen, last_undated)
+                    consent_record_many(entries=entries, recorded_by=recorded_by)
                 report.created += len(entries)
                 report.unchanged += len(found) - len(entries)
+                if progress:
+                    progress(report.read)
     except FileNotFoundError:
         report.fatal = str(ERROR_NO_FILE)
     except CsvUnreadable as exc:
@@ -257,14 +274,32 @@ def consent_import_file(*, path: Path, recorded_by=None) -> ConsentImportReport:
     return report
 
 
-def consent_import_preview(*, path: Path) -> ImportPreview:
-    """Read the first rows of a consent CSV file and check them without storing anything."""
+def consent_import_job(*, job, report) -> dict:
+    """Import the consent upload stored under the payload's key as a job; delete it after."""
+    key = job.payload["key"]
+    try:
+        with upload_open(key) as file:
+            total = count_data_lines(file)
+            report(0, total, force=True)
+            outcome = consent_import_file(
+                source=file,
+                recorded_by=job.created_by,
+                progress=lambda done: report(done, total),
+            )
+    finally:
+        upload_delete(key)
+    if outcome.fatal:
+        raise ValueError(outcome.summary())
+    return outcome.as_dict()
+
+
+def consent_import_preview(*, source: Source) -> ImportPreview:
+    """Read the first rows of a consent CSV source and check them without storing anything."""
     preview = ImportPreview(kind="consents")
-    path = Path(path)
     now = timezone.now()
     report = ConsentImportReport()
     try:
-        with _open(path) as stream:
+        with csv_text(source) as stream:
             raw = _preview_rows(stream, preview)
     except FileNotFoundError:
         preview.fatal = str(ERROR_NO_FILE)
@@ -276,23 +311,17 @@ def consent_import_preview(*, path: Path) -> ImportPreview:
     _with_profiles(checked, report)
     preview.checked = report.read
     preview.errors = sorted(report.errors, key=lambda error: error.line)
-    with _open(path) as stream:
-        header = [c.strip() for c in next(csv.reader(stream), [])]
-    extra = [c for c in header if c and c not in {*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS}]
+    extra = [c for c in preview.header if c and c not in {*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS}]
     if extra:
         preview.warnings.append(str(WARNING_UNKNOWN_COLUMNS % {"columns": ", ".join(extra)}))
-    if not preview.header:
-        preview.header = header
-    preview.total = count_data_lines(path)
+    preview.total = count_data_lines(source)
     return preview
 
 
 def _preview_rows(stream, preview: ImportPreview) -> list[tuple[int, dict]]:
     """Fill the preview's header and first rows; return the (line, row) pairs to check."""
     raw = []
-    for line, row in csv_rows(stream, REQUIRED_COLUMNS):
-        if not preview.header:
-            preview.header = [c for c in row if c is not CSV_ERROR]
+    for line, row in csv_rows(stream, REQUIRED_COLUMNS, preview.header):
         if len(preview.rows) < PREVIEW_ROWS:
             preview.rows.append([str(row.get(c) or "") for c in preview.header])
         raw.append((line, row))

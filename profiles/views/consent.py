@@ -11,13 +11,14 @@ from django.views.decorators.http import require_POST
 
 from core.charts import figure_html
 from core.roles import CONSENT_ADMIN, require_role
+from core.services import job_enqueue
 from profiles import charts, selectors
 from profiles.audit import audit_access
 from profiles.forms import ConsentRecordForm, ConsentSearchForm, ConsentUploadForm
 from profiles.models import ConsentChannel, ConsentPurpose, ConsentSource, Profile
 from profiles.services.consent import ConsentEntry, consent_record
-from profiles.services.consent_import import consent_import_file, consent_import_preview
-from profiles.views.imports import upload_path, upload_store
+from profiles.services.consent_import import CONSENT_IMPORT_JOB_KIND, consent_import_preview
+from profiles.views.imports import stored_upload, upload_store
 
 SEARCH_LIMIT = 20
 MESSAGE_RECORDED = gettext_lazy("The consent was recorded.")
@@ -104,21 +105,20 @@ def consent_record_view(request, external_id: str):
 
 
 def consent_import(request):
-    """Show the upload form; on upload, store the file and show a preview with its errors."""
+    """Show the upload form; on upload, keep the file and show a preview with its errors."""
     require_role(request.user, CONSENT_ADMIN)
     form = ConsentUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        upload_id, path = upload_store(form.cleaned_data["file"])
-        preview = consent_import_preview(path=path)
-        if preview.fatal:
-            path.unlink(missing_ok=True)
+        uploaded = form.cleaned_data["file"]
+        preview = consent_import_preview(source=uploaded)
+        upload_id = "" if preview.fatal else upload_store(uploaded)
         return render(
             request,
             "profiles/import_preview.html",
             {
                 "preview": preview,
                 "upload_id": upload_id,
-                "name": form.cleaned_data["file"].name,
+                "name": uploaded.name,
                 "title": _("Consent import preview"),
                 "upload_url": reverse("profiles:consent-import"),
                 "confirm_url": reverse("profiles:consent-import-confirm"),
@@ -129,17 +129,15 @@ def consent_import(request):
 
 @require_POST
 def consent_import_confirm(request):
-    """Import the good rows of a previewed upload, in one transaction, and show the outcome."""
+    """Queue the import of a previewed upload's good rows and show the job's progress."""
     require_role(request.user, CONSENT_ADMIN)
-    path = upload_path(request.POST.get("upload_id", ""))
-    report = consent_import_file(path=path, recorded_by=request.user)
-    if not report.fatal:
-        path.unlink(missing_ok=True)
-    return render(
-        request,
-        "profiles/consent_import_result.html",
-        {"report": report, "name": request.POST.get("name", "")[:200]},
+    key = stored_upload(request.POST.get("upload_id", ""))
+    job = job_enqueue(
+        kind=CONSENT_IMPORT_JOB_KIND,
+        payload={"key": key, "name": request.POST.get("name", "")[:200]},
+        user=request.user,
     )
+    return redirect("job-detail", pk=job.pk)
 
 
 def consent_report(request):

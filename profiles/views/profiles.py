@@ -1,5 +1,7 @@
 """Pages for ops staff: the profile list and the profile page."""
 
+from urllib.parse import urlencode
+
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -20,32 +22,47 @@ from profiles.services.features import FEATURES_JOB_KIND
 from profiles.services.merge import profile_merge
 
 
-def _int_or_none(value: str | None) -> int | None:
+def _number_or_none(value: str | None) -> float | None:
     try:
-        return int(value) if value else None
+        return float(value) if value else None
     except ValueError:
         return None
 
 
+PROFILE_SORTS = (
+    ("", gettext_lazy("Newest first")),
+    ("churn_risk", gettext_lazy("Churn risk, highest first")),
+    ("clv_365d", gettext_lazy("Expected value (12 months), highest first")),
+)
+
+
 def profile_list(request):
-    """List profiles with search and filters, paginated by keyset so it stays fast."""
-    query = request.GET.get("q", "").strip()
-    city = request.GET.get("city", "").strip()
-    tier = request.GET.get("tier", "").strip()
-    tag = request.GET.get("tag", "").strip()
+    """List profiles with search, filters and sorts, paginated by keyset so it stays fast."""
+    params = {
+        name: request.GET.get(name, "").strip()
+        for name in ("q", "city", "tier", "tag", "sort", "churn_min", "clv_min")
+    }
+    if params["sort"] not in dict(PROFILE_SORTS):
+        params["sort"] = ""
     profiles, next_cursor = selectors.profile_page(
-        query=query, city=city, tier=tier, tag=tag, after=_int_or_none(request.GET.get("after"))
+        query=params["q"],
+        city=params["city"],
+        tier=params["tier"],
+        tag=params["tag"],
+        sort=params["sort"],
+        churn_min=_number_or_none(params["churn_min"]),
+        clv_min=_number_or_none(params["clv_min"]),
+        after=request.GET.get("after"),
     )
     return render(
         request,
         "profiles/list.html",
         {
+            **params,
             "profiles": profiles,
             "next_cursor": next_cursor,
-            "q": query,
-            "city": city,
-            "tier": tier,
-            "tag": tag,
+            "filters": urlencode({k: v for k, v in params.items() if v}),
+            "sorts": PROFILE_SORTS,
             "tiers": ValueTier.choices,
             "tags": selectors.tags_all(),
         },

@@ -276,8 +276,9 @@
 
   function attrFields(node, fields) {
     var isTrait = typeof node.attr === "string" && node.attr.indexOf("traits.") === 0;
-    var names = C.attributes.map(function (a) { return a.name; });
-    var options = names.map(function (n) { return [n, n]; }).concat([[TRAIT, L.trait]]);
+    var options = C.attributes.map(function (a) {
+      return [a.name, a.label && a.label !== a.name ? a.label + " (" + a.name + ")" : a.name];
+    }).concat([[TRAIT, L.trait]]);
     fields.appendChild(select(options, isTrait ? TRAIT : node.attr, "attr", function (v) {
       node.attr = v === TRAIT ? "traits." : v;
       var vtype = typeOf(node.attr);

@@ -60,6 +60,9 @@ PAGES = [
     "/journeys/new/",
     "/journeys/",
     "/journeys/funnel/",
+    "/predictions/",
+    "/predictions/clusters/",
+    "/predictions/rules/",
     "/jobs/",
     "/api/v1/docs/",
 ]

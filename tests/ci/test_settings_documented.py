@@ -1,4 +1,4 @@
-"""Every environment variable the code reads has a row in the README's configuration table."""
+"""Every environment variable the code reads has a row in a table of the README."""
 
 import re
 from pathlib import Path
@@ -34,10 +34,12 @@ def names_read() -> dict[str, str]:
 
 
 def names_documented() -> set[str]:
-    """Return the variables named in the first column of the README's configuration table."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
-    rows = [line.split("|")[1] for line in section.splitlines() if line.startswith("| `")]
+    """Return the variables named in the first column of the README's tables of variables."""
+    rows = [
+        line.split("|")[1]
+        for line in (ROOT / "README.md").read_text().splitlines()
+        if line.startswith("| `")
+    ]
     return {name for cell in rows for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", cell)}
 
 
@@ -57,4 +59,4 @@ def test_every_variable_read_is_in_the_readme_table():
 
     missing = {name: where for name, where in names_read().items() if name not in documented}
 
-    assert missing == {}, f"add these to README.md's configuration table: {missing}"
+    assert missing == {}, f"add these to a table of README.md (Configuration): {missing}"

@@ -68,6 +68,7 @@ def test_a_refresh_scores_every_purchaser_who_allows_profiling(shop, settings):
     assert refused & buyers  # the demo has buyers who withdrew profiling …
     assert scored == buyers - refused  # … and they get no scores, nor does the idle profile
     assert idle.pk not in scored and figures["scored"] == len(scored)
+    assert figures["sizes"]["refused"] == len(refused & buyers)
 
 
 def test_scores_are_in_their_ranges_and_recommend_what_was_not_bought(shop):
@@ -158,3 +159,17 @@ def test_evaluate_predictions_refuses_a_cutoff_whose_90_days_have_not_passed(db)
         call_command("evaluate_predictions", cutoff=recent, stdout=io.StringIO())
     with pytest.raises(CommandError, match="YYYY-MM-DD"):
         call_command("evaluate_predictions", cutoff="yesterday", stdout=io.StringIO())
+
+
+def test_an_unexpected_error_fails_the_run_and_is_raised(shop, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(services, "purchase_evaluate", broken)
+
+    with pytest.raises(RuntimeError):
+        services.predictions_refresh(now=_now())
+
+    run = PredictionRun.objects.get()
+    assert run.status == PredictionRun.Status.FAILED and run.finished_at
+    assert "the database went away" in run.message

@@ -5,10 +5,12 @@ import datetime
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from core.models import Job, JobStatus
 from profiles.ingest import ERROR_DATETIME, ERROR_MISSING_COLUMNS
 from profiles.models import ConsentRecord, ConsentSource, ConsentState, ConsentStatus, Profile
 from profiles.services.consent import ERROR_UNKNOWN_CHANNEL, ConsentEntry, consent_record
 from profiles.services.consent_import import (
+    CONSENT_IMPORT_JOB_KIND,
     ERROR_UNKNOWN_PROFILE,
     consent_import_file,
     consent_import_preview,
@@ -44,8 +46,8 @@ def csv_file(tmp_path):
 
 
 @pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
+def uploads(uploads_root):
+    return uploads_root
 
 
 def database():
@@ -58,7 +60,7 @@ def database():
 
 
 def test_good_rows_are_kept_and_bad_rows_reported_by_line(profiles, csv_file, consent_admin):
-    report = consent_import_file(path=csv_file(CSV), recorded_by=consent_admin)
+    report = consent_import_file(source=csv_file(CSV), recorded_by=consent_admin)
 
     assert report.read == 6
     assert report.created == 3
@@ -82,7 +84,7 @@ def test_good_rows_are_kept_and_bad_rows_reported_by_line(profiles, csv_file, co
 
 
 def test_an_unknown_external_id_creates_no_profile(profiles, csv_file):
-    consent_import_file(path=csv_file(CSV))
+    consent_import_file(source=csv_file(CSV))
 
     assert not ConsentRecord.objects.filter(profile__external_id="ghost").exists()
     assert not Profile.objects.filter(external_id="ghost").exists()
@@ -90,10 +92,10 @@ def test_an_unknown_external_id_creates_no_profile(profiles, csv_file):
 
 def test_importing_the_same_file_twice_gives_the_same_database(profiles, csv_file):
     path = csv_file(CSV)
-    consent_import_file(path=path)
+    consent_import_file(source=path)
     before = database()
 
-    again = consent_import_file(path=path)
+    again = consent_import_file(source=path)
 
     assert database() == before
     assert again.created == 0
@@ -110,8 +112,8 @@ def test_an_undated_row_is_recorded_once_and_the_last_one_per_consent_wins(profi
     )
     path = csv_file(text)
 
-    first = consent_import_file(path=path)
-    second = consent_import_file(path=path)
+    first = consent_import_file(source=path)
+    second = consent_import_file(source=path)
 
     assert (first.created, first.unchanged) == (2, 1)
     assert (second.created, second.unchanged) == (0, 3)
@@ -121,7 +123,7 @@ def test_an_undated_row_is_recorded_once_and_the_last_one_per_consent_wins(profi
 
 def test_an_undated_row_counts_again_after_the_consent_changed(profiles, csv_file):
     path = csv_file("external_id,channel,purpose,status\nc-1,email,marketing,granted\n")
-    consent_import_file(path=path)
+    consent_import_file(source=path)
     consent_record(
         entry=ConsentEntry(
             profile_id=profiles[0].pk,
@@ -132,7 +134,7 @@ def test_an_undated_row_counts_again_after_the_consent_changed(profiles, csv_fil
         )
     )
 
-    report = consent_import_file(path=path)
+    report = consent_import_file(source=path)
 
     assert report.created == 1
     assert ConsentState.objects.get(profile=profiles[0]).status == ConsentStatus.GRANTED
@@ -152,7 +154,7 @@ def test_an_old_dated_row_does_not_override_a_newer_consent(profiles, csv_file):
         "external_id,channel,purpose,status,recorded_at\nc-1,email,marketing,granted,2024-01-01\n"
     )
 
-    consent_import_file(path=path)
+    consent_import_file(source=path)
 
     assert ConsentRecord.objects.count() == 2
     assert ConsentState.objects.get(profile=profiles[0]).status == ConsentStatus.WITHDRAWN
@@ -162,20 +164,20 @@ def test_the_same_dated_row_twice_in_a_file_is_stored_once(profiles, csv_file):
     row = "c-1,email,marketing,granted,2025-01-01T00:00:00Z\n"
     path = csv_file("external_id,channel,purpose,status,recorded_at\n" + row + row)
 
-    report = consent_import_file(path=path)
+    report = consent_import_file(source=path)
 
     assert (report.created, report.unchanged) == (1, 1)
 
 
 def test_a_file_without_the_required_columns_is_refused(profiles, csv_file):
-    report = consent_import_file(path=csv_file("external_id,channel\nc-1,email\n"))
+    report = consent_import_file(source=csv_file("external_id,channel\nc-1,email\n"))
 
     assert report.fatal == ERROR_MISSING_COLUMNS.format(columns="purpose, status")
     assert not ConsentRecord.objects.exists()
 
 
 def test_the_preview_shows_first_rows_and_errors_and_stores_nothing(profiles, csv_file):
-    preview = consent_import_preview(path=csv_file(CSV))
+    preview = consent_import_preview(source=csv_file(CSV))
 
     assert preview.header[:4] == ["external_id", "channel", "purpose", "status"]
     assert preview.rows[0][0] == "c-1"
@@ -193,22 +195,73 @@ def upload(client, text: str):
     return client.post("/profiles/consent/import/", {"file": file})
 
 
-def test_a_consent_admin_uploads_previews_then_imports(client, consent_admin, profiles):
+def test_a_consent_admin_uploads_previews_then_imports_as_a_job(
+    client, consent_admin, profiles, uploads, django_capture_on_commit_callbacks
+):
     client.force_login(consent_admin)
 
     preview = upload(client, CSV)
     page = preview.content.decode()
-    result = client.post(
-        "/profiles/consent/import/confirm/",
-        {"upload_id": preview.context["upload_id"], "name": "consents.csv"},
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        confirmed = client.post(
+            "/profiles/consent/import/confirm/",
+            {"upload_id": preview.context["upload_id"], "name": "consents.csv"},
+        )
 
+    job = Job.objects.get(kind=CONSENT_IMPORT_JOB_KIND)
     assert "门店登记表 第12页" in page
     assert "line 5: " + str(ERROR_UNKNOWN_PROFILE % {"value": "ghost"}) in page
-    assert result.status_code == 200
-    assert result.context["report"].created == 3
+    assert confirmed["Location"] == f"/jobs/{job.pk}/"
+    assert job.status == JobStatus.DONE
+    assert job.progress == job.total == 6
+    assert (job.result["created"], job.result["refused"]) == (3, 3)
+    assert [error.split(":")[0] for error in job.result["errors"]] == ["line 3", "line 4", "line 5"]
+    assert job.created_by == consent_admin
+    assert set(ConsentRecord.objects.values_list("recorded_by", flat=True)) == {consent_admin.pk}
     assert ConsentRecord.objects.count() == 3
-    assert "line 4: " in result.content.decode()
+    assert "line 4: " in client.get(f"/jobs/{job.pk}/").content.decode()
+    assert not list(uploads.rglob("*.csv"))
+
+
+def test_a_failed_consent_job_reports_why_and_deletes_the_upload(
+    client, consent_admin, profiles, uploads, django_capture_on_commit_callbacks
+):
+    client.force_login(consent_admin)
+    upload_id = upload(client, CSV).context["upload_id"]
+    (stored,) = uploads.rglob("*.csv")
+    stored.write_bytes(b"\xff\xfe not utf-8")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/profiles/consent/import/confirm/", {"upload_id": upload_id})
+
+    job = Job.objects.get(kind=CONSENT_IMPORT_JOB_KIND)
+    assert job.status == JobStatus.FAILED
+    assert "not UTF-8" in job.error
+    assert not stored.exists()
+    assert not ConsentRecord.objects.exists()
+
+
+def test_a_file_that_cannot_be_imported_is_not_kept(client, consent_admin, uploads):
+    client.force_login(consent_admin)
+
+    response = upload(client, "external_id,channel\nc-1,email\n")
+
+    assert response.context["preview"].fatal
+    assert not list(uploads.rglob("*.csv"))
+
+
+def test_progress_is_reported_chunk_by_chunk(profiles, csv_file, monkeypatch):
+    monkeypatch.setattr("profiles.services.consent_import.CHUNK_SIZE", 2)
+    rows = "".join(f"c-1,email,marketing,granted,2025-06-0{day}\n" for day in range(1, 7))
+    done = []
+
+    report = consent_import_file(
+        source=csv_file("external_id,channel,purpose,status,recorded_at\n" + rows),
+        progress=done.append,
+    )
+
+    assert done == [2, 4, 6]
+    assert report.created == 6
 
 
 @pytest.mark.parametrize("persona", ["ops_user", "campaign_manager", "outsider"])

@@ -18,8 +18,8 @@ EVENTS = (
 
 
 @pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+def uploads(uploads_root):
+    return uploads_root
 
 
 def upload(client, text: str, kind: str = "events"):
@@ -93,3 +93,52 @@ def test_only_ops_staff_import(client, campaign_manager):
     client.force_login(campaign_manager)
 
     assert client.get("/profiles/import/").status_code == 403
+
+
+def test_the_upload_is_kept_in_the_uploads_storage_and_deleted_after_the_job(
+    ops_client, uploads, django_capture_on_commit_callbacks
+):
+    upload_id = upload(ops_client, EVENTS).context["upload_id"]
+    kept = [path.name for path in uploads.rglob("*.csv")]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ops_client.post("/profiles/import/confirm/", {"upload_id": upload_id, "kind": "events"})
+
+    assert kept == [f"{upload_id}.csv"]
+    assert Job.objects.get().payload["key"] == f"imports/{upload_id}.csv"
+    assert not list(uploads.rglob("*.csv"))
+
+
+def test_a_failed_import_job_deletes_the_upload_too(
+    ops_client, uploads, django_capture_on_commit_callbacks
+):
+    upload_id = upload(ops_client, EVENTS).context["upload_id"]
+    (stored,) = uploads.rglob("*.csv")
+    stored.write_text("who,what\nc-1,x\n")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ops_client.post("/profiles/import/confirm/", {"upload_id": upload_id, "kind": "events"})
+
+    job = Job.objects.get()
+    assert job.status == JobStatus.FAILED
+    assert "lacks the required column(s)" in job.error
+    assert not stored.exists()
+
+
+def test_a_file_refused_at_preview_is_not_kept(ops_client, uploads):
+    upload(ops_client, "who,what\nc-1,x\n")
+
+    assert not list(uploads.rglob("*.csv"))
+
+
+def test_confirming_an_upload_that_is_gone_is_not_found(ops_client, uploads):
+    upload_id = upload(ops_client, EVENTS).context["upload_id"]
+    for path in uploads.rglob("*.csv"):
+        path.unlink()
+
+    response = ops_client.post(
+        "/profiles/import/confirm/", {"upload_id": upload_id, "kind": "events"}
+    )
+
+    assert response.status_code == 404
+    assert not Job.objects.exists()

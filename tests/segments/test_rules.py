@@ -76,6 +76,7 @@ from segments.rules import (
     Not,
     RuleError,
     SegmentCondition,
+    attribute_types,
     parse_rule,
     referenced_segments,
     rule_to_json,
@@ -261,7 +262,7 @@ def test_a_rule_in_a_group_not_and_nested_groups_gives_the_expected_tree():
 # Refusals: (rule, path, message). Paths name the node at fault.
 OK = {"tag": "vip", "op": "has"}
 KINDS = ", ".join(condition_kinds())
-ATTRS = ", ".join(PROFILE_ATTRIBUTES)
+ATTRS = ", ".join(attribute_types())  # profile fields and registered attributes
 OPS = ", ".join(OPERATORS)
 AGG = ", ".join(AGGREGATE_OPS)
 WHOLE = ERROR_EXPECTED_WHOLE.format(low=-MAX_WHOLE, high=MAX_WHOLE)

@@ -54,6 +54,7 @@ def test_bench_send_measures_the_bare_loop_and_the_delivery_path_and_cleans_up()
             assert cpu["database"] > 0  # PostgreSQL's processes are on this machine
         assert cpu["all"] == sum(value for name, value in cpu.items() if name != "all")
         bound = figures[f"cpu_bound_{workers}_process_msgs_per_s"]
-        assert bound == pytest.approx(figures["cpus"] * 1e6 / cpu["all"], rel=0.01)
+        # The bound is printed in whole messages per second: allow its rounding on a slow day.
+        assert bound == pytest.approx(figures["cpus"] * 1e6 / cpu["all"], rel=0.01, abs=1)
     assert not Profile.objects.filter(external_id__startswith="bench-send-").exists()
     assert not Campaign.objects.filter(slug__startswith="bench-send-").exists()

@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from core import roles
+from predictions.services import predictions_refresh
 from profiles.models import Profile
 from segments.models import Segment
 from segments.services import segment_evaluate
@@ -28,6 +29,9 @@ DEMO_SEGMENTS = [
     ("高价值客户", "high-value", {"attr": "value_tier", "op": "eq", "value": "high"}),
     ("近 90 天复购", "repeat-buyers-90d",
      {"event": "purchase", "within_days": 90, "count": {"gte": 2}}),
+    ("流失风险高的高价值客户", "at-risk-high-value",
+     {"all": [{"attr": "churn_risk", "op": "gte", "value": 0.6},
+              {"attr": "clv_365d", "op": "gte", "value": 500}]}),
 ]  # fmt: skip
 
 
@@ -43,6 +47,8 @@ class Command(BaseCommand):
             self.stdout.write("The database already holds profiles; no demo data added.")
         else:
             call_command("seed_demo", profiles=profiles, events=events, stdout=self.stdout)
+            run = predictions_refresh()
+            self.stdout.write(f"predictions: {run.get_status_display()}, {run.scored} scored")
             self._segments()
         credentials = self._credentials()
         host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("WEB_PORT", "8000")

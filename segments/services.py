@@ -15,9 +15,11 @@ from segments import sql as segment_sql
 from segments.compiler import (
     SharedMeasures,
     common_conditions,
-    compile_rule,
     measure_keys,
     profile_columns,
+    rule_matching,
+    shared_candidates,
+    shared_candidates_query,
     shared_matching,
     shared_measure_columns,
     shared_measures,
@@ -44,7 +46,8 @@ def segment_preview(*, rule, slug: str | None = None, now: datetime.datetime | N
     """
     tree = parse_rule(rule, resolve=segment_rule, slug=slug)
     now = now or timezone.now()
-    members = Profile.objects.filter(compile_rule(tree, now=now))
+    matching, _choice = rule_matching(tree, now=now)
+    members = Profile.objects.filter(pk__in=matching)
     sample = members.order_by("pk").values_list("external_id", flat=True)[:PREVIEW_SAMPLE_SIZE]
     return {"size": members.count(), "sample": list(sample), "as_of": now.isoformat()}
 
@@ -141,7 +144,7 @@ def _membership_replace(
     membership row at all.
     """
     if shared is None:
-        matching = Profile.objects.filter(compile_rule(tree, now=now)).values("pk")
+        matching, _choice = rule_matching(tree, now=now)
     else:
         matching = shared_matching(tree, now=now, shared=shared)
     matching_sql, matching_params = select_sql(matching)
@@ -252,7 +255,7 @@ def segments_evaluate_many(
             parsed[pk] = rule_parse(rule=rule, slug=slug)
     ordered = _dependency_order(segment_ids, slugs, parsed)
     trees = [parsed[pk].tree for pk in ordered if pk in parsed and parsed[pk].tree is not None]
-    plan = _shared_plan(trees)
+    plan = _shared_plan(trees, now)
     try:
         if plan is not None:
             shared_measures_fill(plan=plan, now=now)
@@ -265,8 +268,12 @@ def segments_evaluate_many(
             shared_measures_drop(plan=plan)
 
 
-def _shared_plan(trees: list[Node]) -> SharedMeasures | None:
-    """Return the plan of the tables the rules share, or None when they share nothing."""
+def _shared_plan(trees: list[Node], now: datetime.datetime) -> SharedMeasures | None:
+    """Return the plan of the tables the rules share, or None when they share nothing.
+
+    When the union of the rules' candidates is small enough (``shared_candidates``), every
+    table holds only those profiles.
+    """
     keys = set().union(*(measure_keys(tree) for tree in trees))
     tags = set().union(*(tag_slugs(tree) for tree in trees))
     # A narrow copy of the profile columns pays for itself once several rules scan it.
@@ -275,13 +282,17 @@ def _shared_plan(trees: list[Node]) -> SharedMeasures | None:
     common = common_conditions(trees) if columns is not None else ()
     if not (keys or tags or columns):
         return None
-    return shared_measures(keys, tags=tags, profile_columns=columns, common=common)
+    candidates = shared_candidates(trees, now=now) if keys else None
+    return shared_measures(
+        keys, tags=tags, profile_columns=columns, common=common, candidates=candidates
+    )
 
 
 def shared_measures_drop(*, plan: SharedMeasures) -> None:
     """Drop the temporary tables of a shared-measures plan."""
     with connection.cursor() as cursor:
-        for table in [*plan.tables, *plan.tags.values(), *filter(None, [plan.profiles])]:
+        extra = filter(None, [plan.profiles, plan.candidates])
+        for table in [*plan.tables, *plan.tags.values(), *extra]:
             cursor.execute(segment_sql.table_drop(table))
 
 
@@ -294,10 +305,14 @@ def _steps_run(steps: list[segment_sql.Step], params) -> None:
 def shared_measures_fill(*, plan: SharedMeasures, now: datetime.datetime) -> None:
     """Create and fill the temporary tables of a shared-measures plan.
 
-    Each table of measures is filled by one grouped scan, each table of tag carriers by one
-    query, then indexed; so is the narrow copy of the profile columns, if the plan has one
-    (statements in ``segments.sql``).
+    The union of the rules' candidates first, if the plan restricts to it; then each table of
+    measures by one scan of its event window (of those candidates' events only, if so), each
+    table of tag carriers by one query, each then indexed; then the narrow copy of the profile
+    columns, if the plan has one (statements in ``segments.sql``).
     """
+    if plan.candidates is not None:  # first: the other tables hold only these profiles
+        select, params = select_sql(shared_candidates_query(plan))
+        _steps_run(segment_sql.ids_table_fill(plan.candidates, select), params)
     for table in plan.tables:
         columns = [(name, measure) for name, measure, _days in shared_measure_columns(plan, table)]
         select, params = select_sql(shared_measures_query(plan, table, now=now))
@@ -305,7 +320,7 @@ def shared_measures_fill(*, plan: SharedMeasures, now: datetime.datetime) -> Non
     for slug, table in plan.tags.items():
         select, params = select_sql(shared_tag_query(slug, now=now))
         _steps_run(segment_sql.ids_table_fill(table, select), params)
-    if plan.profiles is not None:
+    if plan.profiles is not None:  # after the tag tables: the common conditions read them
         select, params = select_sql(shared_profiles_query(plan, now=now))
         _steps_run(segment_sql.copy_table_fill(plan.profiles, select), params)
 

@@ -4,6 +4,8 @@ Each is run on SQLite and on PostgreSQL by ``tests/segments/test_sql.py``. Table
 the models (quoted), values are always parameters.
 """
 
+import json
+
 from django.db import connection
 
 from segments.models import SegmentMembership, SegmentTransition
@@ -186,3 +188,24 @@ def comparison(column: str, op: str, operand) -> tuple[str, list]:
 def shared_ids(table: str, where: str = "") -> str:
     """Return the SELECT of the profile ids of a shared table, those meeting ``where`` if given."""
     return f"SELECT profile_id FROM {table}" + (f" WHERE {where}" if where else "")
+
+
+# What the database expects a query to return (``segments.compiler.planning``).
+
+
+def rows_estimate(select: str, params, *, cap: int) -> float:
+    """Return how many rows ``select`` returns, as the database estimates it.
+
+    PostgreSQL: the planner's row estimate of the statement (``EXPLAIN``, from its statistics:
+    ``pg_stats`` of each column, tag carriers included, and ``pg_class``), nothing is run.
+    SQLite keeps no statistics unless ANALYZE is run, so it counts, up to ``cap`` rows.
+    """
+    with connection.cursor() as cursor:
+        if _postgresql():
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {select}", params)
+            (document,) = cursor.fetchone()
+            if isinstance(document, str):
+                document = json.loads(document)
+            return float(document[0]["Plan"]["Plan Rows"])
+        cursor.execute(f"SELECT COUNT(*) FROM ({select} LIMIT {int(cap)}) AS counted", params)
+        return float(cursor.fetchone()[0])

@@ -43,13 +43,23 @@ Semantics (identical on SQLite and PostgreSQL, and what the tests' Python evalua
 from __future__ import annotations
 
 from segments.compiler.core import compile_node, compile_rule, uses_behaviour  # noqa: F401
-from segments.compiler.expressions import Env  # noqa: F401
+from segments.compiler.expressions import CORRELATED, GROUPED, PLANS, Env  # noqa: F401
+from segments.compiler.planning import (  # noqa: F401
+    AUTO,
+    PlanChoice,
+    candidates_q,
+    plan_choose,
+    rule_candidates,
+    rule_matching,
+    shared_candidates,
+)
 from segments.compiler.shared import (  # noqa: F401
     MeasureKey,
     SharedMeasures,
     common_conditions,
     measure_keys,
     profile_columns,
+    shared_candidates_query,
     shared_matching,
     shared_measure_columns,
     shared_measures,

@@ -185,13 +185,21 @@ DAY_BOUNDS = {
 TRAIT_EXPRESSIONS = {str: TraitText, float: TraitNumber, int: TraitNumber, bool: TraitBoolean}
 
 
+# The two plans of a rule's event counts and sums (``segments.compiler.planning`` chooses).
+GROUPED = "grouped"  # one grouped scan of the event window, joined with IN
+CORRELATED = "correlated"  # per candidate profile, through the (profile, name, occurred_at) index
+PLANS = (GROUPED, CORRELATED)
+
+
 @dataclass(frozen=True)
 class Env:
-    """What every compiler is given: the moment, the time zone, the shared tables if any."""
+    """What every compiler is given: the moment, the time zone, the shared tables if any, and
+    the plan of event counts and sums (``GROUPED`` or ``CORRELATED``)."""
 
     now: datetime.datetime
     tz: datetime.tzinfo
     shared: SharedMeasures | None = None
+    plan: str = GROUPED
 
 
 def event_measure(measure: str, window: Q | None = None):

@@ -19,9 +19,13 @@ from segments.conditions import condition_kind_of
 # Measures shared by several rules ---------------------------------------------------------------
 #
 # Refreshing many segments at once, the per-profile counts and sums of each event are computed
-# once, by one grouped scan per event name over the widest window any rule asks for, into a
-# temporary table with one column per (measure, window); each rule then reads that table instead
-# of scanning the events again. ``shared_measures`` plans the tables, the caller creates them.
+# once, by one scan per event name over the widest window any rule asks for, into a temporary
+# table with one column per (measure, window); each rule then reads only its own columns of that
+# table instead of scanning the events again. When the union of the rules' candidates (the
+# profiles their cheap conditions leave, ``segments.compiler.planning``) is small, it is
+# materialised first and the scan reads only those profiles' events, through the
+# ``(profile_id, name, occurred_at)`` index: no profile outside it can be a member of any of
+# the rules, whatever its events. ``shared_measures`` plans the tables, the caller creates them.
 
 MeasureKey = tuple[str, str, int]  # (event, "count" or "sum", within_days)
 
@@ -42,6 +46,8 @@ class SharedMeasures:
     profile_columns: tuple[str, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)  # tag slug -> table of its carriers
     common: tuple[rules.Node, ...] = ()
+    candidates: str | None = None  # table of the union of the rules' candidates, if restricted
+    candidates_condition: Q | None = None  # the condition that selects them
 
 
 def measure_key(node: rules.EventCondition) -> MeasureKey:
@@ -69,13 +75,15 @@ def shared_measures(
     tags: set[str] = frozenset(),
     profile_columns: set[str] | None = None,
     common: tuple[rules.Node, ...] = (),
+    candidates: Q | None = None,
     prefix: str = "segment_shared",
 ) -> SharedMeasures:
     """Plan one table per event name holding every measure in ``keys``, one per tag in ``tags``.
 
     With ``profile_columns`` (see ``profile_columns``), also plan a narrow copy of those
     profile columns for the rules to scan, holding only the profiles that satisfy ``common``
-    (see ``common_conditions``).
+    (see ``common_conditions``). With ``candidates`` (a condition on profiles that every
+    member of every rule satisfies), the measures and the copy hold only those profiles.
     """
     columns, tables = {}, {}
     for number, event in enumerate(sorted({key[0] for key in keys})):
@@ -88,6 +96,8 @@ def shared_measures(
         columns=columns,
         tables=tables,
         tags={slug: f"{prefix}_tag_{number}" for number, slug in enumerate(sorted(tags))},
+        candidates=None if candidates is None else f"{prefix}_candidates",
+        candidates_condition=candidates,
     )
     if profile_columns is None:
         return plan
@@ -151,7 +161,7 @@ def shared_profiles_query(plan: SharedMeasures, *, now: datetime.datetime):
     of the profiles that satisfy the conditions every rule requires (read via the plan's tables).
     """
     fields = {field.column: field.attname for field in Profile._meta.concrete_fields}
-    profiles = Profile.objects.order_by()
+    profiles = _restricted(Profile.objects.order_by(), "pk", plan)
     if plan.common:
         condition = compile_rule(rules.AllOf(plan.common), now=now, shared=plan)
         profiles = profiles.filter(condition)
@@ -192,6 +202,7 @@ def shared_measures_query(plan: SharedMeasures, table: str, *, now: datetime.dat
     events = Event.objects.filter(
         name=event, occurred_at__gte=now - datetime.timedelta(days=widest), occurred_at__lte=now
     )
+    events = _restricted(events, "profile_id", plan)
     measures = {
         column: event_measure(measure, Q(occurred_at__gte=now - datetime.timedelta(days=days)))
         for column, measure, days in shared_measure_columns(plan, table)
@@ -199,6 +210,19 @@ def shared_measures_query(plan: SharedMeasures, table: str, *, now: datetime.dat
     return (
         events.order_by().values("profile").annotate(**measures).values_list("profile", *measures)
     )
+
+
+def shared_candidates_query(plan: SharedMeasures):
+    """Return the query of the ids of the union of the rules' candidates (the plan has one)."""
+    return Profile.objects.filter(plan.candidates_condition).order_by().values_list("pk")
+
+
+def _restricted(queryset, column: str, plan: SharedMeasures):
+    """Return ``queryset`` limited to the plan's candidates, if it has a table of them."""
+    if plan.candidates is None:
+        return queryset
+    ids = RawSQL(sql.shared_ids(plan.candidates), [])  # noqa: S611
+    return queryset.filter(**{f"{column}__in": ids})
 
 
 def shared_event(node: rules.EventCondition, env: Env) -> Q | None:

@@ -1,0 +1,247 @@
+"""Choose each rule's plan from the size of the candidate set its cheap conditions leave.
+
+A rule's event counts and sums run in one of two plans (``segments.compiler.events``):
+``GROUPED``, one grouped scan of each event window, or ``CORRELATED``, one probe of the
+``(profile_id, name, occurred_at)`` index per candidate profile. Which is cheaper depends on how
+many profiles reach the event conditions at all: the *candidates*, the profiles that the cheap
+conditions leave. A condition is cheap when it reads no event: attributes (of the profile, or of
+any one-row-per-profile model registered with ``attribute_register``), tags, consent, segment
+membership, a journey stage, and any kind another app registers. ``candidates_q`` builds them:
+
+- a cheap subtree is its own candidate set;
+- ``all``: the intersection of its children's sets (event conditions restrict nothing);
+- ``any``: the union of its branches' sets, or everyone when one branch has none;
+- an event condition, or ``not`` of a subtree with events: everyone.
+
+Every member of a rule is a candidate, whatever its events (the sets only drop conditions).
+
+The costs compared, in event rows read, from the database's own estimates
+(``segments.sql.rows_estimate``: the planner's ``EXPLAIN`` on PostgreSQL, which reads tag
+carrier counts and ``pg_stats``; a count up to a cap on SQLite, which keeps no statistics):
+
+- grouped: the rows of each event window (one scan per event name, its widest window);
+- correlated: candidates x (PROBE_ROWS + the rows one profile has in each window), summed over
+  the event names, PROBE_ROWS being the cost of descending the index once for one profile.
+
+``SEGMENT_PLAN`` (a setting; tests and the benchmark pass ``plan=``) forces either plan.
+"""
+
+from __future__ import annotations
+
+import datetime
+import operator
+from dataclasses import dataclass
+from functools import reduce
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from core.sql import select_sql
+from profiles.models import Event, Profile
+from profiles.services.consent import profiling_allowed_q
+from segments import rules, sql
+from segments.compiler.core import compile_node, compile_rule, uses_behaviour
+from segments.compiler.expressions import (
+    CORRELATED,
+    COUNT_EXISTS,
+    GROUPED,
+    PLANS,
+    Env,
+)
+
+AUTO = "auto"
+# One probe of the (profile_id, name, occurred_at) index for one profile costs about as much as
+# reading this many event rows in a sequential scan (measured on PostgreSQL at 1M profiles:
+# an index descent and the heap pages of one profile's events, against rows read in order).
+PROBE_ROWS = 40
+# SQLite counts rows instead of estimating them: it stops counting here.
+SQLITE_COUNT_CAP = 200_000
+ERROR_PLAN = "Unknown segment plan “{plan}”: use one of auto, {plans}."
+
+
+@dataclass(frozen=True)
+class PlanChoice:
+    """The plan chosen for a rule, and the estimates it was chosen from (None if forced)."""
+
+    plan: str
+    candidates: float | None = None
+    profiles: float | None = None
+    grouped_cost: float | None = None
+    correlated_cost: float | None = None
+
+    def as_dict(self) -> dict:
+        return {key: value for key, value in self.__dict__.items() if value is not None}
+
+
+def reads_events(node: rules.Node) -> bool:
+    """Return whether the subtree has an event condition (any other condition is cheap)."""
+    return any(isinstance(inner, rules.EventCondition) for inner in rules.walk(node))
+
+
+Terms = list[list[Q]]  # a union of intersections: candidates as OR of ANDs of cheap conditions
+# Past this many intersections, a union is kept as one condition (estimated as a whole).
+MAX_TERMS = 8
+
+
+def _and(conditions: list[Q]) -> Q:
+    return reduce(operator.and_, conditions) if conditions else Q()
+
+
+def _or(terms: Terms) -> Q:
+    return reduce(operator.or_, (_and(term) for term in terms))
+
+
+def candidate_terms(node: rules.Node, env: Env) -> Terms | None:
+    """Return the candidates of ``node`` as a union of intersections of its cheap conditions
+    (each estimated on its own: planners estimate an OR of semi-joins poorly); None when they
+    restrict nothing (everyone is a candidate)."""
+    if not reads_events(node):
+        return [[compile_node(node, "", env)]]
+    if isinstance(node, rules.AnyOf):
+        branches = [candidate_terms(child, env) for child in node.children]
+        if any(branch is None for branch in branches):
+            return None
+        terms = [term for branch in branches for term in branch]
+    elif isinstance(node, rules.AllOf):
+        terms = [[]]
+        for child in node.children:
+            found = candidate_terms(child, env)
+            if found is not None:
+                terms = [left + right for left in terms for right in found]
+        if terms == [[]]:
+            return None
+    else:
+        return None  # an event condition, or "not" of a subtree with events
+    return terms if len(terms) <= MAX_TERMS else [[_or(terms)]]
+
+
+def candidates_q(node: rules.Node, env: Env) -> Q | None:
+    """Return a condition every profile satisfying ``node`` satisfies, built from its cheap
+    conditions only; None when they restrict nothing (everyone is a candidate)."""
+    terms = candidate_terms(node, env)
+    return None if terms is None else _or(terms)
+
+
+def rule_candidate_terms(tree: rules.Node, *, now: datetime.datetime) -> Terms | None:
+    """Return the candidates of a rule as ``compile_rule`` evaluates it (profiling included)."""
+    terms = candidate_terms(tree, Env(now=now, tz=timezone.get_default_timezone()))
+    if uses_behaviour(tree):
+        terms = (
+            [[profiling_allowed_q()]]
+            if terms is None
+            else [[*term, profiling_allowed_q()] for term in terms]
+        )
+    return terms
+
+
+def rule_candidates(tree: rules.Node, *, now: datetime.datetime) -> Q | None:
+    """Return the condition selecting a rule's candidates, or None for everyone."""
+    terms = rule_candidate_terms(tree, now=now)
+    return None if terms is None else _or(terms)
+
+
+def candidates_estimate(terms: Terms | None, profiles: float) -> float:
+    """Return the estimated number of candidates: the sum of the intersections' estimates."""
+    if terms is None:
+        return profiles
+    found = sum(rows_estimate(Profile.objects.filter(_and(term)).values("pk")) for term in terms)
+    return min(found, profiles)
+
+
+def _aggregates(tree: rules.Node) -> dict[str, int]:
+    """Return the event names the rule counts or sums (not mere EXISTS), with the widest window."""
+    widest: dict[str, int] = {}
+    for node in rules.walk(tree):
+        if isinstance(node, rules.EventCondition) and not (
+            node.measure == "count" and (node.op, node.value) in COUNT_EXISTS
+        ):
+            widest[node.event] = max(widest.get(node.event, 0), node.within_days)
+    return widest
+
+
+def rows_estimate(queryset: QuerySet) -> float:
+    """Return the database's estimate of the rows ``queryset`` returns."""
+    select, params = select_sql(queryset)
+    return sql.rows_estimate(select, params, cap=SQLITE_COUNT_CAP)
+
+
+def window_rows(event: str, days: int, *, now: datetime.datetime) -> float:
+    """Return the estimated number of ``event`` rows in the last ``days`` days before ``now``."""
+    since = now - datetime.timedelta(days=days)
+    events = Event.objects.filter(name=event, occurred_at__gte=since, occurred_at__lte=now)
+    return rows_estimate(events.values("profile_id"))
+
+
+def plan_forced(plan: str | None) -> str:
+    """Return the plan asked for (the argument, else the setting): auto, grouped or correlated."""
+    plan = plan or getattr(settings, "SEGMENT_PLAN", AUTO)
+    if plan != AUTO and plan not in PLANS:
+        raise ValueError(ERROR_PLAN.format(plan=plan, plans=", ".join(PLANS)))
+    return plan
+
+
+def plan_choose(tree: rules.Node, *, now: datetime.datetime, plan: str | None = None) -> PlanChoice:
+    """Return the plan for ``tree``: forced by ``plan`` or SEGMENT_PLAN, else the cheaper one by
+    the database's estimates of the candidates and the event windows."""
+    forced = plan_forced(plan)
+    if forced != AUTO:
+        return PlanChoice(plan=forced)
+    windows = _aggregates(tree)
+    if not windows:  # EXISTS and cheap conditions only: the plans are the same
+        return PlanChoice(plan=GROUPED)
+    profiles = rows_estimate(Profile.objects.values("pk"))
+    candidates = candidates_estimate(rule_candidate_terms(tree, now=now), profiles)
+    rows = {event: window_rows(event, days, now=now) for event, days in windows.items()}
+    grouped = sum(rows.values())
+    per_profile = sum(PROBE_ROWS + count / max(profiles, 1) for count in rows.values())
+    correlated = candidates * per_profile
+    return PlanChoice(
+        plan=CORRELATED if correlated < grouped else GROUPED,
+        candidates=candidates,
+        profiles=profiles,
+        grouped_cost=grouped,
+        correlated_cost=correlated,
+    )
+
+
+def rule_matching(
+    tree: rules.Node, *, now: datetime.datetime, plan: str | None = None
+) -> tuple[QuerySet, PlanChoice]:
+    """Return the ids (``values("pk")``) of the profiles satisfying ``tree`` in its chosen plan,
+    and the choice."""
+    choice = plan_choose(tree, now=now, plan=plan)
+    condition = compile_rule(tree, now=now, plan=choice.plan)
+    return Profile.objects.filter(condition).values("pk"), choice
+
+
+def shared_candidates(
+    trees: list[rules.Node], *, now: datetime.datetime, plan: str | None = None
+) -> Q | None:
+    """Return the union of the rules' candidates, when a refresh of them all should read only
+    those profiles' events (``segments.compiler.shared``); None to scan each window for everyone.
+
+    Chosen as ``plan_choose`` does, with the union's estimate against the windows the rules
+    share; forced by ``plan`` or SEGMENT_PLAN (``GROUPED``: never restrict).
+    """
+    forced = plan_forced(plan)
+    windows: dict[str, int] = {}
+    for tree in trees:
+        for event, days in _aggregates(tree).items():
+            windows[event] = max(windows.get(event, 0), days)
+    if not windows or forced == GROUPED:
+        return None
+    union: Terms = []
+    for tree in trees:
+        terms = rule_candidate_terms(tree, now=now)
+        if terms is None:
+            return None  # one rule may select anyone
+        union.extend(terms)
+    if forced == AUTO:
+        profiles = rows_estimate(Profile.objects.values("pk"))
+        candidates = candidates_estimate(union, profiles)
+        rows = [window_rows(event, days, now=now) for event, days in windows.items()]
+        per_profile = sum(PROBE_ROWS + count / max(profiles, 1) for count in rows)
+        if candidates * per_profile >= sum(rows):
+            return None
+    return _or(union)

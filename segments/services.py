@@ -315,7 +315,11 @@ def shared_measures_fill(*, plan: SharedMeasures, now: datetime.datetime) -> Non
         _steps_run(segment_sql.ids_table_fill(plan.candidates, select), params)
     for table in plan.tables:
         columns = [(name, measure) for name, measure, _days in shared_measure_columns(plan, table)]
-        select, params = select_sql(shared_measures_query(plan, table, now=now))
+        lateral = plan.candidates is not None and segment_sql.lateral_supported()
+        query = shared_measures_query(plan, table, now=now, per_candidate=lateral)
+        select, params = select_sql(query)
+        if lateral:
+            select = segment_sql.per_candidate(plan.candidates, select)
         _steps_run(segment_sql.measures_table_fill(table, columns, select), params)
     for slug, table in plan.tags.items():
         select, params = select_sql(shared_tag_query(slug, now=now))

@@ -165,6 +165,22 @@ def copy_table_fill(table: str, select: str) -> list[Step]:
     return steps + ([(f"ANALYZE {table}", False)] if _postgresql() else [])
 
 
+# The candidate whose events the query given to ``per_candidate`` reads.
+CANDIDATE_ID = "candidate.profile_id"
+
+
+def lateral_supported() -> bool:
+    """Return whether the database joins LATERAL (PostgreSQL does, SQLite does not)."""
+    return _postgresql()
+
+
+def per_candidate(candidates: str, select: str) -> str:
+    """Return the SELECT running ``select`` (which reads CANDIDATE_ID) once per row of the
+    table ``candidates``: one probe of the events index per candidate, whatever the planner
+    would estimate of a join."""
+    return f"SELECT m.* FROM {candidates} candidate CROSS JOIN LATERAL ({select}) AS m"
+
+
 def table_drop(table: str) -> str:
     """Return the statement dropping a temporary table if it exists."""
     return f"DROP TABLE IF EXISTS {table}"

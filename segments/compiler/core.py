@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from profiles.services.consent import profiling_allowed_q
 from segments import rules
-from segments.compiler.expressions import GROUPED, PLANS, Env
+from segments.compiler.expressions import CORRELATED, GROUPED, PLANS, Env
 from segments.conditions import condition_kind_of
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def compile_rule(
     )
     condition = compile_node(tree, "", env)
     if respect_profiling and uses_behaviour(tree):
-        condition &= profiling_allowed_q()
+        condition &= profiling_allowed_q(correlated=plan == CORRELATED)
     return condition
 
 

@@ -16,6 +16,7 @@ from django.db.models import (
     CharField,
     Count,
     DecimalField,
+    ExpressionWrapper,
     F,
     FloatField,
     Func,
@@ -213,6 +214,18 @@ def event_measure(measure: str, window: Q | None = None):
 def all_of(conditions) -> Q:
     """Return the AND of lookups and conditions."""
     return reduce(operator.and_, (Q(condition) for condition in conditions))
+
+
+def true_or_false(condition: Q) -> Q:
+    """Return ``condition`` as one boolean that is never NULL (NULL counts as false).
+
+    The same rows as ``condition AND <its operand> IS NOT NULL``, as one expression: PostgreSQL
+    has no statistics on an expression over a JSON trait and estimates a boolean it cannot read
+    at one half, where it multiplies two default selectivities of a comparison and a NULL test
+    into a few rows, and then plans the rest of the rule (joins, probes) for those few rows.
+    """
+    truth = ExpressionWrapper(condition, output_field=BooleanField())
+    return Q(Coalesce(truth, Value(False), output_field=BooleanField()))
 
 
 def one_of(lhs, values: list):

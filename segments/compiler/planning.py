@@ -54,7 +54,7 @@ AUTO = "auto"
 # One probe of the (profile_id, name, occurred_at) index for one profile costs about as much as
 # reading this many event rows in a sequential scan (measured on PostgreSQL at 1M profiles:
 # an index descent and the heap pages of one profile's events, against rows read in order).
-PROBE_ROWS = 40
+PROBE_ROWS = 12
 # SQLite counts rows instead of estimating them: it stops counting here.
 SQLITE_COUNT_CAP = 200_000
 ERROR_PLAN = "Unknown segment plan “{plan}”: use one of auto, {plans}."
@@ -79,73 +79,111 @@ def reads_events(node: rules.Node) -> bool:
     return any(isinstance(inner, rules.EventCondition) for inner in rules.walk(node))
 
 
-Terms = list[list[Q]]  # a union of intersections: candidates as OR of ANDs of cheap conditions
+# The candidates as a union of intersections of cheap conditions (nodes of the rule, or
+# PROFILING_ALLOWED, the condition compile_rule adds to a rule on behaviour).
+Term = tuple[object, ...]
+Terms = list[Term]
+PROFILING_ALLOWED = "profiling allowed"
 # Past this many intersections, a union is kept as one condition (estimated as a whole).
 MAX_TERMS = 8
 
 
-def _and(conditions: list[Q]) -> Q:
-    return reduce(operator.and_, conditions) if conditions else Q()
-
-
-def _or(terms: Terms) -> Q:
-    return reduce(operator.or_, (_and(term) for term in terms))
-
-
-def candidate_terms(node: rules.Node, env: Env) -> Terms | None:
+def candidate_terms(node: rules.Node) -> Terms | None:
     """Return the candidates of ``node`` as a union of intersections of its cheap conditions
     (each estimated on its own: planners estimate an OR of semi-joins poorly); None when they
     restrict nothing (everyone is a candidate)."""
     if not reads_events(node):
-        return [[compile_node(node, "", env)]]
+        return [(node,)]
     if isinstance(node, rules.AnyOf):
-        branches = [candidate_terms(child, env) for child in node.children]
-        if any(branch is None for branch in branches):
-            return None
-        terms = [term for branch in branches for term in branch]
+        terms = _union(node)
     elif isinstance(node, rules.AllOf):
-        terms = [[]]
-        for child in node.children:
-            found = candidate_terms(child, env)
-            if found is not None:
-                terms = [left + right for left in terms for right in found]
-        if terms == [[]]:
-            return None
+        terms = _intersection(node)
     else:
         return None  # an event condition, or "not" of a subtree with events
-    return terms if len(terms) <= MAX_TERMS else [[_or(terms)]]
+    if terms is None or len(terms) <= MAX_TERMS:
+        return terms
+    return [(rules.AnyOf(tuple(rules.AllOf(term) for term in terms)),)]  # cheap: one condition
+
+
+def _union(node: rules.AnyOf) -> Terms | None:
+    branches = [candidate_terms(child) for child in node.children]
+    if any(branch is None for branch in branches):
+        return None
+    return [term for branch in branches for term in branch]
+
+
+def _intersection(node: rules.AllOf) -> Terms | None:
+    terms = [()]
+    for child in node.children:
+        found = candidate_terms(child)
+        if found is not None:
+            terms = [left + right for left in terms for right in found]
+    return None if terms == [()] else terms
+
+
+def _term_q(term: Term, env: Env) -> Q:
+    parts = [
+        profiling_allowed_q(correlated=env.plan == CORRELATED)
+        if node == PROFILING_ALLOWED
+        else compile_node(node, "", env)
+        for node in term
+    ]
+    return reduce(operator.and_, parts, Q())
+
+
+def terms_q(terms: Terms, *, now: datetime.datetime, plan: str = GROUPED) -> Q:
+    """Return the condition on profiles of a union of intersections, with the conditions they
+    all share taken out of the union (so that the database can join on those)."""
+    env = Env(now=now, tz=timezone.get_default_timezone(), plan=plan)
+    shared = _shared(terms)
+    rest = [tuple(node for node in term if node not in shared) for term in terms]
+    condition = _term_q(shared, env)
+    if all(rest):  # else one intersection is the shared conditions alone: the union is them
+        condition &= reduce(operator.or_, (_term_q(term, env) for term in rest))
+    return condition
+
+
+def _shared(terms: Terms) -> Term:
+    """Return the conditions every intersection of ``terms`` has."""
+    return tuple(node for node in terms[0] if all(node in term for term in terms[1:]))
 
 
 def candidates_q(node: rules.Node, env: Env) -> Q | None:
     """Return a condition every profile satisfying ``node`` satisfies, built from its cheap
     conditions only; None when they restrict nothing (everyone is a candidate)."""
-    terms = candidate_terms(node, env)
-    return None if terms is None else _or(terms)
+    terms = candidate_terms(node)
+    return None if terms is None else terms_q(terms, now=env.now, plan=env.plan)
 
 
-def rule_candidate_terms(tree: rules.Node, *, now: datetime.datetime) -> Terms | None:
+def rule_candidate_terms(tree: rules.Node) -> Terms | None:
     """Return the candidates of a rule as ``compile_rule`` evaluates it (profiling included)."""
-    terms = candidate_terms(tree, Env(now=now, tz=timezone.get_default_timezone()))
+    terms = candidate_terms(tree)
     if uses_behaviour(tree):
         terms = (
-            [[profiling_allowed_q()]]
-            if terms is None
-            else [[*term, profiling_allowed_q()] for term in terms]
+            [(PROFILING_ALLOWED,)] if terms is None else [(*t, PROFILING_ALLOWED) for t in terms]
         )
     return terms
 
 
 def rule_candidates(tree: rules.Node, *, now: datetime.datetime) -> Q | None:
     """Return the condition selecting a rule's candidates, or None for everyone."""
-    terms = rule_candidate_terms(tree, now=now)
-    return None if terms is None else _or(terms)
+    terms = rule_candidate_terms(tree)
+    return None if terms is None else terms_q(terms, now=now)
 
 
-def candidates_estimate(terms: Terms | None, profiles: float) -> float:
-    """Return the estimated number of candidates: the sum of the intersections' estimates."""
+def candidates_estimate(terms: Terms | None, profiles: float, *, now: datetime.datetime) -> float:
+    """Return the estimated number of candidates: the sum of the intersections' estimates, or
+    that of the conditions all of them share, whichever is smaller (the union is within both)."""
     if terms is None:
         return profiles
-    found = sum(rows_estimate(Profile.objects.filter(_and(term)).values("pk")) for term in terms)
+
+    def estimate(term: Term) -> float:
+        return rows_estimate(Profile.objects.filter(terms_q([term], now=now)).values("pk"))
+
+    found = sum(estimate(term) for term in terms)
+    shared = _shared(terms)
+    if len(terms) > 1 and shared:
+        found = min(found, estimate(shared))
     return min(found, profiles)
 
 
@@ -191,7 +229,7 @@ def plan_choose(tree: rules.Node, *, now: datetime.datetime, plan: str | None = 
     if not windows:  # EXISTS and cheap conditions only: the plans are the same
         return PlanChoice(plan=GROUPED)
     profiles = rows_estimate(Profile.objects.values("pk"))
-    candidates = candidates_estimate(rule_candidate_terms(tree, now=now), profiles)
+    candidates = candidates_estimate(rule_candidate_terms(tree), profiles, now=now)
     rows = {event: window_rows(event, days, now=now) for event, days in windows.items()}
     grouped = sum(rows.values())
     per_profile = sum(PROBE_ROWS + count / max(profiles, 1) for count in rows.values())
@@ -233,15 +271,16 @@ def shared_candidates(
         return None
     union: Terms = []
     for tree in trees:
-        terms = rule_candidate_terms(tree, now=now)
+        terms = rule_candidate_terms(tree)
         if terms is None:
             return None  # one rule may select anyone
         union.extend(terms)
     if forced == AUTO:
         profiles = rows_estimate(Profile.objects.values("pk"))
-        candidates = candidates_estimate(union, profiles)
+        union = list(dict.fromkeys(union))  # the same intersection once
+        candidates = candidates_estimate(union, profiles, now=now)
         rows = [window_rows(event, days, now=now) for event, days in windows.items()]
         per_profile = sum(PROBE_ROWS + count / max(profiles, 1) for count in rows)
         if candidates * per_profile >= sum(rows):
             return None
-    return _or(union)
+    return terms_q(union, now=now, plan=CORRELATED)

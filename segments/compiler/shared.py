@@ -196,13 +196,22 @@ def shared_measure_columns(plan: SharedMeasures, table: str) -> list[tuple[str, 
     return sorted(found, key=lambda item: int(item[0][1:]))
 
 
-def shared_measures_query(plan: SharedMeasures, table: str, *, now: datetime.datetime):
-    """Return the grouped query that fills ``table``: the profile id, then its columns in order."""
+def shared_measures_query(
+    plan: SharedMeasures, table: str, *, now: datetime.datetime, per_candidate: bool = False
+):
+    """Return the grouped query that fills ``table``: the profile id, then its columns in order.
+
+    With ``per_candidate``, the query reads the events of one candidate, ``sql.CANDIDATE_ID``,
+    for ``sql.per_candidate`` to run once per row of the plan's candidates (a LATERAL join).
+    """
     event, widest = plan.tables[table]
     events = Event.objects.filter(
         name=event, occurred_at__gte=now - datetime.timedelta(days=widest), occurred_at__lte=now
     )
-    events = _restricted(events, "profile_id", plan)
+    if per_candidate:
+        events = events.filter(profile_id=RawSQL(sql.CANDIDATE_ID, []))  # noqa: S611
+    else:
+        events = _restricted(events, "profile_id", plan)
     measures = {
         column: event_measure(measure, Q(occurred_at__gte=now - datetime.timedelta(days=days)))
         for column, measure, days in shared_measure_columns(plan, table)

@@ -153,6 +153,8 @@ def _membership_replace(
             cursor.execute(statement)
         cursor.execute(segment_sql.result_table_fill(matching_sql), matching_params)
         size = cursor.rowcount
+        for statement in segment_sql.result_table_index():
+            cursor.execute(statement)
     entered, exited = membership_version_write(
         segment_id=segment.pk,
         version=version,

@@ -19,7 +19,10 @@ def _tables() -> tuple[str, str]:
 
 
 def result_table_create() -> list[str]:
-    """Return the statements that (re)create the temporary table of one evaluation's result."""
+    """Return the statements to run before ``result_table_fill`` (they drop any earlier one;
+    on SQLite they create the table)."""
+    if connection.vendor == "postgresql":
+        return [f"DROP TABLE IF EXISTS {RESULT_TABLE}"]
     return [
         f"DROP TABLE IF EXISTS {RESULT_TABLE}",
         f"CREATE TEMP TABLE {RESULT_TABLE} (profile_id bigint PRIMARY KEY)",
@@ -27,8 +30,21 @@ def result_table_create() -> list[str]:
 
 
 def result_table_fill(select: str) -> str:
-    """Return the INSERT that fills the result table from a SELECT of profile ids."""
+    """Return the statement that fills the result table from a SELECT of distinct profile ids.
+
+    On PostgreSQL it creates the table (CREATE TABLE AS), which may run the rule's query in
+    parallel (INSERT … SELECT never does); ``result_table_index`` then indexes it.
+    """
+    if connection.vendor == "postgresql":
+        return f"CREATE TEMP TABLE {RESULT_TABLE} (profile_id) AS SELECT * FROM ({select}) AS m"
     return f"INSERT INTO {RESULT_TABLE} (profile_id) SELECT * FROM ({select}) AS m"
+
+
+def result_table_index() -> list[str]:
+    """Return the statements to run after ``result_table_fill`` (the key on PostgreSQL)."""
+    if connection.vendor == "postgresql":
+        return [f"CREATE UNIQUE INDEX {RESULT_TABLE}_profile ON {RESULT_TABLE} (profile_id)"]
+    return []
 
 
 def result_table_drop() -> str:
@@ -224,4 +240,20 @@ def rows_estimate(select: str, params, *, cap: int) -> float:
                 document = json.loads(document)
             return float(document[0]["Plan"]["Plan Rows"])
         cursor.execute(f"SELECT COUNT(*) FROM ({select} LIMIT {int(cap)}) AS counted", params)
+        return float(cursor.fetchone()[0])
+
+
+def hash_memory() -> float | None:
+    """Return the bytes one hash table of a query may use, or None for no such limit.
+
+    PostgreSQL hashes a subquery's rows only if they fit in ``work_mem`` times
+    ``hash_mem_multiplier`` (else it scans them again for every row); SQLite indexes any.
+    """
+    if not _postgresql():
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_size_bytes(current_setting('work_mem'))"
+            " * current_setting('hash_mem_multiplier')::float"
+        )
         return float(cursor.fetchone()[0])

@@ -48,6 +48,7 @@ from segments.compiler.planning import (  # noqa: F401
     AUTO,
     PlanChoice,
     candidates_q,
+    exists_windows,
     plan_choose,
     rule_candidates,
     rule_matching,

@@ -39,6 +39,7 @@ def compile_rule(
     respect_profiling: bool = True,
     shared: SharedMeasures | None = None,
     plan: str = GROUPED,
+    hashed: frozenset = frozenset(),
 ) -> Q:
     """Return the condition selecting the profiles that satisfy ``tree`` at ``now``.
 
@@ -47,13 +48,18 @@ def compile_rule(
     With ``shared``, event counts and sums are read from tables already filled for that plan.
     ``plan`` is how event counts and sums not read from ``shared`` run: ``GROUPED`` (one grouped
     scan each) or ``CORRELATED`` (probed per candidate profile); ``segments.compiler.planning``
-    chooses one from the database's estimates. Compiling itself runs no query.
+    chooses one from the database's estimates, and which event windows are small enough for a
+    grouped plan to hash (``hashed``, see ``Env``). Compiling itself runs no query.
     Raise RuleError for a condition that cannot run (e.g. a journey stage deleted since).
     """
     if plan not in PLANS:
         raise ValueError(ERROR_PLAN.format(plan=plan, plans=", ".join(PLANS)))
     env = Env(
-        now=now or timezone.now(), tz=timezone.get_default_timezone(), shared=shared, plan=plan
+        now=now or timezone.now(),
+        tz=timezone.get_default_timezone(),
+        shared=shared,
+        plan=plan,
+        hashed=hashed,
     )
     condition = compile_node(tree, "", env)
     if respect_profiling and uses_behaviour(tree):

@@ -25,6 +25,7 @@ from segments import rules, sql
 from segments.compiler.expressions import (
     CORRELATED,
     COUNT_EXISTS,
+    GROUPED,
     HOLDS,
     Env,
     compare,
@@ -128,8 +129,11 @@ def compile_event(node: rules.EventCondition, path: str, env: Env) -> Q:
     if node.measure == "count":
         any_event = COUNT_EXISTS.get((node.op, node.value))
         if any_event is not None:
-            exists = Exists(events.filter(profile=OuterRef("pk")))
-            return Q(exists) if any_event else ~Q(exists)
+            if env.plan == GROUPED and (node.event, node.within_days) in env.hashed:
+                found = Q(pk__in=events.values("profile"))
+            else:
+                found = Q(Exists(events.filter(profile=OuterRef("pk"))))
+            return found if any_event else ~found
         zero = 0
     else:
         zero = Decimal(0)

@@ -201,6 +201,9 @@ class Env:
     tz: datetime.tzinfo
     shared: SharedMeasures | None = None
     plan: str = GROUPED
+    # (event, within_days) whose profiles a GROUPED plan may hash: "any"/"none" of those is
+    # ``pk IN (SELECT profile_id …)``, a hashed set even inside an "any" (else EXISTS).
+    hashed: frozenset = frozenset()
 
 
 def event_measure(measure: str, window: Q | None = None):

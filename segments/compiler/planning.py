@@ -55,6 +55,8 @@ AUTO = "auto"
 # reading this many event rows in a sequential scan (measured on PostgreSQL at 1M profiles:
 # an index descent and the heap pages of one profile's events, against rows read in order).
 PROBE_ROWS = 12
+# What one profile id takes in a query's hash table (entry and overhead), in bytes.
+HASH_ROW_BYTES = 64
 # SQLite counts rows instead of estimating them: it stops counting here.
 SQLITE_COUNT_CAP = 200_000
 ERROR_PLAN = "Unknown segment plan “{plan}”: use one of auto, {plans}."
@@ -69,9 +71,12 @@ class PlanChoice:
     profiles: float | None = None
     grouped_cost: float | None = None
     correlated_cost: float | None = None
+    hashed: frozenset = frozenset()  # the EXISTS windows a grouped plan hashes
 
     def as_dict(self) -> dict:
-        return {key: value for key, value in self.__dict__.items() if value is not None}
+        found = {key: value for key, value in self.__dict__.items() if value is not None}
+        found["hashed"] = sorted(f"{event}/{days}" for event, days in self.hashed)
+        return found
 
 
 def reads_events(node: rules.Node) -> bool:
@@ -219,27 +224,54 @@ def plan_forced(plan: str | None) -> str:
     return plan
 
 
+def exists_windows(tree: rules.Node) -> set[tuple[str, int]]:
+    """Return the (event, days) windows the rule asks "any" or "none" of (EXISTS)."""
+    return {
+        (node.event, node.within_days)
+        for node in rules.walk(tree)
+        if isinstance(node, rules.EventCondition)
+        and node.measure == "count"
+        and (node.op, node.value) in COUNT_EXISTS
+    }
+
+
+def hashed_windows(tree: rules.Node, *, now: datetime.datetime) -> frozenset:
+    """Return the rule's EXISTS windows whose profile ids fit in one hash table of a query."""
+    memory = sql.hash_memory()
+    windows = exists_windows(tree)
+    if memory is None:
+        return frozenset(windows)
+    return frozenset(
+        (event, days)
+        for event, days in windows
+        if window_rows(event, days, now=now) * HASH_ROW_BYTES <= memory
+    )
+
+
 def plan_choose(tree: rules.Node, *, now: datetime.datetime, plan: str | None = None) -> PlanChoice:
     """Return the plan for ``tree``: forced by ``plan`` or SEGMENT_PLAN, else the cheaper one by
-    the database's estimates of the candidates and the event windows."""
+    the database's estimates of the candidates and the event windows. A grouped plan also
+    names the EXISTS windows it may hash."""
     forced = plan_forced(plan)
-    if forced != AUTO:
+    if forced == CORRELATED:
         return PlanChoice(plan=forced)
     windows = _aggregates(tree)
-    if not windows:  # EXISTS and cheap conditions only: the plans are the same
-        return PlanChoice(plan=GROUPED)
+    if forced == GROUPED or not windows:  # without counts or sums, nothing else to choose
+        return PlanChoice(plan=GROUPED, hashed=hashed_windows(tree, now=now))
     profiles = rows_estimate(Profile.objects.values("pk"))
     candidates = candidates_estimate(rule_candidate_terms(tree), profiles, now=now)
     rows = {event: window_rows(event, days, now=now) for event, days in windows.items()}
     grouped = sum(rows.values())
     per_profile = sum(PROBE_ROWS + count / max(profiles, 1) for count in rows.values())
     correlated = candidates * per_profile
+    chosen = CORRELATED if correlated < grouped else GROUPED
     return PlanChoice(
-        plan=CORRELATED if correlated < grouped else GROUPED,
+        plan=chosen,
         candidates=candidates,
         profiles=profiles,
         grouped_cost=grouped,
         correlated_cost=correlated,
+        hashed=hashed_windows(tree, now=now) if chosen == GROUPED else frozenset(),
     )
 
 
@@ -249,7 +281,7 @@ def rule_matching(
     """Return the ids (``values("pk")``) of the profiles satisfying ``tree`` in its chosen plan,
     and the choice."""
     choice = plan_choose(tree, now=now, plan=plan)
-    condition = compile_rule(tree, now=now, plan=choice.plan)
+    condition = compile_rule(tree, now=now, plan=choice.plan, hashed=choice.hashed)
     return Profile.objects.filter(condition).values("pk"), choice
 
 

@@ -29,6 +29,7 @@ from segments.compiler import (
     PLANS,
     common_conditions,
     compile_rule,
+    exists_windows,
     measure_keys,
     profile_columns,
     rule_candidates,
@@ -451,7 +452,9 @@ VALID_RULES = st.recursive(
 
 def selected(rule, plan: str = "grouped") -> set[str]:
     tree = parse_rule(rule, resolve=SEGMENT_RULES.get)
-    condition = compile_rule(tree, now=NOW, plan=plan)
+    # grouped: "any"/"none" of events as hashed IN sets; correlated: as EXISTS probes
+    hashed = exists_windows(tree) if plan == "grouped" else frozenset()
+    condition = compile_rule(tree, now=NOW, plan=plan, hashed=frozenset(hashed))
     return set(Profile.objects.filter(condition).values_list("external_id", flat=True))
 
 

@@ -119,7 +119,10 @@ def test_a_rule_without_counts_or_sums_has_nothing_to_choose(shop):
     bought = {"event": "purchase", "within_days": 7, "count": {"gte": 1}}
     rule = parse_rule({"all": [{"tag": "vip", "op": "has"}, bought]})
 
-    assert plan_choose(rule, now=NOW, plan="auto").as_dict() == {"plan": GROUPED}
+    choice = plan_choose(rule, now=NOW, plan="auto")
+
+    assert choice.as_dict() == {"plan": GROUPED, "hashed": ["purchase/7"]}
+    assert choice.hashed == {("purchase", 7)}  # a few rows: hashed, even inside an "any"
 
 
 @pytest.mark.parametrize("plan", [GROUPED, CORRELATED])

@@ -27,6 +27,7 @@ from segments.compiler import (
     shared_profiles_query,
     shared_tag_query,
     tag_slugs,
+    uses_behaviour,
 )
 from segments.membership import membership_version_write
 from segments.models import Segment, SegmentMembership, SegmentRun, SegmentTransition
@@ -286,8 +287,9 @@ def _shared_plan(trees: list[Node], now: datetime.datetime) -> SharedMeasures | 
         return None
     candidates = shared_candidates(trees, now=now) if keys else None
     return shared_measures(
-        keys, tags=tags, profile_columns=columns, common=common, candidates=candidates
-    )
+        keys, tags=tags, profile_columns=columns, common=common, candidates=candidates,
+        profiling_checked=all(uses_behaviour(tree) for tree in trees),
+    )  # fmt: skip
 
 
 def shared_measures_drop(*, plan: SharedMeasures) -> None:

@@ -13,7 +13,14 @@ from django.db.models.sql.datastructures import BaseTable
 from profiles.models import Event, Profile, ProfileTag
 from segments import rules, sql
 from segments.compiler.core import compile_rule
-from segments.compiler.expressions import COUNT_EXISTS, HOLDS, Env, event_measure
+from segments.compiler.expressions import (
+    CORRELATED,
+    COUNT_EXISTS,
+    GROUPED,
+    HOLDS,
+    Env,
+    event_measure,
+)
 from segments.conditions import condition_kind_of
 
 # Measures shared by several rules ---------------------------------------------------------------
@@ -48,6 +55,7 @@ class SharedMeasures:
     common: tuple[rules.Node, ...] = ()
     candidates: str | None = None  # table of the union of the rules' candidates, if restricted
     candidates_condition: Q | None = None  # the condition that selects them
+    profiling_checked: bool = False  # every candidate allows profiling: rules need not ask
 
 
 def measure_key(node: rules.EventCondition) -> MeasureKey:
@@ -76,6 +84,7 @@ def shared_measures(
     profile_columns: set[str] | None = None,
     common: tuple[rules.Node, ...] = (),
     candidates: Q | None = None,
+    profiling_checked: bool = False,
     prefix: str = "segment_shared",
 ) -> SharedMeasures:
     """Plan one table per event name holding every measure in ``keys``, one per tag in ``tags``.
@@ -83,7 +92,9 @@ def shared_measures(
     With ``profile_columns`` (see ``profile_columns``), also plan a narrow copy of those
     profile columns for the rules to scan, holding only the profiles that satisfy ``common``
     (see ``common_conditions``). With ``candidates`` (a condition on profiles that every
-    member of every rule satisfies), the measures and the copy hold only those profiles.
+    member of every rule satisfies), the measures and the copy hold only those profiles;
+    ``profiling_checked`` says that all of them allow personalised profiling (every rule is on
+    behaviour, so its candidates were chosen among those).
     """
     columns, tables = {}, {}
     for number, event in enumerate(sorted({key[0] for key in keys})):
@@ -106,6 +117,8 @@ def shared_measures(
         profiles=f"{prefix}_profiles",
         profile_columns=tuple(sorted({"id", *profile_columns})),
         common=common,
+        # the rules scan only the copy, which holds only candidates
+        profiling_checked=profiling_checked and candidates is not None,
     )
 
 
@@ -163,7 +176,8 @@ def shared_profiles_query(plan: SharedMeasures, *, now: datetime.datetime):
     fields = {field.column: field.attname for field in Profile._meta.concrete_fields}
     profiles = _restricted(Profile.objects.order_by(), "pk", plan)
     if plan.common:
-        condition = compile_rule(rules.AllOf(plan.common), now=now, shared=plan)
+        among = GROUPED if plan.candidates is None else CORRELATED
+        condition = compile_rule(rules.AllOf(plan.common), now=now, shared=plan, plan=among)
         profiles = profiles.filter(condition)
     return profiles.values_list(*(fields[column] for column in plan.profile_columns))
 
@@ -177,7 +191,15 @@ def shared_matching(tree: rules.Node, *, now: datetime.datetime, shared: SharedM
     ``BaseTable`` relied on here is pinned by
     ``tests/segments/test_sql.py::test_shared_matching_scans_the_narrow_profile_copy``.
     """
-    queryset = Profile.objects.filter(compile_rule(tree, now=now, shared=shared)).values("pk")
+    condition = compile_rule(
+        tree,
+        now=now,
+        shared=shared,
+        # among a few candidates, what is not shared is probed per profile
+        plan=GROUPED if shared.candidates is None else CORRELATED,
+        respect_profiling=not shared.profiling_checked,
+    )
+    queryset = Profile.objects.filter(condition).values("pk")
     if shared.profiles is not None:
         query = queryset.query
         alias = query.get_initial_alias()

@@ -37,6 +37,7 @@ from segments.compiler import (
     shared_matching,
     shared_measures,
     tag_slugs,
+    uses_behaviour,
 )
 from segments.models import Segment, SegmentMembership
 from segments.rules import (
@@ -507,6 +508,7 @@ def test_rules_evaluated_together_on_shared_measures_select_the_same(dataset, pl
         common=common_conditions(trees),
         # correlated: the tables hold only the union of the rules' candidates (if any is known)
         candidates=shared_candidates(trees, now=NOW, plan=plan),
+        profiling_checked=all(uses_behaviour(tree) for tree in trees),
     )
     assert plan.profiles is not None  # every condition kind says which columns it reads
     shared_measures_fill(plan=plan, now=NOW)

@@ -6,7 +6,8 @@ import zoneinfo
 import pytest
 from django.db import connection
 
-from profiles.models import Event, Profile
+from profiles.models import ConsentSource, Event, Profile
+from profiles.services.consent import ConsentEntry, consent_record
 from segments.compiler import (
     CORRELATED,
     GROUPED,
@@ -182,3 +183,30 @@ def test_a_refresh_of_many_segments_selects_the_same_in_either_plan(shop, plan, 
         for s in segments
     ]
     assert found == [{shop["vip"].pk}, {shop["vip"].pk, shop["busy"].pk}, {shop["vip"].pk}]
+
+
+@pytest.mark.parametrize("plan", [GROUPED, CORRELATED])
+def test_a_profile_that_withdrew_profiling_is_in_no_behaviour_segment_in_either_plan(
+    plan, settings
+):
+    settings.SEGMENT_PLAN = plan
+    shopper, private = ProfileFactory(city="上海"), ProfileFactory(city="上海")
+    consent_record(
+        entry=ConsentEntry(
+            profile_id=private.pk, channel="email", purpose="profiling", status="withdrawn",
+            source=ConsentSource.WEB_FORM,
+        )
+    )  # fmt: skip
+    spent_little = {"event": "purchase", "within_days": 30, "sum": "amount", "value": {"lt": 100}}
+    rules = [{"all": [IN_SHANGHAI, spent_little]}, SHANGHAI_BUYERS]
+    segments = [
+        Segment.objects.create(name=f"p{i}", slug=f"p{i}", rule=rule)
+        for i, rule in enumerate(rules)
+    ]
+
+    segments_evaluate_many(segment_ids=[s.pk for s in segments], now=NOW)
+    matching, _choice = rule_matching(parse_rule(rules[0]), now=NOW)
+
+    members = SegmentMembership.objects.filter(segment=segments[0])
+    assert set(members.values_list("profile_id", flat=True)) == {shopper.pk}  # none spent: 0 < 100
+    assert {row["pk"] for row in matching} == {shopper.pk}

@@ -13,10 +13,12 @@ from core.sql import select_sql
 from profiles.models import Profile
 from segments import sql as segment_sql
 from segments.compiler import (
+    CORRELATED,
     SharedMeasures,
     common_conditions,
     measure_keys,
     profile_columns,
+    rule_candidates,
     rule_matching,
     shared_candidates,
     shared_candidates_query,
@@ -144,18 +146,18 @@ def _membership_replace(
     (``segments.membership.membership_version_write``), so an unchanged result writes no
     membership row at all.
     """
+    own = None
     if shared is None:
-        matching, _choice = rule_matching(tree, now=now)
+        matching, own = _rule_plan(tree, now)
     else:
         matching = shared_matching(tree, now=now, shared=shared)
-    matching_sql, matching_params = select_sql(matching)
-    with connection.cursor() as cursor:
-        for statement in segment_sql.result_table_create():
-            cursor.execute(statement)
-        cursor.execute(segment_sql.result_table_fill(matching_sql), matching_params)
-        size = cursor.rowcount
-        for statement in segment_sql.result_table_index():
-            cursor.execute(statement)
+    try:
+        if own is not None:
+            shared_measures_fill(plan=own, now=now)
+        size = _result_fill(matching)
+    finally:
+        if own is not None:
+            shared_measures_drop(plan=own)
     entered, exited = membership_version_write(
         segment_id=segment.pk,
         version=version,
@@ -170,6 +172,42 @@ def _membership_replace(
 
         segment_tag_sync(segment=segment, version=version)
     return entered, exited, size
+
+
+def _result_fill(matching) -> int:
+    """Run the rule's query into the result table; return how many profiles it holds."""
+    matching_sql, matching_params = select_sql(matching)
+    with connection.cursor() as cursor:
+        for statement in segment_sql.result_table_create():
+            cursor.execute(statement)
+        cursor.execute(segment_sql.result_table_fill(matching_sql), matching_params)
+        size = cursor.rowcount
+        for statement in segment_sql.result_table_index():
+            cursor.execute(statement)
+    return size
+
+
+def _rule_plan(tree: Node, now: datetime.datetime) -> tuple[Any, SharedMeasures | None]:
+    """Return the ids of the profiles satisfying the rule in its chosen plan, and the tables to
+    fill first (and drop after), if any.
+
+    A correlated plan on PostgreSQL goes through the tables of a refresh of one rule: its
+    candidates once (a query that may run in parallel), their counts and sums of each event by
+    one LATERAL probe of the events index per candidate, then the rule over those few rows; a
+    correlated subquery in the rule's own WHERE would keep the whole query in one process.
+    """
+    matching, choice = rule_matching(tree, now=now)
+    keys, columns = measure_keys(tree), profile_columns([tree])
+    if choice.plan != CORRELATED or not segment_sql.lateral_supported() or not keys:
+        return matching, None
+    candidates = rule_candidates(tree, now=now, plan=CORRELATED)
+    if candidates is None or columns is None:
+        return matching, None
+    own = shared_measures(
+        keys, profile_columns=columns, candidates=candidates, prefix="segment_own",
+        profiling_checked=uses_behaviour(tree),
+    )  # fmt: skip
+    return shared_matching(tree, now=now, shared=own), own
 
 
 ERROR_WORKER_DIED = (
@@ -309,12 +347,19 @@ def _steps_run(steps: list[segment_sql.Step], params) -> None:
 def shared_measures_fill(*, plan: SharedMeasures, now: datetime.datetime) -> None:
     """Create and fill the temporary tables of a shared-measures plan.
 
-    The union of the rules' candidates first, if the plan restricts to it; then each table of
-    measures by one scan of its event window (of those candidates' events only, if so), each
-    table of tag carriers by one query, each then indexed; then the narrow copy of the profile
-    columns, if the plan has one (statements in ``segments.sql``).
+    The union of the rules' candidates first, if the plan restricts to it (with a narrow copy
+    of the profiles, the copy holds them and the table of ids is read from it); then each table
+    of measures by one scan of its event window (of those candidates' events only, by one
+    LATERAL probe each where the database has it), each table of tag carriers by one query,
+    each then indexed; then the narrow copy of the profile columns, if the plan has one and it
+    is not filled yet (statements in ``segments.sql``).
     """
-    if plan.candidates is not None:  # first: the other tables hold only these profiles
+    copied = plan.candidates is not None and plan.profiles is not None and not plan.common
+    if copied:  # the candidates' columns in one read of the profiles, their ids from those
+        _profiles_copy(plan, now)
+        select = segment_sql.shared_ids_as_profiles(plan.profiles)
+        _steps_run(segment_sql.ids_table_fill(plan.candidates, select), ())
+    elif plan.candidates is not None:  # first: the other tables hold only these profiles
         select, params = select_sql(shared_candidates_query(plan))
         _steps_run(segment_sql.ids_table_fill(plan.candidates, select), params)
     for table in plan.tables:
@@ -326,11 +371,15 @@ def shared_measures_fill(*, plan: SharedMeasures, now: datetime.datetime) -> Non
             select = segment_sql.per_candidate(plan.candidates, select)
         _steps_run(segment_sql.measures_table_fill(table, columns, select), params)
     for slug, table in plan.tags.items():
-        select, params = select_sql(shared_tag_query(slug, now=now))
+        select, params = select_sql(shared_tag_query(slug, now=now, plan=plan))
         _steps_run(segment_sql.ids_table_fill(table, select), params)
-    if plan.profiles is not None:  # after the tag tables: the common conditions read them
-        select, params = select_sql(shared_profiles_query(plan, now=now))
-        _steps_run(segment_sql.copy_table_fill(plan.profiles, select), params)
+    if plan.profiles is not None and not copied:  # after the tables the common conditions read
+        _profiles_copy(plan, now)
+
+
+def _profiles_copy(plan: SharedMeasures, now: datetime.datetime) -> None:
+    select, params = select_sql(shared_profiles_query(plan, now=now))
+    _steps_run(segment_sql.copy_table_fill(plan.profiles, select), params)
 
 
 def segment_queue(*, segment: Segment) -> None:

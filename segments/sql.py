@@ -217,6 +217,11 @@ def comparison(column: str, op: str, operand) -> tuple[str, list]:
     return f"{column} {SQL_OPERATORS[op]} %s", [operand]
 
 
+def shared_ids_as_profiles(table: str) -> str:
+    """Return the SELECT of the ids of a narrow copy of the profiles (its ``id`` column)."""
+    return f"SELECT id FROM {table}"
+
+
 def shared_ids(table: str, where: str = "") -> str:
     """Return the SELECT of the profile ids of a shared table, those meeting ``where`` if given."""
     return f"SELECT profile_id FROM {table}" + (f" WHERE {where}" if where else "")

@@ -170,10 +170,10 @@ def rule_candidate_terms(tree: rules.Node) -> Terms | None:
     return terms
 
 
-def rule_candidates(tree: rules.Node, *, now: datetime.datetime) -> Q | None:
+def rule_candidates(tree: rules.Node, *, now: datetime.datetime, plan: str = GROUPED) -> Q | None:
     """Return the condition selecting a rule's candidates, or None for everyone."""
     terms = rule_candidate_terms(tree)
-    return None if terms is None else terms_q(terms, now=now)
+    return None if terms is None else terms_q(terms, now=now, plan=plan)
 
 
 def candidates_estimate(terms: Terms | None, profiles: float, *, now: datetime.datetime) -> float:

@@ -116,7 +116,7 @@ def shared_measures(
         plan,
         profiles=f"{prefix}_profiles",
         profile_columns=tuple(sorted({"id", *profile_columns})),
-        common=common,
+        common=common if candidates is None else (),  # the candidates restrict more
         # the rules scan only the copy, which holds only candidates
         profiling_checked=profiling_checked and candidates is not None,
     )
@@ -127,10 +127,13 @@ def tag_slugs(tree: rules.Node) -> set[str]:
     return {node.tag for node in rules.walk(tree) if isinstance(node, rules.TagCondition)}
 
 
-def shared_tag_query(slug: str, *, now: datetime.datetime):
-    """Return the query of the ids of the profiles carrying tag ``slug`` live at ``now``."""
+def shared_tag_query(slug: str, *, now: datetime.datetime, plan: SharedMeasures | None = None):
+    """Return the query of the ids of the profiles carrying tag ``slug`` live at ``now`` (those
+    among the ``plan``'s candidates, if it restricts to them)."""
     live = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
     carriers = ProfileTag.objects.filter(live, tag__slug=slug)
+    if plan is not None:
+        carriers = _restricted(carriers, "profile_id", plan)
     return carriers.order_by().values_list("profile_id", flat=True).distinct()
 
 
@@ -174,7 +177,10 @@ def shared_profiles_query(plan: SharedMeasures, *, now: datetime.datetime):
     of the profiles that satisfy the conditions every rule requires (read via the plan's tables).
     """
     fields = {field.column: field.attname for field in Profile._meta.concrete_fields}
-    profiles = _restricted(Profile.objects.order_by(), "pk", plan)
+    if plan.candidates is not None and not plan.common:  # filled first: the candidates' rows
+        profiles = Profile.objects.order_by().filter(plan.candidates_condition)
+    else:
+        profiles = _restricted(Profile.objects.order_by(), "pk", plan)
     if plan.common:
         among = GROUPED if plan.candidates is None else CORRELATED
         condition = compile_rule(rules.AllOf(plan.common), now=now, shared=plan, plan=among)

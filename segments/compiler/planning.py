@@ -35,6 +35,7 @@ from functools import reduce
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from core.sql import select_sql
@@ -143,9 +144,16 @@ def terms_q(terms: Terms, *, now: datetime.datetime, plan: str = GROUPED) -> Q:
     shared = _shared(terms)
     rest = [tuple(node for node in term if node not in shared) for term in terms]
     condition = _term_q(shared, env)
-    if all(rest):  # else one intersection is the shared conditions alone: the union is them
-        condition &= reduce(operator.or_, (_term_q(term, env) for term in rest))
-    return condition
+    if not all(rest):  # one intersection is the shared conditions alone: the union is them
+        return condition
+    if len(rest) == 1:
+        return condition & _term_q(rest[0], env)
+    # A UNION of each intersection's ids: each reaches its profiles its own way (a tag's
+    # carriers, a trait's scan), where one OR would test every condition on every profile.
+    selects = [select_sql(Profile.objects.filter(_term_q(term, env)).values("pk")) for term in rest]
+    union = " UNION ".join(select for select, _params in selects)
+    params = [param for _select, found in selects for param in found]
+    return condition & Q(pk__in=RawSQL(union, params))  # noqa: S611
 
 
 def _shared(terms: Terms) -> Term:

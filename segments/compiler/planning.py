@@ -50,6 +50,7 @@ from segments.compiler.expressions import (
     PLANS,
     Env,
 )
+from segments.conditions import attributes
 
 AUTO = "auto"
 # One probe of the (profile_id, name, occurred_at) index for one profile costs about as much as
@@ -146,14 +147,31 @@ def terms_q(terms: Terms, *, now: datetime.datetime, plan: str = GROUPED) -> Q:
     condition = _term_q(shared, env)
     if not all(rest):  # one intersection is the shared conditions alone: the union is them
         return condition
-    if len(rest) == 1:
-        return condition & _term_q(rest[0], env)
+    if len(rest) == 1 or all(_on_the_row(node) for term in rest for node in term):
+        return condition & reduce(operator.or_, (_term_q(term, env) for term in rest))
     # A UNION of each intersection's ids: each reaches its profiles its own way (a tag's
     # carriers, a trait's scan), where one OR would test every condition on every profile.
     selects = [select_sql(Profile.objects.filter(_term_q(term, env)).values("pk")) for term in rest]
     union = " UNION ".join(select for select, _params in selects)
     params = [param for _select, found in selects for param in found]
     return condition & Q(pk__in=RawSQL(union, params))  # noqa: S611
+
+
+def _on_the_row(node) -> bool:
+    """Return whether a cheap condition reads only the profile's own row (no subquery)."""
+    return (
+        all(
+            isinstance(inner, rules.AllOf | rules.AnyOf | rules.Not)
+            or (isinstance(inner, rules.AttributeCondition) and _profile_attribute(inner))
+            for inner in rules.walk(node)
+        )
+        if node != PROFILING_ALLOWED
+        else False
+    )
+
+
+def _profile_attribute(node: rules.AttributeCondition) -> bool:
+    return node.is_trait or attributes()[node.attr].on_profile
 
 
 def _shared(terms: Terms) -> Term:

@@ -91,7 +91,8 @@ def segment_evaluate(
     """Evaluate a dynamic segment into its membership, writing only the difference.
 
     The segment is claimed with a compare-and-set, so two workers never evaluate it at once
-    (None is returned to the one that lost). The new membership is computed in the database;
+    (None is returned to the one that lost). The new membership is computed in the database,
+    in the plan ``segments.compiler.plan_choose`` picks for the rule (or SEGMENT_PLAN forces);
     rows that left are deleted, rows that entered are inserted with INSERT … SELECT, each change
     is logged as a SegmentTransition, and the version goes up by one. A failed run keeps the
     last good membership, records the error and marks the segment failed. ``shared`` names the
@@ -283,9 +284,11 @@ def segments_evaluate_many(
     Each rule is parsed once, here, and handed to its evaluation. The counts and sums of events
     that the rules compare are computed once per event name into temporary tables
     (``segments.compiler.shared_measures``), and the profile columns the rules read are copied
-    once into a narrow temporary table; then each segment is evaluated as ``segment_evaluate``
-    does, reading those tables. All use the same ``now``, so the shared measures mean the same
-    for every rule.
+    once into a narrow temporary table; when the union of the rules' candidates is small
+    (``segments.compiler.shared_candidates``), both hold only those profiles, whose events are
+    read through the index. Then each segment is evaluated as ``segment_evaluate`` does, reading
+    only its own columns of those tables. All use the same ``now``, so the shared measures mean
+    the same for every rule.
     """
     now = now or timezone.now()
     rows = Segment.objects.filter(pk__in=segment_ids).values_list("pk", "slug", "kind", "rule")

@@ -11,6 +11,9 @@ from django.db import connection
 from segments.models import SegmentMembership, SegmentTransition
 
 RESULT_TABLE = "segment_eval_result"
+# The memory a rule's query (and the fill of shared tables) may use per hash or sort, set for
+# its own transaction only (PostgreSQL): a grouped plan then hashes and groups in memory.
+QUERY_WORK_MEM = "256MB"
 
 
 def _tables() -> tuple[str, str]:
@@ -18,11 +21,21 @@ def _tables() -> tuple[str, str]:
     return q(SegmentTransition._meta.db_table), q(SegmentMembership._meta.db_table)
 
 
+def query_memory() -> str:
+    """Return the statement giving the rest of the transaction QUERY_WORK_MEM (PostgreSQL)."""
+    return f"SET LOCAL work_mem = '{QUERY_WORK_MEM}'"
+
+
+def query_memory_statements() -> list[str]:
+    """Return the statements to run in a transaction before a rule's query (none on SQLite)."""
+    return [query_memory()] if connection.vendor == "postgresql" else []
+
+
 def result_table_create() -> list[str]:
-    """Return the statements to run before ``result_table_fill`` (they drop any earlier one;
-    on SQLite they create the table)."""
+    """Return the statements to run, in a transaction, before ``result_table_fill`` (they drop
+    any earlier one, and give the query its memory; on SQLite they create the table)."""
     if connection.vendor == "postgresql":
-        return [f"DROP TABLE IF EXISTS {RESULT_TABLE}"]
+        return [query_memory(), f"DROP TABLE IF EXISTS {RESULT_TABLE}"]
     return [
         f"DROP TABLE IF EXISTS {RESULT_TABLE}",
         f"CREATE TEMP TABLE {RESULT_TABLE} (profile_id bigint PRIMARY KEY)",
@@ -140,7 +153,7 @@ def measures_table_fill(table: str, columns: list[tuple[str, str]], select: str)
     names = ", ".join(name for name, _measure in columns)
     if _postgresql():
         return [
-            ("SET LOCAL work_mem = '256MB'", False),
+            (query_memory(), False),
             (f"DROP TABLE IF EXISTS {table}", False),
             (
                 f"CREATE TEMP TABLE {table} (profile_id, {names}) AS SELECT * FROM ({select}) m",
@@ -251,14 +264,15 @@ def rows_estimate(select: str, params, *, cap: int) -> float:
 def hash_memory() -> float | None:
     """Return the bytes one hash table of a query may use, or None for no such limit.
 
-    PostgreSQL hashes a subquery's rows only if they fit in ``work_mem`` times
-    ``hash_mem_multiplier`` (else it scans them again for every row); SQLite indexes any.
+    PostgreSQL hashes a subquery's rows only if they fit in ``work_mem`` (QUERY_WORK_MEM, which
+    a rule's query runs with) times ``hash_mem_multiplier``, else it scans them again for every
+    row; SQLite indexes any.
     """
     if not _postgresql():
         return None
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pg_size_bytes(current_setting('work_mem'))"
-            " * current_setting('hash_mem_multiplier')::float"
+            "SELECT pg_size_bytes(%s) * current_setting('hash_mem_multiplier')::float",
+            [QUERY_WORK_MEM],
         )
         return float(cursor.fetchone()[0])

@@ -81,9 +81,11 @@ class PlanChoice:
         return found
 
 
-def reads_events(node: rules.Node) -> bool:
-    """Return whether the subtree has an event condition (any other condition is cheap)."""
-    return any(isinstance(inner, rules.EventCondition) for inner in rules.walk(node))
+def reads_events(node: rules.Node, *, segments: bool = False) -> bool:
+    """Return whether the subtree has an event condition (any other condition is cheap); with
+    ``segments``, a segment reference counts as one too (a refresh may change it meanwhile)."""
+    kinds = (rules.EventCondition, rules.SegmentCondition) if segments else rules.EventCondition
+    return any(isinstance(inner, kinds) for inner in rules.walk(node))
 
 
 # The candidates as a union of intersections of cheap conditions (nodes of the rule, or
@@ -95,16 +97,16 @@ PROFILING_ALLOWED = "profiling allowed"
 MAX_TERMS = 8
 
 
-def candidate_terms(node: rules.Node) -> Terms | None:
+def candidate_terms(node: rules.Node, *, segments: bool = False) -> Terms | None:
     """Return the candidates of ``node`` as a union of intersections of its cheap conditions
     (each estimated on its own: planners estimate an OR of semi-joins poorly); None when they
-    restrict nothing (everyone is a candidate)."""
-    if not reads_events(node):
+    restrict nothing (everyone is a candidate). ``segments``: see ``reads_events``."""
+    if not reads_events(node, segments=segments):
         return [(node,)]
     if isinstance(node, rules.AnyOf):
-        terms = _union(node)
+        terms = _union(node, segments)
     elif isinstance(node, rules.AllOf):
-        terms = _intersection(node)
+        terms = _intersection(node, segments)
     else:
         return None  # an event condition, or "not" of a subtree with events
     if terms is None or len(terms) <= MAX_TERMS:
@@ -112,17 +114,17 @@ def candidate_terms(node: rules.Node) -> Terms | None:
     return [(rules.AnyOf(tuple(rules.AllOf(term) for term in terms)),)]  # cheap: one condition
 
 
-def _union(node: rules.AnyOf) -> Terms | None:
-    branches = [candidate_terms(child) for child in node.children]
+def _union(node: rules.AnyOf, segments: bool) -> Terms | None:
+    branches = [candidate_terms(child, segments=segments) for child in node.children]
     if any(branch is None for branch in branches):
         return None
     return [term for branch in branches for term in branch]
 
 
-def _intersection(node: rules.AllOf) -> Terms | None:
+def _intersection(node: rules.AllOf, segments: bool) -> Terms | None:
     terms = [()]
     for child in node.children:
-        found = candidate_terms(child)
+        found = candidate_terms(child, segments=segments)
         if found is not None:
             terms = [left + right for left in terms for right in found]
     return None if terms == [()] else terms
@@ -186,9 +188,9 @@ def candidates_q(node: rules.Node, env: Env) -> Q | None:
     return None if terms is None else terms_q(terms, now=env.now, plan=env.plan)
 
 
-def rule_candidate_terms(tree: rules.Node) -> Terms | None:
+def rule_candidate_terms(tree: rules.Node, *, segments: bool = False) -> Terms | None:
     """Return the candidates of a rule as ``compile_rule`` evaluates it (profiling included)."""
-    terms = candidate_terms(tree)
+    terms = candidate_terms(tree, segments=segments)
     if uses_behaviour(tree):
         terms = (
             [(PROFILING_ALLOWED,)] if terms is None else [(*t, PROFILING_ALLOWED) for t in terms]
@@ -329,7 +331,8 @@ def shared_candidates(
         return None
     union: Terms = []
     for tree in trees:
-        terms = rule_candidate_terms(tree)
+        # segments refreshed earlier in the same run may change what their references select
+        terms = rule_candidate_terms(tree, segments=True)
         if terms is None:
             return None  # one rule may select anyone
         union.extend(terms)

@@ -129,10 +129,10 @@ def tag_slugs(tree: rules.Node) -> set[str]:
 
 def shared_tag_query(slug: str, *, now: datetime.datetime, plan: SharedMeasures | None = None):
     """Return the query of the ids of the profiles carrying tag ``slug`` live at ``now`` (those
-    among the ``plan``'s candidates, if it restricts to them)."""
+    among the ``plan``'s candidates, if the rules read only those: a copy holds only them)."""
     live = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
     carriers = ProfileTag.objects.filter(live, tag__slug=slug)
-    if plan is not None:
+    if plan is not None and plan.profiles is not None:  # only candidates are read, then
         carriers = _restricted(carriers, "profile_id", plan)
     return carriers.order_by().values_list("profile_id", flat=True).distinct()
 

@@ -274,6 +274,13 @@ SMS_INBOUND_SECRET = env.str("SMS_INBOUND_SECRET", default="")
 
 # Profiles: the RFM window in days.
 RFM_WINDOW_DAYS = env_int("RFM_WINDOW_DAYS", 365, minimum=1)
+# How a segment rule's event counts and sums run: "auto" (chosen per rule from the database's
+# estimates, segments.compiler.planning), or forced to "grouped" or "correlated".
+SEGMENT_PLAN = env.str("SEGMENT_PLAN", default="auto").strip().lower()
+if SEGMENT_PLAN not in ("auto", "grouped", "correlated"):
+    raise ImproperlyConfigured(
+        f"SEGMENT_PLAN={SEGMENT_PLAN!r} is not one of auto, grouped, correlated."
+    )
 
 # Predictions: k of the clusters (0: chosen by silhouette in 3..8) and the association rules'
 # minimum support (share of baskets) and confidence.

@@ -4,17 +4,26 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-requirements
+# Locks with hashes (`make lock` writes them from requirements/*.in): production installs
+# runtime.txt, development and CI dev.txt (runtime plus tests, benchmarks and tooling).
+LOCK := requirements/dev.txt
+COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes \
+	--allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 
-.PHONY: install messages setup run test test-pg lint check check-migrations check-schema \
-	check-imports check-complexity clean soak
+.PHONY: install lock messages setup run test test-pg lint check check-migrations check-schema \
+	check-imports check-complexity check-production release clean soak
 
-$(STAMP): requirements.txt
+$(STAMP): $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
-	cp requirements.txt $(STAMP)
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	cp $(LOCK) $(STAMP)
 
 install: $(STAMP)
+
+# After editing requirements/runtime.in or dev.in: pin what changed, keeping every other version.
+lock: install
+	$(COMPILE) --output-file requirements/runtime.txt requirements/runtime.in
+	$(COMPILE) --output-file requirements/dev.txt requirements/dev.in
 
 messages: install
 	$(BIN)/python manage.py compilemessages --ignore=.venv --verbosity 0
@@ -55,7 +64,7 @@ lint: install
 	$(BIN)/ruff check .
 
 # Static checks (CI runs them all before the tests; `make -k check` reports every failure).
-check: lint check-migrations check-schema check-imports check-complexity
+check: lint check-migrations check-schema check-imports check-complexity check-production
 
 check-migrations: install
 	$(BIN)/python manage.py makemigrations --check --dry-run
@@ -68,6 +77,17 @@ check-imports: install
 
 check-complexity: install
 	$(BIN)/python .ci/complexity.py
+
+# The shape of compose.yaml, Procfile.production and Dockerfile (CI cannot pull images to run them).
+check-production: install
+	$(BIN)/python .ci/production_check.py
+
+# Production, before starting Procfile.production and after each deploy, in a venv holding only
+# requirements/runtime.txt (no dev install here): translations, migrations, static files.
+release:
+	$(BIN)/python manage.py compilemessages --ignore=.venv --verbosity 0
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 
 clean:
 	rm -rf var/db.sqlite3* var/broker var/test-broker var/test.sqlite3 var/celerybeat-schedule*

@@ -97,6 +97,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -244,9 +245,12 @@ CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_PROXY", False) else None
-)
+# Behind one reverse proxy (nginx, a load balancer) that sets X-Forwarded-Proto and appends to
+# X-Forwarded-For: HTTPS and the client's address (for login lockouts) are taken from them.
+BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
+if BEHIND_PROXY:
+    AXES_CLIENT_IP_CALLABLE = "core.proxy.client_ip"
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 X_FRAME_OPTIONS = "DENY"
 
@@ -270,6 +274,13 @@ SMS_INBOUND_SECRET = env.str("SMS_INBOUND_SECRET", default="")
 
 # Profiles: the RFM window in days.
 RFM_WINDOW_DAYS = env_int("RFM_WINDOW_DAYS", 365, minimum=1)
+# How a segment rule's event counts and sums run: "auto" (chosen per rule from the database's
+# estimates, segments.compiler.planning), or forced to "grouped" or "correlated".
+SEGMENT_PLAN = env.str("SEGMENT_PLAN", default="auto").strip().lower()
+if SEGMENT_PLAN not in ("auto", "grouped", "correlated"):
+    raise ImproperlyConfigured(
+        f"SEGMENT_PLAN={SEGMENT_PLAN!r} is not one of auto, grouped, correlated."
+    )
 
 # Predictions: k of the clusters (0: chosen by silhouette in 3..8) and the association rules'
 # minimum support (share of baskets) and confidence.
@@ -478,10 +489,47 @@ PHONENUMBER_DEFAULT_REGION = env.str("PHONENUMBER_DEFAULT_REGION", default="CN")
 # thread with its own connection, that write batches while the next is cleaned; 0: no lanes.
 INGEST_WRITERS = env_int("INGEST_WRITERS", 2)
 
+# Logs: one line per record on stderr, JSON (time, level, logger, message, request_id, user_id,
+# job_id) unless LOG_FORMAT=text; the Celery worker and beat use the same (no root hijack).
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is not json or text.")
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL={LOG_LEVEL!r} is not DEBUG, INFO, WARNING, ERROR or CRITICAL."
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "formatters": {
+        "json": {"()": "core.logs.JsonFormatter"},
+        "text": {
+            "()": "core.logs.TextFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s",
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# Errors to Sentry (web and workers) only when a DSN is set; no personal data is sent.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="production")
+if SENTRY_DSN:
+    import sentry_sdk
+    from sentry_sdk.integrations.celery import CeleryIntegration
+    from sentry_sdk.integrations.django import DjangoIntegration
+    from sentry_sdk.utils import BadDsn
+
+    try:
+        sentry_sdk.init(
+            dsn=SENTRY_DSN,
+            environment=SENTRY_ENVIRONMENT,
+            integrations=[DjangoIntegration(), CeleryIntegration()],
+            send_default_pii=False,
+        )
+    except BadDsn as exc:
+        raise ImproperlyConfigured(f"SENTRY_DSN is not a Sentry DSN: {exc}") from None

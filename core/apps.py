@@ -9,6 +9,7 @@ class CoreConfig(AppConfig):
     verbose_name = _("Core")
 
     def ready(self):
+        from core import logs  # noqa: F401 (connects the request id's Celery signals)
         from core.jobs import job_kind
         from core.services import selftest_job
 

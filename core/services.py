@@ -11,6 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.jobs import job_handler
+from core.logs import log_context
 from core.models import Job, JobStatus, WorkerHeartbeat
 from core.sql import ping
 
@@ -70,9 +71,18 @@ def job_run(*, job_id: int) -> Job | None:
     if not claimed:
         return None  # another worker has it, or it is finished
     job = Job.objects.get(pk=job_id)
-    reporter = JobReporter(job)
+    with log_context(job_id=job_id):
+        _job_handle(job)
+    job.refresh_from_db()
+    return job
+
+
+def _job_handle(job: Job) -> None:
+    """Run a claimed job's handler and record its result or error."""
+    job_id = job.pk
+    logger.info("Job %s (%s) started, attempt %s", job_id, job.kind, job.attempts)
     try:
-        result = job_handler(job.kind)(job=job, report=reporter)
+        result = job_handler(job.kind)(job=job, report=JobReporter(job))
     except Exception as exc:
         logger.exception("Job %s failed", job_id)
         Job.objects.filter(pk=job_id).update(
@@ -87,8 +97,7 @@ def job_run(*, job_id: int) -> Job | None:
             progress=job.total if job.total is not None else job.progress,
             finished_at=timezone.now(),
         )
-    job.refresh_from_db()
-    return job
+        logger.info("Job %s (%s) done", job_id, job.kind)
 
 
 def job_sweep() -> dict[str, int]:

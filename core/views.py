@@ -1,7 +1,7 @@
 """Health check, job progress and the account pages."""
 
 from django.contrib.auth.decorators import login_not_required
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -13,15 +13,18 @@ from core.models import Job
 @login_not_required
 @never_cache
 def healthz(request):
-    """Answer with database, broker and worker status; 503 when the database or broker is down."""
+    """Answer 200 "ok" or 503 "fail" (database or broker down); staff also get the details."""
     body = {
         "database": selectors.database_status(),
         "broker": selectors.broker_status(),
         "worker": selectors.worker_status(),
     }
     ok = body["database"]["ok"] and body["broker"]["ok"]
-    body["status"] = "ok" if ok else "error"
-    return JsonResponse(body, status=200 if ok else 503)
+    status = 200 if ok else 503
+    body["status"] = "ok" if ok else "fail"
+    if not request.user.is_staff:  # anonymous callers (load balancers) learn nothing more
+        return HttpResponse(body["status"], status=status, content_type="text/plain")
+    return JsonResponse(body, status=status)
 
 
 def job_detail(request, pk: int):

@@ -13,11 +13,15 @@ from core.sql import select_sql
 from profiles.models import Profile
 from segments import sql as segment_sql
 from segments.compiler import (
+    CORRELATED,
     SharedMeasures,
     common_conditions,
-    compile_rule,
     measure_keys,
     profile_columns,
+    rule_candidates,
+    rule_matching,
+    shared_candidates,
+    shared_candidates_query,
     shared_matching,
     shared_measure_columns,
     shared_measures,
@@ -25,6 +29,7 @@ from segments.compiler import (
     shared_profiles_query,
     shared_tag_query,
     tag_slugs,
+    uses_behaviour,
 )
 from segments.membership import membership_version_write
 from segments.models import Segment, SegmentMembership, SegmentRun, SegmentTransition
@@ -44,9 +49,13 @@ def segment_preview(*, rule, slug: str | None = None, now: datetime.datetime | N
     """
     tree = parse_rule(rule, resolve=segment_rule, slug=slug)
     now = now or timezone.now()
-    members = Profile.objects.filter(compile_rule(tree, now=now))
+    matching, _choice = rule_matching(tree, now=now)
+    members = Profile.objects.filter(pk__in=matching)
     sample = members.order_by("pk").values_list("external_id", flat=True)[:PREVIEW_SAMPLE_SIZE]
-    return {"size": members.count(), "sample": list(sample), "as_of": now.isoformat()}
+    with transaction.atomic(), connection.cursor() as cursor:  # the memory its plan counts on
+        for statement in segment_sql.query_memory_statements():
+            cursor.execute(statement)
+        return {"size": members.count(), "sample": list(sample), "as_of": now.isoformat()}
 
 
 @dataclass(frozen=True)
@@ -85,7 +94,8 @@ def segment_evaluate(
     """Evaluate a dynamic segment into its membership, writing only the difference.
 
     The segment is claimed with a compare-and-set, so two workers never evaluate it at once
-    (None is returned to the one that lost). The new membership is computed in the database;
+    (None is returned to the one that lost). The new membership is computed in the database,
+    in the plan ``segments.compiler.plan_choose`` picks for the rule (or SEGMENT_PLAN forces);
     rows that left are deleted, rows that entered are inserted with INSERT … SELECT, each change
     is logged as a SegmentTransition, and the version goes up by one. A failed run keeps the
     last good membership, records the error and marks the segment failed. ``shared`` names the
@@ -140,16 +150,18 @@ def _membership_replace(
     (``segments.membership.membership_version_write``), so an unchanged result writes no
     membership row at all.
     """
+    own = None
     if shared is None:
-        matching = Profile.objects.filter(compile_rule(tree, now=now)).values("pk")
+        matching, own = _rule_plan(tree, now)
     else:
         matching = shared_matching(tree, now=now, shared=shared)
-    matching_sql, matching_params = select_sql(matching)
-    with connection.cursor() as cursor:
-        for statement in segment_sql.result_table_create():
-            cursor.execute(statement)
-        cursor.execute(segment_sql.result_table_fill(matching_sql), matching_params)
-        size = cursor.rowcount
+    try:
+        if own is not None:
+            shared_measures_fill(plan=own, now=now)
+        size = _result_fill(matching)
+    finally:
+        if own is not None:
+            shared_measures_drop(plan=own)
     entered, exited = membership_version_write(
         segment_id=segment.pk,
         version=version,
@@ -164,6 +176,42 @@ def _membership_replace(
 
         segment_tag_sync(segment=segment, version=version)
     return entered, exited, size
+
+
+def _result_fill(matching) -> int:
+    """Run the rule's query into the result table; return how many profiles it holds."""
+    matching_sql, matching_params = select_sql(matching)
+    with connection.cursor() as cursor:
+        for statement in segment_sql.result_table_create():
+            cursor.execute(statement)
+        cursor.execute(segment_sql.result_table_fill(matching_sql), matching_params)
+        size = cursor.rowcount
+        for statement in segment_sql.result_table_index():
+            cursor.execute(statement)
+    return size
+
+
+def _rule_plan(tree: Node, now: datetime.datetime) -> tuple[Any, SharedMeasures | None]:
+    """Return the ids of the profiles satisfying the rule in its chosen plan, and the tables to
+    fill first (and drop after), if any.
+
+    A correlated plan on PostgreSQL goes through the tables of a refresh of one rule: its
+    candidates once (a query that may run in parallel), their counts and sums of each event by
+    one LATERAL probe of the events index per candidate, then the rule over those few rows; a
+    correlated subquery in the rule's own WHERE would keep the whole query in one process.
+    """
+    matching, choice = rule_matching(tree, now=now)
+    keys, columns = measure_keys(tree), profile_columns([tree])
+    if choice.plan != CORRELATED or not segment_sql.lateral_supported() or not keys:
+        return matching, None
+    candidates = rule_candidates(tree, now=now, plan=CORRELATED)
+    if candidates is None or columns is None:
+        return matching, None
+    own = shared_measures(
+        keys, profile_columns=columns, candidates=candidates, prefix="segment_own",
+        profiling_checked=uses_behaviour(tree),
+    )  # fmt: skip
+    return shared_matching(tree, now=now, shared=own), own
 
 
 ERROR_WORKER_DIED = (
@@ -239,9 +287,11 @@ def segments_evaluate_many(
     Each rule is parsed once, here, and handed to its evaluation. The counts and sums of events
     that the rules compare are computed once per event name into temporary tables
     (``segments.compiler.shared_measures``), and the profile columns the rules read are copied
-    once into a narrow temporary table; then each segment is evaluated as ``segment_evaluate``
-    does, reading those tables. All use the same ``now``, so the shared measures mean the same
-    for every rule.
+    once into a narrow temporary table; when the union of the rules' candidates is small
+    (``segments.compiler.shared_candidates``), both hold only those profiles, whose events are
+    read through the index. Then each segment is evaluated as ``segment_evaluate`` does, reading
+    only its own columns of those tables. All use the same ``now``, so the shared measures mean
+    the same for every rule.
     """
     now = now or timezone.now()
     rows = Segment.objects.filter(pk__in=segment_ids).values_list("pk", "slug", "kind", "rule")
@@ -252,7 +302,7 @@ def segments_evaluate_many(
             parsed[pk] = rule_parse(rule=rule, slug=slug)
     ordered = _dependency_order(segment_ids, slugs, parsed)
     trees = [parsed[pk].tree for pk in ordered if pk in parsed and parsed[pk].tree is not None]
-    plan = _shared_plan(trees)
+    plan = _shared_plan(trees, now)
     try:
         if plan is not None:
             shared_measures_fill(plan=plan, now=now)
@@ -265,8 +315,12 @@ def segments_evaluate_many(
             shared_measures_drop(plan=plan)
 
 
-def _shared_plan(trees: list[Node]) -> SharedMeasures | None:
-    """Return the plan of the tables the rules share, or None when they share nothing."""
+def _shared_plan(trees: list[Node], now: datetime.datetime) -> SharedMeasures | None:
+    """Return the plan of the tables the rules share, or None when they share nothing.
+
+    When the union of the rules' candidates is small enough (``shared_candidates``), every
+    table holds only those profiles.
+    """
     keys = set().union(*(measure_keys(tree) for tree in trees))
     tags = set().union(*(tag_slugs(tree) for tree in trees))
     # A narrow copy of the profile columns pays for itself once several rules scan it.
@@ -275,13 +329,18 @@ def _shared_plan(trees: list[Node]) -> SharedMeasures | None:
     common = common_conditions(trees) if columns is not None else ()
     if not (keys or tags or columns):
         return None
-    return shared_measures(keys, tags=tags, profile_columns=columns, common=common)
+    candidates = shared_candidates(trees, now=now) if keys else None
+    return shared_measures(
+        keys, tags=tags, profile_columns=columns, common=common, candidates=candidates,
+        profiling_checked=all(uses_behaviour(tree) for tree in trees),
+    )  # fmt: skip
 
 
 def shared_measures_drop(*, plan: SharedMeasures) -> None:
     """Drop the temporary tables of a shared-measures plan."""
     with connection.cursor() as cursor:
-        for table in [*plan.tables, *plan.tags.values(), *filter(None, [plan.profiles])]:
+        extra = filter(None, [plan.profiles, plan.candidates])
+        for table in [*plan.tables, *plan.tags.values(), *extra]:
             cursor.execute(segment_sql.table_drop(table))
 
 
@@ -294,20 +353,39 @@ def _steps_run(steps: list[segment_sql.Step], params) -> None:
 def shared_measures_fill(*, plan: SharedMeasures, now: datetime.datetime) -> None:
     """Create and fill the temporary tables of a shared-measures plan.
 
-    Each table of measures is filled by one grouped scan, each table of tag carriers by one
-    query, then indexed; so is the narrow copy of the profile columns, if the plan has one
-    (statements in ``segments.sql``).
+    The union of the rules' candidates first, if the plan restricts to it (with a narrow copy
+    of the profiles, the copy holds them and the table of ids is read from it); then each table
+    of measures by one scan of its event window (of those candidates' events only, by one
+    LATERAL probe each where the database has it), each table of tag carriers by one query,
+    each then indexed; then the narrow copy of the profile columns, if the plan has one and it
+    is not filled yet (statements in ``segments.sql``).
     """
+    copied = plan.candidates is not None and plan.profiles is not None and not plan.common
+    if copied:  # the candidates' columns in one read of the profiles, their ids from those
+        _profiles_copy(plan, now)
+        select = segment_sql.shared_ids_as_profiles(plan.profiles)
+        _steps_run(segment_sql.ids_table_fill(plan.candidates, select), ())
+    elif plan.candidates is not None:  # first: the other tables hold only these profiles
+        select, params = select_sql(shared_candidates_query(plan))
+        _steps_run(segment_sql.ids_table_fill(plan.candidates, select), params)
     for table in plan.tables:
         columns = [(name, measure) for name, measure, _days in shared_measure_columns(plan, table)]
-        select, params = select_sql(shared_measures_query(plan, table, now=now))
+        lateral = plan.candidates is not None and segment_sql.lateral_supported()
+        query = shared_measures_query(plan, table, now=now, per_candidate=lateral)
+        select, params = select_sql(query)
+        if lateral:
+            select = segment_sql.per_candidate(plan.candidates, select)
         _steps_run(segment_sql.measures_table_fill(table, columns, select), params)
     for slug, table in plan.tags.items():
-        select, params = select_sql(shared_tag_query(slug, now=now))
+        select, params = select_sql(shared_tag_query(slug, now=now, plan=plan))
         _steps_run(segment_sql.ids_table_fill(table, select), params)
-    if plan.profiles is not None:
-        select, params = select_sql(shared_profiles_query(plan, now=now))
-        _steps_run(segment_sql.copy_table_fill(plan.profiles, select), params)
+    if plan.profiles is not None and not copied:  # after the tables the common conditions read
+        _profiles_copy(plan, now)
+
+
+def _profiles_copy(plan: SharedMeasures, now: datetime.datetime) -> None:
+    select, params = select_sql(shared_profiles_query(plan, now=now))
+    _steps_run(segment_sql.copy_table_fill(plan.profiles, select), params)
 
 
 def segment_queue(*, segment: Segment) -> None:

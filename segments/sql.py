@@ -4,11 +4,16 @@ Each is run on SQLite and on PostgreSQL by ``tests/segments/test_sql.py``. Table
 the models (quoted), values are always parameters.
 """
 
+import json
+
 from django.db import connection
 
 from segments.models import SegmentMembership, SegmentTransition
 
 RESULT_TABLE = "segment_eval_result"
+# The memory a rule's query (and the fill of shared tables) may use per hash or sort, set for
+# its own transaction only (PostgreSQL): a grouped plan then hashes and groups in memory.
+QUERY_WORK_MEM = "256MB"
 
 
 def _tables() -> tuple[str, str]:
@@ -16,8 +21,21 @@ def _tables() -> tuple[str, str]:
     return q(SegmentTransition._meta.db_table), q(SegmentMembership._meta.db_table)
 
 
+def query_memory() -> str:
+    """Return the statement giving the rest of the transaction QUERY_WORK_MEM (PostgreSQL)."""
+    return f"SET LOCAL work_mem = '{QUERY_WORK_MEM}'"
+
+
+def query_memory_statements() -> list[str]:
+    """Return the statements to run in a transaction before a rule's query (none on SQLite)."""
+    return [query_memory()] if connection.vendor == "postgresql" else []
+
+
 def result_table_create() -> list[str]:
-    """Return the statements that (re)create the temporary table of one evaluation's result."""
+    """Return the statements to run, in a transaction, before ``result_table_fill`` (they drop
+    any earlier one, and give the query its memory; on SQLite they create the table)."""
+    if connection.vendor == "postgresql":
+        return [query_memory(), f"DROP TABLE IF EXISTS {RESULT_TABLE}"]
     return [
         f"DROP TABLE IF EXISTS {RESULT_TABLE}",
         f"CREATE TEMP TABLE {RESULT_TABLE} (profile_id bigint PRIMARY KEY)",
@@ -25,8 +43,21 @@ def result_table_create() -> list[str]:
 
 
 def result_table_fill(select: str) -> str:
-    """Return the INSERT that fills the result table from a SELECT of profile ids."""
+    """Return the statement that fills the result table from a SELECT of distinct profile ids.
+
+    On PostgreSQL it creates the table (CREATE TABLE AS), which may run the rule's query in
+    parallel (INSERT … SELECT never does); ``result_table_index`` then indexes it.
+    """
+    if connection.vendor == "postgresql":
+        return f"CREATE TEMP TABLE {RESULT_TABLE} (profile_id) AS SELECT * FROM ({select}) AS m"
     return f"INSERT INTO {RESULT_TABLE} (profile_id) SELECT * FROM ({select}) AS m"
+
+
+def result_table_index() -> list[str]:
+    """Return the statements to run after ``result_table_fill`` (the key on PostgreSQL)."""
+    if connection.vendor == "postgresql":
+        return [f"CREATE UNIQUE INDEX {RESULT_TABLE}_profile ON {RESULT_TABLE} (profile_id)"]
+    return []
 
 
 def result_table_drop() -> str:
@@ -122,7 +153,7 @@ def measures_table_fill(table: str, columns: list[tuple[str, str]], select: str)
     names = ", ".join(name for name, _measure in columns)
     if _postgresql():
         return [
-            ("SET LOCAL work_mem = '256MB'", False),
+            (query_memory(), False),
             (f"DROP TABLE IF EXISTS {table}", False),
             (
                 f"CREATE TEMP TABLE {table} (profile_id, {names}) AS SELECT * FROM ({select}) m",
@@ -163,6 +194,22 @@ def copy_table_fill(table: str, select: str) -> list[Step]:
     return steps + ([(f"ANALYZE {table}", False)] if _postgresql() else [])
 
 
+# The candidate whose events the query given to ``per_candidate`` reads.
+CANDIDATE_ID = "candidate.profile_id"
+
+
+def lateral_supported() -> bool:
+    """Return whether the database joins LATERAL (PostgreSQL does, SQLite does not)."""
+    return _postgresql()
+
+
+def per_candidate(candidates: str, select: str) -> str:
+    """Return the SELECT running ``select`` (which reads CANDIDATE_ID) once per row of the
+    table ``candidates``: one probe of the events index per candidate, whatever the planner
+    would estimate of a join."""
+    return f"SELECT m.* FROM {candidates} candidate CROSS JOIN LATERAL ({select}) AS m"
+
+
 def table_drop(table: str) -> str:
     """Return the statement dropping a temporary table if it exists."""
     return f"DROP TABLE IF EXISTS {table}"
@@ -183,6 +230,49 @@ def comparison(column: str, op: str, operand) -> tuple[str, list]:
     return f"{column} {SQL_OPERATORS[op]} %s", [operand]
 
 
+def shared_ids_as_profiles(table: str) -> str:
+    """Return the SELECT of the ids of a narrow copy of the profiles (its ``id`` column)."""
+    return f"SELECT id FROM {table}"
+
+
 def shared_ids(table: str, where: str = "") -> str:
     """Return the SELECT of the profile ids of a shared table, those meeting ``where`` if given."""
     return f"SELECT profile_id FROM {table}" + (f" WHERE {where}" if where else "")
+
+
+# What the database expects a query to return (``segments.compiler.planning``).
+
+
+def rows_estimate(select: str, params, *, cap: int) -> float:
+    """Return how many rows ``select`` returns, as the database estimates it.
+
+    PostgreSQL: the planner's row estimate of the statement (``EXPLAIN``, from its statistics:
+    ``pg_stats`` of each column, tag carriers included, and ``pg_class``), nothing is run.
+    SQLite keeps no statistics unless ANALYZE is run, so it counts, up to ``cap`` rows.
+    """
+    with connection.cursor() as cursor:
+        if _postgresql():
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {select}", params)
+            (document,) = cursor.fetchone()
+            if isinstance(document, str):
+                document = json.loads(document)
+            return float(document[0]["Plan"]["Plan Rows"])
+        cursor.execute(f"SELECT COUNT(*) FROM ({select} LIMIT {int(cap)}) AS counted", params)
+        return float(cursor.fetchone()[0])
+
+
+def hash_memory() -> float | None:
+    """Return the bytes one hash table of a query may use, or None for no such limit.
+
+    PostgreSQL hashes a subquery's rows only if they fit in ``work_mem`` (QUERY_WORK_MEM, which
+    a rule's query runs with) times ``hash_mem_multiplier``, else it scans them again for every
+    row; SQLite indexes any.
+    """
+    if not _postgresql():
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_size_bytes(%s) * current_setting('hash_mem_multiplier')::float",
+            [QUERY_WORK_MEM],
+        )
+        return float(cursor.fetchone()[0])

@@ -171,12 +171,19 @@ def consent_granted_q(*, channel: str, purpose: str = ConsentPurpose.MARKETING) 
     return Q(Exists(granted))
 
 
-def profiling_allowed_q() -> Q:
-    """Return the condition on Profile: personalised profiling was not withdrawn or denied."""
-    refused = ConsentState.objects.filter(
-        profile=OuterRef("pk"), purpose=ConsentPurpose.PROFILING
-    ).exclude(status=ConsentStatus.GRANTED)
-    return ~Q(Exists(refused))
+def profiling_allowed_q(*, correlated: bool = True) -> Q:
+    """Return the condition on Profile: personalised profiling was not withdrawn or denied.
+
+    ``correlated``: as NOT EXISTS, probed per profile (the planner may also join); otherwise as
+    NOT IN the set of profiles that refused, hashed once (a scan of many profiles then never
+    depends on the planner's estimate of how many reach it).
+    """
+    refused = ConsentState.objects.filter(purpose=ConsentPurpose.PROFILING).exclude(
+        status=ConsentStatus.GRANTED
+    )
+    if not correlated:
+        return ~Q(pk__in=refused.values("profile_id"))
+    return ~Q(Exists(refused.filter(profile=OuterRef("pk"))))
 
 
 def profiling_refused_ids() -> QuerySet:

@@ -1,15 +1,28 @@
-"""Compile a parsed segment rule into one set-based condition on profiles.
+"""Compile a parsed segment rule into one set-based condition on profiles, in the plan it calls for.
 
-``Profile.objects.filter(compile_rule(tree, now=now))`` is the whole segment in one statement:
-attribute conditions are column comparisons, tags and simple event conditions are ``EXISTS``
-semi-joins, event counts and sums are one grouped scan of the events (``GROUP BY … HAVING``)
-joined with ``IN``, segment references are ``EXISTS`` on the membership table. Compiling is
-pure: it builds expressions and runs no query.
+``Profile.objects.filter(compile_rule(tree, now=now, plan=...))`` is the whole segment in one
+statement: attribute conditions are column comparisons (a trait comparison is one boolean that
+is never NULL), tags are ``EXISTS`` semi-joins, segment references ``EXISTS`` on the membership
+table. Event counts and sums have two plans: ``GROUPED``, one grouped scan of the event window
+(``GROUP BY … HAVING``) joined with ``IN``, with "any"/"none" of a window small enough to hash
+as ``IN`` too; and ``CORRELATED``, the same aggregate probed per candidate profile through the
+``(profile_id, name, occurred_at)`` index (``EXISTS (… GROUP BY … HAVING …)``), with "any" and
+"none" as ``EXISTS`` probes. Compiling is pure: it builds expressions and runs no query.
+
+``planning`` chooses the plan of each rule from the database's estimates (``EXPLAIN`` on
+PostgreSQL, a capped count on SQLite) of its *candidates*, the profiles its cheap conditions
+(anything but events: attributes of the profile or of a registered one-row-per-profile model,
+tags, consent, segments, stage) leave, against the rows of its event windows; ``SEGMENT_PLAN``
+or a ``plan=`` argument forces one. A correlated rule on PostgreSQL is evaluated through the
+tables of ``shared`` (its candidates once, their measures by one LATERAL probe each), so that
+no correlated subquery keeps the rule's query in one process (``segments.services``).
 
 The package: ``core`` (``compile_rule``, each node through the compiler its kind registered in
 ``segments.conditions``), ``expressions`` (SQL that behaves the same on both databases, the
-operator tables), ``attributes``, ``events`` (tags, events, segments, consent), ``groups`` (all,
-any, not) and ``shared`` (the tables one refresh of many segments shares).
+operator tables, the plans), ``attributes``, ``events`` (tags, events, segments, consent),
+``groups`` (all, any, not), ``planning`` (candidates, estimates, the choice) and ``shared`` (the
+tables one refresh of many segments shares, restricted to the union of their candidates when
+that is small).
 
 Semantics (identical on SQLite and PostgreSQL, and what the tests' Python evaluation does):
 
@@ -43,13 +56,24 @@ Semantics (identical on SQLite and PostgreSQL, and what the tests' Python evalua
 from __future__ import annotations
 
 from segments.compiler.core import compile_node, compile_rule, uses_behaviour  # noqa: F401
-from segments.compiler.expressions import Env  # noqa: F401
+from segments.compiler.expressions import CORRELATED, GROUPED, PLANS, Env  # noqa: F401
+from segments.compiler.planning import (  # noqa: F401
+    AUTO,
+    PlanChoice,
+    candidates_q,
+    exists_windows,
+    plan_choose,
+    rule_candidates,
+    rule_matching,
+    shared_candidates,
+)
 from segments.compiler.shared import (  # noqa: F401
     MeasureKey,
     SharedMeasures,
     common_conditions,
     measure_keys,
     profile_columns,
+    shared_candidates_query,
     shared_matching,
     shared_measure_columns,
     shared_measures,

@@ -22,6 +22,7 @@ from segments.compiler.expressions import (
     TraitIsSet,
     all_of,
     one_of,
+    true_or_false,
 )
 from segments.conditions import attributes
 
@@ -107,15 +108,14 @@ def _trait(node: rules.AttributeCondition, env: Env) -> Q:
         by_expression: dict[type, list] = {}  # a value matches traits of its own JSON type
         for value in values:
             by_expression.setdefault(TRAIT_EXPRESSIONS[type(value)], []).append(value)
-        return reduce(
-            operator.or_,
-            (
-                all_of([one_of(expression(key), found), lookups.IsNull(expression(key), False)])
-                for expression, found in by_expression.items()
-            ),
+        return true_or_false(
+            reduce(
+                operator.or_,
+                (Q(one_of(expression(key), found)) for expression, found in by_expression.items()),
+            )
         )
     sample = node.operand[0] if node.op == "between" else node.operand
     expression = TRAIT_EXPRESSIONS[type(sample)](key)
     ordered_text = isinstance(sample, str) and node.op in rules.ORDER_OPS
     lhs = BinaryText(expression, output_field=CharField()) if ordered_text else expression
-    return all_of([LOOKUPS[node.op](lhs, node.operand), lookups.IsNull(expression, False)])
+    return true_or_false(Q(LOOKUPS[node.op](lhs, node.operand)))

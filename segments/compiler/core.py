@@ -10,13 +10,14 @@ from django.utils import timezone
 
 from profiles.services.consent import profiling_allowed_q
 from segments import rules
-from segments.compiler.expressions import Env
+from segments.compiler.expressions import CORRELATED, GROUPED, PLANS, Env
 from segments.conditions import condition_kind_of
 
 if TYPE_CHECKING:
     from segments.compiler.shared import SharedMeasures
 
 ERROR_NOT_COMPILABLE = "No compiler is registered for {node}."
+ERROR_PLAN = "Unknown segment plan “{plan}”: use one of {plans}."
 
 
 def uses_behaviour(tree: rules.Node) -> bool:
@@ -37,18 +38,32 @@ def compile_rule(
     now: datetime.datetime | None = None,
     respect_profiling: bool = True,
     shared: SharedMeasures | None = None,
+    plan: str = GROUPED,
+    hashed: frozenset = frozenset(),
 ) -> Q:
     """Return the condition selecting the profiles that satisfy ``tree`` at ``now``.
 
     A rule that looks at behaviour leaves out the profiles that withdrew personalised profiling
     (``profiles.services.consent``), unless ``respect_profiling`` is false (for explanations).
     With ``shared``, event counts and sums are read from tables already filled for that plan.
+    ``plan`` is how event counts and sums not read from ``shared`` run: ``GROUPED`` (one grouped
+    scan each) or ``CORRELATED`` (probed per candidate profile); ``segments.compiler.planning``
+    chooses one from the database's estimates, and which event windows are small enough for a
+    grouped plan to hash (``hashed``, see ``Env``). Compiling itself runs no query.
     Raise RuleError for a condition that cannot run (e.g. a journey stage deleted since).
     """
-    env = Env(now=now or timezone.now(), tz=timezone.get_default_timezone(), shared=shared)
+    if plan not in PLANS:
+        raise ValueError(ERROR_PLAN.format(plan=plan, plans=", ".join(PLANS)))
+    env = Env(
+        now=now or timezone.now(),
+        tz=timezone.get_default_timezone(),
+        shared=shared,
+        plan=plan,
+        hashed=hashed,
+    )
     condition = compile_node(tree, "", env)
     if respect_profiling and uses_behaviour(tree):
-        condition &= profiling_allowed_q()
+        condition &= profiling_allowed_q(correlated=plan == CORRELATED)
     return condition
 
 

@@ -1,4 +1,13 @@
-"""Compile tags, events, segment references and consent: semi-joins and grouped scans."""
+"""Compile tags, events, segment references and consent: semi-joins and grouped scans.
+
+An event count or sum has two plans (``Env.plan``). ``GROUPED``: one grouped scan of the event
+window, ``pk IN (SELECT profile_id … GROUP BY profile_id HAVING …)``, good when many profiles
+remain after the cheap conditions. ``CORRELATED``: the same aggregate for one profile at a time,
+``EXISTS (SELECT … WHERE profile_id = p.id … GROUP BY profile_id HAVING …)``, which reads only
+that profile's events through the ``(profile_id, name, occurred_at)`` index; PostgreSQL runs such
+a subplan after the cheaper conditions of the same WHERE (it orders them by cost), so only the
+candidates are probed. Both give the same answer; ``segments.compiler.planning`` chooses.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +22,15 @@ from django.db.models.expressions import RawSQL
 from profiles.models import Event, ProfileTag
 from profiles.services.consent import consent_granted_q
 from segments import rules, sql
-from segments.compiler.expressions import COUNT_EXISTS, HOLDS, Env, compare, event_measure
+from segments.compiler.expressions import (
+    CORRELATED,
+    COUNT_EXISTS,
+    GROUPED,
+    HOLDS,
+    Env,
+    compare,
+    event_measure,
+)
 from segments.compiler.shared import SharedMeasures, measure_key, shared_event
 from segments.models import SegmentMembership
 
@@ -45,10 +62,11 @@ def mergeable_events(
 
 
 def events_merged(nodes: list, env: Env) -> Q:
-    """Return the AND of several counts/sums of one event as a single grouped scan.
+    """Return the AND of several counts/sums of one event as a single aggregate (by plan).
 
-    The scan covers the widest window; each measure is filtered to its own window. Profiles
-    without events fail every one of these conditions, as they do when compiled one by one.
+    The scan (or each profile's probe) covers the widest window; each measure is filtered to
+    its own window. Profiles without events fail every one of these conditions, as they do when
+    compiled one by one.
     """
     widest = env.now - datetime.timedelta(days=max(node.within_days for node in nodes))
     events = Event.objects.filter(
@@ -60,8 +78,17 @@ def events_merged(nodes: list, env: Env) -> Q:
         name = f"measure_{index}"
         measures[name] = event_measure(node.measure, window)
         holds.append(compare(F(name), node.op, node.operand))
-    totals = events.order_by().values("profile").annotate(**measures)
-    return Q(pk__in=totals.filter(reduce(operator.and_, holds)).values("profile"))
+    return _aggregate_holds(events, measures, reduce(operator.and_, holds), env)
+
+
+def _aggregate_holds(events, measures: dict, holds: Q, env: Env, negate: bool = False) -> Q:
+    """Return "the profile's totals of ``events`` satisfy ``holds``" (or, with ``negate``, no
+    totals of it fail to): a grouped scan joined with IN, or a correlated EXISTS, by plan."""
+    if env.plan == CORRELATED:
+        events = events.filter(profile=OuterRef("pk"))
+    totals = events.order_by().values("profile").annotate(**measures).filter(holds)
+    found = Q(Exists(totals)) if env.plan == CORRELATED else Q(pk__in=totals.values("profile"))
+    return ~found if negate else found
 
 
 def shared_events_merged(nodes: list, env: Env) -> Q:
@@ -93,7 +120,7 @@ def compile_tag(node: rules.TagCondition, path: str, env: Env) -> Q:
 
 
 def compile_event(node: rules.EventCondition, path: str, env: Env) -> Q:
-    """Compile an event count or sum: EXISTS for "any"/"none", else a grouped scan."""
+    """Compile an event count or sum: EXISTS for "any"/"none", else an aggregate by plan."""
     shared = shared_event(node, env)
     if shared is not None:
         return shared
@@ -102,16 +129,19 @@ def compile_event(node: rules.EventCondition, path: str, env: Env) -> Q:
     if node.measure == "count":
         any_event = COUNT_EXISTS.get((node.op, node.value))
         if any_event is not None:
-            exists = Exists(events.filter(profile=OuterRef("pk")))
-            return Q(exists) if any_event else ~Q(exists)
+            if env.plan == GROUPED and (node.event, node.within_days) in env.hashed:
+                found = Q(pk__in=events.values("profile"))
+            else:
+                found = Q(Exists(events.filter(profile=OuterRef("pk"))))
+            return found if any_event else ~found
         zero = 0
     else:
         zero = Decimal(0)
-    totals = events.order_by().values("profile").annotate(measure=event_measure(node.measure))
+    measures = {"measure": event_measure(node.measure)}
     holds = compare(F("measure"), node.op, node.operand)
     if HOLDS[node.op](zero, node.operand):  # profiles without events are in: exclude the others
-        return ~Q(pk__in=totals.filter(~holds).values("profile"))
-    return Q(pk__in=totals.filter(holds).values("profile"))
+        return _aggregate_holds(events, measures, ~holds, env, negate=True)
+    return _aggregate_holds(events, measures, holds, env)
 
 
 def compile_segment(node: rules.SegmentCondition, path: str, env: Env) -> Q:

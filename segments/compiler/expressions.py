@@ -16,6 +16,7 @@ from django.db.models import (
     CharField,
     Count,
     DecimalField,
+    ExpressionWrapper,
     F,
     FloatField,
     Func,
@@ -185,13 +186,24 @@ DAY_BOUNDS = {
 TRAIT_EXPRESSIONS = {str: TraitText, float: TraitNumber, int: TraitNumber, bool: TraitBoolean}
 
 
+# The two plans of a rule's event counts and sums (``segments.compiler.planning`` chooses).
+GROUPED = "grouped"  # one grouped scan of the event window, joined with IN
+CORRELATED = "correlated"  # per candidate profile, through the (profile, name, occurred_at) index
+PLANS = (GROUPED, CORRELATED)
+
+
 @dataclass(frozen=True)
 class Env:
-    """What every compiler is given: the moment, the time zone, the shared tables if any."""
+    """What every compiler is given: the moment, the time zone, the shared tables if any, and
+    the plan of event counts and sums (``GROUPED`` or ``CORRELATED``)."""
 
     now: datetime.datetime
     tz: datetime.tzinfo
     shared: SharedMeasures | None = None
+    plan: str = GROUPED
+    # (event, within_days) whose profiles a GROUPED plan may hash: "any"/"none" of those is
+    # ``pk IN (SELECT profile_id …)``, a hashed set even inside an "any" (else EXISTS).
+    hashed: frozenset = frozenset()
 
 
 def event_measure(measure: str, window: Q | None = None):
@@ -205,6 +217,18 @@ def event_measure(measure: str, window: Q | None = None):
 def all_of(conditions) -> Q:
     """Return the AND of lookups and conditions."""
     return reduce(operator.and_, (Q(condition) for condition in conditions))
+
+
+def true_or_false(condition: Q) -> Q:
+    """Return ``condition`` as one boolean that is never NULL (NULL counts as false).
+
+    The same rows as ``condition AND <its operand> IS NOT NULL``, as one expression: PostgreSQL
+    has no statistics on an expression over a JSON trait and estimates a boolean it cannot read
+    at one half, where it multiplies two default selectivities of a comparison and a NULL test
+    into a few rows, and then plans the rest of the rule (joins, probes) for those few rows.
+    """
+    truth = ExpressionWrapper(condition, output_field=BooleanField())
+    return Q(Coalesce(truth, Value(False), output_field=BooleanField()))
 
 
 def one_of(lhs, values: list):

@@ -13,15 +13,26 @@ from django.db.models.sql.datastructures import BaseTable
 from profiles.models import Event, Profile, ProfileTag
 from segments import rules, sql
 from segments.compiler.core import compile_rule
-from segments.compiler.expressions import COUNT_EXISTS, HOLDS, Env, event_measure
+from segments.compiler.expressions import (
+    CORRELATED,
+    COUNT_EXISTS,
+    GROUPED,
+    HOLDS,
+    Env,
+    event_measure,
+)
 from segments.conditions import condition_kind_of
 
 # Measures shared by several rules ---------------------------------------------------------------
 #
 # Refreshing many segments at once, the per-profile counts and sums of each event are computed
-# once, by one grouped scan per event name over the widest window any rule asks for, into a
-# temporary table with one column per (measure, window); each rule then reads that table instead
-# of scanning the events again. ``shared_measures`` plans the tables, the caller creates them.
+# once, by one scan per event name over the widest window any rule asks for, into a temporary
+# table with one column per (measure, window); each rule then reads only its own columns of that
+# table instead of scanning the events again. When the union of the rules' candidates (the
+# profiles their cheap conditions leave, ``segments.compiler.planning``) is small, it is
+# materialised first and the scan reads only those profiles' events, through the
+# ``(profile_id, name, occurred_at)`` index: no profile outside it can be a member of any of
+# the rules, whatever its events. ``shared_measures`` plans the tables, the caller creates them.
 
 MeasureKey = tuple[str, str, int]  # (event, "count" or "sum", within_days)
 
@@ -42,6 +53,9 @@ class SharedMeasures:
     profile_columns: tuple[str, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)  # tag slug -> table of its carriers
     common: tuple[rules.Node, ...] = ()
+    candidates: str | None = None  # table of the union of the rules' candidates, if restricted
+    candidates_condition: Q | None = None  # the condition that selects them
+    profiling_checked: bool = False  # every candidate allows profiling: rules need not ask
 
 
 def measure_key(node: rules.EventCondition) -> MeasureKey:
@@ -69,13 +83,18 @@ def shared_measures(
     tags: set[str] = frozenset(),
     profile_columns: set[str] | None = None,
     common: tuple[rules.Node, ...] = (),
+    candidates: Q | None = None,
+    profiling_checked: bool = False,
     prefix: str = "segment_shared",
 ) -> SharedMeasures:
     """Plan one table per event name holding every measure in ``keys``, one per tag in ``tags``.
 
     With ``profile_columns`` (see ``profile_columns``), also plan a narrow copy of those
     profile columns for the rules to scan, holding only the profiles that satisfy ``common``
-    (see ``common_conditions``).
+    (see ``common_conditions``). With ``candidates`` (a condition on profiles that every
+    member of every rule satisfies), the measures and the copy hold only those profiles;
+    ``profiling_checked`` says that all of them allow personalised profiling (every rule is on
+    behaviour, so its candidates were chosen among those).
     """
     columns, tables = {}, {}
     for number, event in enumerate(sorted({key[0] for key in keys})):
@@ -88,6 +107,8 @@ def shared_measures(
         columns=columns,
         tables=tables,
         tags={slug: f"{prefix}_tag_{number}" for number, slug in enumerate(sorted(tags))},
+        candidates=None if candidates is None else f"{prefix}_candidates",
+        candidates_condition=candidates,
     )
     if profile_columns is None:
         return plan
@@ -95,7 +116,9 @@ def shared_measures(
         plan,
         profiles=f"{prefix}_profiles",
         profile_columns=tuple(sorted({"id", *profile_columns})),
-        common=common,
+        common=common if candidates is None else (),  # the candidates restrict more
+        # the rules scan only the copy, which holds only candidates
+        profiling_checked=profiling_checked and candidates is not None,
     )
 
 
@@ -104,10 +127,13 @@ def tag_slugs(tree: rules.Node) -> set[str]:
     return {node.tag for node in rules.walk(tree) if isinstance(node, rules.TagCondition)}
 
 
-def shared_tag_query(slug: str, *, now: datetime.datetime):
-    """Return the query of the ids of the profiles carrying tag ``slug`` live at ``now``."""
+def shared_tag_query(slug: str, *, now: datetime.datetime, plan: SharedMeasures | None = None):
+    """Return the query of the ids of the profiles carrying tag ``slug`` live at ``now`` (those
+    among the ``plan``'s candidates, if the rules read only those: a copy holds only them)."""
     live = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
     carriers = ProfileTag.objects.filter(live, tag__slug=slug)
+    if plan is not None and plan.profiles is not None:  # only candidates are read, then
+        carriers = _restricted(carriers, "profile_id", plan)
     return carriers.order_by().values_list("profile_id", flat=True).distinct()
 
 
@@ -151,9 +177,13 @@ def shared_profiles_query(plan: SharedMeasures, *, now: datetime.datetime):
     of the profiles that satisfy the conditions every rule requires (read via the plan's tables).
     """
     fields = {field.column: field.attname for field in Profile._meta.concrete_fields}
-    profiles = Profile.objects.order_by()
+    if plan.candidates is not None and not plan.common:  # filled first: the candidates' rows
+        profiles = Profile.objects.order_by().filter(plan.candidates_condition)
+    else:
+        profiles = _restricted(Profile.objects.order_by(), "pk", plan)
     if plan.common:
-        condition = compile_rule(rules.AllOf(plan.common), now=now, shared=plan)
+        among = GROUPED if plan.candidates is None else CORRELATED
+        condition = compile_rule(rules.AllOf(plan.common), now=now, shared=plan, plan=among)
         profiles = profiles.filter(condition)
     return profiles.values_list(*(fields[column] for column in plan.profile_columns))
 
@@ -167,7 +197,15 @@ def shared_matching(tree: rules.Node, *, now: datetime.datetime, shared: SharedM
     ``BaseTable`` relied on here is pinned by
     ``tests/segments/test_sql.py::test_shared_matching_scans_the_narrow_profile_copy``.
     """
-    queryset = Profile.objects.filter(compile_rule(tree, now=now, shared=shared)).values("pk")
+    condition = compile_rule(
+        tree,
+        now=now,
+        shared=shared,
+        # among a few candidates, what is not shared is probed per profile
+        plan=GROUPED if shared.candidates is None else CORRELATED,
+        respect_profiling=not shared.profiling_checked,
+    )
+    queryset = Profile.objects.filter(condition).values("pk")
     if shared.profiles is not None:
         query = queryset.query
         alias = query.get_initial_alias()
@@ -186,12 +224,22 @@ def shared_measure_columns(plan: SharedMeasures, table: str) -> list[tuple[str, 
     return sorted(found, key=lambda item: int(item[0][1:]))
 
 
-def shared_measures_query(plan: SharedMeasures, table: str, *, now: datetime.datetime):
-    """Return the grouped query that fills ``table``: the profile id, then its columns in order."""
+def shared_measures_query(
+    plan: SharedMeasures, table: str, *, now: datetime.datetime, per_candidate: bool = False
+):
+    """Return the grouped query that fills ``table``: the profile id, then its columns in order.
+
+    With ``per_candidate``, the query reads the events of one candidate, ``sql.CANDIDATE_ID``,
+    for ``sql.per_candidate`` to run once per row of the plan's candidates (a LATERAL join).
+    """
     event, widest = plan.tables[table]
     events = Event.objects.filter(
         name=event, occurred_at__gte=now - datetime.timedelta(days=widest), occurred_at__lte=now
     )
+    if per_candidate:
+        events = events.filter(profile_id=RawSQL(sql.CANDIDATE_ID, []))  # noqa: S611
+    else:
+        events = _restricted(events, "profile_id", plan)
     measures = {
         column: event_measure(measure, Q(occurred_at__gte=now - datetime.timedelta(days=days)))
         for column, measure, days in shared_measure_columns(plan, table)
@@ -199,6 +247,19 @@ def shared_measures_query(plan: SharedMeasures, table: str, *, now: datetime.dat
     return (
         events.order_by().values("profile").annotate(**measures).values_list("profile", *measures)
     )
+
+
+def shared_candidates_query(plan: SharedMeasures):
+    """Return the query of the ids of the union of the rules' candidates (the plan has one)."""
+    return Profile.objects.filter(plan.candidates_condition).order_by().values_list("pk")
+
+
+def _restricted(queryset, column: str, plan: SharedMeasures):
+    """Return ``queryset`` limited to the plan's candidates, if it has a table of them."""
+    if plan.candidates is None:
+        return queryset
+    ids = RawSQL(sql.shared_ids(plan.candidates), [])  # noqa: S611
+    return queryset.filter(**{f"{column}__in": ids})
 
 
 def shared_event(node: rules.EventCondition, env: Env) -> Q | None:

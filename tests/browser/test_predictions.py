@@ -1,10 +1,12 @@
 """In a real browser, in Chinese and English: the model page, a cluster portrait, and a segment
 built on ``churn_risk`` in the rule builder, saved and evaluated with the right members."""
 
+import contextlib
 import json
 
 import pytest
 from django.contrib.auth.models import Group
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from core import roles
 from predictions.models import PredictionRun
@@ -51,9 +53,18 @@ def log_in(page, user, language: str):
         page.wait_for_selector("html[lang=en]")
 
 
+FITTED = """() => [...document.querySelectorAll('.card.chart')].every(card => {
+  const svg = card.querySelector('.js-plotly-plot .main-svg');
+  return svg && svg.getBoundingClientRect().right <= card.getBoundingClientRect().right + 1;
+})"""
+
+
 def assert_charts_fit_their_cards(page):
-    page.wait_for_load_state("load")  # what a person sees once the page has loaded
+    page.wait_for_load_state("load")  # what a person sees once the page has loaded …
     page.wait_for_selector(".card.chart .js-plotly-plot .main-svg", state="attached")
+    # … and plotly has redrawn (its resize waits 100 ms); if not, the assertions below say where.
+    with contextlib.suppress(PlaywrightTimeout):
+        page.wait_for_function(FITTED, timeout=3000)
     for card in page.locator(".card.chart").all():
         # The drawing (the SVG), not its div: plotly may draw wider than the div it sits in.
         box = card.bounding_box()

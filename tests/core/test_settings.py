@@ -47,6 +47,8 @@ def test_production_settings_pass_check_deploy_without_warnings():
         ({"CELERY_BROKER_URL": "carrier-pigeon://coop"}, "CELERY_BROKER_URL"),
         ({"LANGUAGE_CODE": "fr"}, "LANGUAGE_CODE='fr'"),
         ({"EMAIL_PORT": "twenty-five"}, "EMAIL_PORT='twenty-five' is not a whole number"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT='xml' is not json or text"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL='LOUD' is not DEBUG"),
     ],
 )
 def test_a_bad_setting_is_refused_with_a_message_naming_it(env, message):
@@ -60,3 +62,44 @@ def test_a_bad_setting_is_refused_with_a_message_naming_it(env, message):
 @pytest.mark.django_db
 def test_the_models_and_migrations_agree():
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+SENTRY_STATE = "import sentry_sdk; print(sentry_sdk.is_initialized())"
+
+
+def test_sentry_is_not_initialised_without_a_dsn():
+    result = manage("shell", "-c", SENTRY_STATE, SENTRY_DSN="")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "False"
+
+
+def test_sentry_is_initialised_with_a_dsn():
+    dsn = "http://public@127.0.0.1:9/1"  # loopback, nothing listens: no event is sent anyway
+
+    result = manage("shell", "-c", SENTRY_STATE, SENTRY_DSN=dsn)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "True"
+
+
+def test_a_malformed_sentry_dsn_is_refused():
+    result = manage("check", SENTRY_DSN="not-a-dsn")
+
+    assert result.returncode != 0
+    assert "SENTRY_DSN is not a Sentry DSN" in result.stderr
+
+
+def test_behind_a_proxy_https_and_the_client_address_come_from_its_headers():
+    show = (
+        "from django.conf import settings as s; "
+        "print(s.SECURE_PROXY_SSL_HEADER, s.AXES_CLIENT_IP_CALLABLE)"
+    )
+
+    behind = manage("shell", "-c", show, BEHIND_PROXY="true")
+    direct = manage("shell", "-c", show, BEHIND_PROXY="false")
+
+    assert (
+        behind.stdout.splitlines()[-1] == "('HTTP_X_FORWARDED_PROTO', 'https') core.proxy.client_ip"
+    )
+    assert direct.stdout.splitlines()[-1] == "None None"

@@ -173,3 +173,32 @@ def test_an_unexpected_error_fails_the_run_and_is_raised(shop, monkeypatch):
     run = PredictionRun.objects.get()
     assert run.status == PredictionRun.Status.FAILED and run.finished_at
     assert "the database went away" in run.message
+
+
+def test_the_nightly_task_queues_a_refresh_job_with_progress(db, settings):
+    from core.models import Job
+    from predictions.tasks import predictions_refresh_task
+
+    job_id = predictions_refresh_task()
+
+    job = Job.objects.get(pk=job_id)
+    assert job.kind == services.REFRESH_JOB_KIND and job.total == len(services.Phases.NAMES)
+    assert "refresh-predictions" in settings.CELERY_BEAT_SCHEDULE
+    assert (
+        settings.CELERY_BEAT_SCHEDULE["refresh-predictions"]["task"]
+        == "predictions.tasks.predictions_refresh_task"
+    )
+
+
+def test_the_job_handler_runs_a_refresh_and_reports_each_phase(db):
+    from core.jobs import job_handler
+
+    reported = []
+
+    figures = job_handler(services.REFRESH_JOB_KIND)(
+        job=None, report=lambda done, total, message="", force=False: reported.append(done)
+    )
+
+    assert figures["status"] == "failed"  # no purchaser at all: too few to fit
+    assert "Too few purchasers" in figures["message"]
+    assert reported[0] == 0

@@ -137,6 +137,7 @@ def test_profiles_that_withdrew_profiling_are_left_out_of_behaviour_rules_only()
     assert list(Profile.objects.filter(compile_rule(behaviour))) == [shopper]
     assert set(Profile.objects.filter(compile_rule(declared))) == {shopper, private}
     assert private not in Profile.objects.filter(profiling_allowed_q())
+    assert list(Profile.objects.filter(profiling_allowed_q(correlated=False))) == [shopper]
 
 
 def test_a_merge_moves_consent_records_and_the_latest_wins():

@@ -26,13 +26,18 @@ from hypothesis import strategies as st
 
 from profiles.models import Event, Gender, Profile, ProfileTag, ValueTier
 from segments.compiler import (
+    PLANS,
     common_conditions,
     compile_rule,
+    exists_windows,
     measure_keys,
     profile_columns,
+    rule_candidates,
+    shared_candidates,
     shared_matching,
     shared_measures,
     tag_slugs,
+    uses_behaviour,
 )
 from segments.models import Segment, SegmentMembership
 from segments.rules import (
@@ -446,42 +451,64 @@ VALID_RULES = st.recursive(
 )
 
 
-def selected(rule) -> set[str]:
-    condition = compile_rule(parse_rule(rule, resolve=SEGMENT_RULES.get), now=NOW)
+def selected(rule, plan: str = "grouped") -> set[str]:
+    tree = parse_rule(rule, resolve=SEGMENT_RULES.get)
+    # grouped: "any"/"none" of events as hashed IN sets; correlated: as EXISTS probes
+    hashed = exists_windows(tree) if plan == "grouped" else frozenset()
+    condition = compile_rule(tree, now=NOW, plan=plan, hashed=frozenset(hashed))
     return set(Profile.objects.filter(condition).values_list("external_id", flat=True))
 
 
+@pytest.mark.parametrize("plan", PLANS)
 @pytest.mark.parametrize("kind", sorted(CONDITIONS))
 @settings(HYPOTHESIS, max_examples=max(10, HYPOTHESIS.max_examples // 10))
 @given(data=st.data())
-def test_each_kind_of_condition_selects_what_a_plain_python_evaluation_selects(dataset, kind, data):
+def test_each_kind_of_condition_selects_what_a_plain_python_evaluation_selects(
+    dataset, kind, plan, data
+):
     condition = data.draw(CONDITIONS[kind], label="condition")
     expected = {p["fields"]["external_id"] for p in dataset if holds(condition, p)}
 
-    members = selected(condition)
+    members = selected(condition, plan)
+
+    assert members == expected
+
+
+@pytest.mark.parametrize("plan", PLANS)
+@HYPOTHESIS
+@given(rule=VALID_RULES)
+def test_random_valid_rules_select_what_a_plain_python_evaluation_selects(dataset, plan, rule):
+    expected = {p["fields"]["external_id"] for p in dataset if holds(rule, p)}
+
+    members = selected(rule, plan)
 
     assert members == expected
 
 
 @HYPOTHESIS
 @given(rule=VALID_RULES)
-def test_random_valid_rules_select_what_a_plain_python_evaluation_selects(dataset, rule):
-    expected = {p["fields"]["external_id"] for p in dataset if holds(rule, p)}
+def test_every_member_of_a_random_rule_is_one_of_its_candidates(dataset, rule):
+    members = {p["fields"]["external_id"] for p in dataset if holds(rule, p)}
 
-    members = selected(rule)
+    condition = rule_candidates(parse_rule(rule, resolve=SEGMENT_RULES.get), now=NOW)
 
-    assert members == expected
+    profiles = Profile.objects.all() if condition is None else Profile.objects.filter(condition)
+    assert members <= set(profiles.values_list("external_id", flat=True))
 
 
+@pytest.mark.parametrize("plan", PLANS)
 @HYPOTHESIS
 @given(rules=st.lists(VALID_RULES, min_size=1, max_size=3))
-def test_rules_evaluated_together_on_shared_measures_select_the_same(dataset, rules):
+def test_rules_evaluated_together_on_shared_measures_select_the_same(dataset, plan, rules):
     trees = [parse_rule(rule, resolve=SEGMENT_RULES.get) for rule in rules]
     plan = shared_measures(
         set().union(*(measure_keys(tree) for tree in trees)),
         tags=set().union(*(tag_slugs(tree) for tree in trees)),
         profile_columns=profile_columns(trees),
         common=common_conditions(trees),
+        # correlated: the tables hold only the union of the rules' candidates (if any is known)
+        candidates=shared_candidates(trees, now=NOW, plan=plan),
+        profiling_checked=all(uses_behaviour(tree) for tree in trees),
     )
     assert plan.profiles is not None  # every condition kind says which columns it reads
     shared_measures_fill(plan=plan, now=NOW)

@@ -97,6 +97,8 @@ def test_the_result_table_drives_exits_and_entries_and_an_unchanged_result_write
             for statement in sql.result_table_create():
                 cursor.execute(statement)
             cursor.execute(sql.result_table_fill(select), params)
+            for statement in sql.result_table_index():
+                cursor.execute(statement)
         written = membership_version_write(
             segment_id=segment.pk,
             version=version,

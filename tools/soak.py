@@ -227,7 +227,8 @@ class Load:
 
     def stop(self) -> None:
         for process in self.processes:
-            process.terminate()
+            # pytest stops on SIGINT after its fixtures' teardown (a test's worker included)
+            process.send_signal(signal.SIGINT if self.kind == "pytest" else signal.SIGTERM)
         for process in self.processes:
             try:
                 process.wait(timeout=30)
@@ -408,7 +409,14 @@ def _problems(soak: Soak, figures: dict) -> list[str]:
     return problems
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    # SIGTERM and SIGINT (even when inherited as ignored by a background job) stop the stack too.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     minutes = _env_number("SOAK_MINUTES", 30)
     job_seconds = _env_number("SOAK_JOB_SECONDS", 20)
     var_dir = Path(tempfile.mkdtemp(prefix="soak-"))

@@ -11,7 +11,7 @@ COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --gener
 	--allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 
 .PHONY: install lock messages setup run test test-pg lint check check-migrations check-schema \
-	check-imports check-complexity check-production release clean
+	check-imports check-complexity check-production release clean soak
 
 $(STAMP): $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ setup: messages
 
 run: setup
 	$(BIN)/honcho start
+
+# `make run` on a busy machine for SOAK_MINUTES (default 30), the worker SIGKILLed twice: the web
+# must answer throughout and every job finish (tools/soak.py). `make soak SOAK_MINUTES=3` is quick.
+soak: messages
+	$(BIN)/python -m tools.soak
 
 test: messages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -18,10 +18,11 @@ def staff_client(client):
 
 @pytest.fixture
 def broker_down():
-    original = app.conf.broker_url, app.conf.broker_write_url
+    original = app.conf.broker_url, app.conf.broker_write_url, app.conf.broker_transport
     app.conf.broker_url = app.conf.broker_write_url = "redis://127.0.0.1:1/0"  # nothing on port 1
+    app.conf.broker_transport = None  # as settings leave it for a redis:// URL
     yield
-    app.conf.broker_url, app.conf.broker_write_url = original
+    app.conf.broker_url, app.conf.broker_write_url, app.conf.broker_transport = original
 
 
 def test_an_anonymous_caller_gets_200_and_ok_without_details(client):

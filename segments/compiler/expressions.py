@@ -204,6 +204,9 @@ class Env:
     # (event, within_days) whose profiles a GROUPED plan may hash: "any"/"none" of those is
     # ``pk IN (SELECT profile_id …)``, a hashed set even inside an "any" (else EXISTS).
     hashed: frozenset = frozenset()
+    # Compiled for the planner's estimate only (``segments.compiler.planning``): a condition
+    # may then take an equivalent form the database has statistics for.
+    estimating: bool = False
 
 
 def event_measure(measure: str, window: Q | None = None):

@@ -12,12 +12,11 @@ table. Event counts and sums have two plans: ``GROUPED``, one grouped scan of th
 
 ``planning`` chooses the plan of each rule from the database's estimates (``EXPLAIN`` on
 PostgreSQL, a capped count on SQLite) of its *candidates*, the profiles its cheap conditions
-(anything but event counts and sums: attributes of the profile or of a registered
-one-row-per-profile model, tags, consent, segments, stage, "any"/"none" of an event) leave,
-against the rows of its event windows; ``SEGMENT_PLAN`` or a ``plan=`` argument forces one.
-A correlated rule on PostgreSQL is evaluated through the tables of ``shared`` (its candidates
-once, their measures by one LATERAL probe each), so that no correlated subquery keeps the
-rule's query in one process (``segments.services``).
+(anything but events: attributes of the profile or of a registered one-row-per-profile model,
+tags, consent, segments, stage) leave, against the rows of its event windows; ``SEGMENT_PLAN``
+or a ``plan=`` argument forces one. A correlated rule on PostgreSQL is evaluated through the
+tables of ``shared`` (its candidates once, their measures by one LATERAL probe each), so that
+no correlated subquery keeps the rule's query in one process (``segments.services``).
 
 The package: ``core`` (``compile_rule``, each node through the compiler its kind registered in
 ``segments.conditions``), ``expressions`` (SQL that behaves the same on both databases, the

@@ -4,15 +4,14 @@ A rule's event counts and sums run in one of two plans (``segments.compiler.even
 ``GROUPED``, one grouped scan of each event window, or ``CORRELATED``, one probe of the
 ``(profile_id, name, occurred_at)`` index per candidate profile. Which is cheaper depends on how
 many profiles reach the event conditions at all: the *candidates*, the profiles that the cheap
-conditions leave. A condition is cheap when it counts or sums no event: attributes (of the
-profile, or of any one-row-per-profile model registered with ``attribute_register``), tags,
-consent, segment membership, a journey stage, "any" or "none" of an event (one probe of the
-events index), and any kind another app registers. ``candidates_q`` builds them:
+conditions leave. A condition is cheap when it reads no event: attributes (of the profile, or of
+any one-row-per-profile model registered with ``attribute_register``), tags, consent, segment
+membership, a journey stage, and any kind another app registers. ``candidates_q`` builds them:
 
 - a cheap subtree is its own candidate set;
-- ``all``: the intersection of its children's sets (counts and sums restrict nothing);
+- ``all``: the intersection of its children's sets (event conditions restrict nothing);
 - ``any``: the union of its branches' sets, or everyone when one branch has none;
-- an event count or sum, or ``not`` of a subtree with one: everyone.
+- an event condition, or ``not`` of a subtree with events: everyone.
 
 Every member of a rule is a candidate, whatever its events (the sets only drop conditions).
 
@@ -83,19 +82,10 @@ class PlanChoice:
 
 
 def reads_events(node: rules.Node, *, segments: bool = False) -> bool:
-    """Return whether the subtree counts or sums events (any other condition is cheap, "any" or
-    "none" of an event included: one probe of the events index, which leaves fewer profiles to
-    count for); with ``segments``, a segment reference counts too (a refresh may change it
-    meanwhile)."""
-    return any(
-        (isinstance(inner, rules.EventCondition) and not _exists(inner))
-        or (segments and isinstance(inner, rules.SegmentCondition))
-        for inner in rules.walk(node)
-    )
-
-
-def _exists(node: rules.EventCondition) -> bool:
-    return node.measure == "count" and (node.op, node.value) in COUNT_EXISTS
+    """Return whether the subtree has an event condition (any other condition is cheap); with
+    ``segments``, a segment reference counts as one too (a refresh may change it meanwhile)."""
+    kinds = (rules.EventCondition, rules.SegmentCondition) if segments else rules.EventCondition
+    return any(isinstance(inner, kinds) for inner in rules.walk(node))
 
 
 # The candidates as a union of intersections of cheap conditions (nodes of the rule, or
@@ -198,11 +188,7 @@ def candidates_q(node: rules.Node, env: Env) -> Q | None:
     """Return a condition every profile satisfying ``node`` satisfies, built from its cheap
     conditions only; None when they restrict nothing (everyone is a candidate)."""
     terms = candidate_terms(node)
-    return (
-        None
-        if terms is None
-        else terms_q(terms, now=env.now, plan=env.plan, estimating=env.estimating)
-    )
+    return None if terms is None else terms_q(terms, now=env.now, plan=env.plan)
 
 
 def rule_candidate_terms(tree: rules.Node, *, segments: bool = False) -> Terms | None:
@@ -242,7 +228,9 @@ def _aggregates(tree: rules.Node) -> dict[str, int]:
     """Return the event names the rule counts or sums (not mere EXISTS), with the widest window."""
     widest: dict[str, int] = {}
     for node in rules.walk(tree):
-        if isinstance(node, rules.EventCondition) and not _exists(node):
+        if isinstance(node, rules.EventCondition) and not (
+            node.measure == "count" and (node.op, node.value) in COUNT_EXISTS
+        ):
             widest[node.event] = max(widest.get(node.event, 0), node.within_days)
     return widest
 

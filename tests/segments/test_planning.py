@@ -83,26 +83,6 @@ def test_the_candidates_are_what_the_cheap_conditions_leave(shop):
     assert ids(found) == {shop["vip"].pk}
 
 
-def test_any_or_none_of_an_event_narrows_the_candidates_as_one_probe_each(shop):
-    env = Env(now=NOW, tz=SHANGHAI)
-    bought = {"event": "purchase", "within_days": 30, "count": {"gte": 1}}
-    never = {"event": "purchase", "within_days": 30, "count": {"eq": 0}}
-    spent = {"event": "purchase", "within_days": 30, "sum": "amount", "value": {"gte": 0}}
-
-    buyers = candidates_q(parse_rule({"all": [IN_SHANGHAI, bought, spent]}), env)
-    idle = candidates_q(parse_rule({"all": [IN_SHANGHAI, never, spent]}), env)
-    Profile.objects.filter(pk__in=[shop["idle"].pk, shop["busy"].pk]).update(
-        traits={"level": "gold"}
-    )
-    trait = {"attr": "traits.level", "op": "in", "value": ["gold", 1]}
-    estimating = Env(now=NOW, tz=SHANGHAI, estimating=True)  # containment on PostgreSQL
-    gold = candidates_q(parse_rule({"all": [trait, never, spent]}), estimating)
-
-    assert ids(buyers) == {shop["vip"].pk}
-    assert ids(idle) == {shop["idle"].pk}
-    assert ids(gold) == {shop["idle"].pk}
-
-
 def test_an_any_group_with_a_branch_on_events_alone_leaves_everyone_a_candidate(shop):
     env = Env(now=NOW, tz=SHANGHAI)
 

@@ -188,7 +188,11 @@ def candidates_q(node: rules.Node, env: Env) -> Q | None:
     """Return a condition every profile satisfying ``node`` satisfies, built from its cheap
     conditions only; None when they restrict nothing (everyone is a candidate)."""
     terms = candidate_terms(node)
-    return None if terms is None else terms_q(terms, now=env.now, plan=env.plan)
+    return (
+        None
+        if terms is None
+        else terms_q(terms, now=env.now, plan=env.plan, estimating=env.estimating)
+    )
 
 
 def rule_candidate_terms(tree: rules.Node, *, segments: bool = False) -> Terms | None:

@@ -4,8 +4,9 @@
 statement: attribute conditions are column comparisons (a trait comparison is one boolean that
 is never NULL), tags are ``EXISTS`` semi-joins, segment references ``EXISTS`` on the membership
 table. Event counts and sums have two plans: ``GROUPED``, one grouped scan of the event window
-(``GROUP BY … HAVING``) joined with ``IN``, with "any"/"none" of a window small enough to hash
-as ``IN`` too; and ``CORRELATED``, the same aggregate probed per candidate profile through the
+(``GROUP BY … HAVING``) joined with ``IN``, with "any" of a window small enough to hash as
+``IN`` too ("none" is ``NOT EXISTS``, an anti-join that may run in parallel); and
+``CORRELATED``, the same aggregate probed per candidate profile through the
 ``(profile_id, name, occurred_at)`` index (``EXISTS (… GROUP BY … HAVING …)``), with "any" and
 "none" as ``EXISTS`` probes. Compiling is pure: it builds expressions and runs no query.
 

@@ -7,6 +7,7 @@ import operator
 from dataclasses import replace
 from functools import reduce
 
+from django.db import connection
 from django.db.models import CharField, F, Q, lookups
 from django.utils import timezone
 
@@ -105,6 +106,8 @@ def _trait(node: rules.AttributeCondition, env: Env) -> Q:
         return Q(TraitIsSet(key))
     if node.op in ("eq", "in"):
         values = (node.operand,) if node.op == "eq" else node.operand
+        if env.estimating and connection.features.supports_json_field_contains:
+            return _trait_contains(key, values)
         by_expression: dict[type, list] = {}  # a value matches traits of its own JSON type
         for value in values:
             by_expression.setdefault(TRAIT_EXPRESSIONS[type(value)], []).append(value)
@@ -119,3 +122,15 @@ def _trait(node: rules.AttributeCondition, env: Env) -> Q:
     ordered_text = isinstance(sample, str) and node.op in rules.ORDER_OPS
     lhs = BinaryText(expression, output_field=CharField()) if ordered_text else expression
     return true_or_false(Q(LOOKUPS[node.op](lhs, node.operand)))
+
+
+def _trait_contains(key: str, values) -> Q:
+    """Return "the trait is one of ``values``" as JSON containment, for an estimate only.
+
+    PostgreSQL has no statistics on an expression such as the typed comparison above and
+    guesses half of the rows for it; for containment (``traits @> {"key": value}``) it tests
+    the operator on the traits column's most common values and histogram (``pg_stats``), so the
+    estimate follows the data. (Containment also matches an array holding the value, which the
+    rule does not: close enough for an estimate, never used to select members.)
+    """
+    return reduce(operator.or_, (Q(traits__contains={key: value}) for value in values))

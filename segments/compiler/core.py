@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from profiles.services.consent import profiling_allowed_q
 from segments import rules
-from segments.compiler.expressions import CORRELATED, GROUPED, PLANS, Env
+from segments.compiler.expressions import GROUPED, PLANS, Env
 from segments.conditions import condition_kind_of
 
 if TYPE_CHECKING:
@@ -63,7 +63,9 @@ def compile_rule(
     )
     condition = compile_node(tree, "", env)
     if respect_profiling and uses_behaviour(tree):
-        condition &= profiling_allowed_q(correlated=plan == CORRELATED)
+        # NOT EXISTS in every plan: a top-level anti-join, which may run in parallel (NOT IN is
+        # a hashed subplan, which keeps the query in one process)
+        condition &= profiling_allowed_q()
     return condition
 
 

@@ -129,7 +129,10 @@ def compile_event(node: rules.EventCondition, path: str, env: Env) -> Q:
     if node.measure == "count":
         any_event = COUNT_EXISTS.get((node.op, node.value))
         if any_event is not None:
-            if env.plan == GROUPED and (node.event, node.within_days) in env.hashed:
+            # "none" stays NOT EXISTS: an anti-join, which may run in parallel, where NOT IN
+            # is a hashed subplan that keeps the whole query in one process
+            hashed = (node.event, node.within_days) in env.hashed
+            if any_event and env.plan == GROUPED and hashed:
                 found = Q(pk__in=events.values("profile"))
             else:
                 found = Q(Exists(events.filter(profile=OuterRef("pk"))))

@@ -201,9 +201,13 @@ class Env:
     tz: datetime.tzinfo
     shared: SharedMeasures | None = None
     plan: str = GROUPED
-    # (event, within_days) whose profiles a GROUPED plan may hash: "any"/"none" of those is
-    # ``pk IN (SELECT profile_id …)``, a hashed set even inside an "any" (else EXISTS).
+    # (event, within_days) whose profiles a GROUPED plan may hash: "any" of those is
+    # ``pk IN (SELECT profile_id …)``, a hashed set even inside an "any" (else EXISTS); "none"
+    # stays NOT EXISTS, an anti-join that may run in parallel.
     hashed: frozenset = frozenset()
+    # Compiled for the planner's estimate only (``segments.compiler.planning``): a condition
+    # may then take an equivalent form the database has statistics for.
+    estimating: bool = False
 
 
 def event_measure(measure: str, window: Q | None = None):

@@ -140,10 +140,13 @@ def _term_q(term: Term, env: Env) -> Q:
     return reduce(operator.and_, parts, Q())
 
 
-def terms_q(terms: Terms, *, now: datetime.datetime, plan: str = GROUPED) -> Q:
+def terms_q(
+    terms: Terms, *, now: datetime.datetime, plan: str = GROUPED, estimating: bool = False
+) -> Q:
     """Return the condition on profiles of a union of intersections, with the conditions they
-    all share taken out of the union (so that the database can join on those)."""
-    env = Env(now=now, tz=timezone.get_default_timezone(), plan=plan)
+    all share taken out of the union (so that the database can join on those); ``estimating``:
+    only to estimate their number (see ``Env``)."""
+    env = Env(now=now, tz=timezone.get_default_timezone(), plan=plan, estimating=estimating)
     shared = _shared(terms)
     rest = [tuple(node for node in term if node not in shared) for term in terms]
     condition = _term_q(shared, env)
@@ -185,7 +188,11 @@ def candidates_q(node: rules.Node, env: Env) -> Q | None:
     """Return a condition every profile satisfying ``node`` satisfies, built from its cheap
     conditions only; None when they restrict nothing (everyone is a candidate)."""
     terms = candidate_terms(node)
-    return None if terms is None else terms_q(terms, now=env.now, plan=env.plan)
+    return (
+        None
+        if terms is None
+        else terms_q(terms, now=env.now, plan=env.plan, estimating=env.estimating)
+    )
 
 
 def rule_candidate_terms(tree: rules.Node, *, segments: bool = False) -> Terms | None:
@@ -211,7 +218,8 @@ def candidates_estimate(terms: Terms | None, profiles: float, *, now: datetime.d
         return profiles
 
     def estimate(term: Term) -> float:
-        return rows_estimate(Profile.objects.filter(terms_q([term], now=now)).values("pk"))
+        condition = terms_q([term], now=now, estimating=True)
+        return rows_estimate(Profile.objects.filter(condition).values("pk"))
 
     found = sum(estimate(term) for term in terms)
     shared = _shared(terms)

@@ -453,7 +453,7 @@ VALID_RULES = st.recursive(
 
 def selected(rule, plan: str = "grouped") -> set[str]:
     tree = parse_rule(rule, resolve=SEGMENT_RULES.get)
-    # grouped: "any"/"none" of events as hashed IN sets; correlated: as EXISTS probes
+    # grouped: "any" of events as hashed IN sets, "none" as NOT EXISTS; correlated: EXISTS probes
     hashed = exists_windows(tree) if plan == "grouped" else frozenset()
     condition = compile_rule(tree, now=NOW, plan=plan, hashed=frozenset(hashed))
     return set(Profile.objects.filter(condition).values_list("external_id", flat=True))

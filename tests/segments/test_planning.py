@@ -83,6 +83,20 @@ def test_the_candidates_are_what_the_cheap_conditions_leave(shop):
     assert ids(found) == {shop["vip"].pk}
 
 
+def test_a_trait_in_an_estimate_selects_the_same_candidates(shop):
+    Profile.objects.filter(pk__in=[shop["idle"].pk, shop["busy"].pk]).update(
+        traits={"level": "gold"}
+    )
+    spent = {"event": "purchase", "within_days": 30, "sum": "amount", "value": {"gte": 0}}
+    rule = parse_rule(
+        {"all": [{"attr": "traits.level", "op": "in", "value": ["gold", 1]}, IN_SHANGHAI, spent]}
+    )
+    estimating = Env(now=NOW, tz=SHANGHAI, estimating=True)  # containment on PostgreSQL
+
+    assert ids(candidates_q(rule, estimating)) == {shop["idle"].pk}
+    assert ids(candidates_q(rule, Env(now=NOW, tz=SHANGHAI))) == {shop["idle"].pk}
+
+
 def test_an_any_group_with_a_branch_on_events_alone_leaves_everyone_a_candidate(shop):
     env = Env(now=NOW, tz=SHANGHAI)
 

@@ -189,10 +189,10 @@ def cluster_features(histories: Histories) -> tuple[np.ndarray, list[str]]:
 def _clusters(current: Histories, run: PredictionRun) -> tuple[clusters.ClusterFit, list[str]]:
     """Cluster the customers, keep identities, store each cluster with its portrait."""
     features, names = cluster_features(current)
-    previous = [
+    previous = [  # only centroids over the same features (the top event kinds may change)
         clusters.PreviousCluster(c.slug, c.centroid)
         for c in Cluster.objects.filter(active=True)
-        if len(c.centroid) == len(names)
+        if c.portrait.get("feature_names") == names
     ]
     fit = clusters.clusters_fit(
         features, names, k=settings.PREDICTIONS_CLUSTERS or None, previous=previous or None
@@ -208,7 +208,11 @@ def _clusters(current: Histories, run: PredictionRun) -> tuple[clusters.ClusterF
                 "name": cluster.name,
                 "size": cluster.size,
                 "centroid": cluster.centroid_log,
-                "portrait": {**_portrait_json(portrait), "names": _in_each_language(cluster.name)},
+                "portrait": {
+                    **_portrait_json(portrait),
+                    "names": _in_each_language(cluster.name),
+                    "feature_names": names,
+                },
             }
             for cluster, portrait in zip(fit.clusters, portraits, strict=True)
         ],

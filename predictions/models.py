@@ -6,6 +6,18 @@ from django.utils.translation import gettext_lazy as _
 
 from profiles.models import Profile
 
+# The contract's fields of a profile's scores, in the order the API and the writer use.
+SCORE_NAMES = (
+    "p_alive",
+    "churn_risk",
+    "repurchase_probability_90d",
+    "expected_purchases_90d",
+    "clv_365d",
+    "cluster",
+    "recommendations",
+    "scored_at",
+)
+
 
 class PredictionRun(models.Model):
     """One refresh (or backtest) of the models: what it was trained on and how well it did.

@@ -11,17 +11,6 @@ from django.db.models.functions import Cast
 
 from predictions.models import AssociationRule, Cluster, Prediction, PredictionRun
 
-SCORE_NAMES = (
-    "p_alive",
-    "churn_risk",
-    "repurchase_probability_90d",
-    "expected_purchases_90d",
-    "clv_365d",
-    "cluster",
-    "recommendations",
-    "scored_at",
-)
-
 
 def scores_of(profile_ids: Sequence[int], field: str) -> dict[int, object]:
     """Return {profile id: value of score ``field``} for the scored ones of ``profile_ids``."""

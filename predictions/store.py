@@ -11,21 +11,16 @@ import numpy as np
 from django.db import transaction
 
 from core.bulk import BulkWriter
-from predictions.models import AssociationRule, Cluster, Prediction, PredictionRun
+from predictions.models import (
+    SCORE_NAMES,
+    AssociationRule,
+    Cluster,
+    Prediction,
+    PredictionRun,
+)
 from profiles.services.consent import profiling_refused_ids
 
-SCORE_FIELDS = (
-    "profile_id",
-    "p_alive",
-    "churn_risk",
-    "repurchase_probability_90d",
-    "expected_purchases_90d",
-    "clv_365d",
-    "cluster",
-    "recommendations",
-    "scored_at",
-    "run_id",
-)
+SCORE_FIELDS = ("profile_id", *SCORE_NAMES, "run_id")
 
 
 @dataclass(frozen=True)

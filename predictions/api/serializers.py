@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from predictions.models import Prediction
+from predictions.models import SCORE_NAMES, Prediction
 
 
 class PredictionSerializer(serializers.ModelSerializer):
@@ -13,17 +13,7 @@ class PredictionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Prediction
-        fields = [
-            "external_id",
-            "p_alive",
-            "churn_risk",
-            "repurchase_probability_90d",
-            "expected_purchases_90d",
-            "clv_365d",
-            "cluster",
-            "recommendations",
-            "scored_at",
-        ]
+        fields = ["external_id", *SCORE_NAMES]
         read_only_fields = fields
 
 

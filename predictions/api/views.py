@@ -6,7 +6,7 @@ from rest_framework import mixins
 
 from core.api import READ_ONLY, ApiViewSet, OldestFirstCursor
 from predictions.api.serializers import PredictionSerializer
-from predictions.models import Prediction
+from predictions.models import SCORE_NAMES, Prediction
 
 
 class PredictionFilter(django_filters.FilterSet):
@@ -32,7 +32,7 @@ class PredictionViewSet(mixins.ListModelMixin, ApiViewSet):
     """Scores: read-only (a refresh writes them)."""
 
     queryset = Prediction.objects.select_related("profile").only(
-        "profile__external_id", *PredictionSerializer.Meta.fields[1:]
+        "profile__external_id", *SCORE_NAMES
     )
     serializer_class = PredictionSerializer
     filterset_class = PredictionFilter

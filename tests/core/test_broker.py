@@ -55,14 +55,14 @@ def test_kombus_own_reader_dies_on_a_half_written_message(tmp_path):
 def test_it_skips_a_half_written_message_and_delivers_the_next(tmp_path, caplog):
     with _connection(tmp_path) as conn:
         queue = conn.SimpleQueue("jobs")
-        _write_empty_message(tmp_path, stamp="1")
+        _write_empty_message(tmp_path, stamp="0")
         queue.put({"job": 7})
 
         message = queue.get(timeout=1)
 
         assert message.payload == {"job": 7}
-        assert os.listdir(tmp_path / "unreadable") == ["1_half-written.jobs.msg"]
-        assert "Skipped an unreadable broker message 1_half-written.jobs.msg" in caplog.text
+        assert os.listdir(tmp_path / "unreadable") == ["0_half-written.jobs.msg"]
+        assert "Skipped an unreadable broker message 0_half-written.jobs.msg" in caplog.text
         with pytest.raises(queue.Empty):
             queue.get(timeout=0.2)
 

@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "campaigns",
     "predictions",
     "journeys",
+    "flows",
     "core",
     "tools",  # benchmarks and demo data: commands around the product, not part of it
 ]
@@ -447,11 +448,21 @@ CELERY_BEAT_SCHEDULE = {
         "task": "campaigns.tasks.campaign_sends_sweep_task",
         "schedule": 60.0,
     },
+    "flows-tick": {"task": "flows.tasks.flows_tick_task", "schedule": 15.0},
     "campaigns-pick-winners": {
         "task": "campaigns.tasks.campaign_winners_pick_task",
         "schedule": 60.0,
     },
 }
+# Flows: how many enrollments one batch claims, how many advance tasks beat starts at once
+# when many are due, a task's time budget, the most entries a profile makes in one flow a day
+# (a flow that keeps starting itself stops there), and the key that signs webhook bodies.
+FLOW_BATCH_SIZE = env_int("FLOW_BATCH_SIZE", 1000, minimum=1)
+FLOW_ADVANCE_TASKS = env_int("FLOW_ADVANCE_TASKS", 4, minimum=1)
+FLOW_TIME_BUDGET_SECONDS = env_int("FLOW_TIME_BUDGET_SECONDS", 60, minimum=1)
+FLOW_MAX_ENTRIES_PER_DAY = env_int("FLOW_MAX_ENTRIES_PER_DAY", 20, minimum=1)
+FLOW_WEBHOOK_SECRET = env.str("FLOW_WEBHOOK_SECRET", default=SECRET_KEY)
+
 JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 300, minimum=10)
 
 # REST API.

@@ -170,6 +170,7 @@ class Provenance(models.TextChoices):
     IMPORT = "import", _("Import")
     RULE = "rule", _("Rule")
     MODEL = "model", _("Model")
+    FLOW = "flow", _("Flow")
 
 
 class ProfileTag(models.Model):

@@ -159,11 +159,21 @@ def _convert(profile_id: int, name: str, at: datetime.datetime) -> int:
     return changed
 
 
+def _segment_rows(flow: Flow, trigger: dict, lefts: set[str]) -> list[tuple[int, int, bool, str]]:
+    """Return the flow's unread transitions: (id, profile id, entered, segment slug)."""
+    from segments.models import SegmentTransition
+
+    rows = SegmentTransition.objects.filter(pk__gt=flow.transition_cursor).order_by("pk")
+    rows = rows.filter(
+        Q(segment__slug=trigger.get("segment"), entered=True)
+        | Q(segment__slug__in=lefts, entered=False)
+    )
+    return list(rows.values_list("pk", "profile_id", "entered", "segment__slug")[:50_000])
+
+
 def segment_transitions_handle() -> int:
     """Enroll profiles that entered trigger segments and exit those that left exit segments,
     reading each live flow's transitions after its cursor."""
-    from segments.models import SegmentTransition
-
     enrolled = 0
     for flow in Flow.objects.filter(status=Flow.Status.LIVE).select_related("version"):
         definition = flow.version.definition
@@ -171,22 +181,18 @@ def segment_transitions_handle() -> int:
         lefts = {r["segment_left"] for r in definition.get("exit") or [] if "segment_left" in r}
         if trigger.get("type") != "segment_entered" and not lefts:
             continue
-        rows = SegmentTransition.objects.filter(pk__gt=flow.transition_cursor).order_by("pk")
-        rows = rows.filter(
-            Q(segment__slug=trigger.get("segment"), entered=True)
-            | Q(segment__slug__in=lefts, entered=False)
-        ).values_list("pk", "profile_id", "entered")[:50_000]
-        rows = list(rows)
+        rows = _segment_rows(flow, trigger, lefts)
         if not rows:
             continue
-        entered = [pid for _pk, pid, inside in rows if inside]
-        left = {pid for _pk, pid, inside in rows if not inside}
-        if left:
+        for slug in lefts:
+            leaving = {pid for _pk, pid, inside, s in rows if not inside and s == slug}
             ids = Enrollment.objects.filter(
-                flow=flow, profile_id__in=left, status=Enrollment.Status.ACTIVE
+                flow=flow, profile_id__in=leaving, status=Enrollment.Status.ACTIVE
             ).values_list("pk", flat=True)
-            enrollments_exit(enrollment_ids=list(ids), reason="segment_left")
-        enrolled += flow_enroll(flow=flow, profile_ids=entered)
+            enrollments_exit(enrollment_ids=list(ids), reason=f"segment_left:{slug}")
+        enrolled += flow_enroll(
+            flow=flow, profile_ids=[pid for _pk, pid, inside, _s in rows if inside]
+        )
         Flow.objects.filter(pk=flow.pk).update(transition_cursor=rows[-1][0])
     return enrolled
 

@@ -11,7 +11,11 @@ def _transitions_changed(*_args, **_kwargs) -> None:
 
 def hooks_register() -> None:
     """Register the flows' receivers with profiles, campaigns, segments and journeys."""
+    from flows.merge import enrollments_move
     from flows.triggers import flows_engagement_receive, flows_events_receive
+    from profiles.services.merge import merge_mover
+
+    merge_mover("flow_enrollments")(enrollments_move)
 
     try:  # the hooks arrive with the "hooks" branch; until then, beat's tick does the work
         from campaigns.hooks import engagement_register

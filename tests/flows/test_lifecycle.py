@@ -155,3 +155,16 @@ def test_a_paused_flow_does_not_move_until_it_is_live_again():
 
     flow_enroll(flow=Flow.objects.get(), profile_ids=[profile.pk])  # paused: nobody enters
     assert not Enrollment.objects.exists()
+
+
+def test_a_merged_profile_hands_its_enrollments_to_the_kept_one():
+    from profiles.services.merge import profile_merge
+
+    flow = live_flow([WAIT_TWO_DAYS])
+    kept, merged = ProfileFactory(), ProfileFactory()
+    flow_enroll(flow=flow, profile_ids=[kept.pk, merged.pk])
+
+    profile_merge(source=merged, target=kept)
+
+    rows = list(Enrollment.objects.order_by("entry").values_list("profile_id", "entry", "status"))
+    assert rows == [(kept.pk, 1, "active"), (kept.pk, 2, "exited")]

@@ -17,6 +17,7 @@ api_patterns = [
     path("", include("campaigns.api.urls")),
     path("journeys/", include("journeys.api.urls")),
     path("", include("predictions.api.urls")),
+    path("", include("flows.api.urls")),
 ]
 
 urlpatterns = [

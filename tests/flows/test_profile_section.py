@@ -73,7 +73,7 @@ def test_the_section_speaks_chinese_without_raw_values(ops_client, alice):
     assert "流程" in html
     assert "在流程中" in html
     assert "已完成" in html
-    assert "上海客户? · 条件分支" in html
+    assert "上海客户? · 分支" in html
     assert "w · 等待" in html
     assert "到达退出步骤" in html
     assert "是" in html

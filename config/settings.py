@@ -492,6 +492,8 @@ SPECTACULAR_SETTINGS = {
         "MessageChannelEnum": "campaigns.models.Channel",  # the same choices as ConsentChannel
         "TouchpointEnum": "profiles.models.Touchpoint",
         "ConsentStatusEnum": "profiles.models.ConsentStatus",
+        "FlowStatusEnum": "flows.models.Flow.Status",
+        "EnrollmentStatusEnum": "flows.models.Enrollment.Status",
     },
 }
 

@@ -17,6 +17,7 @@ api_patterns = [
     path("", include("campaigns.api.urls")),
     path("journeys/", include("journeys.api.urls")),
     path("", include("predictions.api.urls")),
+    path("", include("flows.api.urls")),
 ]
 
 urlpatterns = [
@@ -27,6 +28,7 @@ urlpatterns = [
     path("segments/", include("segments.urls")),
     path("campaigns/", include("campaigns.urls")),
     path("predictions/", include("predictions.urls")),
+    path("flows/", include(("flows.urls_report", "flows"))),
     path("c/", include("profiles.public_urls")),
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("admin/", admin.site.urls),

@@ -73,7 +73,7 @@ class FlowError(ValueError):
     def __init__(self, errors: list[tuple[str, str]]):
         self.errors = errors
         super().__init__(
-            "; ".join(f"{place}: {message}" if place else message for place, message in errors)
+            "; ".join(f"{place}: {message}" if place else str(message) for place, message in errors)
         )
 
 

@@ -160,3 +160,15 @@ def flow_archive(*, flow: Flow, user=None) -> Flow:
     _campaigns_set(flow, Campaign.Status.CANCELLED)
     transaction.on_commit(event_index_forget)
     return flow
+
+
+@transaction.atomic
+def flow_delete(*, flow: Flow, user=None) -> bool:
+    """Delete a flow that never went live; archive any other, so its history stays.
+
+    Return True when the flow was deleted, False when it was archived."""
+    if not flow.versions.exists():
+        flow.delete()
+        return True
+    flow_archive(flow=flow, user=user)
+    return False

@@ -1,0 +1,1 @@
+"""The flows REST API under /api/v1/flows/."""

@@ -1,0 +1,3 @@
+"""A URLconf without any flow page."""
+
+urlpatterns: list = []

@@ -61,14 +61,21 @@ def events_ingested_notify(rows: Iterable[tuple]) -> None:
     """
     if not EVENTS_INGESTED.active:
         return
+    rows = list(rows)
+    if not rows:
+        return
     records = [
-        EventRecord(
-            profile_id=profile_id,
-            name=name,
-            occurred_at=occurred_at,
-            properties=json.loads(properties) if isinstance(properties, str) else properties,
+        EventRecord(profile_id, name, occurred_at, properties)
+        for (profile_id, name, occurred_at, _given), properties in zip(
+            rows, _properties([row[3] for row in rows]), strict=True
         )
-        for profile_id, name, occurred_at, properties in rows
     ]
-    if records:
-        EVENTS_INGESTED.notify(records)
+    EVENTS_INGESTED.notify(records)
+
+
+def _properties(values: list) -> list[dict]:
+    """Return the properties as dicts; JSON texts are decoded in one call (a batch holds up to
+    100,000 of them: one ``json.loads`` of the array is several times faster than one each)."""
+    if all(isinstance(value, str) for value in values):
+        return json.loads(f"[{','.join(values)}]")
+    return [json.loads(value) if isinstance(value, str) else value for value in values]

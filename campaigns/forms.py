@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.models import Campaign, Channel
+from campaigns.models import CHOSEN_KINDS, Campaign, Channel
 from campaigns.services.content import content_check
 from profiles.services.consent import consent_purposes
 from segments.models import Segment
@@ -38,7 +38,7 @@ class CampaignForm(forms.Form):
         initial="marketing",
         help_text=_("Only profiles with consent for this channel and purpose receive it."),
     )
-    kind = forms.ChoiceField(label=_("Kind"), choices=Campaign.Kind.choices)
+    kind = forms.ChoiceField(label=_("Kind"), choices=CHOSEN_KINDS)
     include_segments = forms.ModelMultipleChoiceField(
         label=_("Send to"),
         queryset=Segment.objects.none(),

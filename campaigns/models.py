@@ -22,6 +22,9 @@ class Campaign(models.Model):
     class Kind(models.TextChoices):
         ONE_OFF = "one_off", _("One-off at a scheduled time")
         TRIGGERED = "triggered", _("Triggered when a profile enters a segment or stage")
+        # Owned by a step of a flow (an app above): left out of the campaign lists, never
+        # started or finished by the tick; the flow inserts its ledger rows while it is live.
+        FLOW = "flow", _("Step of a flow")
 
     class Status(models.TextChoices):
         DRAFT = "draft", _("Draft")
@@ -119,6 +122,10 @@ class Campaign(models.Model):
         return self.name
 
 
+# The kinds the campaign form and API offer: a flow makes the campaigns of its steps itself.
+CHOSEN_KINDS = [choice for choice in Campaign.Kind.choices if choice[0] != Campaign.Kind.FLOW]
+
+
 class Variant(models.Model):
     """One version of a campaign's content, sent to a weighted share of the audience."""
 
@@ -164,7 +171,11 @@ class CampaignChange(models.Model):
 
 
 class Send(models.Model):
-    """One row of the send ledger: one campaign, one profile, at most once."""
+    """One row of the send ledger: one campaign, one profile, one entry, at most once.
+
+    ``entry`` is 0 for every campaign but a flow's, which numbers each time a profile enters
+    the flow, so that a profile entering again can get the step's message again.
+    """
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
@@ -183,14 +194,15 @@ class Send(models.Model):
         EXCLUDED = "excluded", _("Left the audience")
         CANCELLED = "cancelled", _("Campaign cancelled")
 
-    # No index of their own: send_once_per_profile and send_claim_idx begin with campaign, and
-    # send_profile_sent_idx with profile. Each index is written at every claim and every sent row.
+    # No index of their own: send_once_per_profile_entry and send_claim_idx begin with campaign,
+    # and send_profile_sent_idx with profile. Each index is written at every claim and sent row.
     campaign = models.ForeignKey(
         Campaign, on_delete=models.CASCADE, related_name="sends", db_index=False
     )
     profile = models.ForeignKey(
         Profile, on_delete=models.CASCADE, related_name="sends", db_index=False
     )
+    entry = models.PositiveIntegerField(_("entry"), default=0)
     variant = models.ForeignKey(
         Variant, on_delete=models.PROTECT, null=True, blank=True, related_name="sends"
     )
@@ -215,7 +227,9 @@ class Send(models.Model):
         verbose_name = _("send")
         verbose_name_plural = _("sends")
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "profile"], name="send_once_per_profile"),
+            models.UniqueConstraint(
+                fields=["campaign", "profile", "entry"], name="send_once_per_profile_entry"
+            ),
         ]
         indexes = [
             models.Index(fields=["campaign", "status", "id"], name="send_claim_idx"),

@@ -28,10 +28,16 @@ PROGRESS_STATUSES = (
 RECENT_FAILURES = 20
 
 
+def campaigns_listed() -> QuerySet[Campaign]:
+    """Return the campaigns the lists show: all but the steps of flows (their flow shows them)."""
+    return Campaign.objects.exclude(kind=Campaign.Kind.FLOW)
+
+
 def campaigns_all(*, status: str = "", channel: str = "") -> QuerySet[Campaign]:
-    """Return the campaigns, newest first, with their audience and ledger size and progress."""
+    """Return the listed campaigns, newest first, with audience, ledger size and progress."""
     campaigns = (
-        Campaign.objects.prefetch_related("include_segments", "exclude_segments")
+        campaigns_listed()
+        .prefetch_related("include_segments", "exclude_segments")
         .annotate(
             ledger=Count("sends"),
             done=Count("sends", filter=Q(sends__status__in=DONE_STATUSES)),
@@ -133,7 +139,7 @@ def campaign_report(*, campaign: Campaign) -> dict:
 
 
 def campaigns_recent_results(*, limit: int = 5) -> list[dict]:
-    """Return the results of the latest started campaigns as plain values (for the dashboard).
+    """Return the results of the latest started listed campaigns as values (for the dashboard).
 
     Each row: ``slug``, ``name``, ``status``, ``started_at``, ``sent``, ``open_rate``,
     ``click_rate``, ``conversion_rate`` (fractions or None), ``lift`` (relative lift vs the
@@ -142,7 +148,7 @@ def campaigns_recent_results(*, limit: int = 5) -> list[dict]:
     from campaigns.results import campaign_results
 
     rows = []
-    campaigns = Campaign.objects.filter(started_at__isnull=False).select_related("winner")
+    campaigns = campaigns_listed().filter(started_at__isnull=False).select_related("winner")
     for campaign in campaigns.order_by("-started_at", "-pk")[:limit]:
         data = campaign_results(campaign=campaign)
         totals = data["totals"]
@@ -172,8 +178,10 @@ def campaigns_fingerprint() -> str:
     """Return a cheap marker that changes when campaigns, sends or tracking events are added."""
     from campaigns.models import TrackingEvent
 
-    started = Campaign.objects.filter(started_at__isnull=False).aggregate(
-        last=Max("started_at"), n=Count("pk")
+    started = (
+        campaigns_listed()
+        .filter(started_at__isnull=False)
+        .aggregate(last=Max("started_at"), n=Count("pk"))
     )
     if not started["n"]:
         return "none"

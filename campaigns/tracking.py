@@ -28,6 +28,12 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
+from campaigns.hooks import (
+    ENGAGEMENT_KINDS,
+    EngagementRecord,
+    engagement_active,
+    engagement_notify,
+)
 from campaigns.models import Channel, Send, Suppression, TrackingEvent
 from profiles.models import ConsentPurpose, ConsentSource, ConsentStatus
 from profiles.services.consent import ConsentEntry, consent_record
@@ -160,20 +166,41 @@ def html_track(
 def tracking_record(
     *, send_id: int, kind: str, url: str = "", event_id: str | None = None, at=None
 ) -> TrackingEvent | None:
-    """Store one tracking event; return None when ``event_id`` was already recorded."""
+    """Store one tracking event; return None when ``event_id`` was already recorded.
+
+    An open, click or delivery is passed to ``campaigns.hooks``' receivers on commit.
+    """
     try:
         with transaction.atomic():
-            return TrackingEvent.objects.create(
+            event = TrackingEvent.objects.create(
                 send_id=send_id,
                 kind=kind,
                 url=url,
                 provider_event_id=event_id or None,
                 at=at or timezone.now(),
             )
+            if kind in ENGAGEMENT_KINDS and engagement_active():
+                _engagement_notify(event)
+            return event
     except IntegrityError:
         if event_id and TrackingEvent.objects.filter(provider_event_id=event_id).exists():
             return None
         raise
+
+
+def _engagement_notify(event: TrackingEvent) -> None:
+    campaign_id, profile_id = Send.objects.values_list("campaign_id", "profile_id").get(
+        pk=event.send_id
+    )
+    engagement_notify(
+        EngagementRecord(
+            send_id=event.send_id,
+            campaign_id=campaign_id,
+            profile_id=profile_id,
+            kind=str(event.kind),
+            at=event.at,
+        )
+    )
 
 
 @login_not_required

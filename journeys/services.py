@@ -8,7 +8,8 @@ entering a stage fire again each time the profile flapped across a window's edge
 
 Every move is one ``StageTransition`` row, written with INSERT … SELECT: the transitions table
 with its increasing ids is the feed of "profile entered stage" events that triggered campaigns
-read (``journeys.selectors.stage_entries_after``).
+read (``journeys.selectors.stage_entries_after``). A refresh that moved profiles tells
+``journeys.hooks``' receivers how many, once it commits.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from journeys.conditions import StageCondition
+from journeys.hooks import stage_changed_notify
 from journeys.models import JourneyStage, StageTransition
 from journeys.selectors import stage_positions
 from journeys.sql import transitions_insert
@@ -199,6 +201,8 @@ def stages_refresh(
                 errors[stage.slug] = str(error)
                 continue
             moved[stage.slug] = _stage_move(stage, condition, positions, now)
+        if any(moved.values()):
+            stage_changed_notify(sum(moved.values()))
     if report:
         report(len(active), len(active))
     return {

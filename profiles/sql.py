@@ -51,6 +51,8 @@ EVENT_STAGE = (
 )
 EVENT_IDS_STAGE = ("ingest_event_ids", "external_id text, id bigint")
 LAST_SEEN_STAGE = ("ingest_last_seen", "external_id text, seen timestamptz")
+_RETURNING_EVENT = " RETURNING profile_id, name, occurred_at, properties"
+_KEYS_PER_QUERY = 900  # under SQLite's oldest limit of 999 parameters a statement
 
 
 def batch_prepare(rows: list[tuple]) -> list[tuple] | CsvRows:
@@ -72,11 +74,17 @@ def profiles_upsert(rows: list[tuple] | CsvRows) -> tuple[int, int]:
     return _profiles_upsert_each(rows)
 
 
-def events_store(rows: list[tuple] | CsvRows, now: datetime.datetime) -> tuple[int, int]:
-    """Store events whose key is new, creating unknown profiles; return (created, new profiles)."""
+def events_store(
+    rows: list[tuple] | CsvRows, now: datetime.datetime, *, inserted: list | None = None
+) -> tuple[int, int]:
+    """Store events whose key is new, creating unknown profiles; return (created, new profiles).
+
+    With ``inserted`` (a list), add to it (profile_id, name, occurred_at, properties) of each
+    event inserted (not those whose key was stored already); properties as a dict or JSON text.
+    """
     if connection.vendor == "postgresql":
-        return _events_store_staged(rows, now)
-    return _events_store_each(rows, now)
+        return _events_store_staged(rows, now, inserted)
+    return _events_store_each(rows, now, inserted)
 
 
 def _profile_changes(table: str, source: str) -> tuple[list[str], list[str]]:
@@ -201,7 +209,9 @@ def _adapt_date(value):
     return connection.ops.adapt_datefield_value(value)
 
 
-def _events_store_staged(rows: CsvRows, now: datetime.datetime) -> tuple[int, int]:
+def _events_store_staged(
+    rows: CsvRows, now: datetime.datetime, inserted: list | None = None
+) -> tuple[int, int]:
     """Store a batch on PostgreSQL: COPY it into a stage table, then set-based steps.
 
     Look up each distinct external_id once (in index order), create the unknown profiles,
@@ -235,9 +245,11 @@ def _events_store_staged(rows: CsvRows, now: datetime.datetime) -> tuple[int, in
             f"SELECT i.id, s.name, s.channel, s.occurred_at, s.amount, s.properties, s.key, %s "
             f"FROM ingest_event_stage s JOIN ingest_event_ids i ON i.external_id = s.external_id "
             f"WHERE i.id IS NOT NULL ORDER BY i.id "
-            f"ON CONFLICT (key) DO NOTHING",
+            f"ON CONFLICT (key) DO NOTHING{'' if inserted is None else _RETURNING_EVENT}",
             [now],
         )
+        if inserted is not None:
+            inserted.extend(cursor.fetchall())
         return cursor.rowcount, created_profiles
 
 
@@ -275,7 +287,9 @@ def _ensure_profiles(external_ids: set[str], now: datetime.datetime) -> tuple[di
     return known, len(missing)
 
 
-def _events_store_each(rows: list[tuple], now: datetime.datetime) -> tuple[int, int]:
+def _events_store_each(
+    rows: list[tuple], now: datetime.datetime, inserted: list | None = None
+) -> tuple[int, int]:
     """Map external ids to profile ids in Python, then one executemany skipping known keys."""
     ids, created_profiles = _ensure_profiles({row[0] for row in rows}, now)
     adapt_moment = connection.ops.adapt_datetimefield_value
@@ -288,7 +302,28 @@ def _events_store_each(rows: list[tuple], now: datetime.datetime) -> tuple[int, 
     columns = ("profile_id", *EVENT_COLUMNS[1:], "received_at")
     with connection.cursor() as cursor:
         cursor.executemany(insert_values(Event._meta.db_table, columns, "(key) DO NOTHING"), values)
-        return cursor.rowcount, created_profiles
+        created = cursor.rowcount
+    if inserted is not None and created:
+        inserted.extend(_events_inserted(rows, ids, now, everything=created == len(rows)))
+    return created, created_profiles
+
+
+def _events_inserted(
+    rows: list[tuple], ids: dict[str, int], now: datetime.datetime, *, everything: bool
+) -> list[tuple]:
+    """Return (profile_id, name, occurred_at, properties) of the rows ``_events_store_each``
+    inserted: all of them (``everything``), else those of the batch's keys received ``now``."""
+    if everything:
+        return [(ids[row[0]], row[1], row[3], row[5]) for row in rows]
+    keys = [row[6] for row in rows]
+    found: list[tuple] = []
+    for start in range(0, len(keys), _KEYS_PER_QUERY):
+        found.extend(
+            Event.objects.filter(
+                key__in=keys[start : start + _KEYS_PER_QUERY], received_at=now
+            ).values_list("profile_id", "name", "occurred_at", "properties")
+        )
+    return found
 
 
 def last_seen_touch(latest: dict[str, datetime.datetime]) -> None:

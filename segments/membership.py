@@ -4,7 +4,8 @@ Dynamic evaluation, static lists (CSV, filter, empty) and anything else that cha
 a segment go through ``membership_version_write``: the profiles that leave and those that enter
 are logged as SegmentTransition rows of the new version (set-based, INSERT … SELECT), then the
 membership rows are deleted and inserted from those transitions. An unchanged membership writes
-no row at all. The statements are in ``segments.sql``.
+no row at all. The statements are in ``segments.sql``. A version that changed something tells
+``segments.hooks``' receivers, once the caller's transaction commits.
 """
 
 import datetime
@@ -13,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from django.db import connection
 
 from segments import sql
+from segments.hooks import segment_changed_notify
 
 Statement = tuple[str, Sequence]
 
@@ -53,4 +55,6 @@ def membership_version_write(
             entered += cursor.rowcount
         if entered:
             cursor.execute(sql.memberships_insert(), (segment_id, version, True))
+    if entered or exited:
+        segment_changed_notify(segment_id)
     return entered, exited

@@ -2,7 +2,7 @@
 
 import django_filters
 
-from campaigns.models import Campaign, Channel
+from campaigns.models import CHOSEN_KINDS, Campaign, Channel
 
 
 class CampaignFilter(django_filters.FilterSet):
@@ -10,7 +10,7 @@ class CampaignFilter(django_filters.FilterSet):
 
     status = django_filters.ChoiceFilter(choices=Campaign.Status.choices)
     channel = django_filters.ChoiceFilter(choices=Channel.choices)
-    kind = django_filters.ChoiceFilter(choices=Campaign.Kind.choices)
+    kind = django_filters.ChoiceFilter(choices=CHOSEN_KINDS)  # the list has no flow steps
 
     class Meta:
         model = Campaign

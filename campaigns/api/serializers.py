@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from campaigns.models import Campaign, Channel, Variant
+from campaigns.models import CHOSEN_KINDS, Campaign, Channel, Variant
 from campaigns.selectors import PROGRESS_STATUSES
 from segments.models import Segment
 
@@ -73,7 +73,7 @@ class CampaignWriteSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True)
     channel = serializers.ChoiceField(choices=Channel.choices)
     purpose = serializers.CharField(max_length=40, required=False)
-    kind = serializers.ChoiceField(choices=Campaign.Kind.choices, required=False)
+    kind = serializers.ChoiceField(choices=CHOSEN_KINDS, required=False)
     include_segments = serializers.SlugRelatedField(
         slug_field="slug", many=True, queryset=Segment.objects.all(), required=False
     )

@@ -8,7 +8,7 @@ from rest_framework.response import Response
 
 from campaigns.api import filters, serializers
 from campaigns.models import Campaign
-from campaigns.selectors import PROGRESS_STATUSES
+from campaigns.selectors import PROGRESS_STATUSES, campaigns_listed
 from campaigns.services import workflow
 from core.api import (
     NO_DELETE,
@@ -74,8 +74,10 @@ class CampaignViewSet(SlugLookup, mixins.ListModelMixin, mixins.RetrieveModelMix
 
     def get_queryset(self):
         counts = {f"n_{s}": Count("sends", filter=Q(sends__status=s)) for s in PROGRESS_STATUSES}
+        # The list leaves out the steps of flows; one is still shown and acted on by its slug.
+        campaigns = campaigns_listed() if self.action == "list" else Campaign.objects.all()
         return (
-            Campaign.objects.annotate(**counts)
+            campaigns.annotate(**counts)
             .select_related("trigger_segment", "winner")
             .prefetch_related("include_segments", "exclude_segments", "variants")
         )

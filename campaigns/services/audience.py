@@ -1,6 +1,7 @@
 """Start campaigns and freeze their audience into the send ledger, set-based and idempotent.
 
-Every recipient is one ``Send`` row, unique per (campaign, profile): rows are inserted with
+Every recipient is one ``Send`` row, unique per (campaign, profile, entry), and every
+campaign started here uses entry 0 (only a flow's campaigns number entries): rows are inserted with
 ON CONFLICT DO NOTHING, so starting twice, a rerun or a trigger firing twice adds nobody twice
 and never changes a row that exists. Which group a profile falls in is decided by a stable hash
 of ``"{campaign id}:{profile id}"`` into 0..9999 (``assignment_bucket``), the same on every
@@ -141,9 +142,13 @@ def campaign_start(*, campaign_id: int, now: datetime.datetime | None = None) ->
     """
     now = now or timezone.now()
     with transaction.atomic():
-        claimed = Campaign.objects.filter(
-            pk=campaign_id, status=Campaign.Status.SCHEDULED, send_at__lte=now
-        ).update(status=Campaign.Status.SENDING, started_at=now)
+        claimed = (
+            Campaign.objects.filter(
+                pk=campaign_id, status=Campaign.Status.SCHEDULED, send_at__lte=now
+            )
+            .exclude(kind=Campaign.Kind.FLOW)
+            .update(status=Campaign.Status.SENDING, started_at=now)
+        )
         if not claimed:
             return None
         campaign = Campaign.objects.get(pk=campaign_id)
@@ -174,10 +179,11 @@ def _transitions_max(campaign: Campaign) -> int:
 
 
 def campaigns_due(*, now: datetime.datetime | None = None) -> list[int]:
-    """Return the ids of scheduled campaigns whose time has come."""
+    """Return the ids of scheduled campaigns whose time has come (a flow starts its own)."""
     now = now or timezone.now()
     return list(
         Campaign.objects.filter(status=Campaign.Status.SCHEDULED, send_at__lte=now)
+        .exclude(kind=Campaign.Kind.FLOW)
         .order_by("send_at", "pk")
         .values_list("pk", flat=True)
     )
@@ -315,10 +321,14 @@ def campaign_waiting_split(*, campaign: Campaign, decision: dict, user=None) -> 
 
 
 def campaign_sends_move(*, source: Profile, target: Profile) -> int:
-    """Move a merged profile's ledger rows to the kept one; a shared campaign keeps the target's."""
-    both = Send.objects.filter(
-        profile=source,
-        campaign_id__in=Send.objects.filter(profile=target).values("campaign_id"),
+    """Move a merged profile's ledger rows to the kept one; a shared campaign keeps the target's.
+
+    Rows are shared when they have the same campaign and entry (a flow's campaign may hold one
+    row per entry of a profile; every other campaign one, entry 0).
+    """
+    targets = Send.objects.filter(
+        profile=target, campaign_id=OuterRef("campaign_id"), entry=OuterRef("entry")
     )
+    both = Send.objects.filter(profile=source).filter(Exists(targets))
     both.delete()
     return Send.objects.filter(profile=source).update(profile=target)

@@ -60,6 +60,7 @@ ERROR_BAD_EMAIL = "Enter a valid email address to send the test to."
 ERROR_BAD_PHONE = "Enter a valid phone number in international form, e.g. +8613800138000."
 ERROR_TEST_FAILED = "The test message could not be sent: {error}"
 ERROR_WRONG_VARIANT = "This variant belongs to another campaign."
+ERROR_FLOW_STEP = _lazy("This campaign is a step of a flow: its flow sends it, not a schedule.")
 
 ACTION_CREATED = "created"
 ACTION_UPDATED = "updated"
@@ -353,6 +354,8 @@ def campaign_schedule(*, campaign: Campaign, send_at: dt.datetime, user) -> Camp
     """
     if send_at is not None and timezone.is_naive(send_at):
         send_at = timezone.make_aware(send_at)
+    if campaign.kind == Campaign.Kind.FLOW:
+        raise CampaignStateError(ERROR_FLOW_STEP, code="flow_step")
     if campaign.status != S.DRAFT:
         raise CampaignStateError(
             _(ERROR_TRANSITION).format(

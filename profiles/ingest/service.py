@@ -2,6 +2,8 @@
 
 Bad rows are reported by position with the reason and skipped; good rows are written with one
 set-based upsert per batch (``profiles.sql``), so ingesting the same rows again changes nothing.
+Each batch of events written tells ``profiles.hooks``' receivers which events it inserted, once
+its transaction commits.
 """
 
 import datetime
@@ -12,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from profiles import sql
+from profiles.hooks import events_ingested_active, events_ingested_notify
 from profiles.ingest.clean import clean_event_row, clean_profile_row
 from profiles.ingest.rows import IngestReport, Progress, RepeatCounter, event_key, valid_rows
 from profiles.ingest.writers import BatchWriter, event_row, profile_row
@@ -73,7 +76,7 @@ def events_ingest(
     now = timezone.now()
     seen = RepeatCounter()
     latest: dict[str, datetime.datetime] = {}
-    writer = BatchWriter(lambda part: sql.events_store(part, now), lanes=lanes)
+    writer = BatchWriter(lambda part: _events_write(part, now), lanes=lanes)
     parts: list[list[tuple]] = [[] for _ in range(writer.lanes)]
     held = 0
     try:  # the lanes are closed whatever happens, also when the file breaks off
@@ -99,6 +102,16 @@ def events_ingest(
             sql.last_seen_touch(latest)
     report.unchanged = report.good - report.created
     return _finish(report, started, progress)
+
+
+def _events_write(part, now: datetime.datetime) -> tuple[int, int]:
+    """Store one batch (in the writer's transaction) and tell the hook's receivers on commit."""
+    if not events_ingested_active():
+        return sql.events_store(part, now)
+    inserted: list[tuple] = []
+    counts = sql.events_store(part, now, inserted=inserted)
+    events_ingested_notify(inserted)
+    return counts
 
 
 def _finish(report: IngestReport, started: float, progress: Progress | None) -> IngestReport:

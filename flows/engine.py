@@ -124,7 +124,7 @@ def version_load(version_id: int) -> Version:
     return Version(
         pk=version.pk,
         flow=version.flow,
-        definition=definition_parse(version.definition),
+        definition=definition_parse(version.definition, check=False),
         campaigns={key: pk for key, pk, _slug in messages},
         campaign_slugs={key: slug for key, _pk, slug in messages},
     )

@@ -17,13 +17,11 @@ def hooks_register() -> None:
 
     merge_mover("flow_enrollments")(enrollments_move)
 
-    try:  # the hooks arrive with the "hooks" branch; until then, beat's tick does the work
-        from campaigns.hooks import engagement_register
-        from journeys.hooks import stage_changed_register
-        from profiles.hooks import events_ingested_register
-        from segments.hooks import segment_changed_register
-    except ImportError:  # pragma: no cover
-        return
+    from campaigns.hooks import engagement_register
+    from journeys.hooks import stage_changed_register
+    from profiles.hooks import events_ingested_register
+    from segments.hooks import segment_changed_register
+
     events_ingested_register(flows_events_receive)
     engagement_register(flows_engagement_receive)
     segment_changed_register(_transitions_changed)

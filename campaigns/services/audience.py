@@ -100,8 +100,13 @@ def _audience(campaign: Campaign) -> QuerySet:
     return profiles
 
 
-def campaign_sends_add(*, campaign: Campaign, profile_ids: Sequence[int], split: Split) -> None:
-    """Insert one ledger row per profile, one statement per chunk; existing rows stay."""
+def campaign_sends_add(
+    *, campaign: Campaign, profile_ids: Sequence[int], split: Split, entry: int = 0
+) -> None:
+    """Insert one ledger row per profile, one statement per chunk; existing rows stay.
+
+    ``entry``: which time the profiles entered the flow whose step this campaign is (0 for
+    every other campaign)."""
     for start in range(0, len(profile_ids), CHUNK_SIZE):
         rows = []
         for profile_id in profile_ids[start : start + CHUNK_SIZE]:
@@ -112,6 +117,7 @@ def campaign_sends_add(*, campaign: Campaign, profile_ids: Sequence[int], split:
                 Send(
                     campaign_id=campaign.pk,
                     profile_id=profile_id,
+                    entry=entry,
                     variant_id=variant_id,
                     in_test=in_test,
                     status=status,

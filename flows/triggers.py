@@ -22,6 +22,8 @@ from flows.triggers_spec import where_matches
 
 INDEX_KEY = "flows:event-index"
 INDEX_SECONDS = 300
+# In the index under this name (no event has it): some live flow starts on a message opened.
+MESSAGE_KEY = " message"
 
 
 def event_index() -> dict[str, list[str]]:
@@ -37,6 +39,8 @@ def event_index() -> dict[str, list[str]]:
         trigger = raw.get("trigger") or {}
         if pk == current and trigger.get("type") == "event":
             index[trigger.get("event")].add("trigger")
+        if pk == current and trigger.get("type") == "message":
+            index[MESSAGE_KEY].add("message")
         for rule in raw.get("exit") or []:
             if "event" in rule:
                 index[rule["event"]].add("exit")

@@ -132,3 +132,44 @@ def test_opening_the_named_campaign_enrolls():
     )
 
     assert list(flow.enrollments.values_list("profile_id", flat=True)) == [reader.pk]
+
+
+def test_an_evaluation_that_adds_members_enrolls_them_without_waiting_for_beat():
+    from segments.services import segment_evaluate
+
+    segment = Segment.objects.create(
+        name="Shanghai", slug="sh", rule={"attr": "city", "op": "eq", "value": "上海"}
+    )
+    flow = live_flow([WAIT], trigger={"type": "segment_entered", "segment": "sh"})
+    profile = ProfileFactory(city="上海")
+
+    segment_evaluate(segment_id=segment.pk)  # the segment hook queues the transitions task (eager)
+
+    assert flow.enrollments.get().profile == profile
+
+
+def test_withdrawing_consent_stops_the_enrollment_at_its_next_step():
+    from profiles.services.consent import ConsentEntry, consent_record
+
+    flow = live_flow(
+        [{"key": "w", "kind": "wait", "duration": {"hours": 1}}, {"key": "x", "kind": "exit"}],
+        exit=[{"consent_withdrawn": "email"}],
+    )
+    profile = ProfileFactory()
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        flow_enroll(flow=flow, profile_ids=[profile.pk])
+    consent_record(
+        entry=ConsentEntry(
+            profile_id=profile.pk, channel="email", purpose="marketing", status="withdrawn",
+            source="web_form",
+        )
+    )  # fmt: skip
+
+    with time_machine.travel(start + datetime.timedelta(hours=2), tick=False):
+        from flows.engine import enrollments_advance
+
+        enrollments_advance()
+
+    enrollment = flow.enrollments.get()
+    assert (enrollment.status, enrollment.exit_reason) == ("exited", "consent_withdrawn:email")

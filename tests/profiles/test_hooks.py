@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from profiles import ingest
 from profiles.hooks import (
+    EVENTS_INGESTED,
     EventRecord,
     events_ingested_notify,
     events_ingested_register,
@@ -139,7 +140,9 @@ def test_a_raising_receiver_is_logged_and_neither_ingest_nor_the_next_receiver_b
     assert "receiver broke" in caplog.text
 
 
-def test_without_a_receiver_no_callback_is_queued(django_capture_on_commit_callbacks):
+def test_without_a_receiver_no_callback_is_queued(django_capture_on_commit_callbacks, monkeypatch):
+    monkeypatch.setattr(EVENTS_INGESTED, "_receivers", [])  # flows registers one in ready()
+
     with django_capture_on_commit_callbacks() as callbacks:
         ingest.events_ingest(rows=[row(1)])
 

@@ -1,8 +1,9 @@
 """Parse and validate segment rule JSON into a small, typed, immutable tree.
 
-The format is the contract in PRODUCT.md ("Segment rule format"). Parsing is pure: it never
-mutates its input and never touches the database (segment references are followed through a
-``resolve`` callable that the caller supplies). Every refusal is a :class:`RuleError` whose
+The format is the contract in PRODUCT.md ("Segment rule format"), restated in docs/CONTRACTS.md
+("Segment rule JSON"). Parsing is pure: it never mutates its input and never touches the
+database (segment references are followed through a ``resolve`` callable that the caller
+supplies). Every refusal is a :class:`RuleError` whose
 message starts with the path of the offending node, e.g. ``all[2].count: …``.
 
 The package: ``errors`` (limits, messages, RuleError), ``values`` (value checks, value types,

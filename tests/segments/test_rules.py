@@ -101,6 +101,7 @@ PRODUCT_EXAMPLE = {
             "within_days": 90,
             "count": {"gte": 1},
         },
+        {"message": "opened", "campaign": "spring-sale", "within_days": 30},
         {
             "any": [
                 {"event": "feedback", "within_days": 180, "count": {"eq": 0}},

@@ -207,3 +207,9 @@ def engagement_by_profile(*, since: dt.datetime, until: dt.datetime) -> QuerySet
         .order_by()
         .values_list("send__profile_id", "opens", "clicks")
     )
+
+
+def campaign_choices(*, limit: int = 500) -> list[tuple[str, str]]:
+    """Return (slug, name) of up to ``limit`` campaigns, newest first (for the rule builder)."""
+    campaigns = Campaign.objects.order_by("-created_at", "-pk").values_list("slug", "name")
+    return list(campaigns[:limit])

@@ -50,6 +50,8 @@ class ConditionKind:
     ``profile_columns(node)`` names the profile columns the condition reads (None: unknown, so
     a refresh scans the whole profile table instead of a narrow copy). ``behaviour(node)`` says
     whether it looks at behaviour, which profiles that withdrew profiling are left out of.
+    ``builder()`` returns what the rule builder offers for the kind (its label, its choices, as
+    JSON with translated text), or is None for a kind the builder knows itself or shows as is.
     """
 
     key: str
@@ -59,6 +61,7 @@ class ConditionKind:
     explainer: Explainer | None = None
     profile_columns: Callable[[Any], set[str]] | None = None
     behaviour: Callable[[Any], bool] | None = None
+    builder: Callable[[], dict] | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,7 @@ def condition_register(
     explainer: Explainer | None = None,
     profile_columns: Callable[[Any], set[str]] | None = None,
     behaviour: Callable[[Any], bool] | None = None,
+    builder: Callable[[], dict] | None = None,
 ) -> ConditionKind:
     """Register (or replace, keeping its place) the condition kind introduced by ``key``."""
     kind = ConditionKind(
@@ -107,6 +111,7 @@ def condition_register(
         explainer=explainer,
         profile_columns=profile_columns,
         behaviour=behaviour,
+        builder=builder,
     )
     previous = _KINDS.get(key)
     if previous is not None:

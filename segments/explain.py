@@ -28,6 +28,7 @@ from profiles.models import ConsentPurpose, Event, Profile, ProfileTag
 from profiles.services.consent import consent_current
 from segments import rules
 from segments.compiler import compile_rule
+from segments.compiler.expressions import event_properties_q
 from segments.conditions import Attribute, attributes, condition_kind_of
 from segments.models import Segment, SegmentMembership
 from segments.selectors import segment_rule
@@ -233,13 +234,28 @@ def explain_tag(node: rules.TagCondition, profile: Profile, now):
     return "tag", actual, shown
 
 
+def _event_shown(node: rules.EventCondition) -> str:
+    """Return the event of a condition for people, with the properties it keeps."""
+    if not node.where:
+        return node.event
+    properties = ", ".join(
+        f"{match.key} = {json.dumps(match.value, ensure_ascii=False)}" for match in node.where
+    )
+    return _("{event} with {properties}").format(event=node.event, properties=properties)
+
+
 def explain_event(node: rules.EventCondition, profile: Profile, now):
-    """Return the count, or the sum of amounts, of the profile's events in the window."""
+    """Return the count, or the sum of amounts, of the profile's events in the window (those
+    with the properties of ``where``, filtered as the compiler filters them)."""
     since = now - datetime.timedelta(days=node.within_days)  # the compiler's window
     events = Event.objects.filter(
-        profile=profile, name=node.event, occurred_at__gte=since, occurred_at__lte=now
+        event_properties_q(node.where),
+        profile=profile,
+        name=node.event,
+        occurred_at__gte=since,
+        occurred_at__lte=now,
     )
-    window = {"since": _format(since), "until": _format(now), "event": node.event}
+    window = {"since": _format(since), "until": _format(now), "event": _event_shown(node)}
     if node.measure == "count":
         count = events.aggregate(count=Count("pk"))["count"]
         shown = _("{count} × {event} from {since} to {until}").format(count=count, **window)

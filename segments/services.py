@@ -369,7 +369,8 @@ def shared_measures_fill(*, plan: SharedMeasures, now: datetime.datetime) -> Non
         select, params = select_sql(shared_candidates_query(plan))
         _steps_run(segment_sql.ids_table_fill(plan.candidates, select), params)
     for table in plan.tables:
-        columns = [(name, measure) for name, measure, _days in shared_measure_columns(plan, table)]
+        found = shared_measure_columns(plan, table)
+        columns = [(name, measure) for name, measure, _days, _where in found]
         lateral = plan.candidates is not None and segment_sql.lateral_supported()
         query = shared_measures_query(plan, table, now=now, per_candidate=lateral)
         select, params = select_sql(query)

@@ -17,7 +17,7 @@ from core.roles import ALL_ROLES, OPS, require_role
 from profiles.models import Profile, ValueTier
 from profiles.selectors import tags_all
 from segments import charts, rules, selectors
-from segments.conditions import attributes
+from segments.conditions import attributes, condition_kinds
 from segments.explain import explain_lines, segment_explanation
 from segments.forms import (
     SegmentForm,
@@ -158,6 +158,8 @@ def _builder_choices() -> dict:
         "cities": selectors.profile_cities(),
         "segments": selectors.segment_slugs(),
         "labels": _builder_labels(),
+        # what the kinds other apps register offer (e.g. "message" from campaigns), by key
+        "kinds": {key: kind.builder() for key, kind in condition_kinds().items() if kind.builder},
     }
 
 
@@ -194,6 +196,10 @@ def _builder_labels() -> dict:
         "trait_key": _("trait key"),
         "event_name": _("event name"),
         "within_days": _("in the last … days"),
+        "where": _("where"),
+        "add_property": _("+ Property"),
+        "property_name": _("property"),
+        "property_value": _("value"),
         "days": _("days"),
         "list_hint": _("values separated by commas"),
         "low": _("from"),

@@ -49,7 +49,12 @@ Semantics (identical on SQLite and PostgreSQL, and what the tests' Python evalua
   ignored, so an evaluation "as of" a moment is reproducible.
 - Events: a count or sum over no events is 0, so ``count eq 0`` ("did not") and ``sum lt 100``
   include profiles without any such event; events without an amount add nothing to a sum; sums are
-  rounded to cents before comparing.
+  rounded to cents before comparing. ``where`` keeps the events whose properties have each given
+  value of the same JSON type (as traits compare: 1 is 1.0, not "1" nor true; a missing key,
+  null, an array or an object has no value), before counting or summing.
+- Engagement with messages (registered by campaigns): "opened" and "clicked" are an open or a
+  click tracked in the window, "received" a send with status sent in the window, of the named
+  campaign or of any; an ``EXISTS`` in both plans.
 - Tags count until they expire (``expires_at`` after ``now``); a segment reference means the
   current membership of that segment.
 """

@@ -30,6 +30,7 @@ from segments.compiler.expressions import (
     Env,
     compare,
     event_measure,
+    event_properties_q,
 )
 from segments.compiler.shared import SharedMeasures, measure_key, shared_event
 from segments.models import SegmentMembership
@@ -65,8 +66,8 @@ def events_merged(nodes: list, env: Env) -> Q:
     """Return the AND of several counts/sums of one event as a single aggregate (by plan).
 
     The scan (or each profile's probe) covers the widest window; each measure is filtered to
-    its own window. Profiles without events fail every one of these conditions, as they do when
-    compiled one by one.
+    its own window and properties (``where``). Profiles without events fail every one of these
+    conditions, as they do when compiled one by one.
     """
     widest = env.now - datetime.timedelta(days=max(node.within_days for node in nodes))
     events = Event.objects.filter(
@@ -75,6 +76,7 @@ def events_merged(nodes: list, env: Env) -> Q:
     measures, holds = {}, []
     for index, node in enumerate(nodes):
         window = Q(occurred_at__gte=env.now - datetime.timedelta(days=node.within_days))
+        window &= event_properties_q(node.where)
         name = f"measure_{index}"
         measures[name] = event_measure(node.measure, window)
         holds.append(compare(F(name), node.op, node.operand))
@@ -120,12 +122,20 @@ def compile_tag(node: rules.TagCondition, path: str, env: Env) -> Q:
 
 
 def compile_event(node: rules.EventCondition, path: str, env: Env) -> Q:
-    """Compile an event count or sum: EXISTS for "any"/"none", else an aggregate by plan."""
+    """Compile an event count or sum: EXISTS for "any"/"none", else an aggregate by plan.
+
+    ``where`` filters the events before they are counted or summed (in the scan or the probe).
+    """
     shared = shared_event(node, env)
     if shared is not None:
         return shared
     since = env.now - datetime.timedelta(days=node.within_days)
-    events = Event.objects.filter(name=node.event, occurred_at__gte=since, occurred_at__lte=env.now)
+    events = Event.objects.filter(
+        event_properties_q(node.where),
+        name=node.event,
+        occurred_at__gte=since,
+        occurred_at__lte=env.now,
+    )
     if node.measure == "count":
         any_event = COUNT_EXISTS.get((node.op, node.value))
         if any_event is not None:

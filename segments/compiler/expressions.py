@@ -11,6 +11,7 @@ from decimal import Decimal
 from functools import reduce
 from typing import TYPE_CHECKING
 
+from django.db import connection
 from django.db.models import (
     BooleanField,
     CharField,
@@ -44,14 +45,15 @@ class _Trait(Func):
     """Base for expressions reading the trait ``key`` of a profile, with vendor SQL templates.
 
     Each template reads ``{col}`` (the traits column) then ``{key}``, twice in that order.
+    ``column`` names another JSON column to read the key of (an event's ``properties``).
     """
 
     sqlite: str
     postgresql: str
 
-    def __init__(self, key: str, **extra):
+    def __init__(self, key: str, column: str = "traits", **extra):
         self.key = key
-        super().__init__(F("traits"), **extra)
+        super().__init__(F(column), **extra)
 
     def _render(self, template, compiler, key_sql, key_params):
         col, col_params = compiler.compile(self.get_source_expressions()[0])
@@ -233,6 +235,28 @@ def true_or_false(condition: Q) -> Q:
     """
     truth = ExpressionWrapper(condition, output_field=BooleanField())
     return Q(Coalesce(truth, Value(False), output_field=BooleanField()))
+
+
+def json_equals(column: str, matches) -> Q:
+    """Return "the JSON object in ``column`` has each key of ``matches`` (``PropertyEquals``)
+    equal to its value, of the same JSON type" (1 equals 1.0; "1" and true are not 1).
+
+    PostgreSQL: one containment, ``column @> '{…}'`` (for scalar values it is exactly that
+    equality, and the planner estimates it from the column's statistics); elsewhere one typed
+    comparison per key, as trait conditions compare, which is NULL for a missing key or another
+    type: use it to keep rows (of a query or of an aggregate's filter), never negated.
+    """
+    if connection.features.supports_json_field_contains:
+        return Q(**{f"{column}__contains": {match.key: match.value for match in matches}})
+    return all_of(
+        lookups.Exact(TRAIT_EXPRESSIONS[type(match.value)](match.key, column=column), match.value)
+        for match in matches
+    )
+
+
+def event_properties_q(where) -> Q:
+    """Return the condition on events that an event condition's ``where`` keeps (all: ``Q()``)."""
+    return json_equals("properties", where) if where else Q()
 
 
 def one_of(lhs, values: list):

@@ -6,7 +6,8 @@ A rule's event counts and sums run in one of two plans (``segments.compiler.even
 many profiles reach the event conditions at all: the *candidates*, the profiles that the cheap
 conditions leave. A condition is cheap when it reads no event: attributes (of the profile, or of
 any one-row-per-profile model registered with ``attribute_register``), tags, consent, segment
-membership, a journey stage, and any kind another app registers. ``candidates_q`` builds them:
+membership, a journey stage, engagement with messages (an EXISTS on the sends, as a tag's on its
+carriers), and any kind another app registers. ``candidates_q`` builds them:
 
 - a cheap subtree is its own candidate set;
 - ``all``: the intersection of its children's sets (event conditions restrict nothing);

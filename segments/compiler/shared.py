@@ -20,6 +20,7 @@ from segments.compiler.expressions import (
     HOLDS,
     Env,
     event_measure,
+    event_properties_q,
 )
 from segments.conditions import condition_kind_of
 
@@ -27,19 +28,20 @@ from segments.conditions import condition_kind_of
 #
 # Refreshing many segments at once, the per-profile counts and sums of each event are computed
 # once, by one scan per event name over the widest window any rule asks for, into a temporary
-# table with one column per (measure, window); each rule then reads only its own columns of that
-# table instead of scanning the events again. When the union of the rules' candidates (the
-# profiles their cheap conditions leave, ``segments.compiler.planning``) is small, it is
-# materialised first and the scan reads only those profiles' events, through the
+# table with one column per (measure, window, properties kept); each rule then reads only its
+# own columns of that table instead of scanning the events again. When the union of the rules'
+# candidates (the profiles their cheap conditions leave, ``segments.compiler.planning``) is
+# small, it is materialised first and the scan reads only those profiles' events, through the
 # ``(profile_id, name, occurred_at)`` index: no profile outside it can be a member of any of
 # the rules, whatever its events. ``shared_measures`` plans the tables, the caller creates them.
 
-MeasureKey = tuple[str, str, int]  # (event, "count" or "sum", within_days)
+# (event, "count" or "sum", within_days, the properties its events have: ``where``)
+MeasureKey = tuple[str, str, int, tuple[rules.PropertyEquals, ...]]
 
 
 @dataclass(frozen=True)
 class SharedMeasures:
-    """Where each shared measure lives: (event, measure, days) -> (table, column).
+    """Where each shared measure lives: (event, measure, days, where) -> (table, column).
 
     ``tags`` names for each tag the table of the profiles carrying it (live at ``now``).
     ``profiles`` names a narrow copy of the profile columns the rules read (``profile_columns``),
@@ -60,7 +62,7 @@ class SharedMeasures:
 
 def measure_key(node: rules.EventCondition) -> MeasureKey:
     """Return the key of the shared measure an event condition compares."""
-    return (node.event, node.measure, node.within_days)
+    return (node.event, node.measure, node.within_days, node.where)
 
 
 def measure_keys(tree: rules.Node) -> set[MeasureKey]:
@@ -100,7 +102,7 @@ def shared_measures(
     for number, event in enumerate(sorted({key[0] for key in keys})):
         table = f"{prefix}_{number}"
         mine = sorted(key for key in keys if key[0] == event)
-        tables[table] = (event, max(days for _e, _m, days in mine))
+        tables[table] = (event, max(days for _e, _m, days, _w in mine))
         for index, key in enumerate(mine):
             columns[key] = (table, f"m{index}")
     plan = SharedMeasures(
@@ -214,12 +216,14 @@ def shared_matching(tree: rules.Node, *, now: datetime.datetime, shared: SharedM
     return queryset
 
 
-def shared_measure_columns(plan: SharedMeasures, table: str) -> list[tuple[str, str, int]]:
-    """Return ``table``'s columns in order, as (column, measure, days)."""
+def shared_measure_columns(
+    plan: SharedMeasures, table: str
+) -> list[tuple[str, str, int, tuple[rules.PropertyEquals, ...]]]:
+    """Return ``table``'s columns in order, as (column, measure, days, where)."""
     found = [
-        (column, measure, days)
-        for (_event, measure, days), (where, column) in plan.columns.items()
-        if where == table
+        (column, measure, days, where)
+        for (_event, measure, days, where), (held_in, column) in plan.columns.items()
+        if held_in == table
     ]
     return sorted(found, key=lambda item: int(item[0][1:]))
 
@@ -241,8 +245,11 @@ def shared_measures_query(
     else:
         events = _restricted(events, "profile_id", plan)
     measures = {
-        column: event_measure(measure, Q(occurred_at__gte=now - datetime.timedelta(days=days)))
-        for column, measure, days in shared_measure_columns(plan, table)
+        column: event_measure(
+            measure,
+            Q(occurred_at__gte=now - datetime.timedelta(days=days)) & event_properties_q(where),
+        )
+        for column, measure, days, where in shared_measure_columns(plan, table)
     }
     return (
         events.order_by().values("profile").annotate(**measures).values_list("profile", *measures)

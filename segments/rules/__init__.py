@@ -1,8 +1,9 @@
 """Parse and validate segment rule JSON into a small, typed, immutable tree.
 
-The format is the contract in PRODUCT.md ("Segment rule format"). Parsing is pure: it never
-mutates its input and never touches the database (segment references are followed through a
-``resolve`` callable that the caller supplies). Every refusal is a :class:`RuleError` whose
+The format is the contract in PRODUCT.md ("Segment rule format"), restated in docs/CONTRACTS.md
+("Segment rule JSON"). Parsing is pure: it never mutates its input and never touches the
+database (segment references are followed through a ``resolve`` callable that the caller
+supplies). Every refusal is a :class:`RuleError` whose
 message starts with the path of the offending node, e.g. ``all[2].count: …``.
 
 The package: ``errors`` (limits, messages, RuleError), ``values`` (value checks, value types,
@@ -29,6 +30,7 @@ from segments.rules.errors import (  # noqa: F401 (the package's public names)
     ERROR_EXPECTED_SCALAR,
     ERROR_EXPECTED_SLUG,
     ERROR_EXPECTED_TEXT,
+    ERROR_EXPECTED_WHERE,
     ERROR_EXPECTED_WHOLE,
     ERROR_GROUP_EMPTY,
     ERROR_GROUP_NOT_LIST,
@@ -39,6 +41,7 @@ from segments.rules.errors import (  # noqa: F401 (the package's public names)
     ERROR_OP_NOT_FOR_ATTRIBUTE,
     ERROR_PAIR_KINDS,
     ERROR_PAIR_ORDER,
+    ERROR_PROPERTY_NAME,
     ERROR_SEGMENT_CYCLE,
     ERROR_SEGMENT_INVALID,
     ERROR_SEGMENT_TOO_DEEP,
@@ -63,6 +66,7 @@ from segments.rules.errors import (  # noqa: F401 (the package's public names)
     MAX_NUMBER,
     MAX_REFERENCE_DEPTH,
     MAX_TEXT,
+    MAX_WHERE,
     MAX_WHOLE,
     MAX_YEAR,
     MIN_YEAR,
@@ -80,9 +84,11 @@ from segments.rules.nodes import (  # noqa: F401 (the package's public names)
     JSONValue,
     Node,
     Not,
+    PropertyEquals,
     SegmentCondition,
     TagCondition,
     freeze,
+    json_type,
     referenced_segments,
     rule_to_json,
     thaw,
@@ -96,6 +102,7 @@ from segments.rules.parsing import (  # noqa: F401 (the package's public names)
     parse_attribute,
     parse_choice,
     parse_consent,
+    parse_days,
     parse_event,
     parse_group,
     parse_node,
@@ -105,6 +112,7 @@ from segments.rules.parsing import (  # noqa: F401 (the package's public names)
     parse_slug,
     parse_tag,
     parse_value,
+    parse_where,
     shown,
 )
 from segments.rules.values import (  # noqa: F401 (the package's public names)
@@ -131,4 +139,5 @@ from segments.rules.values import (  # noqa: F401 (the package's public names)
     ValueType,
     attribute_type,
     attribute_types,
+    json_key_valid,
 )

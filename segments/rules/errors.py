@@ -14,6 +14,7 @@ MAX_LIST = 500  # values in an in / not_in list
 MAX_TEXT = 200  # characters in a text value
 MAX_NAME = 64  # characters in an event name, a tag, segment or stage slug, a trait key
 MAX_DAYS = 36_500  # a hundred years
+MAX_WHERE = 10  # event properties compared by one event condition
 MAX_WHOLE = 2**31 - 1  # whole numbers compared with integer columns and counts
 MAX_NUMBER = 10**12  # other numbers: amounts, monetary, numeric traits
 MIN_YEAR, MAX_YEAR = 1000, 9000  # dates far enough from the calendar's ends to shift safely
@@ -63,6 +64,14 @@ ERROR_EXPECTED_COMPARISON = _("Expected one comparison such as {example}, with o
 ERROR_COUNT_AND_SUM = _("Give either “count”, or “sum” with “value”, not both.")
 ERROR_COUNT_OR_SUM = _("Give “count”, or “sum” with “value”.")
 ERROR_SUM_FIELD = _("Only “amount” can be summed.")
+ERROR_EXPECTED_WHERE = _(
+    "Expected an object of 1 to {limit} event properties and their values, "
+    'e.g. {{"category": "beauty"}}.'
+)
+ERROR_PROPERTY_NAME = _(
+    "“{key}” is not a property name: a letter or digit followed by up to {limit} more letters, "
+    "digits, spaces, “.”, “:”, “_” or “-”, e.g. category."
+)
 ERROR_EXPECTED_SLUG = _(
     "Expected a slug of 1 to {limit} letters, digits, “-” or “_”, e.g. coupon-lover."
 )

@@ -95,9 +95,36 @@ class TagCondition:
         return {"tag": self.tag, "op": self.op}
 
 
+def json_type(value: Any) -> str:
+    """Return the JSON type of a scalar: "boolean", "number" or "text" (True is not 1)."""
+    if isinstance(value, bool):
+        return "boolean"
+    return "number" if isinstance(value, int | float) else "text"
+
+
+@dataclass(frozen=True, order=True)
+class PropertyEquals:
+    """An event property (a key of ``Event.properties``) equal to a value of the same JSON type.
+
+    ``kind`` is the value's JSON type; it is part of equality (in Python ``True == 1``) and
+    comes before the value in the order, so that values of different types are never compared.
+    """
+
+    key: str
+    kind: str
+    value: str | int | float | bool
+
+    @classmethod
+    def of(cls, key: str, value: str | int | float | bool) -> PropertyEquals:
+        return cls(key=key, kind=json_type(value), value=value)
+
+
 @dataclass(frozen=True)
 class EventCondition:
-    """The count, or the sum of amounts, of a profile's events in the last ``within_days``."""
+    """The count, or the sum of amounts, of a profile's events in the last ``within_days``.
+
+    ``where`` keeps only the events whose properties have all the given values (sorted by key).
+    """
 
     event: str
     within_days: int
@@ -105,9 +132,13 @@ class EventCondition:
     op: str
     value: JSONValue
     operand: Any = field(default=None, compare=False, repr=False)
+    where: tuple[PropertyEquals, ...] = ()
 
     def to_json(self) -> dict:
-        data = {"event": self.event, "within_days": self.within_days}
+        data: dict[str, Any] = {"event": self.event}
+        if self.where:
+            data["where"] = {match.key: match.value for match in self.where}
+        data["within_days"] = self.within_days
         comparison = {self.op: thaw(self.value)}
         if self.measure == "count":
             data["count"] = comparison

@@ -18,6 +18,7 @@ from segments.rules.errors import (
     ERROR_EXPECTED_LIST,
     ERROR_EXPECTED_PAIR,
     ERROR_EXPECTED_SLUG,
+    ERROR_EXPECTED_WHERE,
     ERROR_GROUP_EMPTY,
     ERROR_GROUP_NOT_LIST,
     ERROR_MANY_KINDS,
@@ -27,6 +28,7 @@ from segments.rules.errors import (
     ERROR_OP_NOT_FOR_ATTRIBUTE,
     ERROR_PAIR_KINDS,
     ERROR_PAIR_ORDER,
+    ERROR_PROPERTY_NAME,
     ERROR_SEGMENT_CYCLE,
     ERROR_SEGMENT_INVALID,
     ERROR_SEGMENT_TOO_DEEP,
@@ -46,6 +48,7 @@ from segments.rules.errors import (
     MAX_LIST,
     MAX_NAME,
     MAX_REFERENCE_DEPTH,
+    MAX_WHERE,
     MAX_WHOLE,
     TRAITS_PREFIX,
     RuleError,
@@ -59,6 +62,7 @@ from segments.rules.nodes import (
     EventCondition,
     Node,
     Not,
+    PropertyEquals,
     SegmentCondition,
     TagCondition,
     freeze,
@@ -73,10 +77,12 @@ from segments.rules.values import (
     _Bad,
     _decimal,
     _kind,
+    _scalar,
     _text,
     _whole,
     attribute_type,
     attribute_types,
+    json_key_valid,
 )
 
 Resolver = Callable[[str], Mapping | None]
@@ -226,8 +232,13 @@ def _check_days(raw: Any) -> int:
     return _whole(raw, low=1, high=MAX_DAYS, message=ERROR_EXPECTED_DAYS)
 
 
-def _days(vtype: ValueType, op: str, raw: Any, path: str) -> int:
+def parse_days(raw: Any, path: str) -> int:
+    """Return ``raw`` if it is a whole number of days (1 to MAX_DAYS), else refuse it."""
     return parse_value(_check_days, raw, path)
+
+
+def _days(vtype: ValueType, op: str, raw: Any, path: str) -> int:
+    return parse_days(raw, path)
 
 
 # How the value of each operator shape is read (None: the operator takes no value).
@@ -304,11 +315,24 @@ def _count(raw: Any) -> int:
     return _whole(raw, low=0, high=MAX_WHOLE)
 
 
+def parse_where(raw: Any, path: str) -> tuple[PropertyEquals, ...]:
+    """Return the event properties of ``{"category": "beauty", …}``, sorted by name."""
+    if not isinstance(raw, Mapping) or not 0 < len(raw) <= MAX_WHERE:
+        raise RuleError(path, ERROR_EXPECTED_WHERE.format(limit=MAX_WHERE))
+    found = []
+    for key, value in raw.items():
+        if not json_key_valid(key):
+            raise RuleError(path, ERROR_PROPERTY_NAME.format(key=shown(key), limit=MAX_NAME - 1))
+        found.append(PropertyEquals.of(key, parse_value(_scalar, value, key_path(path, key))))
+    return tuple(sorted(found))
+
+
 def parse_event(node: Mapping, path: str, ctx: ParseContext, depth: int) -> EventCondition:
-    """Parse an event count or sum over the last ``within_days``."""
-    check_keys(node, path, ("event", "within_days"), ("count", "sum", "value"))
+    """Parse an event count or sum over the last ``within_days``, of the events ``where`` keeps."""
+    check_keys(node, path, ("event", "within_days"), ("where", "count", "sum", "value"))
     event = parse_value(_event_name, node["event"], key_path(path, "event"))
-    within_days = parse_value(_check_days, node["within_days"], key_path(path, "within_days"))
+    within_days = parse_days(node["within_days"], key_path(path, "within_days"))
+    where = parse_where(node["where"], key_path(path, "where")) if "where" in node else ()
     if "count" in node:
         if "sum" in node or "value" in node:
             raise RuleError(path, ERROR_COUNT_AND_SUM)
@@ -334,6 +358,7 @@ def parse_event(node: Mapping, path: str, ctx: ParseContext, depth: int) -> Even
         op=op,
         value=value,
         operand=operand,
+        where=where,
     )
 
 

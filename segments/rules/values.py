@@ -249,6 +249,22 @@ PROFILE_ATTRIBUTES: dict[str, ValueType] = {
 _TRAIT_KEY_RE = re.compile(r"\w[\w .:-]*\Z")
 
 
+def json_key_valid(key: Any) -> bool:
+    """Return whether ``key`` can name a trait or an event property in a rule."""
+    return isinstance(key, str) and len(key) <= MAX_NAME and bool(_TRAIT_KEY_RE.match(key))
+
+
+def _scalar(raw: Any) -> str | int | float | bool:
+    """Check a value a JSON value is compared with for equality: text, a number, true or false."""
+    if isinstance(raw, bool):
+        return raw
+    if _is_number(raw):
+        return _number(raw)
+    if isinstance(raw, str):
+        return _text(raw)
+    raise _Bad(ERROR_EXPECTED_SCALAR)
+
+
 # Computed features: attributes derived from behaviour, like events and tags.
 BEHAVIOUR_ATTRIBUTES = fields.BEHAVIOUR_FIELDS
 
@@ -263,10 +279,8 @@ def attribute_type(attr: str) -> ValueType | None:
     found = conditions.attributes().get(attr)
     if found is not None:
         return found.value_type
-    if attr.startswith(TRAITS_PREFIX):
-        key = attr.removeprefix(TRAITS_PREFIX)
-        if len(key) <= MAX_NAME and _TRAIT_KEY_RE.match(key):
-            return TRAIT
+    if attr.startswith(TRAITS_PREFIX) and json_key_valid(attr.removeprefix(TRAITS_PREFIX)):
+        return TRAIT
     return None
 
 

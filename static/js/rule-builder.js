@@ -13,6 +13,9 @@
   var L = C.labels;
   var GROUPS = ["all", "any"];
   var KINDS = ["attr", "tag", "event_count", "event_sum", "segment"];
+  // Kinds other apps register, with what the builder offers for them (C.kinds): "message".
+  var MESSAGE = (C.kinds || {}).message;
+  if (MESSAGE) KINDS.push("message");
   var TRAIT = "__trait__";
   var ATTRS = {};
   C.attributes.forEach(function (a) { ATTRS[a.name] = a; });
@@ -121,7 +124,14 @@
     if ("segment" in node) return "segment";
     if ("consent" in node) return "consent";
     if ("stage" in node) return "stage";
+    if ("message" in node) return "message";
     return "other";
+  }
+
+  function kindLabel(kind) {
+    if (L[kind]) return L[kind];
+    var offered = (C.kinds || {})[kind];
+    return offered && offered.label ? offered.label : kind;
   }
 
   function defaultCondition(kind) {
@@ -130,6 +140,7 @@
       case "event_count": return { event: C.events.indexOf("purchase") >= 0 ? "purchase" : (C.events[0] || ""), within_days: 30, count: { gte: 1 } };
       case "event_sum": return { event: "purchase", within_days: 365, sum: "amount", value: { gt: 0 } };
       case "segment": return { segment: C.segments[0] || "" };
+      case "message": return { message: MESSAGE.messages[0][0], within_days: 30 };
       default: return { attr: "city", op: "eq", value: "" };
     }
   }
@@ -250,7 +261,7 @@
     var node = ref.get();
     var row = el("div", { className: "rb-condition", "data-path": path || "rule", "data-kind": kind });
     if (KINDS.indexOf(kind) >= 0) {
-      row.appendChild(select(KINDS.map(function (k) { return [k, L[k]]; }), kind, "kind", function (v) {
+      row.appendChild(select(KINDS.map(function (k) { return [k, kindLabel(k)]; }), kind, "kind", function (v) {
         ref.set(defaultCondition(v));
         changed(true);
       }));
@@ -259,13 +270,14 @@
     if (kind === "attr") attrFields(node, fields);
     else if (kind === "tag") tagFields(node, fields);
     else if (kind === "event_count" || kind === "event_sum") eventFields(node, fields, kind);
+    else if (kind === "message" && MESSAGE) messageFields(node, fields);
     else if (kind === "segment") {
       fields.appendChild(select(C.segments, node.segment, "segment", function (v) {
         node.segment = v; changed(false);
       }));
     } else {
       // consent, stage and anything else: shown read-only, kept as is
-      fields.appendChild(el("span", { className: "rb-label", text: L[kind] || L.other }));
+      fields.appendChild(el("span", { className: "rb-label", text: kind === "other" ? L.other : kindLabel(kind) }));
       fields.appendChild(el("code", { "data-role": "read-only", text: JSON.stringify(node) }));
       fields.appendChild(el("span", { className: "muted", text: L.read_only }));
     }
@@ -393,6 +405,69 @@
       }, attrs));
     }
     fields.appendChild(el("span", { text: L.within_days }));
+    fields.appendChild(input("number", node.within_days, "within-days", function (v) {
+      node.within_days = number(v); changed(false);
+    }, { min: "1", step: "1" }));
+    whereFields(node, fields);
+  }
+
+  // The event properties an event condition keeps ("where"): name = value pairs, edited in
+  // order; a value reads as true, false or a number when it looks like one (as trait values).
+  function whereFields(node, fields) {
+    var where = node.where && typeof node.where === "object" && !Array.isArray(node.where) ? node.where : {};
+    var pairs = Object.keys(where).map(function (k) { return [k, where[k]]; });
+    var box = el("span", { className: "rb-where", "data-role": "where" });
+
+    function write(rerender) {
+      if (!pairs.length) {
+        delete node.where;
+      } else {
+        var next = {};
+        pairs.forEach(function (p) { next[p[0]] = p[1]; });
+        // "where" right after "event", as the JSON reads: event, where, within_days, …
+        var rest = {};
+        Object.keys(node).forEach(function (k) { if (k !== "event") { rest[k] = node[k]; delete node[k]; } });
+        node.where = next;
+        Object.keys(rest).forEach(function (k) { if (k !== "where") node[k] = rest[k]; });
+      }
+      changed(rerender);
+    }
+
+    if (pairs.length) box.appendChild(el("span", { text: L.where }));
+    pairs.forEach(function (pair, i) {
+      box.appendChild(input("text", pair[0], "property-name", function (v) {
+        pair[0] = v; write(false);
+      }, { placeholder: L.property_name, size: 10 }));
+      box.appendChild(el("span", { text: "=" }));
+      box.appendChild(input("text", pair[1], "property-value", function (v) {
+        pair[1] = traitValue(v); write(false);
+      }, { placeholder: L.property_value, size: 10 }));
+      var drop = el("button", { type: "button", className: "rb-remove", "data-role": "remove-property", text: "×", "aria-label": L.remove });
+      drop.addEventListener("click", function () { pairs.splice(i, 1); write(true); });
+      box.appendChild(drop);
+    });
+    var add = el("button", { type: "button", "data-role": "add-property", text: L.add_property });
+    add.addEventListener("click", function () { pairs.push(["", ""]); write(true); });
+    box.appendChild(add);
+    fields.appendChild(box);
+  }
+
+  function messageFields(node, fields) {
+    fields.appendChild(select(MESSAGE.messages, node.message, "message", function (v) {
+      node.message = v; changed(false);
+    }));
+    var campaigns = [["", MESSAGE.any_campaign]].concat(MESSAGE.campaigns.map(function (c) {
+      return [c[0], c[1] && c[1] !== c[0] ? c[1] + " (" + c[0] + ")" : c[0]];
+    }));
+    fields.appendChild(select(campaigns, node.campaign || "", "campaign", function (v) {
+      var days = node.within_days;
+      delete node.campaign;
+      delete node.within_days;
+      if (v) node.campaign = v;
+      node.within_days = days; // the JSON reads: message, campaign, within_days
+      changed(false);
+    }));
+    fields.appendChild(el("span", { text: MESSAGE.within_days }));
     fields.appendChild(input("number", node.within_days, "within-days", function (v) {
       node.within_days = number(v); changed(false);
     }, { min: "1", step: "1" }));

@@ -7,8 +7,10 @@ import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
+from campaigns.models import Campaign, Send, TrackingEvent
 from core import roles
 from journeys.services import stages_ensure_defaults
+from profiles.models import Profile
 from segments.models import Segment
 from tests.factories import (
     ProfileFactory,
@@ -108,6 +110,13 @@ PRODUCT_EXAMPLE = {
         {"event": "purchase", "within_days": 90, "count": {"gte": 2}},
         {"event": "purchase", "within_days": 365, "sum": "amount", "value": {"gt": 500}},
         {
+            "event": "purchase",
+            "where": {"category": "beauty"},
+            "within_days": 90,
+            "count": {"gte": 1},
+        },
+        {"message": "opened", "campaign": "spring-sale", "within_days": 30},
+        {
             "any": [
                 {"event": "feedback", "within_days": 180, "count": {"eq": 0}},
                 {"not": {"segment": "complainers"}},
@@ -121,6 +130,7 @@ PRODUCT_EXAMPLE = {
 
 def test_the_builder_shows_any_rule_and_saves_it_unchanged(page, ops_with_people):
     stages_ensure_defaults()  # the example names the stage "repurchase", checked on save
+    Campaign.objects.create(name="春季促销", slug="spring-sale", channel="email")  # checked too
     Segment.objects.create(name="c", slug="complainers", kind=Segment.Kind.STATIC, rule={})
     Segment.objects.create(name="e", slug="example", rule=PRODUCT_EXAMPLE)
     page.goto("/segments/example/edit/")
@@ -129,10 +139,13 @@ def test_the_builder_shows_any_rule_and_saves_it_unchanged(page, ops_with_people
     page.click("button[type=submit].primary")
     page.wait_for_url("**/segments/example/edit/")
 
-    page.wait_for_selector("[data-path='all[8].any[1]'][data-kind='not']")
+    page.wait_for_selector("[data-path='all[10].any[1]'][data-kind='not']")
     assert page.input_value("[data-path='all[0]'] [data-role=value]") == "上海, 北京"
     assert page.input_value("[data-path='all[1]'] [data-role=trait-key]") == "membership"
-    assert page.locator("[data-path='all[9]'] [data-role=read-only]").count() == 1
+    assert page.input_value("[data-path='all[8]'] [data-role=property-name]") == "category"
+    assert page.input_value("[data-path='all[8]'] [data-role=property-value]") == "beauty"
+    assert page.input_value("[data-path='all[9]'] [data-role=campaign]") == "spring-sale"
+    assert page.locator("[data-path='all[11]'] [data-role=read-only]").count() == 1
     assert json.loads(page.inner_text("[data-testid=rule-json]")) == PRODUCT_EXAMPLE
     # The compiler may refuse a condition it cannot run yet (consent): the path is shown.
     page.wait_for_selector("#rule-preview :is([data-testid=preview-count], .error)")
@@ -140,4 +153,76 @@ def test_the_builder_shows_any_rule_and_saves_it_unchanged(page, ops_with_people
     page.wait_for_url("**/segments/example/")
 
     assert Segment.objects.get(slug="example").rule == PRODUCT_EXAMPLE
+    assert page.console_errors == []
+
+
+PROPERTIES_AND_ENGAGEMENT = {
+    "all": [
+        {
+            "event": "purchase",
+            "where": {"category": "beauty"},
+            "within_days": 90,
+            "count": {"gte": 1},
+        },
+        {"message": "opened", "campaign": "spring", "within_days": 7},
+    ]
+}
+
+
+def test_an_ops_user_builds_a_rule_on_event_properties_and_opened_messages(page, ops_with_people):
+    now = timezone.now()
+    spring = Campaign.objects.create(name="春季促销", slug="spring", channel="email")
+    Campaign.objects.create(name="秋季", slug="autumn", channel="email")
+    for who, category, opened in (
+        ("sh-tagged", "beauty", True),
+        ("sh-idle", "beauty", False),
+        ("bj-buyer", "food", True),
+    ):
+        profile = Profile.objects.get(external_id=who)
+        PurchaseFactory(
+            profile=profile,
+            occurred_at=now - datetime.timedelta(days=1),
+            properties={"category": category},
+        )
+        send = Send.objects.create(
+            campaign=spring,
+            profile=profile,
+            status="sent",
+            sent_at=now - datetime.timedelta(days=2),
+        )
+        if opened:
+            TrackingEvent.objects.create(
+                send=send, kind="open", at=now - datetime.timedelta(days=1)
+            )
+    page.goto("/segments/new/")
+    page.fill("#id_username", ops_with_people.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit].primary")
+    page.wait_for_url("**/segments/new/")
+    page.wait_for_selector("[data-path='rule'][data-kind='all']")
+    page.fill("#id_name", "美妆打开者")
+    page.fill("#id_slug", "beauty-openers")
+
+    event = "[data-path='all[0]']"
+    page.select_option(f"{event} [data-role=kind]", "event_count")
+    page.fill(f"{event} [data-role=event]", "purchase")
+    page.fill(f"{event} [data-role=within-days]", "90")
+    page.click(f"{event} [data-role=add-property]")
+    page.fill(f"{event} [data-role=property-name]", "category")
+    page.fill(f"{event} [data-role=property-value]", "beauty")
+    page.wait_for_selector("[data-testid=preview-count]:text-is('2')")  # sh-tagged, sh-idle
+    page.click("[data-path='rule'] > .rb-foot [data-role=add-condition]")
+    message = "[data-path='all[1]']"
+    page.select_option(f"{message} [data-role=kind]", "message")
+    assert page.inner_text(f"{message} [data-role=kind] option:checked") == "消息互动"
+    assert page.inner_text(f"{message} [data-role=message] option:checked") == "打开过"
+    page.select_option(f"{message} [data-role=campaign]", "spring")
+    page.fill(f"{message} [data-role=within-days]", "7")
+
+    page.wait_for_selector("[data-testid=preview-count]:text-is('1')")
+    assert json.loads(page.input_value("#id_rule")) == PROPERTIES_AND_ENGAGEMENT
+    assert page.locator("[data-testid=preview-sample] a").all_inner_texts() == ["sh-tagged"]
+    page.click("button[type=submit].primary")
+    page.wait_for_url("**/segments/beauty-openers/")
+    assert Segment.objects.get(slug="beauty-openers").rule == PROPERTIES_AND_ENGAGEMENT
     assert page.console_errors == []

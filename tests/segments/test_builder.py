@@ -5,8 +5,10 @@ import json
 import pytest
 from django.utils.html import escape
 
+from campaigns.models import Campaign
 from segments.models import Segment
 from segments.rules import RuleError, parse_rule
+from segments.selectors import segment_rule
 from segments.services import segment_evaluate
 from tests.factories import ProfileFactory, ProfileTagFactory, PurchaseFactory, TagFactory
 
@@ -82,6 +84,55 @@ def test_the_new_segment_page_offers_the_builder_choices(ops_client, people):
     assert choices["cities"] == ["上海", "北京"] or set(choices["cities"]) == {"上海", "北京"}
     assert choices["segments"] == ["others"]
     assert 'src="/static/js/rule-builder.js"' in response.content.decode()
+
+
+def test_the_builder_offers_engagement_with_the_campaigns_and_event_properties_in_chinese(
+    ops_client,
+):
+    Campaign.objects.create(name="春季促销", slug="spring", channel="email")
+    Campaign.objects.create(name="autumn", slug="autumn", channel="sms")
+
+    response = ops_client.get("/segments/new/", HTTP_ACCEPT_LANGUAGE="zh-hans")
+
+    message = builder_choices(response)["kinds"]["message"]
+    assert message["label"] == "消息互动"
+    assert message["messages"] == [
+        ["opened", "打开过"],
+        ["clicked", "点击过"],
+        ["received", "收到过"],
+    ]
+    assert message["campaigns"] == [["autumn", "autumn"], ["spring", "春季促销"]]  # newest first
+    assert message["any_campaign"] == "任意营销活动"
+    labels = builder_choices(response)["labels"]
+    assert (labels["where"], labels["add_property"]) == ("其中", "+ 属性")
+
+
+def test_a_rule_on_event_properties_and_engagement_saves_and_previews(ops_client, people):
+    Campaign.objects.create(name="春季促销", slug="spring", channel="email")
+    beauty = ProfileFactory(external_id="beauty-buyer")
+    PurchaseFactory(profile=beauty, properties={"category": "beauty"})
+    ghost = {"message": "opened", "campaign": "ghost", "within_days": 7}
+    rule = {
+        "any": [
+            {
+                "event": "purchase",
+                "where": {"category": "beauty"},
+                "within_days": 90,
+                "count": {"gte": 1},
+            },
+            {"message": "received", "campaign": "spring", "within_days": 30},
+        ]
+    }
+
+    preview = ops_client.post("/segments/preview/", {"rule": json.dumps(rule)})
+    saved = ops_client.post("/segments/new/", form_data(rule=json.dumps(rule)))
+    refused = ops_client.post("/segments/new/", form_data(slug="other", rule=json.dumps(ghost)))
+
+    assert '<strong data-testid="preview-count">1</strong>' in preview.content.decode()
+    assert saved.status_code == 302
+    assert Segment.objects.get(slug="sh-active").rule == rule
+    assert refused.status_code == 400
+    assert rule_error(ghost, resolve=segment_rule) in refused.content.decode()
 
 
 def test_the_list_and_the_segment_page_link_to_new_and_edit(ops_client):

@@ -1,10 +1,12 @@
 """Random rules: the database agrees with a plain Python reading, and junk is refused cleanly.
 
-(a) Random valid conditions (each operator of each value type, event measure, tags, segments)
-and random rules (trees of them), built from the operator tables, select on the database exactly
-the profiles that a straightforward Python evaluation of the same JSON selects over the same
-twenty profiles (with events, tags and segment memberships). The Python side reads the rule JSON
-directly, following the semantics written at the top of ``segments/compiler.py``.
+(a) Random valid conditions (each operator of each value type, event measure with and without
+event properties, tags, segments, engagement with messages) and random rules (trees of them),
+built from the operator tables, select on the database exactly the profiles that a
+straightforward Python evaluation of the same JSON selects over the same twenty profiles (with
+events and their properties, tags, segment memberships, sends and their opens and clicks). The
+Python side reads the rule JSON directly, following the semantics written at the top of
+``segments/compiler/__init__.py``.
 (b) Random junk is always refused with RuleError, never another exception; whatever parses also
 compiles and runs without a database error.
 
@@ -24,6 +26,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from campaigns.conditions import MESSAGE_EVENTS
+from campaigns.models import Campaign, Send, TrackingEvent
 from profiles.models import Event, Gender, Profile, ProfileTag, ValueTier
 from segments.compiler import (
     PLANS,
@@ -99,6 +103,17 @@ EVENT_NAMES = ["purchase", "feedback", "visit"]
 TAG_SLUGS = ["coupon-lover", "vip", "no-such-tag"]
 EXPIRIES = [None, days_ago(0, hours=1), NOW, days_ago(-1)]
 SEGMENT_SLUGS = ["buyers", "nobody"]
+# Event properties: values of several JSON types under the same key, so that equality by type
+# ("1" is not 1, true is not 1, 1.0 is 1) is exercised; a non-ASCII key; null and an array.
+PROPERTY_VALUES = {
+    "category": ["beauty", "beauty", "beauty", "Beauty", "food", "", 1, ["beauty"]],
+    "price": [1, 1.0, 2.5, "1", True, None],
+    "gift": [True, True, False, 1, 0, "true"],
+    "品类": ["美妆", "食品"],
+}
+PROPERTY_CHANCE = {"category": 0.8, "price": 0.6, "gift": 0.6, "品类": 0.5}
+CAMPAIGN_SLUGS = ["spring", "autumn", "ghost"]  # "ghost" names no campaign
+SEND_STATUSES = ["sent", "sent", "sent", "failed", "skipped", "holdout"]
 
 
 def _draw_profiles(seed: int = 2025, size: int = 20) -> list[dict]:
@@ -142,7 +157,44 @@ def _draw_profiles(seed: int = 2025, size: int = 20) -> list[dict]:
     return people
 
 
-PEOPLE = _draw_profiles()
+def _draw_behaviour(people: list[dict], seed: int = 7) -> list[dict]:
+    """Add event properties, sends and their tracking (a second draw: the first stays as it was)."""
+    rng = random.Random(seed)
+    pick = rng.choice
+
+    def properties() -> dict:
+        return {
+            key: pick(values)
+            for key, values in PROPERTY_VALUES.items()
+            if rng.random() < PROPERTY_CHANCE[key]
+        }
+
+    for person in people:
+        more = [
+            (pick(EVENT_NAMES), pick(MOMENTS[1:]), pick([None, *MONEY]))
+            for _event in range(rng.randint(0, 3))
+        ]
+        person["events"] = [(*event, properties()) for event in person["events"] + more]
+        person["sends"] = []
+        for slug in CAMPAIGN_SLUGS[:2]:
+            if rng.random() < 0.6:
+                status = pick(SEND_STATUSES)
+                sent = status == "sent"
+                person["sends"].append(
+                    {
+                        "campaign": slug,
+                        "status": status,
+                        "sent_at": pick(MOMENTS[1:]) if sent else None,
+                        "tracking": [
+                            (pick(["open", "click", "delivered"]), pick(MOMENTS[1:]))
+                            for _track in range(rng.randint(0, 3) if sent else 0)
+                        ],
+                    }
+                )
+    return people
+
+
+PEOPLE = _draw_behaviour(_draw_profiles())
 SEGMENT_RULES = {slug: {} for slug in SEGMENT_SLUGS}  # static lists: nothing to follow
 
 
@@ -151,20 +203,34 @@ def dataset(settings):
     settings.TIME_ZONE = "Asia/Shanghai"
     tags = {slug: TagFactory(slug=slug) for slug in TAG_SLUGS[:2]}
     segments = {slug: Segment.objects.create(name=slug, slug=slug) for slug in SEGMENT_SLUGS}
+    campaigns = {
+        slug: Campaign.objects.create(name=slug, slug=slug, channel="email")
+        for slug in CAMPAIGN_SLUGS[:2]
+    }
     for n, person in enumerate(PEOPLE):
         profile = Profile.objects.create(**person["fields"])
-        for i, (name, occurred_at, amount) in enumerate(person["events"]):
+        for i, (name, occurred_at, amount, properties) in enumerate(person["events"]):
             Event.objects.create(
                 profile=profile,
                 name=name,
                 occurred_at=occurred_at,
                 amount=None if amount is None else Decimal(amount),
+                properties=properties,
                 key=f"event-{n}-{i}",
             )
         for slug, expires_at in person["tags"]:
             ProfileTag.objects.create(profile=profile, tag=tags[slug], expires_at=expires_at)
         for slug in person["segments"]:
             SegmentMembership.objects.create(segment=segments[slug], profile=profile)
+        for sent in person["sends"]:
+            send = Send.objects.create(
+                campaign=campaigns[sent["campaign"]],
+                profile=profile,
+                status=sent["status"],
+                sent_at=sent["sent_at"],
+            )
+            for kind, at in sent["tracking"]:
+                TrackingEvent.objects.create(send=send, kind=kind, at=at)
     return PEOPLE
 
 
@@ -268,12 +334,24 @@ def trait_holds(key: str, op: str, value, traits: dict) -> bool:
     return COMPARE[op](x, value)
 
 
+def properties_match(where: dict, properties: dict) -> bool:
+    """Return whether every property of ``where`` has its value, of the same JSON type."""
+    return all(
+        key in properties
+        and json_kind(properties[key]) == json_kind(value)
+        and properties[key] == value
+        for key, value in where.items()
+    )
+
+
 def event_holds(rule: dict, person: dict) -> bool:
     since = NOW - datetime.timedelta(days=rule["within_days"])
     found = [
         (name, amount)
-        for name, occurred_at, amount in person["events"]
-        if name == rule["event"] and since <= occurred_at <= NOW
+        for name, occurred_at, amount, properties in person["events"]
+        if name == rule["event"]
+        and since <= occurred_at <= NOW
+        and properties_match(rule.get("where", {}), properties)
     ]
     if "count" in rule:
         ((op, value),) = rule["count"].items()
@@ -285,6 +363,15 @@ def event_holds(rule: dict, person: dict) -> bool:
     if op == "ne":
         return measure != value
     return COMPARE[op](measure, value)
+
+
+def message_holds(rule: dict, person: dict) -> bool:
+    since = NOW - datetime.timedelta(days=rule["within_days"])
+    sends = [s for s in person["sends"] if rule.get("campaign", s["campaign"]) == s["campaign"]]
+    if rule["message"] == "received":
+        return any(s["status"] == "sent" and since <= s["sent_at"] <= NOW for s in sends)
+    kind = {"opened": "open", "clicked": "click"}[rule["message"]]
+    return any(k == kind and since <= at <= NOW for s in sends for k, at in s["tracking"])
 
 
 def holds(rule: dict, person: dict) -> bool:
@@ -305,6 +392,8 @@ def holds(rule: dict, person: dict) -> bool:
         return rule["segment"] in person["segments"]
     if "event" in rule:
         return event_holds(rule, person)
+    if "message" in rule:
+        return message_holds(rule, person)
     op = rule["op"]
     if op in NEGATIONS:
         return not holds({**rule, "op": NEGATIONS[op]}, person)
@@ -403,12 +492,26 @@ def attribute_rules(draw, type_name: str | None = None, op: str | None = None) -
     return rule
 
 
+# Where: property values of each JSON type, some no event has; a key no event has.
+WHERE_VALUES = {**PROPERTY_VALUES, "category": ["beauty", "Beauty", "food", ""], "missing": ["x"]}
+WHERE_VALUES["price"] = [1, 1.0, 2.5, "1", True]
+WHERES = st.dictionaries(
+    st.sampled_from(sorted(WHERE_VALUES)), st.just(None), min_size=1, max_size=2
+).flatmap(
+    lambda keys: st.fixed_dictionaries({key: st.sampled_from(WHERE_VALUES[key]) for key in keys})
+)
+
+
 @st.composite
-def event_rules(draw, measure: str | None = None, op: str | None = None) -> dict:
+def event_rules(
+    draw, measure: str | None = None, op: str | None = None, where: bool | None = None
+) -> dict:
     rule = {
         "event": draw(st.sampled_from([*EVENT_NAMES, "page_view"])),
         "within_days": draw(st.sampled_from([1, 5, 7, 30, 365])),
     }
+    if where or (where is None and draw(st.booleans())):
+        rule["where"] = draw(WHERES)
     op = op or draw(st.sampled_from(AGGREGATE_OPS))
     if (measure or draw(st.sampled_from(["count", "sum"]))) == "count":
         counts = [0, 1, 2]
@@ -423,6 +526,18 @@ TAG_CONDITIONS = st.builds(
     lambda tag, op: {"tag": tag, "op": op}, st.sampled_from(TAG_SLUGS), st.sampled_from(TAG_OPS)
 )
 SEGMENT_CONDITIONS = st.builds(lambda slug: {"segment": slug}, st.sampled_from(SEGMENT_SLUGS))
+
+
+@st.composite
+def message_rules(draw, message: str | None = None) -> dict:
+    rule = {"message": message or draw(st.sampled_from(MESSAGE_EVENTS))}
+    campaign = draw(st.sampled_from([None, *CAMPAIGN_SLUGS]))
+    if campaign is not None:
+        rule["campaign"] = campaign
+    rule["within_days"] = draw(st.sampled_from([1, 5, 7, 30, 365]))
+    return rule
+
+
 # One strategy per value type and operator, per event measure and operator, and for tags and
 # segments: each is tested on its own so that no operator is left to chance.
 CONDITIONS = {
@@ -432,14 +547,18 @@ CONDITIONS = {
         for op in PROFILE_ATTRIBUTES.get(names[0], TRAIT).ops
     },
     **{
-        f"{measure}-{op}": event_rules(measure, op)
+        f"{measure}-{op}{'-where' if where else ''}": event_rules(measure, op, where)
         for measure in ("count", "sum")
         for op in AGGREGATE_OPS
+        for where in (False, True)
     },
     "tag": TAG_CONDITIONS,
     "segment": SEGMENT_CONDITIONS,
+    **{f"message-{message}": message_rules(message) for message in MESSAGE_EVENTS},
 }
-LEAVES = st.one_of(attribute_rules(), event_rules(), TAG_CONDITIONS, SEGMENT_CONDITIONS)
+LEAVES = st.one_of(
+    attribute_rules(), event_rules(), TAG_CONDITIONS, SEGMENT_CONDITIONS, message_rules()
+)
 VALID_RULES = st.recursive(
     LEAVES,
     lambda children: st.one_of(
@@ -527,6 +646,7 @@ def test_rules_evaluated_together_on_shared_measures_select_the_same(dataset, pl
 VOCABULARY = [
     *("all", "any", "not", "attr", "op", "value", "tag", "event", "within_days", "count"),
     *("sum", "segment", "consent", "stage", "amount", "traits.score", "city", "signup_at"),
+    *("where", "category", "beauty", "message", "campaign", "spring", *MESSAGE_EVENTS),
     *OPERATORS,
     *AGGREGATE_OPS,
     *TAG_OPS,
@@ -561,23 +681,26 @@ def nested(depth: int, kind: str) -> dict:
 
 
 def mutate(rule, junk, choice: int, add_key: bool):
-    """Return a copy of ``rule`` with one node's value replaced by junk, or a key added."""
+    """Return a copy of ``rule`` with one node's value replaced by junk, or a key added (never
+    to a ``where``, whose keys are any property names)."""
     rule = copy.deepcopy(rule)
-    nodes = []
+    nodes, closed = [], []
 
-    def collect(node):
+    def collect(node, key=None):
         if isinstance(node, dict):
             nodes.append(node)
-            for child in node.values():
-                collect(child)
+            if key != "where":
+                closed.append(node)
+            for name, child in node.items():
+                collect(child, name)
         elif isinstance(node, list):
             for child in node:
                 collect(child)
 
     collect(rule)
-    node = nodes[choice % len(nodes)]
+    node = (closed if add_key else nodes)[choice % len(closed if add_key else nodes)]
     if add_key:
-        node["where" if "where" not in node else "extra"] = junk
+        node["extra" if "extra" not in node else "unknown"] = junk
     else:
         keys = sorted(node)
         node[keys[choice % len(keys)]] = junk

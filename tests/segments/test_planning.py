@@ -159,7 +159,7 @@ def test_an_unknown_plan_is_refused_with_the_plans_to_use():
 def test_a_refresh_restricted_to_the_candidates_measures_only_their_events(shop):
     trees = [parse_rule(VIP_BUYERS), parse_rule(SHANGHAI_BUYERS)]
     union = shared_candidates(trees, now=NOW, plan=CORRELATED)
-    plan = shared_measures({("purchase", "count", 30)}, candidates=union, prefix="restricted")
+    plan = shared_measures({("purchase", "count", 30, ())}, candidates=union, prefix="restricted")
 
     shared_measures_fill(plan=plan, now=NOW)
 

@@ -29,6 +29,7 @@ from segments.rules import (
     ERROR_EXPECTED_SCALAR,
     ERROR_EXPECTED_SLUG,
     ERROR_EXPECTED_TEXT,
+    ERROR_EXPECTED_WHERE,
     ERROR_EXPECTED_WHOLE,
     ERROR_GROUP_EMPTY,
     ERROR_GROUP_NOT_LIST,
@@ -39,6 +40,7 @@ from segments.rules import (
     ERROR_OP_NOT_FOR_ATTRIBUTE,
     ERROR_PAIR_KINDS,
     ERROR_PAIR_ORDER,
+    ERROR_PROPERTY_NAME,
     ERROR_SEGMENT_CYCLE,
     ERROR_SEGMENT_INVALID,
     ERROR_SEGMENT_TOO_DEEP,
@@ -63,6 +65,7 @@ from segments.rules import (
     MAX_NUMBER,
     MAX_REFERENCE_DEPTH,
     MAX_TEXT,
+    MAX_WHERE,
     MAX_WHOLE,
     MAX_YEAR,
     MIN_YEAR,
@@ -74,6 +77,7 @@ from segments.rules import (
     AttributeCondition,
     EventCondition,
     Not,
+    PropertyEquals,
     RuleError,
     SegmentCondition,
     attribute_types,
@@ -82,7 +86,7 @@ from segments.rules import (
     rule_to_json,
 )
 
-# The example of PRODUCT.md, "Segment rule format".
+# The example of docs/CONTRACTS.md, "Segment rule JSON".
 PRODUCT_EXAMPLE = {
     "all": [
         {"attr": "city", "op": "in", "value": ["上海", "北京"]},
@@ -91,6 +95,13 @@ PRODUCT_EXAMPLE = {
         {"tag": "coupon-lover", "op": "has"},
         {"event": "purchase", "within_days": 90, "count": {"gte": 2}},
         {"event": "purchase", "within_days": 365, "sum": "amount", "value": {"gt": 500}},
+        {
+            "event": "purchase",
+            "where": {"category": "beauty"},
+            "within_days": 90,
+            "count": {"gte": 1},
+        },
+        {"message": "opened", "campaign": "spring-sale", "within_days": 30},
         {
             "any": [
                 {"event": "feedback", "within_days": 180, "count": {"eq": 0}},
@@ -225,6 +236,35 @@ def test_the_tree_is_immutable_and_holds_typed_operands():
         tree.children[0].op = "lt"
 
 
+def test_event_properties_are_kept_sorted_and_typed_and_round_trip():
+    rule = event(
+        count={"gte": 1}, where={"size": 1, "category": "美妆", "gift": True, "会员 等级": ""}
+    )
+
+    tree = parse_rule(rule)
+
+    assert tree.where == (
+        PropertyEquals("category", "text", "美妆"),
+        PropertyEquals("gift", "boolean", True),
+        PropertyEquals("size", "number", 1),
+        PropertyEquals("会员 等级", "text", ""),
+    )
+    assert rule_to_json(tree) == rule
+    assert list(rule_to_json(tree)) == ["event", "where", "within_days", "count"]
+    assert parse_rule(rule_to_json(tree)) == tree
+
+
+def test_event_properties_of_different_json_types_are_different_conditions():
+    def where(value):
+        return parse_rule(event(count={"gte": 1}, where={"size": value}))
+
+    assert where(1) == where(1.0)  # numbers compare as numbers
+    assert where(1) != where(True)  # though 1 == True in Python
+    assert where(1) != where("1")
+    assert where(1) != parse_rule(event(count={"gte": 1}))
+    assert len({where(1), where(True), where(0), where(False)}) == 4
+
+
 def test_datetimes_with_and_without_an_offset_are_accepted():
     aware = {"attr": "last_seen_at", "op": "gte", "value": "2024-01-31T09:30:00Z"}
     naive = {"attr": "last_seen_at", "op": "gte", "value": "2024-01-31 09:30"}
@@ -274,10 +314,18 @@ DAYS = ERROR_EXPECTED_DAYS.format(limit=MAX_DAYS)
 LIST = ERROR_EXPECTED_LIST.format(limit=MAX_LIST)
 SLUG = ERROR_EXPECTED_SLUG.format(limit=MAX_NAME)
 EVENT = {"event": "purchase", "within_days": 90}
+WHERE = ERROR_EXPECTED_WHERE.format(limit=MAX_WHERE)
+TOO_LONG = ERROR_TEXT_TOO_LONG.format(limit=MAX_TEXT)
 
 
 def event(**extra) -> dict:
     return {**EVENT, **extra}
+
+
+def property_name(key: str) -> str:
+    return ERROR_PROPERTY_NAME.format(
+        key=key if len(key) <= MAX_NAME else key[:MAX_NAME] + "…", limit=MAX_NAME - 1
+    )
 
 
 REFUSALS = [
@@ -403,9 +451,31 @@ REFUSALS = [
         ERROR_MISSING_KEY.format(key="within_days"),
     ),
     (
-        event(count={"gte": 1}, where={"sku": "A"}),
+        event(count={"gte": 1}, filter={"sku": "A"}),
         "rule",
-        ERROR_UNKNOWN_KEY.format(key="where", allowed="event, within_days, count, sum, value"),
+        ERROR_UNKNOWN_KEY.format(
+            key="filter", allowed="event, within_days, where, count, sum, value"
+        ),
+    ),
+    # Event properties.
+    (event(count={"gte": 1}, where={}), "where", WHERE),
+    (event(count={"gte": 1}, where=["category"]), "where", WHERE),
+    (event(count={"gte": 1}, where="category=beauty"), "where", WHERE),
+    (event(count={"gte": 1}, where={f"p{i}": i for i in range(MAX_WHERE + 1)}), "where", WHERE),
+    (event(count={"gte": 1}, where={"": "x"}), "where", property_name("")),
+    (event(count={"gte": 1}, where={'a"b': "x"}), "where", property_name('a"b')),
+    (event(count={"gte": 1}, where={"-a": "x"}), "where", property_name("-a")),
+    (event(count={"gte": 1}, where={"x" * 65: "x"}), "where", property_name("x" * 65)),
+    (event(count={"gte": 1}, where={"category": None}), "where.category", ERROR_EXPECTED_SCALAR),
+    (event(count={"gte": 1}, where={"category": ["a"]}), "where.category", ERROR_EXPECTED_SCALAR),
+    (event(count={"gte": 1}, where={"size": {"gt": 5}}), "where.size", ERROR_EXPECTED_SCALAR),
+    (event(count={"gte": 1}, where={"price": 1e300}), "where.price", NUMBER),
+    (event(count={"gte": 1}, where={"sku": "x" * 201}), "where.sku", TOO_LONG),
+    (event(count={"gte": 1}, where={"sku": "a\x00"}), "where.sku", ERROR_TEXT_INVALID),
+    (
+        {"any": [OK, {"not": event(sum="amount", value={"gt": 1}, where={"sku": None})}]},
+        "any[1].not.where.sku",
+        ERROR_EXPECTED_SCALAR,
     ),
     (event(event="", count={"gte": 1}), "event", ERROR_TEXT_EMPTY),
     (event(event=7, count={"gte": 1}), "event", ERROR_EXPECTED_TEXT),

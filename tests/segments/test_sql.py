@@ -150,7 +150,7 @@ def test_the_shared_tables_fill_with_numbers_and_ids(people):
     PurchaseFactory(profile=ann, occurred_at=NOW - datetime.timedelta(days=1), amount=12.5)
     PurchaseFactory(profile=ann, occurred_at=NOW - datetime.timedelta(days=40), amount=1)
     ProfileTagFactory(profile=ann, tag=TagFactory(slug="vip"))
-    keys = {("purchase", "count", 30), ("purchase", "sum", 90)}
+    keys = {("purchase", "count", 30, ()), ("purchase", "sum", 90, ())}
     plan = shared_measures(keys, tags={"vip"}, profile_columns={"city"}, prefix="filled")
 
     shared_measures_fill(plan=plan, now=NOW)
@@ -182,7 +182,7 @@ def test_the_shared_reads_select_the_ids_meeting_each_comparison(people):
                 profile=who, occurred_at=NOW - datetime.timedelta(days=1), amount=amount
             )
     ProfileTagFactory(profile=bob, tag=TagFactory(slug="vip"))
-    plan = shared_measures({("purchase", "count", 30)}, tags={"vip"}, prefix="read")
+    plan = shared_measures({("purchase", "count", 30, ())}, tags={"vip"}, prefix="read")
     ((table, column),) = plan.columns.values()
 
     def read(where: str, params: list) -> list[int]:

@@ -134,3 +134,43 @@ def test_a_flow_whose_template_no_longer_validates_pauses_with_a_clear_message(m
     assert "name" in flow.paused_reason
     assert Enrollment.objects.get().step_key == "mail"
     assert not Send.objects.exists()
+
+
+def test_a_branch_asks_whether_the_message_of_an_earlier_step_was_opened():
+    from campaigns.models import TrackingEvent
+    from campaigns.tracking import tracking_record
+    from profiles.models import ProfileTag
+    from tests.factories import TagFactory
+
+    TagFactory(slug="opened")
+    flow = live_flow(
+        [
+            email_step("mail"),
+            {"key": "w", "kind": "wait", "duration": {"days": 1}},
+            {
+                "key": "b",
+                "kind": "branch",
+                "rule": {"message": "opened", "step": "mail"},
+                "paths": {
+                    "yes": [{"key": "t", "kind": "update_profile", "add_tags": ["opened"]}],
+                    "no": [{"key": "x", "kind": "exit"}],
+                },
+            },
+        ]
+    )
+    reader, other = ProfileFactory(email="r@example.com"), ProfileFactory(email="o@example.com")
+    grant_email(reader)
+    grant_email(other)
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        flow_enroll(flow=flow, profile_ids=[reader.pk, other.pk])
+    tracking_record(send_id=Send.objects.get(profile=reader).pk, kind=TrackingEvent.Kind.OPEN)
+
+    with time_machine.travel(start + datetime.timedelta(days=1, minutes=1), tick=False):
+        enrollments_advance()
+
+    outcomes = dict(
+        StepRun.objects.filter(step_key="b").values_list("enrollment__profile_id", "outcome")
+    )
+    assert outcomes == {reader.pk: "yes", other.pk: "no"}
+    assert list(ProfileTag.objects.values_list("profile_id", flat=True)) == [reader.pk]

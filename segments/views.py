@@ -356,3 +356,8 @@ def tag_bind(request, slug: str):
             _("Members of this segment now carry the tag “%(label)s”.") % {"label": tag.label},
         )
     return redirect("segments:detail", slug=slug)
+
+
+def rule_builder_choices() -> dict:
+    """Return what the rule builder offers, for other apps' pages that embed it (flows)."""
+    return _builder_choices()

@@ -3,6 +3,7 @@
 import pytest
 
 from campaigns.models import Campaign, Variant
+from flows.services import flow_create
 from profiles.models import ConsentSource
 from profiles.services.consent import ConsentEntry, consent_record
 from profiles.services.consent_links import consent_token_make
@@ -32,6 +33,14 @@ def admin_with_data(transactional_db):
     )
     campaign = Campaign.objects.create(name="春季", slug="spring", channel="email")
     Variant.objects.create(campaign=campaign, key="A", subject="你好 {{ name }}", body_text="Hi")
+    flow_create(
+        name="购物车",
+        slug="cart",
+        definition={
+            "trigger": {"type": "event", "event": "add_to_cart"},
+            "steps": [{"key": "wait-1", "kind": "wait", "duration": {"hours": 2}}],
+        },
+    )
     user = UserFactory(username="browser-admin", is_superuser=True, is_staff=True)
     return user, profile
 
@@ -57,6 +66,11 @@ PAGES = [
     "/campaigns/spring/edit/",
     "/campaigns/spring/report/",
     "/campaigns/spring/results/",
+    "/flows/",
+    "/flows/new/",
+    "/flows/cart/",
+    "/flows/cart/steps/wait-1/edit/",
+    "/flows/cart/steps/wait-1/profiles/",
     "/journeys/new/",
     "/journeys/",
     "/journeys/funnel/",

@@ -10,15 +10,8 @@ from typing import Any
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-KIND_LABELS = {
-    "send": gettext_lazy("Send a message"),
-    "wait": gettext_lazy("Wait"),
-    "branch": gettext_lazy("Branch"),
-    "split": gettext_lazy("Split test"),
-    "update_profile": gettext_lazy("Update the profile"),
-    "webhook": gettext_lazy("Call a webhook"),
-    "exit": gettext_lazy("Exit"),
-}
+from flows.describe import KIND_LABELS  # one wording for a step's kind, on every page
+
 SEND_LABELS = {"email": gettext_lazy("Send an email"), "sms": gettext_lazy("Send an SMS")}
 OUTCOME_LABELS = {
     "branch": {"yes": gettext_lazy("Yes"), "no": gettext_lazy("No")},

@@ -26,29 +26,35 @@ INDEX_SECONDS = 300
 MESSAGE_KEY = " message"
 
 
+def _version_uses(raw: dict, current: bool) -> Iterable[tuple[str, str]]:
+    """Yield (event name, use) for what a version listens to."""
+    trigger = raw.get("trigger") or {}
+    if current and trigger.get("type") == "event":
+        yield trigger.get("event"), "trigger"
+    if current and trigger.get("type") == "message":
+        yield MESSAGE_KEY, "message"
+    for rule in raw.get("exit") or []:
+        if "event" in rule:
+            yield rule["event"], "exit"
+    if (raw.get("goal") or {}).get("event"):
+        yield raw["goal"]["event"], "goal"
+    for name in _waited_events(raw.get("steps") or []):
+        yield name, "wait"
+
+
 def event_index() -> dict[str, list[str]]:
     """Return, per event name, what it means to the running flows: trigger, exit, wait, goal."""
     index = cache.get(INDEX_KEY)
     if index is not None:
         return index
-    index: dict[str, set[str]] = defaultdict(set)
+    uses: dict[str, set[str]] = defaultdict(set)
     versions = FlowVersion.objects.filter(
         Q(flow__status__in=[Flow.Status.LIVE, Flow.Status.PAUSED])
     ).values_list("pk", "definition", "flow__version_id")
     for pk, raw, current in versions:
-        trigger = raw.get("trigger") or {}
-        if pk == current and trigger.get("type") == "event":
-            index[trigger.get("event")].add("trigger")
-        if pk == current and trigger.get("type") == "message":
-            index[MESSAGE_KEY].add("message")
-        for rule in raw.get("exit") or []:
-            if "event" in rule:
-                index[rule["event"]].add("exit")
-        if (raw.get("goal") or {}).get("event"):
-            index[raw["goal"]["event"]].add("goal")
-        for name in _waited_events(raw.get("steps") or []):
-            index[name].add("wait")
-    index = {name: sorted(uses) for name, uses in index.items()}
+        for name, use in _version_uses(raw, pk == current):
+            uses[name].add(use)
+    index = {name: sorted(kinds) for name, kinds in uses.items()}
     cache.set(INDEX_KEY, index, INDEX_SECONDS)
     return index
 

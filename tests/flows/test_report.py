@@ -193,7 +193,7 @@ def test_the_report_page_shows_the_split_and_the_totals(ops_client, split_flow):
     html = ops_client.get("/flows/split/report/").content.decode()
 
     assert 'data-testid="split-test"' in html
-    assert "Coupon or not · Split test" in html
+    assert "Coupon or not · Random split" in html
     assert 'data-path="coupon"' in html
     assert "20.0%" in html  # the coupon path's conversion rate
 
@@ -205,7 +205,7 @@ def test_the_report_page_speaks_chinese(ops_client, split_flow):
     html = ops_client.get("/flows/split/report/").content.decode()
 
     assert "流程报告" in html
-    assert "Coupon or not · 分流测试" in html
+    assert "Coupon or not · 随机分流" in html
     assert "对照组" in html
 
 

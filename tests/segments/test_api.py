@@ -275,7 +275,7 @@ def test_evaluate_queues_the_segment_and_the_eager_task_fills_its_membership(
 
     assert response.status_code == 202
     assert response.json()["status"] == "queued"
-    assert len(callbacks) == 1
+    assert callbacks  # the evaluation; its membership change then tells the apps above
     shanghai.refresh_from_db()
     assert (shanghai.status, shanghai.size, shanghai.version) == ("ready", 3, 1)
     members = SegmentMembership.objects.filter(segment=shanghai)

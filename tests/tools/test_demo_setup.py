@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from flows.models import Flow
 from segments.models import Segment
 
 pytestmark = pytest.mark.django_db
@@ -29,3 +30,4 @@ def test_it_seeds_evaluates_the_demo_segments_and_prints_the_logins(settings, tm
         == 4
     )
     assert "http://127.0.0.1:8000/" in out.getvalue()
+    assert Flow.objects.get(slug="cart-reminder").status == Flow.Status.LIVE

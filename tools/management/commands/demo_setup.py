@@ -10,6 +10,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from core import roles
+from flows.models import Flow
+from flows.services import flow_create, flow_go_live
 from predictions.services import predictions_refresh
 from profiles.models import Profile
 from segments.models import Segment
@@ -34,6 +36,30 @@ DEMO_SEGMENTS = [
               {"attr": "clv_365d", "op": "gte", "value": 500}]}),
 ]  # fmt: skip
 
+CART_TEXT = "{{ name }}，您的购物车里还有商品，今天下单享包邮。"
+# A live flow to start from: a cart left for two hours gets a reminder by SMS.
+DEMO_FLOW = {
+    "trigger": {"type": "event", "event": "add_to_cart"},
+    "reentry": {"policy": "after_days", "days": 7},
+    "exit": [{"consent_withdrawn": "sms"}],
+    "goal": {"event": "purchase", "within_days": 7},
+    "steps": [
+        {
+            "key": "wait-1",
+            "kind": "wait",
+            "until_event": {"event": "purchase"},
+            "timeout": {"hours": 2},
+            "paths": {
+                "event": [{"key": "exit-1", "kind": "exit"}],
+                "timeout": [
+                    {"key": "send-1", "kind": "send", "channel": "sms", "name": "购物车提醒",
+                     "variants": [{"key": "A", "weight": 100, "body_text": CART_TEXT}]},
+                ],
+            },
+        }
+    ],
+}  # fmt: skip
+
 
 class Command(BaseCommand):
     help = "Seed demo data when the database is empty and print the demo logins."
@@ -50,6 +76,7 @@ class Command(BaseCommand):
             run = predictions_refresh()
             self.stdout.write(f"predictions: {run.get_status_display()}, {run.scored} scored")
             self._segments()
+            self._flow()
         credentials = self._credentials()
         host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("WEB_PORT", "8000")
         self.stdout.write(self.style.SUCCESS(f"Log in at http://{host}:{port}/ with:"))
@@ -65,6 +92,13 @@ class Command(BaseCommand):
             if created:
                 run = segment_evaluate(segment_id=segment.pk)
                 self.stdout.write(f"segment {slug}: {run.size if run else '?'} members")
+
+    def _flow(self) -> None:
+        """Create the demo flow and take it live (only next to freshly seeded data)."""
+        if not Flow.objects.filter(slug="cart-reminder").exists():
+            flow = flow_create(name="购物车挽回", slug="cart-reminder", definition=DEMO_FLOW)
+            flow_go_live(flow=flow)
+            self.stdout.write("flow cart-reminder: live")
 
     def _credentials(self) -> dict[str, str]:
         """Return each demo user's password, creating users (and a kept password) once."""

@@ -303,7 +303,16 @@ def exit_words(rule: Any) -> str:
         return _("When %(event)s happens") % {"event": value}
     if kind == "segment_left":
         return _("On leaving segment %(segment)s") % {"segment": value}
-    return _("When consent for %(consent)s is withdrawn") % {"consent": value}
+    return _("When consent for %(consent)s is withdrawn") % {"consent": _consent_label(value)}
+
+
+def _consent_label(value: Any) -> str:
+    """Return a consent channel or purpose as its label ("短信", "营销"); else as it is."""
+    from profiles.models import ConsentChannel
+    from profiles.services.consent import consent_purposes
+
+    labels = {**dict(ConsentChannel.choices), **dict(consent_purposes())}
+    return str(labels.get(value, value))
 
 
 def goal_words(goal: Any) -> str:

@@ -309,6 +309,7 @@ def env_purposes(name: str) -> dict[str, str]:
 # Consent: purposes beyond marketing and profiling, and how long links in messages stay valid.
 CONSENT_EXTRA_PURPOSES = env_purposes("CONSENT_EXTRA_PURPOSES")
 CONSENT_TOKEN_MAX_AGE_DAYS = env_int("CONSENT_TOKEN_MAX_AGE_DAYS", 365, minimum=1)
+CONSENT_PREFERENCES_MAX_AGE_DAYS = env_int("CONSENT_PREFERENCES_MAX_AGE_DAYS", 30, minimum=1)
 CONSENT_OPT_IN_MAX_AGE_DAYS = env_int("CONSENT_OPT_IN_MAX_AGE_DAYS", 7, minimum=1)
 # The version of the consent wording the end-user pages show, stored with what they record.
 CONSENT_NOTICE_VERSION = env.str("CONSENT_NOTICE_VERSION", default="2025-01")

@@ -21,6 +21,7 @@ from core.api import (
 from core.roles import CONSENT_ADMIN
 from profiles import selectors
 from profiles.api import filters, serializers
+from profiles.converters import external_id_from_url
 from profiles.ingest import events_ingest, profiles_ingest
 from profiles.models import ConsentRecord, Event, Profile, Tag
 from profiles.services.consent import consent_record
@@ -34,6 +35,14 @@ def _profile(external_id: str) -> Profile:
         raise Http404 from None
 
 
+def _profile_in_url(segment: str) -> Profile:
+    """Return the profile a URL segment names (its external ID, or ``~`` + base64url of it)."""
+    try:
+        return _profile(external_id_from_url(segment))
+    except ValueError:
+        raise Http404 from None
+
+
 def _upsert(row: dict) -> tuple[Profile, bool]:
     """Store one validated profile row with the import service; return it and if it is new."""
     report = profiles_ingest(rows=[(0, row)])
@@ -41,6 +50,12 @@ def _upsert(row: dict) -> tuple[Profile, bool]:
         raise ValidationError([report.errors[0].message])
     return _profile(row["external_id"]), report.created == 1
 
+
+EXTERNAL_ID_IN_URL = (
+    "An external ID that holds '/', begins with '~', is '.' or '..', or is a word of the "
+    "profiles pages' routes (consent, tags, import …) goes in the URL as '~' followed by its "
+    "UTF-8 in unpadded base64url: shop/42 → ~c2hvcC80Mg."
+)
 
 _PROFILE_WRITE_RESPONSES = {
     200: serializers.ProfileDetailSerializer,
@@ -51,7 +66,10 @@ _PROFILE_WRITE_RESPONSES = {
 
 @extend_schema_view(
     list=extend_schema(summary="List profiles, newest first (cursor pages)"),
-    retrieve=extend_schema(summary="Show a profile with traits, computed features and tags"),
+    retrieve=extend_schema(
+        summary="Show a profile with traits, computed features and tags",
+        description=EXTERNAL_ID_IN_URL,
+    ),
     create=extend_schema(
         summary="Create or update a profile by external_id (as one row of the CSV import)",
         request=serializers.ProfileUpsertSerializer,
@@ -63,6 +81,7 @@ _PROFILE_WRITE_RESPONSES = {
     ),
     update=extend_schema(
         summary="Update a profile (missing or empty fields keep what is stored)",
+        description=EXTERNAL_ID_IN_URL,
         request=serializers.ProfileChangeSerializer,
         responses=_PROFILE_WRITE_RESPONSES,
     ),
@@ -93,7 +112,7 @@ class ProfileViewSet(mixins.ListModelMixin, ApiViewSet):
         return serializers.ProfileSerializer
 
     def get_object(self):
-        return _profile(self.kwargs["external_id"])
+        return _profile_in_url(self.kwargs["external_id"])
 
     def retrieve(self, request, external_id):
         return Response(serializers.ProfileDetailSerializer(self.get_object()).data)

@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "phonenumber_field",
     "axes",
     "auditlog",
+    "pgtrigger",
     "profiles",
     "segments",
     "campaigns",

@@ -9,11 +9,13 @@ from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from core.charts import figure_html
 from core.fields import RULE_CHOICE, RULE_FIELDS
 from core.roles import ALL_ROLES, OPS, require_role
+from profiles.audit import audit_bulk_export
 from profiles.models import Profile, ValueTier
 from profiles.selectors import tags_all
 from segments import charts, rules, selectors
@@ -113,10 +115,18 @@ class _Echo:
         return value
 
 
+@never_cache
 def members_csv(request, slug: str):
-    """Stream the members as CSV (external_id, email, since), safe to open in a spreadsheet."""
+    """Stream the members as CSV (external_id, email, since), safe to open in a spreadsheet;
+    the download is recorded in the audit trail."""
     require_role(request.user, OPS)
     segment = get_object_or_404(Segment, slug=slug)
+    audit_bulk_export(
+        request,
+        segment,
+        what=f"segment {segment.slug} members (CSV)",
+        rows=selectors.segment_member_count(segment=segment),
+    )
     writer = csv.writer(_Echo())
     header = [["external_id", "email", "since"]]
     rows = (

@@ -306,10 +306,26 @@ def event_batch_rows(data) -> tuple[list[tuple[int, dict]], list[RowError]]:
 ERROR_CONSENT_UNKNOWN_PROFILE = _("No profile has this external ID; consents never create one.")
 
 
+EVIDENCE_FIELDS = ("evidence_ip", "evidence_user_agent", "evidence", "reason")
+
+
 class ConsentSerializer(serializers.ModelSerializer):
-    """A consent record of the append-only ledger."""
+    """A consent record of the append-only ledger; its evidence (IP address, user agent, text)
+    and reason only for consent admins, as on the screens (null for other roles)."""
 
     external_id = serializers.CharField(source="profile.external_id", read_only=True)
+    evidence_ip = serializers.IPAddressField(
+        read_only=True, allow_null=True, help_text=_("Null unless you are a consent admin")
+    )
+    evidence_user_agent = serializers.CharField(
+        read_only=True, allow_null=True, help_text=_("Null unless you are a consent admin")
+    )
+    evidence = serializers.CharField(
+        read_only=True, allow_null=True, help_text=_("Null unless you are a consent admin")
+    )
+    reason = serializers.CharField(
+        read_only=True, allow_null=True, help_text=_("Null unless you are a consent admin")
+    )
     recorded_by = serializers.SlugRelatedField(
         slug_field="username",
         read_only=True,
@@ -324,6 +340,12 @@ class ConsentSerializer(serializers.ModelSerializer):
             "reason", "created_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not self.context.get("evidence_visible", False):
+            data.update(dict.fromkeys(EVIDENCE_FIELDS))
+        return data
 
 
 def _optional_text(max_length: int, **kwargs):

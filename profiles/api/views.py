@@ -18,9 +18,10 @@ from core.api import (
     SlugLookup,
     lookup_check,
 )
-from core.roles import CONSENT_ADMIN
+from core.roles import CONSENT_ADMIN, user_has_role
 from profiles import selectors
 from profiles.api import filters, serializers
+from profiles.audit import AuditedReads, audit_access
 from profiles.converters import external_id_from_url
 from profiles.ingest import events_ingest, profiles_ingest
 from profiles.models import ConsentRecord, Event, Profile, Tag
@@ -91,7 +92,7 @@ _PROFILE_WRITE_RESPONSES = {
         responses=_PROFILE_WRITE_RESPONSES,
     ),
 )
-class ProfileViewSet(mixins.ListModelMixin, ApiViewSet):
+class ProfileViewSet(AuditedReads, mixins.ListModelMixin, ApiViewSet):
     """Profiles: list and filter, upsert by external_id, show and update one."""
 
     queryset = Profile.objects.all()
@@ -101,6 +102,7 @@ class ProfileViewSet(mixins.ListModelMixin, ApiViewSet):
     lookup_field = "external_id"
     lookup_value_regex = NO_SLASH
     http_method_names = NO_DELETE
+    audit_profile_attr = "pk"
 
     def get_serializer_class(self):
         if self.action == "retrieve":
@@ -115,7 +117,9 @@ class ProfileViewSet(mixins.ListModelMixin, ApiViewSet):
         return _profile_in_url(self.kwargs["external_id"])
 
     def retrieve(self, request, external_id):
-        return Response(serializers.ProfileDetailSerializer(self.get_object()).data)
+        profile = self.get_object()
+        audit_access(request, profile)
+        return Response(serializers.ProfileDetailSerializer(profile).data)
 
     def create(self, request):
         given = serializers.ProfileUpsertSerializer(data=request.data)
@@ -163,7 +167,7 @@ class EventBatchSchema(AutoSchema):
         },
     ),
 )
-class EventViewSet(mixins.ListModelMixin, ApiViewSet):
+class EventViewSet(AuditedReads, mixins.ListModelMixin, ApiViewSet):
     """Events: list and filter, and POST a JSON list of them as a batch."""
 
     queryset = Event.objects.annotate(external_id=F("profile__external_id"))
@@ -212,7 +216,7 @@ class TagViewSet(SlugLookup, mixins.ListModelMixin, mixins.RetrieveModelMixin, A
         },
     ),
 )
-class ConsentViewSet(mixins.ListModelMixin, ApiViewSet):
+class ConsentViewSet(AuditedReads, mixins.ListModelMixin, ApiViewSet):
     """Consent records: list and filter the ledger; consent admins append records."""
 
     queryset = ConsentRecord.objects.select_related("profile", "recorded_by")
@@ -222,9 +226,14 @@ class ConsentViewSet(mixins.ListModelMixin, ApiViewSet):
     write_roles = (CONSENT_ADMIN,)
     http_method_names = ["get", "post", "head", "options"]
 
+    def get_serializer_context(self):
+        visible = user_has_role(self.request.user, CONSENT_ADMIN)
+        return {**super().get_serializer_context(), "evidence_visible": visible}
+
     def create(self, request):
         given = serializers.ConsentInSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         record = consent_record(entry=given.validated_data["entry"], recorded_by=request.user)
         record = self.get_queryset().get(pk=record.pk)
-        return Response(serializers.ConsentSerializer(record).data, status=status.HTTP_201_CREATED)
+        data = serializers.ConsentSerializer(record, context=self.get_serializer_context()).data
+        return Response(data, status=status.HTTP_201_CREATED)

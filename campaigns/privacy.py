@@ -13,6 +13,7 @@ from django.db.models.functions import Cast, Lower
 
 from campaigns.models import CampaignChange, Send, Suppression, TrackingEvent
 from profiles.models import Profile
+from profiles.services.retention import rows_delete_in_chunks
 from profiles.services.traces import PersonalTraces
 
 
@@ -73,3 +74,8 @@ def profile_sends_erase(*, profile: Profile, traces: PersonalTraces) -> int:
             detail=traces.scrub_json(change.detail)
         )
     return changed
+
+
+def tracking_purge(cutoff) -> int:
+    """Delete the tracking events recorded before ``cutoff`` (the retention period's start)."""
+    return rows_delete_in_chunks(TrackingEvent.objects.filter(at__lt=cutoff))

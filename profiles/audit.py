@@ -33,6 +33,7 @@ from auditlog.registry import auditlog
 from auditlog.signals import pre_log
 from django.contrib.contenttypes.models import ContentType
 from django.db.models.signals import post_delete, pre_save
+from django.utils.cache import add_never_cache_headers
 
 from core.fields import DECLARED_FIELDS, PERSONAL_FIELDS
 from profiles.models import ConsentRecord, PrivacyRequest, Profile, ProfileTag
@@ -211,7 +212,8 @@ def audit_bulk_export(request, source, *, what: str, rows: int) -> LogEntry:
 
 class AuditedReads:
     """A mixin for API view sets: a GET that answers with a page records, in the audit trail,
-    every profile the page showed (``audit_profile_attr`` of each object: its profile's id)."""
+    every profile the page showed (``audit_profile_attr`` of each object: its profile's id);
+    every answer tells caches not to store it."""
 
     audit_profile_attr = "profile_id"
 
@@ -222,6 +224,7 @@ class AuditedReads:
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
+        add_never_cache_headers(response)
         page = getattr(self, "_audited_page", None)
         if page is not None and request.method == "GET" and response.status_code == 200:
             attr = self.audit_profile_attr

@@ -18,6 +18,7 @@ from core.fields import (
     LISTED_FIELDS,
     RECORD_FIELDS,
 )
+from core.masking import email_masked, phone_masked
 from profiles.ingest import (
     ERROR_PROPERTIES_OBJECT,
     RowError,
@@ -90,8 +91,22 @@ PROFILE_CORE_FIELDS = [name for name in LISTED_FIELDS if name in DECLARED_FIELDS
 PROFILE_MORE_FIELDS = [name for name in DECLARED_FIELDS if name not in LISTED_FIELDS]
 
 
-class ProfileSerializer(serializers.ModelSerializer):
-    """A profile in a list: core fields, value tier and when it was last seen."""
+class ContactMasked:
+    """Mask the email address and phone number unless the context says the reader may see them
+    (``contact_visible``: consent admins; ``core.masking``)."""
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not self.context.get("contact_visible", False):
+            for name, mask in (("email", email_masked), ("phone", phone_masked)):
+                if data.get(name):
+                    data[name] = mask(data[name])
+        return data
+
+
+class ProfileSerializer(ContactMasked, serializers.ModelSerializer):
+    """A profile in a list: core fields, value tier and when it was last seen (email and phone
+    masked for every role but consent admins)."""
 
     class Meta:
         model = Profile
@@ -109,9 +124,10 @@ def profile_detail_field(name: str, field: Callable[[], serializers.Field]) -> N
     DETAIL_FIELDS[name] = field
 
 
-class ProfileDetailSerializer(serializers.ModelSerializer):
+class ProfileDetailSerializer(ContactMasked, serializers.ModelSerializer):
     """A profile in full: core fields, traits, computed features (RFM …), tags and the fields
-    other apps registered with ``profile_detail_field``."""
+    other apps registered with ``profile_detail_field`` (email and phone masked for every role
+    but consent admins)."""
 
     tags = ProfileTagSerializer(source="profile_tags", many=True, read_only=True)
 

@@ -18,6 +18,7 @@ from core.api import (
     SlugLookup,
     lookup_check,
 )
+from core.masking import contact_visible
 from core.roles import CONSENT_ADMIN, user_has_role
 from profiles import selectors
 from profiles.api import filters, serializers
@@ -116,17 +117,26 @@ class ProfileViewSet(AuditedReads, mixins.ListModelMixin, ApiViewSet):
     def get_object(self):
         return _profile_in_url(self.kwargs["external_id"])
 
+    def get_serializer_context(self):
+        visible = contact_visible(self.request.user)
+        return {**super().get_serializer_context(), "contact_visible": visible}
+
+    def _detail(self, profile: Profile) -> dict:
+        return serializers.ProfileDetailSerializer(
+            profile, context=self.get_serializer_context()
+        ).data
+
     def retrieve(self, request, external_id):
         profile = self.get_object()
         audit_access(request, profile)
-        return Response(serializers.ProfileDetailSerializer(profile).data)
+        return Response(self._detail(profile))
 
     def create(self, request):
         given = serializers.ProfileUpsertSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         profile, created = _upsert(given.validated_data)
         return Response(
-            serializers.ProfileDetailSerializer(profile).data,
+            self._detail(profile),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
@@ -137,7 +147,7 @@ class ProfileViewSet(AuditedReads, mixins.ListModelMixin, ApiViewSet):
         )
         given.is_valid(raise_exception=True)
         profile, _created = _upsert({**given.validated_data, "external_id": profile.external_id})
-        return Response(serializers.ProfileDetailSerializer(profile).data)
+        return Response(self._detail(profile))
 
     def partial_update(self, request, external_id):
         return self.update(request, external_id, partial=True)

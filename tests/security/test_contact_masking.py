@@ -7,6 +7,7 @@ import datetime
 import pytest
 from auditlog.models import LogEntry
 from django.conf import settings as django_settings
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
@@ -173,3 +174,17 @@ def test_the_retention_period_counts_calendar_months():
     assert months_before(moment, 1) == datetime.datetime(2024, 2, 29, 12, 0, tzinfo=datetime.UTC)
     assert months_before(moment, 13) == datetime.datetime(2023, 2, 28, 12, 0, tzinfo=datetime.UTC)
     assert months_before(moment, 24).year == 2022
+
+
+def test_the_admin_list_masks_contact_data_for_staff_who_are_not_consent_admins(
+    client, ops_user, meimei
+):
+    ops_user.is_staff = True
+    ops_user.save()
+    ops_user.user_permissions.set(Permission.objects.filter(codename="view_profile"))
+    client.force_login(ops_user)
+
+    html = client.get("/admin/profiles/profile/").content.decode()
+
+    assert "crm-7" in html
+    assert EMAIL not in html and "138****5678" in html

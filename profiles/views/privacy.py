@@ -11,6 +11,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from core.roles import CONSENT_ADMIN, require_role
+from profiles.converters import external_id_to_url
 from profiles.models import Profile
 from profiles.services import privacy
 
@@ -39,7 +40,7 @@ def profile_export_view(request, external_id: str):
     reason = request.POST.get("reason", "").strip()[:2000]
     data = privacy.profile_export(profile=profile, user=request.user, reason=reason)
     response = JsonResponse(data, json_dumps_params={"ensure_ascii": False, "indent": 2})
-    filename = f"profile-{external_id}-{timezone.localdate():%Y%m%d}.json"
+    filename = f"profile-{external_id_to_url(external_id)}-{timezone.localdate():%Y%m%d}.json"
     response["Content-Disposition"] = content_disposition_header(True, filename)
     return response
 

@@ -95,3 +95,15 @@ def test_the_api_shows_a_profile_with_an_awkward_external_id(client, ops_user, e
 
     assert response.status_code == 200
     assert response.json()["external_id"] == external_id
+
+
+@pytest.mark.parametrize("external_id", ["shop/42", "consent", "features", ".."])
+def test_a_profile_with_an_awkward_external_id_can_be_exported(client, consent_admin, external_id):
+    ProfileFactory(external_id=external_id)
+    client.force_login(consent_admin)
+
+    response = client.post(reverse("profiles:export", args=[external_id]), {"reason": "ticket"})
+
+    assert response.status_code == 200
+    assert response.json()["profile"]["external_id"] == external_id
+    assert "/" not in response["Content-Disposition"].split("filename=")[1]

@@ -5,8 +5,8 @@ import hashlib
 import io
 import json
 
-import phonenumbers
 import pgtrigger
+import phonenumbers
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import transaction

@@ -12,10 +12,16 @@ class CampaignsConfig(AppConfig):
         from anymail.signals import tracking
 
         from campaigns.conditions import engagement_condition_register
+        from campaigns.privacy import profile_sends_erase, profile_sends_export, tracking_purge
         from campaigns.services.audience import campaign_sends_move
         from campaigns.tracking import anymail_tracking_received
         from profiles.services.merge import merge_mover
+        from profiles.services.privacy import privacy_eraser, privacy_export_section
+        from profiles.services.retention import retention_register
 
         engagement_condition_register()
         merge_mover("campaign_sends")(campaign_sends_move)
+        privacy_export_section("sends")(profile_sends_export)
+        privacy_eraser("campaign_sends")(profile_sends_erase)
+        retention_register("tracking_events")(tracking_purge)
         tracking.connect(anymail_tracking_received, dispatch_uid="campaigns.tracking")

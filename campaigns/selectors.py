@@ -111,7 +111,13 @@ def campaign_report(*, campaign: Campaign) -> dict:
         .select_related("profile", "variant")
         .order_by("-claimed_at", "-pk")
         .values(
-            "profile__external_id", "variant__key", "address", "attempts", "error", "claimed_at"
+            "profile_id",
+            "profile__external_id",
+            "variant__key",
+            "address",
+            "attempts",
+            "error",
+            "claimed_at",
         )[:RECENT_FAILURES]
     )
     size = _bucket_size(campaign)

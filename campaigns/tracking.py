@@ -38,6 +38,7 @@ from campaigns.models import Channel, Send, Suppression, TrackingEvent
 from profiles.models import ConsentPurpose, ConsentSource, ConsentStatus
 from profiles.services.consent import ConsentEntry, consent_record
 from profiles.services.consent_links import BatchSigner
+from profiles.services.traces import PersonalTraces
 
 logger = logging.getLogger(__name__)
 
@@ -293,7 +294,7 @@ def provider_event_record(
         if kind in (TrackingEvent.Kind.BOUNCE, TrackingEvent.Kind.COMPLAINT):
             _suppress(send, kind, recipient, description)
         if kind == TrackingEvent.Kind.COMPLAINT:
-            _withdraw_email_consent(send, description)
+            _withdraw_email_consent(send, _without_addresses(description, recipient, send))
     return event
 
 
@@ -314,6 +315,15 @@ def _suppress(send: Send, kind: str, recipient: str | None, description: str) ->
         ],
         ignore_conflicts=True,
     )
+
+
+def _without_addresses(description: str, recipient: str | None, send: Send) -> str:
+    """Return the provider's description without the recipient's address: it goes into the
+    consent ledger, which nothing (erasure included) may change later."""
+    for address in {recipient or "", send.address}:
+        if address:
+            description = PersonalTraces.of(email=address, phone="").scrub(description)
+    return description
 
 
 def _withdraw_email_consent(send: Send, description: str) -> None:

@@ -1,5 +1,7 @@
 """Campaign pages: the list, the editor, one campaign with its live progress, and its report."""
 
+import re
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
@@ -20,7 +22,9 @@ from campaigns.services.content import (
     sms_segments,
 )
 from core.charts import figure_html
+from core.masking import address_masked, contact_visible
 from core.roles import ALL_ROLES, CAMPAIGN_MANAGER, require_role
+from profiles.audit import audit_access_many
 from profiles.models import Profile
 
 S = Campaign.Status
@@ -102,11 +106,26 @@ def progress(request, slug: str):
     )
 
 
+def _failures_shown(request, failures: list[dict]) -> None:
+    """Mask the failed rows' addresses (in their errors too) unless the user is a consent admin,
+    who sees them in full, recorded in the audit trail."""
+    if contact_visible(request.user):
+        audit_access_many(request, [row["profile_id"] for row in failures])
+        return
+    for row in failures:
+        address = row["address"]
+        if address:
+            masked = address_masked(address)
+            row["error"] = re.sub(re.escape(address), masked, row["error"], flags=re.IGNORECASE)
+            row["address"] = masked
+
+
 def report(request, slug: str):
     """Show the delivery report: counts by status and variant, skip reasons, failures, timing."""
     _read(request)
     campaign = get_object_or_404(Campaign, slug=slug)
     data = selectors.campaign_report(campaign=campaign)
+    _failures_shown(request, data["failures"])
     title = (
         _("Messages sent per minute") if data["bucket"] == "minute" else _("Messages sent per hour")
     )

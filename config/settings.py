@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "phonenumber_field",
     "axes",
     "auditlog",
+    "pgtrigger",
     "profiles",
     "segments",
     "campaigns",
@@ -309,8 +310,12 @@ def env_purposes(name: str) -> dict[str, str]:
 # Consent: purposes beyond marketing and profiling, and how long links in messages stay valid.
 CONSENT_EXTRA_PURPOSES = env_purposes("CONSENT_EXTRA_PURPOSES")
 CONSENT_TOKEN_MAX_AGE_DAYS = env_int("CONSENT_TOKEN_MAX_AGE_DAYS", 365, minimum=1)
+CONSENT_PREFERENCES_MAX_AGE_DAYS = env_int("CONSENT_PREFERENCES_MAX_AGE_DAYS", 30, minimum=1)
 CONSENT_OPT_IN_MAX_AGE_DAYS = env_int("CONSENT_OPT_IN_MAX_AGE_DAYS", 7, minimum=1)
 # The version of the consent wording the end-user pages show, stored with what they record.
+# Personal data: events and tracking rows older than this many months are deleted nightly
+# (0 keeps them all).
+PERSONAL_DATA_RETENTION_MONTHS = env_int("PERSONAL_DATA_RETENTION_MONTHS", 0, minimum=0)
 CONSENT_NOTICE_VERSION = env.str("CONSENT_NOTICE_VERSION", default="2025-01")
 # The address the product is reached at, for links in messages (no trailing slash).
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
@@ -433,6 +438,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=0),  # nightly, in CELERY_TIMEZONE
     },
     "expire-profile-tags": {"task": "profiles.tasks.profile_tags_expire_task", "schedule": 300.0},
+    "personal-data-retention": {
+        "task": "profiles.tasks.personal_data_retention_task",
+        "schedule": crontab(hour=2, minute=30),  # nightly, before the features refresh
+    },
     "refresh-predictions": {
         "task": "predictions.tasks.predictions_refresh_task",
         "schedule": crontab(hour=3, minute=30),  # nightly, after the features

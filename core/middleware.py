@@ -1,23 +1,39 @@
-"""Require login on every page except those marked for end users; give each request an id."""
+"""Require login, and a role, on every page except those marked for end users; give each request
+an id."""
 
 import logging
 import time
 
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequired
+from django.shortcuts import render
 from django.utils.functional import SimpleLazyObject
 
 from core import logs
+from core.roles import ALL_ROLES, ROLE_FREE_VIEWS, user_has_role
 
 access_logger = logging.getLogger("core.access")
 
 
 class LoginRequiredMiddleware(DjangoLoginRequired):
-    """Django's login requirement, leaving the REST API to authenticate by token or session."""
+    """Django's login requirement, then one of the roles, leaving the REST API alone (it checks
+    both itself, by token or session).
+
+    A signed-in user holding no role gets a 403 page on every back-office view but their own
+    account's (``core.roles.ROLE_FREE_VIEWS``).
+    """
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         if request.path_info.startswith("/api/"):
             return None
-        return super().process_view(request, view_func, view_args, view_kwargs)
+        refused = super().process_view(request, view_func, view_args, view_kwargs)
+        if refused is not None or not getattr(view_func, "login_required", True):
+            return refused
+        match = request.resolver_match
+        if match is not None and match.view_name in ROLE_FREE_VIEWS:
+            return None
+        if not user_has_role(request.user, *ALL_ROLES):
+            return render(request, "core/no_role.html", status=403)
+        return None
 
 
 class RequestIdMiddleware:

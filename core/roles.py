@@ -35,3 +35,7 @@ class RoleRequiredMixin(UserPassesTestMixin):
 
     def test_func(self):
         return user_has_role(self.request.user, *self.required_roles)
+
+
+# Views a signed-in user without any role may still open (by view name): their own account.
+ROLE_FREE_VIEWS = frozenset({"logout", "password_change", "password_change_done", "admin:logout"})

@@ -3,11 +3,14 @@
 The web process saves an upload and hands the job its key (``imports/<32 hex>.csv``); any worker
 on any machine opens it through the same storage, and deletes it once the job has run. Uploads
 that were previewed and never imported are deleted by ``uploads_sweep`` after
-``UPLOADS_MAX_AGE_HOURS``.
+``UPLOADS_MAX_AGE_HOURS``. Erasure removes a person's rows from every upload still stored
+(``uploads_lines_drop``), so a waiting import cannot bring them back.
 """
 
+import io
 import re
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import IO
 
@@ -94,3 +97,39 @@ def uploads_sweep(*, max_age: timedelta | None = None) -> dict[str, int]:
         storage.delete(key)
         deleted += 1
     return {"deleted": deleted, "kept": kept}
+
+
+def _lines_kept(data: bytes, matches: Callable[[str], bool]) -> tuple[bytes, int]:
+    """Return the file without the data lines ``matches`` picks, and how many were dropped."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:  # never stored: a preview refuses a file that is not UTF-8
+        return data, 0
+    lines = text.splitlines(keepends=True)
+    kept = lines[:1] + [line for line in lines[1:] if not matches(line)]
+    dropped = len(lines) - len(kept)
+    prefix = "\ufeff" if data.startswith("\ufeff".encode()) else ""
+    return (prefix + "".join(kept)).encode(), dropped
+
+
+def uploads_lines_drop(*, matches: Callable[[str], bool]) -> int:
+    """Rewrite every stored upload without the data lines ``matches`` picks (the header stays);
+    return how many lines were dropped."""
+    storage = uploads_storage()
+    try:
+        _folders, names = storage.listdir(FOLDER)
+    except FileNotFoundError:
+        return 0
+    dropped = 0
+    for name in names:
+        key = f"{FOLDER}/{name}"
+        if not _KEY.match(key):
+            continue
+        with storage.open(key, "rb") as file:
+            data = file.read()
+        kept, count = _lines_kept(data, matches)
+        if count:
+            storage.delete(key)
+            storage.save(key, io.BytesIO(kept))
+            dropped += count
+    return dropped

@@ -1,7 +1,9 @@
 """Admin for profiles, events and the tag taxonomy."""
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
+from core.masking import contact_visible, email_masked, phone_masked
 from profiles.models import (
     ConsentRecord,
     ConsentState,
@@ -21,6 +23,16 @@ class ProfileTagInline(admin.TabularInline):
     raw_id_fields = ["tag", "set_by"]
 
 
+@admin.display(description=_("email"))
+def _email_masked(profile: Profile) -> str:
+    return email_masked(profile.email)
+
+
+@admin.display(description=_("phone"))
+def _phone_masked(profile: Profile) -> str:
+    return phone_masked(profile.phone)
+
+
 @admin.register(Profile)
 class ProfileAdmin(admin.ModelAdmin):
     list_display = ["external_id", "name", "email", "phone", "city", "value_tier", "signup_at"]
@@ -28,6 +40,13 @@ class ProfileAdmin(admin.ModelAdmin):
     search_fields = ["=external_id", "=email", "name"]
     show_full_result_count = False
     inlines = [ProfileTagInline]
+
+    def get_list_display(self, request):
+        """Show email addresses and phone numbers in full to consent admins only."""
+        if contact_visible(request.user):
+            return self.list_display
+        masked = {"email": _email_masked, "phone": _phone_masked}
+        return [masked.get(name, name) for name in self.list_display]
 
 
 @admin.register(Event)

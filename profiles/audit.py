@@ -5,7 +5,12 @@ What is recorded, as auditlog ``LogEntry`` rows:
 - changes made through the ORM's ``save()``/``delete()`` to ``Profile`` (its declared personal
   fields), ``ProfileTag``, ``ConsentRecord`` and ``PrivacyRequest``; a data-subject request
   (export or erasure) is the creation of a ``PrivacyRequest``, in the transaction that does it;
-- views of a profile's 360° page, written by ``audit_access`` as auditlog's ``ACCESS`` action.
+- reads of personal data, as auditlog's ``ACCESS`` action with a ``kind``: a profile seen in
+  full (``view``: its 360° page, its consent history, ``GET /api/v1/profiles/<id>/``), a profile
+  seen in a list (``list``: every row of an API list of profiles, events, consents, scores,
+  members or enrollments, through ``AuditedReads``; a screen that reveals full contact data),
+  and a bulk download (``bulk_export``: one entry naming what was downloaded and how many rows,
+  e.g. a segment's member CSV).
 
 Bulk paths write no rows and stay as fast as before: ``bulk_create``, ``update()`` and COPY send
 no model signals (imports, feature refreshes, the consent service, which keeps its own
@@ -21,17 +26,21 @@ placeholder.
 
 from contextvars import ContextVar
 
+from auditlog.cid import get_cid
 from auditlog.models import LogEntry
 from auditlog.receivers import log_delete
 from auditlog.registry import auditlog
 from auditlog.signals import pre_log
 from django.contrib.contenttypes.models import ContentType
 from django.db.models.signals import post_delete, pre_save
+from django.utils.cache import add_never_cache_headers
 
 from core.fields import DECLARED_FIELDS, PERSONAL_FIELDS
 from profiles.models import ConsentRecord, PrivacyRequest, Profile, ProfileTag
 
 KIND_VIEW = "view"
+KIND_LIST = "list"
+KIND_BULK_EXPORT = "bulk_export"
 KIND_EXPORT = PrivacyRequest.Kind.EXPORT.value
 KIND_ERASE = PrivacyRequest.Kind.ERASE.value
 MASK = "•••"
@@ -140,9 +149,13 @@ def _client_ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+def _actor(request):
+    return request.user if request.user.is_authenticated else None
+
+
 def audit_access(request, profile: Profile, *, kind: str = KIND_VIEW) -> LogEntry:
     """Record that the request's user looked at the profile's personal data (auditlog ACCESS)."""
-    user = request.user if request.user.is_authenticated else None
+    user = _actor(request)
     return LogEntry.objects.log_create(
         profile,
         force_log=True,
@@ -153,3 +166,67 @@ def audit_access(request, profile: Profile, *, kind: str = KIND_VIEW) -> LogEntr
         actor_email=getattr(user, "email", None),
         remote_addr=_client_ip(request),
     )
+
+
+def audit_access_many(request, profile_ids, *, kind: str = KIND_LIST) -> int:
+    """Record, one ACCESS entry each, that the request showed these profiles; return how many."""
+    ids = sorted({pk for pk in profile_ids if pk is not None})
+    if not ids:
+        return 0
+    user = _actor(request)
+    common = {
+        "content_type": ContentType.objects.get_for_model(Profile),
+        "action": LogEntry.Action.ACCESS,
+        "actor": user,
+        "actor_email": getattr(user, "email", None),
+        "remote_addr": _client_ip(request),
+        "cid": get_cid(),
+    }
+    LogEntry.objects.bulk_create(
+        LogEntry(
+            object_pk=str(pk),
+            object_id=pk,
+            object_repr=f"#{pk}",
+            additional_data={"profile_id": pk, "kind": kind},
+            **common,
+        )
+        for pk in ids
+    )
+    return len(ids)
+
+
+def audit_bulk_export(request, source, *, what: str, rows: int) -> LogEntry:
+    """Record that the request downloaded ``rows`` rows of personal data from ``source`` (the
+    object it came from, e.g. a segment), described by ``what``."""
+    user = _actor(request)
+    return LogEntry.objects.log_create(
+        source,
+        force_log=True,
+        action=LogEntry.Action.ACCESS,
+        additional_data={"kind": KIND_BULK_EXPORT, "what": what, "rows": rows},
+        actor=user,
+        actor_email=getattr(user, "email", None),
+        remote_addr=_client_ip(request),
+    )
+
+
+class AuditedReads:
+    """A mixin for API view sets: a GET that answers with a page records, in the audit trail,
+    every profile the page showed (``audit_profile_attr`` of each object: its profile's id);
+    every answer tells caches not to store it."""
+
+    audit_profile_attr = "profile_id"
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        self._audited_page = page
+        return page
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        add_never_cache_headers(response)
+        page = getattr(self, "_audited_page", None)
+        if page is not None and request.method == "GET" and response.status_code == 200:
+            attr = self.audit_profile_attr
+            audit_access_many(request, [getattr(row, attr, None) for row in page])
+        return response

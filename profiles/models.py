@@ -1,5 +1,9 @@
 """Profiles, their events, the tag taxonomy and tags on profiles."""
 
+import functools
+import operator
+
+import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -298,14 +302,27 @@ class AppendOnlyError(Exception):
     """A consent record was about to be changed or deleted."""
 
 
+# Every column of a consent record but its profile (a merge moves records) and who recorded it
+# (SET_NULL when that account is deleted); a test checks that the list is complete.
+LEDGER_FIXED_FIELDS = (
+    "id", "channel", "purpose", "status", "recorded_at", "source", "notice_version",
+    "evidence_ip", "evidence_user_agent", "evidence", "reason", "created_at",
+)  # fmt: skip
+
+
 class ConsentRecord(models.Model):
     """One grant, withdrawal or denial of consent: the ledger is append-only.
 
     The current state of a (profile, channel, purpose) is its latest record by ``recorded_at``
     and then by id; ``ConsentState`` keeps it, written in the same transaction as the record.
+
+    Append-only at every level: the model refuses ``save()`` of a stored row and ``delete()``; a
+    profile with records cannot be deleted (``PROTECT``: erasure anonymises the profile and keeps
+    them, as proof); on PostgreSQL, triggers refuse any DELETE and any UPDATE but one that only
+    moves records to another profile (a merge moves the duplicate's records to the kept one).
     """
 
-    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="consent_records")
+    profile = models.ForeignKey(Profile, on_delete=models.PROTECT, related_name="consent_records")
     channel = models.CharField(_("channel"), max_length=10, choices=ConsentChannel.choices)
     purpose = models.CharField(_("purpose"), max_length=40)
     status = models.CharField(_("status"), max_length=10, choices=ConsentStatus.choices)
@@ -331,6 +348,26 @@ class ConsentRecord(models.Model):
                 name="consent_latest_idx",
             ),
             models.Index(fields=["recorded_at"], name="consent_recorded_idx"),
+        ]
+        triggers = [
+            pgtrigger.Protect(name="consent_ledger_no_delete", operation=pgtrigger.Delete),
+            # Any change but a move to another profile (a merge) and the recorder's account
+            # being deleted (SET_NULL) is refused.
+            pgtrigger.Protect(
+                name="consent_ledger_read_only",
+                operation=pgtrigger.Update,
+                condition=functools.reduce(
+                    operator.or_,
+                    [
+                        pgtrigger.Q(**{f"old__{name}__df": pgtrigger.F(f"new__{name}")})
+                        for name in LEDGER_FIXED_FIELDS
+                    ],
+                    pgtrigger.Q(
+                        old__recorded_by__df=pgtrigger.F("new__recorded_by"),
+                        new__recorded_by__isnull=False,
+                    ),
+                ),
+            ),
         ]
 
     def __str__(self):

@@ -10,8 +10,11 @@ class SegmentsConfig(AppConfig):
 
     def ready(self):
         from profiles.services.merge import merge_mover
+        from profiles.services.privacy import privacy_export_section
         from segments.builtins import builtins_register
+        from segments.privacy import profile_segments_export
         from segments.services import segment_memberships_move
 
         builtins_register()
         merge_mover("segment_memberships")(segment_memberships_move)
+        privacy_export_section("segments")(profile_segments_export)

@@ -38,6 +38,11 @@ def segment_member_rows(*, segment: Segment):
     )
 
 
+def segment_member_count(*, segment: Segment) -> int:
+    """Return how many profiles are in the segment now."""
+    return segment.memberships.count()
+
+
 def segment_members_page(*, segment: Segment, limit: int = 20) -> list[dict]:
     """Return the first ``limit`` members (external_id, since), earliest members first."""
     rows = segment.memberships.order_by("since", "pk").values_list("profile__external_id", "since")

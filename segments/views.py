@@ -9,11 +9,14 @@ from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from core.charts import figure_html
 from core.fields import RULE_CHOICE, RULE_FIELDS
+from core.masking import contact_visible, email_masked
 from core.roles import ALL_ROLES, OPS, require_role
+from profiles.audit import audit_bulk_export
 from profiles.models import Profile, ValueTier
 from profiles.selectors import tags_all
 from segments import charts, rules, selectors
@@ -113,14 +116,24 @@ class _Echo:
         return value
 
 
+@never_cache
 def members_csv(request, slug: str):
-    """Stream the members as CSV (external_id, email, since), safe to open in a spreadsheet."""
+    """Stream the members as CSV (external_id, email, since), safe to open in a spreadsheet;
+    emails masked unless the user is a consent admin; the download is recorded in the audit
+    trail."""
     require_role(request.user, OPS)
     segment = get_object_or_404(Segment, slug=slug)
+    audit_bulk_export(
+        request,
+        segment,
+        what=f"segment {segment.slug} members (CSV)",
+        rows=selectors.segment_member_count(segment=segment),
+    )
     writer = csv.writer(_Echo())
     header = [["external_id", "email", "since"]]
+    shown = (lambda email: email) if contact_visible(request.user) else email_masked
     rows = (
-        [csv_safe(external_id), csv_safe(email), since.isoformat()]
+        [csv_safe(external_id), csv_safe(shown(email)), since.isoformat()]
         for external_id, email, since in selectors.segment_member_rows(segment=segment)
     )
     response = StreamingHttpResponse(

@@ -37,6 +37,7 @@ from flows.services import (
     flow_pause,
     flow_update,
 )
+from profiles.audit import AuditedReads
 
 ERROR_PAUSE_NOT_LIVE = _("Only a live flow can be paused.")
 # Places of a FlowError that are fields of their own; every other place is in the definition.
@@ -208,7 +209,7 @@ FLOW_SLUG = OpenApiParameter(
         responses={200: serializers.EnrollmentSerializer(many=True), 404: DetailSerializer},
     )
 )
-class FlowEnrollmentViewSet(mixins.ListModelMixin, ApiViewSet):
+class FlowEnrollmentViewSet(AuditedReads, mixins.ListModelMixin, ApiViewSet):
     """A flow's enrollments, each with its profile's external_id (all roles read)."""
 
     serializer_class = serializers.EnrollmentSerializer

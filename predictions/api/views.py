@@ -7,6 +7,7 @@ from rest_framework import mixins
 from core.api import READ_ONLY, ApiViewSet, OldestFirstCursor
 from predictions.api.serializers import PredictionSerializer
 from predictions.models import SCORE_NAMES, Prediction
+from profiles.audit import AuditedReads
 
 
 class PredictionFilter(django_filters.FilterSet):
@@ -28,7 +29,7 @@ class PredictionCursor(OldestFirstCursor):
 
 
 @extend_schema(summary="List the live scores of every scored profile")
-class PredictionViewSet(mixins.ListModelMixin, ApiViewSet):
+class PredictionViewSet(AuditedReads, mixins.ListModelMixin, ApiViewSet):
     """Scores: read-only (a refresh writes them)."""
 
     queryset = Prediction.objects.select_related("profile").only(

@@ -18,6 +18,7 @@ from core.fields import (
     LISTED_FIELDS,
     RECORD_FIELDS,
 )
+from core.masking import email_masked, phone_masked
 from profiles.ingest import (
     ERROR_PROPERTIES_OBJECT,
     RowError,
@@ -90,8 +91,22 @@ PROFILE_CORE_FIELDS = [name for name in LISTED_FIELDS if name in DECLARED_FIELDS
 PROFILE_MORE_FIELDS = [name for name in DECLARED_FIELDS if name not in LISTED_FIELDS]
 
 
-class ProfileSerializer(serializers.ModelSerializer):
-    """A profile in a list: core fields, value tier and when it was last seen."""
+class ContactMasked:
+    """Mask the email address and phone number unless the context says the reader may see them
+    (``contact_visible``: consent admins; ``core.masking``)."""
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not self.context.get("contact_visible", False):
+            for name, mask in (("email", email_masked), ("phone", phone_masked)):
+                if data.get(name):
+                    data[name] = mask(data[name])
+        return data
+
+
+class ProfileSerializer(ContactMasked, serializers.ModelSerializer):
+    """A profile in a list: core fields, value tier and when it was last seen (email and phone
+    masked for every role but consent admins)."""
 
     class Meta:
         model = Profile
@@ -109,9 +124,10 @@ def profile_detail_field(name: str, field: Callable[[], serializers.Field]) -> N
     DETAIL_FIELDS[name] = field
 
 
-class ProfileDetailSerializer(serializers.ModelSerializer):
+class ProfileDetailSerializer(ContactMasked, serializers.ModelSerializer):
     """A profile in full: core fields, traits, computed features (RFM …), tags and the fields
-    other apps registered with ``profile_detail_field``."""
+    other apps registered with ``profile_detail_field`` (email and phone masked for every role
+    but consent admins)."""
 
     tags = ProfileTagSerializer(source="profile_tags", many=True, read_only=True)
 
@@ -306,10 +322,26 @@ def event_batch_rows(data) -> tuple[list[tuple[int, dict]], list[RowError]]:
 ERROR_CONSENT_UNKNOWN_PROFILE = _("No profile has this external ID; consents never create one.")
 
 
+EVIDENCE_FIELDS = ("evidence_ip", "evidence_user_agent", "evidence", "reason")
+
+
 class ConsentSerializer(serializers.ModelSerializer):
-    """A consent record of the append-only ledger."""
+    """A consent record of the append-only ledger; its evidence (IP address, user agent, text)
+    and reason only for consent admins, as on the screens (null for other roles)."""
 
     external_id = serializers.CharField(source="profile.external_id", read_only=True)
+    evidence_ip = serializers.IPAddressField(
+        read_only=True, allow_null=True, help_text=_("Null unless you are a consent admin")
+    )
+    evidence_user_agent = serializers.CharField(
+        read_only=True, allow_null=True, help_text=_("Null unless you are a consent admin")
+    )
+    evidence = serializers.CharField(
+        read_only=True, allow_null=True, help_text=_("Null unless you are a consent admin")
+    )
+    reason = serializers.CharField(
+        read_only=True, allow_null=True, help_text=_("Null unless you are a consent admin")
+    )
     recorded_by = serializers.SlugRelatedField(
         slug_field="username",
         read_only=True,
@@ -324,6 +356,12 @@ class ConsentSerializer(serializers.ModelSerializer):
             "reason", "created_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not self.context.get("evidence_visible", False):
+            data.update(dict.fromkeys(EVIDENCE_FIELDS))
+        return data
 
 
 def _optional_text(max_length: int, **kwargs):

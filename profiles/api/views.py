@@ -18,9 +18,12 @@ from core.api import (
     SlugLookup,
     lookup_check,
 )
-from core.roles import CONSENT_ADMIN
+from core.masking import contact_visible
+from core.roles import CONSENT_ADMIN, user_has_role
 from profiles import selectors
 from profiles.api import filters, serializers
+from profiles.audit import AuditedReads, audit_access
+from profiles.converters import external_id_from_url
 from profiles.ingest import events_ingest, profiles_ingest
 from profiles.models import ConsentRecord, Event, Profile, Tag
 from profiles.services.consent import consent_record
@@ -34,6 +37,14 @@ def _profile(external_id: str) -> Profile:
         raise Http404 from None
 
 
+def _profile_in_url(segment: str) -> Profile:
+    """Return the profile a URL segment names (its external ID, or ``~`` + base64url of it)."""
+    try:
+        return _profile(external_id_from_url(segment))
+    except ValueError:
+        raise Http404 from None
+
+
 def _upsert(row: dict) -> tuple[Profile, bool]:
     """Store one validated profile row with the import service; return it and if it is new."""
     report = profiles_ingest(rows=[(0, row)])
@@ -41,6 +52,12 @@ def _upsert(row: dict) -> tuple[Profile, bool]:
         raise ValidationError([report.errors[0].message])
     return _profile(row["external_id"]), report.created == 1
 
+
+EXTERNAL_ID_IN_URL = (
+    "An external ID that holds '/', begins with '~', is '.' or '..', or is a word of the "
+    "profiles pages' routes (consent, tags, import …) goes in the URL as '~' followed by its "
+    "UTF-8 in unpadded base64url: shop/42 → ~c2hvcC80Mg."
+)
 
 _PROFILE_WRITE_RESPONSES = {
     200: serializers.ProfileDetailSerializer,
@@ -51,7 +68,10 @@ _PROFILE_WRITE_RESPONSES = {
 
 @extend_schema_view(
     list=extend_schema(summary="List profiles, newest first (cursor pages)"),
-    retrieve=extend_schema(summary="Show a profile with traits, computed features and tags"),
+    retrieve=extend_schema(
+        summary="Show a profile with traits, computed features and tags",
+        description=EXTERNAL_ID_IN_URL,
+    ),
     create=extend_schema(
         summary="Create or update a profile by external_id (as one row of the CSV import)",
         request=serializers.ProfileUpsertSerializer,
@@ -63,6 +83,7 @@ _PROFILE_WRITE_RESPONSES = {
     ),
     update=extend_schema(
         summary="Update a profile (missing or empty fields keep what is stored)",
+        description=EXTERNAL_ID_IN_URL,
         request=serializers.ProfileChangeSerializer,
         responses=_PROFILE_WRITE_RESPONSES,
     ),
@@ -72,7 +93,7 @@ _PROFILE_WRITE_RESPONSES = {
         responses=_PROFILE_WRITE_RESPONSES,
     ),
 )
-class ProfileViewSet(mixins.ListModelMixin, ApiViewSet):
+class ProfileViewSet(AuditedReads, mixins.ListModelMixin, ApiViewSet):
     """Profiles: list and filter, upsert by external_id, show and update one."""
 
     queryset = Profile.objects.all()
@@ -82,6 +103,7 @@ class ProfileViewSet(mixins.ListModelMixin, ApiViewSet):
     lookup_field = "external_id"
     lookup_value_regex = NO_SLASH
     http_method_names = NO_DELETE
+    audit_profile_attr = "pk"
 
     def get_serializer_class(self):
         if self.action == "retrieve":
@@ -93,17 +115,28 @@ class ProfileViewSet(mixins.ListModelMixin, ApiViewSet):
         return serializers.ProfileSerializer
 
     def get_object(self):
-        return _profile(self.kwargs["external_id"])
+        return _profile_in_url(self.kwargs["external_id"])
+
+    def get_serializer_context(self):
+        visible = contact_visible(self.request.user)
+        return {**super().get_serializer_context(), "contact_visible": visible}
+
+    def _detail(self, profile: Profile) -> dict:
+        return serializers.ProfileDetailSerializer(
+            profile, context=self.get_serializer_context()
+        ).data
 
     def retrieve(self, request, external_id):
-        return Response(serializers.ProfileDetailSerializer(self.get_object()).data)
+        profile = self.get_object()
+        audit_access(request, profile)
+        return Response(self._detail(profile))
 
     def create(self, request):
         given = serializers.ProfileUpsertSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         profile, created = _upsert(given.validated_data)
         return Response(
-            serializers.ProfileDetailSerializer(profile).data,
+            self._detail(profile),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
@@ -114,7 +147,7 @@ class ProfileViewSet(mixins.ListModelMixin, ApiViewSet):
         )
         given.is_valid(raise_exception=True)
         profile, _created = _upsert({**given.validated_data, "external_id": profile.external_id})
-        return Response(serializers.ProfileDetailSerializer(profile).data)
+        return Response(self._detail(profile))
 
     def partial_update(self, request, external_id):
         return self.update(request, external_id, partial=True)
@@ -144,7 +177,7 @@ class EventBatchSchema(AutoSchema):
         },
     ),
 )
-class EventViewSet(mixins.ListModelMixin, ApiViewSet):
+class EventViewSet(AuditedReads, mixins.ListModelMixin, ApiViewSet):
     """Events: list and filter, and POST a JSON list of them as a batch."""
 
     queryset = Event.objects.annotate(external_id=F("profile__external_id"))
@@ -193,7 +226,7 @@ class TagViewSet(SlugLookup, mixins.ListModelMixin, mixins.RetrieveModelMixin, A
         },
     ),
 )
-class ConsentViewSet(mixins.ListModelMixin, ApiViewSet):
+class ConsentViewSet(AuditedReads, mixins.ListModelMixin, ApiViewSet):
     """Consent records: list and filter the ledger; consent admins append records."""
 
     queryset = ConsentRecord.objects.select_related("profile", "recorded_by")
@@ -203,9 +236,14 @@ class ConsentViewSet(mixins.ListModelMixin, ApiViewSet):
     write_roles = (CONSENT_ADMIN,)
     http_method_names = ["get", "post", "head", "options"]
 
+    def get_serializer_context(self):
+        visible = user_has_role(self.request.user, CONSENT_ADMIN)
+        return {**super().get_serializer_context(), "evidence_visible": visible}
+
     def create(self, request):
         given = serializers.ConsentInSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         record = consent_record(entry=given.validated_data["entry"], recorded_by=request.user)
         record = self.get_queryset().get(pk=record.pk)
-        return Response(serializers.ConsentSerializer(record).data, status=status.HTTP_201_CREATED)
+        data = serializers.ConsentSerializer(record, context=self.get_serializer_context()).data
+        return Response(data, status=status.HTTP_201_CREATED)

@@ -3,6 +3,12 @@
 A token carries the profile, channel and purpose, signed with SECRET_KEY and stamped with the
 time it was made; a tampered, expired or malformed token reads as None, and callers answer it the
 same way whether or not the profile exists.
+
+Each kind of link has its own salt, so one kind's token never opens another's page: the
+unsubscribe token (in every message's headers, valid CONSENT_TOKEN_MAX_AGE_DAYS) can only
+withdraw its own channel and purpose; the preference token (valid the shorter
+CONSENT_PREFERENCES_MAX_AGE_DAYS) opens the preference page, where it grants only its own channel
+and purpose and anything more waits for a double opt-in confirmation.
 """
 
 import hashlib
@@ -16,6 +22,7 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 
 _LINK_SALT = "profiles.consent.link"
+_PREFERENCES_SALT = "profiles.consent.preferences"
 _OPT_IN_SALT = "profiles.consent.opt-in"
 _DAY = 24 * 3600
 
@@ -44,13 +51,23 @@ def _read(salt: str, token: str, max_age_days: int) -> ConsentLink | None:
 
 
 def consent_token_make(*, profile_id: int, channel: str, purpose: str = "marketing") -> str:
-    """Return the token for a profile's preference page and unsubscribe link."""
+    """Return the token of a profile's unsubscribe link (it withdraws, never grants)."""
     return _make(_LINK_SALT, profile_id=profile_id, channel=channel, purpose=purpose)
 
 
 def consent_token_read(token: str) -> ConsentLink | None:
-    """Return what a preference/unsubscribe token says, or None if it is not valid now."""
+    """Return what an unsubscribe token says, or None if it is not valid now."""
     return _read(_LINK_SALT, token, settings.CONSENT_TOKEN_MAX_AGE_DAYS)
+
+
+def preferences_token_make(*, profile_id: int, channel: str, purpose: str = "marketing") -> str:
+    """Return the token of a profile's preference page, sent for ``channel`` and ``purpose``."""
+    return _make(_PREFERENCES_SALT, profile_id=profile_id, channel=channel, purpose=purpose)
+
+
+def preferences_token_read(token: str) -> ConsentLink | None:
+    """Return what a preference token says, or None if it is not valid now."""
+    return _read(_PREFERENCES_SALT, token, settings.CONSENT_PREFERENCES_MAX_AGE_DAYS)
 
 
 def opt_in_token_make(*, profile_id: int, channel: str, purpose: str = "marketing") -> str:
@@ -69,7 +86,7 @@ def _absolute(name: str, token: str) -> str:
 
 def consent_preferences_url(*, profile_id: int, channel: str, purpose: str = "marketing") -> str:
     """Return the absolute URL of the profile's preference page (no login needed)."""
-    token = consent_token_make(profile_id=profile_id, channel=channel, purpose=purpose)
+    token = preferences_token_make(profile_id=profile_id, channel=channel, purpose=purpose)
     return _absolute("consent_public:preferences", token)
 
 
@@ -118,11 +135,10 @@ class BatchSigner(signing.TimestampSigner):
 class ConsentLinker:
     """Make both consent URLs of many profiles for one channel and purpose (e.g. a send batch).
 
-    One token per profile serves the unsubscribe and the preference URL (the same salt and
-    payload as ``consent_token_make``, so ``consent_token_read`` reads it); the signer (a
-    ``BatchSigner``) and the two URL prefixes are made once, and the token is not compressed
-    (its payload is too small for zlib to shorten it, so ``signing.dumps(compress=True)`` would
-    give the same string).
+    Each URL has its own token (the salts and payload of ``consent_token_make`` and
+    ``preferences_token_make``, so their readers read them); the signers (``BatchSigner``) and
+    the two URL prefixes are made once, and the tokens are not compressed (the payload is too
+    small for zlib to shorten it, so ``signing.dumps(compress=True)`` would give the same string).
     """
 
     _SAMPLE = "SAMPLE-token_0:1.x"  # every kind of character a token holds
@@ -131,6 +147,7 @@ class ConsentLinker:
         self.channel = channel
         self.purpose = purpose
         self.signer = BatchSigner(salt=_LINK_SALT)
+        self.preferences_signer = BatchSigner(salt=_PREFERENCES_SALT)
         self.unsubscribe = self._template("consent_public:unsubscribe")
         self.preferences = self._template("consent_public:preferences")
 
@@ -148,11 +165,18 @@ class ConsentLinker:
         return f"{prefix}{token}{rest}"
 
     def token(self, profile_id: int) -> str:
-        """Return a consent link token of the profile (readable by ``consent_token_read``)."""
+        """Return the profile's unsubscribe token (readable by ``consent_token_read``)."""
         payload = {"p": profile_id, "c": self.channel, "u": self.purpose}
         return self.signer.sign_object(payload, compress=False)
 
+    def preferences_token(self, profile_id: int) -> str:
+        """Return the profile's preference token (readable by ``preferences_token_read``)."""
+        payload = {"p": profile_id, "c": self.channel, "u": self.purpose}
+        return self.preferences_signer.sign_object(payload, compress=False)
+
     def urls(self, profile_id: int) -> tuple[str, str]:
-        """Return (unsubscribe URL, preference URL) of the profile, both from one token."""
-        token = self.token(profile_id)
-        return self._url(self.unsubscribe, token), self._url(self.preferences, token)
+        """Return (unsubscribe URL, preference URL) of the profile, each with its own token."""
+        return (
+            self._url(self.unsubscribe, self.token(profile_id)),
+            self._url(self.preferences, self.preferences_token(profile_id)),
+        )

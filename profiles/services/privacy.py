@@ -12,13 +12,29 @@ Erasure anonymises rather than deletes, so that counts, funnels and revenue stay
   profile's earlier data-subject requests and merge records, whose snapshots are emptied;
 - kept, as non-personal aggregates: region (province level), signup time, acquisition channel,
   event names, touchpoints, times and amounts, event idempotency keys (opaque; keeping them stops
-  a re-import of an old file from bringing the events back), and the computed features.
+  a re-import of an old file from bringing the events back; a key that holds the address is
+  replaced by a hash of it), and the computed features;
+- kept, as proof: every consent record (the ledger is append-only, and the database refuses to
+  change it), with its evidence;
+- traced: copies of the email address and phone number elsewhere are removed (``traces``): in the
+  profile's data-subject requests, in background jobs (payloads, results, messages), in every
+  upload still waiting for its import (the person's lines are dropped), and, through the erasers
+  other apps register with ``privacy_eraser``, in their rows (the send ledger's addresses and
+  errors, tracking URLs, suppressions, flow step details …).
+
+The export holds the profile, its events, tags, merges, requests and consent records, and what
+other apps register with ``privacy_export_section`` (sends, segments, stages, scores, flows).
 """
 
+import hashlib
 import json
+from collections.abc import Callable
+from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -31,8 +47,11 @@ from core.fields import (
     PROFILE_FIELDS_BY_NAME,
     RECORD,
 )
-from profiles.models import PrivacyRequest, Profile, ProfileMerge, ProfileTag
+from core.models import Job
+from core.uploads import uploads_lines_drop
+from profiles.models import Event, PrivacyRequest, Profile, ProfileMerge, ProfileTag
 from profiles.services.merge import profile_snapshot
+from profiles.services.traces import PersonalTraces
 
 EXPORT_FORMAT = "profiles.export/1"
 ERASED_PREFIX = "erased-"
@@ -45,6 +64,33 @@ CORE_FIELDS = tuple(
 FEATURE_FIELDS = tuple(
     field.name for field in PROFILE_FIELD_CATALOGUE if field.exported and field.group == FEATURE
 )
+
+
+ExportSection = Callable[..., Any]
+EXPORT_SECTIONS: dict[str, ExportSection] = {}
+Eraser = Callable[..., int]
+ERASERS: dict[str, Eraser] = {}
+
+
+def privacy_export_section(name: str) -> Callable[[ExportSection], ExportSection]:
+    """Register ``section(*, profile) -> JSON data``, exported under ``name``."""
+
+    def register(section: ExportSection) -> ExportSection:
+        EXPORT_SECTIONS[name] = section
+        return section
+
+    return register
+
+
+def privacy_eraser(name: str) -> Callable[[Eraser], Eraser]:
+    """Register ``eraser(*, profile, traces) -> rows changed``, run by every erasure in its
+    transaction, before the profile's fields are blanked; ``traces`` is a ``PersonalTraces``."""
+
+    def register(eraser: Eraser) -> Eraser:
+        ERASERS[name] = eraser
+        return eraser
+
+    return register
 
 
 def erased_values() -> dict:
@@ -125,8 +171,32 @@ def _export_data(*, profile: Profile) -> dict:
                 }
                 for row in requests
             ],
+            **{name: section(profile=profile) for name, section in EXPORT_SECTIONS.items()},
         }
     )
+
+
+@privacy_export_section("consents")
+def _consents_export(*, profile: Profile) -> list[dict]:
+    """Return the profile's consent ledger, oldest first, with its evidence."""
+    records = profile.consent_records.select_related("recorded_by").order_by("recorded_at", "pk")
+    return [
+        {
+            "channel": row.channel,
+            "purpose": row.purpose,
+            "status": row.status,
+            "recorded_at": row.recorded_at,
+            "source": row.source,
+            "notice_version": row.notice_version,
+            "evidence_ip": row.evidence_ip,
+            "evidence_user_agent": row.evidence_user_agent,
+            "evidence": row.evidence,
+            "reason": row.reason,
+            "recorded_by": _username(row.recorded_by),
+            "stored_at": row.created_at,
+        }
+        for row in records
+    ]
 
 
 def profile_export(*, profile: Profile, user, reason: str = "") -> dict:
@@ -142,17 +212,87 @@ def profile_export(*, profile: Profile, user, reason: str = "") -> dict:
         return _export_data(profile=profile)
 
 
+def _needles_q(traces: PersonalTraces, *fields: str) -> Q:
+    """Return the condition: one of ``fields`` holds one of the traces (any letter case)."""
+    condition = Q()
+    for needle in traces.needles:
+        for name in fields:
+            condition |= Q(**{f"{name}__icontains": needle})
+    return condition
+
+
+@privacy_eraser("events")
+def _events_erase(*, profile: Profile, traces: PersonalTraces) -> int:
+    """Clear every event's properties; replace an idempotency key holding a trace by its hash."""
+    changed = profile.events.exclude(properties={}).update(properties={})
+    if not traces.needles:
+        return changed
+    for event in profile.events.filter(_needles_q(traces, "key")).only("pk", "key"):
+        digest = hashlib.sha256(event.key.encode()).hexdigest()
+        Event.objects.filter(pk=event.pk).update(key=f"erased:{digest}")
+        changed += 1
+    return changed
+
+
+@privacy_eraser("privacy_requests")
+def _requests_erase(*, profile: Profile, traces: PersonalTraces) -> int:
+    changed = 0
+    for row in PrivacyRequest.objects.filter(profile=profile).only("pk", "reason"):
+        if traces.found_in(row.reason):
+            PrivacyRequest.objects.filter(pk=row.pk).update(reason=traces.scrub(row.reason))
+            changed += 1
+    return changed
+
+
+@privacy_eraser("jobs")
+def _jobs_erase(*, profile: Profile, traces: PersonalTraces) -> int:
+    """Scrub the traces from every job's payload, result, message and error."""
+    if not traces.needles:
+        return 0
+    jobs = Job.objects.annotate(
+        payload_text=Cast("payload", TextField()), result_text=Cast("result", TextField())
+    ).filter(_needles_q(traces, "payload_text", "result_text", "message", "error"))
+    changed = 0
+    for job in jobs.only("pk", "payload", "result", "message", "error"):
+        Job.objects.filter(pk=job.pk).update(
+            payload=traces.scrub_json(job.payload),
+            result=traces.scrub_json(job.result),
+            message=traces.scrub(job.message),
+            error=traces.scrub(job.error),
+        )
+        changed += 1
+    return changed
+
+
+@privacy_eraser("uploads")
+def _uploads_erase(*, profile: Profile, traces: PersonalTraces) -> int:
+    """Drop the person's lines from every upload still waiting for its import."""
+    return uploads_lines_drop(matches=traces.line_matches)
+
+
+def profile_traces(*, profile: Profile) -> PersonalTraces:
+    """Return what identifies the profile's person in text stored elsewhere."""
+    return PersonalTraces.of(
+        email=profile.email,
+        phone=profile.phone,
+        external_id=profile.external_id,
+        placeholder=erased_external_id(profile.external_id),
+    )
+
+
 def profile_erase(*, profile: Profile, user, reason: str = "") -> PrivacyRequest:
     """Anonymise the profile's personal data, keep its aggregates, and record the erasure."""
     with transaction.atomic():
         Profile.objects.select_for_update().values_list("pk").get(pk=profile.pk)
         profile.refresh_from_db()
         placeholder = erased_external_id(profile.external_id)
+        traces = profile_traces(profile=profile)
+        for eraser in ERASERS.values():
+            eraser(profile=profile, traces=traces)
         for field, value in erased_values().items():
             setattr(profile, field, value)
         profile.external_id = placeholder
         profile.save()
-        profile.events.exclude(properties={}).update(properties={})
         ProfileTag.objects.filter(profile=profile).delete()
         for merge in ProfileMerge.objects.filter(target=profile):
             merge.source_external_id = erased_external_id(merge.source_external_id)
@@ -167,5 +307,5 @@ def profile_erase(*, profile: Profile, user, reason: str = "") -> PrivacyRequest
             profile=profile,
             external_id=placeholder,
             requested_by=_staff(user),
-            reason=reason,
+            reason=traces.scrub(reason),
         )

@@ -13,13 +13,15 @@ from django.utils.dateparse import parse_date
 from django.utils.translation import gettext_lazy as _
 
 from core.roles import CONSENT_ADMIN, require_role
-from profiles.audit import KIND_ERASE, KIND_EXPORT, KIND_VIEW
+from profiles.audit import KIND_BULK_EXPORT, KIND_ERASE, KIND_EXPORT, KIND_LIST, KIND_VIEW
 from profiles.models import PrivacyRequest, Profile
 from profiles.services.privacy import erased_external_id
 
 PAGE_SIZE = 50
 ACTIONS = [
     (KIND_VIEW, _("Viewed a profile")),
+    (KIND_LIST, _("Saw a profile in a list")),
+    (KIND_BULK_EXPORT, _("Downloaded a list")),
     (KIND_EXPORT, _("Exported personal data")),
     (KIND_ERASE, _("Erased personal data")),
     ("create", _("Created")),
@@ -32,6 +34,7 @@ _ACTION_CODES = {
     "delete": LogEntry.Action.DELETE,
 }
 _ACTION_LABELS = dict(ACTIONS)
+_ACCESS_KINDS = (KIND_VIEW, KIND_LIST, KIND_BULK_EXPORT)
 _CODE_LABELS = {code: _ACTION_LABELS[name] for name, code in _ACTION_CODES.items()}
 
 
@@ -68,8 +71,8 @@ def _filtered(params) -> tuple:
                 Q(content_type=profile_type, object_id=pk) | Q(additional_data__profile_id=pk)
             )
     action = filters["action"]
-    if action == KIND_VIEW:
-        entries = entries.filter(action=LogEntry.Action.ACCESS, additional_data__kind=KIND_VIEW)
+    if action in _ACCESS_KINDS:
+        entries = entries.filter(action=LogEntry.Action.ACCESS, additional_data__kind=action)
     elif action in (KIND_EXPORT, KIND_ERASE):
         privacy_type = ContentType.objects.get_for_model(PrivacyRequest)
         entries = entries.filter(
@@ -93,7 +96,13 @@ def _filtered(params) -> tuple:
 
 def _summary(entry: LogEntry) -> str:
     """Return what happened, in words."""
-    kind = (entry.additional_data or {}).get("kind")
+    data = entry.additional_data or {}
+    kind = data.get("kind")
+    if entry.action == LogEntry.Action.ACCESS and kind == KIND_BULK_EXPORT:
+        return _("Downloaded %(what)s: %(rows)s rows") % {
+            "what": data.get("what", ""),
+            "rows": data.get("rows", "?"),
+        }
     if entry.action == LogEntry.Action.ACCESS:
         return _ACTION_LABELS.get(kind, _("Viewed a profile"))
     if entry.action == LogEntry.Action.CREATE and kind in (KIND_EXPORT, KIND_ERASE):

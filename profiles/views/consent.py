@@ -13,7 +13,7 @@ from core.charts import figure_html
 from core.roles import CONSENT_ADMIN, require_role
 from core.services import job_enqueue
 from profiles import charts, selectors
-from profiles.audit import audit_access
+from profiles.audit import audit_access, audit_access_many
 from profiles.forms import ConsentRecordForm, ConsentSearchForm, ConsentUploadForm
 from profiles.models import ConsentChannel, ConsentPurpose, ConsentSource, Profile
 from profiles.services.consent import ConsentEntry, consent_record
@@ -42,6 +42,7 @@ def consent_index(request):
         )
         if len(results) == 1:
             return redirect("profiles:consent-history", external_id=results[0].external_id)
+        audit_access_many(request, [profile.pk for profile in results])  # shown in full
     return render(request, "profiles/consent.html", {"form": form, "results": results})
 
 

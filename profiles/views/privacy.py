@@ -8,9 +8,10 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST
 
 from core.roles import CONSENT_ADMIN, require_role
+from profiles.converters import external_id_to_url
 from profiles.models import Profile
 from profiles.services import privacy
 
@@ -30,15 +31,16 @@ class ProfileEraseForm(forms.Form):
 
 
 @never_cache
-@require_GET
+@require_POST
 def profile_export_view(request, external_id: str):
-    """Download everything stored about the profile as a JSON file, recording the export."""
+    """Download everything stored about the profile as a JSON file, recording the export with
+    the posted reason (a POST: no link can export, nor choose the reason recorded)."""
     require_role(request.user, CONSENT_ADMIN)
     profile = get_object_or_404(Profile, external_id=external_id)
-    reason = request.GET.get("reason", "").strip()[:2000]
+    reason = request.POST.get("reason", "").strip()[:2000]
     data = privacy.profile_export(profile=profile, user=request.user, reason=reason)
     response = JsonResponse(data, json_dumps_params={"ensure_ascii": False, "indent": 2})
-    filename = f"profile-{external_id}-{timezone.localdate():%Y%m%d}.json"
+    filename = f"profile-{external_id_to_url(external_id)}-{timezone.localdate():%Y%m%d}.json"
     response["Content-Disposition"] = content_disposition_header(True, filename)
     return response
 

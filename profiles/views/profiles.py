@@ -9,13 +9,15 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from core.charts import figure_html
+from core.masking import contact_visible
 from core.roles import OPS, require_role
 from core.services import job_enqueue
 from profiles import charts, selectors
-from profiles.audit import audit_access
+from profiles.audit import audit_access, audit_access_many
 from profiles.models import Profile, ValueTier
 from profiles.sections import profile_sections_render
 from profiles.services.features import FEATURES_JOB_KIND
@@ -54,6 +56,8 @@ def profile_list(request):
         clv_min=_number_or_none(params["clv_min"]),
         after=request.GET.get("after"),
     )
+    if contact_visible(request.user):  # contact data shown in full: the trail records whose
+        audit_access_many(request, [profile.pk for profile in profiles])
     return render(
         request,
         "profiles/list.html",
@@ -69,6 +73,7 @@ def profile_list(request):
     )
 
 
+@never_cache
 def profile_detail(request, external_id: str):
     """Show one profile: attributes, traits, tags, computed features and recent events."""
     try:

@@ -1,6 +1,10 @@
 """End-user pages reached from signed links in messages: preferences, unsubscribe, opt-in.
 
-No login: the signed token is the authorisation. A tampered, expired or malformed token and a
+No login: the signed token is the authorisation, and only for what it was made for. The
+unsubscribe token withdraws its own channel and purpose. The preference token (its own salt, a
+shorter life) withdraws anything but grants only its own channel and purpose: anyone who sees one
+message holds it, so any other grant asked for there is emailed to the profile as a double opt-in
+link and recorded only once confirmed. A tampered, expired or malformed token and a
 token for a profile that no longer exists all get the same answer (``_refused``), so the pages
 never tell whether a profile exists. The one-click unsubscribe of RFC 8058 takes a POST without
 cookies, session or CSRF token; a GET only shows a button, so link scanners unsubscribe no one.
@@ -10,6 +14,7 @@ import ipaddress
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import ValidationError
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
@@ -24,13 +29,25 @@ from profiles.services.consent import (
     consent_record,
     consent_record_many,
 )
-from profiles.services.consent_links import ConsentLink, consent_token_read, opt_in_token_read
+from profiles.services.consent_links import (
+    ConsentLink,
+    consent_token_read,
+    opt_in_token_read,
+    preferences_token_read,
+)
+from profiles.services.consent_optin import consent_opt_in_send
 
 EVIDENCE_PREFERENCES = "Changed on the preference page."
 EVIDENCE_UNSUBSCRIBE = "One-click unsubscribe link (RFC 8058)."
 EVIDENCE_CONFIRM = "Confirmed from the double opt-in link."
 
 TITLE_REFUSED = _("This link is not valid")
+MESSAGE_CONFIRMATION_SENT = _(
+    "We have emailed you a link to confirm the new subscriptions: they start once you confirm."
+)
+MESSAGE_CONFIRMATION_IMPOSSIBLE = _(
+    "New subscriptions must be confirmed by email, and we have no email address for you."
+)
 
 
 def _refused(request):
@@ -89,40 +106,64 @@ def _preference_rows(profile: Profile) -> list[dict]:
     ]
 
 
+def _preferences_save(request, profile: Profile, link: ConsentLink) -> tuple[int, list]:
+    """Record the changed choices the link may make; return (recorded, grants to confirm)."""
+    current = consent_current(profile=profile)
+    evidence = _evidence(request)
+    entries, to_confirm = [], []
+    for purpose, _label in consent_purposes():
+        for channel in ConsentChannel.values:
+            wanted = f"consent-{channel}-{purpose}" in request.POST
+            if wanted == _is_granted(current, channel, purpose):
+                continue
+            if wanted and (channel, purpose) != (link.channel, link.purpose):
+                to_confirm.append((channel, purpose))
+                continue
+            entries.append(
+                ConsentEntry(
+                    profile_id=profile.pk,
+                    channel=channel,
+                    purpose=purpose,
+                    status=ConsentStatus.GRANTED if wanted else ConsentStatus.WITHDRAWN,
+                    source=ConsentSource.PREFERENCES,
+                    evidence=EVIDENCE_PREFERENCES,
+                    **evidence,
+                )
+            )
+    if entries:
+        consent_record_many(entries=entries)
+    return len(entries), to_confirm
+
+
+def _confirmations_send(profile: Profile, pairs: list) -> str:
+    """Email a double opt-in link for each (channel, purpose); return the notice to show."""
+    if not pairs:
+        return ""
+    try:
+        for channel, purpose in pairs:
+            consent_opt_in_send(profile=profile, channel=channel, purpose=purpose)
+    except ValidationError:  # no email address: nobody can confirm
+        return MESSAGE_CONFIRMATION_IMPOSSIBLE
+    return MESSAGE_CONFIRMATION_SENT
+
+
 @login_not_required
 @never_cache
 @require_http_methods(["GET", "POST"])
 def preferences(request, token: str):
     """Show the profile's opt-ins per channel and purpose; on POST record the changed ones."""
-    profile = _resolve(consent_token_read(token))
+    link = preferences_token_read(token)
+    profile = _resolve(link)
     if profile is None:
         return _refused(request)
-    saved = None
+    saved, notice = None, ""
     if request.method == "POST":
-        current = consent_current(profile=profile)
-        evidence = _evidence(request)
-        entries = [
-            ConsentEntry(
-                profile_id=profile.pk,
-                channel=channel,
-                purpose=purpose,
-                status=ConsentStatus.GRANTED if wanted else ConsentStatus.WITHDRAWN,
-                source=ConsentSource.PREFERENCES,
-                evidence=EVIDENCE_PREFERENCES,
-                **evidence,
-            )
-            for purpose, _label in consent_purposes()
-            for channel in ConsentChannel.values
-            if (wanted := f"consent-{channel}-{purpose}" in request.POST)
-            != _is_granted(current, channel, purpose)
-        ]
-        if entries:
-            consent_record_many(entries=entries)
-        saved = len(entries)
+        saved, to_confirm = _preferences_save(request, profile, link)
+        notice = _confirmations_send(profile, to_confirm)
     return render(
         request,
         "profiles/public/preferences.html",
-        {"rows": _preference_rows(profile), "saved": saved, "token": token},
+        {"rows": _preference_rows(profile), "saved": saved, "notice": notice, "token": token},
     )
 
 

@@ -14,6 +14,7 @@ from core.api import (
     SlugLookup,
     api_action,
 )
+from profiles.audit import AuditedReads
 from segments.api import filters, serializers
 from segments.models import Segment, SegmentMembership
 from segments.rules import RuleError
@@ -62,6 +63,7 @@ _WRITE_RESPONSES = {
     ),
 )
 class SegmentViewSet(
+    AuditedReads,
     SlugLookup,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,

@@ -6,7 +6,7 @@ from campaigns.models import Campaign, Variant
 from flows.services import flow_create
 from profiles.models import ConsentSource
 from profiles.services.consent import ConsentEntry, consent_record
-from profiles.services.consent_links import consent_token_make
+from profiles.services.consent_links import consent_token_make, preferences_token_make
 from segments.models import Segment
 from tests.factories import EventFactory, ProfileFactory, UserFactory
 
@@ -99,7 +99,8 @@ def test_every_page_opens_without_errors(page, admin_with_data):
         elif not page.locator("h1, #swagger-ui").count():
             failures.append(f"{path}: no heading")
     token = consent_token_make(profile_id=profile.pk, channel="email")
-    for path in (f"/c/preferences/{token}/", f"/c/unsubscribe/{token}/"):
+    preferences = preferences_token_make(profile_id=profile.pk, channel="email")
+    for path in (f"/c/preferences/{preferences}/", f"/c/unsubscribe/{token}/"):
         response = page.goto(path)
         if response is None or response.status != 200:
             failures.append(f"{path}: HTTP {response and response.status}")

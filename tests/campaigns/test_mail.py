@@ -34,7 +34,12 @@ from campaigns.mail import (
 )
 from campaigns.models import Campaign, Send, Suppression
 from campaigns.services.audience import campaign_start
-from profiles.services.consent_links import BatchSigner, ConsentLinker, consent_token_read
+from profiles.services.consent_links import (
+    BatchSigner,
+    ConsentLinker,
+    consent_token_read,
+    preferences_token_read,
+)
 from tests.campaigns.delivery_builders import campaign_ready, profiles_make, segment_with
 
 FROM = "Bench <bench@shop.example>"
@@ -194,16 +199,19 @@ def test_only_djangos_smtp_backend_takes_the_fast_path():
     assert not smtp_fast_path(LocmemBackend())
 
 
-def test_one_token_serves_both_consent_links(settings):
+def test_each_consent_link_carries_its_own_token(settings):
     settings.SITE_URL = "https://shop.example"
     linker = ConsentLinker(channel="email", purpose="marketing")
 
     unsubscribe, preferences = linker.urls(123)
 
     token = unsubscribe.rstrip("/").rsplit("/", 1)[1]
-    assert preferences.rstrip("/").rsplit("/", 1)[1] == token
+    preferences_token = preferences.rstrip("/").rsplit("/", 1)[1]
+    assert preferences_token != token
     assert unsubscribe.startswith("https://shop.example/") and "unsubscribe" in unsubscribe
     link = consent_token_read(token)
+    assert (link.profile_id, link.channel, link.purpose) == (123, "email", "marketing")
+    link = preferences_token_read(preferences_token)
     assert (link.profile_id, link.channel, link.purpose) == (123, "email", "marketing")
 
 

@@ -58,7 +58,7 @@ def test_exporting_and_erasing_appear_in_the_trail_with_who_asked(
 ):
     client.force_login(consent_admin)
 
-    exported = client.get(reverse("profiles:export", args=["crm-7"]), {"reason": "ticket 12"})
+    exported = client.post(reverse("profiles:export", args=["crm-7"]), {"reason": "ticket 12"})
     erased = client.post(
         reverse("profiles:erase", args=["crm-7"]), {"reason": "ticket 13", "confirm": "on"}
     )

@@ -127,7 +127,7 @@ def test_an_expired_link_gets_the_same_answer_as_a_tampered_one(settings):
         token = consent_token_make(profile_id=profile.pk, channel="email")
         opt_in = opt_in_token_make(profile_id=profile.pk, channel="email")
         refused = client.get(reverse("consent_public:preferences", args=[_tampered(token)]))
-        fresh = client.get(reverse("consent_public:preferences", args=[token]))
+        fresh = client.get(reverse("consent_public:unsubscribe", args=[token]))
 
     with time_machine.travel(start + datetime.timedelta(days=31), tick=False):
         expired = set(_answers(client, token, opt_in))
@@ -231,7 +231,7 @@ def test_preference_page_shows_each_channel_and_purpose_without_the_back_office(
 def test_saving_preferences_appends_records_only_for_changed_pairs():
     profile = ProfileFactory()
     _grant(profile, "email", "marketing")
-    url = _path(consent_preferences_url(profile_id=profile.pk, channel="email"))
+    url = _path(consent_preferences_url(profile_id=profile.pk, channel="sms"))
     client = Client(HTTP_USER_AGENT=USER_AGENT)
     before = ConsentRecord.objects.count()
 

@@ -180,7 +180,7 @@ def test_erasure_is_recorded_and_can_be_repeated_without_changing_the_placeholde
 def test_a_consent_admin_downloads_the_export_as_a_json_attachment(client, customer, consent_admin):
     client.force_login(consent_admin)
 
-    response = client.get(
+    response = client.post(
         reverse("profiles:export", args=["crm-42"]), {"reason": "phone call, ticket 11"}
     )
 
@@ -238,7 +238,7 @@ def test_other_roles_may_neither_export_nor_erase(client, customer, persona, req
     client.force_login(request.getfixturevalue(persona))
     requests_before = PrivacyRequest.objects.count()
 
-    exported = client.get(reverse("profiles:export", args=["crm-42"]))
+    exported = client.post(reverse("profiles:export", args=["crm-42"]))
     erased = client.post(
         reverse("profiles:erase", args=["crm-42"]), {"reason": "x", "confirm": "on"}
     )
@@ -268,6 +268,6 @@ def test_the_profile_page_shows_the_request_card_to_consent_admins_only(
 def test_a_superuser_may_export(client, customer, django_user_model):
     client.force_login(django_user_model.objects.create_superuser("root", "root@example.com"))
 
-    response = client.get(reverse("profiles:export", args=["crm-42"]))
+    response = client.post(reverse("profiles:export", args=["crm-42"]))
 
     assert response.status_code == 200

@@ -57,7 +57,7 @@ def test_the_members_csv_escapes_formulas(ops_client, segment):
 
     body = b"".join(response.streaming_content).decode()
     assert body.splitlines()[0] == "external_id,email,since"
-    assert body.splitlines()[1].startswith("'=HYPERLINK(1),a@example.com,")
+    assert body.splitlines()[1].startswith("'=HYPERLINK(1),a***@example.com,")  # ops: masked
 
 
 def test_only_ops_staff_evaluate_or_export(client, campaign_manager, segment):

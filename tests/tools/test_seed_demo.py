@@ -5,9 +5,11 @@ import hashlib
 import io
 import json
 
+import pgtrigger
 import phonenumbers
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import transaction
 
 from profiles.models import ConsentRecord, ConsentState, Event, Profile, ProfileTag, Tag
 from profiles.services.consent import consent_sendable
@@ -41,6 +43,11 @@ def fingerprint() -> str:
 
 
 def wipe():
+    # The demo's consent ledger goes too: the ledger refuses deletes (PROTECT from profiles, a
+    # trigger on PostgreSQL) everywhere but here.
+    with transaction.atomic(), pgtrigger.ignore("profiles.ConsentRecord:consent_ledger_no_delete"):
+        ConsentState.objects.all().delete()
+        ConsentRecord.objects.all().delete()
     Event.objects.all().delete()
     ProfileTag.objects.all().delete()
     Profile.objects.all().delete()

@@ -17,11 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import pgtrigger
 from auditlog.context import disable_auditlog
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
+from django.db import connection, transaction
 from django.urls import get_resolver
 from django.utils import timezone
 
@@ -299,13 +300,15 @@ class Command(BaseCommand):
             if not profiles.exists():
                 return
             self.say("removing the benchmark's rows …")
-            # The consent ledger refuses deletes through the ORM; these rows are the benchmark's.
+            # The consent ledger refuses deletes through the ORM and, on PostgreSQL, in the
+            # database; these rows are the benchmark's own.
             sql, params = profiles.values("pk").query.sql_with_params()
-            with connection.cursor() as cursor:
+            ignored = pgtrigger.ignore("profiles.ConsentRecord:consent_ledger_no_delete")
+            with transaction.atomic(), ignored, connection.cursor() as cursor:
                 for model in (ConsentState, ConsentRecord):
                     table = connection.ops.quote_name(model._meta.db_table)
                     cursor.execute(f"DELETE FROM {table} WHERE profile_id IN ({sql})", params)
-            profiles.delete()
+                profiles.delete()
 
     # --- the baseline: the same messages, rendered beforehand, over one smtplib connection ----
 

@@ -501,6 +501,10 @@ PHONENUMBER_DEFAULT_REGION = env.str("PHONENUMBER_DEFAULT_REGION", default="CN")
 # PostgreSQL, import commands and the import job only (never a web request): writer lanes, each a
 # thread with its own connection, that write batches while the next is cleaned; 0: no lanes.
 INGEST_WRITERS = env_int("INGEST_WRITERS", 2)
+# Imports refuse a file with more columns than this, and a row that gives a profile more traits
+# than PROFILE_MAX_TRAITS; an update that would take a stored profile past it keeps its traits.
+IMPORT_MAX_COLUMNS = env_int("IMPORT_MAX_COLUMNS", 1000, minimum=2)
+PROFILE_MAX_TRAITS = env_int("PROFILE_MAX_TRAITS", 500, minimum=1)
 
 # Logs: one line per record on stderr, JSON (time, level, logger, message, request_id, user_id,
 # job_id) unless LOG_FORMAT=text; the Celery worker and beat use the same (no root hijack).

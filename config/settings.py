@@ -100,12 +100,14 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "core.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.middleware.PrivilegedSessionMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -175,6 +177,11 @@ AUTHENTICATION_BACKENDS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Sessions: SESSION_HOURS for everyone; a superuser's or consent admin's ends with the browser,
+# or after PRIVILEGED_SESSION_IDLE_MINUTES without a request (core.middleware).
+SESSION_COOKIE_AGE = env_int("SESSION_HOURS", 12, minimum=1) * 3600
+PRIVILEGED_SESSION_IDLE_MINUTES = env_int("PRIVILEGED_SESSION_IDLE_MINUTES", 30, minimum=1)
 
 # django-axes: lock an account/IP pair out after repeated failures.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
@@ -464,6 +471,8 @@ FLOW_MAX_ENTRIES_PER_DAY = env_int("FLOW_MAX_ENTRIES_PER_DAY", 20, minimum=1)
 FLOW_WEBHOOK_SECRET = env.str("FLOW_WEBHOOK_SECRET", default=SECRET_KEY)
 
 JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 300, minimum=10)
+API_RATE_PER_MINUTE = env_int("API_RATE_PER_MINUTE", 1200, minimum=1)
+API_ANON_RATE_PER_MINUTE = env_int("API_ANON_RATE_PER_MINUTE", 60, minimum=1)
 
 # REST API.
 REST_FRAMEWORK = {
@@ -472,6 +481,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Requests per minute per user (API_RATE_PER_MINUTE) or per anonymous address: past it, 429.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "core.throttles.UserRateThrottle",
+        "core.throttles.AnonRateThrottle",
+    ],
+    # The client's address: the last X-Forwarded-For entry behind one proxy, else the peer's.
+    "NUM_PROXIES": 1 if BEHIND_PROXY else 0,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from core.ratelimits import address_rate_limited
 from profiles.models import ConsentChannel, ConsentPurpose, ConsentSource, ConsentStatus, Profile
 from profiles.services.consent import ConsentEntry, consent_current, consent_record_many
 
@@ -119,6 +120,7 @@ def _e164(number: str) -> str | None:
 @csrf_exempt
 @login_not_required
 @require_POST
+@address_rate_limited("SMS_INBOUND_RATE_PER_MINUTE", group="public.sms-inbound")
 def sms_inbound(request: HttpRequest) -> JsonResponse:
     """Take one reply from the SMS provider; a STOP withdraws the sender's SMS consent."""
     secret = settings.SMS_INBOUND_SECRET

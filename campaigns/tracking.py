@@ -35,6 +35,7 @@ from campaigns.hooks import (
     engagement_notify,
 )
 from campaigns.models import Channel, Send, Suppression, TrackingEvent
+from core.ratelimits import link_rate_limited
 from profiles.models import ConsentPurpose, ConsentSource, ConsentStatus
 from profiles.services.consent import ConsentEntry, consent_record
 from profiles.services.consent_links import BatchSigner
@@ -205,6 +206,7 @@ def _engagement_notify(event: TrackingEvent) -> None:
 
 @login_not_required
 @never_cache
+@link_rate_limited
 def track_open(request, token: str):
     """Record an open and answer the 1x1 pixel; 404 for a forged token."""
     try:
@@ -219,6 +221,7 @@ def track_open(request, token: str):
 
 @login_not_required
 @never_cache
+@link_rate_limited
 def track_click(request, token: str):
     """Record a click and redirect to the link's signed target; 400 for a forged token."""
     try:

@@ -114,6 +114,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "core.middleware.LoginRequiredMiddleware",
     "axes.middleware.AxesMiddleware",
+    "django_ratelimit.middleware.RatelimitMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -171,6 +172,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 AUTHENTICATION_BACKENDS = [
+    "core.login_limits.AddressLimitBackend",
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
@@ -189,6 +191,9 @@ AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15, minimum=1) / 60  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Failed logins from one address, whatever the usernames, before it is locked out for
+# AXES_COOLOFF_MINUTES (core.login_limits, counted in the cache).
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 20, minimum=1)
 
 # Internationalisation: Simplified Chinese and English; times are aware.
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="zh-hans")
@@ -257,8 +262,14 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 # X-Forwarded-For: HTTPS and the client's address (for login lockouts) are taken from them.
 BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
-if BEHIND_PROXY:
-    AXES_CLIENT_IP_CALLABLE = "core.proxy.client_ip"
+AXES_CLIENT_IP_CALLABLE = "core.proxy.client_ip" if BEHIND_PROXY else None
+RATELIMIT_IP_META_KEY = "core.proxy.client_ip" if BEHIND_PROXY else None
+# Public endpoints (core.ratelimits): calls a minute per signed link, per address on the end-user
+# pages, per address on the inbound SMS endpoint; past them the answer is 429.
+RATELIMIT_VIEW = "core.ratelimits.too_many_requests"
+PUBLIC_LINK_RATE_PER_MINUTE = env_int("PUBLIC_LINK_RATE_PER_MINUTE", 30, minimum=1)
+PUBLIC_ADDRESS_RATE_PER_MINUTE = env_int("PUBLIC_ADDRESS_RATE_PER_MINUTE", 300, minimum=1)
+SMS_INBOUND_RATE_PER_MINUTE = env_int("SMS_INBOUND_RATE_PER_MINUTE", 1200, minimum=1)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 X_FRAME_OPTIONS = "DENY"
 

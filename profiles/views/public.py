@@ -16,6 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from core.ratelimits import address_rate_limited, link_rate_limited
 from profiles.models import ConsentChannel, ConsentSource, ConsentStatus, Profile
 from profiles.services.consent import (
     ConsentEntry,
@@ -92,6 +93,8 @@ def _preference_rows(profile: Profile) -> list[dict]:
 @login_not_required
 @never_cache
 @require_http_methods(["GET", "POST"])
+@address_rate_limited("PUBLIC_ADDRESS_RATE_PER_MINUTE", group="public.consent-pages")
+@link_rate_limited
 def preferences(request, token: str):
     """Show the profile's opt-ins per channel and purpose; on POST record the changed ones."""
     profile = _resolve(consent_token_read(token))
@@ -156,6 +159,8 @@ def _labels(link: ConsentLink) -> dict:
 @csrf_exempt
 @never_cache
 @require_http_methods(["GET", "POST"])
+@address_rate_limited("PUBLIC_ADDRESS_RATE_PER_MINUTE", group="public.consent-pages")
+@link_rate_limited
 def unsubscribe(request, token: str):
     """RFC 8058 one-click unsubscribe: POST withdraws the consent, GET asks for confirmation."""
     link = consent_token_read(token)
@@ -171,6 +176,8 @@ def unsubscribe(request, token: str):
 @login_not_required
 @never_cache
 @require_http_methods(["GET", "POST"])
+@address_rate_limited("PUBLIC_ADDRESS_RATE_PER_MINUTE", group="public.consent-pages")
+@link_rate_limited
 def confirm(request, token: str):
     """Double opt-in: GET shows a button, POST appends the grant unless it is already granted."""
     link = opt_in_token_read(token)

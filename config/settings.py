@@ -79,7 +79,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -485,6 +484,8 @@ FLOW_MAX_ENTRIES_PER_DAY = env_int("FLOW_MAX_ENTRIES_PER_DAY", 20, minimum=1)
 FLOW_WEBHOOK_SECRET = env.str("FLOW_WEBHOOK_SECRET", default=SECRET_KEY)
 
 JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 300, minimum=10)
+# API tokens (core.tokens, `manage.py api_token_create`) stop working after this many days.
+API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 90, minimum=1)
 API_RATE_PER_MINUTE = env_int("API_RATE_PER_MINUTE", 1200, minimum=1)
 API_ANON_RATE_PER_MINUTE = env_int("API_ANON_RATE_PER_MINUTE", 60, minimum=1)
 
@@ -492,7 +493,7 @@ API_ANON_RATE_PER_MINUTE = env_int("API_ANON_RATE_PER_MINUTE", 60, minimum=1)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "core.tokens.HashedTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # Requests per minute per user (API_RATE_PER_MINUTE) or per anonymous address: past it, 429.

@@ -85,6 +85,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "phonenumber_field",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "auditlog",
     "profiles",
     "segments",
@@ -106,7 +108,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "core.middleware.PrivilegedSessionMiddleware",
+    "core.two_factor.TwoFactorMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -183,6 +187,10 @@ LOGOUT_REDIRECT_URL = "login"
 # or after PRIVILEGED_SESSION_IDLE_MINUTES without a request (core.middleware).
 SESSION_COOKIE_AGE = env_int("SESSION_HOURS", 12, minimum=1) * 3600
 PRIVILEGED_SESSION_IDLE_MINUTES = env_int("PRIVILEGED_SESSION_IDLE_MINUTES", 30, minimum=1)
+
+# Two-step sign-in (django-otp, TOTP) for superusers and consent admins (core.two_factor); the
+# name authenticator apps show next to the account.
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Profiling & Ops")
 
 # django-axes: lock an account/IP pair out after repeated failures.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)

@@ -45,7 +45,8 @@ def browser():
 CSP_LISTENER = """
 document.addEventListener("securitypolicyviolation", (event) => {
   window.__cspViolation(`${location.pathname}: ${event.effectiveDirective} blocked `
-    + `${event.blockedURI || "inline"} at ${event.sourceFile}:${event.lineNumber}:${event.columnNumber} [${event.sample}]`);
+    + `${event.blockedURI || "inline"} at ${event.sourceFile}:${event.lineNumber}`
+    + `:${event.columnNumber} [${event.sample}]`);
 });
 """
 

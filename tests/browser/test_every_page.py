@@ -74,7 +74,7 @@ def _policy_failure(path: str, response) -> str | None:
     """Return what is wrong with the page's Content-Security-Policy, or None."""
     policy = response.headers.get("content-security-policy", "")
     directives = dict(
-        (part.strip().split(" ", 1) + [""])[:2] for part in policy.split(";") if part.strip()
+        [*part.strip().split(" ", 1), ""][:2] for part in policy.split(";") if part.strip()
     )
     script = directives.get("script-src", "")
     if "'self'" not in script or "unsafe-inline" in script or "unsafe-eval" in script:

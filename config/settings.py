@@ -6,9 +6,10 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
-from csp.constants import NONCE as CSP_NONCE
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+
+from config.csp import CONTENT_SECURITY_POLICY  # noqa: F401 (the policy, django-csp's setting)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -282,30 +283,6 @@ PUBLIC_ADDRESS_RATE_PER_MINUTE = env_int("PUBLIC_ADDRESS_RATE_PER_MINUTE", 300, 
 SMS_INBOUND_RATE_PER_MINUTE = env_int("SMS_INBOUND_RATE_PER_MINUTE", 1200, minimum=1)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 X_FRAME_OPTIONS = "DENY"
-# Content-Security-Policy (django-csp): scripts only from our own files (no inline script, no
-# eval), style sheets from our files or a <style> carrying the request's nonce (style attributes
-# are let through: plotly.js sets some), images from our files
-# or data: URLs; no plugin, no framing by others. Each page is tested in a browser for
-# violations (tests/browser/test_every_page.py). A message's HTML preview has its own policy
-# (campaigns.preview_frame).
-CONTENT_SECURITY_POLICY = {
-    "DIRECTIVES": {
-        "default-src": ["'self'"],
-        "script-src": ["'self'"],
-        "style-src": ["'self'", CSP_NONCE],
-        # plotly.js sets a few style attributes with setAttribute (image rendering checks); an
-        # attribute can only restyle its element, it loads nothing beyond img-src and font-src.
-        "style-src-attr": ["'unsafe-inline'"],
-        "img-src": ["'self'", "data:"],
-        "font-src": ["'self'", "data:"],
-        "connect-src": ["'self'"],
-        "frame-src": ["'self'"],
-        "object-src": ["'none'"],
-        "base-uri": ["'none'"],
-        "form-action": ["'self'"],
-        "frame-ancestors": ["'none'"],
-    }
-}
 
 # Email and SMS.
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")

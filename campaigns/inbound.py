@@ -2,10 +2,10 @@
 
 The provider POSTs each reply as JSON or a form with ``from`` (the sender's number) and
 ``text``. It proves itself with the shared secret ``SMS_INBOUND_SECRET``, either as it is in the
-``X-Sms-Secret`` header or as ``X-Sms-Signature: sha256=<hex HMAC-SHA256 of the body>``.
+``X-Sms-Secret`` header or as ``X-Sms-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of
+"<t>." + body>``, refused once the time is more than WEBHOOK_MAX_AGE_SECONDS from now.
 """
 
-import hashlib
 import hmac
 import json
 import unicodedata
@@ -19,12 +19,16 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from core.ratelimits import address_rate_limited
+from core.webhooks import timed_signature_valid
 from profiles.models import ConsentChannel, ConsentPurpose, ConsentSource, ConsentStatus, Profile
 from profiles.services.consent import ConsentEntry, consent_current, consent_record_many
 
 STOP_WORDS = frozenset({"stop", "退订", "td"})
 ERROR_NOT_CONFIGURED = _("SMS replies are not accepted: set SMS_INBOUND_SECRET first.")
-ERROR_FORBIDDEN = _("Missing or wrong X-Sms-Secret header or X-Sms-Signature.")
+ERROR_FORBIDDEN = _(
+    "Missing or wrong X-Sms-Secret header, or an X-Sms-Signature that is wrong or not fresh."
+)
 ERROR_BAD_BODY = _("Send JSON or a form with “from” (the sender's number) and “text”.")
 ERROR_BAD_NUMBER = _("“%(value)s” is not a phone number.")
 
@@ -78,15 +82,12 @@ def sms_stop_record(*, phone: str, text: str) -> int:
 
 
 def _signed(request: HttpRequest, secret: str) -> bool:
-    """Return True if the request carries the secret or a valid HMAC-SHA256 of its body."""
+    """Return True if the request carries the secret or a fresh timed HMAC-SHA256 of its body."""
     given = request.headers.get("X-Sms-Secret", "")
     if given and hmac.compare_digest(given.encode(), secret.encode()):
         return True
     signature = request.headers.get("X-Sms-Signature", "")
-    if signature.startswith("sha256="):
-        expected = hmac.new(secret.encode(), request.body, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(signature.removeprefix("sha256=").encode(), expected.encode())
-    return False
+    return bool(signature) and timed_signature_valid(signature, request.body, secret)
 
 
 def _read(request: HttpRequest) -> tuple[str, str] | None:
@@ -119,6 +120,7 @@ def _e164(number: str) -> str | None:
 @csrf_exempt
 @login_not_required
 @require_POST
+@address_rate_limited("SMS_INBOUND_RATE_PER_MINUTE", group="public.sms-inbound")
 def sms_inbound(request: HttpRequest) -> JsonResponse:
     """Take one reply from the SMS provider; a STOP withdraws the sender's SMS consent."""
     secret = settings.SMS_INBOUND_SECRET

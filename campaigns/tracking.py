@@ -15,6 +15,7 @@ records a withdrawal of email marketing consent.
 from __future__ import annotations
 
 import html
+import json
 import logging
 import re
 from urllib.parse import urlsplit
@@ -35,6 +36,8 @@ from campaigns.hooks import (
     engagement_notify,
 )
 from campaigns.models import Channel, Send, Suppression, TrackingEvent
+from core.ratelimits import link_rate_limited
+from core.webhooks import timestamp_fresh
 from profiles.models import ConsentPurpose, ConsentSource, ConsentStatus
 from profiles.services.consent import ConsentEntry, consent_record
 from profiles.services.consent_links import BatchSigner
@@ -206,6 +209,7 @@ def _engagement_notify(event: TrackingEvent) -> None:
 
 @login_not_required
 @never_cache
+@link_rate_limited
 def track_open(request, token: str):
     """Record an open and answer the 1x1 pixel; 404 for a forged token."""
     try:
@@ -220,6 +224,7 @@ def track_open(request, token: str):
 
 @login_not_required
 @never_cache
+@link_rate_limited
 def track_click(request, token: str):
     """Record a click and redirect to the link's signed target; 400 for a forged token."""
     try:
@@ -360,15 +365,32 @@ def anymail_webhook_urlpatterns() -> list:
     """Return the provider tracking webhook URLs, open to the provider (no login).
 
     Mailgun reports our Message-ID with each event, so its events match our sends; it signs
-    each call with the webhook signing key (ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY). Other
+    each call and its time with the webhook signing key (ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY),
+    and a call signed more than WEBHOOK_MAX_AGE_SECONDS away from now is refused. Other
     providers' django-anymail views can be added here the same way.
     """
-    from anymail.webhooks.mailgun import MailgunTrackingWebhookView
-
     return [
         path(
             "mailgun/tracking/",
-            login_not_required(MailgunTrackingWebhookView.as_view()),
+            login_not_required(_mailgun_view().as_view()),
             name="mailgun_tracking_webhook",
         )
     ]
+
+
+def _mailgun_view():
+    """Return django-anymail's Mailgun tracking view, refusing calls whose signature is stale."""
+    from anymail.exceptions import AnymailWebhookValidationFailure
+    from anymail.webhooks.mailgun import MailgunTrackingWebhookView
+
+    class FreshMailgunTrackingView(MailgunTrackingWebhookView):
+        def validate_request(self, request):
+            super().validate_request(request)  # the signature of (timestamp, token)
+            if request.content_type == "application/json":
+                timestamp = json.loads(request.body)["signature"]["timestamp"]
+            else:
+                timestamp = request.POST["timestamp"]
+            if not timestamp_fresh(timestamp):
+                raise AnymailWebhookValidationFailure("Mailgun webhook signed too long ago")
+
+    return FreshMailgunTrackingView

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from campaigns import tracking, views
+from campaigns import preview_frame, tracking, views
 from campaigns.inbound import sms_inbound
 
 app_name = "campaigns"
@@ -13,6 +13,7 @@ urlpatterns = [
     path("new/", views.campaign_create, name="create"),
     path("sms-length/", views.sms_length, name="sms-length"),
     path("preview/", views.preview, name="preview"),
+    path("preview/html/<str:key>/", preview_frame.preview_html, name="preview-html"),
     path("<slug:slug>/", views.detail, name="detail"),
     path("<slug:slug>/edit/", views.campaign_edit, name="edit"),
     path("<slug:slug>/progress/", views.progress, name="progress"),

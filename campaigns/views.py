@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 from campaigns import charts, selectors
 from campaigns.forms import CampaignForm, ScheduleForm, TestSendForm, VariantFormSet
 from campaigns.models import Campaign, Channel, Send, Variant
+from campaigns.preview_frame import preview_html_url
 from campaigns.results import campaign_results, campaign_tracking_timeline
 from campaigns.services import workflow
 from campaigns.services.content import (
@@ -367,6 +368,7 @@ def preview(request):
         return render(request, "campaigns/_preview.html", context)
     context.update(
         rendered=rendered,
+        html_url=preview_html_url(user=request.user, html=rendered.html) if rendered.html else "",
         profile=profile,
         sms=sms_segments(rendered.text) if channel == Channel.SMS else None,
     )

@@ -9,6 +9,8 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from config.csp import CONTENT_SECURITY_POLICY  # noqa: F401 (the policy, django-csp's setting)
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -79,13 +81,15 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "csp",
     "phonenumber_field",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "auditlog",
     "pgtrigger",
     "profiles",
@@ -101,18 +105,24 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "core.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "core.middleware.PrivilegedSessionMiddleware",
+    "core.two_factor.TwoFactorMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "core.middleware.LoginRequiredMiddleware",
     "axes.middleware.AxesMiddleware",
+    "django_ratelimit.middleware.RatelimitMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -170,6 +180,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 AUTHENTICATION_BACKENDS = [
+    "core.login_limits.AddressLimitBackend",
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
@@ -177,12 +188,24 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# Sessions: SESSION_HOURS for everyone; a superuser's or consent admin's ends with the browser,
+# or after PRIVILEGED_SESSION_IDLE_MINUTES without a request (core.middleware).
+SESSION_COOKIE_AGE = env_int("SESSION_HOURS", 12, minimum=1) * 3600
+PRIVILEGED_SESSION_IDLE_MINUTES = env_int("PRIVILEGED_SESSION_IDLE_MINUTES", 30, minimum=1)
+
+# Two-step sign-in (django-otp, TOTP) for superusers and consent admins (core.two_factor); the
+# name authenticator apps show next to the account.
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Profiling & Ops")
+
 # django-axes: lock an account/IP pair out after repeated failures.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15, minimum=1) / 60  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Failed logins from one address, whatever the usernames, before it is locked out for
+# AXES_COOLOFF_MINUTES (core.login_limits, counted in the cache).
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 20, minimum=1)
 
 # Internationalisation: Simplified Chinese and English; times are aware.
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="zh-hans")
@@ -251,8 +274,14 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 # X-Forwarded-For: HTTPS and the client's address (for login lockouts) are taken from them.
 BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
-if BEHIND_PROXY:
-    AXES_CLIENT_IP_CALLABLE = "core.proxy.client_ip"
+AXES_CLIENT_IP_CALLABLE = "core.proxy.client_ip" if BEHIND_PROXY else None
+RATELIMIT_IP_META_KEY = "core.proxy.client_ip" if BEHIND_PROXY else None
+# Public endpoints (core.ratelimits): calls a minute per signed link, per address on the end-user
+# pages, per address on the inbound SMS endpoint; past them the answer is 429.
+RATELIMIT_VIEW = "core.ratelimits.too_many_requests"
+PUBLIC_LINK_RATE_PER_MINUTE = env_int("PUBLIC_LINK_RATE_PER_MINUTE", 30, minimum=1)
+PUBLIC_ADDRESS_RATE_PER_MINUTE = env_int("PUBLIC_ADDRESS_RATE_PER_MINUTE", 300, minimum=1)
+SMS_INBOUND_RATE_PER_MINUTE = env_int("SMS_INBOUND_RATE_PER_MINUTE", 1200, minimum=1)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 X_FRAME_OPTIONS = "DENY"
 
@@ -273,6 +302,9 @@ SMS_PROVIDER_TIMEOUT = env_int("SMS_PROVIDER_TIMEOUT", 10, minimum=1)
 SMS_FILE_PATH = env.str("SMS_FILE_PATH", default=str(VAR_DIR / "sms.jsonl"))
 # Shared with the SMS provider: inbound replies carry it in X-Sms-Secret (or sign with it).
 SMS_INBOUND_SECRET = env.str("SMS_INBOUND_SECRET", default="")
+# Signed calls from outside (X-Sms-Signature, Mailgun's webhooks) are refused when signed more
+# than this many seconds away from now (core.webhooks).
+WEBHOOK_MAX_AGE_SECONDS = env_int("WEBHOOK_MAX_AGE_SECONDS", 300, minimum=10)
 
 # Profiles: the RFM window in days.
 RFM_WINDOW_DAYS = env_int("RFM_WINDOW_DAYS", 365, minimum=1)
@@ -473,14 +505,25 @@ FLOW_MAX_ENTRIES_PER_DAY = env_int("FLOW_MAX_ENTRIES_PER_DAY", 20, minimum=1)
 FLOW_WEBHOOK_SECRET = env.str("FLOW_WEBHOOK_SECRET", default=SECRET_KEY)
 
 JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 300, minimum=10)
+# API tokens (core.tokens, `manage.py api_token_create`) stop working after this many days.
+API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 90, minimum=1)
+API_RATE_PER_MINUTE = env_int("API_RATE_PER_MINUTE", 1200, minimum=1)
+API_ANON_RATE_PER_MINUTE = env_int("API_ANON_RATE_PER_MINUTE", 60, minimum=1)
 
 # REST API.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "core.tokens.HashedTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Requests per minute per user (API_RATE_PER_MINUTE) or per anonymous address: past it, 429.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "core.throttles.UserRateThrottle",
+        "core.throttles.AnonRateThrottle",
+    ],
+    # The client's address: the last X-Forwarded-For entry behind one proxy, else the peer's.
+    "NUM_PROXIES": 1 if BEHIND_PROXY else 0,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -510,6 +553,10 @@ PHONENUMBER_DEFAULT_REGION = env.str("PHONENUMBER_DEFAULT_REGION", default="CN")
 # PostgreSQL, import commands and the import job only (never a web request): writer lanes, each a
 # thread with its own connection, that write batches while the next is cleaned; 0: no lanes.
 INGEST_WRITERS = env_int("INGEST_WRITERS", 2)
+# Imports refuse a file with more columns than this, and a row that gives a profile more traits
+# than PROFILE_MAX_TRAITS; an update that would take a stored profile past it keeps its traits.
+IMPORT_MAX_COLUMNS = env_int("IMPORT_MAX_COLUMNS", 1000, minimum=2)
+PROFILE_MAX_TRAITS = env_int("PROFILE_MAX_TRAITS", 500, minimum=1)
 
 # Logs: one line per record on stderr, JSON (time, level, logger, message, request_id, user_id,
 # job_id) unless LOG_FORMAT=text; the Celery worker and beat use the same (no root hijack).

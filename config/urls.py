@@ -4,14 +4,20 @@ from django.contrib import admin
 from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.i18n import set_language
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from campaigns.tracking import anymail_webhook_urlpatterns
 from journeys.views import dashboard
 
 api_patterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path(
+        "docs/",
+        SpectacularSwaggerSplitView.as_view(
+            url_name="api:schema", template_name="core/swagger_ui.html"
+        ),
+        name="docs",
+    ),
     path("", include("profiles.api.urls")),
     path("", include("segments.api.urls")),
     path("", include("campaigns.api.urls")),

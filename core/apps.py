@@ -9,8 +9,12 @@ class CoreConfig(AppConfig):
     verbose_name = _("Core")
 
     def ready(self):
+        from django.contrib.auth.signals import user_login_failed
+
         from core import logs  # noqa: F401 (connects the request id's Celery signals)
         from core.jobs import job_kind
+        from core.login_limits import login_failed
         from core.services import selftest_job
 
         job_kind("core.selftest", selftest_job)
+        user_login_failed.connect(login_failed, dispatch_uid="core.login_limits")

@@ -4,12 +4,15 @@ an id."""
 import logging
 import time
 
+from django.conf import settings
+from django.contrib.auth import logout
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequired
+from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import render
 from django.utils.functional import SimpleLazyObject
 
 from core import logs
-from core.roles import ALL_ROLES, ROLE_FREE_VIEWS, user_has_role
+from core.roles import ALL_ROLES, ROLE_FREE_VIEWS, user_has_role, user_is_privileged
 
 access_logger = logging.getLogger("core.access")
 
@@ -34,6 +37,69 @@ class LoginRequiredMiddleware(DjangoLoginRequired):
         if not user_has_role(request.user, *ALL_ROLES):
             return render(request, "core/no_role.html", status=403)
         return None
+
+
+# Browser features the product never uses: no page (nor anything it embeds) may ask for them.
+PERMISSIONS_POLICY = ", ".join(
+    f"{feature}=()"
+    for feature in (
+        "accelerometer", "autoplay", "camera", "display-capture", "geolocation", "gyroscope",
+        "magnetometer", "microphone", "midi", "payment", "publickey-credentials-get",
+        "screen-wake-lock", "serial", "usb", "xr-spatial-tracking",
+    )
+)  # fmt: skip
+SEEN_KEY = "privileged_seen_at"
+_SEEN_EVERY = 60  # seconds: how stale the stored last activity may get before it is written
+
+
+class SecurityHeadersMiddleware:
+    """Add the Permissions-Policy header to every answer."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        response.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        return response
+
+
+class PrivilegedSessionMiddleware:
+    """End a superuser's or consent admin's session with the browser, or when left idle.
+
+    Such a session's cookie has no expiry (it ends when the browser closes), and a request
+    after PRIVILEGED_SESSION_IDLE_MINUTES without one signs the user out.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user_is_privileged(user) and self._idle(request):
+            logout(request)
+            if not request.path_info.startswith("/api/"):
+                return redirect_to_login(request.get_full_path())
+        response = self.get_response(request)
+        user = getattr(request, "user", None)  # the login view may just have signed one in
+        if user is not None and user_is_privileged(user):
+            self._touch(request)
+        return response
+
+    @staticmethod
+    def _idle(request) -> bool:
+        seen = request.session.get(SEEN_KEY)
+        limit = settings.PRIVILEGED_SESSION_IDLE_MINUTES * 60
+        return seen is not None and time.time() - seen > limit
+
+    @staticmethod
+    def _touch(request) -> None:
+        session = request.session
+        if not session.get_expire_at_browser_close():
+            session.set_expiry(0)
+        now = time.time()
+        if now - session.get(SEEN_KEY, 0) > _SEEN_EVERY:
+            session[SEEN_KEY] = int(now)
 
 
 class RequestIdMiddleware:

@@ -22,6 +22,13 @@ def user_has_role(user, *roles: str) -> bool:
     return bool(cached.intersection(roles))
 
 
+def user_is_privileged(user) -> bool:
+    """Return whether the user is a superuser or a consent admin: shorter sessions, two factors."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_superuser or user_has_role(user, CONSENT_ADMIN)
+
+
 def require_role(user, *roles: str) -> None:
     """Raise PermissionDenied unless the user has one of ``roles``."""
     if not user_has_role(user, *roles):

@@ -3,12 +3,14 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from core import views
+from core import two_factor, views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/two-step/", two_factor.two_factor_verify, name="two-factor-verify"),
+    path("accounts/two-step/setup/", two_factor.two_factor_setup, name="two-factor-setup"),
     path(
         "accounts/password/",
         auth_views.PasswordChangeView.as_view(),

@@ -11,6 +11,7 @@ executemany of INSERT … ON CONFLICT per batch. Rows come as tuples in the orde
 import datetime
 import json
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Field, QuerySet
 from django.utils import timezone
@@ -99,14 +100,25 @@ def _profile_changes(table: str, source: str) -> tuple[list[str], list[str]]:
             f"({source}.{name} IS NOT NULL AND ({table}.{name} IS NULL "
             f"OR {source}.{name} <> {table}.{name}))"
         )
+    # Traits merge key by key, unless the result would hold more than PROFILE_MAX_TRAITS: the
+    # stored traits then stay as they are.
+    limit = int(settings.PROFILE_MAX_TRAITS)
     if connection.vendor == "postgresql":
         merged = f"{table}.traits || {source}.traits"
-        sets.append(f"traits = {merged}")
-        changed.append(f"({merged}) <> {table}.traits")
+        kept = (
+            f"CASE WHEN (SELECT count(*) FROM jsonb_object_keys({merged})) <= {limit} "
+            f"THEN {merged} ELSE {table}.traits END"
+        )
+        sets.append(f"traits = {kept}")
+        changed.append(f"({kept}) <> {table}.traits")
     else:
         merged = f"json_patch({table}.traits, {source}.traits)"
-        sets.append(f"traits = {merged}")
-        changed.append(f"json({merged}) <> json({table}.traits)")
+        kept = (
+            f"CASE WHEN (SELECT count(*) FROM json_each({merged})) <= {limit} "
+            f"THEN {merged} ELSE {table}.traits END"
+        )
+        sets.append(f"traits = {kept}")
+        changed.append(f"json({kept}) <> json({table}.traits)")
     return sets, changed
 
 

@@ -23,6 +23,7 @@ urlpatterns = [
     path("import/", imports.import_upload, name="import"),
     path("features/refresh/", profiles.features_refresh_view, name="features-refresh"),
     path("import/confirm/", imports.import_confirm, name="import-confirm"),
+    path("import/cancel/", imports.import_cancel, name="import-cancel"),
     path("tags/", tags.tag_taxonomy, name="tags"),
     path("tags/new/", tags.tag_form, name="tag-create"),
     path("tags/bulk/", tags.tag_bulk, name="tags-bulk"),

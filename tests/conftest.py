@@ -26,6 +26,32 @@ def empty_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def test_logins_pass_the_second_step(monkeypatch):
+    """Let the test client's ``login``/``force_login`` of a superuser or consent admin count as
+    having passed the two-step sign-in (django-otp), as their tests are about something else.
+
+    Tests of the two-step sign-in itself log in through the login page.
+    """
+    from django.test.client import ClientMixin
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    original = ClientMixin._login
+
+    def login_verified(self, user, backend=None):
+        original(self, user, backend)
+        if roles.user_is_privileged(user):
+            device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+            if device is None:
+                device = TOTPDevice.objects.create(user=user, name="tests", confirmed=True)
+            session = self.session
+            session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+            session.save()
+
+    monkeypatch.setattr(ClientMixin, "_login", login_verified)
+
+
 @pytest.fixture
 def uploads_root(settings, tmp_path):
     """Keep uploads in a folder of this test (standing in for object storage); return it."""

@@ -40,6 +40,7 @@ ERROR_TRAIT_KEY = "column {column!r} is not a usable trait name"
 ERROR_TRAIT_VALUE = (
     "trait {key!r} must be text (up to 1000 characters), a finite number or true/false"
 )
+ERROR_TOO_MANY_TRAITS = "the row has {count} traits; a profile holds at most {limit}"
 ERROR_TEXT = "{column} is not valid Unicode text"
 ERROR_NUL = "{column} contains a NUL character"
 
@@ -208,12 +209,18 @@ def clean_profile_row(row: dict) -> dict:
 
 
 def _traits(row: dict) -> dict:
-    """Return the traits of a profile row: its unknown columns, or the API's traits object."""
+    """Return the traits of a profile row: its unknown columns, or the API's traits object.
+
+    A row with more than PROFILE_MAX_TRAITS traits is refused (counted before each is checked).
+    """
+    limit = settings.PROFILE_MAX_TRAITS
     traits = {}
     for column, value in row.items():
         if column is None or column in PROFILE_FIELDS or column == "external_id":
             continue
         if column == "traits" and isinstance(value, dict):  # the API sends traits as an object
+            if len(value) > limit:
+                raise RowInvalid(ERROR_TOO_MANY_TRAITS.format(count=len(value), limit=limit))
             for key, item in value.items():
                 if item is not None:  # like an empty CSV cell: keep what is stored
                     traits[_trait_key(key)] = _trait_item(key, item)
@@ -224,6 +231,8 @@ def _traits(row: dict) -> dict:
         traits[key] = (
             trait_value(value.strip()) if isinstance(value, str) else _trait_item(key, value)
         )
+    if len(traits) > limit:
+        raise RowInvalid(ERROR_TOO_MANY_TRAITS.format(count=len(traits), limit=limit))
     return traits
 
 

@@ -6,11 +6,14 @@ storage): the import job reads its file through Django's storage API, never from
 
 import csv
 import io
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+
+from django.conf import settings
 
 from profiles.ingest.clean import EVENT_OPTIONAL, EVENT_REQUIRED, clean_event_row, clean_profile_row
 from profiles.ingest.rows import (
@@ -27,6 +30,12 @@ ERROR_NO_HEADER = "the file has no header row"
 ERROR_MISSING_COLUMNS = "the header lacks the required column(s): {columns}"
 ERROR_NOT_UTF8 = "the file is not UTF-8 text: {reason}"
 ERROR_EXTRA_CELLS = "the row has {count} more cell(s) than the header"
+ERROR_DUPLICATE_COLUMNS = "the header names the column(s) {columns} more than once"
+ERROR_TOO_MANY_COLUMNS = "the header has {count} columns; at most {limit} are allowed"
+ERROR_UNCLOSED_QUOTE = "a quote opened on this line is never closed"
+ERROR_CELL_TOO_LONG = (
+    "a cell starting on this line is longer than {limit} characters (is a quote left open?)"
+)
 WARNING_UNKNOWN_COLUMNS = "column(s) not known for events were ignored: {columns}"
 PREVIEW_ROWS = 10
 PREVIEW_CHECKED_ROWS = 1000
@@ -39,7 +48,8 @@ class CsvUnreadable(ValueError):
 
 
 def _header(reader, required: Iterable[str], names: list[str]) -> list[str]:
-    """Read the header row into ``names`` and return it; refuse one without ``required``."""
+    """Read the header row into ``names`` and return it; refuse one without ``required``,
+    with a column named twice, or with more than IMPORT_MAX_COLUMNS columns."""
     try:
         header = next(reader, None)
     except UnicodeDecodeError as exc:
@@ -48,11 +58,25 @@ def _header(reader, required: Iterable[str], names: list[str]) -> list[str]:
         raise CsvUnreadable(str(exc)) from None
     if not header:
         raise CsvUnreadable(ERROR_NO_HEADER)
+    if len(header) > settings.IMPORT_MAX_COLUMNS:
+        raise CsvUnreadable(
+            ERROR_TOO_MANY_COLUMNS.format(count=len(header), limit=settings.IMPORT_MAX_COLUMNS)
+        )
     names[:] = [name.strip() for name in header]
+    repeated = [name for name, count in Counter(names).items() if name and count > 1]
+    if repeated:
+        raise CsvUnreadable(ERROR_DUPLICATE_COLUMNS.format(columns=", ".join(repeated)))
     missing = [c for c in required if c not in names]
     if missing:
         raise CsvUnreadable(ERROR_MISSING_COLUMNS.format(columns=", ".join(missing)))
     return names
+
+
+def _lines(stream: io.TextIOBase, ended: list) -> Iterator[str]:
+    """Yield the stream's lines, then note in ``ended`` that the file has ended."""
+    for line in stream:  # noqa: UP028 (``yield from`` would close the stream with this generator)
+        yield line
+    ended.append(True)
 
 
 def csv_rows(
@@ -61,9 +85,13 @@ def csv_rows(
     """Yield (line number, row) from a CSV text stream, checking the header first.
 
     Line numbers are those of the file (the header is line 1), also for quoted multi-line cells.
-    ``header_out``, when given, receives the header's column names once it is read.
+    ``header_out``, when given, receives the header's column names once it is read. A quote
+    never closed is refused at the line it opens: the reader asked for the next line in the
+    middle of a row (only a quoted cell spans lines) and the file had ended. A cell past the
+    reader's limit is refused at its line, and reading goes on at the next line.
     """
-    reader = csv.reader(stream)
+    ended: list = []
+    reader = csv.reader(_lines(stream, ended))
     names = _header(reader, required, [] if header_out is None else header_out)
     width = len(names)
     line = reader.line_num
@@ -75,11 +103,14 @@ def csv_rows(
         except UnicodeDecodeError as exc:
             raise CsvUnreadable(ERROR_NOT_UTF8.format(reason=exc.reason)) from None
         except csv.Error as exc:
-            yield line + 1, {CSV_ERROR: str(exc)}
+            yield line + 1, {CSV_ERROR: _csv_error(exc)}
             line = reader.line_num
             continue
         start = line + 1
         line = reader.line_num
+        if ended:  # the file ended inside this row: its quote was never closed
+            yield start, {CSV_ERROR: ERROR_UNCLOSED_QUOTE}
+            return
         if not cells:  # a blank line
             continue
         row = dict(zip(names, cells, strict=False))
@@ -88,6 +119,13 @@ def csv_rows(
         elif len(cells) < width:  # missing trailing cells read as absent, not as empty
             row.update(dict.fromkeys(names[len(cells) :]))
         yield start, row
+
+
+def _csv_error(exc: csv.Error) -> str:
+    """Return the reason to report for a row the reader could not split."""
+    if "field limit" in str(exc):
+        return ERROR_CELL_TOO_LONG.format(limit=csv.field_size_limit())
+    return str(exc)
 
 
 @contextmanager

@@ -123,6 +123,7 @@ def consent_import(request):
                 "title": _("Consent import preview"),
                 "upload_url": reverse("profiles:consent-import"),
                 "confirm_url": reverse("profiles:consent-import-confirm"),
+                "cancel_url": reverse("profiles:import-cancel"),
             },
         )
     return render(request, "profiles/consent_import.html", {"form": form})

@@ -6,9 +6,9 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from core.roles import OPS, require_role
+from core.roles import CONSENT_ADMIN, OPS, require_role
 from core.services import job_enqueue
-from core.uploads import upload_exists, upload_id_of, upload_key, upload_save
+from core.uploads import upload_delete, upload_exists, upload_id_of, upload_key, upload_save
 from profiles import ingest
 from profiles.forms import IMPORT_KINDS, UploadForm
 
@@ -41,7 +41,8 @@ def import_upload(request):
             {"preview": preview, "upload_id": upload_id, "kind": kind,
              "name": uploaded.name, "title": _("Import preview"),
              "upload_url": reverse("profiles:import"),
-             "confirm_url": reverse("profiles:import-confirm")},
+             "confirm_url": reverse("profiles:import-confirm"),
+             "cancel_url": reverse("profiles:import-cancel")},
         )  # fmt: skip
     return render(request, "profiles/import_upload.html", {"form": form})
 
@@ -60,3 +61,15 @@ def import_confirm(request):
         user=request.user,
     )
     return redirect("job-detail", pk=job.pk)
+
+
+@require_POST
+def import_cancel(request):
+    """Delete a previewed upload at once (rather than at the sweep) and go back to its form."""
+    require_role(request.user, OPS, CONSENT_ADMIN)
+    key = upload_key(request.POST.get("upload_id", ""))
+    if key is not None:
+        upload_delete(key)
+    back = request.POST.get("next")
+    allowed = {reverse("profiles:import"), reverse("profiles:consent-import")}
+    return redirect(back if back in allowed else "profiles:import")

@@ -1,8 +1,10 @@
 """Pages for ops staff: the profile list and the profile page."""
 
+from itertools import islice
 from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404
@@ -87,11 +89,14 @@ def profile_detail(request, external_id: str):
         period="week",
         title=_("Events per week by touchpoint (52 weeks)"),
     )
+    traits = list(islice((profile.traits or {}).items(), settings.PROFILE_MAX_TRAITS))
     return render(
         request,
         "profiles/detail.html",
         {
             "profile": profile,
+            "traits": traits,
+            "traits_more": len(profile.traits or {}) - len(traits),
             "events": events,
             "activity_chart": figure_html(activity),
             "merges": profile.merges_received.all()[:20],

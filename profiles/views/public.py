@@ -21,6 +21,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from core.csp import inline_styles_hashed
+from core.ratelimits import address_rate_limited, link_rate_limited
 from profiles.models import ConsentChannel, ConsentSource, ConsentStatus, Profile
 from profiles.services.consent import (
     ConsentEntry,
@@ -150,6 +152,9 @@ def _confirmations_send(profile: Profile, pairs: list) -> str:
 @login_not_required
 @never_cache
 @require_http_methods(["GET", "POST"])
+@address_rate_limited("PUBLIC_ADDRESS_RATE_PER_MINUTE", group="public.consent-pages")
+@link_rate_limited
+@inline_styles_hashed
 def preferences(request, token: str):
     """Show the profile's opt-ins per channel and purpose; on POST record the changed ones."""
     link = preferences_token_read(token)
@@ -197,6 +202,9 @@ def _labels(link: ConsentLink) -> dict:
 @csrf_exempt
 @never_cache
 @require_http_methods(["GET", "POST"])
+@address_rate_limited("PUBLIC_ADDRESS_RATE_PER_MINUTE", group="public.consent-pages")
+@link_rate_limited
+@inline_styles_hashed
 def unsubscribe(request, token: str):
     """RFC 8058 one-click unsubscribe: POST withdraws the consent, GET asks for confirmation."""
     link = consent_token_read(token)
@@ -212,6 +220,9 @@ def unsubscribe(request, token: str):
 @login_not_required
 @never_cache
 @require_http_methods(["GET", "POST"])
+@address_rate_limited("PUBLIC_ADDRESS_RATE_PER_MINUTE", group="public.consent-pages")
+@link_rate_limited
+@inline_styles_hashed
 def confirm(request, token: str):
     """Double opt-in: GET shows a button, POST appends the grant unless it is already granted."""
     link = opt_in_token_read(token)

@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import json
+import time
 
 import pytest
 from django.urls import reverse
@@ -148,13 +149,14 @@ def test_a_reply_signed_with_an_hmac_of_the_body_is_accepted(client):
     profile = ProfileFactory(phone=PHONE)
     grant_sms(profile)
     body = json.dumps({"from": PHONE, "text": "STOP"}).encode()
-    signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    now = int(time.time())
+    signature = hmac.new(SECRET.encode(), f"{now}.".encode() + body, hashlib.sha256).hexdigest()
 
     response = client.post(
         reverse("campaigns:sms-inbound"),
         body,
         content_type="application/json",
-        HTTP_X_SMS_SIGNATURE=f"sha256={signature}",
+        HTTP_X_SMS_SIGNATURE=f"t={now},v1={signature}",
     )
 
     assert response.json() == {"withdrawn": 1}
@@ -163,7 +165,7 @@ def test_a_reply_signed_with_an_hmac_of_the_body_is_accepted(client):
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"HTTP_X_SMS_SECRET": "wrong"}, {"HTTP_X_SMS_SIGNATURE": "sha256=00"}],
+    [{}, {"HTTP_X_SMS_SECRET": "wrong"}, {"HTTP_X_SMS_SIGNATURE": "t=1,v1=00"}],
 )
 def test_a_reply_without_the_secret_is_refused(client, headers):
     profile = ProfileFactory(phone=PHONE)

@@ -1,6 +1,7 @@
 """Campaign pages: who may read and who may change, the editor, schedule dialog and progress."""
 
 import datetime
+import re
 
 import pytest
 from django.urls import reverse
@@ -304,3 +305,27 @@ def test_a_manager_sends_a_test_email(client, campaign_manager, mailoutbox):
     )
 
     assert [m.to for m in mailoutbox] == [["me@example.com"]]
+
+
+def test_the_html_preview_is_framed_from_its_own_address_under_a_policy_running_no_script(
+    client, campaign_manager, outsider
+):
+    client.force_login(campaign_manager)
+    body = '<p style="color:red">Hi {{ name }}</p><img src="https://cdn.example.com/x.png">'
+
+    fragment = client.post(
+        reverse("campaigns:preview"), _editor_post(**{"variants-0-body_html": body})
+    )
+    src = re.search(r'<iframe[^>]* src="([^"]+)"', fragment.content.decode()).group(1)
+    framed = client.get(src)
+    client.force_login(outsider)
+    stranger = client.get(src)
+
+    assert 'sandbox=""' in fragment.content.decode() and "srcdoc" not in fragment.content.decode()
+    assert framed.status_code == 200
+    assert '<p style="color:red">Hi' in framed.content.decode()
+    policy = framed["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "script-src" not in policy
+    assert "style-src 'unsafe-inline'" in policy and "img-src * data:" in policy
+    assert framed["X-Frame-Options"] == "SAMEORIGIN"
+    assert stranger.status_code in (403, 404)

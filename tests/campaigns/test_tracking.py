@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import json
 import re
+import time
 from html import unescape
 
 import pytest
@@ -218,8 +219,10 @@ def test_a_complaint_suppresses_and_withdraws_email_marketing_consent_once():
     assert state.status == ConsentStatus.WITHDRAWN
 
 
-def mailgun_call(send, *, token: str, key: str = "signing-key") -> str:
-    timestamp = "1700000000"
+def mailgun_call(
+    send, *, token: str, key: str = "signing-key", timestamp: int | None = None
+) -> str:
+    timestamp = str(int(time.time()) if timestamp is None else timestamp)
     signature = hmac.new(key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256)
     return json.dumps(
         {

@@ -12,12 +12,18 @@ from profiles.charts import touchpoint_bars_figure
 
 
 def plotted_layout(html: str) -> dict:
-    """Return the layout object passed to Plotly.newPlot in a fragment."""
+    """Return the layout object a fragment gives Plotly.newPlot (from plotly's own HTML, or
+    from the JSON data block of ours)."""
     arguments = re.search(
         r"Plotly\.newPlot\(\s*\"[^\"]+\",\s*(\[.*?\]),\s*(\{.*?\}),\s*\{\"displaylogo\"", html, re.S
     )
-    assert arguments, html[:500]
-    return json.loads(arguments.group(2))
+    if arguments:
+        return json.loads(arguments.group(2))
+    block = re.search(
+        r'<script type="application/json" data-chart-for="[^"]+">(.*?)</script>', html
+    )
+    assert block, html[:500]
+    return json.loads(block.group(1))["layout"]
 
 
 def test_a_fragment_carries_the_white_template_and_the_margins():
@@ -35,7 +41,7 @@ def test_a_fragment_carries_the_white_template_and_the_margins():
     assert layout["template"] == json.loads(json.dumps(white, cls=PlotlyJSONEncoder))
     assert layout["margin"] == {"l": 40, "r": 10, "t": 40, "b": 40}
     assert layout["barmode"] == "stack" and layout["title"]["text"] == "Activity"
-    assert '"displaylogo": false' in html
+    assert '"config":{"displaylogo":false,"responsive":true}' in html
 
 
 def test_the_fragment_equals_what_update_layout_would_give():
@@ -90,3 +96,14 @@ def test_counts_are_summed_by_one_key_or_a_tuple_of_keys():
     assert charts.counts_by(rows, "kind", "hour") == {("open", 1): 5, ("click", 2): 1}
     assert charts.counts_by(rows, "kind") == {"open": 5, "click": 1}
     assert charts.percent(0.125) == 12.5 and charts.percent(None) is None
+
+
+def test_a_fragment_holds_no_script_to_run_and_no_markup_inside_its_data():
+    figure = go.Figure()
+    figure.add_bar(x=["</script><script>alert(1)</script>"], y=[1], name="<b>&")
+
+    html = charts.figure_html(figure)
+
+    assert "newPlot" not in html and "style=" not in html
+    assert html.count("<script") == 1 and '<script type="application/json"' in html
+    assert "</script><script>" not in html.split('type="application/json"', 1)[1][:-15]

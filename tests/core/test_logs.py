@@ -6,12 +6,12 @@ import logging
 import re
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from config.celery import app
 from core import logs
 from core.models import Job, JobStatus
+from core.tokens import api_token_create
 from tests.conftest import wait_for
 
 
@@ -145,7 +145,7 @@ def test_each_request_writes_one_access_line_with_its_id_and_user(ops_client, op
 @pytest.mark.django_db
 def test_the_access_line_of_a_token_request_names_the_token_user(ops_user, json_lines):
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=ops_user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(user=ops_user)[1]}")
 
     response = client.get("/api/v1/tags/", HTTP_X_REQUEST_ID="req-token-1")
 

@@ -93,13 +93,13 @@ def test_a_malformed_sentry_dsn_is_refused():
 def test_behind_a_proxy_https_and_the_client_address_come_from_its_headers():
     show = (
         "from django.conf import settings as s; "
-        "print(s.SECURE_PROXY_SSL_HEADER, s.AXES_CLIENT_IP_CALLABLE)"
+        "print(s.SECURE_PROXY_SSL_HEADER, s.AXES_CLIENT_IP_CALLABLE, s.RATELIMIT_IP_META_KEY)"
     )
 
     behind = manage("shell", "-c", show, BEHIND_PROXY="true")
     direct = manage("shell", "-c", show, BEHIND_PROXY="false")
 
-    assert (
-        behind.stdout.splitlines()[-1] == "('HTTP_X_FORWARDED_PROTO', 'https') core.proxy.client_ip"
+    assert behind.stdout.splitlines()[-1] == (
+        "('HTTP_X_FORWARDED_PROTO', 'https') core.proxy.client_ip core.proxy.client_ip"
     )
-    assert direct.stdout.splitlines()[-1] == "None None"
+    assert direct.stdout.splitlines()[-1] == "None None None"

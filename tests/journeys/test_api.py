@@ -11,9 +11,9 @@ from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.validation import validate_schema
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 
+from core.tokens import api_token_create
 from journeys.services import stages_refresh
 from tests.factories import EventFactory, ProfileFactory, PurchaseFactory, UserFactory
 from tests.journeys.conftest import NOW
@@ -145,7 +145,7 @@ FUZZ_SCHEMA.app = WSGIHandler()
 @pytest.fixture
 def fuzz_token(journey):
     user = UserFactory(username="fuzzing-journeys", is_superuser=True, is_staff=True)
-    return Token.objects.create(user=user).key
+    return api_token_create(user=user)[1]
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from core import roles
 from core.api import ERROR_MOMENT_OUT_OF_RANGE
+from core.tokens import api_token_create
 from profiles import ingest
 from profiles.api.serializers import (
     ERROR_AMOUNT_TYPE,
@@ -596,7 +596,7 @@ def test_a_campaign_manager_reads_profiles_but_cannot_write_them(campaign_manage
 def test_a_token_authenticates_an_ops_user_for_writes():
     user = UserFactory(username="token-ops", roles=[roles.OPS])
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(user=user)[1]}")
 
     response = client.post(PROFILES, {"external_id": "U-1"}, format="json")
 

@@ -9,9 +9,9 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 
+from core.tokens import api_token_create
 from profiles.models import Profile
 from tests.factories import EventFactory, ProfileFactory, ProfileTagFactory, UserFactory
 
@@ -31,7 +31,7 @@ def token(db):
     profile = ProfileFactory(external_id="P000001")
     ProfileTagFactory(profile=profile)
     EventFactory(profile=profile)
-    return Token.objects.create(user=user).key
+    return api_token_create(user=user)[1]
 
 
 @pytest.fixture(autouse=True)

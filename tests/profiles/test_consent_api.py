@@ -10,10 +10,10 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from schemathesis.checks import not_a_server_error
 
+from core.tokens import api_token_create
 from profiles.api.serializers import ERROR_CONSENT_UNKNOWN_PROFILE
 from profiles.models import ConsentRecord, ConsentSource, ConsentState, ConsentStatus
 from profiles.services.consent import (
@@ -210,7 +210,7 @@ def admin_token(db):
     """Return the API token of a superuser, with a profile and a record for the fuzzer."""
     user = UserFactory(username="fuzzing-consent-admin", is_superuser=True, is_staff=True)
     given_records(ProfileFactory(external_id="P000001"), 1)
-    return Token.objects.create(user=user).key
+    return api_token_create(user=user)[1]
 
 
 @pytest.fixture

@@ -142,3 +142,40 @@ def test_confirming_an_upload_that_is_gone_is_not_found(ops_client, uploads):
 
     assert response.status_code == 404
     assert not Job.objects.exists()
+
+
+def test_cancelling_a_preview_deletes_its_upload_at_once(ops_client, uploads):
+    upload_id = upload(ops_client, EVENTS).context["upload_id"]
+
+    response = ops_client.post("/profiles/import/cancel/", {"upload_id": upload_id})
+
+    assert response.status_code == 302
+    assert response["Location"] == "/profiles/import/"
+    assert not list(uploads.rglob("*.csv"))
+
+
+def test_cancelling_a_consent_preview_goes_back_to_the_consent_upload(
+    client, consent_admin, uploads
+):
+    client.force_login(consent_admin)
+    file = SimpleUploadedFile(
+        "c.csv", b"external_id,channel,purpose,status\nc-1,email,marketing,granted\n"
+    )
+    upload_id = client.post("/profiles/consent/import/", {"file": file}).context["upload_id"]
+
+    response = client.post(
+        "/profiles/import/cancel/", {"upload_id": upload_id, "next": "/profiles/consent/import/"}
+    )
+
+    assert response["Location"] == "/profiles/consent/import/"
+    assert not list(uploads.rglob("*.csv"))
+
+
+def test_an_outsider_cannot_cancel_an_upload(client, outsider, ops_client, uploads):
+    upload_id = upload(ops_client, EVENTS).context["upload_id"]
+    client.force_login(outsider)
+
+    response = client.post("/profiles/import/cancel/", {"upload_id": upload_id})
+
+    assert response.status_code == 403
+    assert list(uploads.rglob("*.csv"))

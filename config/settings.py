@@ -237,10 +237,8 @@ STORAGES = {
 MEDIA_ROOT = VAR_DIR / "media"
 MEDIA_URL = "media/"
 
-# Uploads (CSV files between their preview and their import job), in the "uploads" storage:
-# a folder by default (on several machines, one they all mount), or S3-compatible object
-# storage when UPLOADS_S3_BUCKET is set (credentials from AWS_ACCESS_KEY_ID and
-# AWS_SECRET_ACCESS_KEY, or the machine's role). Jobs get a storage key, never a path.
+# Uploads (CSVs between preview and import) in the "uploads" storage: a folder (shared by all
+# machines) or S3-compatible storage when UPLOADS_S3_BUCKET is set; jobs get a key, not a path.
 UPLOADS_ROOT = Path(env.str("UPLOADS_ROOT", default=str(VAR_DIR / "uploads"))).resolve()
 UPLOADS_S3_BUCKET = env.str("UPLOADS_S3_BUCKET", default="")
 # Uploads previewed and never imported are deleted by the sweep after this many hours.
@@ -344,10 +342,9 @@ CONSENT_EXTRA_PURPOSES = env_purposes("CONSENT_EXTRA_PURPOSES")
 CONSENT_TOKEN_MAX_AGE_DAYS = env_int("CONSENT_TOKEN_MAX_AGE_DAYS", 365, minimum=1)
 CONSENT_PREFERENCES_MAX_AGE_DAYS = env_int("CONSENT_PREFERENCES_MAX_AGE_DAYS", 30, minimum=1)
 CONSENT_OPT_IN_MAX_AGE_DAYS = env_int("CONSENT_OPT_IN_MAX_AGE_DAYS", 7, minimum=1)
-# The version of the consent wording the end-user pages show, stored with what they record.
-# Personal data: events and tracking rows older than this many months are deleted nightly
-# (0 keeps them all).
+# Events and tracking rows older than this many months are deleted nightly (0 keeps them all).
 PERSONAL_DATA_RETENTION_MONTHS = env_int("PERSONAL_DATA_RETENTION_MONTHS", 0, minimum=0)
+# The version of the consent wording the end-user pages show, stored with what they record.
 CONSENT_NOTICE_VERSION = env.str("CONSENT_NOTICE_VERSION", default="2025-01")
 # The address the product is reached at, for links in messages (no trailing slash).
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
@@ -495,9 +492,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
     },
 }
-# Flows: how many enrollments one batch claims, how many advance tasks beat starts at once
-# when many are due, a task's time budget, the most entries a profile makes in one flow a day
-# (a flow that keeps starting itself stops there), and the key that signs webhook bodies.
+# Flows: see README's settings table.
 FLOW_BATCH_SIZE = env_int("FLOW_BATCH_SIZE", 1000, minimum=1)
 FLOW_ADVANCE_TASKS = env_int("FLOW_ADVANCE_TASKS", 4, minimum=1)
 FLOW_TIME_BUDGET_SECONDS = env_int("FLOW_TIME_BUDGET_SECONDS", 60, minimum=1)

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from campaigns.tracking import click_url, open_url
-from profiles.services.consent_links import consent_token_make
+from profiles.services.consent_links import consent_token_make, preferences_token_make
 from tests.factories import ProfileFactory
 
 pytestmark = pytest.mark.django_db
@@ -31,13 +31,10 @@ def test_one_tracking_link_called_past_its_rate_is_answered_429(client, settings
 @pytest.mark.parametrize("page", ["preferences", "unsubscribe"])
 def test_one_consent_link_called_past_its_rate_is_answered_429(client, settings, page):
     settings.PUBLIC_LINK_RATE_PER_MINUTE = 2
+    make = preferences_token_make if page == "preferences" else consent_token_make
     first, second = ProfileFactory(), ProfileFactory()
-    link = reverse(
-        f"consent_public:{page}", args=[consent_token_make(profile_id=first.pk, channel="email")]
-    )
-    other = reverse(
-        f"consent_public:{page}", args=[consent_token_make(profile_id=second.pk, channel="email")]
-    )
+    link = reverse(f"consent_public:{page}", args=[make(profile_id=first.pk, channel="email")])
+    other = reverse(f"consent_public:{page}", args=[make(profile_id=second.pk, channel="email")])
 
     answers = [client.get(link).status_code for _ in range(3)]
 
@@ -51,7 +48,7 @@ def test_one_address_calling_the_consent_pages_past_its_rate_is_answered_429(cli
     links = [
         reverse(
             "consent_public:preferences",
-            args=[consent_token_make(profile_id=p.pk, channel="email")],
+            args=[preferences_token_make(profile_id=p.pk, channel="email")],
         )
         for p in profiles
     ]

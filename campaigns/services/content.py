@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -20,10 +19,17 @@ from typing import Any
 
 from django.urls import NoReverseMatch
 from django.utils.translation import gettext as _
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
-from jinja2.exceptions import SecurityError, TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import TemplateSyntaxError, meta, nodes
+from jinja2.exceptions import SecurityError
 
+from campaigns.services.sandbox import (
+    Environment,
+    LimitExceeded,
+    loops_bound,
+    source_check,
+    template_render,
+    too_deep,
+)
 from campaigns.variables import template_variables, variables_load
 from core.fields import PROFILE_FIELDS_BY_NAME, TEMPLATE_FIELDS, TEXT_TYPES
 
@@ -50,14 +56,10 @@ ERROR_UNSAFE = "This template tries to reach something it may not use: {message}
 ERROR_PRIVATE_NAME = "Names starting with an underscore are not allowed: {name}."
 ERROR_NO_INCLUDES = "Templates cannot include, import or extend other templates."
 ERROR_RENDER = "This template cannot be rendered: {message}"
-ERROR_TOO_BIG = "This template would produce a value that is too large."
 ERROR_EMAIL_SUBJECT = "An email needs a subject."
 ERROR_EMAIL_BODY = "An email needs a text or an HTML body."
 ERROR_SMS_TEXT = "An SMS needs a text."
 ERROR_SMS_HTML = "An SMS has no HTML body; leave it empty."
-
-_MAX_REPEAT = 10_000  # the longest string or list that `*` may produce
-_MAX_POWER = 100  # the largest exponent `**` may use
 
 
 class ContentError(Exception):
@@ -77,68 +79,80 @@ class Rendered:
     html: str
 
 
-class _TooBig(SecurityError):
-    """A `*` or `**` that would build a huge value."""
-
-
-class _Environment(ImmutableSandboxedEnvironment):
-    """The immutable sandbox, with no globals and bounded `*` and `**`."""
-
-    intercepted_binops = frozenset(["*", "**"])
-
-    def __init__(self, *, autoescape: bool):
-        super().__init__(
-            undefined=StrictUndefined,
-            autoescape=autoescape,
-            auto_reload=False,
-            cache_size=0,
-            keep_trailing_newline=True,
-        )
-        # No range, dict, lipsum, cycler, joiner or namespace: only the whitelisted values.
-        self.globals.clear()
-
-    def call_binop(self, context, operator_name: str, left: Any, right: Any) -> Any:
-        if operator_name == "**":
-            if isinstance(right, (int, float)) and abs(right) > _MAX_POWER:
-                raise _TooBig(_(ERROR_TOO_BIG))
-            return operator.pow(left, right)
-        if operator_name == "*":
-            for seq, times in ((left, right), (right, left)):
-                sized = isinstance(seq, (str, list, tuple)) and isinstance(times, int)
-                if sized and len(seq) * times > _MAX_REPEAT:
-                    raise _TooBig(_(ERROR_TOO_BIG))
-            return operator.mul(left, right)
-        return super().call_binop(context, operator_name, left, right)
-
-
-_TEXT_ENV = _Environment(autoescape=False)
-_HTML_ENV = _Environment(autoescape=True)
+_TEXT_ENV = Environment(autoescape=False)
+_HTML_ENV = Environment(autoescape=True)
 
 _FIELDS = ("subject", "body_text", "body_html")
 
 
-def _env_for(field: str) -> _Environment:
+def _env_for(field: str) -> Environment:
     return _HTML_ENV if field == "body_html" else _TEXT_ENV
 
 
 # --- checking at save time ---------------------------------------------------------------------
 
 
-def _static_errors(source: str, env: _Environment) -> tuple[str | None, set[str]]:
-    """Return a syntax/safety error (or None) and the variables a template uses."""
+class _Refused(Exception):
+    """A template that cannot be compiled; the message says why."""
+
+
+def _parse(source: str, env: Environment) -> nodes.Template:
+    """Return the template's tree; raise _Refused if it is malformed, too long or too deep."""
+    error = source_check(source)
+    if error:
+        raise _Refused(error)
     try:
         ast = env.parse(source)
     except TemplateSyntaxError as exc:
-        return _(ERROR_SYNTAX).format(line=exc.lineno, message=exc.message), set()
+        raise _Refused(_(ERROR_SYNTAX).format(line=exc.lineno, message=exc.message)) from exc
+    except (RecursionError, MemoryError) as exc:
+        raise _Refused(too_deep()) from exc
+    error = source_check(source, ast)
+    if error:
+        raise _Refused(error)
+    return ast
+
+
+def _compile(ast: nodes.Template, env: Environment):
+    """Return the template compiled with every loop bounded; raise _Refused if Python cannot."""
+    try:
+        return env.from_string(loops_bound(ast))
+    except TemplateSyntaxError as exc:
+        raise _Refused(_(ERROR_SYNTAX).format(line=exc.lineno, message=exc.message)) from exc
+    except (RecursionError, MemoryError, SyntaxError) as exc:
+        raise _Refused(too_deep()) from exc
+
+
+def _render_error(exc: Exception) -> str:
+    """Return the message for an exception raised while a template ran.
+
+    Anything a template raises is the template's fault (it runs the operator's code on plain
+    values), so every exception becomes a message rather than a server error.
+    """
+    if isinstance(exc, LimitExceeded):
+        return str(exc)
+    if isinstance(exc, SecurityError):
+        return _(ERROR_UNSAFE).format(message=exc)
+    if isinstance(exc, (RecursionError, MemoryError)):
+        return too_deep()
+    return _(ERROR_RENDER).format(message=exc)
+
+
+def _static_errors(source: str, env: Environment) -> tuple[str | None, set[str], Any]:
+    """Return a syntax/safety error (or None), the variables a template uses and its tree."""
+    try:
+        ast = _parse(source, env)
+    except _Refused as exc:
+        return str(exc), set(), None
     if any(True for _name in meta.find_referenced_templates(ast)):
-        return _(ERROR_NO_INCLUDES), set()
+        return _(ERROR_NO_INCLUDES), set(), None
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
         name = node.attr if isinstance(node, nodes.Getattr) else None
         if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
             name = node.arg.value if isinstance(node.arg.value, str) else None
         if name and name.startswith("_"):
-            return _(ERROR_PRIVATE_NAME).format(name=name), set()
-    return None, meta.find_undeclared_variables(ast)
+            return _(ERROR_PRIVATE_NAME).format(name=name), set(), None
+    return None, meta.find_undeclared_variables(ast), ast
 
 
 class _SampleTraits(dict):
@@ -172,9 +186,9 @@ def sample_context() -> dict[str, Any]:
 
 
 def template_check(source: str, *, field: str = "body_text") -> str | None:
-    """Return the error of one template (syntax, unknown variable, unsafe use), or None."""
+    """Return the error of one template (syntax, unknown variable, unsafe use, a limit), or None."""
     env = _env_for(field)
-    error, names = _static_errors(source, env)
+    error, names, ast = _static_errors(source, env)
     if error:
         return error
     allowed = allowed_variables()
@@ -184,13 +198,11 @@ def template_check(source: str, *, field: str = "body_text") -> str | None:
             names=", ".join(unknown), allowed=", ".join(sorted(allowed))
         )
     try:
-        env.from_string(source).render(sample_context())
-    except _TooBig:
-        return _(ERROR_TOO_BIG)
-    except SecurityError as exc:
-        return _(ERROR_UNSAFE).format(message=exc)
-    except (UndefinedError, TemplateError, ArithmeticError, TypeError, ValueError) as exc:
-        return _(ERROR_RENDER).format(message=exc)
+        template_render(_compile(ast, env), sample_context())
+    except _Refused as exc:
+        return str(exc)
+    except Exception as exc:  # the operator's template failed: see _render_error
+        return _render_error(exc)
     return None
 
 
@@ -253,13 +265,11 @@ class CompiledContent:
                 continue
             env = _env_for(field)
             try:
-                ast = env.parse(source)
-                self._templates[field] = env.from_string(ast)
-            except TemplateSyntaxError as exc:
-                raise ContentError(
-                    {field: _(ERROR_SYNTAX).format(line=exc.lineno, message=exc.message)}
-                ) from exc
-            names |= meta.find_undeclared_variables(ast)
+                ast = _parse(source, env)
+                names |= meta.find_undeclared_variables(ast)
+                self._templates[field] = _compile(ast, env)
+            except _Refused as exc:
+                raise ContentError({field: str(exc)}) from exc
         self.variables = frozenset(names)  # every name the templates read from the context
         self.uses_links = bool(names & set(LINK_FIELDS))
 
@@ -272,13 +282,9 @@ class CompiledContent:
                 out[field] = ""
                 continue
             try:
-                out[field] = template.render(context)
-            except _TooBig as exc:
-                raise ContentError({field: _(ERROR_TOO_BIG)}) from exc
-            except SecurityError as exc:
-                raise ContentError({field: _(ERROR_UNSAFE).format(message=exc)}) from exc
-            except (TemplateError, ArithmeticError, TypeError, ValueError) as exc:
-                raise ContentError({field: _(ERROR_RENDER).format(message=exc)}) from exc
+                out[field] = template_render(template, context)
+            except Exception as exc:  # the operator's template failed: see _render_error
+                raise ContentError({field: _render_error(exc)}) from exc
         return Rendered(
             subject=" ".join(out["subject"].split()), text=out["body_text"], html=out["body_html"]
         )

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import CHOSEN_KINDS, Campaign, Channel
 from campaigns.services.content import content_check
+from campaigns.services.sender import from_email_check
 from profiles.services.consent import consent_purposes
 from segments.models import Segment
 
@@ -95,6 +96,13 @@ class CampaignForm(forms.Form):
         super().__init__(*args, **kwargs)
         for name in ("include_segments", "exclude_segments", "trigger_segment"):
             self.fields[name].queryset = _segments()
+
+    def clean_from_email(self):
+        value = self.cleaned_data.get("from_email", "")
+        error = from_email_check(value)
+        if error:
+            raise ValidationError(error)
+        return value
 
 
 class VariantForm(forms.Form):

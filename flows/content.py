@@ -7,12 +7,16 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Campaign, Variant
 from campaigns.services.content import content_check
+from campaigns.services.sender import from_email_check
 
 ERROR_VARIANT = _("Give each variant a key (A, B …) and a weight of 1 or more.")
 
 
 def send_errors(config: Mapping, *, complete: bool) -> Iterator[tuple[str, str]]:
     """Yield (place, message) for every problem of a send step's variants."""
+    sender_error = from_email_check(config.get("from_email"))
+    if sender_error:
+        yield "from_email", sender_error
     keys = set()
     for index, variant in enumerate(config.get("variants") or []):
         place = f"variants[{index}]"

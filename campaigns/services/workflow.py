@@ -31,6 +31,7 @@ from campaigns.services.content import (
     message_render,
     sample_context,
 )
+from campaigns.services.sender import from_email_check
 from segments.models import Segment
 
 S = Campaign.Status
@@ -191,6 +192,9 @@ def _check_campaign(
         errors.setdefault("holdout_percent", []).append(_(ERROR_HOLDOUT))
     if not 1 <= (campaign.test_percent or 0) <= 100:
         errors.setdefault("test_percent", []).append(_(ERROR_TEST_SHARE))
+    sender_error = from_email_check(campaign.from_email)
+    if sender_error:
+        errors.setdefault("from_email", []).append(sender_error)
     both = set(include) & set(exclude)
     if both:
         names = ", ".join(Segment.objects.filter(pk__in=both).values_list("name", flat=True))

@@ -11,12 +11,13 @@ from campaigns.forms import CampaignForm, ScheduleForm, TestSendForm, VariantFor
 from campaigns.models import Campaign, Channel, Send, Variant
 from campaigns.results import campaign_results, campaign_tracking_timeline
 from campaigns.services import workflow
+from campaigns.services.traits import content_warnings
+from campaigns.services.workflow import EDITABLE
 from campaigns.services.content import (
     CompiledContent,
     ContentError,
     content_check,
     message_render,
-    sample_context,
     sms_segments,
 )
 from core.charts import figure_html
@@ -75,6 +76,8 @@ def detail(request, slug: str):
             "schedule_form": ScheduleForm(),
             "test_form": TestSendForm(campaign=campaign),
             "can_pick_winner": _can_pick_winner(campaign),
+            "halt_reason": selectors.campaign_halt_reason(campaign=campaign),
+            "warnings": content_warnings(campaign=campaign) if campaign.status in EDITABLE else [],
         },
     )
 
@@ -340,7 +343,7 @@ def preview(request):
             return render(request, "campaigns/_preview.html", context)
     try:
         if profile is None:
-            rendered = CompiledContent(channel=channel, **fields).render(sample_context())
+            rendered = CompiledContent(channel=channel, **fields).sample_render()
         else:
             rendered = message_render(campaign=campaign, variant=variant, profile=profile)
     except ContentError as exc:

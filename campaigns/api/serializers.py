@@ -5,7 +5,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from campaigns.models import CHOSEN_KINDS, Campaign, Channel, Variant
-from campaigns.selectors import PROGRESS_STATUSES
+from campaigns.selectors import PROGRESS_STATUSES, campaign_halt_reason
+from campaigns.services.traits import content_warnings
 from segments.models import Segment
 
 
@@ -44,6 +45,16 @@ class CampaignSerializer(serializers.ModelSerializer):
     winner = serializers.SlugRelatedField(slug_field="key", read_only=True)
     variants = VariantSerializer(many=True, read_only=True)
     counts = serializers.SerializerMethodField()
+    status_reason = serializers.SerializerMethodField(
+        help_text=_("Why sending stopped by itself (paused), else empty")
+    )
+
+    warnings = serializers.SerializerMethodField(
+        help_text=_(
+            "What may fail for this audience, e.g. the share lacking a trait the content reads "
+            "(on one campaign, not in the list)"
+        )
+    )
 
     class Meta:
         model = Campaign
@@ -53,8 +64,17 @@ class CampaignSerializer(serializers.ModelSerializer):
             "send_at", "holdout_percent", "winner_mode", "test_percent", "winner_delay_hours",
             "winner_metric", "winner_fallback", "winner", "winner_decided_at", "from_email",
             "started_at", "finished_at", "created_at", "updated_at", "variants", "counts",
+            "status_reason", "warnings",
         ]  # fmt: skip
         read_only_fields = fields
+
+    def get_warnings(self, campaign) -> list[str]:
+        if not self.context.get("with_warnings"):
+            return []
+        return content_warnings(campaign=campaign)
+
+    def get_status_reason(self, campaign) -> str:
+        return campaign_halt_reason(campaign=campaign)
 
     @extend_schema_field(StatusCountsSerializer)
     def get_counts(self, campaign) -> dict:

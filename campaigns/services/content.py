@@ -30,6 +30,7 @@ from campaigns.services.sandbox import (
     template_render,
     too_deep,
 )
+from campaigns.services.traits import trait_references, trait_samples
 from campaigns.variables import template_variables, variables_load
 from core.fields import PROFILE_FIELDS_BY_NAME, TEMPLATE_FIELDS, TEXT_TYPES
 
@@ -56,6 +57,10 @@ ERROR_UNSAFE = "This template tries to reach something it may not use: {message}
 ERROR_PRIVATE_NAME = "Names starting with an underscore are not allowed: {name}."
 ERROR_NO_INCLUDES = "Templates cannot include, import or extend other templates."
 ERROR_RENDER = "This template cannot be rendered: {message}"
+ERROR_UNKNOWN_TRAIT = (
+    "No profile has the trait “{name}”. Check its spelling, or give a fallback, e.g. "
+    "{{{{ traits.{name} | default('') }}}}."
+)
 ERROR_EMAIL_SUBJECT = "An email needs a subject."
 ERROR_EMAIL_BODY = "An email needs a text or an HTML body."
 ERROR_SMS_TEXT = "An SMS needs a text."
@@ -155,15 +160,8 @@ def _static_errors(source: str, env: Environment) -> tuple[str | None, set[str],
     return None, meta.find_undeclared_variables(ast), ast
 
 
-class _SampleTraits(dict):
-    """Traits for the save-time check: any trait name reads as a sample value."""
-
-    def __missing__(self, key):
-        return "sample"
-
-
-def sample_context() -> dict[str, Any]:
-    """Return a context with a sample value for every whitelisted variable."""
+def sample_context(traits: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Return a context with a sample value for every whitelisted variable (and ``traits``)."""
     return {
         "external_id": "C-0001",
         "name": "Li Wei",
@@ -178,11 +176,19 @@ def sample_context() -> dict[str, Any]:
         "recency_days": 12,
         "frequency": 3,
         "monetary": Decimal("1234.50"),
-        "traits": _SampleTraits(),
+        "traits": dict(traits or {}),
         "unsubscribe_url": "https://example.com/consent/unsubscribe/sample/",
         "preferences_url": "https://example.com/consent/preferences/sample/",
         **{name: variable.sample for name, variable in template_variables().items()},
     }
+
+
+def template_ast(source: str, *, field: str = "body_text") -> nodes.Template:
+    """Return the parsed template; raise ValueError with the message when it does not parse."""
+    try:
+        return _parse(source, _env_for(field))
+    except _Refused as exc:
+        raise ValueError(str(exc)) from exc
 
 
 def template_check(source: str, *, field: str = "body_text") -> str | None:
@@ -197,8 +203,13 @@ def template_check(source: str, *, field: str = "body_text") -> str | None:
         return _(ERROR_UNKNOWN_VARIABLE).format(
             names=", ".join(unknown), allowed=", ".join(sorted(allowed))
         )
+    plain = trait_references(ast)[0]
+    samples = trait_samples(plain) if plain else {}
+    unknown_traits = sorted(plain - set(samples))
+    if unknown_traits:
+        return _(ERROR_UNKNOWN_TRAIT).format(name=unknown_traits[0])
     try:
-        template_render(_compile(ast, env), sample_context())
+        template_render(_compile(ast, env), sample_context(samples))
     except _Refused as exc:
         return str(exc)
     except Exception as exc:  # the operator's template failed: see _render_error
@@ -257,6 +268,7 @@ class CompiledContent:
         self.channel = channel
         self._templates = {}
         names: set[str] = set()
+        traits: set[str] = set()
         parts = {"body_text": body_text}
         if channel != "sms":
             parts.update(subject=subject, body_html=body_html)
@@ -267,11 +279,17 @@ class CompiledContent:
             try:
                 ast = _parse(source, env)
                 names |= meta.find_undeclared_variables(ast)
+                traits.update(*trait_references(ast))
                 self._templates[field] = _compile(ast, env)
             except _Refused as exc:
                 raise ContentError({field: str(exc)}) from exc
         self.variables = frozenset(names)  # every name the templates read from the context
         self.uses_links = bool(names & set(LINK_FIELDS))
+        self.trait_keys = frozenset(traits)  # the trait keys the templates read
+
+    def sample_render(self) -> Rendered:
+        """Return the message with sample values (and real values of the traits it reads)."""
+        return self.render(sample_context(trait_samples(self.trait_keys)))
 
     def render(self, context: Mapping[str, Any]) -> Rendered:
         """Return the message for one context; raise ContentError when a template fails."""

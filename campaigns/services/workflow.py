@@ -29,7 +29,6 @@ from campaigns.services.content import (
     ContentError,
     content_check,
     message_render,
-    sample_context,
 )
 from campaigns.services.sender import from_email_check
 from segments.models import Segment
@@ -489,7 +488,7 @@ def _test_render(campaign: Campaign, variant: Variant, profile):
             body_text=variant.body_text,
             body_html=variant.body_html,
         )
-        return compiled.render(sample_context())
+        return compiled.sample_render()
     except ContentError as exc:
         raise ValidationError(exc.errors) from exc
 

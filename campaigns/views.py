@@ -11,8 +11,6 @@ from campaigns.forms import CampaignForm, ScheduleForm, TestSendForm, VariantFor
 from campaigns.models import Campaign, Channel, Send, Variant
 from campaigns.results import campaign_results, campaign_tracking_timeline
 from campaigns.services import workflow
-from campaigns.services.traits import content_warnings
-from campaigns.services.workflow import EDITABLE
 from campaigns.services.content import (
     CompiledContent,
     ContentError,
@@ -20,6 +18,8 @@ from campaigns.services.content import (
     message_render,
     sms_segments,
 )
+from campaigns.services.traits import content_warnings
+from campaigns.services.workflow import EDITABLE
 from core.charts import figure_html
 from core.roles import ALL_ROLES, CAMPAIGN_MANAGER, require_role
 from profiles.models import Profile

@@ -7,6 +7,7 @@ from rest_framework import serializers
 from campaigns.models import CHOSEN_KINDS, Campaign, Channel, Variant
 from campaigns.selectors import PROGRESS_STATUSES, campaign_halt_reason
 from campaigns.services.traits import content_warnings
+from core.api_fields import SlugRelated
 from segments.models import Segment
 
 
@@ -94,13 +95,13 @@ class CampaignWriteSerializer(serializers.Serializer):
     channel = serializers.ChoiceField(choices=Channel.choices)
     purpose = serializers.CharField(max_length=40, required=False)
     kind = serializers.ChoiceField(choices=CHOSEN_KINDS, required=False)
-    include_segments = serializers.SlugRelatedField(
+    include_segments = SlugRelated(
         slug_field="slug", many=True, queryset=Segment.objects.all(), required=False
     )
-    exclude_segments = serializers.SlugRelatedField(
+    exclude_segments = SlugRelated(
         slug_field="slug", many=True, queryset=Segment.objects.all(), required=False
     )
-    trigger_segment = serializers.SlugRelatedField(
+    trigger_segment = SlugRelated(
         slug_field="slug", queryset=Segment.objects.all(), required=False, allow_null=True
     )
     trigger_stage = serializers.CharField(max_length=50, required=False, allow_blank=True)

@@ -1,0 +1,50 @@
+"""Refuse requests that no page can serve: a NUL byte in the path, the query or a posted form.
+
+PostgreSQL cannot store or compare a string holding NUL, so ``/profiles/?q=%00`` or
+``/segments/%00/`` would reach the database and fail there with a server error. They are
+answered 400 before the view runs (JSON under /api/ and for JSON clients, text elsewhere).
+A view that reads such input itself (a provider's callback, whose retries must not be refused)
+is marked with ``nul_allowed``.
+"""
+
+from django.http import HttpResponseBadRequest, JsonResponse
+from django.utils.translation import gettext as _
+
+ERROR_NUL = "The request holds a NUL character (%00), which no field accepts."
+_FORM = "application/x-www-form-urlencoded"
+
+
+def _holds_nul(request) -> bool:
+    if "\x00" in request.path:
+        return True
+    items = list(request.GET.lists())
+    if request.method == "POST" and request.content_type == _FORM:
+        items += list(request.POST.lists())
+    return any("\x00" in key or any("\x00" in v for v in values) for key, values in items)
+
+
+def nul_allowed(view):
+    """Mark ``view`` as taking NUL bytes in its form itself (put it outermost)."""
+    view.nul_allowed = True
+    return view
+
+
+class NulRefusedMiddleware:
+    """Answer 400 to a request with a NUL byte in its path, query string or urlencoded form."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if not getattr(view_func, "nul_allowed", False) and _holds_nul(request):
+            message = _(ERROR_NUL)
+            wants_json = request.path.startswith("/api/") or "json" in request.headers.get(
+                "Accept", ""
+            )
+            if wants_json:
+                return JsonResponse({"detail": message}, status=400)
+            return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+        return None

@@ -174,8 +174,16 @@ class BaseVariantFormSet(forms.BaseFormSet):
             raise ValidationError(ERROR_WEIGHTS_EMPTY)
 
 
+MAX_VARIANTS = 26  # A to Z, as the API allows
+# A posted form count is capped at MAX_VARIANTS (Django would build up to 1,000 forms + max).
 VariantFormSet = forms.formset_factory(
-    VariantForm, formset=BaseVariantFormSet, extra=1, can_delete=True
+    VariantForm,
+    formset=BaseVariantFormSet,
+    extra=1,
+    can_delete=True,
+    max_num=MAX_VARIANTS,
+    absolute_max=MAX_VARIANTS,
+    validate_max=True,
 )
 
 

@@ -2,6 +2,7 @@
 
 import json
 import smtplib
+import time
 
 import pytest
 from django.core.management import call_command
@@ -282,3 +283,19 @@ def test_an_event_batch_over_its_size_limit_is_a_json_413(ops_api, settings):
     assert response.status_code == 413
     assert response["Content-Type"] == "application/json"
     assert "detail" in response.json()
+
+
+# --- form sets -------------------------------------------------------------------------------
+
+
+def test_a_huge_variant_count_in_the_campaign_editor_is_refused_at_once(client, campaign_manager):
+    client.force_login(campaign_manager)
+    started = time.monotonic()
+
+    response = client.post(
+        reverse("campaigns:create"),
+        {"name": "Spring", "variants-TOTAL_FORMS": "9" * 30, "variants-INITIAL_FORMS": "0"},
+    )
+
+    assert response.status_code == 400
+    assert time.monotonic() - started < 2

@@ -8,6 +8,7 @@ from django.db.models import Count, Max, Min, Q, QuerySet
 from django.db.models.functions import TruncHour, TruncMinute
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from campaigns.models import Campaign, CampaignChange, Send, TrackingEvent
 
@@ -74,7 +75,7 @@ def campaign_status_counts(*, campaign: Campaign) -> dict:
 
 # Why a send was stopped (a CampaignChange "halted"; see campaigns.delivery.send).
 ACTION_HALTED = "halted"
-HALTED_REASON = (
+HALTED_REASON = gettext_noop(
     "Sending was stopped: {failed} of the first {tried} messages could not be made. "
     "The first error: {error}"
 )

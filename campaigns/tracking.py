@@ -33,6 +33,7 @@ from django.http import (
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
@@ -354,7 +355,7 @@ def anymail_tracking_received(sender, event, esp_name, **kwargs) -> None:
     )
 
 
-ERROR_MAILGUN_NOT_CONFIGURED = (
+ERROR_MAILGUN_NOT_CONFIGURED = gettext_noop(
     "Mailgun's events are not accepted: set ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY first."
 )
 

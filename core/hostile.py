@@ -9,8 +9,9 @@ is marked with ``nul_allowed``.
 
 from django.http import HttpResponseBadRequest, JsonResponse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
-ERROR_NUL = "The request holds a NUL character (%00), which no field accepts."
+ERROR_NUL = gettext_noop("The request holds a NUL character (%00), which no field accepts.")
 _FORM = "application/x-www-form-urlencoded"
 
 

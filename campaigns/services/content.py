@@ -19,6 +19,7 @@ from typing import Any
 
 from django.urls import NoReverseMatch
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from jinja2 import TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError
 
@@ -57,7 +58,7 @@ ERROR_UNSAFE = "This template tries to reach something it may not use: {message}
 ERROR_PRIVATE_NAME = "Names starting with an underscore are not allowed: {name}."
 ERROR_NO_INCLUDES = "Templates cannot include, import or extend other templates."
 ERROR_RENDER = "This template cannot be rendered: {message}"
-ERROR_UNKNOWN_TRAIT = (
+ERROR_UNKNOWN_TRAIT = gettext_noop(
     "No profile has the trait “{name}”. Check its spelling, or give a fallback, e.g. "
     "{{{{ traits.{name} | default('') }}}}."
 )

@@ -31,6 +31,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from jinja2 import StrictUndefined, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -45,13 +46,15 @@ MAX_POWER = 100  # the largest exponent `**` may use
 MAX_SOURCE_CHARS = 200_000  # the longest template
 MAX_NESTING = 60  # how deep blocks and expressions may nest
 
-ERROR_TOO_BIG = "This template would produce a value that is too large (over {limit} characters)."
-ERROR_TOO_WIDE = "A width, precision or count in this template is over {limit}."
-ERROR_TOO_MANY_ITERATIONS = "This template's loops would run more than {limit} times."
-ERROR_TOO_SLOW = "This template takes more than {seconds} seconds to render."
-ERROR_TOO_LONG = "This template is too long (over {limit} characters)."
-ERROR_TOO_DEEP = "This template is nested too deeply (over {limit} levels)."
-ERROR_NUMBER_TOO_BIG = "This template would compute a number that is too large."
+ERROR_TOO_BIG = gettext_noop(
+    "This template would produce a value that is too large (over {limit} characters)."
+)
+ERROR_TOO_WIDE = gettext_noop("A width, precision or count in this template is over {limit}.")
+ERROR_TOO_MANY_ITERATIONS = gettext_noop("This template's loops would run more than {limit} times.")
+ERROR_TOO_SLOW = gettext_noop("This template takes more than {seconds} seconds to render.")
+ERROR_TOO_LONG = gettext_noop("This template is too long (over {limit} characters).")
+ERROR_TOO_DEEP = gettext_noop("This template is nested too deeply (over {limit} levels).")
+ERROR_NUMBER_TOO_BIG = gettext_noop("This template would compute a number that is too large.")
 
 LOOP_GUARD = "_loop_budget"  # the filter every loop's iterable goes through
 

@@ -7,8 +7,9 @@ from django.core.exceptions import ValidationError
 from django.core.mail.message import sanitize_address
 from django.core.validators import validate_email
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
-ERROR_BAD_FROM = (
+ERROR_BAD_FROM = gettext_noop(
     "Enter the sender as an address (news@shop.example) or as a name and an address "
     "(Shop <news@shop.example>)."
 )

@@ -14,13 +14,14 @@ from typing import Any
 from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.fields.json import KeyTransform
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from jinja2 import nodes
 from jinja2.exceptions import TemplateError
 
 from profiles.models import Profile
 from segments.models import SegmentMembership
 
-WARNING_TRAIT_MISSING = (
+WARNING_TRAIT_MISSING = gettext_noop(
     "{percent} of the audience ({count} of {total}) has no trait “{name}”: their messages will "
     "fail. Give a fallback, e.g. {{{{ traits.{name} | default('') }}}}."
 )

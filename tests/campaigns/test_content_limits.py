@@ -4,6 +4,7 @@ import time
 
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
 from campaigns.models import Campaign, Channel, Variant
 from campaigns.services import sandbox
@@ -160,3 +161,10 @@ def test_the_preview_refuses_a_template_over_a_limit_without_a_large_response(
     assert response.status_code == 200
     assert len(response.content) < 50_000
     assert TOO_BIG in response.content.decode()
+
+
+def test_a_limit_is_named_in_the_managers_language():
+    with translation.override("zh-hans"):
+        error = template_check("{{ name.center(5000000) }}")
+
+    assert error == "此模板中的宽度、精度或数量超过 1,000。"

@@ -2,22 +2,22 @@
 
 PostgreSQL cannot store or compare a string holding NUL, so ``/profiles/?q=%00`` or
 ``/segments/%00/`` would reach the database and fail there with a server error. They are
-answered 400 before the view runs (JSON under /api/ and for JSON clients, text elsewhere).
-A view that reads such input itself (a provider's callback, whose retries must not be refused)
-is marked with ``nul_allowed``.
+answered before the view runs: a path with NUL names nothing (404), a query or urlencoded form
+with one is a 400 (JSON under /api/ and for JSON clients, text elsewhere). A view that reads
+such input itself (a provider's callback, whose retries must not be refused) is marked with
+``nul_allowed``.
 """
 
-from django.http import HttpResponseBadRequest, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 ERROR_NUL = gettext_noop("The request holds a NUL character (%00), which no field accepts.")
+ERROR_NUL_PATH = gettext_noop("Not found: no address holds a NUL character (%00).")
 _FORM = "application/x-www-form-urlencoded"
 
 
 def _holds_nul(request) -> bool:
-    if "\x00" in request.path:
-        return True
     items = list(request.GET.lists())
     if request.method == "POST" and request.content_type == _FORM:
         items += list(request.POST.lists())
@@ -30,22 +30,25 @@ def nul_allowed(view):
     return view
 
 
+def _refusal(request, message: str, status: int) -> HttpResponse:
+    wants_json = request.path.startswith("/api/") or "json" in request.headers.get("Accept", "")
+    if wants_json:
+        return JsonResponse({"detail": message}, status=status)
+    return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+
+
 class NulRefusedMiddleware:
-    """Answer 400 to a request with a NUL byte in its path, query string or urlencoded form."""
+    """Answer 404 to a path with a NUL byte, 400 to a query string or urlencoded form with one."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        if "\x00" in request.path:
+            return _refusal(request, _(ERROR_NUL_PATH), 404)
         return self.get_response(request)
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         if not getattr(view_func, "nul_allowed", False) and _holds_nul(request):
-            message = _(ERROR_NUL)
-            wants_json = request.path.startswith("/api/") or "json" in request.headers.get(
-                "Accept", ""
-            )
-            if wants_json:
-                return JsonResponse({"detail": message}, status=400)
-            return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+            return _refusal(request, _(ERROR_NUL), 400)
         return None

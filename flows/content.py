@@ -53,6 +53,7 @@ def campaign_content_errors(campaign: Campaign) -> list[str]:
             subject=variant.subject,
             body_text=variant.body_text,
             body_html=variant.body_html,
+            check_traits=False,  # checked when it went live; this runs for every batch
         )
         errors += [f"{variant.key}.{field}: {message}" for field, message in problems.items()]
     return errors

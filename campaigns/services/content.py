@@ -192,8 +192,31 @@ def template_ast(source: str, *, field: str = "body_text") -> nodes.Template:
         raise ValueError(str(exc)) from exc
 
 
-def template_check(source: str, *, field: str = "body_text") -> str | None:
-    """Return the error of one template (syntax, unknown variable, unsafe use, a limit), or None."""
+class _AnyTraits(dict):
+    """Traits where any key reads as a sample value (a check that leaves traits alone)."""
+
+    def __missing__(self, key):
+        return "sample"
+
+
+def _trait_samples(ast: nodes.Template, check_traits: bool) -> tuple[str | None, Mapping]:
+    """Return (the error of a trait no profile has, or None; the traits to render with)."""
+    if not check_traits:
+        return None, _AnyTraits()
+    plain = trait_references(ast)[0]
+    samples = trait_samples(plain) if plain else {}
+    unknown_traits = sorted(plain - set(samples))
+    if unknown_traits:
+        return _(ERROR_UNKNOWN_TRAIT).format(name=unknown_traits[0]), samples
+    return None, samples
+
+
+def template_check(
+    source: str, *, field: str = "body_text", check_traits: bool = True
+) -> str | None:
+    """Return the error of one template (syntax, unknown variable, unsafe use, a limit, a trait
+    no profile has), or None. ``check_traits=False`` skips the traits' look-up (a template
+    checked before, on a hot path)."""
     env = _env_for(field)
     error, names, ast = _static_errors(source, env)
     if error:
@@ -204,13 +227,13 @@ def template_check(source: str, *, field: str = "body_text") -> str | None:
         return _(ERROR_UNKNOWN_VARIABLE).format(
             names=", ".join(unknown), allowed=", ".join(sorted(allowed))
         )
-    plain = trait_references(ast)[0]
-    samples = trait_samples(plain) if plain else {}
-    unknown_traits = sorted(plain - set(samples))
-    if unknown_traits:
-        return _(ERROR_UNKNOWN_TRAIT).format(name=unknown_traits[0])
+    trait_error, samples = _trait_samples(ast, check_traits)
+    if trait_error:
+        return trait_error
     try:
-        template_render(_compile(ast, env), sample_context(samples))
+        context = sample_context()
+        context["traits"] = samples
+        template_render(_compile(ast, env), context)
     except _Refused as exc:
         return str(exc)
     except Exception as exc:  # the operator's template failed: see _render_error
@@ -238,7 +261,13 @@ def _email_shape_errors(values: dict[str, str], complete: bool) -> dict[str, str
 
 
 def content_check(
-    *, channel: str, subject: str, body_text: str, body_html: str, complete: bool = True
+    *,
+    channel: str,
+    subject: str,
+    body_text: str,
+    body_html: str,
+    complete: bool = True,
+    check_traits: bool = True,
 ) -> dict[str, str]:
     """Return errors by field ("subject", "body_text", "body_html"); empty when all is well.
 
@@ -253,7 +282,7 @@ def content_check(
     for field in fields:
         if field in errors or not values[field]:
             continue
-        error = template_check(values[field], field=field)
+        error = template_check(values[field], field=field, check_traits=check_traits)
         if error:
             errors[field] = error
     return errors

@@ -102,9 +102,7 @@ class _Budget:
     def iterate(self, body_chars: int) -> None:
         self.iterations += 1
         if self.iterations > MAX_ITERATIONS:
-            raise LimitExceeded(
-                _(ERROR_TOO_MANY_ITERATIONS).format(limit=f"{MAX_ITERATIONS:,}")
-            )
+            raise LimitExceeded(_(ERROR_TOO_MANY_ITERATIONS).format(limit=f"{MAX_ITERATIONS:,}"))
         self.produce(body_chars)
 
 

@@ -82,3 +82,13 @@ def test_the_editor_and_the_api_show_the_warnings(client, campaign_manager):
     assert expected.replace("'", "&#x27;") in detail
     assert shown["warnings"] == [expected]
     assert changed["warnings"] == [expected]
+
+
+def test_a_check_on_the_hot_path_leaves_traits_alone(django_assert_num_queries):
+    with django_assert_num_queries(0):
+        errors = content_check(
+            channel="email", subject="Hi", body_text="{{ traits.vip }}", body_html="",
+            check_traits=False,
+        )  # fmt: skip
+
+    assert errors == {}

@@ -17,11 +17,16 @@ ERROR_NUL_PATH = gettext_noop("Not found: no address holds a NUL character (%00)
 _FORM = "application/x-www-form-urlencoded"
 
 
-def _holds_nul(request) -> bool:
+def _fields_with_nul(request) -> list[str]:
+    """Return the names of the query's and urlencoded form's fields holding a NUL byte."""
     items = list(request.GET.lists())
     if request.method == "POST" and request.content_type == _FORM:
         items += list(request.POST.lists())
-    return any("\x00" in key or any("\x00" in v for v in values) for key, values in items)
+    return [
+        key.replace("\x00", "") or "detail"
+        for key, values in items
+        if "\x00" in key or any("\x00" in value for value in values)
+    ]
 
 
 def nul_allowed(view):
@@ -30,11 +35,14 @@ def nul_allowed(view):
     return view
 
 
-def _refusal(request, message: str, status: int) -> HttpResponse:
+def _refusal(request, message: str, status: int, fields=("detail",)) -> HttpResponse:
+    """Answer ``message`` under each field (the API's error shape), or as plain text."""
     wants_json = request.path.startswith("/api/") or "json" in request.headers.get("Accept", "")
     if wants_json:
-        return JsonResponse({"detail": message}, status=status)
-    return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+        body = {"detail": message} if status == 404 else {f: [message] for f in fields}
+        return JsonResponse(body, status=status)
+    text = message if status == 404 else f"{message} ({', '.join(fields)})"
+    return HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
 
 
 class NulRefusedMiddleware:
@@ -49,6 +57,7 @@ class NulRefusedMiddleware:
         return self.get_response(request)
 
     def process_view(self, request, view_func, view_args, view_kwargs):
-        if not getattr(view_func, "nul_allowed", False) and _holds_nul(request):
-            return _refusal(request, _(ERROR_NUL), 400)
-        return None
+        if getattr(view_func, "nul_allowed", False):
+            return None
+        fields = _fields_with_nul(request)
+        return _refusal(request, _(ERROR_NUL), 400, fields) if fields else None

@@ -245,12 +245,24 @@ def test_the_mailgun_webhook_without_its_signing_key_is_a_clear_4xx(client, sett
     assert "ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY" in response.json()["error"]
 
 
-def test_check_deploy_warns_when_the_mailgun_signing_key_is_unset(settings, capsys):
+def test_check_deploy_warns_when_mail_goes_through_mailgun_without_its_signing_key(
+    settings, capsys
+):
     settings.ANYMAIL = {}
+    settings.EMAIL_BACKEND = "anymail.backends.mailgun.EmailBackend"
 
     call_command("check", "--deploy", "--tag", "security")
 
     assert "ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY" in capsys.readouterr().err
+
+
+def test_check_deploy_is_quiet_about_mailgun_when_mail_goes_elsewhere(settings, capsys):
+    settings.ANYMAIL = {}
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+
+    call_command("check", "--deploy", "--tag", "security")
+
+    assert "ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY" not in capsys.readouterr().err
 
 
 # --- event batches larger than Django's body limit -------------------------------------------

@@ -32,8 +32,9 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
-from jinja2 import StrictUndefined, nodes
+from jinja2 import StrictUndefined, nodes, pass_eval_context
 from jinja2.exceptions import SecurityError
+from jinja2.runtime import markup_join, str_join
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 MAX_CHARS = 500_000  # the largest value, and all the output, of one render (characters)
@@ -57,6 +58,7 @@ ERROR_TOO_DEEP = gettext_noop("This template is nested too deeply (over {limit} 
 ERROR_NUMBER_TOO_BIG = gettext_noop("This template would compute a number that is too large.")
 
 LOOP_GUARD = "_loop_budget"  # the filter every loop's iterable goes through
+CONCAT_GUARD = "_concat_budget"  # the filter every ``a ~ b`` goes through
 
 
 class LimitExceeded(SecurityError):
@@ -151,23 +153,44 @@ def _numbers_fit(text: str) -> bool:
     return all(len(run) <= 6 and int(run) <= MAX_WIDTH for run in _DIGITS.findall(text))
 
 
-def _check_braces_format(text: str) -> None:
-    """Refuse a ``str.format`` string with a width or precision over MAX_WIDTH."""
+def _largest(values: Iterable[Any]) -> int:
+    return max((size_of(value) for value in values), default=0)
+
+
+def _formatted_size(text: str, fields: int, values: Iterable[Any]) -> int:
+    """Return at most how many characters ``fields`` replacement fields of ``text`` produce."""
+    return len(text) + fields * (_largest(values) + MAX_WIDTH)
+
+
+def _check_braces_format(text: str, values: Iterable[Any] = ()) -> None:
+    """Refuse a ``str.format`` string with a width or precision over MAX_WIDTH, or whose result
+    (each field at most the largest value) would be too large."""
+    fields = 0
     for _literal, field, spec, _conversion in string.Formatter().parse(text):
-        if field is None or not spec:
+        if field is None:
             continue
-        if "{" in spec:  # a width taken from an argument, e.g. {:{width}}
+        fields += 1
+        if spec and ("{" in spec or not _numbers_fit(spec)):  # {:{width}}: from an argument
             raise _too_wide()
-        if not _numbers_fit(spec):
-            raise _too_wide()
+    if fields and _formatted_size(text, fields, values) > MAX_CHARS:
+        raise too_big()
 
 
-def _check_percent_format(text: str) -> None:
-    """Refuse a ``%`` format string with a width or precision over MAX_WIDTH, or given as ``*``."""
+def _check_percent_format(text: str, values: Any = ()) -> None:
+    """Refuse a ``%`` format string with a width or precision over MAX_WIDTH, or given as ``*``,
+    or whose result would be too large."""
+    fields = 0
     for match in _PERCENT_SPEC.finditer(text):
+        fields += 1
         for number in match.groups():
             if number == "*" or (number and (len(number) > 6 or int(number) > MAX_WIDTH)):
                 raise _too_wide()
+    if isinstance(values, dict):
+        values = values.values()
+    elif not isinstance(values, (tuple, list)):
+        values = (values,)
+    if fields and _formatted_size(text, fields, values) > MAX_CHARS:
+        raise too_big()
 
 
 # --- filters ------------------------------------------------------------------------------------
@@ -220,6 +243,8 @@ def _filter_estimate(name: str, value: Any, rest: tuple, kwargs: dict) -> int:
 def _filter_precheck(name: str, args: tuple, kwargs: dict) -> None:
     """Refuse before running a filter whose result would be over the limits."""
     value, rest = (args[0] if args else None), args[1:]
+    if size_of(value) > MAX_CHARS:  # e.g. a list of many references to one long string
+        raise too_big()
     if name in _WIDTH_FILTERS:
         _ints_fit((*rest, *kwargs.values()))
     if name == "wordwrap":
@@ -227,7 +252,7 @@ def _filter_precheck(name: str, args: tuple, kwargs: dict) -> None:
         if wrap is not None and len(str(wrap)) > _MAX_WRAPSTRING:
             raise _too_wide()
     if name == "format" and isinstance(value, str):
-        _check_percent_format(value)
+        _check_percent_format(value, kwargs or rest)
     if _filter_estimate(name, value, rest, kwargs) > MAX_CHARS:
         raise too_big()
 
@@ -315,6 +340,7 @@ class Environment(ImmutableSandboxedEnvironment):
         self.globals.clear()
         self.filters = {name: _guarded_filter(name, f) for name, f in self.filters.items()}
         self.filters[LOOP_GUARD] = _loop_budget
+        self.filters[CONCAT_GUARD] = _concat_budget
 
     def call_binop(self, context, operator_name: str, left: Any, right: Any) -> Any:
         _tick()
@@ -325,7 +351,7 @@ class Environment(ImmutableSandboxedEnvironment):
             _times_check(left, right)
             return operator.mul(left, right)
         if operator_name == "%" and isinstance(left, str):
-            _check_percent_format(left)
+            _check_percent_format(left, right)
         if operator_name == "+" and size_of(left) + size_of(right) > MAX_CHARS:
             raise too_big()
         return _bounded(super().call_binop(context, operator_name, left, right))
@@ -338,13 +364,18 @@ class Environment(ImmutableSandboxedEnvironment):
 
         def bounded_format(*args, **kwargs):
             _tick()
-            _check_braces_format(text)
+            values = [*args, *kwargs.values()]
+            if value.__name__ == "format_map" and args and isinstance(args[0], dict):
+                values = list(args[0].values())
+            _check_braces_format(text, values)
             return _bounded(wrapped(*args, **kwargs))
 
         return bounded_format
 
     def call(self, context, obj, /, *args, **kwargs):
         _tick()
+        if _largest((*args, *kwargs.values())) > MAX_CHARS:
+            raise too_big()
         _method_precheck(obj, args, kwargs)
         return _bounded(super().call(context, obj, *args, **kwargs))
 
@@ -353,13 +384,17 @@ def _output_count(value: Any) -> Any:
     """Count one ``{{ … }}`` output against the budget (Jinja2's ``finalize``)."""
     budget = _BUDGET.get()
     if budget is not None:
-        if isinstance(value, str):
-            budget.produce(len(value))
-        elif isinstance(value, (list, tuple, dict, set, frozenset)):
-            budget.produce(size_of(value))
-        else:
-            budget.produce(len(str(value)))
+        budget.produce(_output_size(value))
     return value
+
+
+def _output_size(value: Any) -> int:
+    """Return how many characters ``value`` takes as text (containers estimated, not built)."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, (list, tuple, dict, set, frozenset)):
+        return size_of(value)
+    return len(str(value))
 
 
 # --- compiling and rendering ---------------------------------------------------------------------
@@ -384,8 +419,21 @@ def _text_size(body: list[nodes.Node]) -> int:
     )
 
 
+@pass_eval_context
+def _concat_budget(eval_ctx, parts: list) -> str:
+    """Join ``a ~ b ~ …`` as Jinja2 does, once the parts' total size is known to fit."""
+    if sum(_output_size(part) for part in parts) > MAX_CHARS:
+        raise too_big()
+    return (markup_join if eval_ctx.autoescape else str_join)(parts)
+
+
 def loops_bound(ast: nodes.Template) -> nodes.Template:
-    """Route every loop's iterable through the budget's loop guard (in place; returns ``ast``)."""
+    """Route every loop's iterable through the budget's loop guard, and every ``~`` through a
+    sized join (in place; returns ``ast``)."""
+    for concat in list(ast.find_all(nodes.Concat)):
+        parts = nodes.List(list(concat.nodes), lineno=concat.lineno)
+        guarded = nodes.Filter(parts, CONCAT_GUARD, [], [], None, None, lineno=concat.lineno)
+        concat.nodes = [guarded]
     for loop in ast.find_all(nodes.For):
         body_chars = _text_size(loop.body)
         loop.iter = nodes.Filter(

@@ -38,6 +38,12 @@ HOGS = [
     ("{% macro m() %}{% for a in 'x' * 9000 %}{{ 'y' * 9000 }}{% endfor %}{% endmacro %}{{ m() }}",
      TOO_BIG),
     ("{% for a in 'x' * 9000 %}" + "z" * 100 + "{% endfor %}", TOO_BIG),
+    ("{% set a = 'x' * 9999 %}{{ a" + " ~ a" * 60 + " }}", TOO_BIG),
+    ("{% set a = 'x' * 9999 %}{{ '" + "%s" * 60 + "' % (" + "a, " * 60 + ") }}", TOO_BIG),
+    ("{% set a = 'x' * 9999 %}{{ '" + "{0}" * 60 + "'.format(a) }}", TOO_BIG),
+    ("{% set a = 'x' * 9999 %}{{ '" + "%(a)s" * 60 + "'|format(a=a) }}", TOO_BIG),
+    ("{% set a = 'x' * 9999 %}{{ [" + "a, " * 60 + "]|string }}", TOO_BIG),
+    ("{% set a = 'x' * 9999 %}{{ (name|attr('center'))(5000000) }}", TOO_WIDE),
     ("{{ ((10 ** 100) ** 100) ** 100 }}", sandbox.ERROR_NUMBER_TOO_BIG),
     ("{{ (2 ** 99) ** 99 * (2 ** 99) ** 99 }}", sandbox.ERROR_NUMBER_TOO_BIG),
     ("{{ 9 ** 999999 }}", sandbox.ERROR_NUMBER_TOO_BIG),
@@ -84,6 +90,7 @@ def test_ordinary_templates_stay_within_the_limits():
         "{{ name|replace('Li', 'Lee') }} {{ ['x', 'y']|join(', ') }} {{ 2 ** 64 }}"
         "{% for a in 'x' * 300 %}{% for b in 'y' * 300 %}{% endfor %}{% endfor %}"
         "{{ name|indent(4) }} {{ 'hi'|wordwrap(40, wrapstring='<br>') }}"
+        "{{ name ~ ' in ' ~ city }} {{ '%s/%s' % (name, city) }} {{ '{0} {0}'.format(name) }}"
     )
 
     assert template_check(source) is None

@@ -17,6 +17,7 @@ from rest_framework.exceptions import ParseError
 
 MAX_JSON_DEPTH = 100
 ERROR_TOO_DEEP = _("The JSON is nested more than {limit} levels deep.")
+ERROR_NUL = _("The JSON holds a NUL character (\\u0000), which no field accepts.")
 
 
 class JsonTooDeep(json.JSONDecodeError):
@@ -41,14 +42,34 @@ def json_depth_over(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
     return False
 
 
+def json_has_nul(value: Any) -> bool:
+    """Return True if a key or a string anywhere in ``value`` holds a NUL character (which
+    PostgreSQL's JSON cannot store)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def json_loads(text: str | bytes, **kwargs) -> Any:
-    """Return ``json.loads(text)``; raise JsonTooDeep (a JSONDecodeError) if it nests too deep."""
+    """Return ``json.loads(text)``; raise a JSONDecodeError (a ValueError) if it nests too deep
+    or holds a NUL character."""
     try:
         value = json.loads(text, **kwargs)
     except RecursionError:
         raise JsonTooDeep() from None
     if json_depth_over(value):
         raise JsonTooDeep()
+    if json_has_nul(value):
+        raise json.JSONDecodeError(str(ERROR_NUL), "", 0)
     return value
 
 

@@ -10,7 +10,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from campaigns.inbound import sms_stop_record
-from core.jsonlimits import ERROR_TOO_DEEP, MAX_JSON_DEPTH
+from core.jsonlimits import ERROR_NUL, ERROR_TOO_DEEP, MAX_JSON_DEPTH
 from flows.models import Flow
 from profiles.api.views import EVENT_BATCH_MAX_BYTES
 from profiles.models import ConsentRecord, Event, Profile
@@ -74,6 +74,17 @@ def test_json_nested_thousands_deep_is_a_400_that_writes_nothing(api, url, body)
     assert not Event.objects.exists()
     assert not Flow.objects.exists()
     assert not Profile.objects.exists()
+
+
+def test_a_nul_character_in_a_flow_definition_is_a_400_that_writes_nothing(api):
+    steps = [{"key": "w\u0000", "kind": "wait", "duration": {"days": 1}, "name": "a\u0000"}]
+    body = {"name": "Cart", "slug": "cart", "definition": {"steps": steps}}
+
+    response = api.post("/api/v1/flows/", body, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {"definition": [str(ERROR_NUL)]}
+    assert not Flow.objects.exists()
 
 
 def test_a_rule_nested_deeply_in_the_segment_form_is_a_form_error(client, ops_user):

@@ -2,10 +2,10 @@
 
 PostgreSQL cannot store or compare a string holding NUL, so ``/profiles/?q=%00`` or
 ``/segments/%00/`` would reach the database and fail there with a server error. They are
-answered before the view runs: a path with NUL names nothing (404), a query or urlencoded form
-with one is a 400 (JSON under /api/ and for JSON clients, text elsewhere). A view that reads
-such input itself (a provider's callback, whose retries must not be refused) is marked with
-``nul_allowed``.
+answered before the view runs: a path with NUL names nothing (404), a query or a posted form
+(urlencoded or multipart) with one is a 400 (JSON under /api/ and for JSON clients, text
+elsewhere). A view that reads such input itself (a provider's callback, whose retries must not
+be refused) is marked with ``nul_allowed``.
 """
 
 from django.http import HttpResponse, JsonResponse
@@ -14,13 +14,13 @@ from django.utils.translation import gettext_noop
 
 ERROR_NUL = gettext_noop("The request holds a NUL character (%00), which no field accepts.")
 ERROR_NUL_PATH = gettext_noop("Not found: no address holds a NUL character (%00).")
-_FORM = "application/x-www-form-urlencoded"
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def _fields_with_nul(request) -> list[str]:
     """Return the names of the query's and urlencoded form's fields holding a NUL byte."""
     items = list(request.GET.lists())
-    if request.method == "POST" and request.content_type == _FORM:
+    if request.method == "POST" and request.content_type in _FORMS:
         items += list(request.POST.lists())
     return [
         key.replace("\x00", "") or "detail"
@@ -46,7 +46,7 @@ def _refusal(request, message: str, status: int, fields=("detail",)) -> HttpResp
 
 
 class NulRefusedMiddleware:
-    """Answer 404 to a path with a NUL byte, 400 to a query string or urlencoded form with one."""
+    """Answer 404 to a path with a NUL byte, 400 to a query string or posted form with one."""
 
     def __init__(self, get_response):
         self.get_response = get_response

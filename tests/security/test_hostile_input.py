@@ -3,6 +3,7 @@
 import json
 import smtplib
 import time
+from urllib.parse import urlencode
 
 import pytest
 from django.core.management import call_command
@@ -18,11 +19,13 @@ from profiles.services.consent_optin import ERROR_SEND_FAILED
 from segments.models import Segment
 from segments.rules import RuleError, parse_rule
 from segments.rules.errors import ERROR_OFFSET
+from tests.campaigns.campaign_builders import campaign_make
 from tests.factories import ProfileFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 DEEP = 2_500
+URLENCODED = "application/x-www-form-urlencoded"
 
 
 def _deep_list(depth: int) -> str:
@@ -125,10 +128,16 @@ def test_a_nul_byte_in_a_path_or_query_is_a_clear_4xx(client, ops_user, url):
     assert response.status_code in (400, 404)
 
 
-def test_a_nul_byte_in_a_posted_form_is_a_400(client, campaign_manager):
+@pytest.mark.parametrize("multipart", [False, True])
+def test_a_nul_byte_in_a_posted_form_is_a_400(client, campaign_manager, multipart):
     client.force_login(campaign_manager)
+    url = reverse("campaigns:winner", args=[campaign_make().slug])
+    data = {"variant": "A\x00"}  # looked up in the database as it comes
 
-    response = client.post(reverse("campaigns:create"), {"name": "a\x00b", "channel": "email"})
+    if multipart:
+        response = client.post(url, data)
+    else:
+        response = client.post(url, urlencode(data), content_type=URLENCODED)
 
     assert response.status_code == 400
 

@@ -11,6 +11,7 @@ class CampaignsConfig(AppConfig):
     def ready(self):
         from anymail.signals import tracking
 
+        from campaigns import checks  # noqa: F401 (registers the deploy checks)
         from campaigns.conditions import engagement_condition_register
         from campaigns.privacy import profile_sends_erase, profile_sends_export, tracking_purge
         from campaigns.services.audience import campaign_sends_move

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import CHOSEN_KINDS, Campaign, Channel
 from campaigns.services.content import content_check
+from campaigns.services.sender import from_email_check
 from profiles.services.consent import consent_purposes
 from segments.models import Segment
 
@@ -96,6 +97,13 @@ class CampaignForm(forms.Form):
         for name in ("include_segments", "exclude_segments", "trigger_segment"):
             self.fields[name].queryset = _segments()
 
+    def clean_from_email(self):
+        value = self.cleaned_data.get("from_email", "")
+        error = from_email_check(value)
+        if error:
+            raise ValidationError(error)
+        return value
+
 
 class VariantForm(forms.Form):
     """One variant: a key, a weight and its content, checked with the template sandbox."""
@@ -166,8 +174,16 @@ class BaseVariantFormSet(forms.BaseFormSet):
             raise ValidationError(ERROR_WEIGHTS_EMPTY)
 
 
+MAX_VARIANTS = 26  # A to Z, as the API allows
+# A posted form count is capped at MAX_VARIANTS (Django would build up to 1,000 forms + max).
 VariantFormSet = forms.formset_factory(
-    VariantForm, formset=BaseVariantFormSet, extra=1, can_delete=True
+    VariantForm,
+    formset=BaseVariantFormSet,
+    extra=1,
+    can_delete=True,
+    max_num=MAX_VARIANTS,
+    absolute_max=MAX_VARIANTS,
+    validate_max=True,
 )
 
 

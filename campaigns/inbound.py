@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from core.hostile import nul_allowed
 from core.ratelimits import address_rate_limited
 from core.webhooks import timed_signature_valid
 from profiles.models import ConsentChannel, ConsentPurpose, ConsentSource, ConsentStatus, Profile
@@ -51,6 +52,11 @@ def _is_filler(char: str) -> bool:
     return char.isspace() or unicodedata.category(char)[0] in "PZC"
 
 
+def _storable(text: str) -> str:
+    """Return ``text`` without what no database stores (NUL) and without surrounding blanks."""
+    return text.replace("\x00", "").strip()
+
+
 def sms_stop_record(*, phone: str, text: str) -> int:
     """Withdraw SMS marketing consent for every profile with this number (E.164).
 
@@ -73,7 +79,7 @@ def sms_stop_record(*, phone: str, text: str) -> int:
                     purpose=ConsentPurpose.MARKETING,
                     status=ConsentStatus.WITHDRAWN,
                     source=ConsentSource.SMS_STOP,
-                    evidence=text,
+                    evidence=_storable(text),
                 )
             )
         if entries:
@@ -117,6 +123,7 @@ def _e164(number: str) -> str | None:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+@nul_allowed
 @csrf_exempt
 @login_not_required
 @require_POST

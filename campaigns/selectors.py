@@ -7,6 +7,8 @@ import datetime as dt
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.db.models.functions import TruncHour, TruncMinute
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from campaigns.models import Campaign, CampaignChange, Send, TrackingEvent
 
@@ -69,6 +71,34 @@ def campaign_status_counts(*, campaign: Campaign) -> dict:
     else:
         percent = 100 if campaign.status == Campaign.Status.SENT else 0
     return {"counts": counts, "total": total, "done": done, "percent": percent}
+
+
+# Why a send was stopped (a CampaignChange "halted"; see campaigns.delivery.send).
+ACTION_HALTED = "halted"
+HALTED_REASON = gettext_noop(
+    "Sending was stopped: {failed} of the first {tried} messages could not be made. "
+    "The first error: {error}"
+)
+
+
+def campaign_halt_reason(*, campaign: Campaign) -> str:
+    """Return why a paused campaign was stopped by its sender, or "" (paused by a person, or not
+    paused)."""
+    if campaign.status != Campaign.Status.PAUSED:
+        return ""
+    last = (
+        CampaignChange.objects.filter(
+            campaign=campaign, action__in=(ACTION_HALTED, "paused", "resumed")
+        )
+        .order_by("-at", "-id")
+        .first()
+    )
+    if last is None or last.action != ACTION_HALTED:
+        return ""
+    detail = last.detail or {}
+    return _(HALTED_REASON).format(
+        failed=detail.get("failed", 0), tried=detail.get("tried", 0), error=detail.get("error", "")
+    )
 
 
 def campaign_changes(*, campaign: Campaign, limit: int = 50) -> list[CampaignChange]:

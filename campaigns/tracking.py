@@ -24,10 +24,19 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core import signing
 from django.db import IntegrityError, transaction
-from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
+from django.http import (
+    Http404,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 
 from campaigns.hooks import (
     ENGAGEMENT_KINDS,
@@ -36,6 +45,7 @@ from campaigns.hooks import (
     engagement_notify,
 )
 from campaigns.models import Channel, Send, Suppression, TrackingEvent
+from core.hostile import nul_allowed
 from core.ratelimits import link_rate_limited
 from core.webhooks import timestamp_fresh
 from profiles.models import ConsentPurpose, ConsentSource, ConsentStatus
@@ -361,6 +371,31 @@ def anymail_tracking_received(sender, event, esp_name, **kwargs) -> None:
     )
 
 
+ERROR_MAILGUN_NOT_CONFIGURED = gettext_noop(
+    "Mailgun's events are not accepted: set ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY first."
+)
+
+
+def mailgun_signing_key() -> str:
+    """Return Mailgun's webhook signing key, or "" when it is not configured."""
+    anymail = getattr(settings, "ANYMAIL", None) or {}
+    return anymail.get("MAILGUN_WEBHOOK_SIGNING_KEY") or anymail.get("WEBHOOK_SIGNING_KEY") or ""
+
+
+def _mailgun_tracking():
+    """Return the Mailgun tracking view, refusing every call (403) while its key is unset."""
+    anymail_view = _mailgun_view().as_view()  # also refuses signatures that are not fresh
+
+    @nul_allowed  # anymail reads the body itself; a call it cannot verify is refused there
+    @csrf_exempt
+    def view(request, *args, **kwargs):
+        if not mailgun_signing_key():
+            return JsonResponse({"error": _(ERROR_MAILGUN_NOT_CONFIGURED)}, status=403)
+        return anymail_view(request, *args, **kwargs)
+
+    return view
+
+
 def anymail_webhook_urlpatterns() -> list:
     """Return the provider tracking webhook URLs, open to the provider (no login).
 
@@ -372,7 +407,7 @@ def anymail_webhook_urlpatterns() -> list:
     return [
         path(
             "mailgun/tracking/",
-            login_not_required(_mailgun_view().as_view()),
+            login_not_required(_mailgun_tracking()),
             name="mailgun_tracking_webhook",
         )
     ]

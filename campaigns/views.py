@@ -19,9 +19,10 @@ from campaigns.services.content import (
     ContentError,
     content_check,
     message_render,
-    sample_context,
     sms_segments,
 )
+from campaigns.services.traits import content_warnings
+from campaigns.services.workflow import EDITABLE
 from core.charts import figure_html
 from core.masking import address_masked, contact_visible
 from core.roles import ALL_ROLES, CAMPAIGN_MANAGER, require_role
@@ -80,6 +81,8 @@ def detail(request, slug: str):
             "schedule_form": ScheduleForm(),
             "test_form": TestSendForm(campaign=campaign),
             "can_pick_winner": _can_pick_winner(campaign),
+            "halt_reason": selectors.campaign_halt_reason(campaign=campaign),
+            "warnings": content_warnings(campaign=campaign) if campaign.status in EDITABLE else [],
         },
     )
 
@@ -360,7 +363,7 @@ def preview(request):
             return render(request, "campaigns/_preview.html", context)
     try:
         if profile is None:
-            rendered = CompiledContent(channel=channel, **fields).render(sample_context())
+            rendered = CompiledContent(channel=channel, **fields).sample_render()
         else:
             rendered = message_render(campaign=campaign, variant=variant, profile=profile)
     except ContentError as exc:

@@ -15,8 +15,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
-# This machine's own files (SQLite, file broker and cache, beat schedule, local uploads):
-# each machine or process group may have its own.
+# This machine's own files (SQLite, file broker and cache, beat schedule, local uploads).
 VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -104,6 +103,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "core.middleware.RequestIdMiddleware",
+    "core.hostile.NulRefusedMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "core.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -193,8 +193,7 @@ LOGOUT_REDIRECT_URL = "login"
 SESSION_COOKIE_AGE = env_int("SESSION_HOURS", 12, minimum=1) * 3600
 PRIVILEGED_SESSION_IDLE_MINUTES = env_int("PRIVILEGED_SESSION_IDLE_MINUTES", 30, minimum=1)
 
-# Two-step sign-in (django-otp, TOTP) for superusers and consent admins (core.two_factor); the
-# name authenticator apps show next to the account.
+# Two-step sign-in for superusers and consent admins: the name authenticator apps show.
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Profiling & Ops")
 
 # django-axes: lock an account/IP pair out after repeated failures.
@@ -241,8 +240,7 @@ MEDIA_URL = "media/"
 # machines) or S3-compatible storage when UPLOADS_S3_BUCKET is set; jobs get a key, not a path.
 UPLOADS_ROOT = Path(env.str("UPLOADS_ROOT", default=str(VAR_DIR / "uploads"))).resolve()
 UPLOADS_S3_BUCKET = env.str("UPLOADS_S3_BUCKET", default="")
-# Uploads previewed and never imported are deleted by the sweep after this many hours.
-UPLOADS_MAX_AGE_HOURS = env_int("UPLOADS_MAX_AGE_HOURS", 24, minimum=1)
+UPLOADS_MAX_AGE_HOURS = env_int("UPLOADS_MAX_AGE_HOURS", 24, minimum=1)  # then unimported: swept
 if UPLOADS_S3_BUCKET:
     _s3 = {
         "bucket_name": UPLOADS_S3_BUCKET,
@@ -300,12 +298,10 @@ SMS_PROVIDER_TIMEOUT = env_int("SMS_PROVIDER_TIMEOUT", 10, minimum=1)
 SMS_FILE_PATH = env.str("SMS_FILE_PATH", default=str(VAR_DIR / "sms.jsonl"))
 # Shared with the SMS provider: inbound replies carry it in X-Sms-Secret (or sign with it).
 SMS_INBOUND_SECRET = env.str("SMS_INBOUND_SECRET", default="")
-# Signed calls from outside (X-Sms-Signature, Mailgun's webhooks) are refused when signed more
-# than this many seconds away from now (core.webhooks).
+# Signed calls from outside older than this are refused (core.webhooks).
 WEBHOOK_MAX_AGE_SECONDS = env_int("WEBHOOK_MAX_AGE_SECONDS", 300, minimum=10)
 
-# Profiles: the RFM window in days.
-RFM_WINDOW_DAYS = env_int("RFM_WINDOW_DAYS", 365, minimum=1)
+RFM_WINDOW_DAYS = env_int("RFM_WINDOW_DAYS", 365, minimum=1)  # the RFM window in days
 # How a segment rule's event counts and sums run: "auto" (chosen per rule from the database's
 # estimates, segments.compiler.planning), or forced to "grouped" or "correlated".
 SEGMENT_PLAN = env.str("SEGMENT_PLAN", default="auto").strip().lower()
@@ -492,7 +488,6 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
     },
 }
-# Flows: see README's settings table.
 FLOW_BATCH_SIZE = env_int("FLOW_BATCH_SIZE", 1000, minimum=1)
 FLOW_ADVANCE_TASKS = env_int("FLOW_ADVANCE_TASKS", 4, minimum=1)
 FLOW_TIME_BUDGET_SECONDS = env_int("FLOW_TIME_BUDGET_SECONDS", 60, minimum=1)
@@ -519,6 +514,12 @@ REST_FRAMEWORK = {
     ],
     # The client's address: the last X-Forwarded-For entry behind one proxy, else the peer's.
     "NUM_PROXIES": 1 if BEHIND_PROXY else 0,
+    # JSON nested deeper than core.jsonlimits.MAX_JSON_DEPTH is a 400, not a RecursionError.
+    "DEFAULT_PARSER_CLASSES": [
+        "core.jsonlimits.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,

@@ -11,9 +11,9 @@ from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, permissions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.views import APIView
 
+from core.jsonlimits import JSONParser
 from core.roles import ALL_ROLES, OPS, user_has_role
 
 NO_SLASH = r"[^/]+"

@@ -7,12 +7,28 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Campaign, Variant
 from campaigns.services.content import content_check
+from campaigns.services.sender import from_email_check
 
 ERROR_VARIANT = _("Give each variant a key (A, B …) and a weight of 1 or more.")
 
 
+def _variant_errors(config: Mapping, variant: dict, place: str, *, complete: bool):
+    errors = content_check(
+        channel=config["channel"],
+        subject=str(variant.get("subject") or ""),
+        body_text=str(variant.get("body_text") or ""),
+        body_html=str(variant.get("body_html") or ""),
+        complete=complete,
+    )
+    for field, message in errors.items():
+        yield f"{place}.{field}", str(message)
+
+
 def send_errors(config: Mapping, *, complete: bool) -> Iterator[tuple[str, str]]:
-    """Yield (place, message) for every problem of a send step's variants."""
+    """Yield (place, message) for every problem of a send step's sender and variants."""
+    sender_error = from_email_check(config.get("from_email"))
+    if sender_error:
+        yield "from_email", sender_error
     keys = set()
     for index, variant in enumerate(config.get("variants") or []):
         place = f"variants[{index}]"
@@ -25,15 +41,7 @@ def send_errors(config: Mapping, *, complete: bool) -> Iterator[tuple[str, str]]
         if not isinstance(weight, int) or isinstance(weight, bool) or weight < 1:
             yield f"{place}.weight", ERROR_VARIANT
         keys.add(key)
-        errors = content_check(
-            channel=config["channel"],
-            subject=str(variant.get("subject") or ""),
-            body_text=str(variant.get("body_text") or ""),
-            body_html=str(variant.get("body_html") or ""),
-            complete=complete,
-        )
-        for field, message in errors.items():
-            yield f"{place}.{field}", str(message)
+        yield from _variant_errors(config, variant, place, complete=complete)
 
 
 def campaign_content_errors(campaign: Campaign) -> list[str]:
@@ -45,6 +53,7 @@ def campaign_content_errors(campaign: Campaign) -> list[str]:
             subject=variant.subject,
             body_text=variant.body_text,
             body_html=variant.body_html,
+            check_traits=False,  # checked when it went live; this runs for every batch
         )
         errors += [f"{variant.key}.{field}: {message}" for field, message in problems.items()]
     return errors

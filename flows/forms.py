@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from core.jsonlimits import json_loads
 from flows.describe import POLICY_LABELS, TRIGGER_LABELS
 from flows.triggers_spec import trigger_errors
 
@@ -135,7 +136,7 @@ class TriggerForm(forms.Form):
         if not text:
             return {}
         try:
-            where = json.loads(text)
+            where = json_loads(text)
         except json.JSONDecodeError:
             where = None
         if not isinstance(where, dict):
@@ -279,7 +280,7 @@ class SettingsForm(TriggerForm):
         if not text or not self.data.get("entry_rule_on"):
             return {}
         try:
-            return json.loads(text)
+            return json_loads(text)
         except json.JSONDecodeError as error:
             raise forms.ValidationError(str(ERROR_RULE_JSON).format(error=error)) from None
 

@@ -12,6 +12,7 @@ from django import forms
 from django.utils.dates import WEEKDAYS
 from django.utils.translation import gettext_lazy as _
 
+from core.jsonlimits import json_loads
 from flows.definition import MAX_WEBHOOK_RETRIES, MAX_WEBHOOK_TIMEOUT
 
 ERROR_JSON = _("This is not valid JSON: {error}")
@@ -208,7 +209,7 @@ class BranchForm(StepForm):
 
     def clean_rule(self):
         try:
-            rule = json.loads(self.cleaned_data["rule"])
+            rule = json_loads(self.cleaned_data["rule"])
         except json.JSONDecodeError as error:
             raise forms.ValidationError(str(ERROR_JSON).format(error=error)) from None
         if not isinstance(rule, dict):

@@ -5,6 +5,7 @@ import json
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from core.jsonlimits import json_loads
 from journeys.models import JourneyStage
 from journeys.selectors import FunnelFilters
 from journeys.services import stage_rule_check
@@ -79,7 +80,7 @@ class StageForm(forms.Form):
 
     def clean_rule(self):
         try:
-            rule = json.loads(self.cleaned_data["rule"])
+            rule = json_loads(self.cleaned_data["rule"])
         except json.JSONDecodeError as error:
             raise forms.ValidationError(str(ERROR_RULE_NOT_JSON).format(error=error)) from None
         try:

@@ -5,6 +5,7 @@ import json
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from core.jsonlimits import json_loads
 from profiles.models import Tag, ValueTier
 from segments.models import Segment
 from segments.rules import MAX_NAME, RuleError, parse_rule
@@ -19,7 +20,7 @@ RESERVED_SLUGS = ("new", "preview")  # /segments/new/ and /segments/preview/ are
 def rule_from_text(text: str):
     """Return the JSON value of ``text``; raise ValueError with a message a user can act on."""
     try:
-        return json.loads(text)
+        return json_loads(text)
     except json.JSONDecodeError as error:
         raise ValueError(str(ERROR_RULE_NOT_JSON).format(error=error)) from None
 

@@ -5,7 +5,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from campaigns.models import CHOSEN_KINDS, Campaign, Channel, Variant
-from campaigns.selectors import PROGRESS_STATUSES
+from campaigns.selectors import PROGRESS_STATUSES, campaign_halt_reason
+from campaigns.services.traits import content_warnings
+from core.api_fields import SlugRelated
 from segments.models import Segment
 
 
@@ -44,6 +46,16 @@ class CampaignSerializer(serializers.ModelSerializer):
     winner = serializers.SlugRelatedField(slug_field="key", read_only=True)
     variants = VariantSerializer(many=True, read_only=True)
     counts = serializers.SerializerMethodField()
+    status_reason = serializers.SerializerMethodField(
+        help_text=_("Why sending stopped by itself (paused), else empty")
+    )
+
+    warnings = serializers.SerializerMethodField(
+        help_text=_(
+            "What may fail for this audience, e.g. the share lacking a trait the content reads "
+            "(on one campaign, not in the list)"
+        )
+    )
 
     class Meta:
         model = Campaign
@@ -53,8 +65,17 @@ class CampaignSerializer(serializers.ModelSerializer):
             "send_at", "holdout_percent", "winner_mode", "test_percent", "winner_delay_hours",
             "winner_metric", "winner_fallback", "winner", "winner_decided_at", "from_email",
             "started_at", "finished_at", "created_at", "updated_at", "variants", "counts",
+            "status_reason", "warnings",
         ]  # fmt: skip
         read_only_fields = fields
+
+    def get_warnings(self, campaign) -> list[str]:
+        if not self.context.get("with_warnings"):
+            return []
+        return content_warnings(campaign=campaign)
+
+    def get_status_reason(self, campaign) -> str:
+        return campaign_halt_reason(campaign=campaign)
 
     @extend_schema_field(StatusCountsSerializer)
     def get_counts(self, campaign) -> dict:
@@ -74,13 +95,13 @@ class CampaignWriteSerializer(serializers.Serializer):
     channel = serializers.ChoiceField(choices=Channel.choices)
     purpose = serializers.CharField(max_length=40, required=False)
     kind = serializers.ChoiceField(choices=CHOSEN_KINDS, required=False)
-    include_segments = serializers.SlugRelatedField(
+    include_segments = SlugRelated(
         slug_field="slug", many=True, queryset=Segment.objects.all(), required=False
     )
-    exclude_segments = serializers.SlugRelatedField(
+    exclude_segments = SlugRelated(
         slug_field="slug", many=True, queryset=Segment.objects.all(), required=False
     )
-    trigger_segment = serializers.SlugRelatedField(
+    trigger_segment = SlugRelated(
         slug_field="slug", queryset=Segment.objects.all(), required=False, allow_null=True
     )
     trigger_stage = serializers.CharField(max_length=50, required=False, allow_blank=True)

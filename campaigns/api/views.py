@@ -84,7 +84,11 @@ class CampaignViewSet(SlugLookup, mixins.ListModelMixin, mixins.RetrieveModelMix
 
     def _shown(self, campaign: Campaign, code=status.HTTP_200_OK) -> Response:
         fresh = self.get_queryset().get(pk=campaign.pk)
-        return Response(serializers.CampaignSerializer(fresh).data, status=code)
+        shown = serializers.CampaignSerializer(fresh, context={"with_warnings": True})
+        return Response(shown.data, status=code)
+
+    def retrieve(self, request, slug):
+        return self._shown(self.get_object())
 
     def create(self, request):
         given = serializers.CampaignWriteSerializer(data=request.data)

@@ -17,6 +17,7 @@ from django.urls import NoReverseMatch
 from campaigns.delivery.ledger import Row
 from campaigns.models import Campaign
 from campaigns.services.content import variant_compile
+from campaigns.services.sender import from_email_check
 from campaigns.sms import SmsMessage
 from campaigns.tracking import Tracker, html_track
 from profiles.services.consent_links import ConsentLinker
@@ -81,9 +82,13 @@ class Renderer:
         self.campaign = campaign
         self.links = Links(campaign)
         self.from_email = campaign.from_email or settings.DEFAULT_FROM_EMAIL
+        # A sender saved before it was checked: no message of this campaign can be built.
+        self.sender_error = from_email_check(campaign.from_email) if campaign.from_email else None
         self.tracker = Tracker() if settings.CAMPAIGN_TRACKING else None
 
     def _content(self, row: Row, links: dict[str, str]):
+        if self.sender_error:
+            raise NotRendered(f"{self.sender_error} ({self.from_email})")
         try:
             compiled = variant_compile(campaign=self.campaign, variant=row.variant)
             return compiled.render({**row.context, **links})

@@ -24,9 +24,15 @@ from campaigns.delivery.ledger import BatchLedger, BatchResult, ClaimCursor, Row
 from campaigns.delivery.pacing import Pacer, channel_pacer
 from campaigns.delivery.render import NotRendered, Renderer
 from campaigns.delivery.transports import ERROR_CONNECTION, transport_for
-from campaigns.models import Campaign, Channel, Send
+from campaigns.models import Campaign, CampaignChange, Channel, Send
+from campaigns.selectors import ACTION_HALTED, HALTED_REASON
 
 ERROR_RENDER = "The message could not be rendered: {error}"
+ERROR_HALTED = HALTED_REASON
+# A send none of whose messages went out yet is stopped when most of its first HALT_SAMPLE
+# messages (or all its rows, when fewer) cannot be made: the content or the sender is wrong
+# for this audience, and every other row would fail the same way.
+HALT_SAMPLE = 10
 
 
 class _Prepared:
@@ -66,10 +72,48 @@ def _defer(campaign_id: int, resume_at: datetime.datetime) -> BatchResult:
     return result
 
 
+class _FirstMessages:
+    """Watch the first messages of a send that has sent nothing yet; say when most failed."""
+
+    def __init__(self, campaign: Campaign, size: int):
+        self.campaign = campaign
+        self.active = (
+            campaign.kind != Campaign.Kind.FLOW
+            and not Send.objects.filter(campaign=campaign, status=Send.Status.SENT).exists()
+        )
+        self.sample = min(size, HALT_SAMPLE)
+        self.tried = self.failed = 0
+        self.error = ""
+
+    def note(self, error: str = "") -> None:
+        self.tried += 1
+        if error:
+            self.failed += 1
+            self.error = self.error or error
+
+    def halts(self) -> bool:
+        """Return True (once) when the sample is in and most of it failed: stop the send."""
+        if not self.active or self.tried < self.sample:
+            return False
+        self.active = False
+        if self.failed * 2 <= self.tried:
+            return False
+        detail = {"failed": self.failed, "tried": self.tried, "error": self.error}
+        halted = Campaign.objects.filter(
+            pk=self.campaign.pk, status=Campaign.Status.SENDING
+        ).update(status=Campaign.Status.PAUSED, updated_at=timezone.now())
+        if halted:
+            CampaignChange.objects.create(
+                campaign_id=self.campaign.pk, action=ACTION_HALTED, detail=detail
+            )
+        return True
+
+
 def _rows_send(campaign, rows, book: BatchLedger, transport, pacer: Pacer) -> None:
     """Send the rows in groups of ``book.room()``, recording every outcome."""
     render = Renderer(campaign)
     make = render.sms if campaign.channel == Channel.SMS else render.email
+    first = _FirstMessages(campaign, len(rows))
     start = 0
     while start < len(rows) and not book.stopped:
         group = rows[start : start + book.room()]
@@ -86,8 +130,13 @@ def _rows_send(campaign, rows, book: BatchLedger, transport, pacer: Pacer) -> No
                 messages.append(make(row))
             except NotRendered as exc:
                 book.failed(row, ERROR_RENDER.format(error=exc), permanent=True)
+                first.note(str(exc))
                 continue
+            first.note()
             ready.append(row)
+        if first.halts():
+            book.stopped = True  # the rows not sent go back to the queue (book.release)
+            break
         if not messages:
             continue
         outcomes = transport.send(messages, pacer.wait)

@@ -100,7 +100,10 @@ class EmailTransport:
     def _send(self, email: Email, pace: Callable[[], None]) -> Outcome:
         if self.broken is not None:
             return not_sent(self.broken)
-        data = self._bytes(email) if self.fast else None
+        try:
+            data = self._bytes(email) if self.fast else None
+        except (ValueError, TypeError, UnicodeError) as exc:  # it can never be built: say why
+            return Outcome(f"{type(exc).__name__}: {exc}", permanent=True)
         pace()
         try:
             if data is not None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -20,10 +19,19 @@ from typing import Any
 
 from django.urls import NoReverseMatch
 from django.utils.translation import gettext as _
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
-from jinja2.exceptions import SecurityError, TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from django.utils.translation import gettext_noop
+from jinja2 import TemplateSyntaxError, meta, nodes
+from jinja2.exceptions import SecurityError
 
+from campaigns.services.sandbox import (
+    Environment,
+    LimitExceeded,
+    loops_bound,
+    source_check,
+    template_render,
+    too_deep,
+)
+from campaigns.services.traits import trait_references, trait_samples
 from campaigns.variables import template_variables, variables_load
 from core.fields import PROFILE_FIELDS_BY_NAME, TEMPLATE_FIELDS, TEXT_TYPES
 
@@ -50,14 +58,14 @@ ERROR_UNSAFE = "This template tries to reach something it may not use: {message}
 ERROR_PRIVATE_NAME = "Names starting with an underscore are not allowed: {name}."
 ERROR_NO_INCLUDES = "Templates cannot include, import or extend other templates."
 ERROR_RENDER = "This template cannot be rendered: {message}"
-ERROR_TOO_BIG = "This template would produce a value that is too large."
+ERROR_UNKNOWN_TRAIT = gettext_noop(
+    "No profile has the trait “{name}”. Check its spelling, or give a fallback, e.g. "
+    "{{{{ traits.{name} | default('') }}}}."
+)
 ERROR_EMAIL_SUBJECT = "An email needs a subject."
 ERROR_EMAIL_BODY = "An email needs a text or an HTML body."
 ERROR_SMS_TEXT = "An SMS needs a text."
 ERROR_SMS_HTML = "An SMS has no HTML body; leave it empty."
-
-_MAX_REPEAT = 10_000  # the longest string or list that `*` may produce
-_MAX_POWER = 100  # the largest exponent `**` may use
 
 
 class ContentError(Exception):
@@ -77,79 +85,84 @@ class Rendered:
     html: str
 
 
-class _TooBig(SecurityError):
-    """A `*` or `**` that would build a huge value."""
-
-
-class _Environment(ImmutableSandboxedEnvironment):
-    """The immutable sandbox, with no globals and bounded `*` and `**`."""
-
-    intercepted_binops = frozenset(["*", "**"])
-
-    def __init__(self, *, autoescape: bool):
-        super().__init__(
-            undefined=StrictUndefined,
-            autoescape=autoescape,
-            auto_reload=False,
-            cache_size=0,
-            keep_trailing_newline=True,
-        )
-        # No range, dict, lipsum, cycler, joiner or namespace: only the whitelisted values.
-        self.globals.clear()
-
-    def call_binop(self, context, operator_name: str, left: Any, right: Any) -> Any:
-        if operator_name == "**":
-            if isinstance(right, (int, float)) and abs(right) > _MAX_POWER:
-                raise _TooBig(_(ERROR_TOO_BIG))
-            return operator.pow(left, right)
-        if operator_name == "*":
-            for seq, times in ((left, right), (right, left)):
-                sized = isinstance(seq, (str, list, tuple)) and isinstance(times, int)
-                if sized and len(seq) * times > _MAX_REPEAT:
-                    raise _TooBig(_(ERROR_TOO_BIG))
-            return operator.mul(left, right)
-        return super().call_binop(context, operator_name, left, right)
-
-
-_TEXT_ENV = _Environment(autoescape=False)
-_HTML_ENV = _Environment(autoescape=True)
+_TEXT_ENV = Environment(autoescape=False)
+_HTML_ENV = Environment(autoescape=True)
 
 _FIELDS = ("subject", "body_text", "body_html")
 
 
-def _env_for(field: str) -> _Environment:
+def _env_for(field: str) -> Environment:
     return _HTML_ENV if field == "body_html" else _TEXT_ENV
 
 
 # --- checking at save time ---------------------------------------------------------------------
 
 
-def _static_errors(source: str, env: _Environment) -> tuple[str | None, set[str]]:
-    """Return a syntax/safety error (or None) and the variables a template uses."""
+class _Refused(Exception):
+    """A template that cannot be compiled; the message says why."""
+
+
+def _parse(source: str, env: Environment) -> nodes.Template:
+    """Return the template's tree; raise _Refused if it is malformed, too long or too deep."""
+    error = source_check(source)
+    if error:
+        raise _Refused(error)
     try:
         ast = env.parse(source)
     except TemplateSyntaxError as exc:
-        return _(ERROR_SYNTAX).format(line=exc.lineno, message=exc.message), set()
+        raise _Refused(_(ERROR_SYNTAX).format(line=exc.lineno, message=exc.message)) from exc
+    except (RecursionError, MemoryError) as exc:
+        raise _Refused(too_deep()) from exc
+    error = source_check(source, ast)
+    if error:
+        raise _Refused(error)
+    return ast
+
+
+def _compile(ast: nodes.Template, env: Environment):
+    """Return the template compiled with every loop bounded; raise _Refused if Python cannot."""
+    try:
+        return env.from_string(loops_bound(ast))
+    except TemplateSyntaxError as exc:
+        raise _Refused(_(ERROR_SYNTAX).format(line=exc.lineno, message=exc.message)) from exc
+    except (RecursionError, MemoryError, SyntaxError) as exc:
+        raise _Refused(too_deep()) from exc
+
+
+def _render_error(exc: Exception) -> str:
+    """Return the message for an exception raised while a template ran.
+
+    Anything a template raises is the template's fault (it runs the operator's code on plain
+    values), so every exception becomes a message rather than a server error.
+    """
+    if isinstance(exc, LimitExceeded):
+        return str(exc)
+    if isinstance(exc, SecurityError):
+        return _(ERROR_UNSAFE).format(message=exc)
+    if isinstance(exc, (RecursionError, MemoryError)):
+        return too_deep()
+    return _(ERROR_RENDER).format(message=exc)
+
+
+def _static_errors(source: str, env: Environment) -> tuple[str | None, set[str], Any]:
+    """Return a syntax/safety error (or None), the variables a template uses and its tree."""
+    try:
+        ast = _parse(source, env)
+    except _Refused as exc:
+        return str(exc), set(), None
     if any(True for _name in meta.find_referenced_templates(ast)):
-        return _(ERROR_NO_INCLUDES), set()
+        return _(ERROR_NO_INCLUDES), set(), None
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
         name = node.attr if isinstance(node, nodes.Getattr) else None
         if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
             name = node.arg.value if isinstance(node.arg.value, str) else None
         if name and name.startswith("_"):
-            return _(ERROR_PRIVATE_NAME).format(name=name), set()
-    return None, meta.find_undeclared_variables(ast)
+            return _(ERROR_PRIVATE_NAME).format(name=name), set(), None
+    return None, meta.find_undeclared_variables(ast), ast
 
 
-class _SampleTraits(dict):
-    """Traits for the save-time check: any trait name reads as a sample value."""
-
-    def __missing__(self, key):
-        return "sample"
-
-
-def sample_context() -> dict[str, Any]:
-    """Return a context with a sample value for every whitelisted variable."""
+def sample_context(traits: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Return a context with a sample value for every whitelisted variable (and ``traits``)."""
     return {
         "external_id": "C-0001",
         "name": "Li Wei",
@@ -164,17 +177,48 @@ def sample_context() -> dict[str, Any]:
         "recency_days": 12,
         "frequency": 3,
         "monetary": Decimal("1234.50"),
-        "traits": _SampleTraits(),
+        "traits": dict(traits or {}),
         "unsubscribe_url": "https://example.com/consent/unsubscribe/sample/",
         "preferences_url": "https://example.com/consent/preferences/sample/",
         **{name: variable.sample for name, variable in template_variables().items()},
     }
 
 
-def template_check(source: str, *, field: str = "body_text") -> str | None:
-    """Return the error of one template (syntax, unknown variable, unsafe use), or None."""
+def template_ast(source: str, *, field: str = "body_text") -> nodes.Template:
+    """Return the parsed template; raise ValueError with the message when it does not parse."""
+    try:
+        return _parse(source, _env_for(field))
+    except _Refused as exc:
+        raise ValueError(str(exc)) from exc
+
+
+class _AnyTraits(dict):
+    """Traits where any key reads as a sample value (a check that leaves traits alone)."""
+
+    def __missing__(self, key):
+        return "sample"
+
+
+def _trait_samples(ast: nodes.Template, check_traits: bool) -> tuple[str | None, Mapping]:
+    """Return (the error of a trait no profile has, or None; the traits to render with)."""
+    if not check_traits:
+        return None, _AnyTraits()
+    plain = trait_references(ast)[0]
+    samples = trait_samples(plain) if plain else {}
+    unknown_traits = sorted(plain - set(samples))
+    if unknown_traits:
+        return _(ERROR_UNKNOWN_TRAIT).format(name=unknown_traits[0]), samples
+    return None, samples
+
+
+def template_check(
+    source: str, *, field: str = "body_text", check_traits: bool = True
+) -> str | None:
+    """Return the error of one template (syntax, unknown variable, unsafe use, a limit, a trait
+    no profile has), or None. ``check_traits=False`` skips the traits' look-up (a template
+    checked before, on a hot path)."""
     env = _env_for(field)
-    error, names = _static_errors(source, env)
+    error, names, ast = _static_errors(source, env)
     if error:
         return error
     allowed = allowed_variables()
@@ -183,14 +227,17 @@ def template_check(source: str, *, field: str = "body_text") -> str | None:
         return _(ERROR_UNKNOWN_VARIABLE).format(
             names=", ".join(unknown), allowed=", ".join(sorted(allowed))
         )
+    trait_error, samples = _trait_samples(ast, check_traits)
+    if trait_error:
+        return trait_error
     try:
-        env.from_string(source).render(sample_context())
-    except _TooBig:
-        return _(ERROR_TOO_BIG)
-    except SecurityError as exc:
-        return _(ERROR_UNSAFE).format(message=exc)
-    except (UndefinedError, TemplateError, ArithmeticError, TypeError, ValueError) as exc:
-        return _(ERROR_RENDER).format(message=exc)
+        context = sample_context()
+        context["traits"] = samples
+        template_render(_compile(ast, env), context)
+    except _Refused as exc:
+        return str(exc)
+    except Exception as exc:  # the operator's template failed: see _render_error
+        return _render_error(exc)
     return None
 
 
@@ -214,7 +261,13 @@ def _email_shape_errors(values: dict[str, str], complete: bool) -> dict[str, str
 
 
 def content_check(
-    *, channel: str, subject: str, body_text: str, body_html: str, complete: bool = True
+    *,
+    channel: str,
+    subject: str,
+    body_text: str,
+    body_html: str,
+    complete: bool = True,
+    check_traits: bool = True,
 ) -> dict[str, str]:
     """Return errors by field ("subject", "body_text", "body_html"); empty when all is well.
 
@@ -229,7 +282,7 @@ def content_check(
     for field in fields:
         if field in errors or not values[field]:
             continue
-        error = template_check(values[field], field=field)
+        error = template_check(values[field], field=field, check_traits=check_traits)
         if error:
             errors[field] = error
     return errors
@@ -245,6 +298,7 @@ class CompiledContent:
         self.channel = channel
         self._templates = {}
         names: set[str] = set()
+        traits: set[str] = set()
         parts = {"body_text": body_text}
         if channel != "sms":
             parts.update(subject=subject, body_html=body_html)
@@ -253,15 +307,19 @@ class CompiledContent:
                 continue
             env = _env_for(field)
             try:
-                ast = env.parse(source)
-                self._templates[field] = env.from_string(ast)
-            except TemplateSyntaxError as exc:
-                raise ContentError(
-                    {field: _(ERROR_SYNTAX).format(line=exc.lineno, message=exc.message)}
-                ) from exc
-            names |= meta.find_undeclared_variables(ast)
+                ast = _parse(source, env)
+                names |= meta.find_undeclared_variables(ast)
+                traits.update(*trait_references(ast))
+                self._templates[field] = _compile(ast, env)
+            except _Refused as exc:
+                raise ContentError({field: str(exc)}) from exc
         self.variables = frozenset(names)  # every name the templates read from the context
         self.uses_links = bool(names & set(LINK_FIELDS))
+        self.trait_keys = frozenset(traits)  # the trait keys the templates read
+
+    def sample_render(self) -> Rendered:
+        """Return the message with sample values (and real values of the traits it reads)."""
+        return self.render(sample_context(trait_samples(self.trait_keys)))
 
     def render(self, context: Mapping[str, Any]) -> Rendered:
         """Return the message for one context; raise ContentError when a template fails."""
@@ -272,13 +330,9 @@ class CompiledContent:
                 out[field] = ""
                 continue
             try:
-                out[field] = template.render(context)
-            except _TooBig as exc:
-                raise ContentError({field: _(ERROR_TOO_BIG)}) from exc
-            except SecurityError as exc:
-                raise ContentError({field: _(ERROR_UNSAFE).format(message=exc)}) from exc
-            except (TemplateError, ArithmeticError, TypeError, ValueError) as exc:
-                raise ContentError({field: _(ERROR_RENDER).format(message=exc)}) from exc
+                out[field] = template_render(template, context)
+            except Exception as exc:  # the operator's template failed: see _render_error
+                raise ContentError({field: _render_error(exc)}) from exc
         return Rendered(
             subject=" ".join(out["subject"].split()), text=out["body_text"], html=out["body_html"]
         )

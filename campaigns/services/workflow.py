@@ -29,8 +29,8 @@ from campaigns.services.content import (
     ContentError,
     content_check,
     message_render,
-    sample_context,
 )
+from campaigns.services.sender import from_email_check
 from segments.models import Segment
 
 S = Campaign.Status
@@ -191,6 +191,9 @@ def _check_campaign(
         errors.setdefault("holdout_percent", []).append(_(ERROR_HOLDOUT))
     if not 1 <= (campaign.test_percent or 0) <= 100:
         errors.setdefault("test_percent", []).append(_(ERROR_TEST_SHARE))
+    sender_error = from_email_check(campaign.from_email)
+    if sender_error:
+        errors.setdefault("from_email", []).append(sender_error)
     both = set(include) & set(exclude)
     if both:
         names = ", ".join(Segment.objects.filter(pk__in=both).values_list("name", flat=True))
@@ -485,7 +488,7 @@ def _test_render(campaign: Campaign, variant: Variant, profile):
             body_text=variant.body_text,
             body_html=variant.body_html,
         )
-        return compiled.render(sample_context())
+        return compiled.sample_render()
     except ContentError as exc:
         raise ValidationError(exc.errors) from exc
 

@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.jsonlimits import ERROR_NUL, json_has_nul
 from flows.models import Enrollment, Flow
 from flows.profile import profile_enrollments
 
@@ -36,6 +37,11 @@ class FlowSerializer(serializers.ModelSerializer):
         read_only_fields = ["status", "version", "paused_reason", "created_at"]
         # The service refuses a slug that is taken, with its own message.
         extra_kwargs = {"slug": {"validators": []}}
+
+    def validate_definition(self, value):
+        if json_has_nul(value):
+            raise serializers.ValidationError(ERROR_NUL)
+        return value
 
     def validate_slug(self, value):
         if self.instance is not None and value != self.instance.slug:

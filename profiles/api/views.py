@@ -2,10 +2,11 @@
 
 from django.db.models import F
 from django.http import Http404
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 
 from core.api import (
@@ -153,6 +154,30 @@ class ProfileViewSet(AuditedReads, mixins.ListModelMixin, ApiViewSet):
         return self.update(request, external_id, partial=True)
 
 
+# A batch of MAX_EVENTS_PER_BATCH events of about 4 KiB each, far over Django's general
+# DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB): this endpoint reads its body with this limit instead.
+EVENT_BATCH_MAX_BYTES = serializers.MAX_EVENTS_PER_BATCH * 4096
+ERROR_BATCH_BYTES = _("A batch is at most {limit:,} bytes; send fewer or smaller events.")
+
+
+class BatchTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "batch_too_large"
+
+
+def _batch_body_read(request) -> None:
+    """Read the request's body with the batch's own limit (413 beyond it), so that parsing it
+    does not meet Django's smaller general one."""
+    raw = request._request
+    if hasattr(raw, "_body") or raw._read_started:
+        return
+    length = int(raw.META.get("CONTENT_LENGTH") or 0)
+    body = raw.read(EVENT_BATCH_MAX_BYTES + 1) if length <= EVENT_BATCH_MAX_BYTES else b""
+    if length > EVENT_BATCH_MAX_BYTES or len(body) > EVENT_BATCH_MAX_BYTES:
+        raise BatchTooLarge(str(ERROR_BATCH_BYTES).format(limit=EVENT_BATCH_MAX_BYTES))
+    raw._body = body
+
+
 class EventBatchSchema(AutoSchema):
     """Add the batch's length limits to the request body (drf-spectacular leaves them out)."""
 
@@ -174,6 +199,7 @@ class EventBatchSchema(AutoSchema):
             201: OpenApiResponse(serializers.EventBatchReportSerializer, "Some events stored"),
             200: OpenApiResponse(serializers.EventBatchReportSerializer, "Nothing new stored"),
             400: OpenApiResponse(DetailSerializer, "Not a list of 1 to 10,000 events"),
+            413: OpenApiResponse(DetailSerializer, "A body over 40,960,000 bytes"),
         },
     ),
 )
@@ -187,6 +213,7 @@ class EventViewSet(AuditedReads, mixins.ListModelMixin, ApiViewSet):
     schema = EventBatchSchema()
 
     def create(self, request):
+        _batch_body_read(request)
         rows, refused = serializers.event_batch_rows(request.data)
         report = events_ingest(rows=rows)
         errors = sorted([*refused, *report.errors], key=lambda error: error.line)

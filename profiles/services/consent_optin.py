@@ -1,6 +1,7 @@
 """Double opt-in: email a profile a signed link whose confirmation appends the grant."""
 
 import logging
+import smtplib
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -16,6 +17,9 @@ from profiles.services.consent_links import opt_in_confirm_url
 
 logger = logging.getLogger(__name__)
 
+ERROR_SEND_FAILED = _(
+    "The confirmation email could not be sent (the mail server did not take it); try again later."
+)
 ERROR_NO_EMAIL = _("This profile has no email address: a confirmation email cannot be sent.")
 ERROR_UNKNOWN_CHANNEL = _("Unknown channel “%(value)s”: use one of %(choices)s.")
 ERROR_UNKNOWN_PURPOSE = _("Unknown purpose “%(value)s”: use one of %(choices)s.")
@@ -51,7 +55,11 @@ def consent_opt_in_send(
         }
         subject = gettext("Please confirm your subscription")
         body = render_to_string("email/consent_opt_in.txt", context)
-    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [profile.email])
+    try:
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [profile.email])
+    except (OSError, smtplib.SMTPException) as exc:  # the server is down or refused it
+        logger.warning("The double opt-in email to profile %s was not sent: %s", profile.pk, exc)
+        raise ValidationError(ERROR_SEND_FAILED) from exc
     logger.info(
         "Sent a double opt-in request to profile %s for %s/%s (asked by %s)",
         profile.pk,

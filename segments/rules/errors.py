@@ -21,6 +21,7 @@ MIN_YEAR, MAX_YEAR = 1000, 9000  # dates far enough from the calendar's ends to 
 
 TRAITS_PREFIX = "traits."
 
+ERROR_OFFSET = _("A time zone offset is at most ±15:59, e.g. 2025-03-01T09:30:00+08:00.")
 ERROR_EXPECTED_CONDITION = _("Expected a condition (a JSON object).")
 ERROR_NO_KIND = _("Unknown condition: use one of the keys {kinds}.")
 ERROR_MANY_KINDS = _("A condition has exactly one of the keys {kinds}; this one has {found}.")

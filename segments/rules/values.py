@@ -24,6 +24,7 @@ from segments.rules.errors import (
     ERROR_EXPECTED_SCALAR,
     ERROR_EXPECTED_TEXT,
     ERROR_EXPECTED_WHOLE,
+    ERROR_OFFSET,
     ERROR_TEXT_EMPTY,
     ERROR_TEXT_INVALID,
     ERROR_TEXT_OP,
@@ -43,6 +44,9 @@ class _Bad(Exception):
 
     def __init__(self, message: Any):
         self.message = message
+
+
+MAX_OFFSET = datetime.timedelta(hours=15, minutes=59)  # the largest offset PostgreSQL reads
 
 
 def _text(raw: Any, *, limit: int = MAX_TEXT) -> str:
@@ -117,6 +121,9 @@ def _date_or_datetime(raw: Any) -> datetime.date | datetime.datetime:
         raise bad from None
     if value is None or not _in_years(value):
         raise bad
+    offset = value.utcoffset()
+    if offset is not None and abs(offset) > MAX_OFFSET:  # what PostgreSQL stores
+        raise _Bad(ERROR_OFFSET)
     return value
 
 

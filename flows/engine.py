@@ -96,6 +96,7 @@ class Batch:
     versions: dict[int, Version] = field(default_factory=dict)
     runs: dict[sql.RunValues, list[int]] = field(default_factory=lambda: defaultdict(list))
     runs_count: int = 0
+    queued: int = 0  # messages added to send ledgers
     after_commit: dict[str, object] = field(default_factory=dict)  # deduplicated by key
     paused: dict[int, str] = field(default_factory=dict)  # flow id → why
 
@@ -235,12 +236,14 @@ class AdvanceResult:
     moved: int = 0
     runs: int = 0
     exited: int = 0
+    queued: int = 0
 
     def add(self, other: "AdvanceResult") -> None:
         self.claimed += other.claimed
         self.moved += other.moved
         self.runs += other.runs
         self.exited += other.exited
+        self.queued += other.queued
 
 
 def enrollments_advance(
@@ -273,6 +276,6 @@ def enrollments_advance(
             flow_pause_in_batch(flow_id=flow_id, reason=reason)
         for function in batch.after_commit.values():
             transaction.on_commit(function)
-    result.runs = batch.runs_count
+    result.runs, result.queued = batch.runs_count, batch.queued
     result.moved = result.claimed - result.exited
     return result

@@ -1,7 +1,7 @@
 """Benchmark flows on real Celery workers: an event's way to the SMTP server, and N enrollments
 waking at once next to a one-off campaign to the same profiles."""
 
-import argparse
+import contextlib
 import json
 import os
 import signal
@@ -76,7 +76,9 @@ class Command(BaseCommand):
         )
         parser.add_argument("--only", choices=["latency", "throughput"])
         parser.add_argument("--timeout", type=float, default=3600, help="give up after (s)")
-        parser.add_argument("--keep", action="store_true", help=argparse.SUPPRESS)
+        parser.add_argument(
+            "--keep", action="store_true", help="keep the rows and the workers' logs (to look into)"
+        )
 
     def handle(self, *args, only, timeout, keep, **options):
         profiles, events, workers = options["profiles"], options["events"], options["workers"]
@@ -96,7 +98,7 @@ class Command(BaseCommand):
         figures = {"database": stack[0], "broker": stack[1], "cpus": os.cpu_count()}
         self.timeout = timeout
         bench_clean()
-        with tempfile.TemporaryDirectory(prefix="bench-flows-") as folder, through_broker():
+        with _folder(keep) as folder, through_broker():
             try:
                 if "latency" in parts:
                     figures["latency"] = self._latency(Path(folder), events, event_rate, stack)
@@ -282,6 +284,18 @@ def _describe(run: dict) -> str:
         f"{run['first_message_after_s']}s; workers' CPU {run['workers_cpu_us_per_msg']} µs a "
         f"message; machine busy {run['cpu_busy']:.0%})"
     )
+
+
+@contextlib.contextmanager
+def _folder(keep: bool):
+    """Yield a temporary folder for the sink's and workers' files, left in place if ``keep``."""
+    if not keep:
+        with tempfile.TemporaryDirectory(prefix="bench-flows-") as folder:
+            yield folder
+        return
+    folder = tempfile.mkdtemp(prefix="bench-flows-")
+    yield folder
+    print(f"the workers' logs are in {folder}")
 
 
 def _rate(runs) -> float:

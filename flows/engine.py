@@ -14,6 +14,7 @@ the campaigns' delivery (``campaign_send_task``), which has its own exactly-once
 """
 
 import datetime
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -46,6 +47,7 @@ class Item:
     wake_at: datetime.datetime | None = None
     finished_at: datetime.datetime | None = None
     exit_reason: str = ""
+    moved: bool = False  # came onto its step in this batch (so it has no run of it yet)
 
 
 @dataclass(frozen=True)
@@ -83,11 +85,18 @@ class Version:
 
 @dataclass
 class Batch:
-    """What one batch collects: its clock, the versions it read, rows to write, work for after."""
+    """What one batch collects: its clock, the versions it read, rows to write, work for after.
+
+    Step runs are kept as enrollment ids grouped by their equal values, and written by one
+    statement per group (``sql.step_runs_insert``): a step's runs in a batch share all but the
+    enrollment.
+    """
 
     now: datetime.datetime
     versions: dict[int, Version] = field(default_factory=dict)
-    runs: list[StepRun] = field(default_factory=list)
+    runs: dict[sql.RunValues, list[int]] = field(default_factory=lambda: defaultdict(list))
+    runs_count: int = 0
+    queued: int = 0  # messages added to send ledgers
     after_commit: dict[str, object] = field(default_factory=dict)  # deduplicated by key
     paused: dict[int, str] = field(default_factory=dict)  # flow id → why
 
@@ -99,17 +108,15 @@ class Batch:
     def run(
         self, item: Item, step: Step, *, outcome: str = "", status=StepRun.Status.DONE, detail=None
     ):
-        self.runs.append(
-            StepRun(
-                enrollment_id=item.pk,
-                flow_id=item.flow_id,
-                step_key=step.key,
-                status=status,
-                outcome=outcome or "",
-                detail=detail or {},
-                at=self.now,
-            )
+        values = sql.RunValues(
+            flow_id=item.flow_id,
+            step_key=step.key,
+            status=status,
+            outcome=outcome or "",
+            detail=json.dumps(detail or {}, sort_keys=True),
         )
+        self.runs[values].append(item.pk)
+        self.runs_count += 1
 
     def later(self, key: str, function) -> None:
         self.after_commit.setdefault(key, function)
@@ -130,23 +137,6 @@ def version_load(version_id: int) -> Version:
     )
 
 
-def _items_load(ids: list[int]) -> list[Item]:
-    fields = (
-        "pk",
-        "profile_id",
-        "flow_id",
-        "version_id",
-        "entry",
-        "step_key",
-        "step_since",
-        "entered_at",
-    )
-    return [
-        Item(*row)
-        for row in Enrollment.objects.filter(pk__in=ids).order_by("pk").values_list(*fields)
-    ]
-
-
 def _apply(batch: Batch, item: Item, version: Version, step: Step, move: Move) -> bool:
     """Apply ``move`` to ``item``; return True when the item goes on to another step now."""
     if move.kind == "wait":
@@ -162,7 +152,7 @@ def _apply(batch: Batch, item: Item, version: Version, step: Step, move: Move) -
     if following is None:
         _finish(item, batch.now, Enrollment.Status.COMPLETED, "")
         return False
-    item.step_key, item.step_since = following, batch.now
+    item.step_key, item.step_since, item.moved = following, batch.now, True
     return True
 
 
@@ -182,6 +172,19 @@ def _replayed(runs: dict[int, StepRun], items: list[Item]) -> tuple[list[Item], 
     return fresh, moves
 
 
+def _runs_existing(step_key: str, enrollment_ids: list[int]) -> dict[int, StepRun]:
+    """Return the runs of this step these enrollments already have, by enrollment.
+
+    Only enrollments that stood on the step when claimed can have one (a webhook's pending
+    call, a step recorded but not moved past): one that came onto it in this batch cannot, as
+    a flow is a tree and never leads back to a step.
+    """
+    if not enrollment_ids:
+        return {}
+    runs = sql.step_runs_of(step_key=step_key, enrollment_ids=enrollment_ids)
+    return {run.enrollment_id: run for run in runs}
+
+
 def _round(batch: Batch, items: list[Item]) -> list[Item]:
     """Run every item's current step once; return the items that moved on to another step."""
     from flows.steps import HANDLERS
@@ -197,10 +200,7 @@ def _round(batch: Batch, items: list[Item]) -> list[Item]:
             for item in group:
                 _finish(item, batch.now, Enrollment.Status.COMPLETED, "unknown_step")
             continue
-        existing = {
-            run.enrollment_id: run
-            for run in StepRun.objects.filter(enrollment_id__in=[i.pk for i in group], step_key=key)
-        }
+        existing = _runs_existing(key, [item.pk for item in group if not item.moved])
         fresh, moves = _replayed(existing, group)
         if fresh:
             moves.update(HANDLERS[step.kind](batch, version, step, fresh, existing))
@@ -216,20 +216,18 @@ def _round(batch: Batch, items: list[Item]) -> list[Item]:
 
 def _write(items: list[Item]) -> None:
     """Write each enrollment's new place: one UPDATE per set of equal values."""
-    groups: dict[tuple, list[int]] = defaultdict(list)
+    groups: dict[sql.Place, list[int]] = defaultdict(list)
     for item in items:
-        values = (
-            item.status,
-            item.step_key,
-            item.step_since,
-            item.wake_at,
-            item.finished_at,
-            item.exit_reason,
+        place = sql.Place(
+            status=item.status,
+            step_key=item.step_key,
+            step_since=item.step_since,
+            wake_at=item.wake_at,
+            finished_at=item.finished_at,
+            exit_reason=item.exit_reason,
         )
-        groups[values].append(item.pk)
-    names = ("status", "step_key", "step_since", "wake_at", "finished_at", "exit_reason")
-    for values, pks in groups.items():
-        Enrollment.objects.filter(pk__in=pks).update(**dict(zip(names, values, strict=True)))
+        groups[place].append(item.pk)
+    sql.enrollments_place(groups=groups)
 
 
 @dataclass
@@ -238,12 +236,14 @@ class AdvanceResult:
     moved: int = 0
     runs: int = 0
     exited: int = 0
+    queued: int = 0
 
     def add(self, other: "AdvanceResult") -> None:
         self.claimed += other.claimed
         self.moved += other.moved
         self.runs += other.runs
         self.exited += other.exited
+        self.queued += other.queued
 
 
 def enrollments_advance(
@@ -256,10 +256,10 @@ def enrollments_advance(
     batch = Batch(now=now or timezone.now())
     result = AdvanceResult()
     with transaction.atomic():
-        ids = sql.enrollments_claim(now=batch.now, limit=limit or settings.FLOW_BATCH_SIZE)
-        if not ids:
+        rows = sql.enrollments_claim(now=batch.now, limit=limit or settings.FLOW_BATCH_SIZE)
+        if not rows:
             return result
-        items = _items_load(ids)
+        items = [Item(*row) for row in rows]
         result.claimed = len(items)
         exited = exits_apply(batch, items)
         result.exited = len(exited)
@@ -270,12 +270,12 @@ def enrollments_advance(
             moving = _round(batch, moving)
         for item in moving:  # a chain longer than a batch goes on in the next one
             item.wake_at = batch.now
-        StepRun.objects.bulk_create(batch.runs, batch_size=1000)
+        sql.step_runs_insert(runs=batch.runs, at=batch.now)
         _write([item for item in items if item.pk not in exited])
         for flow_id, reason in batch.paused.items():
             flow_pause_in_batch(flow_id=flow_id, reason=reason)
         for function in batch.after_commit.values():
             transaction.on_commit(function)
-    result.runs = len(batch.runs)
+    result.runs, result.queued = batch.runs_count, batch.queued
     result.moved = result.claimed - result.exited
     return result

@@ -41,6 +41,7 @@ def send_step(batch: Batch, version: Version, step, items: list[Item], existing)
     split = campaign_split(campaign=campaign)
     for entry, profile_ids in by_entry.items():
         campaign_sends_add(campaign=campaign, profile_ids=profile_ids, split=split, entry=entry)
+    batch.queued += len(items)
     for item in items:
         batch.run(item, step, detail={"campaign": campaign.slug})
     batch.later(f"send:{campaign.pk}", lambda: campaign_send_task.delay(campaign.pk))

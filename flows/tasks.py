@@ -11,12 +11,21 @@ from flows.models import Enrollment, Flow
 
 
 def advance_due() -> dict:
-    """Advance due enrollments batch by batch until none is due or the time budget is spent."""
+    """Advance due enrollments batch by batch until none is due or the time budget is spent.
+
+    Once the batches have queued many messages, the send ledger's statistics are refreshed
+    (once a task), as a campaign start does for its audience: the senders' claims of those rows
+    then plan well at once, without waiting for autovacuum.
+    """
+    from campaigns.services.audience import ledger_statistics_refresh
+
     deadline = time.monotonic() + settings.FLOW_TIME_BUDGET_SECONDS
-    total = AdvanceResult()
+    total, refreshed = AdvanceResult(), False
     while time.monotonic() < deadline:
         result = enrollments_advance()
         total.add(result)
+        if total.queued and not refreshed:
+            refreshed = ledger_statistics_refresh(added=total.queued)
         if not result.claimed:
             break
     return total.__dict__

@@ -7,9 +7,10 @@ subprocess, for Celery worker processes and benchmarks::
         [--delay 0.01]
 
 prints ``READY <port>`` once it listens, then appends one JSON line per message to FILE (flushed
-every 0.1 s, never fsynced), or with ``--count-only`` parses nothing and keeps the number of
-messages received in FILE (rewritten every 0.1 s). ``--delay`` holds each message that long
-before accepting it, so a test can kill a sender mid-batch. SIGTERM or SIGINT stops it cleanly.
+every 0.1 s, never fsynced; ``at`` is when it was taken, in seconds since the epoch), or with
+``--count-only`` parses nothing and keeps the number of messages received in FILE (rewritten
+every 0.1 s). ``--delay`` holds each message that long before accepting it, so a test can kill a
+sender mid-batch. SIGTERM or SIGINT stops it cleanly.
 """
 
 import argparse
@@ -40,12 +41,14 @@ SERVER_NAME = "sink.test"
 
 
 class ReceivedMessage:
-    """One message as the server took it: the envelope and the raw data, parsed on first use."""
+    """One message as the server took it: the envelope, the raw data (parsed on first use) and
+    when it was taken (``at``, seconds since the epoch)."""
 
-    def __init__(self, mail_from: str, rcpt_tos: list[str], data: bytes):
+    def __init__(self, mail_from: str, rcpt_tos: list[str], data: bytes, at: float | None = None):
         self.mail_from = mail_from
         self.rcpt_tos = list(rcpt_tos)
         self.data = data
+        self.at = time.time() if at is None else at
 
     def __repr__(self):
         return f"<ReceivedMessage to {self.rcpt_tos} {self.message_id}>"
@@ -82,12 +85,14 @@ class ReceivedMessage:
 
     def to_json(self) -> str:
         data = self.data.decode("latin-1")  # lossless for any bytes
-        return json.dumps({"mail_from": self.mail_from, "rcpt_tos": self.rcpt_tos, "data": data})
+        fields = {"mail_from": self.mail_from, "rcpt_tos": self.rcpt_tos, "at": self.at}
+        return json.dumps({**fields, "data": data})
 
     @classmethod
     def from_json(cls, line: str) -> "ReceivedMessage":
         fields = json.loads(line)
-        return cls(fields["mail_from"], fields["rcpt_tos"], fields["data"].encode("latin-1"))
+        data = fields["data"].encode("latin-1")
+        return cls(fields["mail_from"], fields["rcpt_tos"], data, fields.get("at"))
 
 
 def read_messages(path: str | Path) -> list[ReceivedMessage]:

@@ -28,7 +28,7 @@ from segments.models import SegmentMembership, SegmentTransition
 
 BUCKETS = 10_000
 CHUNK_SIZE = 5_000
-# From how many frozen ledger rows a start refreshes the ledger's planner statistics.
+# From how many ledger rows queued at once the ledger's planner statistics are refreshed.
 ANALYZE_FROM = 10_000
 
 ERROR_NO_VARIANTS = _("Campaign “%(name)s” has no variant to send; add one before it starts.")
@@ -170,11 +170,22 @@ def campaign_start(*, campaign_id: int, now: datetime.datetime | None = None) ->
         CampaignChange.objects.create(
             campaign=campaign, action="started", detail={"at": now.isoformat(), "ledger": size}
         )
-    if size >= ANALYZE_FROM and connection.vendor == "postgresql":
-        # A large audience just frozen is unknown to PostgreSQL's statistics until autovacuum
-        # comes by: without them the first batches' claims and guards scan the whole ledger.
-        ledger_analyze()
+    ledger_statistics_refresh(added=size)
     return campaign
+
+
+def ledger_statistics_refresh(*, added: int) -> bool:
+    """Refresh the send ledger's planner statistics after ``added`` rows were queued at once
+    (a frozen audience, a flow's send step for many enrollments); return whether it did.
+
+    On PostgreSQL, from ANALYZE_FROM rows: rows just added are unknown to its statistics until
+    autovacuum comes by, and without them the first batches' claims of those rows plan as if
+    there were none (tens of milliseconds a batch instead of one or two at 30,000 rows).
+    """
+    if added < ANALYZE_FROM or connection.vendor != "postgresql":
+        return False
+    ledger_analyze()
+    return True
 
 
 def _transitions_max(campaign: Campaign) -> int:

@@ -62,6 +62,22 @@ def test_a_large_audience_refreshes_the_ledger_statistics_once_frozen(monkeypatc
     ]
 
 
+def test_the_ledger_statistics_are_refreshed_from_many_rows_queued_at_once_on_postgresql(
+    monkeypatch,
+):
+    monkeypatch.setattr(audience, "ANALYZE_FROM", 3)
+
+    with CaptureQueriesContext(connection) as few:
+        assert not audience.ledger_statistics_refresh(added=2)
+    with CaptureQueriesContext(connection) as many:
+        refreshed = audience.ledger_statistics_refresh(added=3)
+
+    assert not few.captured_queries
+    assert refreshed == (connection.vendor == "postgresql")
+    analyzed = [q["sql"] for q in many.captured_queries if q["sql"].startswith("ANALYZE")]
+    assert analyzed == (['ANALYZE "campaigns_send"'] if refreshed else [])
+
+
 def test_the_holdout_gets_no_variant_and_the_rest_is_queued():
     profiles = profiles_make(200, consent=False)
     campaign = campaign_ready(include=[segment_with(profiles)], holdout_percent=20)

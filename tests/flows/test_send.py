@@ -174,3 +174,25 @@ def test_a_branch_asks_whether_the_message_of_an_earlier_step_was_opened():
     )
     assert outcomes == {reader.pk: "yes", other.pk: "no"}
     assert list(ProfileTag.objects.values_list("profile_id", flat=True)) == [reader.pk]
+
+
+def test_an_advance_that_queues_many_messages_refreshes_the_ledger_statistics_once(
+    monkeypatch, settings
+):
+    from campaigns.services import audience
+
+    settings.FLOW_BATCH_SIZE = 2
+    refreshed = []
+
+    def refresh(*, added):
+        refreshed.append(added)
+        return added >= 2  # done once two messages are queued
+
+    monkeypatch.setattr(audience, "ledger_statistics_refresh", refresh)
+    flow = live_flow([email_step("mail")])
+    profiles = [ProfileFactory() for _ in range(5)]
+
+    flow_enroll(flow=flow, profile_ids=[p.pk for p in profiles])  # eager: advanced at once
+
+    assert Send.objects.count() == 5
+    assert refreshed == [2]  # after the first batch of two; not again in this task

@@ -17,12 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import pgtrigger
 from auditlog.context import disable_auditlog
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, transaction
+from django.db import connection
 from django.urls import get_resolver
 from django.utils import timezone
 
@@ -31,25 +30,25 @@ from campaigns.models import Campaign, Send, Variant
 from campaigns.services.audience import campaign_start
 from campaigns.services.content import message_render
 from profiles.models import ConsentRecord, ConsentState, Profile
-from profiles.services.consent import ConsentEntry, consent_record_many
 from profiles.services.consent_links import consent_preferences_url, consent_unsubscribe_url
 from segments.models import Segment, SegmentMembership
-from tools.management.commands._bench_send_support import (
+from tools.bench import (
+    CHUNK,
+    FROM_EMAIL,
     ROOT,
     CpuMeter,
     Sink,
     cpu_seconds,
     database_cpu_seconds,
     database_url,
-    frames,
-    split,
+    recipients_create,
+    recipients_remove,
     vacuum,
+    variant_content,
 )
+from tools.management.commands._bench_send_support import frames, split
 
 PREFIX = "bench-send-"
-CHUNK = 5_000
-FROM_EMAIL = "Bench <bench@shop.example>"
-CITIES = ["上海", "北京", "广州", "深圳", "杭州"]
 
 
 class Command(BaseCommand):
@@ -227,33 +226,12 @@ class Command(BaseCommand):
         segment = Segment.objects.create(
             name="bench_send audience", slug=f"{PREFIX}audience", kind=Segment.Kind.STATIC
         )
+        ids = recipients_create(prefix=PREFIX, count=count, say=self.say)
         for start in range(0, count, CHUNK):
-            profiles = Profile.objects.bulk_create(
-                Profile(
-                    external_id=f"{PREFIX}{i:08d}",
-                    email=f"bench{i}@example.com",
-                    name=f"用户{i}",
-                    city=CITIES[i % len(CITIES)],
-                    signup_at=timezone.now(),
-                )
-                for i in range(start, min(start + CHUNK, count))
-            )
-            consent_record_many(
-                entries=[
-                    ConsentEntry(
-                        profile_id=p.pk,
-                        channel="email",
-                        purpose="marketing",
-                        status="granted",
-                        source="import",
-                    )
-                    for p in profiles
-                ]
-            )
+            chunk = ids[start : start + CHUNK]
             SegmentMembership.objects.bulk_create(
-                SegmentMembership(segment=segment, profile=p) for p in profiles
+                SegmentMembership(segment=segment, profile_id=pk) for pk in chunk
             )
-            self.say(f"  recipients: {start + len(profiles):,}")
         self.say(f"{count:,} recipients with consent in {time.perf_counter() - started:.1f}s")
         # Tables filled a moment ago have no statistics yet, and the planner then reads every
         # granted consent to check a batch's (55 ms instead of 0.4 ms a batch at 40,000).
@@ -272,21 +250,7 @@ class Command(BaseCommand):
         )
         campaign.include_segments.add(segment)
         for key in "AB":
-            Variant.objects.create(
-                campaign=campaign,
-                key=key,
-                weight=50,
-                subject=f"{key}: {{{{ name }}}}, spring offers in {{{{ city }}}}",
-                body_text=(
-                    f"{key}: Hello {{{{ name }}}},\n\nOur spring offers for {{{{ city }}}} are "
-                    "here.\n\nUnsubscribe: {{ unsubscribe_url }}\n"
-                ),
-                body_html=(
-                    f"<p>{key}: Hello {{{{ name }}}},</p><p>Our spring offers for "
-                    "{{ city }} are here.</p><p><a href='{{ unsubscribe_url }}'>Unsubscribe"
-                    "</a></p>"
-                ),
-            )
+            Variant.objects.create(campaign=campaign, key=key, weight=50, **variant_content(key))
         return campaign
 
     def _clean(self) -> None:
@@ -296,19 +260,9 @@ class Command(BaseCommand):
             Send.objects.filter(campaign__in=campaigns).delete()
             campaigns.delete()
             Segment.objects.filter(slug__startswith=PREFIX).delete()
-            profiles = Profile.objects.filter(external_id__startswith=PREFIX)
-            if not profiles.exists():
-                return
+        if Profile.objects.filter(external_id__startswith=PREFIX).exists():
             self.say("removing the benchmark's rows …")
-            # The consent ledger refuses deletes through the ORM and, on PostgreSQL, in the
-            # database; these rows are the benchmark's own.
-            sql, params = profiles.values("pk").query.sql_with_params()
-            ignored = pgtrigger.ignore("profiles.ConsentRecord:consent_ledger_no_delete")
-            with transaction.atomic(), ignored, connection.cursor() as cursor:
-                for model in (ConsentState, ConsentRecord):
-                    table = connection.ops.quote_name(model._meta.db_table)
-                    cursor.execute(f"DELETE FROM {table} WHERE profile_id IN ({sql})", params)
-                profiles.delete()
+            recipients_remove(prefix=PREFIX)
 
     # --- the baseline: the same messages, rendered beforehand, over one smtplib connection ----
 

@@ -144,14 +144,15 @@ class EventPoster:
     whole request path in this process; ``accepted``: each recipient's time of the 201."""
 
     def __init__(self, *, prefix: str):
-        from rest_framework.authtoken.models import Token
         from rest_framework.test import APIClient
+
+        from core.tokens import api_token_create
 
         user = get_user_model().objects.create_user(username=f"{PREFIX}api")
         user.groups.add(Group.objects.get_or_create(name=OPS)[0])
         host = next((h.lstrip(".") for h in settings.ALLOWED_HOSTS if h != "*"), "localhost")
         self.client = APIClient(HTTP_HOST=host or "localhost")
-        self.client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+        self.client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(user=user)[1]}")
         self.prefix = prefix
         self.accepted: dict[str, float] = {}
 

@@ -9,10 +9,10 @@ import pytest
 import requests
 from django.contrib.auth.models import Group
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from campaigns import sms
 from core import roles
+from core.tokens import api_token_create
 from flows.engine import enrollments_advance
 from flows.models import Enrollment, Flow
 from profiles.models import ProfileTag
@@ -63,7 +63,7 @@ def people(transactional_db, settings):
         )
     manager = UserFactory(username="browser-flows", roles=[roles.CAMPAIGN_MANAGER])
     ops = UserFactory(username="browser-ops", roles=[roles.OPS])
-    return manager, Token.objects.create(user=ops).key
+    return manager, api_token_create(user=ops)[1]
 
 
 def _events_post(base_url: str, token: str, events: list[dict]) -> None:

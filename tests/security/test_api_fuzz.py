@@ -17,9 +17,9 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, transaction
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 
+from core.tokens import api_token_create
 from flows.services import flow_create
 from profiles.models import Profile
 from segments.models import Segment
@@ -55,7 +55,7 @@ def token(db):
     Segment.objects.create(name="Buyers", slug="buyers", kind=Segment.Kind.STATIC)
     campaign_make(slug="spring")
     flow_create(name="Cart", slug="cart", definition=definition([email_step("mail")]))
-    return Token.objects.create(user=user).key
+    return api_token_create(user=user)[1]
 
 
 @pytest.fixture(autouse=True)

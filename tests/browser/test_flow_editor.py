@@ -104,7 +104,7 @@ def _build(page, *, sms: bool) -> None:
     page.fill("#id_name", "购物车挽回")
     page.fill("#id_slug", "cart-rescue")
     page.select_option("#id_trigger_type", "event")
-    assert page.is_hidden("#id_segment")  # only the event trigger's fields are shown
+    page.wait_for_selector("#id_segment", state="hidden")  # only the event trigger's fields show
     page.fill("#id_event", "add_to_cart")
     page.click("[data-testid=create-flow]")
     page.wait_for_selector("[data-testid=flow-editor]")

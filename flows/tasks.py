@@ -13,6 +13,11 @@ from flows.models import Enrollment, Flow
 def advance_due() -> dict:
     """Advance due enrollments batch by batch until none is due or the time budget is spent.
 
+    A task that spends its budget with enrollments still due hands over to a new advance task,
+    queued behind what the batches queued (the sends): a worker alternates between moving
+    enrollments and sending their messages, so the first messages leave while the rest of a
+    large wake-up is still being moved, and no task holds a worker for long.
+
     Once the batches have queued many messages, the send ledger's statistics are refreshed
     (once a task), as a campaign start does for its audience: the senders' claims of those rows
     then plan well at once, without waiting for autovacuum.
@@ -28,6 +33,8 @@ def advance_due() -> dict:
             refreshed = ledger_statistics_refresh(added=total.queued)
         if not result.claimed:
             break
+    else:
+        flows_advance_task.delay()  # the budget is spent and some may still be due
     return total.__dict__
 
 

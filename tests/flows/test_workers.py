@@ -136,12 +136,14 @@ def received(sink) -> tuple[Counter, list]:
 def test_two_workers_racing_on_the_same_due_enrollments_run_each_step_once_and_send_once(
     smtp_sink_process, campaign_worker
 ):
-    # Given: 2,000 enrollments due at a send step; two workers taking batches of 10.
+    # Given: 2,000 enrollments due at a send step; two workers taking batches of 10, each task
+    # handing over to a new one after a second (so both workers keep taking advance tasks).
     count = 2000
     flow = due_at_the_send_step(count)
     campaign_id = FlowMessage.objects.get(version__flow=flow).campaign_id
     sink = smtp_sink_process()
-    workers = [campaign_worker(sink.port, FLOW_BATCH_SIZE=10) for _ in range(2)]
+    env = {"FLOW_BATCH_SIZE": 10, "FLOW_TIME_BUDGET_SECONDS": 1}
+    workers = [campaign_worker(sink.port, **env) for _ in range(2)]
     for worker in workers:
         ready(worker)
 

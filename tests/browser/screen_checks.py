@@ -58,7 +58,7 @@ PAGE_FACTS = """
 
 # Words and short phrases that are the same in both languages (names, units, formats).
 ALLOWED = {
-    "Email", "email", "SMS", "API", "CSV", "Excel", "RFM", "TGI", "ID", "IP", "URL", "JSON",
+    "Email", "SMS", "API", "CSV", "Excel", "RFM", "TGI", "ID", "IP", "URL", "JSON",
     "OpenAPI", "Jaccard", "UTC", "A/B", "A", "B", "p", "TOTP", "HTML", "WeChat", "WeCom", "CLV",
     "Django", "Celery", "Redis", "PostgreSQL", "SQLite", "UpSet", "Swagger", "N/A", "PDF",
 }  # fmt: skip

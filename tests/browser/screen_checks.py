@@ -125,9 +125,12 @@ def text_problems(texts: list[str], data: list[str]) -> list[str]:
             problems.append(f"untranslated {text!r} (msgid of {messages[text]!r})")
         elif text in enums:
             problems.append(f"raw value {text!r}")
-        elif (match := ENGLISH_PHRASE.search(text)) and not LOOKS_LIKE_DATA.search(text):
-            if match.group(0) not in ALLOWED:
-                problems.append(f"English text {text!r}")
+        elif (
+            (match := ENGLISH_PHRASE.search(text))
+            and not LOOKS_LIKE_DATA.search(text)
+            and match.group(0) not in ALLOWED
+        ):
+            problems.append(f"English text {text!r}")
     return problems
 
 
@@ -137,9 +140,8 @@ def screen_problems(page, *, chinese: bool, data: list[str] = ()) -> list[str]:
     problems = []
     for chart in facts["charts"]:
         if chart["width"] > chart["card"] + 1:
-            problems.append(
-                f"chart {chart['id']} is {chart['width']:.0f}px wide in a {chart['card']:.0f}px card"
-            )
+            width, card = round(chart["width"]), round(chart["card"])
+            problems.append(f"chart {chart['id']} is {width}px wide in a {card}px card")
         for axis, span in chart["spans"]:
             if span < 1000:
                 problems.append(f"chart {chart['id']}: {axis} spans {span:.0f} ms")

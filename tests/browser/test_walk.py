@@ -91,43 +91,53 @@ def screens() -> list[str]:
     ]
 
 
+class Watcher:
+    """Collects what goes wrong in the browser while a screen is open: console errors, page
+    errors, failed requests and answers of 400 or more, each with the screen it happened on."""
+
+    def __init__(self, page, problems: list[str]):
+        self.problems, self.where = problems, "login"
+        page.on("console", self.console)
+        page.on("pageerror", lambda exc: self.add(f"error: {exc}"))
+        page.on("requestfailed", lambda request: self.add(f"failed request {request.url}"))
+        page.on("response", self.response)
+
+    def add(self, text: str) -> None:
+        self.problems.append(f"{self.where}: {text}")
+
+    def console(self, message) -> None:
+        if message.type == "error":
+            self.add(f"console: {message.text}")
+
+    def response(self, response) -> None:
+        if response.status >= 400:
+            self.add(f"HTTP {response.status} for {response.url}")
+
+
 def walk(browser, live_server, user, language: str) -> list[str]:
     """Open every screen at each width in ``language``; return what is wrong, per screen."""
-    problems = []
+    problems: list[str] = []
     for width in WIDTHS:
         context = browser.new_context(
             base_url=live_server.url,
             locale=LANGUAGES[language],
             viewport={"width": width, "height": 900},
         )
-        context.add_cookies([{"name": "django_language", "value": language, "url": live_server.url}])
-        context.expose_binding("__cspViolation", lambda _source, text: problems.append(text))
+        context.add_cookies(
+            [{"name": "django_language", "value": language, "url": live_server.url}]
+        )
+        context.expose_binding("__cspViolation", lambda _source, text: problems.append(text))  # noqa: B023 (used in this pass)
         context.add_init_script(CSP_LISTENER)
         page = context.new_page()
-        here = {"path": "login"}
-        page.on(
-            "console",
-            lambda msg: msg.type == "error"
-            and problems.append(f"{here['path']}: console: {msg.text}"),
-        )
-        page.on("pageerror", lambda exc: problems.append(f"{here['path']}: error: {exc}"))
-        page.on(
-            "requestfailed",
-            lambda request: problems.append(f"{here['path']}: failed request {request.url}"),
-        )
-        page.on(
-            "response",
-            lambda response: response.status >= 400
-            and problems.append(f"{here['path']}: HTTP {response.status} for {response.url}"),
-        )
+        watcher = Watcher(page, problems)
         log_in(page, user, PASSWORD)
         data = data_strings()
         for path in screens():
-            here["path"] = f"{language} {width}px {path}"
+            watcher.where = f"{language} {width}px {path}"
             page.goto(path)
             page.wait_for_load_state("networkidle")
             problems += [
-                f"{here['path']}: {problem}"
+                f"{watcher.where}: {problem}"
                 for problem in screen_problems(page, chinese=language == "zh-hans", data=data)
             ]
         context.close()

@@ -11,7 +11,7 @@ COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --gener
 	--allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 
 .PHONY: install lock messages setup run test test-pg lint check check-migrations check-schema \
-	check-imports check-complexity check-production release clean soak
+	check-imports check-complexity check-production release clean soak screens
 
 $(STAMP): $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ run: setup
 # must answer throughout and every job finish (tools/soak.py). `make soak SOAK_MINUTES=3` is quick.
 soak: messages
 	$(BIN)/python -m tools.soak
+
+# Screenshots of the main screens in both languages into docs/screens/ (needs Debian's chromium
+# and fonts-noto-cjk): a fresh demo in a temporary state folder, shot by a real browser.
+screens: messages
+	$(BIN)/python -m tools.screens
 
 test: messages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

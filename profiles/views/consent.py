@@ -146,12 +146,17 @@ def consent_report(request):
     """Show the share of profiles with a granted marketing consent per channel, month by month."""
     require_role(request.user, CONSENT_ADMIN)
     rows = selectors.consent_rates(purpose=ConsentPurpose.MARKETING, months=12)
+    labels = dict(ConsentChannel.choices)
     figure = charts.consent_rates_figure(
         rows,
         title=_("Profiles with a granted marketing consent, per channel (12 months)"),
-        channel_labels=dict(ConsentChannel.choices),
+        channel_labels=labels,
     )
-    latest = [row for row in rows if row["at"] == rows[-1]["at"]] if rows else []
+    latest = [
+        {**row, "channel_label": labels.get(row["channel"], row["channel"])}
+        for row in rows
+        if row["at"] == rows[-1]["at"]
+    ]
     return render(
         request,
         "profiles/consent_report.html",

@@ -130,9 +130,7 @@ def _variant_shares(campaign: Campaign) -> list[dict]:
     variants = list(campaign.variants.all())
     total = sum(v.weight for v in variants) or 1
     sent_share = 100 - campaign.holdout_percent
-    return [
-        {"variant": v, "share": round(sent_share * v.weight / total, 1)} for v in variants
-    ]
+    return [{"variant": v, "share": round(sent_share * v.weight / total, 1)} for v in variants]
 
 
 def review(request, slug: str):

@@ -100,9 +100,7 @@ class CampaignForm(forms.Form):
     def segment_rows(self) -> list[tuple[Segment, forms.BoundField, forms.BoundField]]:
         """Return (segment, its "send to" box, its "leave out" box) for each segment."""
         segments = list(self.fields["include_segments"].queryset)
-        return list(
-            zip(segments, self["include_segments"], self["exclude_segments"], strict=True)
-        )
+        return list(zip(segments, self["include_segments"], self["exclude_segments"], strict=True))
 
     def step_fields(self, step: str) -> list[forms.BoundField]:
         """Return the fields the composer shows in ``step`` (see STEP_FIELDS)."""

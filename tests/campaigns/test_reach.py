@@ -55,8 +55,9 @@ def _sql_count(sql: str, params: list) -> int:
 
 MEMBERS = """
     SELECT p.id FROM profiles_profile p
-    WHERE EXISTS (SELECT 1 FROM segments_segmentmembership m JOIN campaigns_campaign_include_segments i
-                  ON i.segment_id = m.segment_id WHERE m.profile_id = p.id AND i.campaign_id = %s)
+    WHERE EXISTS (SELECT 1 FROM segments_segmentmembership m
+                  JOIN campaigns_campaign_include_segments i ON i.segment_id = m.segment_id
+                  WHERE m.profile_id = p.id AND i.campaign_id = %s)
       AND NOT EXISTS (SELECT 1 FROM segments_segmentmembership m
                       JOIN campaigns_campaign_exclude_segments x ON x.segment_id = m.segment_id
                       WHERE m.profile_id = p.id AND x.campaign_id = %s)

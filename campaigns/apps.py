@@ -14,8 +14,10 @@ class CampaignsConfig(AppConfig):
         from campaigns import checks  # noqa: F401 (registers the deploy checks)
         from campaigns.conditions import engagement_condition_register
         from campaigns.privacy import profile_sends_erase, profile_sends_export, tracking_purge
+        from campaigns.selectors import profile_messages_context
         from campaigns.services.audience import campaign_sends_move
         from campaigns.tracking import anymail_tracking_received
+        from profiles.sections import profile_section
         from profiles.services.merge import merge_mover
         from profiles.services.privacy import privacy_eraser, privacy_export_section
         from profiles.services.retention import retention_register
@@ -25,4 +27,5 @@ class CampaignsConfig(AppConfig):
         privacy_export_section("sends")(profile_sends_export)
         privacy_eraser("campaign_sends")(profile_sends_erase)
         retention_register("tracking_events")(tracking_purge)
+        profile_section("messages", "campaigns/_profile_messages.html", profile_messages_context)
         tracking.connect(anymail_tracking_received, dispatch_uid="campaigns.tracking")

@@ -44,13 +44,13 @@ class CampaignForm(forms.Form):
         label=_("Send to"),
         queryset=Segment.objects.none(),
         required=False,
-        widget=forms.SelectMultiple(attrs={"size": 6}),
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "segment-pick"}),
     )
     exclude_segments = forms.ModelMultipleChoiceField(
         label=_("Leave out"),
         queryset=Segment.objects.none(),
         required=False,
-        widget=forms.SelectMultiple(attrs={"size": 6}),
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "segment-pick"}),
     )
     trigger_segment = forms.ModelChoiceField(
         label=_("Trigger: on entering segment"), queryset=Segment.objects.none(), required=False
@@ -97,12 +97,37 @@ class CampaignForm(forms.Form):
         for name in ("include_segments", "exclude_segments", "trigger_segment"):
             self.fields[name].queryset = _segments()
 
+    def segment_rows(self) -> list[tuple[Segment, forms.BoundField, forms.BoundField]]:
+        """Return (segment, its "send to" box, its "leave out" box) for each segment."""
+        segments = list(self.fields["include_segments"].queryset)
+        return list(zip(segments, self["include_segments"], self["exclude_segments"], strict=True))
+
+    def step_fields(self, step: str) -> list[forms.BoundField]:
+        """Return the fields the composer shows in ``step`` (see STEP_FIELDS)."""
+        return [self[name] for name in STEP_FIELDS[step]]
+
     def clean_from_email(self):
         value = self.cleaned_data.get("from_email", "")
         error = from_email_check(value)
         if error:
             raise ValidationError(error)
         return value
+
+
+# Which of CampaignForm's fields each step of the composer shows (the segments have their own
+# table in the audience step; the review is a page of its own).
+STEP_FIELDS = {
+    "audience": ("name", "description", "channel", "holdout_percent"),
+    "content": (
+        "winner_mode",
+        "test_percent",
+        "winner_delay_hours",
+        "winner_metric",
+        "winner_fallback",
+        "from_email",
+    ),
+    "guards": ("purpose", "kind", "trigger_segment", "trigger_stage"),
+}
 
 
 class VariantForm(forms.Form):

@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Count, Max, Min, Q, QuerySet
-from django.db.models.functions import TruncHour, TruncMinute
+from django.conf import settings
+from django.db.models import (
+    Count,
+    DateTimeField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+)
+from django.db.models.functions import Coalesce, TruncHour, TruncMinute
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from campaigns.models import Campaign, CampaignChange, Send, TrackingEvent
+from profiles.models import Event
 
 DONE_STATUSES = (
     Send.Status.SENT,
@@ -249,3 +262,40 @@ def campaign_choices(*, limit: int = 500) -> list[tuple[str, str]]:
     """Return (slug, name) of up to ``limit`` campaigns, newest first (for the rule builder)."""
     campaigns = Campaign.objects.order_by("-created_at", "-pk").values_list("slug", "name")
     return list(campaigns[:limit])
+
+
+MESSAGE_HISTORY_LIMIT = 50
+
+
+def profile_message_history(*, profile, limit: int = MESSAGE_HISTORY_LIMIT) -> list[Send]:
+    """Return a profile's latest ledger rows (campaigns and flows), newest first, each with
+    ``opened``, ``clicked`` and ``converted`` as the results count them (a click is an open;
+    a conversion is a CAMPAIGN_CONVERSION_EVENT within CAMPAIGN_ATTRIBUTION_DAYS of sending)."""
+    tracked = TrackingEvent.objects.filter(send=OuterRef("pk"))
+    window = dt.timedelta(days=settings.CAMPAIGN_ATTRIBUTION_DAYS)
+    conversions = Event.objects.filter(
+        profile=OuterRef("profile_id"),
+        name=settings.CAMPAIGN_CONVERSION_EVENT,
+        occurred_at__gte=OuterRef("sent_at"),
+        occurred_at__lt=ExpressionWrapper(
+            OuterRef("sent_at") + window, output_field=DateTimeField()
+        ),
+    )
+    return list(
+        Send.objects.filter(profile=profile)
+        .select_related("campaign", "variant")
+        .annotate(
+            at=Coalesce(F("sent_at"), F("created_at")),
+            opened=Exists(
+                tracked.filter(kind__in=(TrackingEvent.Kind.OPEN, TrackingEvent.Kind.CLICK))
+            ),
+            clicked=Exists(tracked.filter(kind=TrackingEvent.Kind.CLICK)),
+            converted=Exists(conversions),
+        )
+        .order_by("-at", "-pk")[:limit]
+    )
+
+
+def profile_messages_context(profile) -> dict:
+    """Return the context of the profile page's message history section."""
+    return {"sends": profile_message_history(profile=profile), "limit": MESSAGE_HISTORY_LIMIT}

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from campaigns import preview_frame, tracking, views
+from campaigns import composer, preview_frame, tracking, views
 from campaigns.inbound import sms_inbound
 
 app_name = "campaigns"
@@ -10,12 +10,16 @@ urlpatterns = [
     *tracking.urlpatterns,
     path("", views.index, name="list"),
     path("sms/inbound/", sms_inbound, name="sms-inbound"),
-    path("new/", views.campaign_create, name="create"),
+    path("new/", composer.campaign_create, name="create"),
+    path("audience-size/", composer.audience_size, name="audience-size"),
     path("sms-length/", views.sms_length, name="sms-length"),
     path("preview/", views.preview, name="preview"),
     path("preview/html/<str:key>/", preview_frame.preview_html, name="preview-html"),
     path("<slug:slug>/", views.detail, name="detail"),
-    path("<slug:slug>/edit/", views.campaign_edit, name="edit"),
+    path("<slug:slug>/edit/", composer.campaign_edit, name="edit"),
+    path("<slug:slug>/review/", composer.review, name="review"),
+    path("<slug:slug>/reach/", composer.reach, name="reach"),
+    path("<slug:slug>/send-now/", composer.send_now, name="send-now"),
     path("<slug:slug>/progress/", views.progress, name="progress"),
     path("<slug:slug>/report/", views.report, name="report"),
     path("<slug:slug>/results/", views.results, name="results"),

@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from campaigns import charts, selectors
-from campaigns.forms import CampaignForm, ScheduleForm, TestSendForm, VariantFormSet
+from campaigns.forms import ScheduleForm, TestSendForm
 from campaigns.models import Campaign, Channel, Send, Variant
 from campaigns.preview_frame import preview_html_url
 from campaigns.results import campaign_results, campaign_tracking_timeline
@@ -255,72 +255,6 @@ def results(request, slug: str):
             **_results_charts(campaign, data["variants"], rates),
         },
     )
-
-
-# --- the editor ---------------------------------------------------------------------------------
-
-
-def _variant_initial(campaign: Campaign | None) -> list[dict]:
-    if campaign is None:
-        return [{"key": "A", "weight": 50}, {"key": "B", "weight": 50}]
-    return [
-        {f: getattr(v, f) for f in ("key", "name", "weight", "subject", "body_text", "body_html")}
-        for v in campaign.variants.all()
-    ]
-
-
-def _editor(request, campaign: Campaign | None):
-    channel = request.POST.get("channel") or (campaign.channel if campaign else Channel.EMAIL)
-    form = CampaignForm(request.POST or None, campaign=campaign)
-    formset = VariantFormSet(
-        request.POST or None,
-        initial=_variant_initial(campaign),
-        prefix="variants",
-        form_kwargs={"channel": channel},
-    )
-    status = 200
-    if request.method == "POST":
-        if form.is_valid() and formset.is_valid():
-            data = {**form.cleaned_data, "variants": formset.variants()}
-            try:
-                if campaign is None:
-                    campaign = workflow.campaign_create(data=data, user=request.user)
-                else:
-                    campaign = workflow.campaign_update(
-                        campaign=campaign, data=data, user=request.user
-                    )
-            except ValidationError as exc:
-                for message in _errors_text(exc):
-                    form.add_error(None, message)
-            else:
-                messages.success(request, _("The campaign was saved."))
-                return redirect("campaigns:detail", slug=campaign.slug)
-        status = 400
-    return render(
-        request,
-        "campaigns/form.html",
-        {"form": form, "formset": formset, "campaign": campaign},
-        status=status,
-    )
-
-
-def campaign_create(request):
-    """Write a new campaign (campaign managers)."""
-    _manage(request)
-    return _editor(request, None)
-
-
-def campaign_edit(request, slug: str):
-    """Edit a draft or scheduled campaign (campaign managers)."""
-    _manage(request)
-    campaign = get_object_or_404(Campaign, slug=slug)
-    if campaign.status not in workflow.EDITABLE:
-        messages.error(
-            request,
-            _(workflow.ERROR_NOT_EDITABLE).format(status=campaign.get_status_display().lower()),
-        )
-        return redirect("campaigns:detail", slug=slug)
-    return _editor(request, campaign)
 
 
 @require_POST

@@ -6,7 +6,19 @@ from datetime import datetime, timedelta
 import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.functions import TruncDate, TruncWeek
 from django.utils import timezone
 
@@ -39,6 +51,30 @@ def events_per_day(*, days: int = 30) -> list[dict]:
 # relation (no import: that app sits above this one); both columns are indexed, so a sorted page
 # is an index range scan from its cursor, like the default newest-first page on the primary key.
 SCORE_SORTS = {"churn_risk": "prediction__churn_risk", "clv_365d": "prediction__clv_365d"}
+# Every column the list sorts by: key → (what is ordered, highest first unless asked otherwise).
+# Value tiers order by rank (high above mid above mass), not by their letters.
+TIER_RANK = Case(
+    When(value_tier="high", then=Value(3)),
+    When(value_tier="mid", then=Value(2)),
+    When(value_tier="mass", then=Value(1)),
+    default=Value(0),
+    output_field=IntegerField(),
+)
+LIST_SORTS = {
+    "external_id": ("external_id", False),
+    "name": ("name", False),
+    "email": ("email", False),
+    "phone": ("phone", False),
+    "city": ("city", False),
+    "region": ("region", False),
+    "value_tier": (TIER_RANK, True),
+    "recency_days": ("recency_days", False),
+    "frequency": ("frequency", True),
+    "monetary": ("monetary", True),
+    "signup_at": ("signup_at", True),
+    "last_seen_at": ("last_seen_at", True),
+    **{key: (field, True) for key, field in SCORE_SORTS.items()},
+}
 
 
 def profile_page(
@@ -48,26 +84,32 @@ def profile_page(
     tier: str = "",
     tag: str = "",
     sort: str = "",
+    descending: bool | None = None,
     churn_min: float | None = None,
     clv_min: float | None = None,
     after: str | int | None = None,
     size: int = 50,
-) -> tuple[list[Profile], str | None]:
-    """Return one keyset page of profiles and the cursor of the next page.
+) -> tuple[list[Profile], str | None, int]:
+    """Return one keyset page of profiles, the cursor of the next page and how many match.
 
-    Newest first by default; ``sort`` "churn_risk" or "clv_365d" lists the scored profiles by
-    that score, highest first. ``churn_min`` and ``clv_min`` keep the profiles scoring at least.
+    Newest first by default; ``sort`` names a column of LIST_SORTS, in its own direction unless
+    ``descending`` says otherwise, with empty values last ("churn_risk" and "clv_365d" list only
+    the scored profiles). ``churn_min`` and ``clv_min`` keep the profiles scoring at least.
     """
     profiles = profile_filter(query=query, city=city, tier=tier, tag=tag)
     if churn_min is not None:
         profiles = profiles.filter(prediction__churn_risk__gte=churn_min)
     if clv_min is not None:
         profiles = profiles.filter(prediction__clv_365d__gte=clv_min)
+    if sort in SCORE_SORTS:
+        profiles = profiles.filter(**{f"{SCORE_SORTS[sort]}__isnull": False})
+    total = profiles.count()
     profiles = profiles.select_related("prediction")
-    field = SCORE_SORTS.get(sort)
-    if field is None:
-        return _page_by_pk(profiles, after, size)
-    return _page_by_score(profiles, field, after, size)
+    if sort not in LIST_SORTS:
+        return (*_page_by_pk(profiles, after, size), total)
+    column, default_descending = LIST_SORTS[sort]
+    descending = default_descending if descending is None else descending
+    return (*_page_sorted(profiles, column, descending, after, size), total)
 
 
 def _page_by_pk(profiles: QuerySet[Profile], after, size: int):
@@ -83,19 +125,45 @@ def _page_by_pk(profiles: QuerySet[Profile], after, size: int):
     return page[:size], next_cursor
 
 
-def _page_by_score(profiles: QuerySet[Profile], field: str, after, size: int):
-    profiles = profiles.filter(**{f"{field}__isnull": False}).order_by(f"-{field}", "-pk")
+def _after(value: str, pk: int, descending: bool) -> Q:
+    """Return the rows after (``value``, ``pk``) in the order, empty values last."""
+    beyond = "lt" if descending else "gt"
+    if value.startswith("n"):  # the cursor's row had no value: only empty values are left
+        return Q(sort_value__isnull=True, **{f"pk__{beyond}": pk})
+    value = value[1:]
+    return (
+        Q(**{f"sort_value__{beyond}": value})
+        | Q(sort_value=value, **{f"pk__{beyond}": pk})
+        | Q(sort_value__isnull=True)
+    )
+
+
+def _cursor_value(value) -> str:
+    if value is None:
+        return "n"
+    return "v" + (value.isoformat() if hasattr(value, "isoformat") else str(value))
+
+
+def _page_sorted(profiles: QuerySet[Profile], column, descending: bool, after, size: int):
+    """Return a keyset page ordered by ``column`` then the primary key, the cursor
+    "<v value | n>_<pk>" (a mangled one shows the first page)."""
+    column = F(column) if isinstance(column, str) else column
+    profiles = profiles.annotate(sort_value=column)
+    order = (
+        F("sort_value").desc(nulls_last=True)
+        if descending
+        else F("sort_value").asc(nulls_last=True)
+    )
+    profiles = profiles.order_by(order, "-pk" if descending else "pk")
     value, _sep, pk = str(after or "").rpartition("_")
-    if value and pk.isdigit():
-        with contextlib.suppress(ValueError, ValidationError):  # mangled: the first page
-            profiles = profiles.filter(
-                Q(**{f"{field}__lt": value}) | Q(**{field: value, "pk__lt": int(pk)})
-            )
+    if value[:1] in ("v", "n") and pk.isdigit():
+        with contextlib.suppress(ValueError, ValidationError):
+            profiles = profiles.filter(_after(value, int(pk), descending))
     page = list(profiles[: size + 1])
     next_cursor = None
     if len(page) > size:
         last = page[size - 1]
-        next_cursor = f"{getattr(last.prediction, field.split('__')[1])}_{last.pk}"
+        next_cursor = f"{_cursor_value(last.sort_value)}_{last.pk}"
     return page[:size], next_cursor
 
 

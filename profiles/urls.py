@@ -12,6 +12,7 @@ register_converter(ExternalIdConverter, "extid")
 app_name = "profiles"
 urlpatterns = [
     path("", profiles.profile_list, name="list"),
+    path("columns/", profiles.profile_list_columns, name="list-columns"),
     path("consent/", consent.consent_index, name="consent"),
     path("consent/import/", consent.consent_import, name="consent-import"),
     path("consent/import/confirm/", consent.consent_import_confirm, name="consent-import-confirm"),

@@ -89,15 +89,22 @@ def campaign_split(*, campaign: Campaign) -> Split:
     )
 
 
-def _audience(campaign: Campaign) -> QuerySet:
-    include = list(campaign.include_segments.values_list("pk", flat=True))
-    exclude = list(campaign.exclude_segments.values_list("pk", flat=True))
+def audience_of(*, include: Sequence[int], exclude: Sequence[int]) -> QuerySet[Profile]:
+    """Return the profiles in any ``include`` segment and in no ``exclude`` segment."""
     members = SegmentMembership.objects.filter(profile=OuterRef("pk"), segment_id__in=include)
     left_out = SegmentMembership.objects.filter(profile=OuterRef("pk"), segment_id__in=exclude)
     profiles = Profile.objects.filter(Exists(members))
     if exclude:
         profiles = profiles.filter(~Exists(left_out))
     return profiles
+
+
+def campaign_audience(*, campaign: Campaign) -> QuerySet[Profile]:
+    """Return the campaign's audience as its start freezes it: include minus exclude segments."""
+    return audience_of(
+        include=list(campaign.include_segments.values_list("pk", flat=True)),
+        exclude=list(campaign.exclude_segments.values_list("pk", flat=True)),
+    )
 
 
 def campaign_sends_add(
@@ -129,7 +136,7 @@ def campaign_sends_add(
 def campaign_audience_freeze(*, campaign: Campaign) -> int:
     """Write the audience (include minus exclude segments) into the ledger; return its size."""
     split = campaign_split(campaign=campaign)
-    audience = _audience(campaign).order_by("pk").values_list("pk", flat=True)
+    audience = campaign_audience(campaign=campaign).order_by("pk").values_list("pk", flat=True)
     after = 0
     while True:
         ids = list(audience.filter(pk__gt=after)[:CHUNK_SIZE])

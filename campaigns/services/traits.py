@@ -11,15 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Q
 from django.db.models.fields.json import KeyTransform
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from jinja2 import nodes
 from jinja2.exceptions import TemplateError
 
+from campaigns.services.audience import campaign_audience
 from profiles.models import Profile
-from segments.models import SegmentMembership
 
 WARNING_TRAIT_MISSING = gettext_noop(
     "{percent} of the audience ({count} of {total}) has no trait “{name}”: their messages will "
@@ -77,15 +77,6 @@ def trait_samples(keys: Iterable[str]) -> dict[str, Any]:
     return samples
 
 
-def _audience(campaign):
-    include = list(campaign.include_segments.values_list("pk", flat=True))
-    exclude = list(campaign.exclude_segments.values_list("pk", flat=True))
-    members = SegmentMembership.objects.filter(profile=OuterRef("pk"), segment_id__in=include)
-    left_out = SegmentMembership.objects.filter(profile=OuterRef("pk"), segment_id__in=exclude)
-    profiles = Profile.objects.filter(Exists(members))
-    return profiles.filter(~Exists(left_out)) if exclude else profiles
-
-
 def _campaign_trait_keys(campaign) -> set[str]:
     from campaigns.services.content import template_ast
 
@@ -108,7 +99,7 @@ def content_warnings(*, campaign) -> list[str]:
     keys = sorted(_campaign_trait_keys(campaign))[:MAX_TRAITS]
     if not keys or not campaign.include_segments.exists():
         return []
-    counts = _audience(campaign).aggregate(
+    counts = campaign_audience(campaign=campaign).aggregate(
         total=Count("pk"),
         **{f"k{i}": Count("pk", filter=~Q(traits__has_key=key)) for i, key in enumerate(keys)},
     )

@@ -71,7 +71,7 @@ ACTION_CANCELLED = "cancelled"
 ACTION_TEST_SENT = "test_sent"
 
 EDITABLE = (S.DRAFT, S.SCHEDULED)
-RESERVED_SLUGS = ("new", "preview", "sms-length")  # pages of the campaigns section
+RESERVED_SLUGS = ("new", "preview", "sms-length", "audience-size")  # pages of the campaigns section
 CANCELLABLE = (S.DRAFT, S.SCHEDULED, S.SENDING, S.PAUSED)
 
 CAMPAIGN_FIELDS = (
@@ -357,31 +357,59 @@ def campaign_schedule(*, campaign: Campaign, send_at: dt.datetime, user) -> Camp
     """
     if send_at is not None and timezone.is_naive(send_at):
         send_at = timezone.make_aware(send_at)
-    if campaign.kind == Campaign.Kind.FLOW:
-        raise CampaignStateError(ERROR_FLOW_STEP, code="flow_step")
-    if campaign.status != S.DRAFT:
-        raise CampaignStateError(
-            _(ERROR_TRANSITION).format(
-                status=_status_label(campaign.status), action=ACTION_WORDS[ACTION_SCHEDULED]
-            ),
-            code="invalid_transition",
-        )
+    _check_startable(campaign, ACTION_SCHEDULED)
     _check_send_at(send_at)
-    include = list(campaign.include_segments.values_list("pk", flat=True))
-    exclude = list(campaign.exclude_segments.values_list("pk", flat=True))
-    _validate(
-        campaign,
-        include=include,
-        exclude=exclude,
-        variants=_variant_dicts(campaign),
-        complete=True,
-    )
+    _check_complete(campaign)
     send_at = send_at.astimezone(dt.UTC)
     with transaction.atomic():
         _transition(
             campaign, allowed=[S.DRAFT], to=S.SCHEDULED, action=ACTION_SCHEDULED, send_at=send_at
         )
         _record(campaign, user, ACTION_SCHEDULED, {"send_at": send_at.isoformat()})
+    return campaign
+
+
+def _check_startable(campaign: Campaign, action: str) -> None:
+    """Raise CampaignStateError unless the campaign is a draft that a schedule may start."""
+    if campaign.kind == Campaign.Kind.FLOW:
+        raise CampaignStateError(ERROR_FLOW_STEP, code="flow_step")
+    if campaign.status != S.DRAFT:
+        raise CampaignStateError(
+            _(ERROR_TRANSITION).format(
+                status=_status_label(campaign.status), action=ACTION_WORDS[action]
+            ),
+            code="invalid_transition",
+        )
+
+
+def _check_complete(campaign: Campaign) -> None:
+    """Raise ValidationError unless the campaign has all it needs to be sent."""
+    _validate(
+        campaign,
+        include=list(campaign.include_segments.values_list("pk", flat=True)),
+        exclude=list(campaign.exclude_segments.values_list("pk", flat=True)),
+        variants=_variant_dicts(campaign),
+        complete=True,
+    )
+
+
+def campaign_send_now(*, campaign: Campaign, user) -> Campaign:
+    """Schedule a draft for now after checking it all, and ask a worker to start it at once.
+
+    The start is the tick's, as for any scheduled campaign (``campaign_start`` freezes the
+    audience): it is queued when this transaction commits instead of waiting for beat.
+    """
+    from campaigns.tasks import campaigns_tick_task  # the tasks import the delivery package
+
+    _check_startable(campaign, ACTION_SCHEDULED)
+    _check_complete(campaign)
+    now = timezone.now()
+    with transaction.atomic():
+        _transition(
+            campaign, allowed=[S.DRAFT], to=S.SCHEDULED, action=ACTION_SCHEDULED, send_at=now
+        )
+        _record(campaign, user, ACTION_SCHEDULED, {"send_at": now.isoformat(), "now": True})
+        transaction.on_commit(campaigns_tick_task.delay)
     return campaign
 
 

@@ -66,6 +66,7 @@ PAGES = [
     "/campaigns/new/",
     "/campaigns/spring/",
     "/campaigns/spring/edit/",
+    "/campaigns/spring/review/",
     "/campaigns/spring/report/",
     "/campaigns/spring/results/",
     "/flows/",

@@ -1,6 +1,7 @@
 """Register the built-in condition kinds and profile attributes (from SegmentsConfig.ready())."""
 
 from profiles.models import Profile
+from profiles.places import city_spellings, region_spellings
 from segments import rules
 from segments.compiler.attributes import compile_attribute
 from segments.compiler.events import compile_consent, compile_event, compile_segment, compile_tag
@@ -13,6 +14,10 @@ from segments.explain import (
     explain_segment,
     explain_tag,
 )
+
+# "city eq Shanghai" selects the profiles stored as 上海 (and any spelling stored before the
+# normalisation): places are compared in every spelling.
+PLACE_SPELLINGS = {"city": city_spellings, "region": region_spellings}
 
 
 def _no_columns(node) -> set[str]:
@@ -37,7 +42,10 @@ def builtins_register() -> None:
     """Register the profile attributes, then the kinds in the order error messages list them."""
     for name, value_type in rules.PROFILE_ATTRIBUTES.items():
         attribute_register(
-            name, value_type=value_type, behaviour=name in rules.BEHAVIOUR_ATTRIBUTES
+            name,
+            value_type=value_type,
+            behaviour=name in rules.BEHAVIOUR_ATTRIBUTES,
+            spellings=PLACE_SPELLINGS.get(name),
         )
     groups = (
         ("all", rules.AllOf, rules.parse_group("all", rules.AllOf), compile_all),

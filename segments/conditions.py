@@ -80,6 +80,10 @@ class Attribute:
     profile_field: str = "profile"
     behaviour: bool = False  # computed from behaviour: left out for profiles without profiling
     label: str = ""  # the name people read in the rule builder (lazy translation); "" = none
+    # text -> every stored spelling "eq"/"in" match (上海 → 上海, 上海市, Shanghai); None: as is
+    spellings: Callable[[str], tuple[str, ...]] | None = None
+    # the (value, label) pairs the rule builder offers to pick from (the clusters); None: none
+    suggestions: Callable[[], list[tuple[str, str]]] | None = None
 
     @property
     def on_profile(self) -> bool:
@@ -130,10 +134,14 @@ def attribute_register(
     profile_field: str = "profile",
     behaviour: bool = False,
     label: str = "",
+    spellings: Callable[[str], tuple[str, ...]] | None = None,
+    suggestions: Callable[[], list[tuple[str, str]]] | None = None,
 ) -> Attribute:
     """Register (or replace) attribute ``name``, stored in ``field`` (default: ``name``).
 
-    ``label`` is what the rule builder shows people (a lazy translation, optional).
+    ``label`` is what the rule builder shows people (a lazy translation, optional);
+    ``spellings`` widens an equality to every spelling of the value; ``suggestions`` returns
+    the (value, label) pairs the builder offers.
     """
     attribute = Attribute(
         name=name,
@@ -143,6 +151,8 @@ def attribute_register(
         profile_field=profile_field,
         behaviour=behaviour,
         label=label,
+        spellings=spellings,
+        suggestions=suggestions,
     )
     _ATTRIBUTES[name] = attribute
     return attribute

@@ -10,8 +10,8 @@ A spelling is matched after folding: Unicode NFKC, case, accents (Lü → Lu), a
 spaces, hyphens, apostrophes and dots (``Xi'an`` = ``xian``, ``Hong Kong`` = ``hongkong``), and
 a separate English word "city", "shi", "province" or "sheng" at the end. Two places sharing a
 pinyin name (苏州 and 宿州 are both Suzhou) are told apart only by an alias listed for one of
-them; without one the spelling stays as it was given, since guessing would merge two cities. A name not in the data
-(Singapore, a district) is kept as given, trimmed.
+them; without one the spelling stays as it was given, since guessing would merge two cities.
+A name not in the data (Singapore, a district) is kept as given, trimmed.
 
 Pure: no query; the tables are read once per process.
 """

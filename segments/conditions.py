@@ -52,6 +52,8 @@ class ConditionKind:
     whether it looks at behaviour, which profiles that withdrew profiling are left out of.
     ``builder()`` returns what the rule builder offers for the kind (its label, its choices, as
     JSON with translated text), or is None for a kind the builder knows itself or shows as is.
+    ``describer(node JSON, writer)`` says a node in words for ``segments.sentence`` (it may
+    raise KeyError, TypeError or ValueError on a node it cannot read: shown as JSON then).
     """
 
     key: str
@@ -62,6 +64,7 @@ class ConditionKind:
     profile_columns: Callable[[Any], set[str]] | None = None
     behaviour: Callable[[Any], bool] | None = None
     builder: Callable[[], dict] | None = None
+    describer: Callable[[Mapping, Any], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,7 @@ def condition_register(
     profile_columns: Callable[[Any], set[str]] | None = None,
     behaviour: Callable[[Any], bool] | None = None,
     builder: Callable[[], dict] | None = None,
+    describer: Callable[[Mapping, Any], str] | None = None,
 ) -> ConditionKind:
     """Register (or replace, keeping its place) the condition kind introduced by ``key``."""
     kind = ConditionKind(
@@ -116,6 +120,7 @@ def condition_register(
         profile_columns=profile_columns,
         behaviour=behaviour,
         builder=builder,
+        describer=describer,
     )
     previous = _KINDS.get(key)
     if previous is not None:

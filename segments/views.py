@@ -31,6 +31,7 @@ from segments.forms import (
 )
 from segments.models import Segment
 from segments.rules import RuleError
+from segments.sentence import rule_sentence_html
 from segments.services import segment_preview, segment_queue, segment_save
 from segments.static_lists import (
     ERROR_NOT_STATIC,
@@ -70,6 +71,7 @@ def detail(request, slug: str):
             "runs": list(reversed(runs))[:20],
             "chart": chart,
             "rule_json": json.dumps(segment.rule, ensure_ascii=False, indent=2),
+            "rule_sentence": rule_sentence_html(segment.rule) if segment.rule else "",
             "members": selectors.segment_members_page(segment=segment),
             "tag_form": SegmentTagForm(initial={"tag": segment.tag_id}),
             "tiers": ValueTier.choices,
@@ -271,6 +273,7 @@ def preview(request):
         rule = rule_from_text(request.POST.get("rule", "").strip() or "{}")
         slug = request.POST.get("segment") or request.POST.get("slug") or None
         context["preview"] = segment_preview(rule=rule, slug=slug)
+        context["sentence"] = rule_sentence_html(rule)
     except (ValueError, RuleError) as error:  # RuleError is a ValueError; both shown as is
         context["error"] = str(error)
     return render(request, "segments/_preview.html", context)

@@ -4,9 +4,9 @@ import datetime
 import json
 
 import pytest
-from playwright.sync_api import expect
 from django.contrib.auth.models import Group
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from campaigns.models import Campaign, Send, TrackingEvent
 from core import roles

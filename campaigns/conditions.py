@@ -153,6 +153,30 @@ def explain_engagement(node: EngagementCondition, profile, now):
     )
 
 
+def _campaign_names() -> dict[str, str]:
+    return dict(campaign_choices())
+
+
+def describe_engagement(node, w) -> str:
+    """Say an engagement condition: "最近 30 天 打开过 活动 春季促销 的消息" (segments.sentence)."""
+    message = node["message"]
+    if message not in MESSAGE_EVENTS:
+        raise ValueError(message)
+    action = w.term(MESSAGE_LABELS[message], message)
+    slug = node.get("campaign")
+    if slug:
+        name = w.cached("campaigns", _campaign_names).get(slug) or slug
+        campaign = w.fill(_("the campaign %(campaign)s"), campaign=w.term(name, slug))
+    else:
+        campaign = _("any campaign")
+    return w.fill(
+        _("%(action)s a message of %(campaign)s in the last %(days)s days"),
+        action=action,
+        campaign=campaign,
+        days=int(node["within_days"]),
+    )
+
+
 def engagement_builder() -> dict:
     """Return what the rule builder offers for the condition: its label, events and campaigns."""
     return {
@@ -175,4 +199,5 @@ def engagement_condition_register() -> None:
         profile_columns=lambda node: set(),
         behaviour=lambda node: node.message in TRACKED,
         builder=engagement_builder,
+        describer=describe_engagement,
     )

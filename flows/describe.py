@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from flows.tree import outcomes_of
+from segments.sentence import rule_sentence
 
 KIND_LABELS = {
     "send": gettext_lazy("Send"),
@@ -40,23 +41,6 @@ POLICY_LABELS = {
     "after_days": gettext_lazy("Again after some days"),
     "always": gettext_lazy("Every time the trigger happens (one entry at a time)"),
 }
-OP_WORDS = {
-    "eq": "=",
-    "ne": "≠",
-    "lt": "<",
-    "lte": "≤",
-    "gt": ">",
-    "gte": "≥",
-    "in": gettext_lazy("is one of"),
-    "not_in": gettext_lazy("is none of"),
-    "contains": gettext_lazy("contains"),
-    "startswith": gettext_lazy("starts with"),
-    "between": gettext_lazy("between"),
-    "is_set": gettext_lazy("is set"),
-    "is_not_set": gettext_lazy("is not set"),
-    "within_last_days": gettext_lazy("within the last days:"),
-    "more_than_days_ago": gettext_lazy("more than days ago:"),
-}
 DATE_LABELS = {"birth_date": gettext_lazy("birthday"), "signup_at": gettext_lazy("signup date")}
 SUBJECT_CHARS = 40
 
@@ -86,55 +70,18 @@ def _value(value: Any) -> str:
     return str(value)
 
 
-def _comparison(op_value: Any) -> str:
-    if isinstance(op_value, dict) and len(op_value) == 1:
-        ((op, value),) = op_value.items()
-        return f"{OP_WORDS.get(op, op)} {_value(value)}"
-    return "?"
+def _step_message(node: Mapping, w) -> str | None:
+    """Say a branch rule's ``{"message": "opened" | "clicked", "step": key}`` (flows only)."""
+    if "message" not in node or "step" not in node:
+        return None
+    if node["message"] == "clicked":
+        return w.fill(_("clicked the message of step %(step)s"), step=str(node["step"]))
+    return w.fill(_("opened the message of step %(step)s"), step=str(node["step"]))
 
 
-def _condition_words(node: Mapping) -> str:
-    if "attr" in node:
-        value = (
-            "" if node.get("op") in ("is_set", "is_not_set") else f" {_value(node.get('value'))}"
-        )
-        return f"{node['attr']} {OP_WORDS.get(node.get('op'), node.get('op'))}{value}"
-    if "tag" in node:
-        if node.get("op") == "has_not":
-            return _("without tag %(tag)s") % {"tag": node["tag"]}
-        return _("with tag %(tag)s") % {"tag": node["tag"]}
-    if "message" in node and "step" in node:
-        if node["message"] == "clicked":
-            return _("clicked the message of step %(step)s") % {"step": node["step"]}
-        return _("opened the message of step %(step)s") % {"step": node["step"]}
-    if "event" in node:
-        measure = _("sum of %(field)s") % {"field": node["sum"]} if "sum" in node else _("count")
-        return _("%(event)s in the last %(days)s days: %(measure)s %(comparison)s") % {
-            "event": node["event"],
-            "days": node.get("within_days", "?"),
-            "measure": measure,
-            "comparison": _comparison(node.get("value") if "sum" in node else node.get("count")),
-        }
-    if "segment" in node:
-        return _("in segment %(segment)s") % {"segment": node["segment"]}
-    if "consent" in node:
-        return _("consent %(consent)s granted") % {"consent": node["consent"]}
-    if "stage" in node:
-        return _("at journey stage %(stage)s") % {"stage": node["stage"]}
-    return _("a condition")
-
-
-def rule_words(node: Any, *, nested: bool = False) -> str:
-    """Return a segment rule (or a branch rule) in words: "city = 上海 and with tag vip"."""
-    if not isinstance(node, Mapping) or not node:
-        return _("no rule")
-    for group, joiner in (("all", _(" and ")), ("any", _(" or "))):
-        if group in node and isinstance(node[group], list):
-            text = joiner.join(rule_words(child, nested=True) for child in node[group])
-            return f"({text})" if nested and len(node[group]) > 1 else text
-    if "not" in node:
-        return _("not %(rule)s") % {"rule": rule_words(node["not"], nested=True)}
-    return _condition_words(node)
+def rule_words(node: Any) -> str:
+    """Return a segment rule (or a branch rule) as a sentence: "城市 等于 上海 且 带有标签 vip"."""
+    return rule_sentence(node, local=_step_message)
 
 
 def trigger_words(trigger: Any) -> str:

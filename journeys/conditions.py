@@ -30,7 +30,7 @@ from django.utils.formats import localize
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from journeys.selectors import stage_positions
+from journeys.selectors import stage_positions, stages_all
 from profiles.models import Profile
 from profiles.services.consent import profiling_allowed_q
 from segments import rules
@@ -103,6 +103,28 @@ def parse_stage(node, path: str, ctx: rules.ParseContext, depth: int) -> StageCo
     return StageCondition(stage=stage, op=op)
 
 
+def _stage_names() -> dict[str, str]:
+    return {stage.slug: stage.name for stage in stages_all()}
+
+
+def describe_stage(node, w) -> str:
+    """Say ``{"stage": slug, "op": "reached"}`` with the stage's name (segments.sentence)."""
+    slug = str(node["stage"])
+    if node["op"] not in STAGE_OPS:
+        raise ValueError(node["op"])
+    name = w.cached("stages", _stage_names).get(slug) or slug
+    return w.fill(_("has reached the journey stage %(stage)s"), stage=w.term(name, slug))
+
+
+def stage_builder() -> dict:
+    """Return what the rule builder offers for the condition: its label and the stages."""
+    return {
+        "label": _("Journey stage"),
+        "stages": [[stage.slug, stage.name] for stage in stages_all()],
+        "ops": [["reached", _("has reached")]],
+    }
+
+
 def stage_condition_register() -> None:
     """Plug the stage condition into the segment rule engine (idempotent)."""
     condition_register(
@@ -112,4 +134,6 @@ def stage_condition_register() -> None:
         compiler=compile_stage,
         explainer=explain_stage,
         profile_columns=lambda node: {Profile._meta.get_field("stage").column},
+        builder=stage_builder,
+        describer=describe_stage,
     )  # not "behaviour": compile_stage leaves out profiles without profiling itself

@@ -10,6 +10,7 @@ Scores are behaviour: rules leave out profiles that withdrew personalised profil
 from django.utils.translation import gettext_lazy as _
 
 from predictions.models import Prediction
+from predictions.selectors import cluster_names
 from segments import rules
 from segments.conditions import attribute_register
 
@@ -37,6 +38,11 @@ SCORE_LABELS = {
 }
 
 
+def _cluster_choices() -> list[tuple[str, str]]:
+    """Return (slug, name) of every cluster, for the rule builder's picker."""
+    return sorted(cluster_names().items())
+
+
 def score_attributes_register() -> None:
     """Plug the scores into the segment rule engine (idempotent)."""
     for name, value_type in SCORE_ATTRIBUTES.items():
@@ -46,4 +52,5 @@ def score_attributes_register() -> None:
             model=Prediction,
             behaviour=True,
             label=SCORE_LABELS[name],
+            suggestions=_cluster_choices if name == "cluster" else None,
         )

@@ -23,6 +23,7 @@ from django.db.models.functions import TruncDate, TruncWeek
 from django.utils import timezone
 
 from profiles.models import Event, Profile, ProfileTag, Tag, TagCategory
+from profiles.places import city_spellings
 
 
 def profile_totals(*, days: int = 30) -> dict[str, int]:
@@ -209,7 +210,7 @@ def profile_filter(
     if query:
         profiles = profiles.filter(profile_search(query))
     if city:
-        profiles = profiles.filter(city=city)
+        profiles = profiles.filter(city__in=city_spellings(city))  # 上海 = 上海市 = Shanghai
     if tier:
         profiles = profiles.filter(value_tier=tier)
     if tag:

@@ -1,7 +1,8 @@
 """Register the built-in condition kinds and profile attributes (from SegmentsConfig.ready())."""
 
 from profiles.models import Profile
-from segments import rules
+from profiles.places import city_spellings, region_spellings
+from segments import rules, sentence
 from segments.compiler.attributes import compile_attribute
 from segments.compiler.events import compile_consent, compile_event, compile_segment, compile_tag
 from segments.compiler.groups import compile_all, compile_any, compile_not
@@ -13,6 +14,10 @@ from segments.explain import (
     explain_segment,
     explain_tag,
 )
+
+# "city eq Shanghai" selects the profiles stored as 上海 (and any spelling stored before the
+# normalisation): places are compared in every spelling.
+PLACE_SPELLINGS = {"city": city_spellings, "region": region_spellings}
 
 
 def _no_columns(node) -> set[str]:
@@ -37,7 +42,10 @@ def builtins_register() -> None:
     """Register the profile attributes, then the kinds in the order error messages list them."""
     for name, value_type in rules.PROFILE_ATTRIBUTES.items():
         attribute_register(
-            name, value_type=value_type, behaviour=name in rules.BEHAVIOUR_ATTRIBUTES
+            name,
+            value_type=value_type,
+            behaviour=name in rules.BEHAVIOUR_ATTRIBUTES,
+            spellings=PLACE_SPELLINGS.get(name),
         )
     groups = (
         ("all", rules.AllOf, rules.parse_group("all", rules.AllOf), compile_all),
@@ -56,16 +64,19 @@ def builtins_register() -> None:
         explainer=explain_attribute,
         profile_columns=_attribute_columns,
         behaviour=_attribute_is_behaviour,
+        describer=sentence.describe_attribute,
     )
     leaves = (
-        ("tag", rules.TagCondition, rules.parse_tag, compile_tag, explain_tag, True),
-        ("event", rules.EventCondition, rules.parse_event, compile_event, explain_event, True),
+        ("tag", rules.TagCondition, rules.parse_tag, compile_tag, explain_tag, True,
+         sentence.describe_tag),
+        ("event", rules.EventCondition, rules.parse_event, compile_event, explain_event, True,
+         sentence.describe_event),
         ("segment", rules.SegmentCondition, rules.parse_segment, compile_segment, explain_segment,
-         False),
+         False, sentence.describe_segment),
         ("consent", rules.ConsentCondition, rules.parse_consent, compile_consent, explain_consent,
-         False),
+         False, sentence.describe_consent),
     )  # fmt: skip
-    for key, node_type, parser, compiler, explainer, behaviour in leaves:
+    for key, node_type, parser, compiler, explainer, behaviour, describer in leaves:
         condition_register(
             key,
             node_type=node_type,
@@ -74,4 +85,5 @@ def builtins_register() -> None:
             explainer=explainer,
             profile_columns=_no_columns,
             behaviour=(lambda node: True) if behaviour else None,
+            describer=describer,
         )

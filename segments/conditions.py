@@ -52,6 +52,8 @@ class ConditionKind:
     whether it looks at behaviour, which profiles that withdrew profiling are left out of.
     ``builder()`` returns what the rule builder offers for the kind (its label, its choices, as
     JSON with translated text), or is None for a kind the builder knows itself or shows as is.
+    ``describer(node JSON, writer)`` says a node in words for ``segments.sentence`` (it may
+    raise KeyError, TypeError or ValueError on a node it cannot read: shown as JSON then).
     """
 
     key: str
@@ -62,6 +64,7 @@ class ConditionKind:
     profile_columns: Callable[[Any], set[str]] | None = None
     behaviour: Callable[[Any], bool] | None = None
     builder: Callable[[], dict] | None = None
+    describer: Callable[[Mapping, Any], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,10 @@ class Attribute:
     profile_field: str = "profile"
     behaviour: bool = False  # computed from behaviour: left out for profiles without profiling
     label: str = ""  # the name people read in the rule builder (lazy translation); "" = none
+    # text -> every stored spelling "eq"/"in" match (上海 → 上海, 上海市, Shanghai); None: as is
+    spellings: Callable[[str], tuple[str, ...]] | None = None
+    # the (value, label) pairs the rule builder offers to pick from (the clusters); None: none
+    suggestions: Callable[[], list[tuple[str, str]]] | None = None
 
     @property
     def on_profile(self) -> bool:
@@ -101,6 +108,7 @@ def condition_register(
     profile_columns: Callable[[Any], set[str]] | None = None,
     behaviour: Callable[[Any], bool] | None = None,
     builder: Callable[[], dict] | None = None,
+    describer: Callable[[Mapping, Any], str] | None = None,
 ) -> ConditionKind:
     """Register (or replace, keeping its place) the condition kind introduced by ``key``."""
     kind = ConditionKind(
@@ -112,6 +120,7 @@ def condition_register(
         profile_columns=profile_columns,
         behaviour=behaviour,
         builder=builder,
+        describer=describer,
     )
     previous = _KINDS.get(key)
     if previous is not None:
@@ -130,10 +139,14 @@ def attribute_register(
     profile_field: str = "profile",
     behaviour: bool = False,
     label: str = "",
+    spellings: Callable[[str], tuple[str, ...]] | None = None,
+    suggestions: Callable[[], list[tuple[str, str]]] | None = None,
 ) -> Attribute:
     """Register (or replace) attribute ``name``, stored in ``field`` (default: ``name``).
 
-    ``label`` is what the rule builder shows people (a lazy translation, optional).
+    ``label`` is what the rule builder shows people (a lazy translation, optional);
+    ``spellings`` widens an equality to every spelling of the value; ``suggestions`` returns
+    the (value, label) pairs the builder offers.
     """
     attribute = Attribute(
         name=name,
@@ -143,6 +156,8 @@ def attribute_register(
         profile_field=profile_field,
         behaviour=behaviour,
         label=label,
+        spellings=spellings,
+        suggestions=suggestions,
     )
     _ATTRIBUTES[name] = attribute
     return attribute

@@ -67,6 +67,19 @@ def profile_cities(*, limit: int = 500) -> list[str]:
     return list(cities[:limit])
 
 
+def profile_regions(*, limit: int = 200) -> list[str]:
+    """Return up to ``limit`` distinct non-empty profile regions (for the rule builder)."""
+    from profiles.models import Profile  # appended to this module: imports kept local
+
+    regions = (
+        Profile.objects.exclude(region="")
+        .order_by("region")
+        .values_list("region", flat=True)
+        .distinct()
+    )
+    return list(regions[:limit])
+
+
 def segment_slugs() -> list[str]:
     """Return every segment's slug, alphabetically (for the rule builder)."""
     return list(Segment.objects.order_by("slug").values_list("slug", flat=True))

@@ -11,11 +11,13 @@ from django.utils import timezone
 
 from core.sql import select_sql
 from profiles.models import Profile
+from profiles.services.consent import profiling_refused_ids
 from segments import sql as segment_sql
 from segments.compiler import (
     CORRELATED,
     SharedMeasures,
     common_conditions,
+    compile_rule,
     measure_keys,
     profile_columns,
     rule_candidates,
@@ -42,7 +44,8 @@ SHARED_PROFILES_FROM = 2
 
 
 def segment_preview(*, rule, slug: str | None = None, now: datetime.datetime | None = None) -> dict:
-    """Return how many profiles satisfy ``rule`` now and the external IDs of a few of them.
+    """Return how many profiles satisfy ``rule`` now, the external IDs of a few of them, and how
+    many more it would select but for their withdrawal of personalised profiling (``opted_out``).
 
     ``slug`` is the segment being edited, if any, so that a rule referring back to it is refused.
     Raise ``segments.rules.RuleError`` for an invalid rule; nothing is saved.
@@ -55,7 +58,24 @@ def segment_preview(*, rule, slug: str | None = None, now: datetime.datetime | N
     with transaction.atomic(), connection.cursor() as cursor:  # the memory its plan counts on
         for statement in segment_sql.query_memory_statements():
             cursor.execute(statement)
-        return {"size": members.count(), "sample": list(sample), "as_of": now.isoformat()}
+        return {
+            "size": members.count(),
+            "sample": list(sample),
+            "as_of": now.isoformat(),
+            "opted_out": _opted_out_count(tree, now=now),
+        }
+
+
+def _opted_out_count(tree: Node, *, now: datetime.datetime) -> int:
+    """Return how many profiles that refused personalised profiling the rule would select if
+    behaviour were read for them (0 for a rule that reads no behaviour: nobody is left out).
+
+    Probed for those profiles only (the correlated plan): they are usually few.
+    """
+    if not uses_behaviour(tree):
+        return 0
+    condition = compile_rule(tree, now=now, respect_profiling=False, plan=CORRELATED)
+    return Profile.objects.filter(pk__in=profiling_refused_ids()).filter(condition).count()
 
 
 @dataclass(frozen=True)

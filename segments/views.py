@@ -5,7 +5,7 @@ import json
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -19,7 +19,7 @@ from core.roles import ALL_ROLES, OPS, require_role
 from profiles.audit import audit_bulk_export
 from profiles.models import Profile, ValueTier
 from profiles.selectors import tags_all
-from segments import charts, rules, selectors
+from segments import charts, labels, rules, selectors
 from segments.conditions import attributes, condition_kinds
 from segments.explain import explain_lines, segment_explanation
 from segments.forms import (
@@ -31,6 +31,7 @@ from segments.forms import (
 )
 from segments.models import Segment
 from segments.rules import RuleError
+from segments.sentence import rule_sentence_html
 from segments.services import segment_preview, segment_queue, segment_save
 from segments.static_lists import (
     ERROR_NOT_STATIC,
@@ -70,6 +71,7 @@ def detail(request, slug: str):
             "runs": list(reversed(runs))[:20],
             "chart": chart,
             "rule_json": json.dumps(segment.rule, ensure_ascii=False, indent=2),
+            "rule_sentence": rule_sentence_html(segment.rule) if segment.rule else "",
             "members": selectors.segment_members_page(segment=segment),
             "tag_form": SegmentTagForm(initial={"tag": segment.tag_id}),
             "tiers": ValueTier.choices,
@@ -145,17 +147,22 @@ def members_csv(request, slug: str):
 
 
 def _builder_choices() -> dict:
-    """Return what the rule builder offers: attributes with their operators, tags, events …"""
+    """Return what the rule builder offers: attributes with their operators, tags, events …
+
+    Every name comes with its label in the page's language; the builder shows the label and
+    keeps the raw name (the JSON's) as the tooltip.
+    """
     choices_of = {  # the profile fields with choices, as the catalogue lists them
         name: Profile._meta.get_field(name).choices
         for name, family in RULE_FIELDS.items()
         if family == RULE_CHOICE
     }
+    events = selectors.event_names()
     return {
         "attributes": [
             {
                 "name": name,
-                "label": _attribute_label(name),
+                "label": labels.attribute_label(name),
                 "type": vtype.name,
                 "ops": list(vtype.ops),
                 "choices": [[value, str(label)] for value, label in choices_of.get(name, ())],
@@ -164,11 +171,21 @@ def _builder_choices() -> dict:
         ],
         "trait": {"type": rules.TRAIT.name, "ops": list(rules.TRAIT.ops)},
         "shapes": rules.OPERATORS,
+        "op_labels": {op: str(label) for op, label in labels.OPERATOR_LABELS.items()},
         "aggregate_ops": list(rules.AGGREGATE_OPS),
+        "aggregate_labels": {op: str(label) for op, label in labels.AGGREGATE_LABELS.items()},
         "tag_ops": list(rules.TAG_OPS),
         "tags": [{"slug": tag.slug, "label": tag.label} for tag in tags_all()],
-        "events": selectors.event_names(),
+        "events": events,
+        "event_labels": {
+            name: labels.event_label(name) for name in {*events, *labels.EVENT_LABELS}
+        },
         "cities": selectors.profile_cities(),
+        "suggestions": _suggestions(),
+        "consent": {
+            "channels": [[key, str(label)] for key, label in labels.CONSENT_CHANNEL_LABELS.items()],
+            "ops": [[op, str(label)] for op, label in labels.CONSENT_OP_LABELS.items()],
+        },
         "segments": selectors.segment_slugs(),
         "labels": _builder_labels(),
         # what the kinds other apps register offer (e.g. "message" from campaigns), by key
@@ -176,15 +193,17 @@ def _builder_choices() -> dict:
     }
 
 
-def _attribute_label(name: str) -> str:
-    """Return what people call attribute ``name``: its registered label or the profile field's."""
-    attribute = attributes().get(name)
-    if attribute is not None and attribute.label:
-        return str(attribute.label)
-    try:
-        return str(Profile._meta.get_field(name).verbose_name)
-    except FieldDoesNotExist:
-        return name
+def _suggestions() -> dict[str, list[list[str]]]:
+    """Return the values offered for attributes, by name: the stored cities and regions, and
+    what registered attributes suggest (the clusters)."""
+    found = {
+        "city": [[city, city] for city in selectors.profile_cities()],
+        "region": [[region, region] for region in selectors.profile_regions()],
+    }
+    for name, attribute in attributes().items():
+        if attribute.suggestions is not None:
+            found[name] = [[value, str(label)] for value, label in attribute.suggestions()]
+    return found
 
 
 def _builder_labels() -> dict:
@@ -271,6 +290,7 @@ def preview(request):
         rule = rule_from_text(request.POST.get("rule", "").strip() or "{}")
         slug = request.POST.get("segment") or request.POST.get("slug") or None
         context["preview"] = segment_preview(rule=rule, slug=slug)
+        context["sentence"] = rule_sentence_html(rule)
     except (ValueError, RuleError) as error:  # RuleError is a ValueError; both shown as is
         context["error"] = str(error)
     return render(request, "segments/_preview.html", context)

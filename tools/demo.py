@@ -106,7 +106,7 @@ CITIES = [  # (city, region, weight)
     ("青岛", "山东", 3),
     ("厦门", "福建", 2),
     ("昆明", "云南", 2),
-    ("Hong Kong", "Hong Kong", 2),
+    ("香港", "香港", 2),
     ("Singapore", "Singapore", 1),
 ]
 ACQUISITION = [

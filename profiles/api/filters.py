@@ -4,7 +4,7 @@ import django_filters
 from django.utils.translation import gettext_lazy as _
 
 from core.api import MomentFilter
-from profiles import selectors
+from profiles import places, selectors
 from profiles.models import (
     ConsentChannel,
     ConsentRecord,
@@ -22,8 +22,13 @@ from profiles.models import (
 class ProfileFilter(django_filters.FilterSet):
     """Filter profiles by attributes, value tier, tag, signup time and a search text."""
 
-    city = django_filters.CharFilter()
-    region = django_filters.CharFilter()
+    city = django_filters.CharFilter(
+        method="filter_city", label=_("City, in any spelling: 上海, 上海市 and Shanghai are one")
+    )
+    region = django_filters.CharFilter(
+        method="filter_region",
+        label=_("Region, in any spelling: 广东, 广东省 and Guangdong are one"),
+    )
     value_tier = django_filters.ChoiceFilter(choices=ValueTier.choices)
     gender = django_filters.ChoiceFilter(choices=Gender.choices)
     tag = django_filters.CharFilter(
@@ -43,6 +48,13 @@ class ProfileFilter(django_filters.FilterSet):
     class Meta:
         model = Profile
         fields = ["city", "region", "value_tier", "gender"]
+
+    def filter_city(self, queryset, name, value):
+        return queryset.filter(city__in=places.city_spellings(value)) if value.strip() else queryset
+
+    def filter_region(self, queryset, name, value):
+        text = value.strip()
+        return queryset.filter(region__in=places.region_spellings(text)) if text else queryset
 
     def filter_tag(self, queryset, name, value):
         return queryset.filter(selectors.carrying_tag(value))

@@ -20,6 +20,7 @@ from core import fields
 from profiles.ingest.phones import parse_phone
 from profiles.ingest.rows import RowInvalid
 from profiles.models import Gender, Profile, Touchpoint
+from profiles.places import city_normalised, region_normalised
 from profiles.sql import PROFILE_FIELDS
 
 EVENT_REQUIRED = ("external_id", "name", "occurred_at")
@@ -182,13 +183,18 @@ _PARSERS = {
     fields.DATETIME: parse_moment,
 }
 _CHOICE_PARSERS = {"gender": lambda value, column: _gender(value)}  # aliases: 女, F, male …
+# Fields read by name: one spelling of a place (上海市, Shanghai → 上海; profiles.places).
+_NAMED_PARSERS = {
+    "city": lambda value, column: city_normalised(value),
+    "region": lambda value, column: region_normalised(value),
+}
 
 
 def _profile_column(name: str) -> tuple[str, int, Callable[[str, str], Any] | None]:
     kind = fields.PROFILE_FIELDS_BY_NAME[name].type
     longest = _LONGEST.get(kind) or Profile._meta.get_field(name).max_length
     parse = _CHOICE_PARSERS[name] if kind == fields.CHOICE else _PARSERS.get(kind)
-    return name, longest, parse
+    return name, longest, _NAMED_PARSERS.get(name, parse)
 
 
 # The profile fields in the order they are checked: (column, longest text, parser or None).

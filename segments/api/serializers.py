@@ -123,6 +123,12 @@ class PreviewSerializer(serializers.Serializer):
         child=serializers.CharField(), help_text=_("External IDs of a few matching profiles")
     )
     as_of = serializers.DateTimeField(help_text=_("The moment the rule was counted at"))
+    opted_out = serializers.IntegerField(
+        help_text=_(
+            "Profiles the rule would also select but leaves out because they withdrew "
+            "personalised profiling (0 when the rule reads no behaviour)"
+        )
+    )
 
 
 class MemberSerializer(serializers.ModelSerializer):

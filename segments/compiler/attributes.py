@@ -38,6 +38,8 @@ def compile_attribute(node: rules.AttributeCondition, path: str, env: Env) -> Q:
     if node.is_trait:
         return _trait(node, env)
     attribute = attributes()[node.attr]
+    if attribute.spellings is not None and node.op in ("eq", "in"):
+        node = _every_spelling(node, attribute.spellings)
     model = attribute.model or Profile
     nullable = model._meta.get_field(attribute.field).null
     condition = _field(node, attribute.value_type, F(attribute.field), nullable, env)
@@ -46,6 +48,13 @@ def compile_attribute(node: rules.AttributeCondition, path: str, env: Env) -> Q:
     # One row per profile at most: the profiles whose row satisfies the condition.
     rows = model.objects.filter(condition, **{f"{attribute.profile_field}__isnull": False})
     return Q(pk__in=rows.values(attribute.profile_field))
+
+
+def _every_spelling(node: rules.AttributeCondition, spellings) -> rules.AttributeCondition:
+    """Return the condition as "in" every spelling of its values (上海 → 上海, 上海市, Shanghai)."""
+    values = (node.operand,) if node.op == "eq" else node.operand
+    every = dict.fromkeys(spelling for value in values for spelling in spellings(value))
+    return replace(node, op="in", operand=tuple(every))
 
 
 def _field(node, vtype: rules.ValueType, column: F, nullable: bool, env: Env) -> Q:

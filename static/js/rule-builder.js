@@ -12,10 +12,18 @@
   var C = JSON.parse(choicesNode.textContent);
   var L = C.labels;
   var GROUPS = ["all", "any"];
-  var KINDS = ["attr", "tag", "event_count", "event_sum", "segment"];
-  // Kinds other apps register, with what the builder offers for them (C.kinds): "message".
+  var KINDS = ["attr", "tag", "event_count", "event_sum", "segment", "consent"];
+  // Kinds other apps register, with what the builder offers for them (C.kinds): "message",
+  // "stage".
   var MESSAGE = (C.kinds || {}).message;
   if (MESSAGE) KINDS.push("message");
+  var STAGE = (C.kinds || {}).stage;
+  if (STAGE && STAGE.stages.length) KINDS.push("stage");
+  var CONSENT = C.consent || { channels: [["email", "email"], ["sms", "sms"]], ops: [["granted", "granted"]] };
+  var OP_LABELS = C.op_labels || {};
+  var AGGREGATE_LABELS = C.aggregate_labels || {};
+  var EVENT_LABELS = C.event_labels || {};
+  var SUGGESTIONS = C.suggestions || {};
   var TRAIT = "__trait__";
   var ATTRS = {};
   C.attributes.forEach(function (a) { ATTRS[a.name] = a; });
@@ -58,7 +66,8 @@
     options.forEach(function (o) {
       var v = Array.isArray(o) ? o[0] : o;
       var label = Array.isArray(o) ? o[1] : o;
-      var opt = el("option", { value: v, text: label });
+      // the label people read; the raw name (as in the JSON) on hover
+      var opt = el("option", { value: v, text: label, title: String(label) !== String(v) ? v : null });
       if (String(v) === String(value)) { opt.selected = true; found = true; }
       s.appendChild(opt);
     });
@@ -67,7 +76,9 @@
       extra.selected = true;
       s.insertBefore(extra, s.firstChild);
     }
-    s.addEventListener("change", function () { onChange(s.value); });
+    function hover() { if (s.value) s.title = s.value; else s.removeAttribute("title"); }
+    hover();
+    s.addEventListener("change", function () { hover(); onChange(s.value); });
     return s;
   }
 
@@ -78,14 +89,24 @@
     return i;
   }
 
+  // values: raw values, or [value, label] pairs (the label shown beside the value)
   function datalist(id, values) {
     if (document.getElementById(id)) return;
     var d = el("datalist", { id: id });
-    values.forEach(function (v) { d.appendChild(el("option", { value: v })); });
+    values.forEach(function (v) {
+      var pair = Array.isArray(v) ? v : [v, v];
+      d.appendChild(el("option", { value: pair[0], label: pair[1] !== pair[0] ? pair[1] : null }));
+    });
     document.body.appendChild(d);
   }
-  datalist("rb-events", C.events);
+  datalist("rb-events", C.events.map(function (e) { return [e, eventLabel(e)]; }));
   datalist("rb-cities", C.cities);
+  Object.keys(SUGGESTIONS).forEach(function (name) { datalist("rb-values-" + name, SUGGESTIONS[name]); });
+
+  function eventLabel(name) { return EVENT_LABELS[name] || name; }
+  function opOptions(ops, labels) {
+    return ops.map(function (o) { return [o, labels[o] || o]; });
+  }
 
   function number(raw) {
     var t = String(raw).trim();
@@ -141,6 +162,8 @@
       case "event_sum": return { event: "purchase", within_days: 365, sum: "amount", value: { gt: 0 } };
       case "segment": return { segment: C.segments[0] || "" };
       case "message": return { message: MESSAGE.messages[0][0], within_days: 30 };
+      case "consent": return { consent: CONSENT.channels[0][0], op: CONSENT.ops[0][0] };
+      case "stage": return { stage: STAGE.stages[0][0], op: "reached" };
       default: return { attr: "city", op: "eq", value: "" };
     }
   }
@@ -271,12 +294,14 @@
     else if (kind === "tag") tagFields(node, fields);
     else if (kind === "event_count" || kind === "event_sum") eventFields(node, fields, kind);
     else if (kind === "message" && MESSAGE) messageFields(node, fields);
+    else if (kind === "consent") consentFields(node, fields);
+    else if (kind === "stage" && STAGE) stageFields(node, fields);
     else if (kind === "segment") {
       fields.appendChild(select(C.segments, node.segment, "segment", function (v) {
         node.segment = v; changed(false);
       }));
     } else {
-      // consent, stage and anything else: shown read-only, kept as is
+      // anything else: shown read-only, kept as is
       fields.appendChild(el("span", { className: "rb-label", text: kind === "other" ? L.other : kindLabel(kind) }));
       fields.appendChild(el("code", { "data-role": "read-only", text: JSON.stringify(node) }));
       fields.appendChild(el("span", { className: "muted", text: L.read_only }));
@@ -289,7 +314,7 @@
   function attrFields(node, fields) {
     var isTrait = typeof node.attr === "string" && node.attr.indexOf("traits.") === 0;
     var options = C.attributes.map(function (a) {
-      return [a.name, a.label && a.label !== a.name ? a.label + " (" + a.name + ")" : a.name];
+      return [a.name, a.label || a.name];
     }).concat([[TRAIT, L.trait]]);
     fields.appendChild(select(options, isTrait ? TRAIT : node.attr, "attr", function (v) {
       node.attr = v === TRAIT ? "traits." : v;
@@ -304,7 +329,7 @@
       }, { placeholder: L.trait_key, size: 12 }));
     }
     var vtype = typeOf(node.attr);
-    fields.appendChild(select(vtype.ops, node.op, "op", function (v) {
+    fields.appendChild(select(opOptions(vtype.ops, OP_LABELS), node.op, "op", function (v) {
       var before = C.shapes[node.op];
       node.op = v;
       if (C.shapes[v] !== before) setValue(node, defaultValue(vtype, v));
@@ -334,7 +359,7 @@
       return input(local ? "datetime-local" : "text", value, role, onValue,
                    local ? {} : { placeholder: "2024-01-31T09:30:00+08:00" });
     }
-    var attrs = attr === "city" ? { list: "rb-cities" } : {};
+    var attrs = SUGGESTIONS[attr] ? { list: "rb-values-" + attr } : {};
     return input("text", value, role, function (v) { onValue(convert(vtype, v)); }, attrs);
   }
 
@@ -359,7 +384,7 @@
           .filter(function (s) { return s !== ""; })
           .map(function (s) { return convert(vtype, s); });
         changed(false);
-      }, { placeholder: L.list_hint, list: node.attr === "city" ? "rb-cities" : null, size: 30 }));
+      }, { placeholder: L.list_hint, list: SUGGESTIONS[node.attr] ? "rb-values-" + node.attr : null, size: 30 }));
     } else {
       fields.appendChild(oneInput(vtype, node.attr, node.value, "value", function (v) {
         node.value = v; changed(false);
@@ -376,14 +401,23 @@
   }
 
   function eventFields(node, fields, kind) {
-    fields.appendChild(input("text", node.event, "event", function (v) {
-      node.event = v; changed(false);
-    }, { list: "rb-events", placeholder: L.event_name, size: 14 }));
+    var shown = el("span", { className: "rb-event-label", "data-role": "event-label" });
+    function showLabel() {
+      var label = eventLabel(node.event || "");
+      shown.textContent = label !== node.event ? label : "";
+      shown.title = node.event || "";
+    }
+    var name = input("text", node.event, "event", function (v) {
+      node.event = v; showLabel(); changed(false);
+    }, { list: "rb-events", placeholder: L.event_name, size: 14, title: node.event || null });
+    fields.appendChild(name);
+    fields.appendChild(shown);
+    showLabel();
     var key = kind === "event_count" ? "count" : "value";
     var comparison = node[key] && typeof node[key] === "object" ? node[key] : { gte: 1 };
     node[key] = comparison;
     var op = Object.keys(comparison)[0] || "gte";
-    fields.appendChild(select(C.aggregate_ops, op, "op", function (v) {
+    fields.appendChild(select(opOptions(C.aggregate_ops, AGGREGATE_LABELS), op, "op", function (v) {
       var value = comparison[op];
       var next = {};
       if (v === "between") next[v] = Array.isArray(value) ? value : [value, value];
@@ -471,6 +505,24 @@
     fields.appendChild(input("number", node.within_days, "within-days", function (v) {
       node.within_days = number(v); changed(false);
     }, { min: "1", step: "1" }));
+  }
+
+  function consentFields(node, fields) {
+    fields.appendChild(select(CONSENT.ops, node.op, "op", function (v) {
+      node.op = v; changed(false);
+    }));
+    fields.appendChild(select(CONSENT.channels, node.consent, "consent", function (v) {
+      node.consent = v; changed(false);
+    }));
+  }
+
+  function stageFields(node, fields) {
+    fields.appendChild(select(STAGE.ops, node.op, "op", function (v) {
+      node.op = v; changed(false);
+    }));
+    fields.appendChild(select(STAGE.stages, node.stage, "stage", function (v) {
+      node.stage = v; changed(false);
+    }));
   }
 
   changed(true);

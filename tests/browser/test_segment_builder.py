@@ -6,6 +6,7 @@ import json
 import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from campaigns.models import Campaign, Send, TrackingEvent
 from core import roles
@@ -145,7 +146,9 @@ def test_the_builder_shows_any_rule_and_saves_it_unchanged(page, ops_with_people
     assert page.input_value("[data-path='all[8]'] [data-role=property-name]") == "category"
     assert page.input_value("[data-path='all[8]'] [data-role=property-value]") == "beauty"
     assert page.input_value("[data-path='all[9]'] [data-role=campaign]") == "spring-sale"
-    assert page.locator("[data-path='all[11]'] [data-role=read-only]").count() == 1
+    assert page.input_value("[data-path='all[11]'] [data-role=consent]") == "email"
+    assert page.input_value("[data-path='all[12]'] [data-role=stage]") == "repurchase"
+    assert page.locator("[data-role=read-only]").count() == 0  # every kind has its editor
     assert json.loads(page.inner_text("[data-testid=rule-json]")) == PRODUCT_EXAMPLE
     # The compiler may refuse a condition it cannot run yet (consent): the path is shown.
     page.wait_for_selector("#rule-preview :is([data-testid=preview-count], .error)")
@@ -225,4 +228,46 @@ def test_an_ops_user_builds_a_rule_on_event_properties_and_opened_messages(page,
     page.click("button[type=submit].primary")
     page.wait_for_url("**/segments/beauty-openers/")
     assert Segment.objects.get(slug="beauty-openers").rule == PROPERTIES_AND_ENGAGEMENT
+    assert page.console_errors == []
+
+
+def test_an_ops_user_builds_an_event_property_rule_in_chinese_and_reads_it_as_a_sentence(
+    page, ops_with_people
+):
+    PurchaseFactory(
+        profile=Profile.objects.get(external_id="sh-idle"),
+        occurred_at=timezone.now() - datetime.timedelta(days=3),
+        properties={"category": "beauty"},
+    )
+    page.goto("/segments/new/")
+    page.fill("#id_username", ops_with_people.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit].primary")
+    page.wait_for_url("**/segments/new/")
+    page.wait_for_selector("[data-path='rule'][data-kind='all']")
+    city = "[data-path='all[0]']"
+    assert page.inner_text(f"{city} [data-role=attr] option:checked") == "城市"
+    assert page.get_attribute(f"{city} [data-role=attr]", "title") == "city"
+    assert page.inner_text(f"{city} [data-role=op] option:checked") == "等于"
+    page.fill(f"{city} [data-role=value]", "上海")
+
+    page.click("[data-path='rule'] > .rb-foot [data-role=add-condition]")
+    event = "[data-path='all[1]']"
+    page.select_option(f"{event} [data-role=kind]", "event_count")
+    page.fill(f"{event} [data-role=event]", "purchase")
+    assert page.inner_text(f"{event} [data-role=event-label]") == "购买"
+    page.select_option(f"{event} [data-role=op]", "gte")
+    assert page.inner_text(f"{event} [data-role=op] option:checked") == "≥"
+    page.fill(f"{event} [data-role=value]", "1")
+    page.fill(f"{event} [data-role=within-days]", "30")
+    page.click(f"{event} [data-role=add-property]")
+    page.fill(f"{event} [data-role=property-name]", "category")
+    page.fill(f"{event} [data-role=property-value]", "beauty")
+
+    sentence = "城市 等于 上海 且 最近 30 天 购买（category = beauty） 次数 ≥ 1"
+    expect(page.locator("[data-testid=rule-sentence]")).to_have_text(sentence)
+    page.wait_for_selector("[data-testid=preview-count]:text-is('1')")  # sh-idle
+    assert page.get_attribute("[data-testid=rule-sentence] [title=purchase]", "title") == (
+        "purchase"
+    )
     assert page.console_errors == []

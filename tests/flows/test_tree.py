@@ -161,7 +161,7 @@ def test_errors_are_sorted_by_step_path_and_setting():
         ),
         (
             {"kind": "branch", "rule": {"attr": "city", "op": "eq", "value": "上海"}},
-            "Branch: city = 上海",
+            "Branch: city equals 上海",
         ),
         (
             {"kind": "split", "percents": {"A": 50, "B": 50}, "control": "B"},
@@ -179,11 +179,12 @@ def test_each_kind_of_step_is_said_in_words(step, words):
     assert step_words(step) == words
 
 
+@pytest.mark.django_db  # the sentence reads the tags' labels
 def test_rules_and_triggers_are_said_in_words():
     rule = {"any": [{"tag": "vip", "op": "has"}, {"message": "opened", "step": "send-1"}]}
 
     assert rule_words({"all": [{"attr": "city", "op": "eq", "value": "上海"}, rule]}) == (
-        "city = 上海 and (with tag vip or opened the message of step send-1)"
+        "city equals 上海 and (has the tag vip or opened the message of step send-1)"
     )
     assert trigger_words({"type": "event", "event": "add_to_cart", "where": {"sku": "A1"}}) == (
         "When add_to_cart happens with sku = A1"

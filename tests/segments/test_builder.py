@@ -6,6 +6,8 @@ import pytest
 from django.utils.html import escape
 
 from campaigns.models import Campaign
+from journeys.services import stages_ensure_defaults
+from predictions.models import Cluster
 from segments.models import Segment
 from segments.rules import RuleError, parse_rule
 from segments.selectors import segment_rule
@@ -105,6 +107,30 @@ def test_the_builder_offers_engagement_with_the_campaigns_and_event_properties_i
     assert message["any_campaign"] == "任意营销活动"
     labels = builder_choices(response)["labels"]
     assert (labels["where"], labels["add_property"]) == ("其中", "+ 属性")
+
+
+def test_the_builder_names_operators_attributes_events_and_offers_values_in_chinese(ops_client):
+    stages_ensure_defaults()
+    ProfileFactory(city="上海", region="上海")
+    ProfileFactory(city="广州", region="广东")
+    PurchaseFactory()
+    Cluster.objects.create(slug="loyal-big-spenders", name="忠实高消费")
+
+    response = ops_client.get("/segments/new/", HTTP_ACCEPT_LANGUAGE="zh-hans")
+
+    choices = builder_choices(response)
+    city = next(a for a in choices["attributes"] if a["name"] == "city")
+    assert city["label"] == "城市"
+    assert (choices["op_labels"]["eq"], choices["op_labels"]["not_in"]) == ("等于", "不属于")
+    assert choices["aggregate_labels"]["gte"] == "≥"
+    assert choices["event_labels"]["purchase"] == "购买"
+    assert choices["suggestions"]["city"] == [["上海", "上海"], ["广州", "广州"]]
+    assert choices["suggestions"]["region"] == [["上海", "上海"], ["广东", "广东"]]
+    assert choices["suggestions"]["cluster"] == [["loyal-big-spenders", "忠实高消费"]]
+    assert choices["consent"]["channels"] == [["email", "邮件营销"], ["sms", "短信营销"]]
+    stage = choices["kinds"]["stage"]
+    assert stage["label"] == "旅程阶段" and stage["ops"] == [["reached", "已到达"]]
+    assert ["repurchase", "复购 Repurchase"] in stage["stages"]
 
 
 def test_a_rule_on_event_properties_and_engagement_saves_and_previews(ops_client, people):

@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from campaigns.conditions import MESSAGE_EVENTS
 from campaigns.models import Campaign, Send, TrackingEvent
 from profiles.models import Event, Gender, Profile, ProfileTag, ValueTier
+from profiles.places import city_spellings, region_spellings
 from segments.compiler import (
     PLANS,
     common_conditions,
@@ -94,6 +95,7 @@ MOMENTS = [
     datetime.datetime(2024, 2, 1, 0, 0, tzinfo=datetime.UTC),
 ]
 DATES = [None, TODAY, TODAY - datetime.timedelta(days=10), datetime.date(1990, 5, 1)]
+PLACE_SPELLINGS = {"city": city_spellings, "region": region_spellings}
 TEXTS = ["上海", "北京", "Shanghai", "shanghai", "", "S", "海", "Ann", "ann", "李雷", "华东", "web"]
 NUMBERS = [0, 1, 2, 3, 5, 40, 200, -1]
 MONEY = ["0", "99.99", "100.00", "300.50", "0.10", "0.20"]
@@ -297,6 +299,8 @@ def field_holds(name: str, op: str, value, fields: dict) -> bool:
         return False
     if op == "in":
         return any(field_holds(name, "eq", item, fields) for item in value)
+    if op == "eq" and name in PLACE_SPELLINGS:  # a place matches in every spelling it has
+        return x in PLACE_SPELLINGS[name](value)
     if op == "contains":
         return value in x
     if op == "startswith":

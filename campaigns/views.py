@@ -135,7 +135,11 @@ def report(request, slug: str):
         _("Messages sent per minute") if data["bucket"] == "minute" else _("Messages sent per hour")
     )
     chart = (
-        figure_html(charts.sends_over_time_figure(data["timeline"], title=title, label=_("Sent")))
+        figure_html(
+            charts.sends_over_time_figure(
+                data["timeline"], title=title, label=_("Sent"), bucket=data["bucket"]
+            )
+        )
         if data["timeline"]
         else ""
     )

@@ -4,19 +4,26 @@ import plotly.graph_objects as go
 
 from core.charts import (
     PERCENT_AXIS,
+    TIME_AXIS,
     ZERO_AXIS,
     Series,
     bars_figure,
     counts_by,
     lines_figure,
     percent,
+    time_labels,
 )
 
 
-def sends_over_time_figure(rows: list[dict], *, title: str, label: str) -> go.Figure:
-    """Return bars of messages sent per period; ``rows`` hold ``at`` and ``n``."""
-    bar = Series(label, [row["at"] for row in rows], [row["n"] for row in rows])
-    return bars_figure([bar], title=title, yaxis={**ZERO_AXIS, "title": label})
+def sends_over_time_figure(
+    rows: list[dict], *, title: str, label: str, bucket: str = "hour"
+) -> go.Figure:
+    """Return bars of messages sent per ``bucket`` ("minute" or "hour", labelled in local
+    time); ``rows`` hold ``at`` (the bucket's start) and ``n``."""
+    bar = Series(
+        label, time_labels((row["at"] for row in rows), bucket), [row["n"] for row in rows]
+    )
+    return bars_figure([bar], title=title, xaxis=TIME_AXIS, yaxis={**ZERO_AXIS, "title": label})
 
 
 def _rate_bar(label: str, keys: list, values: list[dict]) -> Series:
@@ -49,7 +56,7 @@ def tracking_timeline_figure(rows: list[dict], *, title: str, labels: dict[str, 
     hours = sorted({row["hour"] for row in rows})
     counts = counts_by(rows, "kind", "hour")
     lines = [
-        Series(label, hours, [counts.get((kind, hour), 0) for hour in hours])
+        Series(label, time_labels(hours, "hour"), [counts.get((kind, hour), 0) for hour in hours])
         for kind, label in labels.items()
     ]
-    return lines_figure(lines, title=title, yaxis=ZERO_AXIS)
+    return lines_figure(lines, title=title, xaxis=TIME_AXIS, yaxis=ZERO_AXIS)

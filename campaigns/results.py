@@ -10,7 +10,8 @@ Definitions (the results page says the same):
   holdout, whose members got nothing, the window starts at the campaign's ``started_at``.
   *Revenue* is the sum of those events' amounts.
 - Rates: opens and clicks over delivered, conversions over sent (holdout: over its members),
-  each with a 95 % Wilson score interval.
+  each with a 95 % Wilson score interval. Opens and clicks are tracked in email only: an SMS
+  campaign's open and click rates are not measured (None), not 0 %.
 - Each variant is compared with the first (the control) by a two-sided two-proportion z-test
   (pooled variance); the sample-ratio check is a chi-square goodness-of-fit of the assignment
   counts against the weights (a warning when p < 0.001); the lift compares the conversion rate of
@@ -44,12 +45,21 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 from scipy import stats
 
-from campaigns.models import Campaign, Send, TrackingEvent
+from campaigns.models import Campaign, Channel, Send, TrackingEvent
 
 CONFIDENCE = 0.95
 ALPHA = 0.05
 SRM_ALPHA = 0.001
 METRICS = ("open_rate", "click_rate", "conversion_rate")
+# The channels whose messages report opens and clicks (a pixel and tracked links in email).
+ENGAGEMENT_CHANNELS = frozenset({Channel.EMAIL})
+
+
+def engagement_tracked(campaign: Campaign) -> bool:
+    """Return whether the campaign's channel reports opens and clicks."""
+    return campaign.channel in ENGAGEMENT_CHANNELS
+
+
 WINNER_METRIC_RATE = {
     "opens": "open_rate",
     "clicks": "click_rate",
@@ -229,8 +239,10 @@ def campaign_results(*, campaign: Campaign, test_only: bool = False) -> dict:
     """
     counts = _counts(campaign, test_only)
     conversions = _conversions(campaign, test_only)
+    tracked = engagement_tracked(campaign)
     rows = [
-        _variant_row(variant, counts, conversions) for variant in campaign.variants.order_by("key")
+        _variant_row(variant, counts, conversions, tracked=tracked)
+        for variant in campaign.variants.order_by("key")
     ]
     _compare_with_control(rows)
     holdout = _holdout(counts, conversions)
@@ -246,6 +258,8 @@ def campaign_results(*, campaign: Campaign, test_only: bool = False) -> dict:
         "waiting": waiting,
         "lift": lift(treated[0], treated[1], holdout_converted, holdout_n) if holdout_n else None,
         "srm": _srm(campaign, rows, counts),
+        "srm_alpha": SRM_ALPHA,
+        "engagement_tracked": tracked,
         "totals": {
             key: sum(row[key] for row in rows)
             for key in ("sent", "delivered", "opens", "clicks", "conversions", "revenue")
@@ -253,8 +267,11 @@ def campaign_results(*, campaign: Campaign, test_only: bool = False) -> dict:
     }
 
 
-def _variant_row(variant, counts: dict, conversions: dict) -> dict:
-    """Return one variant's counts and rates (``vs_control`` is filled by the comparison)."""
+def _variant_row(variant, counts: dict, conversions: dict, *, tracked: bool) -> dict:
+    """Return one variant's counts and rates (``vs_control`` is filled by the comparison).
+
+    Without ``tracked`` engagement, the open and click rates have no trials: not measured.
+    """
     mine = {status: row for (vid, status), row in counts.items() if vid == variant.pk}
     sent_row = mine.get(Send.Status.SENT, {})
     sent = sent_row.get("n", 0)
@@ -273,8 +290,8 @@ def _variant_row(variant, counts: dict, conversions: dict) -> dict:
         "clicks": clicks,
         "conversions": converted,
         "revenue": revenue,
-        "open_rate": proportion(opens, delivered),
-        "click_rate": proportion(clicks, delivered),
+        "open_rate": proportion(opens, delivered if tracked else 0),
+        "click_rate": proportion(clicks, delivered if tracked else 0),
         "conversion_rate": proportion(converted, sent),
         "vs_control": {},
     }

@@ -190,9 +190,10 @@ def campaign_report(*, campaign: Campaign) -> dict:
 def campaigns_recent_results(*, limit: int = 5) -> list[dict]:
     """Return the results of the latest started listed campaigns as values (for the dashboard).
 
-    Each row: ``slug``, ``name``, ``status``, ``started_at``, ``sent``, ``open_rate``,
-    ``click_rate``, ``conversion_rate`` (fractions or None), ``lift`` (relative lift vs the
-    holdout or None) and ``winner`` (key or ""). Two queries per campaign.
+    Each row: ``slug``, ``name``, ``status``, ``started_at``, ``sent``, ``engagement_tracked``,
+    ``open_rate``, ``click_rate`` (None when not tracked), ``conversion_rate`` (fractions or
+    None), ``lift`` (relative lift vs the holdout or None) and ``winner`` (key or "").
+    Two queries per campaign.
     """
     from campaigns.results import campaign_results
 
@@ -201,6 +202,7 @@ def campaigns_recent_results(*, limit: int = 5) -> list[dict]:
     for campaign in campaigns.order_by("-started_at", "-pk")[:limit]:
         data = campaign_results(campaign=campaign)
         totals = data["totals"]
+        delivered = totals["delivered"] if data["engagement_tracked"] else 0
         lift = data["lift"]
         rows.append(
             {
@@ -209,10 +211,9 @@ def campaigns_recent_results(*, limit: int = 5) -> list[dict]:
                 "status": campaign.get_status_display(),
                 "started_at": campaign.started_at,
                 "sent": totals["sent"],
-                "open_rate": totals["opens"] / totals["delivered"] if totals["delivered"] else None,
-                "click_rate": totals["clicks"] / totals["delivered"]
-                if totals["delivered"]
-                else None,
+                "engagement_tracked": data["engagement_tracked"],
+                "open_rate": totals["opens"] / delivered if delivered else None,
+                "click_rate": totals["clicks"] / delivered if delivered else None,
                 "conversion_rate": totals["conversions"] / totals["sent"]
                 if totals["sent"]
                 else None,

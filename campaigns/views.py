@@ -30,6 +30,7 @@ from profiles.audit import audit_access_many
 from profiles.models import Profile
 
 S = Campaign.Status
+ENGAGEMENT_RATES = ("open_rate", "click_rate")
 POLLING_STATUSES = (S.SCHEDULED, S.SENDING)
 
 
@@ -134,7 +135,11 @@ def report(request, slug: str):
         _("Messages sent per minute") if data["bucket"] == "minute" else _("Messages sent per hour")
     )
     chart = (
-        figure_html(charts.sends_over_time_figure(data["timeline"], title=title, label=_("Sent")))
+        figure_html(
+            charts.sends_over_time_figure(
+                data["timeline"], title=title, label=_("Sent"), bucket=data["bucket"]
+            )
+        )
         if data["timeline"]
         else ""
     )
@@ -165,16 +170,24 @@ def _p_value(p: float | None) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def _shown(rate) -> dict:
+def _shown(rate, *, tracked: bool = True) -> dict:
+    if not tracked:
+        return {"rate": _("not tracked"), "ci": "", "untracked": True}
     return {"rate": _percent(rate.rate), "ci": _interval(rate.low, rate.high)}
 
 
-def _results_table(variants: list[dict], rates: dict) -> list[dict]:
-    """Return the variant rows with their rates and tests against the control as shown."""
+def _results_table(variants: list[dict], rates: dict, *, tracked: bool) -> list[dict]:
+    """Return the variant rows with their rates and tests against the control as shown.
+
+    Without ``tracked`` engagement (SMS), open and click rates read "not tracked".
+    """
     return [
         {
             **row,
-            "shown": {metric: _shown(row[metric]) for metric in rates},
+            "shown": {
+                metric: _shown(row[metric], tracked=tracked or metric not in ENGAGEMENT_RATES)
+                for metric in rates
+            },
             "tests": {
                 metric: {
                     "p": _p_value(test["p"]) if test else "—",
@@ -239,20 +252,31 @@ def results(request, slug: str):
         "conversion_rate": _("Conversion rate"),
     }
     srm = data["srm"]
-    srm_shown = srm and {**srm, "p_shown": _p_value(srm["p"]), "chi2": f"{srm['chi2']:.2f}"}
+    srm_shown = srm and {
+        **srm,
+        "p_shown": _p_value(srm["p"]),
+        "chi2": f"{srm['chi2']:.2f}",
+        "alpha": f"{data['srm_alpha']:g}",
+    }
     return render(
         request,
         "campaigns/results.html",
         {
             "campaign": campaign,
             "results": data,
-            "table": _results_table(data["variants"], rates),
+            "table": _results_table(data["variants"], rates, tracked=data["engagement_tracked"]),
             "rates": rates,
             "holdout_rate": _shown(data["holdout"]["conversion_rate"]),
             "lift": _lift_shown(data["lift"]),
             "srm": srm_shown,
             "decision": campaign.winner_decision,
-            **_results_charts(campaign, data["variants"], rates),
+            **_results_charts(
+                campaign,
+                data["variants"],
+                rates
+                if data["engagement_tracked"]
+                else {k: v for k, v in rates.items() if k not in ENGAGEMENT_RATES},
+            ),
         },
     )
 

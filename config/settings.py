@@ -1,6 +1,5 @@
 """Project settings, read from the environment with defaults that run on one machine."""
 
-import re
 import zoneinfo
 from pathlib import Path
 
@@ -10,51 +9,20 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from config.csp import CONTENT_SECURITY_POLICY  # noqa: F401 (the policy, django-csp's setting)
+from config.env import (
+    env,
+    env_bool,
+    env_fraction,
+    env_int,
+    env_purposes,
+    env_quiet_hours,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 # This machine's own files (SQLite, file broker and cache, beat schedule, local uploads).
 VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-
-
-def env_bool(name: str, default: bool) -> bool:
-    """Return a boolean environment variable, refusing values that are neither true nor false."""
-    raw = env.str(name, default=str(default)).strip().lower()
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean; use true or false.")
-
-
-def env_int(name: str, default: int, minimum: int = 0) -> int:
-    """Return an integer environment variable of at least ``minimum``."""
-    raw = env.str(name, default=str(default)).strip()
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number.") from None
-    if value < minimum:
-        raise ImproperlyConfigured(f"{name}={value} must be at least {minimum}.")
-    return value
-
-
-def env_fraction(name: str, default: float) -> float:
-    """Return a number in (0, 1] from the environment (a share, such as a rule's support)."""
-    raw = env.str(name, default=str(default)).strip()
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from None
-    if not 0 < value <= 1:
-        raise ImproperlyConfigured(f"{name}={value} must be above 0 and at most 1.")
-    return value
-
 
 DEBUG = env_bool("DEBUG", True)
 
@@ -319,20 +287,6 @@ PREDICTIONS_MIN_SUPPORT = env_fraction("PREDICTIONS_MIN_SUPPORT", 0.005)
 PREDICTIONS_MIN_CONFIDENCE = env_fraction("PREDICTIONS_MIN_CONFIDENCE", 0.2)
 
 
-def env_purposes(name: str) -> dict[str, str]:
-    """Return extra consent purposes from ``slug=Label,slug2=Label 2``."""
-    purposes = {}
-    for item in env.list(name, default=[]):
-        slug, sep, label = item.partition("=")
-        slug = slug.strip()
-        if not sep or not slug.replace("_", "").isalnum() or not slug.isascii() or len(slug) > 40:
-            raise ImproperlyConfigured(
-                f"{name}: {item!r} is not slug=Label (slug: letters, digits and _, at most 40)."
-            )
-        purposes[slug] = label.strip() or slug
-    return purposes
-
-
 # Consent: purposes beyond marketing and profiling, and how long links in messages stay valid.
 CONSENT_EXTRA_PURPOSES = env_purposes("CONSENT_EXTRA_PURPOSES")
 CONSENT_TOKEN_MAX_AGE_DAYS = env_int("CONSENT_TOKEN_MAX_AGE_DAYS", 365, minimum=1)
@@ -342,33 +296,11 @@ CONSENT_OPT_IN_MAX_AGE_DAYS = env_int("CONSENT_OPT_IN_MAX_AGE_DAYS", 7, minimum=
 PERSONAL_DATA_RETENTION_MONTHS = env_int("PERSONAL_DATA_RETENTION_MONTHS", 0, minimum=0)
 # The version of the consent wording the end-user pages show, stored with what they record.
 CONSENT_NOTICE_VERSION = env.str("CONSENT_NOTICE_VERSION", default="2025-01")
-# The address the product is reached at, for links in messages (no trailing slash).
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
-
-_QUIET_HOURS = re.compile(r"(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})")
-
-
-def env_quiet_hours(name: str) -> str:
-    """Return quiet hours as "HH:MM-HH:MM" (start-end, may cross midnight) or "" for none."""
-    raw = env.str(name, default="").strip()
-    if not raw:
-        return ""
-    match = _QUIET_HOURS.fullmatch(raw.replace(" ", ""))
-    numbers = [int(part) for part in match.groups()] if match else []
-    if (
-        not match
-        or numbers[0] > 23
-        or numbers[2] > 23
-        or numbers[1] > 59
-        or numbers[3] > 59
-        or numbers[:2] == numbers[2:]
-    ):
-        raise ImproperlyConfigured(
-            f"{name}={raw!r} is not a quiet period like 21:00-08:00 (HH:MM-HH:MM, in TIME_ZONE, "
-            "start and end different); leave it empty for none."
-        )
-    return "{:02d}:{:02d}-{:02d}:{:02d}".format(*numbers)
-
+# The port `make run` serves on (the Procfile's runserver; gunicorn reads it too), and the
+# address the product is reached at, for links in messages (no trailing slash): by default this
+# machine on that port, so that links follow WEB_PORT.
+WEB_PORT = env_int("WEB_PORT", 8000, minimum=1)
+SITE_URL = env.str("SITE_URL", default=f"http://127.0.0.1:{WEB_PORT}").rstrip("/")
 
 # Campaign delivery: guards applied to every message, batching, retries and rate limits.
 # The frequency cap counts messages sent to a profile by all campaigns in a rolling window (0: off).

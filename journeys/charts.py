@@ -4,12 +4,15 @@ import plotly.graph_objects as go
 
 from core.charts import (
     PERCENT_AXIS,
+    TIME_AXIS,
     ZERO_AXIS,
     Series,
     bars_figure,
     counts_by,
+    last_per_day,
     lines_figure,
     percent,
+    time_labels,
 )
 from profiles.charts import touchpoint_bars_figure
 
@@ -31,16 +34,40 @@ def events_per_day_figure(rows: list[dict], *, title: str) -> go.Figure:
     return touchpoint_bars_figure(rows, period="day", title=title)
 
 
-def funnel_figure(stages: list[dict], *, title: str) -> go.Figure:
-    """Return the funnel: profiles that reached each stage, with the share of the first stage.
+def _funnel_text(reached: list[int], first: str, previous: str) -> list[str]:
+    """Return each stage's count with its share of the first stage and of the one before."""
+    texts = []
+    for index, n in enumerate(reached):
+        parts = [f"{n:,}"]
+        if index and reached[0]:
+            parts.append(f"{100 * n / reached[0]:.0f}% {first}")
+        if index and reached[index - 1]:
+            parts.append(f"{100 * n / reached[index - 1]:.0f}% {previous}")
+        texts.append(" · ".join(parts))
+    return texts
+
+
+def funnel_figure(
+    stages: list[dict],
+    *,
+    title: str,
+    of_first: str = "of the first stage",
+    of_previous: str = "of the stage before",
+) -> go.Figure:
+    """Return the funnel: profiles that reached each stage, with the share of the first stage
+    and of the stage before (texts written here, in the page's language: plotly's own
+    "of initial" would stay English).
 
     ``stages`` are the ``stages`` rows of ``journeys.selectors.funnel`` (``name``, ``reached``).
     """
+    reached = [stage["reached"] for stage in stages]
     fig = go.Figure(
         go.Funnel(
             y=[stage["name"] for stage in stages],
-            x=[stage["reached"] for stage in stages],
-            textinfo="value+percent initial+percent previous",
+            x=reached,
+            text=_funnel_text(reached, of_first, of_previous),
+            textinfo="text",
+            hovertemplate="%{y}: %{text}<extra></extra>",
         )
     )
     fig.update_layout(title=title, height=420)
@@ -84,10 +111,10 @@ def stage_trend_figure(rows: list[dict], stage_names: dict[str, str], *, title: 
     weeks = sorted({row["week"] for row in rows})
     counts = counts_by(rows, "stage", "week")
     lines = [
-        Series(name, weeks, [counts.get((slug, week), 0) for week in weeks])
+        Series(name, time_labels(weeks, "week"), [counts.get((slug, week), 0) for week in weeks])
         for slug, name in stage_names.items()
     ]
-    return lines_figure(lines, title=title, yaxis=ZERO_AXIS)
+    return lines_figure(lines, title=title, xaxis=TIME_AXIS, yaxis=ZERO_AXIS)
 
 
 def value_tier_figure(rows: list[dict], labels: dict[str, str], *, title: str) -> go.Figure:
@@ -149,19 +176,14 @@ def tag_coverage_figure(tags: list[dict], total: int, *, title: str) -> go.Figur
 
 
 def segments_trend_figure(segments: list[dict], *, title: str) -> go.Figure:
-    """Return one line per segment: its size after each run (``trend`` rows of ``at``, ``size``).
-
-    A segment without runs in the period shows its current size as a single point.
-    """
-    lines = [
-        Series(
-            f"{segment['name']} ({segment['size']})",
-            [point["at"] for point in segment["trend"]] or [None],
-            [point["size"] for point in segment["trend"]] or [segment["size"]],
-        )
-        for segment in segments
-    ]
-    return lines_figure(lines, title=title, yaxis=ZERO_AXIS)
+    """Return one line per segment: its size at the end of each local day with a run
+    (``trend`` rows of ``at``, ``size``). A segment without runs in the period is left out."""
+    lines = []
+    for segment in segments:
+        days, sizes = last_per_day((point["at"], point["size"]) for point in segment["trend"])
+        if days:
+            lines.append(Series(f"{segment['name']} ({segment['size']})", days, sizes))
+    return lines_figure(lines, title=title, xaxis=TIME_AXIS, yaxis=ZERO_AXIS)
 
 
 def campaigns_rates_figure(rows: list[dict], labels: dict[str, str], *, title: str) -> go.Figure:

@@ -45,7 +45,7 @@ def _dashboard_figures(data: dict) -> dict:
             data["segments"], title=_("Largest segments: size after each run (90 days)")
         ),
         "funnel_chart": charts.funnel_figure(
-            data["funnel"], title=_("Profiles that reached each journey stage")
+            data["funnel"], title=_("Profiles that reached each journey stage"), **funnel_words()
         ),
         "campaigns_chart": charts.campaigns_rates_figure(
             data["campaigns"],
@@ -81,6 +81,11 @@ def dashboard(request):
                     f"{key}_shown": percent_shown(row[key])
                     for key in ("open_rate", "click_rate", "conversion_rate", "lift")
                 },
+                **(
+                    {}
+                    if row["engagement_tracked"]
+                    else {"open_rate_shown": _("not tracked"), "click_rate_shown": _("not tracked")}
+                ),
             }
             for row in data["campaigns"]
         ],
@@ -132,6 +137,11 @@ def stages_refresh(request):
     require_role(request.user, OPS)
     job = job_enqueue(kind=STAGES_JOB_KIND, payload={}, user=request.user, total=1)
     return redirect("job-detail", pk=job.pk)
+
+
+def funnel_words() -> dict:
+    """Return the funnel chart's words for shares, in the active language."""
+    return {"of_first": _("of the first stage"), "of_previous": _("of the stage before")}
 
 
 def percent_shown(ratio: float | None) -> str:
@@ -189,7 +199,9 @@ def funnel(request):
             "stages": stages,
             "cohorts": cohorts,
             "funnel_chart": figure_html(
-                charts.funnel_figure(stages, title=_("Profiles that reached each stage"))
+                charts.funnel_figure(
+                    stages, title=_("Profiles that reached each stage"), **funnel_words()
+                )
             ),
             "cohort_chart": figure_html(
                 charts.cohort_heatmap_figure(

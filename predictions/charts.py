@@ -2,7 +2,15 @@
 
 import plotly.graph_objects as go
 
-from core.charts import PERCENT_AXIS, Series, bars_figure, lines_figure, percent
+from core.charts import (
+    PERCENT_AXIS,
+    TIME_AXIS,
+    Series,
+    bars_figure,
+    lines_figure,
+    percent,
+    time_labels,
+)
 
 
 def calibration_figure(
@@ -69,10 +77,15 @@ def auc_history_figure(
     """Return the held-out AUC of each model over the refreshes (``at`` and one key per model)."""
     return lines_figure(
         [
-            Series(label, [run["at"] for run in runs], [run.get(key) for run in runs])
+            Series(
+                label,
+                time_labels((run["at"] for run in runs), "minute"),
+                [run.get(key) for run in runs],
+            )
             for key, label in names.items()
         ],
         title=title,
+        xaxis=TIME_AXIS,
         yaxis={"title": auc_label, "range": [0.4, 1.0]},
         height=320,
         legend={"orientation": "h", "y": -0.25},

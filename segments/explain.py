@@ -25,9 +25,9 @@ from django.utils.formats import localize
 from django.utils.translation import gettext as _
 
 from profiles.models import ConsentPurpose, Event, Profile, ProfileTag
-from profiles.services.consent import consent_current
+from profiles.services.consent import consent_current, profiling_refused_ids
 from segments import rules
-from segments.compiler import compile_rule
+from segments.compiler import compile_rule, uses_behaviour
 from segments.compiler.expressions import event_properties_q
 from segments.conditions import Attribute, attributes, condition_kind_of
 from segments.models import Segment, SegmentMembership
@@ -64,11 +64,16 @@ class Explanation:
     error: str = ""
     is_member: bool = False
     member_since: datetime.datetime | None = None
+    # The rule looks at behaviour and the profile withdrew (or denied) personalised profiling:
+    # every evaluation leaves it out, whatever its conditions say.
+    profiling_refused: bool = False
 
     @property
     def matches(self) -> bool | None:
         """Return whether the rule selects the profile now (None when it cannot say)."""
-        return None if self.tree is None else self.tree.met
+        if self.tree is None:
+            return None
+        return False if self.profiling_refused else self.tree.met
 
     @property
     def differs(self) -> bool:
@@ -106,9 +111,14 @@ def segment_explanation(
         explanation.error = _("A static list has no rule: its members are added by hand.")
         return explanation
     try:
-        explanation.tree = segment_explain(segment=segment, profile=profile, now=now)
+        tree = rules.parse_rule(segment.rule, resolve=segment_rule, slug=segment.slug)
+        explanation.tree = _explain(tree, "", Profile.objects.get(pk=profile.pk), now)
     except rules.RuleError as error:
         explanation.error = str(error)
+        return explanation
+    explanation.profiling_refused = (
+        uses_behaviour(tree) and profiling_refused_ids().filter(profile_id=profile.pk).exists()
+    )
     return explanation
 
 

@@ -17,5 +17,6 @@ urlpatterns = [
     path("<str:slug>/tag/", views.tag_bind, name="tag-bind"),
     path("<str:slug>/", views.detail, name="detail"),
     path("<str:slug>/evaluate/", views.evaluate, name="evaluate"),
+    path("<str:slug>/status/", views.status, name="status"),
     path("<str:slug>/members.csv", views.members_csv, name="members-csv"),
 ]

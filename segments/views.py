@@ -104,6 +104,24 @@ def explain(request, slug: str):
     return render(request, "segments/explain.html", context)
 
 
+# While a segment is in one of these, its page asks for its status every second.
+WAITING_STATUSES = (Segment.Status.QUEUED, Segment.Status.EVALUATING)
+
+
+def status(request, slug: str):
+    """Return the segment's status line; polled by its page while an evaluation is pending.
+
+    Once the evaluation has ended, the poll answers with ``HX-Refresh`` so that htmx reloads the
+    page: its size, members, runs and chart then show the new result.
+    """
+    require_role(request.user, *ALL_ROLES)
+    segment = get_object_or_404(Segment, slug=slug)
+    response = render(request, "segments/_status.html", {"segment": segment})
+    if request.headers.get("HX-Request") and segment.status not in WAITING_STATUSES:
+        response["HX-Refresh"] = "true"
+    return response
+
+
 @require_POST
 def evaluate(request, slug: str):
     """Queue an evaluation of the segment now (ops staff)."""

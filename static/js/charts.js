@@ -4,9 +4,23 @@
 //
 // Plotly measures a chart's width when it is drawn: drawing once the page is parsed (this deferred
 // script runs then) fits each chart to its box; it is fitted again when the page is complete
-// (fonts, images), and plotly's "responsive" follows later window resizes.
+// (fonts, images). Plotly's "responsive" follows only window resizes: a box that changes width
+// for another reason (a grid that reflows, a scroll bar that appears, a panel that opens) is
+// watched with a ResizeObserver, and its chart fitted again whenever its width changes.
 (function () {
   "use strict";
+
+  var widths = new WeakMap();
+  var observer = window.ResizeObserver ? new ResizeObserver(function (entries) {
+    entries.forEach(function (entry) {
+      var box = entry.target;
+      var width = Math.round(entry.contentRect.width);
+      if (widths.get(box) === width) return;
+      widths.set(box, width);
+      var chart = box.querySelector(".js-plotly-plot");
+      if (chart && window.Plotly && document.body.contains(chart)) window.Plotly.Plots.resize(chart);
+    });
+  }) : null;
 
   function draw(root) {
     if (!window.Plotly) return;
@@ -15,6 +29,10 @@
       if (!chart || chart.classList.contains("js-plotly-plot")) return;
       var figure = JSON.parse(block.textContent);
       window.Plotly.newPlot(chart, figure.data, figure.layout, figure.config);
+      if (observer && chart.parentElement) {
+        widths.set(chart.parentElement, Math.round(chart.parentElement.getBoundingClientRect().width));
+        observer.observe(chart.parentElement);
+      }
     });
   }
 

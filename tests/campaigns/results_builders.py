@@ -11,11 +11,13 @@ from profiles.models import Event, Profile
 T0 = datetime.datetime(2025, 3, 3, 9, 0, tzinfo=datetime.UTC)
 
 
-def campaign_started(*, slug="ab", weights=(50, 50), started_at=T0, **fields) -> Campaign:
+def campaign_started(
+    *, slug="ab", weights=(50, 50), started_at=T0, channel="email", **fields
+) -> Campaign:
     campaign = Campaign.objects.create(
         name=slug.upper(),
         slug=slug,
-        channel="email",
+        channel=channel,
         status=Campaign.Status.SENDING,
         started_at=started_at,
         **fields,

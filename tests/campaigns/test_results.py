@@ -220,3 +220,45 @@ def test_the_results_page_shows_rates_intervals_lift_and_the_decision(client, sm
     assert html.count('class="plotly-graph-div"') == 2
     assert 'data-testid="srm-warning"' not in html
     assert f"/campaigns/{small_campaign.slug}/results/" in detail.content.decode()
+
+
+def test_an_sms_campaign_has_no_open_or_click_rate_and_the_page_says_not_tracked(client, db):
+    from tests.factories import UserFactory
+
+    campaign = campaign_started(slug="texts", channel="sms")
+    ledger_add(campaign, 5, variant="A")
+    ledger_add(campaign, 5, variant="B")
+    client.force_login(UserFactory(roles=["campaign_manager"]))
+
+    results = campaign_results(campaign=campaign)
+    html = client.get(f"/campaigns/{campaign.slug}/results/").content.decode()
+
+    a = results["variants"][0]
+    assert (a["open_rate"].rate, a["click_rate"].rate) == (None, None)
+    assert a["conversion_rate"].rate == 0.0
+    assert html.count('data-testid="not-tracked"') == 4  # open and click rate of A and B
+    assert "0.0% (" not in html.split('data-testid="results-table"')[1].split("</table>")[0]
+    assert "Opens and clicks are not tracked for SMS messages." in html
+
+
+def test_an_email_campaign_keeps_its_measured_open_rate(db):
+    campaign = campaign_started(slug="mails")
+    ledger_add(campaign, 4, variant="A")
+
+    assert campaign_results(campaign=campaign)["variants"][0]["open_rate"].rate == 0.0
+
+
+def test_the_results_page_says_the_sample_ratio_threshold_where_it_prints_the_p_value(client, db):
+    from tests.factories import UserFactory
+
+    campaign = campaign_started(slug="even")
+    ledger_add(campaign, 50, variant="A")
+    ledger_add(campaign, 44, variant="B")
+    client.force_login(UserFactory(roles=["campaign_manager"]))
+
+    html = client.get(f"/campaigns/{campaign.slug}/results/").content.decode()
+
+    check = html.split('data-testid="srm-result"')[1].split("</p>")[0]
+    assert "p = 0.536" in check
+    assert "below 0.001" in check
+    assert "The sample ratio check below uses a threshold of 0.001." in html

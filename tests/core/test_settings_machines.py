@@ -63,3 +63,23 @@ def test_a_redis_cache_url_keeps_its_key_prefix(tmp_path):
     assert shown["cache"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
     assert shown["cache"]["LOCATION"] == "redis://127.0.0.1:6379/3"
     assert shown["cache"]["KEY_PREFIX"] == "ops"
+
+
+def site_url_with(tmp_path, **env: str) -> str:
+    environment = {k: v for k, v in os.environ.items() if k not in {"SITE_URL", "WEB_PORT"}}
+    environment.update(env, DJANGO_SETTINGS_MODULE="config.settings", PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()\n"
+         "from campaigns.tracking import open_url\nprint(open_url(send_id=1))"],
+        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_links_in_messages_follow_the_web_port_unless_site_url_is_set(tmp_path):
+    assert site_url_with(tmp_path).startswith("http://127.0.0.1:8000/campaigns/t/o/")
+    assert site_url_with(tmp_path, WEB_PORT="8123").startswith(
+        "http://127.0.0.1:8123/campaigns/t/o/"
+    )
+    shown = site_url_with(tmp_path, WEB_PORT="8123", SITE_URL="https://ops.example.com/")
+    assert shown.startswith("https://ops.example.com/campaigns/t/o/")

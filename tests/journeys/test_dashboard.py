@@ -51,7 +51,9 @@ def test_the_dashboard_renders_every_chart_for_ops_users(ops_client, data):
     assert response.status_code == 200
     for chart in CHARTS:
         assert f'data-chart="{chart}"' in html
-    assert html.count('class="plotly-graph-div"') == len(CHARTS)
+    assert html.count('class="plotly-graph-div"') == len(CHARTS) - 1
+    funnel = html.split('data-chart="funnel"')[1].split("</section>")[0]
+    assert 'class="chart-empty"' in funnel  # no journey stage: a sentence, not bare axes
     assert 'data-stat="total">8<' in html
     assert "Coupon lover" in html
     assert "Big spenders" in html
@@ -98,3 +100,15 @@ def test_the_dashboard_works_on_an_empty_database(ops_client):
 
     assert response.status_code == 200
     assert "No campaign has started yet." in response.content.decode()
+
+
+def test_an_sms_campaign_on_the_dashboard_reads_not_tracked_for_opens_and_clicks(ops_client, db):
+    campaign = campaign_started(slug="texts", channel="sms", started_at=timezone.now())
+    ledger_add(campaign, 4, variant="A")
+
+    html = ops_client.get("/").content.decode()
+
+    row = html.split('href="/campaigns/texts/results/"')[1].split("</tr>")[0]
+    assert row.count("not tracked") == 2
+    assert "0.0%" in row  # the conversion rate is measured
+    assert selectors.dashboard_data()["campaigns"][0]["open_rate"] is None

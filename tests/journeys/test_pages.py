@@ -114,7 +114,9 @@ def test_the_funnel_page_draws_three_charts_and_takes_filters(ops_client, staged
 
     html = response.content.decode()
     assert response.status_code == 200
-    assert html.count("plotly-graph-div") == 3
+    assert html.count("plotly-graph-div") == 2  # the funnel and the cohorts …
+    assert html.count('class="chart-empty"') == 1  # … no stage entered in the last 26 weeks
+    assert "Nothing to show yet." in html
     assert 'data-testid="funnel-profiles">1<' in html
 
 

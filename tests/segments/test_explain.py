@@ -287,3 +287,55 @@ def test_the_segment_page_links_to_the_explanation(ops_client, segment):
 
     assert 'action="/segments/shanghai-repeat/why/"' in page
     assert 'name="external_id"' in page
+
+
+def test_a_profile_that_withdrew_profiling_is_named_as_excluded_for_that_reason(
+    ops_client, segment
+):
+    member = ProfileFactory(external_id="m", city="上海", traits={"tier": "silver"})
+    for _ in range(2):
+        PurchaseFactory(profile=member, amount=Decimal("100.00"))
+    consent_record(
+        entry=ConsentEntry(
+            profile_id=member.pk,
+            channel="email",
+            purpose="profiling",
+            status="withdrawn",
+            source=ConsentSource.WEB_FORM,
+        )
+    )
+    segment_evaluate(segment_id=segment.pk)
+
+    explanation = segment_explanation(segment=segment, profile=member)
+    page = ops_client.get("/segments/shanghai-repeat/why/?external_id=m").content.decode()
+
+    assert explanation.tree.met is True  # every condition holds …
+    assert (explanation.matches, explanation.is_member, explanation.differs) == (
+        False,
+        False,
+        False,
+    )
+    assert 'data-testid="profiling-refused"' in page  # … but the reason it is left out is named
+    assert "withdrew personalised profiling" in page
+    assert "selects this profile" not in page
+    assert 'data-testid="differs"' not in page
+
+
+def test_withdrawn_profiling_does_not_exclude_from_a_rule_on_attributes_only(ops_client):
+    Segment.objects.create(
+        name="Shanghai", slug="sh", rule={"attr": "city", "op": "eq", "value": "上海"}
+    )
+    member = ProfileFactory(external_id="m", city="上海")
+    consent_record(
+        entry=ConsentEntry(
+            profile_id=member.pk,
+            channel="email",
+            purpose="profiling",
+            status="withdrawn",
+            source=ConsentSource.WEB_FORM,
+        )
+    )
+
+    explanation = segment_explanation(segment=Segment.objects.get(slug="sh"), profile=member)
+
+    assert (explanation.matches, explanation.profiling_refused) == (True, False)

@@ -81,3 +81,25 @@ def test_only_ops_staff_evaluate_or_export(client, campaign_manager, segment):
 )
 def test_csv_cells_that_look_like_formulas_are_quoted(value, expected):
     assert csv_safe(value) == expected
+
+
+def test_a_queued_segment_page_polls_its_status_until_the_evaluation_is_done(ops_client, segment):
+    Segment.objects.filter(pk=segment.pk).update(status=Segment.Status.QUEUED)
+
+    page = ops_client.get("/segments/shanghai/").content.decode()
+    waiting = ops_client.get("/segments/shanghai/status/", headers={"HX-Request": "true"})
+    segment_evaluate(segment_id=segment.pk)
+    done = ops_client.get("/segments/shanghai/status/", headers={"HX-Request": "true"})
+
+    assert 'hx-get="/segments/shanghai/status/"' in page and 'hx-trigger="every 1s"' in page
+    assert waiting.status_code == 200 and "HX-Refresh" not in waiting.headers
+    assert "Queued" in waiting.content.decode()
+    assert done.headers["HX-Refresh"] == "true"  # htmx reloads the page with the new result
+    assert "hx-get" not in done.content.decode()
+    assert "hx-get" not in ops_client.get("/segments/shanghai/").content.decode()
+
+
+def test_an_outsider_cannot_read_a_segments_status(client, outsider, segment):
+    client.force_login(outsider)
+
+    assert client.get("/segments/shanghai/status/").status_code == 403

@@ -20,6 +20,13 @@ class ProfilesConfig(AppConfig):
         job_kind("profiles.tags_bulk", tag_bulk_job)
         job_kind("profiles.features", features_job)
 
+        from profiles.exports import EXPORT_JOB_KIND, export_job, export_kind_register
+        from profiles.exports.tables import EXPORT_KINDS
+
+        job_kind(EXPORT_JOB_KIND, export_job)
+        for kind in EXPORT_KINDS:
+            export_kind_register(kind)
+
         from profiles.audit import audit_register
 
         audit_register()

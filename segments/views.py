@@ -97,7 +97,7 @@ def evaluate(request, slug: str):
     """Queue an evaluation of the segment now (ops staff)."""
     require_role(request.user, OPS)
     segment = get_object_or_404(Segment, slug=slug, kind=Segment.Kind.DYNAMIC)
-    segment_queue(segment=segment)
+    segment_queue(segment=segment, user=request.user)
     return redirect("segments:detail", slug=segment.slug)
 
 
@@ -209,7 +209,7 @@ def segment_create(request):
     form = SegmentForm(request.POST or None, initial=initial)
     if request.method == "POST":
         if form.is_valid():
-            segment = segment_save(data=form.cleaned_data, tree=form.rule_tree)
+            segment = segment_save(data=form.cleaned_data, tree=form.rule_tree, user=request.user)
             return redirect("segments:detail", slug=segment.slug)
         return _form_page(request, form, status=400)
     return _form_page(request, form)
@@ -222,7 +222,9 @@ def segment_edit(request, slug: str):
     form = SegmentForm(request.POST or None, segment=segment)
     if request.method == "POST":
         if form.is_valid():
-            segment = segment_save(segment=segment, data=form.cleaned_data, tree=form.rule_tree)
+            segment = segment_save(
+                segment=segment, data=form.cleaned_data, tree=form.rule_tree, user=request.user
+            )
             return redirect("segments:detail", slug=segment.slug)
         return _form_page(request, form, segment, status=400)
     return _form_page(request, form, segment)

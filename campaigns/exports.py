@@ -108,7 +108,7 @@ def results_table(*, user, params: dict) -> ExportTable:
     tracked = campaign.channel != Channel.SMS
     rows = []
     for row in data["variants"]:
-        values = [row[key] for key, _label in RESULT_COLUMNS[:10]]
+        values = [row["key" if key == "variant" else key] for key, _label in RESULT_COLUMNS[:10]]
         rates = [row["open_rate"].rate, row["click_rate"].rate] if tracked else [None, None]
         rows.append([*values, *rates, row["conversion_rate"].rate])
     holdout = data["holdout"]

@@ -8,7 +8,7 @@ from django.utils import translation
 from campaigns.delivery.ledger import campaign_finish_if_done
 from campaigns.models import Campaign, CampaignChange, Send
 from core import services
-from core.jobs import job_kind
+from core.jobs import _HANDLERS, job_kind
 from core.models import Job, JobStatus, Notification
 from core.notifications import notification_send, notification_text
 from segments.models import Segment
@@ -24,7 +24,9 @@ def _failing_job(*, job, report):
 
 @pytest.fixture
 def failing_kind():
-    job_kind("tests.failing", _failing_job)
+    job_kind("tests.notified_failure", _failing_job)
+    yield
+    _HANDLERS.pop("tests.notified_failure", None)
 
 
 def test_a_finished_job_notifies_the_user_who_started_it(ops_user):
@@ -42,8 +44,8 @@ def test_a_finished_job_notifies_the_user_who_started_it(ops_user):
 
 
 def test_a_failed_job_notifies_too_and_a_job_nobody_started_does_not(ops_user, failing_kind):
-    mine = services.job_enqueue(kind="tests.failing", payload={}, user=ops_user)
-    beat = services.job_enqueue(kind="tests.failing", payload={})
+    mine = services.job_enqueue(kind="tests.notified_failure", payload={}, user=ops_user)
+    beat = services.job_enqueue(kind="tests.notified_failure", payload={})
 
     services.job_run(job_id=mine.pk)
     services.job_run(job_id=beat.pk)

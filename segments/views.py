@@ -1,24 +1,22 @@
 """Segment pages: the list, one segment, the rule builder form, preview, export, evaluate."""
 
-import csv
 import json
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from core.charts import figure_html
+from core.exports import CSV
 from core.fields import RULE_CHOICE, RULE_FIELDS
-from core.masking import contact_visible, email_masked
 from core.roles import ALL_ROLES, OPS, require_role
-from profiles.audit import audit_bulk_export
 from profiles.models import Profile, ValueTier
 from profiles.selectors import tags_all
+from profiles.views.exports import export_answer
 from segments import charts, labels, rules, selectors
 from segments.conditions import attributes, condition_kinds
 from segments.explain import explain_lines, segment_explanation
@@ -41,14 +39,6 @@ from segments.static_lists import (
     static_members_remove_all,
 )
 from segments.tags import segment_tag_bind
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(value) -> str:
-    """Return a cell that spreadsheet programs will not run as a formula (OWASP CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def index(request):
@@ -127,41 +117,17 @@ def evaluate(request, slug: str):
     """Queue an evaluation of the segment now (ops staff)."""
     require_role(request.user, OPS)
     segment = get_object_or_404(Segment, slug=slug, kind=Segment.Kind.DYNAMIC)
-    segment_queue(segment=segment)
+    segment_queue(segment=segment, user=request.user)
     return redirect("segments:detail", slug=segment.slug)
-
-
-class _Echo:
-    def write(self, value):
-        return value
 
 
 @never_cache
 def members_csv(request, slug: str):
-    """Stream the members as CSV (external_id, email, since), safe to open in a spreadsheet;
-    emails masked unless the user is a consent admin; the download is recorded in the audit
-    trail."""
+    """Send the members as CSV (external_id, email, since, then name, phone, city, tier, last
+    seen), as ``/exports/segment-members.csv?segment=<slug>`` does (ops staff)."""
     require_role(request.user, OPS)
-    segment = get_object_or_404(Segment, slug=slug)
-    audit_bulk_export(
-        request,
-        segment,
-        what=f"segment {segment.slug} members (CSV)",
-        rows=selectors.segment_member_count(segment=segment),
-    )
-    writer = csv.writer(_Echo())
-    header = [["external_id", "email", "since"]]
-    shown = (lambda email: email) if contact_visible(request.user) else email_masked
-    rows = (
-        [csv_safe(external_id), csv_safe(shown(email)), since.isoformat()]
-        for external_id, email, since in selectors.segment_member_rows(segment=segment)
-    )
-    response = StreamingHttpResponse(
-        (writer.writerow(row) for rows_ in (header, rows) for row in rows_),
-        content_type="text/csv; charset=utf-8",
-    )
-    response["Content-Disposition"] = f'attachment; filename="segment-{segment.pk}-members.csv"'
-    return response
+    get_object_or_404(Segment, slug=slug)
+    return export_answer(request, kind="segment-members", fmt=CSV, query={"segment": slug})
 
 
 def _builder_choices() -> dict:
@@ -280,7 +246,7 @@ def segment_create(request):
     form = SegmentForm(request.POST or None, initial=initial)
     if request.method == "POST":
         if form.is_valid():
-            segment = segment_save(data=form.cleaned_data, tree=form.rule_tree)
+            segment = segment_save(data=form.cleaned_data, tree=form.rule_tree, user=request.user)
             return redirect("segments:detail", slug=segment.slug)
         return _form_page(request, form, status=400)
     return _form_page(request, form)
@@ -293,7 +259,9 @@ def segment_edit(request, slug: str):
     form = SegmentForm(request.POST or None, segment=segment)
     if request.method == "POST":
         if form.is_valid():
-            segment = segment_save(segment=segment, data=form.cleaned_data, tree=form.rule_tree)
+            segment = segment_save(
+                segment=segment, data=form.cleaned_data, tree=form.rule_tree, user=request.user
+            )
             return redirect("segments:detail", slug=segment.slug)
         return _form_page(request, form, segment, status=400)
     return _form_page(request, form, segment)

@@ -4,7 +4,7 @@ history and the members table's columns (for the segment page)."""
 from django.shortcuts import get_object_or_404, render
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from core.charts import figure_html
 from core.roles import ALL_ROLES, require_role
@@ -53,7 +53,11 @@ def size_history(segment: Segment) -> dict:
     if len(buckets) < 2:
         last = points[-1]
         when = formats.date_format(timezone.localtime(last.at), "Y-m-d H:i")
-        note = _("One size so far: %(size)s members at %(when)s.") % {
+        note = ngettext(
+            "One size so far: %(size)s member at %(when)s.",
+            "One size so far: %(size)s members at %(when)s.",
+            last.size,
+        ) % {
             "size": formats.number_format(last.size, force_grouping=True),
             "when": when,
         }

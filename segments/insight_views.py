@@ -120,7 +120,7 @@ def portrait(request, slug: str):
 
 
 def overlap(request, slug: str):
-    """Compare the segment with 1–4 others (``?with=…``): pairwise intersections with Jaccard
+    """Compare the segment with 1 to 4 others (``?with=…``): pairwise intersections with Jaccard
     and an UpSet chart of every combination."""
     require_role(request.user, *ALL_ROLES)
     segment = get_object_or_404(Segment, slug=slug)

@@ -1,4 +1,4 @@
-"""How 2–5 segments overlap: each combination's exclusive size, pairwise intersections, Jaccard.
+"""How 2 to 5 segments overlap: each combination's exclusive size, pairwise intersections, Jaccard.
 
 One grouped query does it: each member of any chosen segment gets the bits of the segments it is
 in (segment i is bit 2**i), then members are counted per combination of bits. Everything else

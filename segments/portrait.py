@@ -1,9 +1,9 @@
-"""The portrait (人群画像) of a segment: how its members spread over each dimension, against the base.
+"""The portrait (人群画像) of a segment: how its members spread over each dimension vs the base.
 
 For every dimension (city, gender, age band, acquisition channel, value tier, journey stage,
 tags, touchpoints) one grouped query counts the members per value and one counts the whole base
 (every profile); each value then has its share in the segment, its share in the base and its
-TGI, the share in the segment ÷ the share in the base × 100 (100: as common as in the base).
+TGI, the share in the segment / the share in the base * 100 (100: as common as in the base).
 Tags and touchpoints are not exclusive (a profile has several), so their shares need not add up
 to 100 %.
 

@@ -21,7 +21,6 @@ from profiles.selectors import tags_all
 from segments import rules, selectors
 from segments.conditions import attributes, condition_kinds
 from segments.explain import explain_lines, segment_explanation
-from segments.insight_views import member_columns, size_history
 from segments.forms import (
     SegmentForm,
     SegmentTagForm,
@@ -29,6 +28,7 @@ from segments.forms import (
     StaticUploadForm,
     rule_from_text,
 )
+from segments.insight_views import member_columns, size_history
 from segments.models import Segment
 from segments.rules import RuleError
 from segments.services import segment_preview, segment_queue, segment_save

@@ -15,5 +15,5 @@ def tier_label(value: str) -> str:
 
 @register.filter
 def percent(share: float | None) -> str:
-    """Return a share (0–1) as a percentage with one decimal, "—" when there is none."""
+    """Return a share (0 to 1) as a percentage with one decimal, "—" when there is none."""
     return "—" if share is None else f"{100 * share:.1f}%"

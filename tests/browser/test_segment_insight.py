@@ -26,7 +26,8 @@ OVERFLOWS = """() => {
     chart.querySelectorAll("svg.main-svg").forEach((svg) => {
       const r = svg.getBoundingClientRect();
       if (r.right > box.right + 1 || r.left < box.left - 1)
-        out.push(`${card.dataset.testid}: svg ${r.left}-${r.right} in card ${box.left}-${box.right}`);
+        out.push(`${card.dataset.testid}: svg ${r.left}-${r.right}`
+          + ` in card ${box.left}-${box.right}`);
     });
   });
   if (document.documentElement.scrollWidth > window.innerWidth)

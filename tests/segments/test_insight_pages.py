@@ -52,7 +52,9 @@ def test_members_show_name_city_tier_and_last_seen_with_masked_email(ops_client,
     assert "3 profiles" in page
 
 
-def test_a_consent_admin_sees_emails_in_full_and_the_trail_records_it(client, consent_admin, segment):
+def test_a_consent_admin_sees_emails_in_full_and_the_trail_records_it(
+    client, consent_admin, segment
+):
     client.force_login(consent_admin)
 
     page = client.get("/segments/list/").content.decode()
@@ -114,7 +116,8 @@ def test_a_segment_never_evaluated_says_so_instead_of_drawing_axes(ops_client, s
 
 def test_a_single_run_is_a_sentence_in_local_time(ops_client, segment):
     SegmentRun.objects.create(
-        segment=segment, started_at=datetime.datetime(2025, 3, 1, 16, 30, tzinfo=datetime.UTC),
+        segment=segment,
+        started_at=datetime.datetime(2025, 3, 1, 16, 30, tzinfo=datetime.UTC),
         size=1234,
     )
 
@@ -169,16 +172,17 @@ def test_the_portrait_of_an_empty_segment_says_so(ops_client):
 def test_the_overlap_page_compares_the_chosen_segments(ops_client, segment):
     other = Segment.objects.create(name="北京人", slug="bj", kind=Segment.Kind.STATIC)
     SegmentMembership.objects.create(segment=other, profile=segment.memberships.first().profile)
-    SegmentMembership.objects.create(
-        segment=other, profile=ProfileFactory(external_id="only-bj")
-    )
+    SegmentMembership.objects.create(segment=other, profile=ProfileFactory(external_id="only-bj"))
 
     page = ops_client.get("/segments/list/overlap/?with=bj").content.decode()
 
     pairs = page[page.index('data-testid="overlap-pairs"') :]
-    assert re.search(r"<td>名单</td><td>北京人</td><td class=\"num\">1</td>"
-                     r"<td class=\"num\">4</td><td class=\"num\">0.250</td>", pairs)
-    assert "<td>名单 ∩ 北京人</td><td class=\"num\">1</td>" in page
+    assert re.search(
+        r"<td>名单</td><td>北京人</td><td class=\"num\">1</td>"
+        r"<td class=\"num\">4</td><td class=\"num\">0.250</td>",
+        pairs,
+    )
+    assert '<td>名单 ∩ 北京人</td><td class="num">1</td>' in page
     assert 'class="plotly-graph-div"' in page
 
 
@@ -214,7 +218,11 @@ def test_the_pages_speak_chinese(ops_client, segment):
         detail = ops_client.get("/segments/list/", HTTP_ACCEPT_LANGUAGE="zh-hans")
     pages = [
         ops_client.get(path, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
-        for path in ("/segments/list/", "/segments/list/portrait/", "/segments/list/overlap/?with=bj")
+        for path in (
+            "/segments/list/",
+            "/segments/list/portrait/",
+            "/segments/list/overlap/?with=bj",
+        )
     ]
 
     assert detail.status_code == 200
@@ -226,7 +234,8 @@ def test_the_pages_speak_chinese(ops_client, segment):
 def test_time_of_the_size_note_follows_the_time_zone(ops_client, segment, settings):
     settings.TIME_ZONE = "Europe/London"
     SegmentRun.objects.create(
-        segment=segment, started_at=datetime.datetime(2025, 3, 1, 16, 30, tzinfo=datetime.UTC),
+        segment=segment,
+        started_at=datetime.datetime(2025, 3, 1, 16, 30, tzinfo=datetime.UTC),
         size=7,
     )
 

@@ -47,8 +47,7 @@ BOTH = (
     " ON a.profile_id = b.profile_id WHERE a.segment_id = %s AND b.segment_id = %s"
 )
 EITHER = (
-    "SELECT COUNT(DISTINCT profile_id) FROM segments_segmentmembership"
-    " WHERE segment_id IN (%s, %s)"
+    "SELECT COUNT(DISTINCT profile_id) FROM segments_segmentmembership WHERE segment_id IN (%s, %s)"
 )
 SIZE = "SELECT COUNT(*) FROM segments_segmentmembership WHERE segment_id = %s"
 

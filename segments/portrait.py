@@ -158,7 +158,7 @@ def _same(values: Iterable[str]) -> dict[str, str]:
 
 
 def _tag_labels(values: Iterable[str]) -> dict[str, str]:
-    ids = [int(value) for value in values if value != NOT_SET]
+    ids = [int(value) for value in values]
     tags = Tag.objects.filter(pk__in=ids).select_related("category")
     return {str(tag.pk): f"{tag.category.label} · {tag.label}" for tag in tags}
 
@@ -261,7 +261,7 @@ def portrait_cache_clear(*, segment: Segment) -> None:
 
 
 def _rows(dimension: Dimension, counts: dict, base: dict, size: int, base_size: int) -> list:
-    labels = dimension.labels(counts.keys())
+    labels = dimension.labels([value for value in counts if value != NOT_SET])
     rows = []
     for value, count in counts.items():
         base_count = base.get(value, 0)

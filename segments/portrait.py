@@ -250,14 +250,12 @@ def portrait_counts(*, segment: Segment) -> tuple[dict, dict]:
     return members, base
 
 
-def portrait_cache_clear(*, segment: Segment) -> None:
-    """Forget the cached counts of the segment's current version and of the base."""
-    cache.delete_many(
-        [
-            f"segments:portrait:v1:base:{_base_fingerprint()}",
-            f"segments:portrait:v1:segment:{segment.pk}:{segment.version}",
-        ]
-    )
+def portrait_cache_clear(*, segment: Segment, base: bool = True) -> None:
+    """Forget the cached counts of the segment's current version (and of the base)."""
+    keys = [f"segments:portrait:v1:segment:{segment.pk}:{segment.version}"]
+    if base:
+        keys.append(f"segments:portrait:v1:base:{_base_fingerprint()}")
+    cache.delete_many(keys)
 
 
 def _rows(dimension: Dimension, counts: dict, base: dict, size: int, base_size: int) -> list:

@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Case, CharField, Count, Max, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from profiles.labels import acquisition_channel_label
 from profiles.models import Event, Gender, Profile, ProfileTag, Tag, Touchpoint, ValueTier
+from segments import sql as segment_sql
 from segments.models import Segment, SegmentMembership
 
 CACHE_SECONDS = 600
@@ -92,6 +94,9 @@ class Dimension:
     label: Any  # a lazy translation
     counter: Counter
     labels: Callable[[Iterable[str]], dict[str, str]]
+    # Its SQL over the profile table ``p``, for counting it with the others in one query
+    # (PostgreSQL's GROUPING SETS); None: counted by ``counter`` alone.
+    sql: Callable[[], str] | None = None
 
 
 def _grouped(queryset: QuerySet, column: str, *, count: str = "pk", distinct=False) -> dict:
@@ -109,24 +114,37 @@ def _column(name: str) -> Counter:
     return lambda segment_id: _grouped(_profiles(segment_id), name)
 
 
-def _age_band() -> Case:
+def _born_by(age: int) -> datetime.date:
+    """Return the latest birth date of someone ``age`` years old today (local date)."""
     today = timezone.localdate()
+    try:
+        return today.replace(year=today.year - age)
+    except ValueError:  # 29 February
+        return today.replace(year=today.year - age, day=28)
 
-    def born_before_or_on(age: int) -> datetime.date:  # the latest birth date of someone ``age``
-        try:
-            return today.replace(year=today.year - age)
-        except ValueError:  # 29 February
-            return today.replace(year=today.year - age, day=28)
 
+def _age_band() -> Case:
     whens = []
     for label, low, high in AGE_BANDS:
         condition = Q()
         if low is not None:
-            condition &= Q(birth_date__lte=born_before_or_on(low))
+            condition &= Q(birth_date__lte=_born_by(low))
         if high is not None:
-            condition &= Q(birth_date__gt=born_before_or_on(high + 1))
+            condition &= Q(birth_date__gt=_born_by(high + 1))
         whens.append(When(condition, then=Value(label)))
     return Case(*whens, default=Value(""), output_field=CharField())
+
+
+def _age_band_sql() -> str:
+    """Return the age band as SQL over ``p`` (dates computed here, written as literals so
+    that the expression reads the same in the SELECT list and in GROUPING SETS)."""
+    whens = " ".join(
+        f"WHEN p.birth_date > DATE '{_born_by(high + 1).isoformat()}' THEN '{label}'"
+        for label, _low, high in AGE_BANDS
+        if high is not None
+    )
+    last = AGE_BANDS[-1][0]
+    return f"CASE {whens} WHEN p.birth_date IS NOT NULL THEN '{last}' ELSE '' END"
 
 
 def _ages(segment_id: int | None) -> dict[str, int]:
@@ -185,15 +203,38 @@ def portrait_labels_register(key: str, labeler: Callable[[Iterable[str]], dict[s
     return labeler
 
 
+def _sql_column(name: str) -> Callable[[], str]:
+    column = connection.ops.quote_name(Profile._meta.get_field(name).column)
+    return lambda: f"p.{column}"
+
+
 def dimensions() -> list[Dimension]:
     """Return the dimensions of a portrait, in the order the page shows them."""
     return [
-        Dimension("city", _("City"), _column("city"), _same),
-        Dimension("gender", _("Gender"), _column("gender"), _choices(Gender.choices)),
-        Dimension("age", _("Age"), _ages, _age_labels),
-        Dimension("channel", _("Acquisition channel"), _column("channel"), _channel_labels),
-        Dimension("tier", _("Value tier"), _column("value_tier"), _choices(ValueTier.choices)),
-        Dimension("stage", _("Journey stage"), _column("stage"), lambda values: _stage(values)),
+        Dimension("city", _("City"), _column("city"), _same, _sql_column("city")),
+        Dimension(
+            "gender",
+            _("Gender"),
+            _column("gender"),
+            _choices(Gender.choices),
+            _sql_column("gender"),
+        ),
+        Dimension("age", _("Age"), _ages, _age_labels, _age_band_sql),
+        Dimension(
+            "channel",
+            _("Acquisition channel"),
+            _column("channel"),
+            _channel_labels,
+            _sql_column("channel"),
+        ),
+        Dimension(
+            "tier",
+            _("Value tier"),
+            _column("value_tier"),
+            _choices(ValueTier.choices),
+            _sql_column("value_tier"),
+        ),
+        Dimension("stage", _("Journey stage"), _column("stage"), _stage, _sql_column("stage")),
         Dimension("tag", _("Tags"), _tags, _tag_labels),
         Dimension(
             "touchpoint",
@@ -225,15 +266,31 @@ def _cached(key: str, compute: Callable[[], Any]) -> Any:
     return value
 
 
+def _grouping_sets(segment_id: int | None, chosen: list[Dimension]) -> dict[str, dict]:
+    """Count every dimension of ``chosen`` in one query, each by its own grouping set."""
+    sql, params = segment_sql.profile_columns_grouped(
+        {dimension.key: dimension.sql() for dimension in chosen}, segment_id=segment_id
+    )
+    counts: dict[str, dict] = {dimension.key: {} for dimension in chosen}
+    last = len(chosen) - 1
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for bits, *values, n in cursor.fetchall():
+            index = next(i for i in range(len(chosen)) if not bits >> (last - i) & 1)
+            value = values[index]
+            counts[chosen[index].key][NOT_SET if value in ("", None) else str(value)] = n
+    return counts
+
+
 def _counts(segment_id: int | None, chosen: list[Dimension]) -> dict:
+    together = [d for d in chosen if d.sql] if segment_sql.grouping_sets_supported() else []
+    counts = _grouping_sets(segment_id, together) if together else {}
+    counts.update({d.key: d.counter(segment_id) for d in chosen if d not in together})
     if segment_id is None:
         size = Profile.objects.order_by().count()
     else:
         size = SegmentMembership.objects.filter(segment_id=segment_id).count()
-    return {
-        "size": size,
-        **{dimension.key: dimension.counter(segment_id) for dimension in chosen},
-    }
+    return {"size": size, **counts}
 
 
 def portrait_counts(*, segment: Segment) -> tuple[dict, dict]:

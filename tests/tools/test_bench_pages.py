@@ -94,3 +94,13 @@ def test_the_portrait_benchmark_needs_as_many_profiles_as_members(db):
 
     with pytest.raises(CommandError, match="needs as many profiles"):
         portrait_segment_create(members=2)
+
+
+def test_the_page_benchmark_signs_in_as_ops_staff_who_need_no_second_step(db):
+    from core.roles import OPS, user_has_role, user_is_privileged
+    from tools.management.commands.bench_pages import _bench_client
+
+    _application, user, _cookie = _bench_client()
+
+    # a superuser (as before) gets the two-step sign-in page (302) instead of the pages timed
+    assert user_has_role(user, OPS) and not user_is_privileged(user)

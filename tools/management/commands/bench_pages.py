@@ -11,12 +11,14 @@ from wsgiref.util import setup_testing_defaults
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.db.models import Count, Max, Min
 from django.test import Client
 
+from core.roles import OPS
 from profiles.models import Profile
 from segments.models import Segment, SegmentMembership
 from segments.portrait import portrait_cache_clear
@@ -44,15 +46,10 @@ def time_profile_pages(*, samples: int, say: Callable[[str], None]) -> dict:
     at a server's start (``config/warmup.py``); its time is reported apart, as ``start_ms``.
     """
     started = time.perf_counter()
-    application = importlib.import_module("config.wsgi").application
+    importlib.import_module("config.wsgi")
     start_ms = (time.perf_counter() - started) * 1000
+    application, user, cookie = _bench_client()
     say(f"WSGI application loaded and warmed up (once per server process): {start_ms:.1f} ms")
-    user, _created = get_user_model().objects.get_or_create(
-        username="bench-pages", defaults={"is_superuser": True, "is_staff": True}
-    )
-    client = Client()
-    client.force_login(user)
-    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
     # Random profiles without ORDER BY random(): pick ids spread over the table.
     bounds = Profile.objects.aggregate(low=Min("pk"), high=Max("pk"), n=Count("pk"))
     low, high = bounds["low"] or 0, bounds["high"] or 0
@@ -95,11 +92,14 @@ def time_profile_pages(*, samples: int, say: Callable[[str], None]) -> dict:
 
 
 def _bench_client() -> tuple:
-    """Return the WSGI application, a signed-in superuser and its session cookie."""
+    """Return the WSGI application, a signed-in ops user and its session cookie.
+
+    An ops user, not a superuser: a superuser's session needs the second sign-in step (TOTP)
+    before any page answers, and ops staff are who reads these pages.
+    """
     application = importlib.import_module("config.wsgi").application
-    user, _created = get_user_model().objects.get_or_create(
-        username="bench-pages", defaults={"is_superuser": True, "is_staff": True}
-    )
+    user, _created = get_user_model().objects.get_or_create(username="bench-pages")
+    user.groups.add(Group.objects.get_or_create(name=OPS)[0])
     client = Client()
     client.force_login(user)
     cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"

@@ -284,16 +284,13 @@ def grouping_sets_supported() -> bool:
     return _postgresql()
 
 
-def profile_columns_grouped(
-    columns: dict[str, str], *, segment_id: int | None
-) -> tuple[str, list]:
+def profile_columns_grouped(columns: dict[str, str], *, segment_id: int | None) -> tuple[str, list]:
     """Return one SELECT counting profiles by each of ``columns`` apart (GROUPING SETS).
 
-    ``columns`` maps a key to a SQL expression over the profile table ``p`` (a column, or a
-    CASE whose parameters come in the expression: none here, they are inlined as literals by
-    the caller only for dates it computed). Each row is (grouping bits, value per column, count):
-    in a row the column it counts has its bit 0 and the others 1. With ``segment_id``, only
-    the segment's members are counted.
+    ``columns`` maps a key to a SQL expression over the profile table ``p`` without parameters
+    (the same text must appear in the SELECT list and in the grouping sets). Each row is
+    (grouping bits, the value of each expression, count): the expression a row counts by has
+    its bit 0, the others 1. With ``segment_id``, only the segment's members are counted.
     """
     q = connection.ops.quote_name
     profile = q(Profile._meta.db_table)

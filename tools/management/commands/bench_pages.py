@@ -176,7 +176,9 @@ def time_portrait(*, members: int, samples: int, say: Callable[[str], None]) -> 
     try:
         runs = {
             "portrait_cold_ms": timed(lambda: portrait_cache_clear(segment=segment)),
-            "portrait_segment_cold_ms": timed(lambda: portrait_cache_clear(segment=segment, base=False)),
+            "portrait_segment_cold_ms": timed(
+                lambda: portrait_cache_clear(segment=segment, base=False)
+            ),
             "portrait_warm_ms": timed(),
             "portrait_baseline_ms": [_baseline_ms(segment) for _sample in range(samples)],
         }

@@ -10,14 +10,15 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from core.charts import figure_html
 from core.exports import CSV
 from core.fields import RULE_CHOICE, RULE_FIELDS
+from core.masking import contact_visible
 from core.roles import ALL_ROLES, OPS, require_role
+from profiles.audit import audit_access_many
 from profiles.models import Profile, ValueTier
 from profiles.selectors import tags_all
 from profiles.views.exports import export_answer
-from segments import charts, labels, rules, selectors
+from segments import labels, rules, selectors
 from segments.conditions import attributes, condition_kinds
 from segments.explain import explain_lines, segment_explanation
 from segments.forms import (
@@ -27,6 +28,7 @@ from segments.forms import (
     StaticUploadForm,
     rule_from_text,
 )
+from segments.insight_views import member_columns, size_history
 from segments.models import Segment
 from segments.rules import RuleError
 from segments.sentence import rule_sentence_html
@@ -47,22 +49,26 @@ def index(request):
 
 
 def detail(request, slug: str):
-    """Show one segment: its rule, status, run history chart and latest runs."""
+    """Show one segment: its rule, status, members (sorted, paged), size over time and runs."""
     segment = get_object_or_404(Segment, slug=slug)
-    runs = selectors.segment_runs(segment=segment)
-    chart = figure_html(
-        charts.size_history_figure(runs, title=_("Size over time"), size_label=_("Members"))
+    sort, descending = selectors.member_sort_parse(request.GET.get("sort"))
+    members = selectors.segment_members_sorted(
+        segment=segment, sort=sort, descending=descending, page=request.GET.get("page") or 1
     )
+    if contact_visible(request.user):  # contact data shown in full: the trail records whose
+        audit_access_many(request, [row["profile_id"] for row in members])
     return render(
         request,
         "segments/detail.html",
         {
             "segment": segment,
-            "runs": list(reversed(runs))[:20],
-            "chart": chart,
+            "runs": selectors.segment_runs(segment=segment, limit=20)[::-1],
+            **size_history(segment),
             "rule_json": json.dumps(segment.rule, ensure_ascii=False, indent=2),
             "rule_sentence": rule_sentence_html(segment.rule) if segment.rule else "",
-            "members": selectors.segment_members_page(segment=segment),
+            "members": members,
+            "member_columns": member_columns(sort, descending),
+            "sort": f"{'-' if descending else ''}{sort}",
             "tag_form": SegmentTagForm(initial={"tag": segment.tag_id}),
             "tiers": ValueTier.choices,
             "tags": tags_all(),

@@ -96,7 +96,9 @@ def test_a_queued_segment_page_polls_its_status_until_the_evaluation_is_done(ops
     assert "Queued" in waiting.content.decode()
     assert done.headers["HX-Refresh"] == "true"  # htmx reloads the page with the new result
     assert "hx-get" not in done.content.decode()
-    assert "/segments/shanghai/status/" not in ops_client.get("/segments/shanghai/").content.decode()
+    assert (
+        "/segments/shanghai/status/" not in ops_client.get("/segments/shanghai/").content.decode()
+    )
 
 
 def test_an_outsider_cannot_read_a_segments_status(client, outsider, segment):

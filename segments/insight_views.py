@@ -8,10 +8,11 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from core.charts import figure_html
 from core.roles import ALL_ROLES, require_role
+from profiles.models import TOUCHPOINT_DAYS
 from segments import charts, selectors
 from segments.models import Segment
 from segments.overlap import MAX_SEGMENTS, OverlapError, segments_for_overlap, segments_overlap
-from segments.portrait import TOUCHPOINT_DAYS, segment_portrait
+from segments.portrait import segment_portrait
 
 MEMBER_COLUMNS = (
     ("name", gettext_lazy("Name")),

@@ -7,8 +7,10 @@ TGI, the share in the segment / the share in the base * 100 (100: as common as i
 Tags and touchpoints are not exclusive (a profile has several), so their shares need not add up
 to 100 %.
 
-The base's counts are cached (they read every profile) under a fingerprint of the profile, tag
-and event tables; a segment's counts are cached per segment version. Both expire after
+Touchpoints are read from each profile's ``touchpoints`` (its event channels of the last 90 days,
+written by the feature refresh), so no portrait reads the events. The base's counts are cached
+(they read every profile) under a fingerprint of the profile and tag tables and of the last
+feature refresh; a segment's counts are cached per segment version. Both expire after
 ``CACHE_SECONDS``, for changes to existing rows (refreshed features, a new stage).
 """
 
@@ -19,17 +21,25 @@ from typing import Any, NamedTuple
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Case, CharField, Count, Max, Q, QuerySet, Value, When
+from django.db.models import Case, CharField, Count, F, Max, Q, QuerySet, Value, When
+from django.db.models.lookups import GreaterThan
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from profiles.labels import acquisition_channel_label
-from profiles.models import Event, Gender, Profile, ProfileTag, Tag, Touchpoint, ValueTier
+from profiles.models import (
+    TOUCHPOINT_BITS,
+    Gender,
+    Profile,
+    ProfileTag,
+    Tag,
+    Touchpoint,
+    ValueTier,
+)
 from segments import sql as segment_sql
 from segments.models import Segment, SegmentMembership
 
 CACHE_SECONDS = 600
-TOUCHPOINT_DAYS = 90  # a touchpoint counts when the profile had an event there this recently
 ROWS_SHOWN = 15  # values per dimension on the page, highest index first
 NOT_SET = "\x00"  # the key of a blank or missing value (never a real value)
 
@@ -160,11 +170,15 @@ def _tags(segment_id: int | None) -> dict[str, int]:
 
 
 def _touchpoints(segment_id: int | None) -> dict[str, int]:
-    since = timezone.now() - datetime.timedelta(days=TOUCHPOINT_DAYS)
-    events = Event.objects.filter(occurred_at__gte=since)
-    if segment_id is not None:
-        events = events.filter(profile__segment_memberships__segment_id=segment_id)
-    return _grouped(events, "channel", count="profile_id", distinct=True)
+    """Count the profiles per touchpoint of their last TOUCHPOINT_DAYS, as of the feature
+    refresh (``Profile.touchpoints``, one bit each): one pass over the profiles, no events."""
+    counts = _profiles(segment_id).aggregate(
+        **{
+            value: Count("pk", filter=Q(GreaterThan(F("touchpoints").bitand(bit), 0)))
+            for value, bit in TOUCHPOINT_BITS.items()
+        }
+    )
+    return {value: n for value, n in counts.items() if n}
 
 
 def _choices(choices) -> Callable[[Iterable[str]], dict[str, str]]:
@@ -251,11 +265,13 @@ def _stage(values: Iterable[str]) -> dict[str, str]:
 
 
 def _base_fingerprint() -> str:
+    """Return what changes when the base's counts may: a new profile or tag, a feature refresh
+    (which writes the value tiers and touchpoints)."""
     newest = [
-        model.objects.aggregate(last=Max("pk"))["last"] or 0
-        for model in (Profile, ProfileTag, Event)
+        model.objects.aggregate(last=Max("pk"))["last"] or 0 for model in (Profile, ProfileTag)
     ]
-    return "-".join(map(str, newest))
+    refreshed = Profile.objects.aggregate(last=Max("features_at"))["last"]
+    return "-".join([*map(str, newest), refreshed.isoformat() if refreshed else "never"])
 
 
 def _cached(key: str, compute: Callable[[], Any]) -> Any:

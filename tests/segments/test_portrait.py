@@ -8,7 +8,8 @@ import time_machine
 from django.db import connection
 from django.utils import timezone
 
-from profiles.models import Gender, ValueTier
+from profiles.models import Gender, Profile, ValueTier
+from profiles.services.features import features_refresh
 from segments.models import Segment, SegmentMembership
 from segments.portrait import NOT_SET, portrait_cache_clear, segment_portrait
 from tests.factories import EventFactory, ProfileFactory, ProfileTagFactory, TagFactory
@@ -49,6 +50,10 @@ def base():
                 )
             if number % 3 == 0:
                 SegmentMembership.objects.create(segment=segment, profile=profile)
+    tiers = dict(Profile.objects.values_list("pk", "value_tier"))
+    features_refresh(now=NOW)  # writes each profile's touchpoints of the last 90 days …
+    for pk, tier in tiers.items():  # … and its value tier: the varied ones are put back
+        Profile.objects.filter(pk=pk).update(value_tier=tier)
     return segment
 
 

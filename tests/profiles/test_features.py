@@ -229,9 +229,7 @@ def test_touchpoints_hold_a_bit_for_each_channel_of_the_last_90_days():
     # 100 days ago (too old), on an unknown channel; and a profile without events.
     seen, quiet = ProfileFactory(), ProfileFactory()
     for channel, days in [("web", 10), ("store", 5), ("store", 5), ("app", 100), ("x", 1)]:
-        EventFactory(
-            profile=seen, channel=channel, occurred_at=NOW - datetime.timedelta(days=days)
-        )
+        EventFactory(profile=seen, channel=channel, occurred_at=NOW - datetime.timedelta(days=days))
 
     # When: the features are refreshed.
     features_refresh(now=NOW)

@@ -19,9 +19,9 @@ pytestmark = pytest.mark.browser
 PASSWORD = "correct horse battery staple"
 TEXTS = {
     "zh-hans": {"model": "预测", "auc": "留出集 AUC", "baseline": "仅按最近购买（基线）",
-                "feature": "累计消费", "churn": "流失风险（0–1） (churn_risk)"},
+                "feature": "累计消费", "churn": "流失风险（0–1）"},
     "en": {"model": "Predictions", "auc": "Held-out AUC", "baseline": "Recency only (baseline)",
-           "feature": "Total spend", "churn": "Churn risk (0–1) (churn_risk)"},
+           "feature": "Total spend", "churn": "Churn risk (0–1)"},
 }  # fmt: skip
 RAW = ("bgnbd", "supervised", "live", "recency_days", "total_spend")
 
@@ -115,7 +115,9 @@ def test_a_segment_built_on_churn_risk_has_the_right_members(page, ops_with_scor
     page.fill("#id_slug", f"leaving-{language}")
     condition = "[data-path='all[0]']"
     attr = page.locator(f"{condition} [data-role=attr]")
-    assert attr.locator("option[value=churn_risk]").inner_text() == TEXTS[language]["churn"]
+    option = attr.locator("option[value=churn_risk]")
+    assert option.inner_text() == TEXTS[language]["churn"]
+    assert option.get_attribute("title") == "churn_risk"  # the raw name, on hover
     attr.select_option("churn_risk")
     page.select_option(f"{condition} [data-role=op]", "gte")
     page.fill(f"{condition} [data-role=value]", "0.7")

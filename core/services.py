@@ -9,7 +9,9 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
+from core.errors import coded
 from core.jobs import job_handler
 from core.logs import log_context
 from core.models import Job, JobStatus, WorkerHeartbeat
@@ -18,7 +20,10 @@ from core.sql import ping
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
-ERROR_GAVE_UP = "The job was restarted {attempts} times after its worker died; giving up."
+ERROR_GAVE_UP = coded(
+    "job.gave_up",
+    gettext_noop("The job was restarted {attempts} times after its worker died; giving up."),
+)
 
 
 def _send(job_id: int) -> None:

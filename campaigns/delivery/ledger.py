@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from campaigns.models import Campaign, CampaignChange, Channel, Send, Suppression, Variant
 from campaigns.services.content import (
@@ -26,8 +27,12 @@ from campaigns.services.content import (
 )
 from campaigns.sql import sends_mark_sent
 from campaigns.variables import template_variables, variables_load
+from core.errors import coded
 
-ERROR_WORKER_DIED = "The worker sending this message stopped; it was tried {attempts} times."
+ERROR_WORKER_DIED = coded(
+    "send.worker_died",
+    gettext_noop("The worker sending this message stopped; it was tried {attempts} times."),
+)
 _REMAINING = (Send.Status.QUEUED, Send.Status.SENDING, Send.Status.WAITING)
 
 

@@ -91,7 +91,7 @@ class ConsentImportReport:
         return {
             "read": self.read, "created": self.created, "unchanged": self.unchanged,
             "refused": len(self.errors),
-            "errors": [str(error) for error in self.errors[:MAX_LISTED_ERRORS]],
+            "errors": [error.stored() for error in self.errors[:MAX_LISTED_ERRORS]],
             "summary": self.summary(),
         }  # fmt: skip
 
@@ -123,7 +123,8 @@ def _messages(exc: ValidationError) -> str:
 def clean_consent_row(row: dict, *, now: datetime.datetime) -> tuple[str, ConsentEntry]:
     """Return the row's external_id and entry, or raise RowInvalid naming the problem."""
     if CSV_ERROR in row:
-        raise RowInvalid(row[CSV_ERROR])
+        reason = row[CSV_ERROR]
+        raise reason if isinstance(reason, RowInvalid) else RowInvalid(reason)
     cells = {column: _cell(row, column) for column in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)}
     for column in REQUIRED_COLUMNS:
         if not cells[column]:
@@ -155,7 +156,7 @@ def _checked_rows(rows, report: ConsentImportReport, now: datetime.datetime) -> 
         try:
             external_id, entry = clean_consent_row(row, now=now)
         except RowInvalid as exc:
-            report.errors.append(RowError(line, str(exc)))
+            report.errors.append(RowError.of(line, exc))
             continue
         yield _Row(line, external_id, entry)
 
@@ -305,7 +306,7 @@ def consent_import_preview(*, source: Source) -> ImportPreview:
         preview.fatal = str(ERROR_NO_FILE)
         return preview
     except CsvUnreadable as exc:
-        preview.fatal = str(exc)
+        preview.fatal = exc.record()
         return preview
     checked = list(_checked_rows(raw, report, now))
     _with_profiles(checked, report)

@@ -52,14 +52,21 @@ class CodedError(Exception):
         code = getattr(self.message, "code", "")
         return {"code": code, "message": str(self.message), "params": _plain(self.params)}
 
+    def dumps(self) -> str:
+        """Return ``record`` as JSON text, for a text column such as ``Job.error``."""
+        return json.dumps(self.record(), ensure_ascii=False)
+
 
 def _plain(params: dict) -> dict:
-    """Return ``params`` with values JSON can hold (text for anything else, e.g. an exception)."""
+    """Return ``params`` with values JSON can hold: a coded error as its record, else text."""
     plain = {}
     for key, value in params.items():
-        plain[key] = (
-            value if isinstance(value, str | int | float | bool | type(None)) else str(value)
-        )
+        if isinstance(value, CodedError):
+            value = value.record()
+        if _parsed(value) is not None or isinstance(value, str | int | float | bool | None):
+            plain[key] = value  # a nested record is shown in words in its turn
+        else:
+            plain[key] = str(value)
     return plain
 
 
@@ -91,7 +98,11 @@ def error_text(stored: Any, *, translate: bool = True) -> str:
     if record is None:
         text = "" if stored is None else str(stored)
         return gettext(text) if translate and text else text
-    template, params = record["message"], record["params"] or {}
+    template = record["message"]
+    params = {
+        key: error_text(value, translate=translate) if _parsed(value) else value
+        for key, value in (record["params"] or {}).items()
+    }
     return _formatted(gettext(template) if translate else template, template, params)
 
 

@@ -11,7 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from core.errors import coded
+from core.errors import CodedError, coded
 from core.jobs import job_handler
 from core.logs import log_context
 from core.models import Job, JobStatus, WorkerHeartbeat
@@ -92,7 +92,7 @@ def _job_handle(job: Job) -> None:
         logger.exception("Job %s failed", job_id)
         Job.objects.filter(pk=job_id).update(
             status=JobStatus.FAILED,
-            error=f"{exc}\n\n{traceback.format_exc(limit=5)}",
+            error=_job_error(exc),
             finished_at=timezone.now(),
         )
     else:
@@ -103,6 +103,13 @@ def _job_handle(job: Job) -> None:
             finished_at=timezone.now(),
         )
         logger.info("Job %s (%s) done", job_id, job.kind)
+
+
+def _job_error(exc: Exception) -> str:
+    """Return what a failed job stores: a coded error's code and parameters, else text and trace."""
+    if isinstance(exc, CodedError):
+        return exc.dumps()
+    return f"{exc}\n\n{traceback.format_exc(limit=5)}"
 
 
 def job_sweep() -> dict[str, int]:
@@ -120,7 +127,7 @@ def job_sweep() -> dict[str, int]:
         if job.attempts >= MAX_ATTEMPTS:
             failed += Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
                 status=JobStatus.FAILED,
-                error=ERROR_GAVE_UP.format(attempts=job.attempts),
+                error=ERROR_GAVE_UP.dumps(attempts=job.attempts),
                 finished_at=now,
             )
             continue

@@ -337,7 +337,7 @@ def campaign_sends_sweep(*, now: datetime.datetime | None = None) -> dict[str, i
     failed = stale.filter(attempts__gte=limit - 1).update(
         status=Send.Status.FAILED,
         attempts=F("attempts") + 1,
-        error=ERROR_WORKER_DIED.format(attempts=limit),
+        error=ERROR_WORKER_DIED.dumps(attempts=limit),
     )
     requeued = stale.update(
         status=Send.Status.QUEUED, attempts=F("attempts") + 1, batch=None, claimed_at=None

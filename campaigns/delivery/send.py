@@ -124,14 +124,14 @@ def _rows_send(campaign, rows, book: BatchLedger, transport, pacer: Pacer) -> No
             transport.open()  # once, or again after the connection was lost
         except Exception as exc:
             for row in group:
-                book.failed(row, ERROR_CONNECTION.format(error=exc), permanent=False)
+                book.failed(row, ERROR_CONNECTION.dumps(error=exc), permanent=False)
             continue
         ready, messages = [], []
         for row in group:
             try:
                 messages.append(make(row))
             except NotRendered as exc:
-                book.failed(row, ERROR_RENDER.format(error=exc), permanent=True)
+                book.failed(row, ERROR_RENDER.dumps(error=exc), permanent=True)
                 first.note(str(exc))
                 continue
             first.note()

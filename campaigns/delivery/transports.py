@@ -49,7 +49,7 @@ SENT = Outcome()
 
 def not_sent(cause: Exception) -> Outcome:
     """The outcome of a message not tried: no connection (it is tried again later)."""
-    return Outcome(ERROR_CONNECTION.format(error=cause))
+    return Outcome(ERROR_CONNECTION.dumps(error=cause))
 
 
 def smtp_code(exc: Exception) -> int | None:

@@ -194,7 +194,7 @@ def csv_import(
     except IsADirectoryError:
         return IngestReport(kind=kind, fatal=f"{source} is a folder, not a file")
     except CsvUnreadable as exc:
-        return IngestReport(kind=kind, fatal=str(exc))
+        return IngestReport(kind=kind, fatal=str(exc), fatal_record=exc.record())
 
 
 def _required(kind: str) -> tuple[str, ...]:

@@ -55,6 +55,7 @@ class IngestReport:
     errors: list[RowError] = field(default_factory=list)
     warnings: list[dict] = field(default_factory=list)  # records: code and parameters
     fatal: str = ""
+    fatal_record: dict | None = None  # the fatal reason as code and parameters, when it has one
     seconds: float = 0.0
 
     @property

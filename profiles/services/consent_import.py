@@ -43,6 +43,7 @@ from profiles.ingest import (
     csv_text,
     parse_moment,
 )
+from profiles.ingest.job import ERROR_NOTHING_IMPORTED, ImportRefused
 from profiles.models import ConsentRecord, ConsentSource, ConsentState, Profile
 from profiles.services.consent import ConsentEntry, consent_entry_check, consent_record_many
 
@@ -74,6 +75,7 @@ class ConsentImportReport:
     unchanged: int = 0
     errors: list[RowError] = field(default_factory=list)
     fatal: str = ""
+    fatal_record: dict | None = None  # the fatal reason as code and parameters, when it has one
 
     def summary(self) -> str:
         """Return a one-line summary."""
@@ -271,6 +273,7 @@ def consent_import_file(
         report.fatal = str(ERROR_NO_FILE)
     except CsvUnreadable as exc:
         report.fatal = str(exc)
+        report.fatal_record = exc.record()
     report.errors.sort(key=lambda error: error.line)
     return report
 
@@ -290,7 +293,7 @@ def consent_import_job(*, job, report) -> dict:
     finally:
         upload_delete(key)
     if outcome.fatal:
-        raise ValueError(outcome.summary())
+        raise ImportRefused(ERROR_NOTHING_IMPORTED, reason=outcome.fatal_record or outcome.fatal)
     return outcome.as_dict()
 
 

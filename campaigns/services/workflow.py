@@ -21,8 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from campaigns.models import Campaign, CampaignChange, Channel, Send, Variant
 from campaigns.services.content import (
@@ -45,11 +44,11 @@ ERROR_TRANSITION = coded(
     "campaign.transition", gettext_noop("A {status} campaign cannot be {action}.")
 )
 ACTION_WORDS = {
-    "scheduled": _lazy("scheduled"),
-    "unscheduled": _lazy("taken back to draft"),
-    "paused": _lazy("paused"),
-    "resumed": _lazy("resumed"),
-    "cancelled": _lazy("cancelled"),
+    "scheduled": gettext_lazy("scheduled"),
+    "unscheduled": gettext_lazy("taken back to draft"),
+    "paused": gettext_lazy("paused"),
+    "resumed": gettext_lazy("resumed"),
+    "cancelled": gettext_lazy("cancelled"),
 }
 ERROR_SEND_AT_REQUIRED = coded("campaign.send_at_required", gettext_noop("Choose when to send."))
 ERROR_SEND_AT_PAST = coded(
@@ -92,7 +91,9 @@ ERROR_TEST_FAILED = coded(
 ERROR_WRONG_VARIANT = coded(
     "campaign.wrong_variant", gettext_noop("This variant belongs to another campaign.")
 )
-ERROR_FLOW_STEP = _lazy("This campaign is a step of a flow: its flow sends it, not a schedule.")
+ERROR_FLOW_STEP = gettext_lazy(
+    "This campaign is a step of a flow: its flow sends it, not a schedule."
+)
 
 ACTION_CREATED = "created"
 ACTION_UPDATED = "updated"

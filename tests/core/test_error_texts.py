@@ -46,6 +46,7 @@ def test_an_import_row_error_is_stored_as_a_code_and_shown_in_chinese(
     page = ops_client.get(f"/jobs/{job.pk}/").content.decode()
     assert "第 3 行：occurred_at 的值 &#x27;not-a-date&#x27; 不是 ISO 8601 日期或日期时间" in page
     assert "is not an ISO 8601" not in page
+    assert "读取 2 行：新建 1 条，更新 0 条，未变 0 条，拒绝 1 条。 新建用户 1 个。" in page
 
 
 def test_the_import_preview_shows_row_and_file_errors_in_chinese(ops_client):

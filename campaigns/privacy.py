@@ -12,6 +12,7 @@ from django.db.models import Q, TextField
 from django.db.models.functions import Cast, Lower
 
 from campaigns.models import CampaignChange, Send, Suppression, TrackingEvent
+from core.errors import error_text
 from profiles.models import Profile
 from profiles.services.retention import rows_delete_in_chunks
 from profiles.services.traces import PersonalTraces
@@ -45,7 +46,7 @@ def profile_sends_export(*, profile: Profile) -> list[dict]:
             "skip_reason": send.skip_reason,
             "address": send.address,
             "attempts": send.attempts,
-            "error": send.error,
+            "error": error_text(send.error, translate=False),
             "queued_at": send.created_at,
             "sent_at": send.sent_at,
             "message_id": send.message_id,

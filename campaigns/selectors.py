@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from campaigns.models import Campaign, CampaignChange, Send, TrackingEvent
+from core.errors import error_text
 from profiles.models import Event
 
 DONE_STATUSES = (
@@ -110,7 +111,9 @@ def campaign_halt_reason(*, campaign: Campaign) -> str:
         return ""
     detail = last.detail or {}
     return _(HALTED_REASON).format(
-        failed=detail.get("failed", 0), tried=detail.get("tried", 0), error=detail.get("error", "")
+        failed=detail.get("failed", 0),
+        tried=detail.get("tried", 0),
+        error=error_text(detail.get("error", "")),
     )
 
 

@@ -27,10 +27,10 @@ from django.db import IntegrityError, transaction
 from django.http import (
     Http404,
     HttpResponse,
-    HttpResponseBadRequest,
     HttpResponseRedirect,
     JsonResponse,
 )
+from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -57,7 +57,7 @@ logger = logging.getLogger(__name__)
 
 OPEN_SALT = "campaigns.tracking.open"
 CLICK_SALT = "campaigns.tracking.click"
-ERROR_BAD_LINK = "This link is not valid."
+ERROR_BAD_LINK = gettext_noop("This link is not valid.")
 
 # 1x1 transparent GIF.
 PIXEL = (
@@ -232,6 +232,12 @@ def track_open(request, token: str):
     return HttpResponse(PIXEL, content_type="image/gif")
 
 
+def _bad_link(request, *, status: int):
+    """Answer a link that cannot be followed with a page in the reader's language."""
+    context = {"title": _(ERROR_BAD_LINK)}
+    return render(request, "profiles/public/invalid.html", context, status=status)
+
+
 @login_not_required
 @never_cache
 @link_rate_limited
@@ -241,11 +247,11 @@ def track_click(request, token: str):
         data = signing.loads(token, salt=CLICK_SALT)
         send_id, url = int(data["s"]), str(data["u"])
     except (signing.BadSignature, TypeError, ValueError, KeyError):
-        return HttpResponseBadRequest(ERROR_BAD_LINK)
+        return _bad_link(request, status=400)
     if not _trackable(url):
-        return HttpResponseBadRequest(ERROR_BAD_LINK)
+        return _bad_link(request, status=400)
     if not Send.objects.filter(pk=send_id).exists():
-        raise Http404(ERROR_BAD_LINK)
+        return _bad_link(request, status=404)
     tracking_record(send_id=send_id, kind=TrackingEvent.Kind.CLICK, url=url)
     return HttpResponseRedirect(url)
 

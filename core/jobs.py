@@ -2,10 +2,19 @@
 
 from collections.abc import Callable
 
+from django.utils.translation import gettext_noop
+
+from core.errors import coded
+
 JobHandler = Callable[..., dict | None]
 
-ERROR_UNKNOWN_KIND = "No handler is registered for job kind {kind!r}."
-ERROR_NOT_CALLABLE = "The handler for job kind {kind!r} must be a function, not {handler!r}."
+ERROR_UNKNOWN_KIND = coded(
+    "job.unknown_kind", gettext_noop("No handler is registered for job kind {kind!r}.")
+)
+ERROR_NOT_CALLABLE = coded(
+    "job.not_callable",
+    gettext_noop("The handler for job kind {kind!r} must be a function, not {handler!r}."),
+)
 
 _HANDLERS: dict[str, JobHandler] = {}
 _LABELS: dict[str, str] = {}

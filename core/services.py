@@ -10,7 +10,9 @@ from django.db import transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
+from core.errors import CodedError, coded
 from core.jobs import job_handler
 from core.logs import log_context
 from core.models import Job, JobStatus, Notification, WorkerHeartbeat
@@ -20,7 +22,10 @@ from core.sql import ping
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
-ERROR_GAVE_UP = "The job was restarted {attempts} times after its worker died; giving up."
+ERROR_GAVE_UP = coded(
+    "job.gave_up",
+    gettext_noop("The job was restarted {attempts} times after its worker died; giving up."),
+)
 
 
 def _send(job_id: int) -> None:
@@ -89,7 +94,7 @@ def _job_handle(job: Job) -> None:
         logger.exception("Job %s failed", job_id)
         Job.objects.filter(pk=job_id).update(
             status=JobStatus.FAILED,
-            error=f"{exc}\n\n{traceback.format_exc(limit=5)}",
+            error=_job_error(exc),
             finished_at=timezone.now(),
         )
         _job_notify(job, Notification.Level.FAILED)
@@ -115,6 +120,13 @@ def _job_notify(job: Job, level: str) -> None:
     )
 
 
+def _job_error(exc: Exception) -> str:
+    """Return what a failed job stores: a coded error's code and parameters, else text and trace."""
+    if isinstance(exc, CodedError):
+        return exc.dumps()
+    return f"{exc}\n\n{traceback.format_exc(limit=5)}"
+
+
 def job_sweep() -> dict[str, int]:
     """Re-send queued jobs whose message may be lost and restart jobs whose worker died."""
     now = timezone.now()
@@ -130,7 +142,7 @@ def job_sweep() -> dict[str, int]:
         if job.attempts >= MAX_ATTEMPTS:
             gave_up = Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
                 status=JobStatus.FAILED,
-                error=ERROR_GAVE_UP.format(attempts=job.attempts),
+                error=ERROR_GAVE_UP.dumps(attempts=job.attempts),
                 finished_at=now,
             )
             if gave_up:

@@ -9,7 +9,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
+from core.errors import coded
 from core.models import Notification
 from core.notifications import notification_send
 from core.sql import select_sql
@@ -237,8 +239,9 @@ def _rule_plan(tree: Node, now: datetime.datetime) -> tuple[Any, SharedMeasures 
     return shared_matching(tree, now=now, shared=own), own
 
 
-ERROR_WORKER_DIED = (
-    "the worker evaluating this segment stopped before finishing; it will be retried"
+ERROR_WORKER_DIED = coded(
+    "segment.worker_died",
+    gettext_noop("the worker evaluating this segment stopped before finishing; it will be retried"),
 )
 
 
@@ -257,10 +260,10 @@ def segments_refresh_due(*, now: datetime.datetime | None = None) -> list[int]:
     )
     for segment_id in stuck.values_list("pk", flat=True):
         SegmentRun.objects.filter(segment_id=segment_id, finished_at__isnull=True).update(
-            finished_at=now, error=ERROR_WORKER_DIED
+            finished_at=now, error=ERROR_WORKER_DIED.dumps()
         )
         Segment.objects.filter(pk=segment_id, status=Segment.Status.EVALUATING).update(
-            status=Segment.Status.FAILED, error=ERROR_WORKER_DIED
+            status=Segment.Status.FAILED, error=ERROR_WORKER_DIED.dumps()
         )
     due = []
     candidates = Segment.objects.filter(

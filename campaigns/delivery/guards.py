@@ -15,13 +15,18 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.validators import validate_email
 from django.db.models import Count
 from django.db.models.functions import Lower
+from django.utils.translation import gettext_noop
 
 from campaigns.delivery.ledger import Row
 from campaigns.models import Campaign, Channel, Send, Suppression
+from core.errors import coded
 from profiles.services.consent import consent_sendable_ids
 
-ERROR_QUIET_HOURS = (
-    "CAMPAIGN_QUIET_HOURS={value!r} is not a quiet period like 21:00-08:00 (HH:MM-HH:MM)."
+ERROR_QUIET_HOURS = coded(
+    "send.quiet_hours",
+    gettext_noop(
+        "CAMPAIGN_QUIET_HOURS={value!r} is not a quiet period like 21:00-08:00 (HH:MM-HH:MM)."
+    ),
 )
 _QUIET = re.compile(r"(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})")
 

@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from campaigns.models import Campaign, CampaignChange, Channel, Send, Suppression, Variant
 from campaigns.services.content import (
@@ -27,10 +28,14 @@ from campaigns.services.content import (
 )
 from campaigns.sql import sends_mark_sent
 from campaigns.variables import template_variables, variables_load
+from core.errors import coded
 from core.models import Notification
 from core.notifications import notification_send
 
-ERROR_WORKER_DIED = "The worker sending this message stopped; it was tried {attempts} times."
+ERROR_WORKER_DIED = coded(
+    "send.worker_died",
+    gettext_noop("The worker sending this message stopped; it was tried {attempts} times."),
+)
 _REMAINING = (Send.Status.QUEUED, Send.Status.SENDING, Send.Status.WAITING)
 
 
@@ -359,7 +364,7 @@ def campaign_sends_sweep(*, now: datetime.datetime | None = None) -> dict[str, i
     failed = stale.filter(attempts__gte=limit - 1).update(
         status=Send.Status.FAILED,
         attempts=F("attempts") + 1,
-        error=ERROR_WORKER_DIED.format(attempts=limit),
+        error=ERROR_WORKER_DIED.dumps(attempts=limit),
     )
     requeued = stale.update(
         status=Send.Status.QUEUED, attempts=F("attempts") + 1, batch=None, claimed_at=None

@@ -18,6 +18,7 @@ import time
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from campaigns.delivery import guards, ledger
 from campaigns.delivery.ledger import BatchLedger, BatchResult, ClaimCursor, Row
@@ -26,8 +27,9 @@ from campaigns.delivery.render import NotRendered, Renderer
 from campaigns.delivery.transports import ERROR_CONNECTION, transport_for
 from campaigns.models import Campaign, CampaignChange, Channel, Send
 from campaigns.selectors import ACTION_HALTED, HALTED_REASON
+from core.errors import coded
 
-ERROR_RENDER = "The message could not be rendered: {error}"
+ERROR_RENDER = coded("send.render", gettext_noop("The message could not be rendered: {error}"))
 ERROR_HALTED = HALTED_REASON
 # A send none of whose messages went out yet is stopped when most of its first HALT_SAMPLE
 # messages (or all its rows, when fewer) cannot be made: the content or the sender is wrong
@@ -122,14 +124,14 @@ def _rows_send(campaign, rows, book: BatchLedger, transport, pacer: Pacer) -> No
             transport.open()  # once, or again after the connection was lost
         except Exception as exc:
             for row in group:
-                book.failed(row, ERROR_CONNECTION.format(error=exc), permanent=False)
+                book.failed(row, ERROR_CONNECTION.dumps(error=exc), permanent=False)
             continue
         ready, messages = [], []
         for row in group:
             try:
                 messages.append(make(row))
             except NotRendered as exc:
-                book.failed(row, ERROR_RENDER.format(error=exc), permanent=True)
+                book.failed(row, ERROR_RENDER.dumps(error=exc), permanent=True)
                 first.note(str(exc))
                 continue
             first.note()

@@ -19,15 +19,17 @@ import smtplib
 from collections.abc import Callable, Sequence
 
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.utils.translation import gettext_noop
 
 from campaigns.delivery.render import Email
 from campaigns.mail import MessageBuilder, smtp_fast_path, smtp_sendmail
 from campaigns.models import Channel
 from campaigns.sms import BaseSmsBackend, SmsMessage, get_sms_backend
+from core.errors import coded
 
 logger = logging.getLogger(__name__)
 
-ERROR_CONNECTION = "Could not connect to send: {error}"
+ERROR_CONNECTION = coded("send.connection", gettext_noop("Could not connect to send: {error}"))
 
 
 class Outcome:
@@ -47,7 +49,7 @@ SENT = Outcome()
 
 def not_sent(cause: Exception) -> Outcome:
     """The outcome of a message not tried: no connection (it is tried again later)."""
-    return Outcome(ERROR_CONNECTION.format(error=cause))
+    return Outcome(ERROR_CONNECTION.dumps(error=cause))
 
 
 def smtp_code(exc: Exception) -> int | None:

@@ -33,6 +33,7 @@ from campaigns.services.sandbox import (
 )
 from campaigns.services.traits import trait_references, trait_samples
 from campaigns.variables import template_variables, variables_load
+from core.errors import coded
 from core.fields import PROFILE_FIELDS_BY_NAME, TEMPLATE_FIELDS, TEXT_TYPES
 
 # The profile fields a template may use, exposed as plain values under these names (the
@@ -52,20 +53,35 @@ def allowed_variables() -> frozenset[str]:
 
 
 # Error messages (module constants so tests and screens reuse them).
-ERROR_SYNTAX = "Line {line}: {message}"
-ERROR_UNKNOWN_VARIABLE = "Unknown variable: {names}. Use one of: {allowed}."
-ERROR_UNSAFE = "This template tries to reach something it may not use: {message}"
-ERROR_PRIVATE_NAME = "Names starting with an underscore are not allowed: {name}."
-ERROR_NO_INCLUDES = "Templates cannot include, import or extend other templates."
-ERROR_RENDER = "This template cannot be rendered: {message}"
+ERROR_SYNTAX = coded("template.syntax", gettext_noop("Line {line}: {message}"))
+ERROR_UNKNOWN_VARIABLE = coded(
+    "template.unknown_variable", gettext_noop("Unknown variable: {names}. Use one of: {allowed}.")
+)
+ERROR_UNSAFE = coded(
+    "template.unsafe",
+    gettext_noop("This template tries to reach something it may not use: {message}"),
+)
+ERROR_PRIVATE_NAME = coded(
+    "template.private_name",
+    gettext_noop("Names starting with an underscore are not allowed: {name}."),
+)
+ERROR_NO_INCLUDES = coded(
+    "template.no_includes",
+    gettext_noop("Templates cannot include, import or extend other templates."),
+)
+ERROR_RENDER = coded("template.render", gettext_noop("This template cannot be rendered: {message}"))
 ERROR_UNKNOWN_TRAIT = gettext_noop(
     "No profile has the trait “{name}”. Check its spelling, or give a fallback, e.g. "
     "{{{{ traits.{name} | default('') }}}}."
 )
-ERROR_EMAIL_SUBJECT = "An email needs a subject."
-ERROR_EMAIL_BODY = "An email needs a text or an HTML body."
-ERROR_SMS_TEXT = "An SMS needs a text."
-ERROR_SMS_HTML = "An SMS has no HTML body; leave it empty."
+ERROR_EMAIL_SUBJECT = coded("template.email_subject", gettext_noop("An email needs a subject."))
+ERROR_EMAIL_BODY = coded(
+    "template.email_body", gettext_noop("An email needs a text or an HTML body.")
+)
+ERROR_SMS_TEXT = coded("template.sms_text", gettext_noop("An SMS needs a text."))
+ERROR_SMS_HTML = coded(
+    "template.sms_html", gettext_noop("An SMS has no HTML body; leave it empty.")
+)
 
 
 class ContentError(Exception):

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from campaigns.models import Campaign, CampaignChange, Channel, Send, Variant
 from campaigns.services.content import (
@@ -31,36 +31,69 @@ from campaigns.services.content import (
     message_render,
 )
 from campaigns.services.sender import from_email_check
+from core.errors import coded
 from segments.models import Segment
 
 S = Campaign.Status
 
-ERROR_NOT_EDITABLE = "Only a draft or scheduled campaign can be edited; this one is {status}."
-ERROR_TRANSITION = "A {status} campaign cannot be {action}."
+ERROR_NOT_EDITABLE = coded(
+    "campaign.not_editable",
+    gettext_noop("Only a draft or scheduled campaign can be edited; this one is {status}."),
+)
+ERROR_TRANSITION = coded(
+    "campaign.transition", gettext_noop("A {status} campaign cannot be {action}.")
+)
 ACTION_WORDS = {
-    "scheduled": _lazy("scheduled"),
-    "unscheduled": _lazy("taken back to draft"),
-    "paused": _lazy("paused"),
-    "resumed": _lazy("resumed"),
-    "cancelled": _lazy("cancelled"),
+    "scheduled": gettext_lazy("scheduled"),
+    "unscheduled": gettext_lazy("taken back to draft"),
+    "paused": gettext_lazy("paused"),
+    "resumed": gettext_lazy("resumed"),
+    "cancelled": gettext_lazy("cancelled"),
 }
-ERROR_SEND_AT_REQUIRED = "Choose when to send."
-ERROR_SEND_AT_PAST = "The send time must be in the future."
-ERROR_NO_AUDIENCE = "Choose at least one segment to send to."
-ERROR_NO_TRIGGER = "A triggered campaign needs a trigger segment or journey stage."
-ERROR_SEGMENT_BOTH = "A segment cannot be both sent to and left out: {names}."
-ERROR_NO_VARIANTS = "Add at least one variant."
-ERROR_VARIANT_KEYS = "Each variant needs its own key."
-ERROR_WEIGHT = "Each variant's weight must be at least 1."
-ERROR_HOLDOUT = "The holdout must be between 0 and 50 percent."
-ERROR_TEST_SHARE = "The test share must be between 1 and 100 percent."
-ERROR_WINNER_TWO_VARIANTS = "Testing for a winner needs at least two variants."
-ERROR_VARIANT_CONTENT = "Variant {key}: {error}"
-ERROR_BAD_EMAIL = "Enter a valid email address to send the test to."
-ERROR_BAD_PHONE = "Enter a valid phone number in international form, e.g. +8613800138000."
-ERROR_TEST_FAILED = "The test message could not be sent: {error}"
-ERROR_WRONG_VARIANT = "This variant belongs to another campaign."
-ERROR_FLOW_STEP = _lazy("This campaign is a step of a flow: its flow sends it, not a schedule.")
+ERROR_SEND_AT_REQUIRED = coded("campaign.send_at_required", gettext_noop("Choose when to send."))
+ERROR_SEND_AT_PAST = coded(
+    "campaign.send_at_past", gettext_noop("The send time must be in the future.")
+)
+ERROR_NO_AUDIENCE = coded(
+    "campaign.no_audience", gettext_noop("Choose at least one segment to send to.")
+)
+ERROR_NO_TRIGGER = coded(
+    "campaign.no_trigger",
+    gettext_noop("A triggered campaign needs a trigger segment or journey stage."),
+)
+ERROR_SEGMENT_BOTH = coded(
+    "campaign.segment_both", gettext_noop("A segment cannot be both sent to and left out: {names}.")
+)
+ERROR_NO_VARIANTS = coded("campaign.no_variants", gettext_noop("Add at least one variant."))
+ERROR_VARIANT_KEYS = coded("campaign.variant_keys", gettext_noop("Each variant needs its own key."))
+ERROR_WEIGHT = coded("campaign.weight", gettext_noop("Each variant's weight must be at least 1."))
+ERROR_HOLDOUT = coded(
+    "campaign.holdout", gettext_noop("The holdout must be between 0 and 50 percent.")
+)
+ERROR_TEST_SHARE = coded(
+    "campaign.test_share", gettext_noop("The test share must be between 1 and 100 percent.")
+)
+ERROR_WINNER_TWO_VARIANTS = coded(
+    "campaign.winner_two_variants",
+    gettext_noop("Testing for a winner needs at least two variants."),
+)
+ERROR_VARIANT_CONTENT = coded("campaign.variant_content", gettext_noop("Variant {key}: {error}"))
+ERROR_BAD_EMAIL = coded(
+    "campaign.bad_email", gettext_noop("Enter a valid email address to send the test to.")
+)
+ERROR_BAD_PHONE = coded(
+    "campaign.bad_phone",
+    gettext_noop("Enter a valid phone number in international form, e.g. +8613800138000."),
+)
+ERROR_TEST_FAILED = coded(
+    "campaign.test_failed", gettext_noop("The test message could not be sent: {error}")
+)
+ERROR_WRONG_VARIANT = coded(
+    "campaign.wrong_variant", gettext_noop("This variant belongs to another campaign.")
+)
+ERROR_FLOW_STEP = gettext_lazy(
+    "This campaign is a step of a flow: its flow sends it, not a schedule."
+)
 
 ACTION_CREATED = "created"
 ACTION_UPDATED = "updated"

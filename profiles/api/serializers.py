@@ -282,7 +282,7 @@ def _event_item(item: dict) -> dict:
     for field in EVENT_TEXT_FIELDS:
         value = item.get(field)
         if value is not None and not isinstance(value, str):
-            raise RowInvalid(ERROR_NOT_TEXT.format(field=field))
+            raise RowInvalid(ERROR_NOT_TEXT, field=field)
     amount = item.get("amount")
     if amount is not None and (
         isinstance(amount, bool) or not isinstance(amount, int | float | str)
@@ -290,7 +290,7 @@ def _event_item(item: dict) -> dict:
         raise RowInvalid(ERROR_AMOUNT_TYPE)
     properties = item.get("properties")
     if properties is not None and not isinstance(properties, dict):
-        raise RowInvalid(ERROR_PROPERTIES_OBJECT.format(kind=type(properties).__name__))
+        raise RowInvalid(ERROR_PROPERTIES_OBJECT, kind=type(properties).__name__)
     return item
 
 

@@ -15,8 +15,10 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, validate_email
+from django.utils.translation import gettext_noop
 
 from core import fields
+from core.errors import coded
 from profiles.ingest.phones import parse_phone
 from profiles.ingest.rows import RowInvalid
 from profiles.models import Gender, Profile, Touchpoint
@@ -26,24 +28,45 @@ from profiles.sql import PROFILE_FIELDS
 EVENT_REQUIRED = ("external_id", "name", "occurred_at")
 EVENT_OPTIONAL = ("event_id", "amount", "channel", "properties")
 
-ERROR_REQUIRED = "{column} is required"
-ERROR_TOO_LONG = "{column} is longer than {limit} characters"
-ERROR_EMAIL = "email {value!r} is not a valid email address"
-ERROR_GENDER = "gender {value!r} is not one of female, male, other, unknown"
-ERROR_DATE = "{column} {value!r} is not a date (YYYY-MM-DD)"
-ERROR_DATETIME = "{column} {value!r} is not an ISO 8601 date or date-time"
-ERROR_AMOUNT = "amount {value!r} is not a number"
-ERROR_CHANNEL = "channel {value!r} is not one of {choices}"
-ERROR_PROPERTIES_JSON = "properties is not valid JSON: {reason}"
-ERROR_PROPERTIES_VALUE = "properties holds a value that cannot be stored (NaN, infinity, bad text)"
-ERROR_PROPERTIES_OBJECT = "properties must be a JSON object, not {kind}"
-ERROR_TRAIT_KEY = "column {column!r} is not a usable trait name"
-ERROR_TRAIT_VALUE = (
-    "trait {key!r} must be text (up to 1000 characters), a finite number or true/false"
+ERROR_REQUIRED = coded("import.required", gettext_noop("{column} is required"))
+ERROR_TOO_LONG = coded(
+    "import.too_long", gettext_noop("{column} is longer than {limit} characters")
 )
-ERROR_TOO_MANY_TRAITS = "the row has {count} traits; a profile holds at most {limit}"
-ERROR_TEXT = "{column} is not valid Unicode text"
-ERROR_NUL = "{column} contains a NUL character"
+ERROR_EMAIL = coded("import.email", gettext_noop("email {value!r} is not a valid email address"))
+ERROR_GENDER = coded(
+    "import.gender", gettext_noop("gender {value!r} is not one of female, male, other, unknown")
+)
+ERROR_DATE = coded("import.date", gettext_noop("{column} {value!r} is not a date (YYYY-MM-DD)"))
+ERROR_DATETIME = coded(
+    "import.datetime", gettext_noop("{column} {value!r} is not an ISO 8601 date or date-time")
+)
+ERROR_AMOUNT = coded("import.amount", gettext_noop("amount {value!r} is not a number"))
+ERROR_CHANNEL = coded("import.channel", gettext_noop("channel {value!r} is not one of {choices}"))
+ERROR_PROPERTIES_JSON = coded(
+    "import.properties_json", gettext_noop("properties is not valid JSON: {reason}")
+)
+ERROR_PROPERTIES_VALUE = coded(
+    "import.properties_value",
+    gettext_noop("properties holds a value that cannot be stored (NaN, infinity, bad text)"),
+)
+ERROR_PROPERTIES_OBJECT = coded(
+    "import.properties_object", gettext_noop("properties must be a JSON object, not {kind}")
+)
+ERROR_TRAIT_KEY = coded(
+    "import.trait_key", gettext_noop("column {column!r} is not a usable trait name")
+)
+ERROR_TRAIT_VALUE = coded(
+    "import.trait_value",
+    gettext_noop(
+        "trait {key!r} must be text (up to 1000 characters), a finite number or true/false"
+    ),
+)
+ERROR_TOO_MANY_TRAITS = coded(
+    "import.too_many_traits",
+    gettext_noop("the row has {count} traits; a profile holds at most {limit}"),
+)
+ERROR_TEXT = coded("import.text", gettext_noop("{column} is not valid Unicode text"))
+ERROR_NUL = coded("import.nul", gettext_noop("{column} contains a NUL character"))
 
 GENDER_ALIASES = {
     "f": Gender.FEMALE, "female": Gender.FEMALE, "女": Gender.FEMALE, "woman": Gender.FEMALE,
@@ -78,7 +101,7 @@ def parse_moment(value: str, column: str) -> datetime.datetime:
         else:
             moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise RowInvalid(ERROR_DATETIME.format(column=column, value=value)) from None
+        raise RowInvalid(ERROR_DATETIME, column=column, value=value) from None
     return storable_moment(moment, column, value)
 
 
@@ -93,14 +116,14 @@ def storable_moment(moment: datetime.datetime, column: str, shown) -> datetime.d
     try:
         return moment.astimezone(datetime.UTC)
     except OverflowError:
-        raise RowInvalid(ERROR_DATETIME.format(column=column, value=shown)) from None
+        raise RowInvalid(ERROR_DATETIME, column=column, value=shown) from None
 
 
 def parse_date(value: str, column: str) -> datetime.date:
     try:
         return datetime.date.fromisoformat(value.strip())
     except ValueError:
-        raise RowInvalid(ERROR_DATE.format(column=column, value=value)) from None
+        raise RowInvalid(ERROR_DATE, column=column, value=value) from None
 
 
 def trait_value(text: str):
@@ -121,20 +144,20 @@ def _text(row: dict, column: str, limit: int) -> str:
         return ""
     value = str(value).strip()
     if len(value) > limit:
-        raise RowInvalid(ERROR_TOO_LONG.format(column=column, limit=limit))
+        raise RowInvalid(ERROR_TOO_LONG, column=column, limit=limit)
     if "\x00" in value:
-        raise RowInvalid(ERROR_NUL.format(column=column))
+        raise RowInvalid(ERROR_NUL, column=column)
     if not value.isascii():  # ASCII always encodes; other text may hold an unpaired surrogate
         try:
             value.encode()
         except UnicodeEncodeError:  # possible in JSON input
-            raise RowInvalid(ERROR_TEXT.format(column=column)) from None
+            raise RowInvalid(ERROR_TEXT, column=column) from None
     return value
 
 
 def _trait_key(key) -> str:
     if not isinstance(key, str) or not _TRAIT_KEY.match(key) or "\x00" in key:
-        raise RowInvalid(ERROR_TRAIT_KEY.format(column=key))
+        raise RowInvalid(ERROR_TRAIT_KEY, column=key)
     return key
 
 
@@ -146,9 +169,9 @@ def _trait_item(key: str, item):
         return item
     if isinstance(item, str):
         if "\x00" in item or len(item) > 1000:
-            raise RowInvalid(ERROR_TRAIT_VALUE.format(key=key))
+            raise RowInvalid(ERROR_TRAIT_VALUE, key=key)
         return item
-    raise RowInvalid(ERROR_TRAIT_VALUE.format(key=key))
+    raise RowInvalid(ERROR_TRAIT_VALUE, key=key)
 
 
 def _email(value: str) -> str:
@@ -156,7 +179,7 @@ def _email(value: str) -> str:
         try:
             validate_email(value)
         except ValidationError:
-            raise RowInvalid(ERROR_EMAIL.format(value=value)) from None
+            raise RowInvalid(ERROR_EMAIL, value=value) from None
     return value.lower()
 
 
@@ -164,7 +187,7 @@ def _gender(value: str) -> str:
     try:
         return GENDER_ALIASES[value.lower()]
     except KeyError:
-        raise RowInvalid(ERROR_GENDER.format(value=value)) from None
+        raise RowInvalid(ERROR_GENDER, value=value) from None
 
 
 # How long a cell may be and how it is read, by the type the catalogue of profile fields
@@ -205,7 +228,7 @@ def clean_profile_row(row: dict) -> dict:
     """Validate one profile row; return the fields to store (empty ones left out)."""
     external_id = _text(row, "external_id", 128)
     if not external_id:
-        raise RowInvalid(ERROR_REQUIRED.format(column="external_id"))
+        raise RowInvalid(ERROR_REQUIRED, column="external_id")
     clean = {"external_id": external_id}
     for column, limit, parse in _PROFILE_COLUMNS:
         if value := _text(row, column, limit):
@@ -226,7 +249,7 @@ def _traits(row: dict) -> dict:
             continue
         if column == "traits" and isinstance(value, dict):  # the API sends traits as an object
             if len(value) > limit:
-                raise RowInvalid(ERROR_TOO_MANY_TRAITS.format(count=len(value), limit=limit))
+                raise RowInvalid(ERROR_TOO_MANY_TRAITS, count=len(value), limit=limit)
             for key, item in value.items():
                 if item is not None:  # like an empty CSV cell: keep what is stored
                     traits[_trait_key(key)] = _trait_item(key, item)
@@ -238,7 +261,7 @@ def _traits(row: dict) -> dict:
             trait_value(value.strip()) if isinstance(value, str) else _trait_item(key, value)
         )
     if len(traits) > limit:
-        raise RowInvalid(ERROR_TOO_MANY_TRAITS.format(count=len(traits), limit=limit))
+        raise RowInvalid(ERROR_TOO_MANY_TRAITS, count=len(traits), limit=limit)
     return traits
 
 
@@ -246,7 +269,7 @@ def clean_event_row(row: dict) -> dict:
     """Validate one event row; return the fields to store."""
     for column in EVENT_REQUIRED:
         if not _text(row, column, 1000):
-            raise RowInvalid(ERROR_REQUIRED.format(column=column))
+            raise RowInvalid(ERROR_REQUIRED, column=column)
     external_id = _text(row, "external_id", 128)
     name = _text(row, "name", 64)
     occurred_raw = row["occurred_at"]
@@ -257,7 +280,7 @@ def clean_event_row(row: dict) -> dict:
     amount = _amount(row.get("amount"))
     channel = _text(row, "channel", 32) or Touchpoint.OTHER
     if channel not in CHANNELS:
-        raise RowInvalid(ERROR_CHANNEL.format(value=channel, choices=", ".join(sorted(CHANNELS))))
+        raise RowInvalid(ERROR_CHANNEL, value=channel, choices=", ".join(sorted(CHANNELS)))
     properties, properties_json = _properties(row.get("properties"))
     return {
         "external_id": external_id,
@@ -278,12 +301,12 @@ def _amount(raw) -> decimal.Decimal | None:
     try:
         amount = decimal.Decimal(str(raw).strip())
     except decimal.InvalidOperation:
-        raise RowInvalid(ERROR_AMOUNT.format(value=raw)) from None
+        raise RowInvalid(ERROR_AMOUNT, value=raw) from None
     if not amount.is_finite() or abs(amount) >= 10**12:
-        raise RowInvalid(ERROR_AMOUNT.format(value=raw))
+        raise RowInvalid(ERROR_AMOUNT, value=raw)
     amount = amount.quantize(decimal.Decimal("0.01"))
     if abs(amount) >= 10**12:  # rounding can carry past the limit
-        raise RowInvalid(ERROR_AMOUNT.format(value=raw))
+        raise RowInvalid(ERROR_AMOUNT, value=raw)
     return amount
 
 
@@ -301,11 +324,11 @@ def _properties(properties) -> tuple[dict, str]:
             properties_json = properties
             properties = json.loads(properties, parse_constant=_refuse_constant)
         except json.JSONDecodeError as exc:
-            raise RowInvalid(ERROR_PROPERTIES_JSON.format(reason=exc.msg)) from None
+            raise RowInvalid(ERROR_PROPERTIES_JSON, reason=exc.msg) from None
     else:
         properties_json = None
     if not isinstance(properties, dict):
-        raise RowInvalid(ERROR_PROPERTIES_OBJECT.format(kind=type(properties).__name__))
+        raise RowInvalid(ERROR_PROPERTIES_OBJECT, kind=type(properties).__name__)
     if properties_json is None:  # an object from the API: canonical text
         try:
             properties_json = json.dumps(
@@ -318,5 +341,5 @@ def _properties(properties) -> tuple[dict, str]:
     except UnicodeEncodeError:  # an unpaired surrogate
         raise RowInvalid(ERROR_PROPERTIES_VALUE) from None
     if "\\u0000" in properties_json or "\x00" in properties_json:
-        raise RowInvalid(ERROR_NUL.format(column="properties"))
+        raise RowInvalid(ERROR_NUL, column="properties")
     return properties, properties_json

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import IO
 
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
+from core.errors import CodedError, coded
 from profiles.ingest.clean import EVENT_OPTIONAL, EVENT_REQUIRED, clean_event_row, clean_profile_row
 from profiles.ingest.rows import (
     CSV_ERROR,
@@ -26,24 +28,42 @@ from profiles.ingest.rows import (
 )
 from profiles.ingest.service import events_ingest, profiles_ingest
 
-ERROR_NO_HEADER = "the file has no header row"
-ERROR_MISSING_COLUMNS = "the header lacks the required column(s): {columns}"
-ERROR_NOT_UTF8 = "the file is not UTF-8 text: {reason}"
-ERROR_EXTRA_CELLS = "the row has {count} more cell(s) than the header"
-ERROR_DUPLICATE_COLUMNS = "the header names the column(s) {columns} more than once"
-ERROR_TOO_MANY_COLUMNS = "the header has {count} columns; at most {limit} are allowed"
-ERROR_UNCLOSED_QUOTE = "a quote opened on this line is never closed"
-ERROR_CELL_TOO_LONG = (
-    "a cell starting on this line is longer than {limit} characters (is a quote left open?)"
+ERROR_NO_HEADER = coded("import.no_header", gettext_noop("the file has no header row"))
+ERROR_MISSING_COLUMNS = coded(
+    "import.missing_columns", gettext_noop("the header lacks the required column(s): {columns}")
 )
-WARNING_UNKNOWN_COLUMNS = "column(s) not known for events were ignored: {columns}"
+ERROR_NOT_UTF8 = coded("import.not_utf8", gettext_noop("the file is not UTF-8 text: {reason}"))
+ERROR_EXTRA_CELLS = coded(
+    "import.extra_cells", gettext_noop("the row has {count} more cell(s) than the header")
+)
+ERROR_DUPLICATE_COLUMNS = coded(
+    "import.duplicate_columns",
+    gettext_noop("the header names the column(s) {columns} more than once"),
+)
+ERROR_TOO_MANY_COLUMNS = coded(
+    "import.too_many_columns",
+    gettext_noop("the header has {count} columns; at most {limit} are allowed"),
+)
+ERROR_UNCLOSED_QUOTE = coded(
+    "import.unclosed_quote", gettext_noop("a quote opened on this line is never closed")
+)
+ERROR_CELL_TOO_LONG = coded(
+    "import.cell_too_long",
+    gettext_noop(
+        "a cell starting on this line is longer than {limit} characters (is a quote left open?)"
+    ),
+)
+WARNING_UNKNOWN_COLUMNS = coded(
+    "import.warning_unknown_columns",
+    gettext_noop("column(s) not known for events were ignored: {columns}"),
+)
 PREVIEW_ROWS = 10
 PREVIEW_CHECKED_ROWS = 1000
 
 Source = str | Path | IO[bytes]
 
 
-class CsvUnreadable(ValueError):
+class CsvUnreadable(CodedError, ValueError):
     """The file cannot be read as CSV with a header row holding the required columns."""
 
 
@@ -53,22 +73,22 @@ def _header(reader, required: Iterable[str], names: list[str]) -> list[str]:
     try:
         header = next(reader, None)
     except UnicodeDecodeError as exc:
-        raise CsvUnreadable(ERROR_NOT_UTF8.format(reason=exc.reason)) from None
+        raise CsvUnreadable(ERROR_NOT_UTF8, reason=exc.reason) from None
     except csv.Error as exc:
         raise CsvUnreadable(str(exc)) from None
     if not header:
         raise CsvUnreadable(ERROR_NO_HEADER)
     if len(header) > settings.IMPORT_MAX_COLUMNS:
         raise CsvUnreadable(
-            ERROR_TOO_MANY_COLUMNS.format(count=len(header), limit=settings.IMPORT_MAX_COLUMNS)
+            ERROR_TOO_MANY_COLUMNS, count=len(header), limit=settings.IMPORT_MAX_COLUMNS
         )
     names[:] = [name.strip() for name in header]
     repeated = [name for name, count in Counter(names).items() if name and count > 1]
     if repeated:
-        raise CsvUnreadable(ERROR_DUPLICATE_COLUMNS.format(columns=", ".join(repeated)))
+        raise CsvUnreadable(ERROR_DUPLICATE_COLUMNS, columns=", ".join(repeated))
     missing = [c for c in required if c not in names]
     if missing:
-        raise CsvUnreadable(ERROR_MISSING_COLUMNS.format(columns=", ".join(missing)))
+        raise CsvUnreadable(ERROR_MISSING_COLUMNS, columns=", ".join(missing))
     return names
 
 
@@ -101,7 +121,7 @@ def csv_rows(
         except StopIteration:
             return
         except UnicodeDecodeError as exc:
-            raise CsvUnreadable(ERROR_NOT_UTF8.format(reason=exc.reason)) from None
+            raise CsvUnreadable(ERROR_NOT_UTF8, reason=exc.reason) from None
         except csv.Error as exc:
             yield line + 1, {CSV_ERROR: _csv_error(exc)}
             line = reader.line_num
@@ -109,23 +129,23 @@ def csv_rows(
         start = line + 1
         line = reader.line_num
         if ended:  # the file ended inside this row: its quote was never closed
-            yield start, {CSV_ERROR: ERROR_UNCLOSED_QUOTE}
+            yield start, {CSV_ERROR: RowInvalid(ERROR_UNCLOSED_QUOTE)}
             return
         if not cells:  # a blank line
             continue
         row = dict(zip(names, cells, strict=False))
         if len(cells) > width:
-            row[CSV_ERROR] = ERROR_EXTRA_CELLS.format(count=len(cells) - width)
+            row[CSV_ERROR] = RowInvalid(ERROR_EXTRA_CELLS, count=len(cells) - width)
         elif len(cells) < width:  # missing trailing cells read as absent, not as empty
             row.update(dict.fromkeys(names[len(cells) :]))
         yield start, row
 
 
-def _csv_error(exc: csv.Error) -> str:
+def _csv_error(exc: csv.Error) -> RowInvalid:
     """Return the reason to report for a row the reader could not split."""
     if "field limit" in str(exc):
-        return ERROR_CELL_TOO_LONG.format(limit=csv.field_size_limit())
-    return str(exc)
+        return RowInvalid(ERROR_CELL_TOO_LONG, limit=csv.field_size_limit())
+    return RowInvalid(str(exc))
 
 
 @contextmanager
@@ -174,17 +194,17 @@ def csv_import(
     except IsADirectoryError:
         return IngestReport(kind=kind, fatal=f"{source} is a folder, not a file")
     except CsvUnreadable as exc:
-        return IngestReport(kind=kind, fatal=str(exc))
+        return IngestReport(kind=kind, fatal=str(exc), fatal_record=exc.record())
 
 
 def _required(kind: str) -> tuple[str, ...]:
     return ("external_id",) if kind == "profiles" else EVENT_REQUIRED
 
 
-def _unknown_event_columns(header: list[str]) -> list[str]:
-    """Return the warning for header columns events do not know, if there are any."""
+def _unknown_event_columns(header: list[str]) -> list[dict]:
+    """Return the warning (code and parameters) for header columns events do not know, if any."""
     extra = [c for c in header if c not in {*EVENT_REQUIRED, *EVENT_OPTIONAL}]
-    return [WARNING_UNKNOWN_COLUMNS.format(columns=", ".join(extra))] if extra else []
+    return [WARNING_UNKNOWN_COLUMNS.record(columns=", ".join(extra))] if extra else []
 
 
 def _prepend(first, rest):
@@ -214,10 +234,10 @@ class ImportPreview:
     header: list[str] = field(default_factory=list)
     rows: list[list[str]] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[dict | str] = field(default_factory=list)
     checked: int = 0
     total: int = 0
-    fatal: str = ""
+    fatal: dict | str = ""  # the reason as a record (code and parameters), or text
 
 
 def import_preview(*, source: Source, kind: str) -> ImportPreview:
@@ -227,7 +247,7 @@ def import_preview(*, source: Source, kind: str) -> ImportPreview:
         with csv_text(source) as stream:
             _preview_rows(preview, csv_rows(stream, _required(kind), preview.header))
     except CsvUnreadable as exc:
-        preview.fatal = str(exc)
+        preview.fatal = exc.record()
         return preview
     if kind == "events":
         preview.warnings.extend(_unknown_event_columns(preview.header))
@@ -245,7 +265,7 @@ def _preview_rows(preview: ImportPreview, rows: Iterator[tuple[int, dict]]) -> N
             check_row(row)
             clean(row)
         except RowInvalid as exc:
-            preview.errors.append(RowError(line, str(exc)))
+            preview.errors.append(RowError.of(line, exc))
         preview.checked += 1
         if preview.checked >= PREVIEW_CHECKED_ROWS:
             break

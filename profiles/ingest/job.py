@@ -1,11 +1,21 @@
 """The background job that imports an uploaded CSV file, reporting rows done as it goes."""
 
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
+from core.errors import CodedError, coded
 from core.uploads import upload_delete, upload_open
 from profiles.ingest.files import count_data_lines, csv_import
 
+ERROR_NOTHING_IMPORTED = coded(
+    "import.nothing_imported", gettext_noop("Nothing imported: {reason}")
+)
+
 IMPORT_JOB_KIND = "profiles.import"
+
+
+class ImportRefused(CodedError, ValueError):
+    """A file the job could not import at all; the job fails with this reason."""
 
 
 def import_job(*, job, report) -> dict:
@@ -29,5 +39,5 @@ def import_job(*, job, report) -> dict:
     finally:
         upload_delete(key)
     if outcome.fatal:
-        raise ValueError(outcome.summary())
+        raise ImportRefused(ERROR_NOTHING_IMPORTED, reason=outcome.fatal_record or outcome.fatal)
     return outcome.as_dict()

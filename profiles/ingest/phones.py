@@ -6,15 +6,17 @@ from dataclasses import dataclass
 
 import phonenumbers
 from django.conf import settings
+from django.utils.translation import gettext_noop
 from phonenumbers import (
     COUNTRY_CODE_TO_REGION_CODE,
     PhoneMetadata,
     region_code_for_country_code,
 )
 
+from core.errors import coded
 from profiles.ingest.rows import RowInvalid
 
-ERROR_PHONE = "phone {value!r} is not a valid phone number"
+ERROR_PHONE = coded("import.phone", gettext_noop("phone {value!r} is not a valid phone number"))
 _E164 = re.compile(r"\+[1-9][0-9]{2,18}")
 
 
@@ -25,9 +27,9 @@ def parse_phone(value: str) -> str:
     try:
         number = phonenumbers.parse(value, settings.PHONENUMBER_DEFAULT_REGION)
     except phonenumbers.NumberParseException:
-        raise RowInvalid(ERROR_PHONE.format(value=value)) from None
+        raise RowInvalid(ERROR_PHONE, value=value) from None
     if not phonenumbers.is_valid_number(number):
-        raise RowInvalid(ERROR_PHONE.format(value=value))
+        raise RowInvalid(ERROR_PHONE, value=value)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

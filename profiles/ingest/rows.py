@@ -4,24 +4,42 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-ERROR_NOT_A_ROW = "the item is not an object of field names and values"
+from django.utils.translation import gettext_noop
+
+from core.errors import CodedError, coded
+
+ERROR_NOT_A_ROW = coded(
+    "import.not_a_row", gettext_noop("the item is not an object of field names and values")
+)
 
 Progress = Callable[[int], None]
 
 CSV_ERROR = object()  # key of a row the CSV reader could not split, holding the reason
 
 
-class RowInvalid(ValueError):
+class RowInvalid(CodedError, ValueError):
     """A row that cannot be stored; the message names the field and the problem."""
 
 
 @dataclass
 class RowError:
+    """A refused row: its line, the reason in English, and the reason's code and parameters."""
+
     line: int
     message: str
+    record: dict | None = None
+
+    @classmethod
+    def of(cls, line: int, exc: RowInvalid) -> "RowError":
+        return cls(line, str(exc), exc.record())
 
     def __str__(self):
         return f"line {self.line}: {self.message}"
+
+    def stored(self) -> dict:
+        """Return what a job's result keeps: the line, the code, the template and parameters."""
+        record = self.record or {"code": "", "message": self.message, "params": {}}
+        return {"line": self.line, **record}
 
 
 @dataclass
@@ -35,8 +53,9 @@ class IngestReport:
     unchanged: int = 0
     profiles_created: int = 0
     errors: list[RowError] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[dict] = field(default_factory=list)  # records: code and parameters
     fatal: str = ""
+    fatal_record: dict | None = None  # the fatal reason as code and parameters, when it has one
     seconds: float = 0.0
 
     @property
@@ -68,7 +87,7 @@ class IngestReport:
             "kind": self.kind, "read": self.read, "created": self.created,
             "updated": self.updated, "unchanged": self.unchanged,
             "profiles_created": self.profiles_created, "refused": len(self.errors),
-            "errors": [str(e) for e in self.errors[:max_errors]],
+            "errors": [e.stored() for e in self.errors[:max_errors]],
             "warnings": self.warnings, "fatal": self.fatal, "seconds": round(self.seconds, 2),
             "summary": self.summary(),
         }  # fmt: skip
@@ -79,7 +98,8 @@ def check_row(row) -> None:
     if not isinstance(row, dict):
         raise RowInvalid(ERROR_NOT_A_ROW)
     if CSV_ERROR in row:
-        raise RowInvalid(row[CSV_ERROR])
+        reason = row[CSV_ERROR]
+        raise reason if isinstance(reason, RowInvalid) else RowInvalid(reason)
 
 
 def valid_rows(
@@ -92,7 +112,7 @@ def valid_rows(
             check_row(row)
             yield clean(row)
         except RowInvalid as exc:
-            report.errors.append(RowError(position, str(exc)))
+            report.errors.append(RowError.of(position, exc))
 
 
 class RepeatCounter:

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from core.errors import error_text
 from profiles import ingest
 
 IMPORTERS = {"profiles": ingest.profiles_import_file, "events": ingest.events_import_file}
@@ -44,7 +45,7 @@ class ImportCommand(BaseCommand):
         if len(report.errors) > MAX_LISTED_ERRORS:
             self.stderr.write(f"… and {len(report.errors) - MAX_LISTED_ERRORS} more refused rows")
         for warning in report.warnings:
-            self.stderr.write(f"warning: {warning}")
+            self.stderr.write(f"warning: {error_text(warning, translate=False)}")
         if report.failed:
             raise CommandError(report.summary())
         self.stdout.write(report.summary())

@@ -43,6 +43,7 @@ from profiles.ingest import (
     csv_text,
     parse_moment,
 )
+from profiles.ingest.job import ERROR_NOTHING_IMPORTED, ImportRefused
 from profiles.models import ConsentRecord, ConsentSource, ConsentState, Profile
 from profiles.services.consent import ConsentEntry, consent_entry_check, consent_record_many
 
@@ -74,6 +75,7 @@ class ConsentImportReport:
     unchanged: int = 0
     errors: list[RowError] = field(default_factory=list)
     fatal: str = ""
+    fatal_record: dict | None = None  # the fatal reason as code and parameters, when it has one
 
     def summary(self) -> str:
         """Return a one-line summary."""
@@ -91,7 +93,7 @@ class ConsentImportReport:
         return {
             "read": self.read, "created": self.created, "unchanged": self.unchanged,
             "refused": len(self.errors),
-            "errors": [str(error) for error in self.errors[:MAX_LISTED_ERRORS]],
+            "errors": [error.stored() for error in self.errors[:MAX_LISTED_ERRORS]],
             "summary": self.summary(),
         }  # fmt: skip
 
@@ -123,7 +125,8 @@ def _messages(exc: ValidationError) -> str:
 def clean_consent_row(row: dict, *, now: datetime.datetime) -> tuple[str, ConsentEntry]:
     """Return the row's external_id and entry, or raise RowInvalid naming the problem."""
     if CSV_ERROR in row:
-        raise RowInvalid(row[CSV_ERROR])
+        reason = row[CSV_ERROR]
+        raise reason if isinstance(reason, RowInvalid) else RowInvalid(reason)
     cells = {column: _cell(row, column) for column in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)}
     for column in REQUIRED_COLUMNS:
         if not cells[column]:
@@ -155,7 +158,7 @@ def _checked_rows(rows, report: ConsentImportReport, now: datetime.datetime) -> 
         try:
             external_id, entry = clean_consent_row(row, now=now)
         except RowInvalid as exc:
-            report.errors.append(RowError(line, str(exc)))
+            report.errors.append(RowError.of(line, exc))
             continue
         yield _Row(line, external_id, entry)
 
@@ -270,6 +273,7 @@ def consent_import_file(
         report.fatal = str(ERROR_NO_FILE)
     except CsvUnreadable as exc:
         report.fatal = str(exc)
+        report.fatal_record = exc.record()
     report.errors.sort(key=lambda error: error.line)
     return report
 
@@ -289,7 +293,7 @@ def consent_import_job(*, job, report) -> dict:
     finally:
         upload_delete(key)
     if outcome.fatal:
-        raise ValueError(outcome.summary())
+        raise ImportRefused(ERROR_NOTHING_IMPORTED, reason=outcome.fatal_record or outcome.fatal)
     return outcome.as_dict()
 
 
@@ -305,7 +309,7 @@ def consent_import_preview(*, source: Source) -> ImportPreview:
         preview.fatal = str(ERROR_NO_FILE)
         return preview
     except CsvUnreadable as exc:
-        preview.fatal = str(exc)
+        preview.fatal = exc.record()
         return preview
     checked = list(_checked_rows(raw, report, now))
     _with_profiles(checked, report)

@@ -6,6 +6,7 @@ from typing import Any
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from core.errors import error_text
 from segments.models import Segment, SegmentMembership
 from segments.rules import RuleError, parse_rule
 from segments.selectors import segment_rule
@@ -62,6 +63,10 @@ class SegmentSerializer(serializers.ModelSerializer):
         ),
     )
 
+    error = serializers.SerializerMethodField(
+        help_text=_("Why the last evaluation failed, in the request's language; else empty")
+    )
+
     class Meta:
         model = Segment
         fields = [
@@ -72,6 +77,9 @@ class SegmentSerializer(serializers.ModelSerializer):
             "status", "version", "size", "last_run_at", "last_duration_ms", "error",
         ]  # fmt: skip
         extra_kwargs = {"slug": {"allow_unicode": True}}
+
+    def get_error(self, segment: Segment) -> str:
+        return error_text(segment.error)
 
     def validate(self, attrs):
         instance = self.instance

@@ -5,6 +5,7 @@ import datetime
 import pytest
 from django.utils import timezone
 
+from core.errors import error_code, error_text
 from core.jobs import (
     ERROR_NOT_CALLABLE,
     ERROR_UNKNOWN_KIND,
@@ -135,7 +136,8 @@ def test_the_sweep_gives_up_after_the_last_attempt(settings):
     job.refresh_from_db()
     assert outcome["failed"] == 1
     assert job.status == JobStatus.FAILED
-    assert job.error == ERROR_GAVE_UP.format(attempts=MAX_ATTEMPTS)
+    assert error_code(job.error) == "job.gave_up"
+    assert error_text(job.error, translate=False) == ERROR_GAVE_UP.format(attempts=MAX_ATTEMPTS)
 
 
 def test_the_sweep_leaves_a_running_job_with_a_fresh_heartbeat_alone():

@@ -215,7 +215,7 @@ def test_a_consent_admin_uploads_previews_then_imports_as_a_job(
     assert job.status == JobStatus.DONE
     assert job.progress == job.total == 6
     assert (job.result["created"], job.result["refused"]) == (3, 3)
-    assert [error.split(":")[0] for error in job.result["errors"]] == ["line 3", "line 4", "line 5"]
+    assert [error["line"] for error in job.result["errors"]] == [3, 4, 5]
     assert job.created_by == consent_admin
     assert set(ConsentRecord.objects.values_list("recorded_by", flat=True)) == {consent_admin.pk}
     assert ConsentRecord.objects.count() == 3

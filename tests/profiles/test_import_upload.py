@@ -54,7 +54,12 @@ def test_confirming_runs_the_import_as_a_job_that_reports_progress(
     assert job.progress == job.total == 3
     assert job.result["created"] == 2
     assert job.result["errors"] == [
-        "line 3: occurred_at 'not-a-date' is not an ISO 8601 date or date-time"
+        {
+            "line": 3,
+            "code": "import.datetime",
+            "message": ingest.ERROR_DATETIME,
+            "params": {"column": "occurred_at", "value": "not-a-date"},
+        }
     ]
     assert Event.objects.count() == 2
     page = ops_client.get(f"/jobs/{job.pk}/").content.decode()

@@ -9,6 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from core.errors import error_code, error_text
 from profiles.services.merge import profile_merge
 from segments.compiler import common_conditions
 from segments.models import Segment, SegmentMembership, SegmentRun, SegmentTransition
@@ -253,7 +254,8 @@ def test_a_segment_whose_worker_died_is_released_and_retried(segment, settings):
 
     segment.refresh_from_db()
     assert due == [segment.pk]
-    assert SegmentRun.objects.get().error == ERROR_WORKER_DIED
+    assert error_code(SegmentRun.objects.get().error) == "segment.worker_died"
+    assert error_text(SegmentRun.objects.get().error, translate=False) == ERROR_WORKER_DIED
 
 
 def test_merging_profiles_moves_segment_memberships(segment):

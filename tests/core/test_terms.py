@@ -1,0 +1,47 @@
+"""Chinese pages use the right word: 名称 for things, 姓名 for people, 发件人, 成员 and 成员数."""
+
+import pytest
+
+from tests.campaigns.campaign_builders import campaign_make, segment_make
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def chinese(settings):
+    settings.LANGUAGE_CODE = "zh-hans"
+
+
+def test_segments_and_campaigns_have_a_name_not_a_person_s_name(ops_client):
+    campaign_make()
+
+    pages = [ops_client.get(url).content.decode() for url in ("/segments/", "/campaigns/")]
+
+    for page in pages:
+        assert "<th>名称</th>" in page
+        assert "姓名" not in page
+
+
+def test_people_keep_their_person_s_name(ops_client):
+    page = ops_client.get("/profiles/").content.decode()
+
+    assert "姓名" in page
+    assert "名称" not in page
+
+
+def test_the_campaign_sender_is_called_the_sender(client, campaign_manager):
+    client.force_login(campaign_manager)
+    campaign_make()
+
+    page = client.get("/campaigns/spring-sale/edit/").content.decode()
+
+    assert '<label for="id_from_email">发件人:</label>' in page
+
+
+def test_the_member_list_is_headed_members_and_the_count_member_count(ops_client):
+    segment_make()
+
+    page = ops_client.get("/segments/shanghai/").content.decode()
+
+    assert "<dt>成员数</dt>" in page
+    assert "<h2>成员 <span" in page

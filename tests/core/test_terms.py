@@ -45,3 +45,14 @@ def test_the_member_list_is_headed_members_and_the_count_member_count(ops_client
 
     assert "<dt>成员数</dt>" in page
     assert "<h2>成员 <span" in page
+
+
+def test_the_selftest_job_page_says_what_it_did_in_chinese(
+    ops_client, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):  # eager in tests: done at once
+        queued = ops_client.post("/jobs/selftest/")
+
+    page = ops_client.get(queued.url).content.decode()
+    assert "后台进程完成了 5 次数据库往返。" in page
+    assert "step 5/5" not in page and "steps: 5" not in page

@@ -8,6 +8,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from config.api_docs import SPECTACULAR_SETTINGS  # noqa: F401 (drf-spectacular's setting)
 from config.csp import CONTENT_SECURITY_POLICY  # noqa: F401 (the policy, django-csp's setting)
 from config.env import (
     env,
@@ -109,6 +110,7 @@ TEMPLATES = [
                 "django.template.context_processors.tz",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "core.context_processors.notifications",
             ],
         },
     },
@@ -209,6 +211,10 @@ MEDIA_URL = "media/"
 UPLOADS_ROOT = Path(env.str("UPLOADS_ROOT", default=str(VAR_DIR / "uploads"))).resolve()
 UPLOADS_S3_BUCKET = env.str("UPLOADS_S3_BUCKET", default="")
 UPLOADS_MAX_AGE_HOURS = env_int("UPLOADS_MAX_AGE_HOURS", 24, minimum=1)  # then unimported: swept
+# Exports (CSV, Excel): past this many rows a background job writes the file, kept in the
+# uploads storage for EXPORT_MAX_AGE_HOURS.
+EXPORT_DIRECT_MAX_ROWS = env_int("EXPORT_DIRECT_MAX_ROWS", 10000, minimum=1)
+EXPORT_MAX_AGE_HOURS = env_int("EXPORT_MAX_AGE_HOURS", 24, minimum=1)
 if UPLOADS_S3_BUCKET:
     _s3 = {
         "bucket_name": UPLOADS_S3_BUCKET,
@@ -456,25 +462,6 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-}
-SPECTACULAR_SETTINGS = {
-    "TITLE": "Profiling & precision operations API",
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-    # Several models have a "status", "kind" or "channel": name each enum after its model.
-    "ENUM_NAME_OVERRIDES": {
-        "CampaignStatusEnum": "campaigns.models.Campaign.Status",
-        "CampaignKindEnum": "campaigns.models.Campaign.Kind",
-        "MessageChannelEnum": "campaigns.models.Channel",  # the same choices as ConsentChannel
-        "TouchpointEnum": "profiles.models.Touchpoint",
-        "ConsentStatusEnum": "profiles.models.ConsentStatus",
-        "FlowStatusEnum": "flows.models.Flow.Status",
-        "EnrollmentStatusEnum": "flows.models.Enrollment.Status",
-    },
 }
 
 PHONENUMBER_DEFAULT_REGION = env.str("PHONENUMBER_DEFAULT_REGION", default="CN")

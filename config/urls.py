@@ -35,6 +35,7 @@ urlpatterns = [
     path("campaigns/", include("campaigns.urls")),
     path("flows/", include("flows.urls")),
     path("predictions/", include("predictions.urls")),
+    path("exports/", include("profiles.export_urls")),
     path("c/", include("profiles.public_urls")),
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("admin/", admin.site.urls),

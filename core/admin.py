@@ -1,8 +1,8 @@
-"""Admin for jobs, worker heartbeats and API tokens."""
+"""Admin for jobs, worker heartbeats, API tokens and notifications."""
 
 from django.contrib import admin
 
-from core.models import ApiToken, Job, WorkerHeartbeat
+from core.models import ApiToken, Job, Notification, WorkerHeartbeat
 
 
 @admin.register(Job)
@@ -24,6 +24,19 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ["prefix", "name", "user", "created_at", "expires_at", "last_used_at"]
     search_fields = ["user__username", "name", "prefix"]
     readonly_fields = [f.name for f in ApiToken._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    """Read the notifications sent (the work that finishes makes them)."""
+
+    list_display = ["id", "user", "topic", "level", "created_at", "read_at"]
+    list_filter = ["topic", "level"]
+    search_fields = ["user__username"]
+    readonly_fields = [f.name for f in Notification._meta.fields]
 
     def has_add_permission(self, request):
         return False

@@ -8,14 +8,24 @@ ERROR_UNKNOWN_KIND = "No handler is registered for job kind {kind!r}."
 ERROR_NOT_CALLABLE = "The handler for job kind {kind!r} must be a function, not {handler!r}."
 
 _HANDLERS: dict[str, JobHandler] = {}
+_LABELS: dict[str, str] = {}
 
 
-def job_kind(kind: str, handler: JobHandler) -> JobHandler:
-    """Register ``handler(*, job, report)`` as the function that runs jobs of ``kind``."""
+def job_kind(kind: str, handler: JobHandler, *, label=None) -> JobHandler:
+    """Register ``handler(*, job, report)`` as the function that runs jobs of ``kind``, and
+    ``label`` (a lazy translation) as how people see the kind."""
     if not callable(handler):
         raise TypeError(ERROR_NOT_CALLABLE.format(kind=kind, handler=handler))
     _HANDLERS[kind] = handler
+    if label is not None:
+        _LABELS[kind] = label
     return handler
+
+
+def job_kind_label(kind: str) -> str:
+    """Return how people see a job kind, in the current language (the kind itself if unnamed)."""
+    label = _LABELS.get(kind)
+    return kind if label is None else str(label)
 
 
 def job_handler_register(kind: str) -> Callable[[JobHandler], JobHandler]:

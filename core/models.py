@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from core.jobs import job_kind_label
+
 
 class JobStatus(models.TextChoices):
     QUEUED = "queued", _("Queued")
@@ -42,6 +44,11 @@ class Job(models.Model):
 
     def __str__(self):
         return f"{self.kind} #{self.pk} ({self.status})"
+
+    @property
+    def kind_label(self) -> str:
+        """Return the kind as people see it, in the current language."""
+        return job_kind_label(self.kind)
 
     @property
     def percent(self) -> int:
@@ -93,3 +100,35 @@ class ApiToken(models.Model):
 
     def __str__(self):
         return f"{self.prefix}… ({self.user})"
+
+
+class Notification(models.Model):
+    """A note for one user that long work they started finished or failed (a job, a segment
+    evaluation, a campaign's send). What it says comes from its ``topic`` and ``params`` in the
+    reader's language (``core.notifications``), never a stored sentence."""
+
+    class Level(models.TextChoices):
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="notifications",
+    )
+    topic = models.CharField(_("topic"), max_length=50)
+    level = models.CharField(_("level"), max_length=10, choices=Level.choices)
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+    url = models.CharField(_("link"), max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "read_at"], name="notification_unread_idx")]
+
+    def __str__(self):
+        return f"{self.topic} {self.level} → {self.user_id}"

@@ -8,11 +8,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 
 from core.jobs import job_handler
 from core.logs import log_context
-from core.models import Job, JobStatus, WorkerHeartbeat
+from core.models import Job, JobStatus, Notification, WorkerHeartbeat
+from core.notifications import notification_send
 from core.sql import ping
 
 logger = logging.getLogger(__name__)
@@ -90,6 +92,7 @@ def _job_handle(job: Job) -> None:
             error=f"{exc}\n\n{traceback.format_exc(limit=5)}",
             finished_at=timezone.now(),
         )
+        _job_notify(job, Notification.Level.FAILED)
     else:
         Job.objects.filter(pk=job_id).update(
             status=JobStatus.DONE,
@@ -98,6 +101,18 @@ def _job_handle(job: Job) -> None:
             finished_at=timezone.now(),
         )
         logger.info("Job %s (%s) done", job_id, job.kind)
+        _job_notify(job, Notification.Level.DONE)
+
+
+def _job_notify(job: Job, level: str) -> None:
+    """Tell the user who started the job that it finished or failed."""
+    notification_send(
+        user_id=job.created_by_id,
+        topic="job",
+        level=level,
+        params={"kind": job.kind, "job_id": job.pk},
+        url=reverse("job-detail", args=[job.pk]),
+    )
 
 
 def job_sweep() -> dict[str, int]:
@@ -111,13 +126,16 @@ def job_sweep() -> dict[str, int]:
         _send(job_id)
         resent += 1
     dead = Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=stale)
-    for job in dead.only("pk", "attempts"):
+    for job in dead.only("pk", "attempts", "kind", "created_by_id"):
         if job.attempts >= MAX_ATTEMPTS:
-            failed += Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+            gave_up = Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
                 status=JobStatus.FAILED,
                 error=ERROR_GAVE_UP.format(attempts=job.attempts),
                 finished_at=now,
             )
+            if gave_up:
+                _job_notify(job, Notification.Level.FAILED)
+            failed += gave_up
             continue
         if Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, heartbeat_at__lt=stale).update(
             status=JobStatus.QUEUED, created_at=now

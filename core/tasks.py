@@ -5,7 +5,7 @@ import logging
 from celery import shared_task
 from celery.signals import worker_ready
 
-from core import services, uploads
+from core import exports, services, uploads
 
 logger = logging.getLogger(__name__)
 
@@ -36,5 +36,5 @@ def _heartbeat_on_start(sender=None, **kwargs):
 
 @shared_task(name="core.tasks.uploads_sweep_task")
 def uploads_sweep_task() -> dict:
-    """Delete uploads that were previewed and never imported."""
-    return uploads.uploads_sweep()
+    """Delete uploads that were previewed and never imported, and export files past their age."""
+    return {"uploads": uploads.uploads_sweep(), "exports": exports.exports_sweep()}

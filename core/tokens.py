@@ -25,8 +25,11 @@ def token_digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def api_token_create(*, user, name: str = "", days: int | None = None):
-    """Make a token for ``user`` valid ``days`` (API_TOKEN_DAYS); return (token, its key).
+def api_token_create(
+    *, user, name: str = "", days: int | None = None, expires_at: datetime.datetime | None = None
+):
+    """Make a token for ``user`` valid until ``expires_at``, or for ``days`` (API_TOKEN_DAYS);
+    return (token, its key).
 
     The key is in no other place: show it now, it cannot be read back.
     """
@@ -34,15 +37,25 @@ def api_token_create(*, user, name: str = "", days: int | None = None):
 
     key = secrets.token_hex(20)
     now = timezone.now()
+    if expires_at is None:
+        expires_at = now + datetime.timedelta(days=days or settings.API_TOKEN_DAYS)
     token = ApiToken.objects.create(
         user=user,
         name=name,
         prefix=key[:8],
         digest=token_digest(key),
         created_at=now,
-        expires_at=now + datetime.timedelta(days=days or settings.API_TOKEN_DAYS),
+        expires_at=expires_at,
     )
     return token, key
+
+
+def api_token_revoke(*, user, pk: int) -> bool:
+    """Delete the user's token ``pk`` (it stops working at once); return whether it existed."""
+    from core.models import ApiToken
+
+    deleted, _rows = ApiToken.objects.filter(user=user, pk=pk).delete()
+    return bool(deleted)
 
 
 class HashedTokenAuthentication(TokenAuthentication):

@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from core import two_factor, views
+from core import notification_views, token_views, two_factor, views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
@@ -20,6 +20,23 @@ urlpatterns = [
         "accounts/password/done/",
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
+    ),
+    path("accounts/tokens/", token_views.api_tokens, name="api-tokens"),
+    path(
+        "accounts/tokens/<int:pk>/revoke/",
+        token_views.api_token_revoke_view,
+        name="api-token-revoke",
+    ),
+    path("notifications/", notification_views.notification_list, name="notifications"),
+    path("notifications/badge/", notification_views.notification_badge, name="notifications-badge"),
+    path("notifications/menu/", notification_views.notification_menu, name="notifications-menu"),
+    path(
+        "notifications/read/", notification_views.notifications_read_all, name="notifications-read"
+    ),
+    path(
+        "notifications/<int:pk>/open/",
+        notification_views.notification_open,
+        name="notification-open",
     ),
     path("jobs/", views.job_list, name="job-list"),
     path("jobs/<int:pk>/", views.job_detail, name="job-detail"),

@@ -44,6 +44,12 @@ def stage_positions() -> dict[str, int]:
     return dict(JourneyStage.objects.values_list("slug", "position"))
 
 
+def stage_names(slugs) -> dict[str, str]:
+    """Return the name of each stage among ``slugs`` (the segment portrait's stage labels)."""
+    rows = JourneyStage.objects.filter(slug__in=list(slugs)).values_list("slug", "name")
+    return {slug: name or slug for slug, name in rows}
+
+
 def stages_all() -> QuerySet[JourneyStage]:
     """Return every stage in journey order."""
     return JourneyStage.objects.order_by("position")

@@ -23,7 +23,7 @@ class PredictionsConfig(AppConfig):
         score_attributes_register()
         score_variables_register()
         privacy_export_section("scores")(profile_scores_export)
-        job_kind(REFRESH_JOB_KIND, predictions_job)
+        job_kind(REFRESH_JOB_KIND, predictions_job, label=_("Prediction refresh"))
         profile_detail_field("predictions", profile_predictions_field)
         profile_section(
             "predictions", "predictions/_profile_scores.html", profile_predictions_context

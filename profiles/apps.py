@@ -15,10 +15,17 @@ class ProfilesConfig(AppConfig):
         from profiles.services.features import features_job
         from profiles.services.tags import tag_bulk_job
 
-        job_kind("profiles.import", import_job)
-        job_kind(CONSENT_IMPORT_JOB_KIND, consent_import_job)
-        job_kind("profiles.tags_bulk", tag_bulk_job)
-        job_kind("profiles.features", features_job)
+        job_kind("profiles.import", import_job, label=_("Import"))
+        job_kind(CONSENT_IMPORT_JOB_KIND, consent_import_job, label=_("Consent import"))
+        job_kind("profiles.tags_bulk", tag_bulk_job, label=_("Bulk tagging"))
+        job_kind("profiles.features", features_job, label=_("Feature refresh"))
+
+        from profiles.exports import EXPORT_JOB_KIND, export_job, export_kind_register
+        from profiles.exports.tables import EXPORT_KINDS
+
+        job_kind(EXPORT_JOB_KIND, export_job, label=_("Export"))
+        for kind in EXPORT_KINDS:
+            export_kind_register(kind)
 
         from profiles.audit import audit_register
 

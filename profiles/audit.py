@@ -197,16 +197,32 @@ def audit_access_many(request, profile_ids, *, kind: str = KIND_LIST) -> int:
 
 def audit_bulk_export(request, source, *, what: str, rows: int) -> LogEntry:
     """Record that the request downloaded ``rows`` rows of personal data from ``source`` (the
-    object it came from, e.g. a segment), described by ``what``."""
-    user = _actor(request)
-    return LogEntry.objects.log_create(
-        source,
-        force_log=True,
-        action=LogEntry.Action.ACCESS,
-        additional_data={"kind": KIND_BULK_EXPORT, "what": what, "rows": rows},
-        actor=user,
-        actor_email=getattr(user, "email", None),
-        remote_addr=_client_ip(request),
+    object it came from, e.g. a segment, or None for a list such as the filtered profiles),
+    described by ``what``."""
+    return audit_export_record(
+        user=_actor(request), remote_addr=_client_ip(request), source=source, what=what, rows=rows
+    )
+
+
+def audit_export_record(*, user, remote_addr: str | None, source, what: str, rows: int):
+    """Record that ``user`` exported ``rows`` rows from ``source`` (None: no one object; the
+    entry is then filed under profiles), described by ``what``; return the entry."""
+    data = {"kind": KIND_BULK_EXPORT, "what": what, "rows": rows}
+    common = {
+        "action": LogEntry.Action.ACCESS,
+        "additional_data": data,
+        "actor": user,
+        "actor_email": getattr(user, "email", None),
+        "remote_addr": remote_addr,
+    }
+    if source is not None:
+        return LogEntry.objects.log_create(source, force_log=True, **common)
+    return LogEntry.objects.create(
+        content_type=ContentType.objects.get_for_model(Profile),
+        object_pk="",
+        object_repr=what[:200],
+        cid=get_cid(),
+        **common,
     )
 
 

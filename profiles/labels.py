@@ -1,12 +1,24 @@
-"""What people call stored names of a profile's data: events and acquisition channels.
+"""What people call the values of free-form profile data that the product itself knows.
 
-Events and acquisition channels are free text (any import may bring a new one); the names the
-product and its demo use have a translated label, any other is shown as it is. The rule builder
-(``segments.labels``) and the profile pages share these words.
+The acquisition channel and event names are free text from the client's systems; the common ones
+get a name in the user's language, any other value is shown as it was imported (it is the
+client's own word). The rule builder (``segments.labels``) and the profile pages share them.
 """
 
+from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+ACQUISITION_CHANNELS = {
+    "organic": _("Organic"),
+    "wechat": _("WeChat"),
+    "douyin": _("Douyin"),
+    "search": _("Search"),
+    "referral": _("Referral"),
+    "offline_store": _("Offline store"),
+    "ads": _("Ads"),
+    "email": _("Email"),
+    "sms": _("SMS"),
+}
 EVENT_LABELS = {
     "purchase": pgettext_lazy("event", "purchase"),
     "page_view": pgettext_lazy("event", "page view"),
@@ -20,23 +32,15 @@ EVENT_LABELS = {
     "login": pgettext_lazy("event", "login"),
     "visit": pgettext_lazy("event", "visit"),
 }
-ACQUISITION_CHANNEL_LABELS = {
-    "organic": pgettext_lazy("acquisition channel", "organic"),
-    "wechat": pgettext_lazy("acquisition channel", "WeChat"),
-    "douyin": pgettext_lazy("acquisition channel", "Douyin"),
-    "search": pgettext_lazy("acquisition channel", "search"),
-    "referral": pgettext_lazy("acquisition channel", "referral"),
-    "offline_store": pgettext_lazy("acquisition channel", "offline store"),
-}
+
+
+def acquisition_channel_label(value: str) -> str:
+    """Return the name of acquisition channel ``value``: translated when known, else as is."""
+    label = ACQUISITION_CHANNELS.get(value)
+    return value if label is None else str(label)
 
 
 def event_label(name: str) -> str:
     """Return what people call event ``name`` (the name itself for an event it does not know)."""
     label = EVENT_LABELS.get(name)
-    return str(label) if label is not None else name
-
-
-def acquisition_channel_label(name: str) -> str:
-    """Return what people call acquisition channel ``name`` (the name itself if unknown)."""
-    label = ACQUISITION_CHANNEL_LABELS.get(name)
     return str(label) if label is not None else name

@@ -30,6 +30,11 @@ class Touchpoint(models.TextChoices):
     OTHER = "other", _("Other")
 
 
+# Each touchpoint's bit in Profile.touchpoints (new touchpoints take the next bit, never reuse one).
+TOUCHPOINT_BITS = {value: 1 << index for index, value in enumerate(Touchpoint.values)}
+TOUCHPOINT_DAYS = 90  # Profile.touchpoints holds the touchpoints of events this recent
+
+
 class ValueTier(models.TextChoices):
     HIGH = "high", _("High value")
     MID = "mid", _("Mid value")
@@ -68,6 +73,9 @@ class Profile(models.Model):
     first_purchase_at = models.DateTimeField(_("first purchase at"), null=True, blank=True)
     last_purchase_at = models.DateTimeField(_("last purchase at"), null=True, blank=True)
     features_at = models.DateTimeField(_("features refreshed at"), null=True, blank=True)
+    # The touchpoints of the profile's events in the TOUCHPOINT_DAYS before features_at, one
+    # bit each (TOUCHPOINT_BITS): portraits count them without reading the events.
+    touchpoints = models.PositiveIntegerField(_("recent touchpoints"), default=0)
     # The journey stage (a stage slug, "" before any), written only by the journeys app's
     # stage refresh; segment rules read it through their "stage" condition.
     stage = models.CharField(

@@ -19,7 +19,7 @@ from django.utils import timezone
 from core import fields
 from core.bulk import CsvRows, column_defaults, copy_bytes
 from core.sql import insert_values, quote, select_sql, stage_table
-from profiles.models import Event, Gender, Profile, ProfileTag
+from profiles.models import TOUCHPOINT_BITS, Event, Gender, Profile, ProfileTag
 
 # The importable profile fields, from the catalogue (``core.fields``): text kinds are stored
 # blank rather than NULL (empty keeps what is stored), the others NULL (NULL keeps it).
@@ -425,6 +425,7 @@ UPDATE {profile} SET
     last_seen_at = s.last_seen_at,
     first_purchase_at = s.first_purchase_at,
     last_purchase_at = s.last_purchase_at,
+    touchpoints = s.touchpoints,
     features_at = %(now)s
 FROM (
     WITH agg AS (
@@ -435,14 +436,17 @@ FROM (
             COUNT(CASE WHEN e.name = %(purchase)s AND e.occurred_at >= %(since)s THEN 1 END)
                 AS frequency,
             ROUND(SUM(CASE WHEN e.name = %(purchase)s AND e.occurred_at >= %(since)s
-                THEN COALESCE(e.amount, 0) ELSE 0 END), 2) AS monetary
+                THEN COALESCE(e.amount, 0) ELSE 0 END), 2) AS monetary,
+            SUM(DISTINCT CASE WHEN e.occurred_at >= %(touch_since)s THEN {touchpoint_bit} END)
+                AS touchpoints
         FROM {event} e
         WHERE e.occurred_at <= %(now)s
         GROUP BY e.profile_id
     ),
     f AS (
         SELECT p.id, agg.last_seen_at, agg.first_purchase_at, agg.last_purchase_at,
-            COALESCE(agg.frequency, 0) AS frequency, COALESCE(agg.monetary, 0) AS monetary
+            COALESCE(agg.frequency, 0) AS frequency, COALESCE(agg.monetary, 0) AS monetary,
+            COALESCE(agg.touchpoints, 0) AS touchpoints
         FROM {profile} p LEFT JOIN agg ON agg.profile_id = p.id
     ),
     features AS (
@@ -466,9 +470,10 @@ WHERE {profile}.id = s.id
 def features_refresh_sql() -> str:
     """Return the UPDATE that recomputes every profile's features, for this database.
 
-    Named parameters: ``now`` and ``since`` (the RFM window's start; both as the ORM stores
-    them), ``purchase`` (the event name), ``high_min`` and ``mid_min`` (the R + F + M thresholds),
-    ``high``, ``mid`` and ``mass`` (the tiers). The row count is the number of profiles.
+    Named parameters: ``now``, ``since`` (the RFM window's start) and ``touch_since`` (the
+    touchpoints' window start; all three as the ORM stores them), ``purchase`` (the event
+    name), ``high_min`` and ``mid_min`` (the R + F + M thresholds), ``high``, ``mid`` and
+    ``mass`` (the tiers). The row count is the number of profiles.
     """
     vendor = connection.vendor
     if vendor not in _RECENCY_SQL:
@@ -477,4 +482,15 @@ def features_refresh_sql() -> str:
         event=quote(Event._meta.db_table),
         profile=quote(Profile._meta.db_table),
         recency=_RECENCY_SQL[vendor],
+        touchpoint_bit=_touchpoint_bit(),
     )
+
+
+def _touchpoint_bit() -> str:
+    """Return the SQL giving an event's touchpoint bit (TOUCHPOINT_BITS) from ``e.channel``.
+
+    Summing the distinct bits of a profile's events is their bitwise OR, on every database.
+    The values are the model's own constants, written as literals.
+    """
+    whens = " ".join(f"WHEN '{value}' THEN {bit}" for value, bit in TOUCHPOINT_BITS.items())
+    return f"CASE e.channel {whens} END"

@@ -7,8 +7,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.urls import reverse
 from django.utils import timezone
 
+from core.models import Notification
+from core.notifications import notification_send
 from core.sql import select_sql
 from profiles.models import Profile
 from profiles.services.consent import profiling_refused_ids
@@ -409,14 +412,35 @@ def _profiles_copy(plan: SharedMeasures, now: datetime.datetime) -> None:
     _steps_run(segment_sql.copy_table_fill(plan.profiles, select), params)
 
 
-def segment_queue(*, segment: Segment) -> None:
-    """Mark a dynamic segment queued and send its evaluation once the transaction commits."""
+def segment_queue(*, segment: Segment, user=None) -> None:
+    """Mark a dynamic segment queued and send its evaluation once the transaction commits;
+    ``user``, who asked for it, is notified when it ends."""
     from segments.tasks import segment_evaluate_task  # tasks import this module
 
     Segment.objects.filter(pk=segment.pk).exclude(status=Segment.Status.EVALUATING).update(
         status=Segment.Status.QUEUED
     )
-    transaction.on_commit(lambda: segment_evaluate_task.delay(segment.pk))
+    user_id = user.pk if user is not None and user.is_authenticated else None
+    transaction.on_commit(lambda: segment_evaluate_task.delay(segment.pk, user_id))
+
+
+def segment_run_notify(*, run: SegmentRun | None, user_id: int | None) -> None:
+    """Tell the user who asked for an evaluation how it ended (nothing if another worker ran it)."""
+    if run is None:
+        return
+    segment = run.segment
+    notification_send(
+        user_id=user_id,
+        topic="segment",
+        level=Notification.Level.FAILED if run.error else Notification.Level.DONE,
+        params={
+            "name": segment.name,
+            "size": run.size or 0,
+            "entered": run.entered or 0,
+            "exited": run.exited or 0,
+        },
+        url=reverse("segments:detail", args=[segment.slug]),
+    )
 
 
 def segment_memberships_move(*, source: Profile, target: Profile) -> int:
@@ -442,7 +466,7 @@ SEGMENT_FIELDS = ("name", "slug", "description", "kind", "refresh_minutes", "rul
 
 
 def segment_save(
-    *, segment: Segment | None = None, data: dict, tree: Node | None = None
+    *, segment: Segment | None = None, data: dict, tree: Node | None = None, user=None
 ) -> Segment:
     """Create or update a segment from checked ``data``; queue a dynamic one for evaluation.
 
@@ -463,5 +487,5 @@ def segment_save(
     with transaction.atomic():
         segment.save()
         if segment.kind == Segment.Kind.DYNAMIC:
-            segment_queue(segment=segment)
+            segment_queue(segment=segment, user=user)
     return segment

@@ -8,6 +8,7 @@ import json
 
 from django.db import connection
 
+from profiles.models import Profile
 from segments.models import SegmentMembership, SegmentTransition
 
 RESULT_TABLE = "segment_eval_result"
@@ -276,3 +277,32 @@ def hash_memory() -> float | None:
             [QUERY_WORK_MEM],
         )
         return float(cursor.fetchone()[0])
+
+
+def grouping_sets_supported() -> bool:
+    """Return whether the database groups by several sets in one query (PostgreSQL)."""
+    return _postgresql()
+
+
+def profile_columns_grouped(columns: dict[str, str], *, segment_id: int | None) -> tuple[str, list]:
+    """Return one SELECT counting profiles by each of ``columns`` apart (GROUPING SETS).
+
+    ``columns`` maps a key to a SQL expression over the profile table ``p`` without parameters
+    (the same text must appear in the SELECT list and in the grouping sets). Each row is
+    (grouping bits, the value of each expression, count): the expression a row counts by has
+    its bit 0, the others 1. With ``segment_id``, only the segment's members are counted.
+    """
+    q = connection.ops.quote_name
+    profile = q(Profile._meta.db_table)
+    membership = q(SegmentMembership._meta.db_table)
+    expressions = list(columns.values())
+    join, params = "", []
+    if segment_id is not None:
+        join = f" JOIN {membership} m ON m.profile_id = p.id AND m.segment_id = %s"
+        params = [segment_id]
+    sets = ", ".join(f"({expression})" for expression in expressions)
+    sql = (
+        f"SELECT GROUPING({', '.join(expressions)}), {', '.join(expressions)}, COUNT(*)"
+        f" FROM {profile} p{join} GROUP BY GROUPING SETS ({sets})"
+    )
+    return sql, params

@@ -2,13 +2,21 @@
 
 from celery import shared_task
 
-from segments.services import segment_evaluate, segments_evaluate_many, segments_refresh_due
+from segments.services import (
+    segment_evaluate,
+    segment_run_notify,
+    segments_evaluate_many,
+    segments_refresh_due,
+)
 
 
 @shared_task(name="segments.tasks.segment_evaluate_task")
-def segment_evaluate_task(segment_id: int) -> None:
-    """Evaluate one segment; a segment another worker holds is left to that worker."""
-    segment_evaluate(segment_id=segment_id)
+def segment_evaluate_task(segment_id: int, user_id: int | None = None) -> None:
+    """Evaluate one segment; a segment another worker holds is left to that worker. The user
+    who asked for it (``user_id``) is notified of the outcome."""
+    run = segment_evaluate(segment_id=segment_id)
+    if user_id is not None:
+        segment_run_notify(run=run, user_id=user_id)
 
 
 @shared_task(name="segments.tasks.segments_evaluate_many_task")

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from segments import views
+from segments import insight_views, views
 
 app_name = "segments"
 urlpatterns = [
@@ -16,6 +16,8 @@ urlpatterns = [
     path("<str:slug>/static/clear/", views.static_clear, name="static-clear"),
     path("<str:slug>/tag/", views.tag_bind, name="tag-bind"),
     path("<str:slug>/", views.detail, name="detail"),
+    path("<str:slug>/portrait/", insight_views.portrait, name="portrait"),
+    path("<str:slug>/overlap/", insight_views.overlap, name="overlap"),
     path("<str:slug>/evaluate/", views.evaluate, name="evaluate"),
     path("<str:slug>/status/", views.status, name="status"),
     path("<str:slug>/members.csv", views.members_csv, name="members-csv"),

@@ -1,25 +1,24 @@
 """Segment pages: the list, one segment, the rule builder form, preview, export, evaluate."""
 
-import csv
 import json
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from core.charts import figure_html
+from core.exports import CSV
 from core.fields import RULE_CHOICE, RULE_FIELDS
-from core.masking import contact_visible, email_masked
+from core.masking import contact_visible
 from core.roles import ALL_ROLES, OPS, require_role
-from profiles.audit import audit_bulk_export
+from profiles.audit import audit_access_many
 from profiles.models import Profile, ValueTier
 from profiles.selectors import tags_all
-from segments import charts, labels, rules, selectors
+from profiles.views.exports import export_answer
+from segments import labels, rules, selectors
 from segments.conditions import attributes, condition_kinds
 from segments.explain import explain_lines, segment_explanation
 from segments.forms import (
@@ -29,6 +28,7 @@ from segments.forms import (
     StaticUploadForm,
     rule_from_text,
 )
+from segments.insight_views import member_columns, size_history
 from segments.models import Segment
 from segments.rules import RuleError
 from segments.sentence import rule_sentence_html
@@ -42,14 +42,6 @@ from segments.static_lists import (
 )
 from segments.tags import segment_tag_bind
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(value) -> str:
-    """Return a cell that spreadsheet programs will not run as a formula (OWASP CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
 
 def index(request):
     """List the segments with their status, size and last run."""
@@ -57,22 +49,26 @@ def index(request):
 
 
 def detail(request, slug: str):
-    """Show one segment: its rule, status, run history chart and latest runs."""
+    """Show one segment: its rule, status, members (sorted, paged), size over time and runs."""
     segment = get_object_or_404(Segment, slug=slug)
-    runs = selectors.segment_runs(segment=segment)
-    chart = figure_html(
-        charts.size_history_figure(runs, title=_("Size over time"), size_label=_("Members"))
+    sort, descending = selectors.member_sort_parse(request.GET.get("sort"))
+    members = selectors.segment_members_sorted(
+        segment=segment, sort=sort, descending=descending, page=request.GET.get("page") or 1
     )
+    if contact_visible(request.user):  # contact data shown in full: the trail records whose
+        audit_access_many(request, [row["profile_id"] for row in members])
     return render(
         request,
         "segments/detail.html",
         {
             "segment": segment,
-            "runs": list(reversed(runs))[:20],
-            "chart": chart,
+            "runs": selectors.segment_runs(segment=segment, limit=20)[::-1],
+            **size_history(segment),
             "rule_json": json.dumps(segment.rule, ensure_ascii=False, indent=2),
             "rule_sentence": rule_sentence_html(segment.rule) if segment.rule else "",
-            "members": selectors.segment_members_page(segment=segment),
+            "members": members,
+            "member_columns": member_columns(sort, descending),
+            "sort": f"{'-' if descending else ''}{sort}",
             "tag_form": SegmentTagForm(initial={"tag": segment.tag_id}),
             "tiers": ValueTier.choices,
             "tags": tags_all(),
@@ -127,41 +123,17 @@ def evaluate(request, slug: str):
     """Queue an evaluation of the segment now (ops staff)."""
     require_role(request.user, OPS)
     segment = get_object_or_404(Segment, slug=slug, kind=Segment.Kind.DYNAMIC)
-    segment_queue(segment=segment)
+    segment_queue(segment=segment, user=request.user)
     return redirect("segments:detail", slug=segment.slug)
-
-
-class _Echo:
-    def write(self, value):
-        return value
 
 
 @never_cache
 def members_csv(request, slug: str):
-    """Stream the members as CSV (external_id, email, since), safe to open in a spreadsheet;
-    emails masked unless the user is a consent admin; the download is recorded in the audit
-    trail."""
+    """Send the members as CSV (external_id, email, since, then name, phone, city, tier, last
+    seen), as ``/exports/segment-members.csv?segment=<slug>`` does (ops staff)."""
     require_role(request.user, OPS)
-    segment = get_object_or_404(Segment, slug=slug)
-    audit_bulk_export(
-        request,
-        segment,
-        what=f"segment {segment.slug} members (CSV)",
-        rows=selectors.segment_member_count(segment=segment),
-    )
-    writer = csv.writer(_Echo())
-    header = [["external_id", "email", "since"]]
-    shown = (lambda email: email) if contact_visible(request.user) else email_masked
-    rows = (
-        [csv_safe(external_id), csv_safe(shown(email)), since.isoformat()]
-        for external_id, email, since in selectors.segment_member_rows(segment=segment)
-    )
-    response = StreamingHttpResponse(
-        (writer.writerow(row) for rows_ in (header, rows) for row in rows_),
-        content_type="text/csv; charset=utf-8",
-    )
-    response["Content-Disposition"] = f'attachment; filename="segment-{segment.pk}-members.csv"'
-    return response
+    get_object_or_404(Segment, slug=slug)
+    return export_answer(request, kind="segment-members", fmt=CSV, query={"segment": slug})
 
 
 def _builder_choices() -> dict:
@@ -280,7 +252,7 @@ def segment_create(request):
     form = SegmentForm(request.POST or None, initial=initial)
     if request.method == "POST":
         if form.is_valid():
-            segment = segment_save(data=form.cleaned_data, tree=form.rule_tree)
+            segment = segment_save(data=form.cleaned_data, tree=form.rule_tree, user=request.user)
             return redirect("segments:detail", slug=segment.slug)
         return _form_page(request, form, status=400)
     return _form_page(request, form)
@@ -293,7 +265,9 @@ def segment_edit(request, slug: str):
     form = SegmentForm(request.POST or None, segment=segment)
     if request.method == "POST":
         if form.is_valid():
-            segment = segment_save(segment=segment, data=form.cleaned_data, tree=form.rule_tree)
+            segment = segment_save(
+                segment=segment, data=form.cleaned_data, tree=form.rule_tree, user=request.user
+            )
             return redirect("segments:detail", slug=segment.slug)
         return _form_page(request, form, segment, status=400)
     return _form_page(request, form, segment)

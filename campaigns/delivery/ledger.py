@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
+from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignChange, Channel, Send, Suppression, Variant
@@ -26,6 +27,8 @@ from campaigns.services.content import (
 )
 from campaigns.sql import sends_mark_sent
 from campaigns.variables import template_variables, variables_load
+from core.models import Notification
+from core.notifications import notification_send
 
 ERROR_WORKER_DIED = "The worker sending this message stopped; it was tried {attempts} times."
 _REMAINING = (Send.Status.QUEUED, Send.Status.SENDING, Send.Status.WAITING)
@@ -314,7 +317,31 @@ def campaign_finish_if_done(*, campaign_id: int, now: datetime.datetime | None =
         CampaignChange.objects.create(
             campaign_id=campaign_id, action="finished", detail={"at": now.isoformat(), **counts}
         )
+        campaign_finished_notify(campaign_id=campaign_id, counts=counts)
     return bool(finished)
+
+
+def campaign_finished_notify(*, campaign_id: int, counts: dict[str, int]) -> None:
+    """Tell the user who scheduled the campaign (else who made it) that its send finished."""
+    campaign = Campaign.objects.only("name", "slug", "created_by_id").get(pk=campaign_id)
+    scheduled_by = (
+        CampaignChange.objects.filter(campaign_id=campaign_id, action="scheduled")
+        .exclude(user=None)
+        .values_list("user_id", flat=True)
+        .first()
+    )
+    notification_send(
+        user_id=scheduled_by or campaign.created_by_id,
+        topic="campaign",
+        level=Notification.Level.DONE,
+        params={
+            "name": campaign.name,
+            "sent": counts.get(Send.Status.SENT, 0),
+            "failed": counts.get(Send.Status.FAILED, 0),
+            "skipped": counts.get(Send.Status.SKIPPED, 0),
+        },
+        url=reverse("campaigns:report", args=[campaign.slug]),
+    )
 
 
 def campaign_sends_sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:

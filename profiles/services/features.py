@@ -8,7 +8,7 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from profiles.models import Profile, ValueTier
+from profiles.models import TOUCHPOINT_DAYS, Profile, ValueTier
 from profiles.sql import features_refresh_sql
 
 PURCHASE = "purchase"
@@ -36,6 +36,8 @@ def features_refresh(*, now: datetime.datetime | None = None) -> dict:
       whatever order the tie-break happened to give. With distinct values it matches NTILE.
     - ``value_tier``: ``high`` when R + F + M >= 12, ``mid`` when >= 8, otherwise ``mass``;
       profiles without a purchase in the window are ``mass``.
+    - ``touchpoints``: the touchpoints (event channels) of the events in the
+      ``TOUCHPOINT_DAYS`` (90) before ``now``, one bit each (``TOUCHPOINT_BITS``).
     - ``last_seen_at``: the latest event of any kind; ``first_purchase_at`` and
       ``last_purchase_at``: over all time; ``features_at``: ``now``.
     """
@@ -66,6 +68,7 @@ def _refresh_statement(now: datetime.datetime, since: datetime.datetime) -> tupl
     params = {
         "now": adapt(now),
         "since": adapt(since),
+        "touch_since": adapt(now - datetime.timedelta(days=TOUCHPOINT_DAYS)),
         "purchase": PURCHASE,
         "high_min": TIER_HIGH_MIN,
         "mid_min": TIER_MID_MIN,

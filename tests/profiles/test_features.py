@@ -11,7 +11,7 @@ import time_machine
 from django.core.management import call_command
 
 from config.celery import app
-from profiles.models import Profile
+from profiles.models import TOUCHPOINT_BITS, Profile
 from profiles.services.features import features_refresh
 from profiles.tasks import features_refresh_task
 from tests.factories import EventFactory, ProfileFactory, PurchaseFactory
@@ -222,3 +222,20 @@ def test_the_task_refreshes_and_runs_nightly_from_the_beat_schedule(shop, settin
     assert entry["task"] in app.tasks
     assert entry["schedule"].hour == {3}
     assert entry["schedule"].minute == {0}
+
+
+def test_touchpoints_hold_a_bit_for_each_channel_of_the_last_90_days():
+    # Given: events on the web 10 days ago, in the store 5 days ago and twice then, in the app
+    # 100 days ago (too old), on an unknown channel; and a profile without events.
+    seen, quiet = ProfileFactory(), ProfileFactory()
+    for channel, days in [("web", 10), ("store", 5), ("store", 5), ("app", 100), ("x", 1)]:
+        EventFactory(profile=seen, channel=channel, occurred_at=NOW - datetime.timedelta(days=days))
+
+    # When: the features are refreshed.
+    features_refresh(now=NOW)
+
+    # Then: the web's and the store's bits are set, and nothing else.
+    seen.refresh_from_db()
+    quiet.refresh_from_db()
+    assert seen.touchpoints == TOUCHPOINT_BITS["web"] | TOUCHPOINT_BITS["store"]
+    assert quiet.touchpoints == 0

@@ -57,3 +57,50 @@ def test_the_page_benchmark_stops_at_once_when_static_files_are_not_collected(se
     settings.DEBUG = False
     with pytest.raises(CommandError, match="collectstatic"):
         check_pages_render()
+
+
+def test_the_page_benchmark_times_the_portrait_of_a_segment_and_cleans_up(
+    connection_kept_across_requests,
+):
+    from segments.models import Segment
+    from tools.management.commands.bench_pages import time_portrait
+
+    for number in range(10):
+        ProfileFactory(external_id=f"p-{number}", city="上海" if number % 2 else "北京")
+    said: list[str] = []
+
+    figures = time_portrait(members=5, samples=1, say=said.append)
+
+    assert figures["portrait_members"] == 5
+    assert {
+        "portrait_cold_ms_median",
+        "portrait_segment_cold_ms_max",
+        "portrait_warm_ms_median",
+        "portrait_baseline_ms_median",
+        "portrait_cold_ratio",
+    } <= figures.keys()
+    assert figures["portrait_warm_ms_median"] <= figures["portrait_cold_ms_max"] * 5
+    assert said[0] == "portrait: segment of 5 members created" and len(said) == 5
+    assert not Segment.objects.filter(slug="bench-portrait").exists()
+    assert not get_user_model().objects.filter(username="bench-pages").exists()
+
+
+def test_the_portrait_benchmark_needs_as_many_profiles_as_members(db):
+    from django.core.management.base import CommandError
+
+    from tools.management.commands.bench_pages import portrait_segment_create
+
+    ProfileFactory()
+
+    with pytest.raises(CommandError, match="needs as many profiles"):
+        portrait_segment_create(members=2)
+
+
+def test_the_page_benchmark_signs_in_as_ops_staff_who_need_no_second_step(db):
+    from core.roles import OPS, user_has_role, user_is_privileged
+    from tools.management.commands.bench_pages import _bench_client
+
+    _application, user, _cookie = _bench_client()
+
+    # a superuser (as before) gets the two-step sign-in page (302) instead of the pages timed
+    assert user_has_role(user, OPS) and not user_is_privileged(user)

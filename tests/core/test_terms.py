@@ -56,3 +56,11 @@ def test_the_selftest_job_page_says_what_it_did_in_chinese(
     page = ops_client.get(queued.url).content.decode()
     assert "后台进程完成了 5 次数据库往返。" in page
     assert "step 5/5" not in page and "steps: 5" not in page
+
+
+def test_the_member_table_of_a_segment_calls_a_member_s_name_姓名(ops_client):
+    segment_make()
+
+    page = ops_client.get("/segments/shanghai/").content.decode()
+
+    assert 'data-testid="sort-name">姓名' in page

@@ -32,13 +32,12 @@ from dataclasses import dataclass
 
 from django.core.validators import slug_re
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
-from django.utils import timezone
-from django.utils.formats import localize
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from campaigns.models import Campaign, Send, TrackingEvent
 from campaigns.selectors import campaign_choices
+from core.times import moment_text
 from segments import rules
 from segments.conditions import condition_register
 from segments.selectors import segment_rule
@@ -121,7 +120,7 @@ def compile_engagement(node: EngagementCondition, path: str, env) -> Q:
 
 
 def _format(moment: datetime.datetime) -> str:
-    return localize(timezone.localtime(moment))
+    return moment_text(moment)
 
 
 def explain_engagement(node: EngagementCondition, profile, now):

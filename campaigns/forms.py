@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from campaigns.models import CHOSEN_KINDS, Campaign, Channel
 from campaigns.services.content import content_check
@@ -77,7 +78,7 @@ class CampaignForm(forms.Form):
         label=_("When no variant wins"), choices=Campaign.WinnerFallback.choices
     )
     from_email = forms.CharField(
-        label=_("From"),
+        label=pgettext_lazy("email", "From"),
         max_length=200,
         required=False,
         help_text=_("Leave empty for the default sender."),

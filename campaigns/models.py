@@ -6,6 +6,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from profiles.models import Profile
 from segments.models import Segment
@@ -94,7 +95,9 @@ class Campaign(models.Model):
     )
     winner_decided_at = models.DateTimeField(_("winner decided at"), null=True, blank=True)
     winner_decision = models.JSONField(_("winner decision"), default=dict, blank=True)
-    from_email = models.CharField(_("from"), max_length=200, blank=True, default="")
+    from_email = models.CharField(
+        pgettext_lazy("email", "from"), max_length=200, blank=True, default=""
+    )
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     created_by = models.ForeignKey(

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from campaigns import charts, selectors
 from campaigns.forms import ScheduleForm, TestSendForm
+from campaigns.history import history_row
 from campaigns.models import Campaign, Channel, Send, Variant
 from campaigns.preview_frame import preview_html_url
 from campaigns.results import campaign_results, campaign_tracking_timeline
@@ -78,7 +79,7 @@ def detail(request, slug: str):
             "variants": list(campaign.variants.all()),
             "progress": selectors.campaign_status_counts(campaign=campaign),
             "polling": campaign.status in POLLING_STATUSES,
-            "changes": selectors.campaign_changes(campaign=campaign),
+            "changes": [history_row(c) for c in selectors.campaign_changes(campaign=campaign)],
             "schedule_form": ScheduleForm(),
             "test_form": TestSendForm(campaign=campaign),
             "can_pick_winner": _can_pick_winner(campaign),

@@ -11,6 +11,7 @@ the two agree.
 from typing import NamedTuple
 
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 # Storage types (the model field each stands for is checked by the tests).
 TEXT = "text"
@@ -71,8 +72,8 @@ PROFILE_FIELD_CATALOGUE: tuple[ProfileField, ...] = (
               template=True, listed=True),
     _declared("phone", PHONE, _("phone"), personal=True, importable=True, rule=RULE_TEXT,
               template=True, listed=True),
-    _declared("name", TEXT, _("name"), personal=True, importable=True, rule=RULE_TEXT,
-              template=True, listed=True),
+    _declared("name", TEXT, pgettext_lazy("person", "name"), personal=True, importable=True,
+              rule=RULE_TEXT, template=True, listed=True),
     _declared("gender", CHOICE, _("gender"), personal=True, importable=True, rule=RULE_CHOICE,
               template=True, listed=True),
     _declared("birth_date", DATE, _("birth date"), personal=True, importable=True,

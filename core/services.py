@@ -170,5 +170,5 @@ def selftest_job(*, job: Job, report: JobReporter) -> dict:
     steps = int(job.payload.get("steps", 5))
     for step in range(1, steps + 1):
         ping()
-        report(step, steps, message=f"step {step}/{steps}", force=True)
+        report(step, steps, force=True)
     return {"steps": steps}

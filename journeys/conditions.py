@@ -25,11 +25,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db.models import Q
-from django.utils import timezone
-from django.utils.formats import localize
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from core.times import moment_text
 from journeys.selectors import stage_positions, stages_all
 from profiles.models import Profile
 from profiles.services.consent import profiling_allowed_q
@@ -75,7 +74,7 @@ def compile_stage(node: StageCondition, path: str, env) -> Q:
 
 def _when(profile: Profile) -> str:
     at = profile.stage_entered_at
-    return localize(timezone.localtime(at)) if at else "—"
+    return moment_text(at) or "—"
 
 
 def explain_stage(node: StageCondition, profile: Profile, now):

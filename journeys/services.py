@@ -277,7 +277,7 @@ def stages_backfill(
 
 def stages_job(*, job, report) -> dict:
     """Run the stage refresh as a background job (the button on the stages page)."""
-    return stages_refresh(report=lambda done, total: report(done, total, message="stages"))
+    return stages_refresh(report=lambda done, total: report(done, total))
 
 
 def stage_transitions_move(*, source: Profile, target: Profile) -> int:

@@ -7,6 +7,7 @@ import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from phonenumber_field.modelfields import PhoneNumberField
 
 
@@ -47,7 +48,7 @@ class Profile(models.Model):
     external_id = models.CharField(_("external ID"), max_length=128)
     email = models.EmailField(_("email"), blank=True, default="")
     phone = PhoneNumberField(_("phone"), blank=True, default="")
-    name = models.CharField(_("name"), max_length=200, blank=True, default="")
+    name = models.CharField(pgettext_lazy("person", "name"), max_length=200, blank=True, default="")
     gender = models.CharField(
         _("gender"), max_length=10, choices=Gender.choices, default=Gender.UNKNOWN
     )

@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.formats import localize
 from django.utils.translation import gettext as _
 
+from core.times import moment_text
 from profiles.models import ConsentPurpose, Event, Profile, ProfileTag
 from profiles.services.consent import consent_current, profiling_refused_ids
 from segments import rules
@@ -195,7 +196,7 @@ MISSING = object()
 
 def _format(value: Any) -> str:
     if isinstance(value, datetime.datetime):
-        return localize(timezone.localtime(value)) if timezone.is_aware(value) else localize(value)
+        return moment_text(value)
     if isinstance(value, datetime.date | Decimal):
         return localize(value)
     return str(value)

@@ -1,6 +1,7 @@
 """The export of a segment's members (``/segments/<slug>/members.csv`` and ``/exports/``)."""
 
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from core.roles import OPS
 from profiles.exports import (
@@ -22,7 +23,7 @@ MEMBER_COLUMNS = (
     ("external_id", _("External ID")),
     ("email", _("Email")),
     ("since", _("Member since")),
-    ("name", _("Name")),
+    ("name", pgettext_lazy("person", "Name")),
     ("phone", _("Phone")),
     ("city", _("City")),
     ("value_tier", _("Value tier")),

@@ -4,7 +4,7 @@ history and the members table's columns (for the segment page)."""
 from django.shortcuts import get_object_or_404, render
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 
 from core.charts import figure_html
 from core.roles import ALL_ROLES, require_role
@@ -15,7 +15,7 @@ from segments.overlap import MAX_SEGMENTS, OverlapError, segments_for_overlap, s
 from segments.portrait import segment_portrait
 
 MEMBER_COLUMNS = (
-    ("name", gettext_lazy("Name")),
+    ("name", pgettext_lazy("person", "Name")),
     ("city", gettext_lazy("City")),
     ("tier", gettext_lazy("Value tier")),
     ("last_seen", gettext_lazy("Last seen")),

@@ -9,6 +9,7 @@ from django.core.exceptions import FieldDoesNotExist
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from profiles.labels import EVENT_LABELS, event_label  # noqa: F401 (the builder's words)
 from profiles.models import ConsentChannel, Profile
 from segments.conditions import attributes
 
@@ -45,20 +46,6 @@ TAG_OP_LABELS = {
     "has_not": pgettext_lazy("rule operator", "has not"),
 }
 CONSENT_OP_LABELS = {"granted": pgettext_lazy("rule operator", "granted")}
-# The event names the product and its demo use; any other name is shown as it is.
-EVENT_LABELS = {
-    "purchase": pgettext_lazy("event", "purchase"),
-    "page_view": pgettext_lazy("event", "page view"),
-    "app_open": pgettext_lazy("event", "app open"),
-    "add_to_cart": pgettext_lazy("event", "add to cart"),
-    "consultation": pgettext_lazy("event", "consultation"),
-    "feedback": pgettext_lazy("event", "feedback"),
-    "community_post": pgettext_lazy("event", "community post"),
-    "referral": pgettext_lazy("event", "referral"),
-    "signup": pgettext_lazy("event", "sign-up"),
-    "login": pgettext_lazy("event", "login"),
-    "visit": pgettext_lazy("event", "visit"),
-}
 # The consent condition asks about marketing consent on a channel.
 CONSENT_CHANNEL_LABELS = {
     ConsentChannel.EMAIL: _("email marketing"),
@@ -87,9 +74,3 @@ def choice_label(attr: str, value) -> str | None:
     except FieldDoesNotExist:
         return None
     return next((str(label) for key, label in choices if key == value), None)
-
-
-def event_label(name: str) -> str:
-    """Return what people call event ``name`` (the name itself for an event it does not know)."""
-    label = EVENT_LABELS.get(name)
-    return str(label) if label is not None else name

@@ -2,6 +2,7 @@
 the consent rates."""
 
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from core.roles import CONSENT_ADMIN, OPS
 from profiles import selectors
@@ -33,7 +34,7 @@ ERROR_NO_PROFILE = _("No profile has the external ID “%(external_id)s”.")
 PROFILE_PARAMS = ("q", "city", "tier", "tag", "sort", "churn_min", "clv_min")
 PROFILE_COLUMNS = (
     ("external_id", _("External ID")),
-    ("name", _("Name")),
+    ("name", pgettext_lazy("person", "Name")),
     ("email", _("Email")),
     ("phone", _("Phone")),
     ("city", _("City")),

@@ -84,7 +84,7 @@ FEATURES_JOB_KIND = "profiles.features"
 
 def features_job(*, job, report) -> dict:
     """Run the feature refresh as a background job (the on-demand button on the profile list)."""
-    report(0, 1, message="refreshing", force=True)
+    report(0, 1, force=True)
     figures = features_refresh()
     report(1, 1, force=True)
     return figures

@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -43,7 +43,7 @@ PROFILE_SORTS = (
 )
 # The columns the list can show (the external ID always is), in their order, and the default.
 PROFILE_COLUMNS = (
-    ("name", gettext_lazy("Name")),
+    ("name", pgettext_lazy("person", "Name")),
     ("email", gettext_lazy("Email")),
     ("phone", gettext_lazy("Phone")),
     ("city", gettext_lazy("City")),

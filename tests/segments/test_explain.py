@@ -339,3 +339,11 @@ def test_withdrawn_profiling_does_not_exclude_from_a_rule_on_attributes_only(ops
     explanation = segment_explanation(segment=Segment.objects.get(slug="sh"), profile=member)
 
     assert (explanation.matches, explanation.profiling_refused) == (True, False)
+
+
+def test_a_moment_in_an_explanation_reads_like_every_other_date(segment, member, settings):
+    settings.TIME_ZONE = "Asia/Shanghai"
+
+    explanation = segment_explanation(segment=segment, profile=member, now=NOW)
+
+    assert "2024-06-28 20:00" in by_path(explanation.tree)["all[1].any[0]"].shown  # 12:00 UTC

@@ -107,6 +107,9 @@ class Dimension:
     # Its SQL over the profile table ``p``, for counting it with the others in one query
     # (PostgreSQL's GROUPING SETS); None: counted by ``counter`` alone.
     sql: Callable[[], str] | None = None
+    # Turns the counts by that SQL's values into the dimension's counts (touchpoints: by bit
+    # set); None: they are the dimension's counts.
+    spread: Callable[[dict], dict] | None = None
 
 
 def _grouped(queryset: QuerySet, column: str, *, count: str = "pk", distinct=False) -> dict:
@@ -179,6 +182,17 @@ def _touchpoints(segment_id: int | None) -> dict[str, int]:
         }
     )
     return {value: n for value, n in counts.items() if n}
+
+
+def _touchpoints_spread(by_mask: dict[str, int]) -> dict[str, int]:
+    """Return the profiles per touchpoint from the profiles per set of touchpoints (a mask)."""
+    counts: dict[str, int] = {}
+    for mask, n in by_mask.items():
+        bits = 0 if mask == NOT_SET else int(mask)
+        for value, bit in TOUCHPOINT_BITS.items():
+            if bits & bit:
+                counts[value] = counts.get(value, 0) + n
+    return counts
 
 
 def _choices(choices) -> Callable[[Iterable[str]], dict[str, str]]:
@@ -255,6 +269,8 @@ def dimensions() -> list[Dimension]:
             _("Touchpoints (last 90 days)"),
             _touchpoints,
             _choices(Touchpoint.choices),
+            _sql_column("touchpoints"),
+            _touchpoints_spread,
         ),
     ]
 
@@ -295,6 +311,9 @@ def _grouping_sets(segment_id: int | None, chosen: list[Dimension]) -> dict[str,
             index = next(i for i in range(len(chosen)) if not bits >> (last - i) & 1)
             value = values[index]
             counts[chosen[index].key][NOT_SET if value in ("", None) else str(value)] = n
+    for dimension in chosen:
+        if dimension.spread:
+            counts[dimension.key] = dimension.spread(counts[dimension.key])
     return counts
 
 

@@ -4,6 +4,7 @@ import datetime
 import time
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
@@ -12,6 +13,7 @@ from profiles.models import TOUCHPOINT_DAYS, Profile, ValueTier
 from profiles.sql import features_refresh_sql
 
 PURCHASE = "purchase"
+REFRESHED_KEY = "profiles:features:refreshed-at"
 TIER_HIGH_MIN = 12  # R + F + M at or above this is high value
 TIER_MID_MIN = 8  # … at or above this (and below TIER_HIGH_MIN) is mid value
 
@@ -49,6 +51,7 @@ def features_refresh(*, now: datetime.datetime | None = None) -> dict:
         cursor.execute(sql, params)
         updated = cursor.rowcount
     seconds = round(time.perf_counter() - started, 3)
+    cache.set(REFRESHED_KEY, now.isoformat(), timeout=None)
     tiers = dict.fromkeys(ValueTier.values, 0)
     for row in Profile.objects.order_by().values("value_tier").annotate(n=Count("pk")):
         tiers[row["value_tier"]] = row["n"]
@@ -60,6 +63,12 @@ def features_refresh(*, now: datetime.datetime | None = None) -> dict:
         "as_of": now.isoformat(),
         "seconds": seconds,
     }
+
+
+def features_refreshed_at() -> str:
+    """Return when the features were last refreshed (ISO), as the refresh noted in the shared
+    cache, or "unknown": a cheap stamp for caches of what the refresh writes."""
+    return cache.get(REFRESHED_KEY) or "unknown"
 
 
 def _refresh_statement(now: datetime.datetime, since: datetime.datetime) -> tuple[str, dict]:

@@ -31,6 +31,8 @@ SCREENS = [
     ("profile", "/profiles/U00000001/", "h1"),
     ("segment-builder", "/segments/new/", "form"),
     ("segment", "/segments/shanghai/", "h1"),
+    ("segment-portrait", "/segments/shanghai/portrait/", ".js-plotly-plot"),
+    ("segment-overlap", "/segments/shanghai/overlap/?with=high-value", ".js-plotly-plot"),
     ("campaign-results", "/campaigns/demo-spring/results/", ".js-plotly-plot"),
     ("flow", "/flows/cart-reminder/", "h1"),
     ("predictions", "/predictions/", "h1"),

@@ -410,6 +410,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=30),  # nightly, after the features
     },
     "refresh-due-segments": {"task": "segments.tasks.segments_refresh_due_task", "schedule": 60.0},
+    "warm-portrait-base": {"task": "segments.tasks.portrait_base_warm_task", "schedule": 300.0},
     "refresh-dashboard": {
         "task": "journeys.tasks.dashboard_refresh_task",
         "schedule": float(DASHBOARD_REFRESH_SECONDS),

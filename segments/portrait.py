@@ -40,6 +40,7 @@ from segments import sql as segment_sql
 from segments.models import Segment, SegmentMembership
 
 CACHE_SECONDS = 600
+BASE_WARM_SECONDS = 300  # beat recomputes the base's counts this often (portrait_base_warm)
 ROWS_SHOWN = 15  # values per dimension on the page, highest index first
 NOT_SET = "\x00"  # the key of a blank or missing value (never a real value)
 
@@ -328,13 +329,22 @@ def _counts(segment_id: int | None, chosen: list[Dimension]) -> dict:
     return {"size": size, **counts}
 
 
+def _base_key() -> str:
+    return f"segments:portrait:v1:base:{_base_fingerprint()}"
+
+
+def portrait_base_warm() -> int:
+    """Count the base into the cache, so that a portrait only counts its segment; return the
+    base's size. Beat runs it every BASE_WARM_SECONDS, well within the cache's lifetime."""
+    counts = _counts(None, dimensions())
+    cache.set(_base_key(), counts, timeout=CACHE_SECONDS)
+    return counts["size"]
+
+
 def portrait_counts(*, segment: Segment) -> tuple[dict, dict]:
     """Return the counts per dimension of the segment's members and of the base (cached)."""
     chosen = dimensions()
-    base = _cached(
-        f"segments:portrait:v1:base:{_base_fingerprint()}",
-        lambda: _counts(None, chosen),
-    )
+    base = _cached(_base_key(), lambda: _counts(None, chosen))
     members = _cached(
         f"segments:portrait:v1:segment:{segment.pk}:{segment.version}",
         lambda: _counts(segment.pk, chosen),

@@ -29,3 +29,11 @@ def segments_evaluate_many_task(segment_ids: list[int]) -> None:
 def segments_refresh_due_task() -> None:
     """Queue the segments whose refresh interval has passed (run by beat every minute)."""
     segments_refresh_due()
+
+
+@shared_task(name="segments.tasks.portrait_base_warm_task")
+def portrait_base_warm_task() -> int:
+    """Keep the whole base's portrait counts in the cache (run by beat every 5 minutes)."""
+    from segments.portrait import portrait_base_warm
+
+    return portrait_base_warm()

@@ -214,3 +214,26 @@ def test_the_local_date_decides_the_age_band(db):
         age = next(d for d in segment_portrait(segment=segment).dimensions if d.key == "age")
 
     assert [row.value for row in age.rows] == ["18-24"]
+
+
+def test_with_the_base_warmed_a_portrait_counts_only_its_segment(base, monkeypatch):
+    # Given: the base's counts put in the cache by the beat task.
+    from segments import portrait
+    from segments.tasks import portrait_base_warm_task
+
+    assert portrait_base_warm_task() == 60
+    counted = []
+    counts = portrait._counts
+    monkeypatch.setattr(
+        portrait,
+        "_counts",
+        lambda segment_id, chosen: counted.append(segment_id) or counts(segment_id, chosen),
+    )
+
+    # When: a portrait is asked for.
+    with time_machine.travel(NOW, tick=False):
+        shown = segment_portrait(segment=base)
+
+    # Then: only the segment was counted, and the base's figures are the warmed ones.
+    assert counted == [base.pk]
+    assert (shown.size, shown.base_size) == (20, 60)

@@ -18,17 +18,27 @@ ERROR_NOT_CALLABLE = coded(
 
 _HANDLERS: dict[str, JobHandler] = {}
 _LABELS: dict[str, str] = {}
+_MESSAGES: dict[str, dict[str, str]] = {}
 
 
-def job_kind(kind: str, handler: JobHandler, *, label=None) -> JobHandler:
-    """Register ``handler(*, job, report)`` as the function that runs jobs of ``kind``, and
-    ``label`` (a lazy translation) as how people see the kind."""
+def job_kind(kind: str, handler: JobHandler, *, label=None, messages=None) -> JobHandler:
+    """Register ``handler(*, job, report)`` as the function that runs jobs of ``kind``,
+    ``label`` (a lazy translation) as how people see the kind, and ``messages`` ({code: lazy
+    translation}) as how they see the progress messages the handler reports by code."""
     if not callable(handler):
         raise TypeError(ERROR_NOT_CALLABLE.format(kind=kind, handler=handler))
     _HANDLERS[kind] = handler
     if label is not None:
         _LABELS[kind] = label
+    if messages is not None:
+        _MESSAGES[kind] = messages
     return handler
+
+
+def job_message_label(kind: str, message: str) -> str:
+    """Return a job's progress message in the current language (as stored if not a code)."""
+    label = _MESSAGES.get(kind, {}).get(message)
+    return message if label is None else str(label)
 
 
 def job_kind_label(kind: str) -> str:

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from core.jobs import job_kind_label
+from core.jobs import job_kind_label, job_message_label
 
 
 class JobStatus(models.TextChoices):
@@ -49,6 +49,11 @@ class Job(models.Model):
     def kind_label(self) -> str:
         """Return the kind as people see it, in the current language."""
         return job_kind_label(self.kind)
+
+    @property
+    def message_label(self) -> str:
+        """Return the progress message as people see it, in the current language."""
+        return job_message_label(self.kind, self.message)
 
     @property
     def percent(self) -> int:

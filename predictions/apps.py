@@ -12,6 +12,7 @@ class PredictionsConfig(AppConfig):
         from core.jobs import job_kind
         from predictions.api.serializers import profile_predictions_field
         from predictions.conditions import score_attributes_register
+        from predictions.labels import PHASE_LABELS
         from predictions.privacy import profile_scores_export
         from predictions.sections import profile_predictions_context
         from predictions.services import REFRESH_JOB_KIND, predictions_job
@@ -23,7 +24,12 @@ class PredictionsConfig(AppConfig):
         score_attributes_register()
         score_variables_register()
         privacy_export_section("scores")(profile_scores_export)
-        job_kind(REFRESH_JOB_KIND, predictions_job, label=_("Prediction refresh"))
+        job_kind(
+            REFRESH_JOB_KIND,
+            predictions_job,
+            label=_("Prediction refresh"),
+            messages=PHASE_LABELS,
+        )
         profile_detail_field("predictions", profile_predictions_field)
         profile_section(
             "predictions", "predictions/_profile_scores.html", profile_predictions_context

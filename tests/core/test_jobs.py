@@ -159,3 +159,21 @@ def test_the_selftest_page_queues_a_job_and_shows_its_progress(ops_client):
     job = Job.objects.get(kind="core.selftest")
     assert response.redirect_chain[-1][0] == f"/jobs/{job.pk}/"
     assert b"<progress" in response.content
+
+
+def test_a_running_job_shows_its_progress_message_in_the_readers_language(admin_client):
+    # Given: a prediction refresh at its "models" phase (the code its handler reports).
+    from predictions.services import REFRESH_JOB_KIND
+
+    job = Job.objects.create(
+        kind=REFRESH_JOB_KIND, status=JobStatus.RUNNING, progress=1, total=5, message="models"
+    )
+
+    # When: its page is read in Chinese and in English.
+    chinese = admin_client.get(f"/jobs/{job.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    english = admin_client.get(f"/jobs/{job.pk}/", HTTP_ACCEPT_LANGUAGE="en")
+
+    # Then: the phase is named, not shown as its code.
+    assert "拟合并比较购买模型" in chinese.content.decode()
+    assert "Fitting and comparing the purchase models" in english.content.decode()
+    assert ">models<" not in chinese.content.decode()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import FieldDoesNotExist
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from campaigns.models import Campaign, CampaignChange, Send
 from core.times import moment_text
@@ -17,11 +17,11 @@ from core.times import moment_text
 ACTION_LABELS = {
     "created": gettext_lazy("created"),
     "updated": gettext_lazy("edited"),
-    "scheduled": gettext_lazy("scheduled"),
-    "unscheduled": gettext_lazy("taken back to draft"),
-    "paused": gettext_lazy("paused"),
-    "resumed": gettext_lazy("resumed"),
-    "cancelled": gettext_lazy("cancelled"),
+    "scheduled": pgettext_lazy("campaign history", "scheduled"),
+    "unscheduled": pgettext_lazy("campaign history", "taken back to draft"),
+    "paused": pgettext_lazy("campaign history", "paused"),
+    "resumed": pgettext_lazy("campaign history", "resumed"),
+    "cancelled": pgettext_lazy("campaign history", "cancelled"),
     "test_sent": gettext_lazy("test message sent"),
     "started": gettext_lazy("sending started"),
     "finished": gettext_lazy("sending finished"),

@@ -37,7 +37,7 @@ def test_the_history_names_actions_and_details_in_chinese(ops_client):
 
     text = visible_text(history(page))
     assert "已发送测试消息" in text and "收件人：a@example.com；变体：A" in text
-    assert "已编辑" in text and "字段：发件人，变体" in text
+    assert "已编辑" in text and "字段：发件人、变体" in text
     assert "test_sent" not in text and "from_email" not in text and "updated" not in text
     assert 'title="test_sent"' in page
 

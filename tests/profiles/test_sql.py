@@ -115,6 +115,7 @@ def test_features_refresh_sql_counts_whole_days_and_scores_the_window():
     PurchaseFactory(profile=idle, occurred_at=now + datetime.timedelta(days=1))  # after now
     adapt = connection.ops.adapt_datetimefield_value
     params = {"now": adapt(now), "since": adapt(now - datetime.timedelta(days=30)),
+              "touch_since": adapt(now - datetime.timedelta(days=90)),
               "purchase": "purchase", "high_min": 12, "mid_min": 8,
               "high": "high", "mid": "mid", "mass": "mass"}  # fmt: skip
 

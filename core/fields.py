@@ -98,6 +98,7 @@ PROFILE_FIELD_CATALOGUE: tuple[ProfileField, ...] = (
     _feature("first_purchase_at", DATETIME, _("first purchase at"), rule=RULE_DATETIME),
     _feature("last_purchase_at", DATETIME, _("last purchase at"), rule=RULE_DATETIME),
     _feature("features_at", DATETIME, _("features refreshed at")),
+    _feature("touchpoints", WHOLE, _("recent touchpoints"), exported=False),  # bits: see models
     ProfileField("stage", TEXT, _("journey stage"), JOURNEY, exported=False),
     ProfileField("stage_entered_at", DATETIME, _("stage entered at"), JOURNEY, exported=False),
     ProfileField("created_at", DATETIME, _("created at"), RECORD),

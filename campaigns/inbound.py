@@ -38,7 +38,7 @@ ERROR_BAD_NUMBER = _("“%(value)s” is not a phone number.")
 def is_stop_reply(text: str) -> bool:
     """Return True if the reply is only a stop word, around it at most spaces and punctuation.
 
-    Neither case nor full-width letters matter (``ｔ``, ``Ｔｄ``); anything more ("STOP please",
+    Neither case nor full-width letters matter (full-width T or TD); anything more ("STOP please",
     "T1") is not one.
     """
     text = unicodedata.normalize("NFKC", text)

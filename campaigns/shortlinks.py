@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
@@ -23,7 +24,7 @@ from django.utils.crypto import salted_hmac
 from django.views.decorators.cache import never_cache
 
 from campaigns.models import Send, ShortLink, TrackingEvent
-from campaigns.sms_text import links_replace
+from campaigns.sms_text import SmsCount, links_replace, opt_out_add, sms_count
 from campaigns.tracking import ERROR_BAD_LINK, tracking_record
 from core.ratelimits import link_rate_limited
 
@@ -121,6 +122,24 @@ def sample_shorten(text: str) -> str:
     """Return ``text`` with each link replaced by a short link as long as a real one (preview)."""
     sample = short_url(SAMPLE_CODE)
     return links_replace(text, lambda url: sample)
+
+
+@dataclass(frozen=True)
+class SmsAsSent:
+    """A rendered text as it will go out, its length and parts, and whether the suffix was added."""
+
+    text: str
+    count: SmsCount
+    suffixed: bool
+
+
+def sms_as_sent(text: str, *, marketing: bool) -> SmsAsSent:
+    """Return a rendered text as it will go out (sample short links while links are shortened,
+    the opt-out suffix on a marketing text) with its length and parts, signature included."""
+    if settings.CAMPAIGN_TRACKING and settings.SMS_SHORT_LINKS:
+        text = sample_shorten(text)
+    sent = opt_out_add(text, marketing=marketing)
+    return SmsAsSent(sent, sms_count(sent), suffixed=sent != text)
 
 
 @login_not_required

@@ -2,6 +2,7 @@
 
 import re
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
@@ -20,10 +21,11 @@ from campaigns.services.content import (
     ContentError,
     content_check,
     message_render,
-    sms_segments,
 )
 from campaigns.services.traits import content_warnings
 from campaigns.services.workflow import EDITABLE
+from campaigns.shortlinks import SmsAsSent, sms_as_sent
+from campaigns.sms_text import sms_signature
 from core.charts import figure_html
 from core.masking import address_masked, contact_visible
 from core.roles import ALL_ROLES, CAMPAIGN_MANAGER, require_role
@@ -284,15 +286,23 @@ def results(request, slug: str):
 
 @require_POST
 def sms_length(request):
-    """Return "n characters · k parts · encoding" for the posted text (htmx)."""
+    """Return the length and parts of the posted text as it will go out (htmx)."""
     _read(request)
     text = next((v for k, v in request.POST.items() if k.endswith("body_text")), "")
-    length, parts, encoding = sms_segments(text)
-    return render(
-        request,
-        "campaigns/_sms_length.html",
-        {"length": length, "parts": parts, "encoding": encoding},
-    )
+    marketing = request.POST.get("purpose", "marketing") == "marketing"
+    shown = _sms_shown(sms_as_sent(text, marketing=marketing))
+    return render(request, "campaigns/_sms_length.html", shown)
+
+
+def _sms_shown(sent: SmsAsSent) -> dict:
+    """Return what the SMS length line shows: the count, the signature, the suffix added."""
+    return {
+        "length": sent.count.length,
+        "parts": sent.count.parts,
+        "signature": sms_signature(),
+        "suffix": settings.SMS_UNSUBSCRIBE_SUFFIX if sent.suffixed else "",
+        "text": sent.text,
+    }
 
 
 @require_POST
@@ -332,8 +342,10 @@ def preview(request):
         rendered=rendered,
         html_url=preview_html_url(user=request.user, html=rendered.html) if rendered.html else "",
         profile=profile,
-        sms=sms_segments(rendered.text) if channel == Channel.SMS else None,
     )
+    if channel == Channel.SMS:
+        sent = sms_as_sent(rendered.text, marketing=campaign.purpose == "marketing")
+        context["sms"] = _sms_shown(sent)
     return render(request, "campaigns/_preview.html", context)
 
 

@@ -244,6 +244,25 @@ def _results_charts(campaign: Campaign, variants: list[dict], rates: dict) -> di
     }
 
 
+def _sms_delivery_shown(delivery: dict | None) -> dict | None:
+    """Return the SMS receipts as the results page shows them: rates with intervals."""
+    if delivery is None:
+        return None
+
+    def shown(row: dict) -> dict:
+        return {**row, "delivered_shown": _shown(row["delivered_rate"]),
+                "failed_shown": _shown(row["failed_rate"])}  # fmt: skip
+
+    return {
+        "variants": [shown(row) for row in delivery["variants"]],
+        "total": shown(delivery["total"]),
+        "failures": [
+            {**failure, "share_shown": _percent(failure["share"])}
+            for failure in delivery["failures"]
+        ],
+    }
+
+
 def results(request, slug: str):
     """Show the results: per-variant rates with intervals, significance, SRM, lift, winner."""
     _read(request)
@@ -270,6 +289,7 @@ def results(request, slug: str):
             "table": _results_table(data["variants"], rates, tracked=data["engagement_tracked"]),
             "rates": rates,
             "holdout_rate": _shown(data["holdout"]["conversion_rate"]),
+            "sms_delivery": _sms_delivery_shown(data["sms_delivery"]),
             "lift": _lift_shown(data["lift"]),
             "srm": srm_shown,
             "decision": campaign.winner_decision,

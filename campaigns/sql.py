@@ -31,16 +31,12 @@ def sends_mark_sent(
     batch_value = field("batch").get_db_prep_value(batch, connection)
     table = connection.ops.quote_name(Send._meta.db_table)
     if connection.vendor == "postgresql":
-        values = ", ".join(
-            ["(%s::bigint, %s::timestamptz, %s::text, %s::text, %s::integer, %s::integer)"]
-            * len(rows)
-        )
+        value = "(%s::bigint, %s::timestamptz, %s::text, %s::text, %s::integer, %s::integer)"
         sql = (
             "WITH options AS (SELECT set_config('synchronous_commit', 'off', true)) "
             f"UPDATE {table} AS s SET status = %s, sent_at = v.sent_at, "
             "message_id = v.message_id, address = v.address, attempts = v.attempts, "
-            "parts = v.parts, error = '' "
-            f"FROM options, (VALUES {values}) "
+            f"parts = v.parts, error = '' FROM options, (VALUES {', '.join([value] * len(rows))}) "
             "AS v (id, sent_at, message_id, address, attempts, parts) "
             # ``status || ''`` keeps the planner off send_stale_idx: its statistics rarely see a
             # row in "sending", so it would read every row being sent (all workers' batches) to

@@ -155,7 +155,7 @@ class VariantForm(forms.Form):
                 "hx-trigger": "load, input changed delay:300ms",
                 "hx-target": f"#sms-length-{self.prefix}",
                 "hx-swap": "innerHTML",
-                "hx-include": "this",
+                "hx-include": "this, [name='purpose']",
             }
         )
 

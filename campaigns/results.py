@@ -18,8 +18,13 @@ Definitions (the results page says the same):
   everyone sent a variant with the holdout's (difference: Wald interval; relative lift: the
   log risk-ratio interval).
 
+- SMS: the providers' delivery receipts (``campaigns.receipts``) give *delivered* and *failed*
+  (each over sent, with its interval; *awaiting* has no receipt yet), the failures are grouped by
+  the provider's code, and *parts* sums the parts every sent text was billed as.
+
 Two queries per campaign: one grouped count over the ledger (EXISTS on tracking events), one
-grouped JOIN of the ledger with the conversion events in each row's window.
+grouped JOIN of the ledger with the conversion events in each row's window; an SMS campaign
+two more (its receipts by variant, its failures by code).
 """
 
 from __future__ import annotations
@@ -36,7 +41,9 @@ from django.db.models import (
     Exists,
     ExpressionWrapper,
     F,
+    Max,
     OuterRef,
+    Q,
     Sum,
     Value,
     When,
@@ -262,6 +269,7 @@ def campaign_results(*, campaign: Campaign, test_only: bool = False) -> dict:
         "srm": _srm(campaign, rows, counts),
         "srm_alpha": SRM_ALPHA,
         "engagement_tracked": tracked,
+        "sms_delivery": sms_delivery(campaign=campaign, test_only=test_only),
         "totals": {
             key: sum(row[key] for row in rows)
             for key in ("sent", "delivered", "opens", "clicks", "conversions", "revenue")
@@ -356,3 +364,63 @@ def campaign_tracking_timeline(*, campaign: Campaign) -> list[dict]:
         .annotate(n=Count("pk"))
         .order_by("hour", "kind")
     )
+
+
+# --- SMS delivery receipts ---------------------------------------------------------------------
+
+FAILURE_CODES_SHOWN = 20
+
+
+def _delivery_row(key: str, counts: dict) -> dict:
+    sent, delivered, failed = (counts.get(k) or 0 for k in ("sent", "delivered", "failed"))
+    return {
+        "key": key,
+        "sent": sent,
+        "delivered": delivered,
+        "failed": failed,
+        "awaiting": sent - delivered - failed,
+        "parts": counts.get("parts") or 0,
+        "delivered_rate": proportion(delivered, sent),
+        "failed_rate": proportion(failed, sent),
+    }
+
+
+def sms_delivery(*, campaign: Campaign, test_only: bool = False) -> dict | None:
+    """Return an SMS campaign's receipts per variant and in all, and its failures by provider
+    code (most frequent first, each with a description and its share of the failures);
+    None for any other channel."""
+    if campaign.channel != Channel.SMS:
+        return None
+    sent = _ledger(campaign, test_only).filter(status=Send.Status.SENT)
+    rows = (
+        sent.order_by()
+        .values("variant_id")
+        .annotate(
+            sent=Count("pk"),
+            delivered=Count("pk", filter=Q(delivery=Send.Delivery.DELIVERED)),
+            failed=Count("pk", filter=Q(delivery=Send.Delivery.FAILED)),
+            parts=Sum("parts"),
+        )
+    )
+    by_variant = {row["variant_id"]: row for row in rows}
+    totals = {
+        key: sum(row[key] or 0 for row in by_variant.values())
+        for key in ("sent", "delivered", "failed", "parts")
+    }
+    failures = list(
+        sent.filter(delivery=Send.Delivery.FAILED)
+        .order_by()
+        .values("delivery_code")
+        .annotate(n=Count("pk"), description=Max("delivery_error"))
+        .order_by("-n", "delivery_code")[:FAILURE_CODES_SHOWN]
+    )
+    for failure in failures:
+        failure["share"] = failure["n"] / totals["failed"]
+    return {
+        "variants": [
+            _delivery_row(variant.key, by_variant.get(variant.pk, {}))
+            for variant in campaign.variants.order_by("key")
+        ],
+        "total": _delivery_row("", totals),
+        "failures": failures,
+    }

@@ -523,7 +523,7 @@ def campaign_test_send(*, campaign: Campaign, variant: Variant, to: str, profile
     if campaign.channel == Channel.EMAIL:
         _test_email_send(campaign, rendered, to, reference)
     else:
-        _test_sms_send(rendered, to, reference)
+        _test_sms_send(rendered, to, reference, marketing=campaign.purpose == "marketing")
     _record(
         campaign,
         user,
@@ -581,13 +581,16 @@ def _test_email_send(campaign: Campaign, rendered, to: str, reference: str) -> N
         raise ValidationError(_(ERROR_TEST_FAILED).format(error=exc)) from exc
 
 
-def _test_sms_send(rendered, to: str, reference: str) -> None:
+def _test_sms_send(rendered, to: str, reference: str, *, marketing: bool) -> None:
     from campaigns.sms import SmsMessage, get_sms_backend
+    from campaigns.sms_text import opt_out_add
 
     backend = get_sms_backend()
     backend.open()
     try:
-        (result,) = backend.send_messages([SmsMessage(to, rendered.text, reference)])
+        (result,) = backend.send_messages(
+            [SmsMessage(to, opt_out_add(rendered.text, marketing=marketing), reference)]
+        )
     finally:
         backend.close()
     if not result.ok:

@@ -1,8 +1,8 @@
 """API of a profile's push devices: list, register (POST) and remove (DELETE) device tokens.
 
-    GET    /api/v1/profiles/{external_id}/devices/                    newest first
-    POST   /api/v1/profiles/{external_id}/devices/                    {provider, platform, token}
-    DELETE /api/v1/profiles/{external_id}/devices/{provider}:{token}/
+GET    /api/v1/profiles/{external_id}/devices/                    newest first
+POST   /api/v1/profiles/{external_id}/devices/                    {provider, platform, token}
+DELETE /api/v1/profiles/{external_id}/devices/{provider}:{token}/
 """
 
 from django.http import Http404
@@ -26,9 +26,8 @@ from profiles.services.devices import (
 ERROR_NO_SUCH_DEVICE = _("This profile has no device with that provider and token.")
 
 # The provider and token as they appear in a device's URL: ``fcm:<token>``.
-DEVICE_ADDRESS_IN_URL = r"(?:%s):[A-Za-z0-9_.:-]{1,%d}" % (
-    "|".join(PushProvider.values),
-    DEVICE_TOKEN_MAX_LENGTH,
+DEVICE_ADDRESS_IN_URL = (
+    f"(?:{'|'.join(PushProvider.values)}):[A-Za-z0-9_.:-]{{1,{DEVICE_TOKEN_MAX_LENGTH}}}"
 )
 
 

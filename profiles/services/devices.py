@@ -36,8 +36,7 @@ ERROR_DEVICE_PLATFORM = coded(
 ERROR_DEVICE_TOKEN = coded(
     "device.token",
     gettext_noop(
-        "device_token must be 1 to {limit} letters, digits or the characters _ - . : "
-        "(no spaces)"
+        "device_token must be 1 to {limit} letters, digits or the characters _ - . : (no spaces)"
     ),
 )
 ERROR_DEVICE_PARTIAL = coded(
@@ -46,7 +45,7 @@ ERROR_DEVICE_PARTIAL = coded(
 )
 
 # What FCM, JPush, APNs and HarmonyOS tokens are made of; it also fits in a URL segment.
-_TOKEN = re.compile(r"[A-Za-z0-9_.:-]{1,%d}" % DEVICE_TOKEN_MAX_LENGTH)
+_TOKEN = re.compile(f"[A-Za-z0-9_.:-]{{1,{DEVICE_TOKEN_MAX_LENGTH}}}")
 
 
 class DeviceInvalid(CodedError, ValueError):

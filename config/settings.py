@@ -272,14 +272,9 @@ SMS_PROVIDER_TIMEOUT = env_int("SMS_PROVIDER_TIMEOUT", 10, minimum=1)
 SMS_FILE_PATH = env.str("SMS_FILE_PATH", default=str(VAR_DIR / "sms.jsonl"))
 # Shared with the SMS provider: inbound replies carry it in X-Sms-Secret (or sign with it).
 SMS_INBOUND_SECRET = env.str("SMS_INBOUND_SECRET", default="")
-# App push (campaigns.channels.push): FCM HTTP v1 with a service account, JPush Push API v3.
-FCM_SERVICE_ACCOUNT_FILE = env.str("FCM_SERVICE_ACCOUNT_FILE", default="")
-FCM_API_URL = env.str("FCM_API_URL", default="https://fcm.googleapis.com")
-JPUSH_APP_KEY = env.str("JPUSH_APP_KEY", default="")
-JPUSH_MASTER_SECRET = env.str("JPUSH_MASTER_SECRET", default="")
-JPUSH_API_URL = env.str("JPUSH_API_URL", default="https://api.jpush.cn")
-JPUSH_APNS_PRODUCTION = env_bool("JPUSH_APNS_PRODUCTION", True)
-PUSH_TIMEOUT = env_int("PUSH_TIMEOUT", 10, minimum=1)
+# The channel registry and each channel's provider settings.
+from config.channel_settings import *  # noqa: E402, F403
+
 # Signed calls from outside older than this are refused (core.webhooks).
 WEBHOOK_MAX_AGE_SECONDS = env_int("WEBHOOK_MAX_AGE_SECONDS", 300, minimum=10)
 
@@ -329,7 +324,6 @@ CAMPAIGN_RETRY_MAX_SECONDS = env_int("CAMPAIGN_RETRY_MAX_SECONDS", 3600, minimum
 # one schedule of send slots, in Redis when the broker is Redis, else in the database.
 CAMPAIGN_RATE_LIMIT_EMAIL = env_int("CAMPAIGN_RATE_LIMIT_EMAIL", 0)
 CAMPAIGN_RATE_LIMIT_SMS = env_int("CAMPAIGN_RATE_LIMIT_SMS", 0)
-CAMPAIGN_RATE_LIMIT_PUSH = env_int("CAMPAIGN_RATE_LIMIT_PUSH", 0)
 # Send tasks the tick queues for each campaign with due rows: how many workers send it at once.
 CAMPAIGN_WORKERS = env_int("CAMPAIGN_WORKERS", 1, minimum=1)
 CAMPAIGN_BATCH_SIZE = env_int("CAMPAIGN_BATCH_SIZE", 500, minimum=1)

@@ -389,7 +389,7 @@ def sms_delivery(*, campaign: Campaign, test_only: bool = False) -> dict | None:
     """Return an SMS campaign's receipts per variant and in all, and its failures by provider
     code (most frequent first, each with a description and its share of the failures);
     None for any other channel."""
-    if campaign.channel != Channel.SMS:
+    if campaign.channel != "sms":
         return None
     sent = _ledger(campaign, test_only).filter(status=Send.Status.SENT)
     rows = (

@@ -36,3 +36,12 @@ except (zoneinfo.ZoneInfoNotFoundError, ValueError):
     raise ImproperlyConfigured(
         f"SMS_RECEIPT_TIME_ZONE={SMS_RECEIPT_TIME_ZONE!r} is not an IANA time zone."
     ) from None
+# App push (campaigns.channels.push): FCM HTTP v1 with a service account, JPush Push API v3.
+FCM_SERVICE_ACCOUNT_FILE = env.str("FCM_SERVICE_ACCOUNT_FILE", default="")
+FCM_API_URL = env.str("FCM_API_URL", default="https://fcm.googleapis.com")
+JPUSH_APP_KEY = env.str("JPUSH_APP_KEY", default="")
+JPUSH_MASTER_SECRET = env.str("JPUSH_MASTER_SECRET", default="")
+JPUSH_API_URL = env.str("JPUSH_API_URL", default="https://api.jpush.cn")
+JPUSH_APNS_PRODUCTION = env_bool("JPUSH_APNS_PRODUCTION", True)
+PUSH_TIMEOUT = env_int("PUSH_TIMEOUT", 10, minimum=1)
+CAMPAIGN_RATE_LIMIT_PUSH = env_int("CAMPAIGN_RATE_LIMIT_PUSH", 0)

@@ -61,6 +61,14 @@ SRM_ALPHA = 0.001
 METRICS = ("open_rate", "click_rate", "conversion_rate")
 
 
+def clicks_tracked(campaign: Campaign) -> bool:
+    """Return whether the campaign's channel counts clicks (tracked links, SMS short links)."""
+    try:
+        return channel_get(campaign.channel).clicks_tracked()
+    except KeyError:
+        return False
+
+
 def engagement_tracked(campaign: Campaign) -> bool:
     """Return whether the campaign's channel reports opens (a pixel in email); its spec says."""
     try:
@@ -248,9 +256,9 @@ def campaign_results(*, campaign: Campaign, test_only: bool = False) -> dict:
     """
     counts = _counts(campaign, test_only)
     conversions = _conversions(campaign, test_only)
-    tracked = engagement_tracked(campaign)
+    tracked, clicks = engagement_tracked(campaign), clicks_tracked(campaign)
     rows = [
-        _variant_row(variant, counts, conversions, tracked=tracked)
+        _variant_row(variant, counts, conversions, tracked=tracked, clicks_tracked=clicks)
         for variant in campaign.variants.order_by("key")
     ]
     _compare_with_control(rows)
@@ -269,6 +277,7 @@ def campaign_results(*, campaign: Campaign, test_only: bool = False) -> dict:
         "srm": _srm(campaign, rows, counts),
         "srm_alpha": SRM_ALPHA,
         "engagement_tracked": tracked,
+        "clicks_tracked": clicks,
         "sms_delivery": sms_delivery(campaign=campaign, test_only=test_only),
         "totals": {
             key: sum(row[key] for row in rows)
@@ -277,10 +286,13 @@ def campaign_results(*, campaign: Campaign, test_only: bool = False) -> dict:
     }
 
 
-def _variant_row(variant, counts: dict, conversions: dict, *, tracked: bool) -> dict:
+def _variant_row(
+    variant, counts: dict, conversions: dict, *, tracked: bool, clicks_tracked: bool
+) -> dict:
     """Return one variant's counts and rates (``vs_control`` is filled by the comparison).
 
-    Without ``tracked`` engagement, the open and click rates have no trials: not measured.
+    Without ``tracked`` engagement the open rate has no trials (not measured), and so has the
+    click rate without ``clicks_tracked``.
     """
     mine = {status: row for (vid, status), row in counts.items() if vid == variant.pk}
     sent_row = mine.get(Send.Status.SENT, {})
@@ -301,7 +313,7 @@ def _variant_row(variant, counts: dict, conversions: dict, *, tracked: bool) -> 
         "conversions": converted,
         "revenue": revenue,
         "open_rate": proportion(opens, delivered if tracked else 0),
-        "click_rate": proportion(clicks, delivered if tracked else 0),
+        "click_rate": proportion(clicks, delivered if clicks_tracked else 0),
         "conversion_rate": proportion(converted, sent),
         "vs_control": {},
     }

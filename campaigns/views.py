@@ -180,18 +180,23 @@ def _shown(rate, *, tracked: bool = True) -> dict:
     return {"rate": _percent(rate.rate), "ci": _interval(rate.low, rate.high)}
 
 
-def _results_table(variants: list[dict], rates: dict, *, tracked: bool) -> list[dict]:
+def _results_table(
+    variants: list[dict], rates: dict, *, tracked: bool, clicks_tracked: bool
+) -> list[dict]:
     """Return the variant rows with their rates and tests against the control as shown.
 
-    Without ``tracked`` engagement (SMS), open and click rates read "not tracked".
+    Without ``tracked`` engagement (SMS), the open rate reads "not tracked", and so does the
+    click rate without ``clicks_tracked``.
     """
+    measured = {
+        metric: metric not in ENGAGEMENT_RATES
+        or (clicks_tracked if metric == "click_rate" else tracked)
+        for metric in rates
+    }
     return [
         {
             **row,
-            "shown": {
-                metric: _shown(row[metric], tracked=tracked or metric not in ENGAGEMENT_RATES)
-                for metric in rates
-            },
+            "shown": {metric: _shown(row[metric], tracked=measured[metric]) for metric in rates},
             "tests": {
                 metric: {
                     "p": _p_value(test["p"]) if test else "—",
@@ -287,7 +292,12 @@ def results(request, slug: str):
         {
             "campaign": campaign,
             "results": data,
-            "table": _results_table(data["variants"], rates, tracked=data["engagement_tracked"]),
+            "table": _results_table(
+                data["variants"],
+                rates,
+                tracked=data["engagement_tracked"],
+                clicks_tracked=data["clicks_tracked"],
+            ),
             "rates": rates,
             "holdout_rate": _shown(data["holdout"]["conversion_rate"]),
             "sms_delivery": _sms_delivery_shown(data["sms_delivery"]),
@@ -297,9 +307,12 @@ def results(request, slug: str):
             **_results_charts(
                 campaign,
                 data["variants"],
-                rates
-                if data["engagement_tracked"]
-                else {k: v for k, v in rates.items() if k not in ENGAGEMENT_RATES},
+                {
+                    k: v
+                    for k, v in rates.items()
+                    if k not in ENGAGEMENT_RATES
+                    or (data["clicks_tracked"] if k == "click_rate" else data["engagement_tracked"])
+                },
             ),
         },
     )

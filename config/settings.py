@@ -268,6 +268,25 @@ SMS_BACKEND = env.str("SMS_BACKEND", default="campaigns.sms.ConsoleBackend")
 SMS_PROVIDER_URL = env.str("SMS_PROVIDER_URL", default="")
 SMS_PROVIDER_KEY = env.str("SMS_PROVIDER_KEY", default="")
 SMS_PROVIDER_TIMEOUT = env_int("SMS_PROVIDER_TIMEOUT", 10, minimum=1)
+# Aliyun SMS (campaigns.channels.aliyun_sms.AliyunSmsBackend): an AccessKey pair, an approved
+# signature name, the endpoint (a local fake in tests and benchmarks) and the region.
+SMS_ALIYUN_ACCESS_KEY_ID = env.str("SMS_ALIYUN_ACCESS_KEY_ID", default="")
+SMS_ALIYUN_ACCESS_KEY_SECRET = env.str("SMS_ALIYUN_ACCESS_KEY_SECRET", default="")
+SMS_ALIYUN_SIGN_NAME = env.str("SMS_ALIYUN_SIGN_NAME", default="")
+SMS_ALIYUN_ENDPOINT = env.str("SMS_ALIYUN_ENDPOINT", default="https://dysmsapi.aliyuncs.com/")
+SMS_ALIYUN_REGION = env.str("SMS_ALIYUN_REGION", default="cn-hangzhou")
+# Tencent Cloud SMS (campaigns.channels.tencent_sms.TencentSmsBackend), likewise, and the
+# SmsSdkAppId of the SMS application.
+SMS_TENCENT_SECRET_ID = env.str("SMS_TENCENT_SECRET_ID", default="")
+SMS_TENCENT_SECRET_KEY = env.str("SMS_TENCENT_SECRET_KEY", default="")
+SMS_TENCENT_SDK_APP_ID = env.str("SMS_TENCENT_SDK_APP_ID", default="")
+SMS_TENCENT_SIGN_NAME = env.str("SMS_TENCENT_SIGN_NAME", default="")
+SMS_TENCENT_ENDPOINT = env.str("SMS_TENCENT_ENDPOINT", default="https://sms.tencentcloudapi.com/")
+SMS_TENCENT_REGION = env.str("SMS_TENCENT_REGION", default="ap-guangzhou")
+# The approved template a message goes out with when its variant names none: the rendered text
+# is then its one parameter, named SMS_TEMPLATE_TEXT_PARAM (campaigns.channels.sms_template).
+SMS_TEMPLATE_CODE = env.str("SMS_TEMPLATE_CODE", default="")
+SMS_TEMPLATE_TEXT_PARAM = env.str("SMS_TEMPLATE_TEXT_PARAM", default="content")
 # FileBackend appends one JSON line per message here.
 SMS_FILE_PATH = env.str("SMS_FILE_PATH", default=str(VAR_DIR / "sms.jsonl"))
 # Shared with the SMS provider: inbound replies carry it in X-Sms-Secret (or sign with it).

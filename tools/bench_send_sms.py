@@ -8,6 +8,7 @@ ratio is to the mean of the two. The project's run is ``campaign_send`` with the
 in one sender process (a worker), as a Celery task runs it.
 """
 
+import cProfile
 import datetime
 import http.client
 import json
@@ -17,6 +18,7 @@ import sys
 import time
 import urllib.parse
 import uuid
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import CommandError
@@ -68,22 +70,29 @@ def sender_settings(port: int) -> None:
     settings.SMS_TEMPLATE_CODE, settings.SMS_TEMPLATE_TEXT_PARAM = TEMPLATE, "content"
 
 
-def sender(campaign_id: int, port: int) -> dict:
+def sender(campaign_id: int, port: int, profile_out: str | None = None) -> dict:
     """Send the campaign with the delivery service in this process; return a report."""
     sender_settings(port)
     connection.ensure_connection()
     get_resolver().url_patterns  # noqa: B018 (imported once by a worker, before the clock)
+    profiler = cProfile.Profile() if profile_out else None
     start = time.time()
+    if profiler:
+        profiler.enable()
     result = campaign_send(campaign_id=campaign_id, budget_seconds=24 * 3600)
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(profile_out)
     return {"start": start, "end": time.time(), "sent": result.sent, "failed": result.failed}
 
 
 class SmsBench:
     """Run the SMS benchmark for ``command`` (bench_send): say what happens, return figures."""
 
-    def __init__(self, command, prefix: str):
+    def __init__(self, command, prefix: str, *, profile_out: Path | None = None):
         self.command = command
         self.prefix = prefix
+        self.profile_out = profile_out  # run the worker under cProfile, its statistics here
 
     def run(self, recipients: int) -> dict:
         fake, port = fake_start()
@@ -192,6 +201,8 @@ class SmsBench:
         env = {**os.environ, "DATABASE_URL": database_url()}
         command = [sys.executable, str(ROOT / "manage.py"), "bench_send", "--channel", "sms"]
         command += ["--sms-port", str(port), "--sender", str(campaign.pk)]
+        if self.profile_out is not None:
+            command += ["--profile-out", str(self.profile_out)]
         process = subprocess.run(  # noqa: S603 (this command, in another process)
             command, env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True, check=False
         )
@@ -209,4 +220,6 @@ class SmsBench:
         seconds = report["end"] - report["start"]
         rate = queued / seconds
         self.command.say(f"project, 1 worker: {queued:,} in {seconds:.1f}s, {rate:,.0f} msg/s")
+        if self.profile_out is not None:
+            self.command._profile_print(self.profile_out)
         return rate

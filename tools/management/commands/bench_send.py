@@ -109,7 +109,7 @@ class Command(BaseCommand):
             self._bare_sender(Path(bare_file), smtp_port)
             return
         if sender is not None and channel == "sms":
-            self.stdout.write(json.dumps(sms_sender(sender, sms_port)))
+            self.stdout.write(json.dumps(sms_sender(sender, sms_port, profile_out)))
             return
         if sender is not None:
             self._sender(sender, profile_out, smtp_port)
@@ -120,7 +120,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, lambda *_args: sys.exit(143))
         self._clean()
         if channel == "sms":
-            self._sms(recipients, keep=keep)
+            self._sms(recipients, keep=keep, profile=profile)
             return
         with connection.cursor() as cursor:
             cursor.execute("SHOW autovacuum")
@@ -149,9 +149,11 @@ class Command(BaseCommand):
         self._summary(figures)
         self.stdout.write(json.dumps(figures))
 
-    def _sms(self, recipients: int, *, keep: bool) -> None:
+    def _sms(self, recipients: int, *, keep: bool, profile: bool) -> None:
         try:
-            figures = SmsBench(self, PREFIX).run(recipients)
+            with tempfile.TemporaryDirectory(prefix="bench-send-") as folder:
+                out = Path(folder) / "profile.out" if profile else None
+                figures = SmsBench(self, PREFIX, profile_out=out).run(recipients)
         finally:
             if not keep:
                 self._clean()

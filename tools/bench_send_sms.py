@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.parse
 import uuid
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.urls import get_resolver
 
-from campaigns.channels.aliyun_sms import FORM, rpc_signature, send_params
+from campaigns.channels.aliyun_sms import FORM, send_params, signed_body
 from campaigns.channels.sms_template import SmsTemplate
 from campaigns.delivery import campaign_send
 from campaigns.models import Campaign, Send, Variant
@@ -113,6 +112,7 @@ class SmsBench:
             "provider": "fake Aliyun SendSms (signature checked), own process",
             "recipients": recipients,
             "cpus": os.cpu_count(),
+            "load_average_1m_at_end": round(os.getloadavg()[0], 2),
             "bare_http_client_runs_msgs_per_s": [round(rate) for rate in bare],
             "bare_http_client_msgs_per_s": round(baseline),
             "project_1_worker_msgs_per_s": round(project),
@@ -180,8 +180,7 @@ class SmsBench:
                 now=datetime.datetime.now(datetime.UTC),
                 nonce=uuid.uuid4().hex,
             )
-            params["Signature"] = rpc_signature("POST", params, aliyun_sms.ACCESS_KEY_SECRET)
-            body = urllib.parse.urlencode(params, quote_via=urllib.parse.quote).encode()
+            body = signed_body(params, aliyun_sms.ACCESS_KEY_SECRET)
             client.request("POST", "/", body=body, headers={"Content-Type": FORM})
             answer = client.getresponse().read()
             if b'"Code": "OK"' not in answer:

@@ -75,21 +75,36 @@ def percent_encode(value: str) -> str:
     return urllib.parse.quote(value, safe="-_.~")
 
 
-def string_to_sign(method: str, params: Mapping[str, str]) -> str:
-    """Return the RPC string to sign: method, "/" and the sorted query, each percent-encoded."""
-    query = "&".join(
+def canonical_query(params: Mapping[str, str]) -> str:
+    """Return the parameters but the signature, sorted and percent-encoded: name=value&…"""
+    return "&".join(
         f"{percent_encode(name)}={percent_encode(params[name])}"
         for name in sorted(params)
         if name != "Signature"
     )
+
+
+def string_to_sign(method: str, params: Mapping[str, str], query: str | None = None) -> str:
+    """Return the RPC string to sign: method, "/" and the canonical query, percent-encoded."""
+    query = canonical_query(params) if query is None else query
     return f"{method}&{percent_encode('/')}&{percent_encode(query)}"
 
 
-def rpc_signature(method: str, params: Mapping[str, str], secret: str) -> str:
+def rpc_signature(
+    method: str, params: Mapping[str, str], secret: str, query: str | None = None
+) -> str:
     """Return the signature (version 1.0, HMAC-SHA1, base64) of an RPC request's parameters."""
     key = f"{secret}&".encode()
-    digest = hmac.new(key, string_to_sign(method, params).encode(), hashlib.sha1).digest()
+    digest = hmac.new(key, string_to_sign(method, params, query).encode(), hashlib.sha1).digest()
     return base64.b64encode(digest).decode()
+
+
+def signed_body(params: Mapping[str, str], secret: str) -> bytes:
+    """Return the form body of a signed POST: the canonical query (a valid form encoding
+    already) and the signature."""
+    query = canonical_query(params)
+    signature = rpc_signature("POST", params, secret, query)
+    return f"{query}&Signature={percent_encode(signature)}".encode()
 
 
 def send_params(
@@ -192,8 +207,7 @@ class AliyunSmsBackend(HttpBackend):
             now=datetime.datetime.now(datetime.UTC),
             nonce=uuid.uuid4().hex,
         )
-        params["Signature"] = rpc_signature("POST", params, self.access_key_secret)
-        body = urllib.parse.urlencode(params, quote_via=urllib.parse.quote).encode()
+        body = signed_body(params, self.access_key_secret)
         answered = self._request(body, {"Content-Type": FORM, "Accept": "application/json"})
         if isinstance(answered, SmsResult):
             return answered

@@ -76,6 +76,8 @@ def test_bench_send_sms_sends_through_the_fake_aliyun_next_to_a_bare_loop_and_cl
     assert figures["ratio_1_worker_to_bare"] == pytest.approx(
         figures["project_1_worker_msgs_per_s"] / figures["bare_http_client_msgs_per_s"], rel=0.02
     )
+    assert figures["worker_cpu_us_per_message"] > 0
+    assert figures["bare_client_cpu_us_per_message"] > 0
     assert "100 in" in out.getvalue()  # every message checked as taken by the fake, both ways
     assert not Profile.objects.filter(external_id__startswith="bench-send-").exists()
     assert not Campaign.objects.filter(slug__startswith="bench-send-").exists()

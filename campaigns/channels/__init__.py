@@ -1,0 +1,1 @@
+"""Channels: the ways a campaign reaches people, one module each."""

@@ -1,0 +1,1 @@
+"""Loopback servers speaking providers' documented request and response shapes, for tests."""

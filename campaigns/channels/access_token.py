@@ -4,18 +4,23 @@ Both platforms hand out a token (``GET /cgi-bin/token`` on WeChat, ``/cgi-bin/ge
 WeCom) valid ``expires_in`` seconds (7200), and getting a new one may make the previous one
 stop working a few minutes later, so the workers must share one token rather than each fetch
 its own. ``AccessTokens.get`` answers the cached token; from ``WEIXIN_TOKEN_MARGIN`` seconds
-before it expires one worker (the one that takes the cache lock, ``cache.add``) fetches the
-next while the others keep using the current one. With no token at all, the workers that did
-not take the lock wait for the one that did. A call answered 40001, 40014 or 42001 (the token
-is invalid or expired) calls ``invalidate`` with the token it used, and asks again.
+before it expires one worker (the one that takes the lock) fetches the next while the others
+keep using the current one. With no token at all, the others wait for the one fetching it.
+The lock is ``cache.add`` (atomic on Redis, Memcached, the database and memory), or ``flock``
+on a file beside a files cache. A call answered 40001, 40014 or 42001 (the token is invalid
+or expired) calls ``invalidate`` with the token it used, and asks again.
 """
 
+import fcntl
+import hashlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.filebased import FileBasedCache
 from django.utils.translation import gettext_noop
 
 from core.errors import CodedError, coded
@@ -75,11 +80,9 @@ class AccessTokens:
         now = self.clock()
         if cached is not None and now < cached.refresh_at:
             return cached.value
-        if cache.add(self.lock_key, True, timeout=LOCK_SECONDS):
-            try:
-                return self._refresh(cached)
-            finally:
-                cache.delete(self.lock_key)
+        refreshed = self._refresh_if_free(cached)
+        if refreshed is not None:
+            return refreshed
         if cached is not None and now < cached.expires_at:
             return cached.value  # another worker is refreshing it: this one still works
         return self._wait()
@@ -101,6 +104,16 @@ class AccessTokens:
         cache.set(self.key, token, timeout=max(1, expires_in))
         return value
 
+    def _refresh_if_free(self, seen: Token | None) -> str | None:
+        """Fetch and cache a new token if no other worker is at it; return it, else None."""
+        lock = token_lock(self.lock_key)
+        if not lock.acquire():
+            return None
+        try:
+            return self._refresh(seen)
+        finally:
+            lock.release()
+
     def _wait(self) -> str:
         """Wait for the worker holding the lock to cache a token; raise if it does not."""
         deadline = self.clock() + LOCK_SECONDS
@@ -109,6 +122,54 @@ class AccessTokens:
             cached = cache.get(self.key)
             if cached is not None and self.clock() < cached.expires_at:
                 return cached.value
-            if cache.get(self.lock_key) is None:  # it gave up: try ourselves
-                return self.get()
+            refreshed = self._refresh_if_free(cached)  # it gave up: try ourselves
+            if refreshed is not None:
+                return refreshed
         raise TokenError(ERROR_TOKEN_BUSY, platform=self.platform)
+
+
+class CacheLock:
+    """A lock in the cache: ``add`` is atomic on Redis, Memcached, database and memory caches."""
+
+    def __init__(self, key: str):
+        self.key = key
+
+    def acquire(self) -> bool:
+        return cache.add(self.key, True, timeout=LOCK_SECONDS)
+
+    def release(self) -> None:
+        cache.delete(self.key)
+
+
+class FileLock:
+    """A lock beside a files cache (one machine), whose ``add`` is not atomic: ``flock``."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.fd: int | None = None
+
+    def acquire(self) -> bool:
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self.fd = fd
+        return True
+
+    def release(self) -> None:
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+def token_lock(key: str) -> CacheLock | FileLock:
+    """Return the lock guarding the refresh of the token under ``key``, fit for the cache."""
+    backend = caches["default"]
+    if isinstance(backend, FileBasedCache):
+        name = hashlib.sha256(key.encode()).hexdigest()[:32]
+        return FileLock(os.path.join(backend._dir, f"{name}.lock"))
+    return CacheLock(key)

@@ -64,7 +64,7 @@ class WechatTransport(TokenTransport):
 
     platform = "WeChat"
     url_setting = "WECHAT_API_URL"
-    token_path = "/cgi-bin/token"
+    token_path = "/cgi-bin/token"  # noqa: S105 (a path, not a secret)
     errors = ERRORS
 
     def credentials(self) -> tuple[str, dict[str, str]]:

@@ -61,9 +61,7 @@ class ErrorTable:
         """Return the outcome of a message the platform answered with ``answer``."""
         if answer.errcode == 0:
             return Outcome(provider_id=provider_id)
-        error = ERROR_REFUSED.dumps(
-            platform=platform, errcode=answer.errcode, errmsg=answer.errmsg
-        )
+        error = ERROR_REFUSED.dumps(platform=platform, errcode=answer.errcode, errmsg=answer.errmsg)
         if answer.errcode in self.retry or answer.errcode in TOKEN_ERRCODES:
             return Outcome(error)  # a token refused twice in a row: the next attempt renews it
         return Outcome(error, permanent=True, bounce=answer.errcode in self.bounce)

@@ -1,13 +1,12 @@
-"""Access tokens: one per account for every worker, refreshed before expiry, renewed once refused."""
+"""Access tokens: one per account for all workers, refreshed before expiry, renewed if refused."""
 
 import threading
 import time
 
 import pytest
 import time_machine
-from django.core.cache import cache
 
-from campaigns.channels.access_token import LOCK_SECONDS, AccessTokens, TokenError
+from campaigns.channels.access_token import AccessTokens, TokenError, token_lock
 from campaigns.channels.wechat import WechatMessage, WechatTransport
 
 
@@ -42,7 +41,9 @@ def test_concurrent_workers_fetch_the_token_once(shared_cache):
 
     answers = []
     threads = [
-        threading.Thread(target=lambda: answers.append(AccessTokens("acct", fetch, platform="X").get()))
+        threading.Thread(
+            target=lambda: answers.append(AccessTokens("acct", fetch, platform="X").get())
+        )
         for _ in range(6)
     ]
     for thread in threads:
@@ -72,22 +73,23 @@ def test_the_token_is_refreshed_before_it_expires(weixin, settings):
     transport.close()
 
 
-def test_while_one_worker_refreshes_the_others_keep_the_current_token(settings):
+def test_while_one_worker_refreshes_the_others_keep_the_current_token(settings, shared_cache):
     settings.WEIXIN_TOKEN_MARGIN = 300
     tokens = iter(["first", "second"])
     account = AccessTokens("acct", lambda: (next(tokens), 7200), platform="X")
     with time_machine.travel(1_900_000_000, tick=False) as clock:
         assert account.get() == "first"
         clock.shift(7000)
-        cache.add(account.lock_key, True, timeout=LOCK_SECONDS)  # another worker refreshing
+        other = token_lock(account.lock_key)
+        assert other.acquire()  # another worker is refreshing
 
         assert account.get() == "first"
 
-        cache.delete(account.lock_key)
+        other.release()
         assert account.get() == "second"
 
 
-def test_a_worker_without_a_token_waits_for_the_one_fetching_it():
+def test_a_worker_without_a_token_waits_for_the_one_fetching_it(shared_cache):
     def fetch():
         raise AssertionError("only the worker holding the lock fetches")
 
@@ -96,12 +98,14 @@ def test_a_worker_without_a_token_waits_for_the_one_fetching_it():
         other._refresh(None)
 
     account = AccessTokens("acct", fetch, platform="X", sleep=sleep)
-    cache.add(account.lock_key, True, timeout=LOCK_SECONDS)
+    other = token_lock(account.lock_key)
+    assert other.acquire()
 
     assert account.get() == "theirs"
+    other.release()
 
 
-def test_a_worker_gives_up_waiting_with_an_error_to_retry():
+def test_a_worker_gives_up_waiting_with_an_error_to_retry(shared_cache):
     clock = [1_000.0]
     account = AccessTokens(
         "acct",
@@ -110,10 +114,12 @@ def test_a_worker_gives_up_waiting_with_an_error_to_retry():
         clock=lambda: clock[0],
         sleep=lambda seconds: clock.__setitem__(0, clock[0] + 5),
     )
-    cache.add(account.lock_key, True, timeout=3600)
+    other = token_lock(account.lock_key)
+    assert other.acquire()
 
     with pytest.raises(TokenError) as raised:
         account.get()
+    other.release()
 
     assert "being fetched by another worker" in str(raised.value)
 

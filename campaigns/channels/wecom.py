@@ -5,19 +5,24 @@ Customer messages go through the corp's group send (``POST
 (``WECOM_SENDER``) and up to 10,000 customers' external user ids, and the member confirms the
 send in WeCom. Messages of a batch with the same content go in one call; the customers in the
 answer's ``fail_list`` (not the member's customers, or over the platform's monthly limit) fail.
+Links are not rewritten for click tracking: a link per customer would make every message's
+content differ, one group send (and one confirmation) per customer.
 
 A group bot (``GroupBot``) posts text, markdown or news to one group chat through its webhook key
 (``/cgi-bin/webhook/send?key=…``): for notices to a team, not to profiles.
 """
 
 import hashlib
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 
 from campaigns.channels.access_token import TokenError
+from campaigns.channels.base import TEMPLATE, TEXT, ChannelSpec, ContentField, register
 from campaigns.channels.weixin import ErrorTable, JsonApi, TokenTransport, Unreachable, required
 from campaigns.delivery.pacing import Pacer
 from campaigns.delivery.transports import Outcome
@@ -115,6 +120,44 @@ class WecomTransport(TokenTransport):
             else Outcome(provider_id=provider_id)
             for message in messages
         ]
+
+
+# An external user id: letters, digits, - and _ (wm… for WeChat users, wo… for WeCom users).
+EXTERNAL_USERID = re.compile(r"[A-Za-z0-9_-]{6,64}")
+
+
+@register
+class WecomChannel(ChannelSpec):
+    key = "wecom"
+    label = _("WeCom customer message")
+    consent_channel = "wecom"
+    address_field = "wecom_external_userid"
+    address_label = _("WeCom external user id")
+    content = (
+        ContentField("text", _("Text"), kind=TEXT, required=True, max_length=1300),
+        ContentField("link_title", _("Link title"), kind=TEMPLATE, max_length=128),
+        ContentField("link_url", _("Link"), kind=TEMPLATE, max_length=1024),
+    )
+    tracks_opens = False
+    tracks_clicks = False
+    rate_setting = "WECOM_RATE_PER_SECOND"
+    position = 40
+
+    def address(self, contact) -> str:
+        userid = str(contact or "").strip()
+        return userid if EXTERNAL_USERID.fullmatch(userid) else ""
+
+    def message(self, row, rendered: Mapping) -> WecomMessage:
+        return WecomMessage(
+            external_userid=row.address,
+            text=str(rendered.get("text") or ""),
+            sender=settings.WECOM_SENDER,
+            link_title=str(rendered.get("link_title") or "").strip(),
+            link_url=str(rendered.get("link_url") or "").strip(),
+        )
+
+    def transport(self) -> WecomTransport:
+        return WecomTransport()
 
 
 BOT_KINDS = ("text", "markdown", "news")

@@ -84,7 +84,9 @@ def test_a_wechat_campaign_sends_template_messages_and_records_each_outcome(send
     assert rows[ada.pk].message_id.isdigit()
     assert rows[refused.pk].status == Send.Status.FAILED
     assert "43101" in rows[refused.pk].error
-    assert Suppression.objects.filter(channel="wechat", address=refused.wechat_openid).exists()
+    assert Suppression.objects.filter(
+        channel="wechat", address__iexact=refused.wechat_openid
+    ).exists()
     assert rows[busy.pk].status == Send.Status.QUEUED  # retried with backoff
     assert rows[no_openid.pk].skip_reason == Send.SkipReason.NO_ADDRESS
     assert rows[no_consent.pk].skip_reason == Send.SkipReason.NO_CONSENT

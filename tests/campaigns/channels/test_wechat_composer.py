@@ -115,3 +115,16 @@ def test_the_preview_names_the_part_that_cannot_render(client, campaign_manager)
     ).content.decode()
 
     assert "Template data · thing1" in html
+
+
+def test_the_review_and_the_detail_show_the_parts_by_their_labels(client, campaign_manager):
+    client.force_login(campaign_manager)
+    client.post(reverse("campaigns:create"), wechat_post())
+    slug = Campaign.objects.get().slug
+
+    for name in ("campaigns:review", "campaigns:detail"):
+        html = client.get(reverse(name, args=[slug])).content.decode()
+
+        assert 'data-testid="variant-parts-A"' in html
+        assert "<dt>Template ID</dt>" in html and "TPL-SPRING" in html
+        assert "<code>thing2</code> {{ city }}" in html

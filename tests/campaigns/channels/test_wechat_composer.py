@@ -128,3 +128,24 @@ def test_the_review_and_the_detail_show_the_parts_by_their_labels(client, campai
         assert 'data-testid="variant-parts-A"' in html
         assert "<dt>Template ID</dt>" in html and "TPL-SPRING" in html
         assert "<code>thing2</code> {{ city }}" in html
+
+
+def test_the_api_creates_a_wechat_campaign_and_checks_its_parts(campaign_manager):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_login(campaign_manager)
+    variant = {"key": "A", "weight": 1, "fields": {"template_id": "T", "data": {"k": "{{ name }}"}}}
+
+    made = api.post(
+        "/api/v1/campaigns/", {"name": "WX", "channel": "wechat", "variants": [variant]}, "json"
+    )
+    variant["fields"]["data"] = {"k": "{{ nosuch }}"}
+    refused = api.post(
+        "/api/v1/campaigns/", {"name": "WX2", "channel": "wechat", "variants": [variant]}, "json"
+    )
+
+    assert made.status_code == 201
+    assert made.json()["variants"][0]["fields"]["data"] == {"k": "{{ name }}"}
+    assert refused.status_code == 400
+    assert "Variant A: Template data · k:" in refused.json()["variants"][0]

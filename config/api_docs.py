@@ -13,7 +13,9 @@ SPECTACULAR_SETTINGS = {
         "CampaignStatusEnum": "campaigns.models.Campaign.Status",
         "CampaignKindEnum": "campaigns.models.Campaign.Kind",
         "MessageChannelEnum": "campaigns.models.Channel",  # the same choices as ConsentChannel
-        "CampaignChannelEnum": "campaigns.channels.channel_choices",  # every registered channel
+        # Every registered channel (campaigns.channels): more than the consent channels once
+        # a channel such as push is registered.
+        "CampaignChannelEnum": "campaigns.channels.channel_choices",
         "TouchpointEnum": "profiles.models.Touchpoint",
         "ConsentStatusEnum": "profiles.models.ConsentStatus",
         "FlowStatusEnum": "flows.models.Flow.Status",

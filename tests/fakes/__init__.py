@@ -1,1 +1,1 @@
-"""Loopback servers speaking providers' documented request and response shapes, for tests."""
+"""Local fake servers of outside providers, speaking their documented requests and answers."""

@@ -29,7 +29,6 @@ from campaigns.services.channel_content import field_label, variant_errors
 from campaigns.services.content import (
     CompiledContent,
     ContentError,
-    content_check,
     message_render,
 )
 from campaigns.services.sender import from_email_check
@@ -204,23 +203,14 @@ def _check_variants(campaign: Campaign, variants: list[dict], *, complete: bool)
 
 
 def _variant_content_errors(campaign: Campaign, variant: dict, *, complete: bool) -> list[str]:
-    """Return the template errors of one variant's content, each prefixed with its key."""
+    """Return the template errors of one variant's content, each prefixed with its key (and on
+    a channel with parts, Variant.fields, with the part's label)."""
     spec = channel_get(campaign.channel)
-    if spec.content:  # the channel's parts (Variant.fields), each error named by its part
+    found = variant_errors(channel=campaign.channel, values=variant, complete=complete)
+    if spec.content:
         found = {
-            place: f"{field_label(spec, place.removeprefix('fields.'))}: {error}"
-            for place, error in variant_errors(
-                channel=campaign.channel, values=variant, complete=complete
-            ).items()
+            p: f"{field_label(spec, p.removeprefix('fields.'))}: {e}" for p, e in found.items()
         }
-    else:
-        found = content_check(
-            channel=campaign.channel,
-            subject=variant.get("subject", ""),
-            body_text=variant.get("body_text", ""),
-            body_html=variant.get("body_html", ""),
-            complete=complete,
-        )
     key = variant.get("key") or "?"
     return [_(ERROR_VARIANT_CONTENT).format(key=key, error=error) for error in found.values()]
 

@@ -165,13 +165,14 @@ class WechatChannel(ChannelSpec):
         if message_type not in MESSAGE_TYPES:
             raise NotRendered(ERROR_MESSAGE_TYPE.format(value=message_type))
         url = str(rendered.get("url") or "").strip()
+        ledger = bool(row.pk)  # a test message has no send row: no tracking, no dedup id
         return WechatMessage(
             touser=row.address,
             template_id=str(rendered["template_id"]).strip(),
             data=dict(rendered.get("data") or {}),
-            url=tracked(url, send_id=row.pk) if url else "",
+            url=tracked(url, send_id=row.pk) if url and ledger else url,
             kind=MESSAGE_TYPES[message_type],
-            reference=f"send-{row.pk}",
+            reference=f"send-{row.pk}" if ledger else "",
         )
 
     def transport(self) -> WechatTransport:

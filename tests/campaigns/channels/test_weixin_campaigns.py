@@ -135,3 +135,43 @@ def test_a_wechat_variant_needs_a_template_id_and_data():
 
     assert set(errors) == {"template_id", "data"}
     assert fields_check(spec, {"template_id": "T", "data": {"k": "{{ name }}"}}) == {}
+
+
+def test_a_test_message_goes_through_the_platform_untracked_and_without_a_dedup_id(sending):
+    from campaigns.services.test_send import parted_test_send
+
+    campaign = campaign_of(
+        "wechat",
+        [],
+        {"template_id": "TPL-1", "data": {"thing1": "{{ name }}"}, "url": "https://x.cn/a"},
+    )
+    send = {
+        "campaign": campaign,
+        "spec": channel_get("wechat"),
+        "variant": campaign.variants.get(),
+        "to": "oTester000000000000000000001",
+    }
+
+    parted_test_send(**send)
+    parted_test_send(**send)  # the platform would drop a repeated client_msg_id
+
+    assert len(sending.accepted) == 2
+    body = sending.accepted[0]["json"]
+    assert body["url"] == "https://x.cn/a" and "client_msg_id" not in body
+    assert body["data"] == {"thing1": {"value": "Li Wei"}}
+
+
+def test_a_test_message_to_something_not_an_openid_is_refused(sending):
+    from django.core.exceptions import ValidationError
+
+    from campaigns.services.test_send import parted_test_send
+
+    campaign = campaign_of("wechat", [], {"template_id": "T", "data": {"k": "v"}})
+
+    with pytest.raises(ValidationError, match="not a valid wechat openid"):
+        parted_test_send(
+            campaign=campaign,
+            spec=channel_get("wechat"),
+            variant=campaign.variants.get(),
+            to="not an openid!",
+        )

@@ -18,9 +18,10 @@ Erasure anonymises rather than deletes, so that counts, funnels and revenue stay
   change it), with its evidence;
 - traced: copies of the email address and phone number elsewhere are removed (``traces``): in the
   profile's data-subject requests, in background jobs (payloads, results, messages), in every
-  upload still waiting for its import (the person's lines are dropped), and, through the erasers
-  other apps register with ``privacy_eraser``, in their rows (the send ledger's addresses and
-  errors, tracking URLs, suppressions, flow step details …).
+  upload still waiting for its import (the person's lines are dropped), in every stored export
+  holding a line of theirs (the file is deleted: its user may export again), and, through the
+  erasers other apps register with ``privacy_eraser``, in their rows (the send ledger's addresses
+  and errors, tracking URLs, suppressions, flow step details …).
 
 The export holds the profile, its events, tags, merges, requests and consent records, and what
 other apps register with ``privacy_export_section`` (sends, segments, stages, scores, flows).
@@ -38,6 +39,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from core.exports import exports_holding_delete
 from core.fields import (
     DECLARED,
     FEATURE,
@@ -268,6 +270,12 @@ def _jobs_erase(*, profile: Profile, traces: PersonalTraces) -> int:
 def _uploads_erase(*, profile: Profile, traces: PersonalTraces) -> int:
     """Drop the person's lines from every upload still waiting for its import."""
     return uploads_lines_drop(matches=traces.line_matches)
+
+
+@privacy_eraser("exports")
+def _exports_erase(*, profile: Profile, traces: PersonalTraces) -> int:
+    """Delete every stored export (a background job's file) that holds a line of the person."""
+    return exports_holding_delete(matches=traces.line_matches)
 
 
 def profile_traces(*, profile: Profile) -> PersonalTraces:

@@ -35,6 +35,10 @@ TOUCHPOINT_BITS = {value: 1 << index for index, value in enumerate(Touchpoint.va
 TOUCHPOINT_DAYS = 90  # Profile.touchpoints holds the touchpoints of events this recent
 
 
+# The platform identifiers of a profile, in the order identity stitching trusts them.
+IDENTIFIER_FIELDS = ("wechat_unionid", "wechat_openid", "wecom_external_userid")
+
+
 class ValueTier(models.TextChoices):
     HIGH = "high", _("High value")
     MID = "mid", _("Mid value")
@@ -60,12 +64,8 @@ class Profile(models.Model):
     # The person's identifiers on the messaging platforms (profiles.identity stitches by them):
     # the openid of our WeChat Official Account, the unionid shared by every app of our WeChat
     # Open Platform account (one profile holds a unionid) and the WeCom external contact id.
-    wechat_openid = models.CharField(
-        _("WeChat openid"), max_length=64, blank=True, default=""
-    )
-    wechat_unionid = models.CharField(
-        _("WeChat unionid"), max_length=64, blank=True, default=""
-    )
+    wechat_openid = models.CharField(_("WeChat openid"), max_length=64, blank=True, default="")
+    wechat_unionid = models.CharField(_("WeChat unionid"), max_length=64, blank=True, default="")
     wecom_external_userid = models.CharField(
         _("WeCom external user ID"), max_length=64, blank=True, default=""
     )

@@ -178,6 +178,14 @@ class ProfileChangeSerializer(serializers.Serializer):
         max_length=40,
         help_text=_("ISO 8601; a date alone is midnight and a time without offset is local"),
     )
+    wechat_openid = _text(
+        max_length=64, help_text=_("The openid of our WeChat Official Account for this person")
+    )
+    wechat_unionid = _text(
+        max_length=64,
+        help_text=_("The WeChat unionid; it belongs to one profile (a clash is a 400)"),
+    )
+    wecom_external_userid = _text(max_length=64, help_text=_("The WeCom external contact's ID"))
     traits = serializers.DictField(
         required=False, help_text=_("Custom attributes, merged into the stored ones")
     )

@@ -18,7 +18,7 @@ from core.fields import (
     LISTED_FIELDS,
     RECORD_FIELDS,
 )
-from core.masking import email_masked, phone_masked
+from core.masking import email_masked, identifier_masked, phone_masked
 from profiles.ingest import (
     ERROR_PROPERTIES_OBJECT,
     RowError,
@@ -26,6 +26,7 @@ from profiles.ingest import (
     clean_profile_row,
 )
 from profiles.models import (
+    IDENTIFIER_FIELDS,
     ConsentChannel,
     ConsentRecord,
     ConsentSource,
@@ -91,14 +92,22 @@ PROFILE_CORE_FIELDS = [name for name in LISTED_FIELDS if name in DECLARED_FIELDS
 PROFILE_MORE_FIELDS = [name for name in DECLARED_FIELDS if name not in LISTED_FIELDS]
 
 
+# The contact data masked for readers who may not see it, with the mask of each.
+CONTACT_MASKS = (
+    ("email", email_masked),
+    ("phone", phone_masked),
+    *((name, identifier_masked) for name in IDENTIFIER_FIELDS),
+)
+
+
 class ContactMasked:
-    """Mask the email address and phone number unless the context says the reader may see them
-    (``contact_visible``: consent admins; ``core.masking``)."""
+    """Mask the email address, phone number and platform identifiers unless the context says
+    the reader may see them (``contact_visible``: consent admins; ``core.masking``)."""
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
         if not self.context.get("contact_visible", False):
-            for name, mask in (("email", email_masked), ("phone", phone_masked)):
+            for name, mask in CONTACT_MASKS:
                 if data.get(name):
                     data[name] = mask(data[name])
         return data

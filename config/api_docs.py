@@ -12,7 +12,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CampaignStatusEnum": "campaigns.models.Campaign.Status",
         "CampaignKindEnum": "campaigns.models.Campaign.Kind",
-        "MessageChannelEnum": "campaigns.models.Channel",  # the same choices as ConsentChannel
+        "MessageChannelEnum": "campaigns.models.Channel",
+        "ConsentChannelEnum": "profiles.models.ConsentChannel",
         "TouchpointEnum": "profiles.models.Touchpoint",
         "ConsentStatusEnum": "profiles.models.ConsentStatus",
         "FlowStatusEnum": "flows.models.Flow.Status",

@@ -115,13 +115,7 @@ def events_ingest(
         nonlocal parts, held
         if stitched:  # earlier batches first: stitching reads the profiles they made
             writer.drain()
-            refused = dict(resolver.settle([(position, row) for position, row, _k in stitched]))
-            for position, clean, key in stitched:
-                if position in refused:
-                    report.errors.append(RowError.of(position, refused[position]))
-                else:
-                    place(clean, key)
-            stitched.clear()
+            _stitch(resolver, stitched, report, place)
         writer.submit(*parts)
         parts, held = [[] for _ in range(writer.lanes)], 0
 
@@ -147,6 +141,18 @@ def events_ingest(
             sql.last_seen_touch(latest)
     report.unchanged = report.good - report.created
     return _finish(report, started, progress)
+
+
+def _stitch(resolver, stitched: list[tuple[int, dict, str]], report: IngestReport, place) -> None:
+    """Settle the profiles of the held (position, row, key) events, then ``place`` each one
+    that was not refused; refused ones are reported by position."""
+    refused = dict(resolver.settle([(position, row) for position, row, _key in stitched]))
+    for position, clean, key in stitched:
+        if position in refused:
+            report.errors.append(RowError.of(position, refused[position]))
+        else:
+            place(clean, key)
+    stitched.clear()
 
 
 def _events_write(part, now: datetime.datetime) -> tuple[int, int]:

@@ -76,7 +76,9 @@ class PersonalTraces:
         addresses = tuple(
             value
             for value in (
-                email.lower() if email else "", getattr(phone, "as_e164", "") or "", *identifiers
+                email.lower() if email else "",
+                getattr(phone, "as_e164", "") or "",
+                *identifiers,
             )
             if value
         )

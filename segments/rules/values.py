@@ -13,8 +13,7 @@ from typing import Any
 from django.utils.dateparse import parse_datetime
 
 from core import fields
-from profiles.models import ConsentChannel
-from profiles.models import Gender, Profile, ValueTier
+from profiles.models import ConsentChannel, Gender, Profile, ValueTier
 from segments import conditions
 from segments.rules.errors import (
     ERROR_BOOLEAN_OP,

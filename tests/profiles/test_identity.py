@@ -5,9 +5,12 @@ from django.core.management import call_command
 from django.db import IntegrityError, transaction
 
 from profiles.ingest import events_ingest, profiles_ingest
+from profiles.ingest import service as ingest_service
 from profiles.ingest.identity import ERROR_IDENTIFIER, ERROR_IDENTIFIER_TAKEN
 from profiles.models import Event, Profile, ProfileMerge
 from profiles.services.merge import profile_merge
+from segments.compiler import compile_rule
+from segments.rules import parse_rule
 from tests.factories import ProfileFactory
 
 pytestmark = pytest.mark.django_db
@@ -201,3 +204,38 @@ def test_a_merge_moves_the_unionid_to_the_kept_profile_and_keeps_the_kept_ones_i
     )  # fmt: skip
     assert merge.source_snapshot["wechat_unionid"] == "oUnion-0001"
     assert merge.source_snapshot["wechat_openid"] == "oOpen-1"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_on_writer_lanes_make_each_provisional_profile_once(monkeypatch):
+    """On PostgreSQL the batches go to two lanes; later batches find the profiles made."""
+    monkeypatch.setattr(ingest_service, "EVENT_BATCH_SIZE", 2)
+    items = [wechat_event(wechat_openid=f"oOpen-{i % 3}", event_id=str(i)) for i in range(9)]
+
+    report = events_ingest(rows=list(enumerate(items)), lanes=2)
+
+    assert (report.created, report.profiles_created, report.errors) == (9, 3, [])
+    assert Profile.objects.count() == 3
+    assert all(profile.events.count() == 3 for profile in Profile.objects.all())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_unionid_written_by_an_earlier_batch_on_a_lane_refuses_a_later_claim(monkeypatch):
+    """On PostgreSQL each batch goes to a lane; stitching waits for the batch in flight."""
+    monkeypatch.setattr(ingest_service, "BATCH_SIZE", 1)
+    rows = [{"external_id": f"S-{i}", "wechat_unionid": "oUnion-0001"} for i in range(4)]
+
+    report = profiles_ingest(rows=list(enumerate(rows)), lanes=2)
+
+    assert [error.line for error in report.errors] == [1, 2, 3]
+    assert Profile.objects.get().external_id == "S-0"
+
+
+def test_segment_rules_can_ask_whether_a_profile_has_an_identifier():
+    ProfileFactory(external_id="reachable", wechat_openid="oOpen-1")
+    ProfileFactory(external_id="unreachable")
+
+    rule = parse_rule({"attr": "wechat_openid", "op": "is_set"})
+
+    found = Profile.objects.filter(compile_rule(rule)).values_list("external_id", flat=True)
+    assert list(found) == ["reachable"]

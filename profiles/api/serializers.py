@@ -51,7 +51,14 @@ ERROR_NOT_TEXT = _("{field} must be a string")
 ERROR_AMOUNT_TYPE = _("amount must be a number or a string holding one")
 ERROR_EXTERNAL_ID_FIXED = _("external_id is taken from the URL and cannot be changed here.")
 
-EVENT_TEXT_FIELDS = ("external_id", "name", "occurred_at", "event_id", "channel")
+EVENT_TEXT_FIELDS = (
+    "external_id",
+    "name",
+    "occurred_at",
+    "event_id",
+    "channel",
+    *IDENTIFIER_FIELDS,
+)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 CENT = decimal.Decimal("0.01")
 
@@ -258,8 +265,16 @@ class EventInSerializer(serializers.Serializer):
     """One event of a batch (documents the request; items are checked by the ingest service)."""
 
     external_id = serializers.CharField(
-        min_length=1, max_length=128, help_text=_("Unknown ones are created")
+        required=False,
+        min_length=1,
+        max_length=128,
+        help_text=_("Unknown ones are created; may be left out when an identifier below is given"),
     )
+    wechat_unionid = serializers.CharField(
+        required=False, max_length=64, help_text=_("Finds (or makes) the profile holding it")
+    )
+    wechat_openid = serializers.CharField(required=False, max_length=64)
+    wecom_external_userid = serializers.CharField(required=False, max_length=64)
     name = serializers.CharField(min_length=1, max_length=64)
     occurred_at = MomentText(
         max_length=40, help_text=_("ISO 8601; a date alone means midnight in the local time zone")

@@ -49,10 +49,10 @@ def profiles_ingest(
     def flush():
         if stitched:  # earlier batches first: stitching reads what they wrote
             writer.drain()
-            rows = [(position, batch[external_id]) for external_id, position in stitched.items()]
-            for position, exc in resolver.settle(rows):
+            at = {position: external_id for external_id, position in stitched.items()}
+            for position, exc in resolver.settle([(p, batch[e]) for p, e in at.items()]):
                 report.errors.append(RowError.of(position, exc))
-                batch.pop(next(e for e, p in stitched.items() if p == position))
+                del batch[at[position]]
             stitched.clear()
         # A profile always goes to the same lane: its batches are applied in file order.
         parts: list[list[tuple]] = [[] for _ in range(writer.lanes)]
@@ -167,6 +167,7 @@ def _events_write(part, now: datetime.datetime) -> tuple[int, int]:
 
 def _finish(report: IngestReport, started: float, progress: Progress | None) -> IngestReport:
     report.seconds = time.perf_counter() - started
+    report.errors.sort(key=lambda error: error.line)  # stitching refuses rows at batch time
     if progress:
         progress(report.read)
     return report

@@ -122,6 +122,7 @@ def _hostile_forms() -> list[dict]:
 @pytest.fixture
 def admin_client(client, db, settings):
     settings.SMS_INBOUND_SECRET = "fuzzing"  # configured: unsigned calls are refused (403)
+    settings.SMS_RECEIPT_TOKEN = "fuzzing"  # likewise for delivery receipts
     user = UserFactory(username="fuzzing-ui-admin", is_superuser=True, is_staff=True)
     client.force_login(user)
     client.raise_request_exception = False

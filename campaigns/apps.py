@@ -17,6 +17,7 @@ class CampaignsConfig(AppConfig):
         from campaigns.privacy import profile_sends_erase, profile_sends_export, tracking_purge
         from campaigns.selectors import profile_messages_context
         from campaigns.services.audience import campaign_sends_move
+        from campaigns.services.webhooks import webhook_deliveries_purge_before
         from campaigns.tracking import anymail_tracking_received
         from core.notifications import notification_topic
         from profiles.exports import export_kind_register
@@ -40,5 +41,6 @@ class CampaignsConfig(AppConfig):
         privacy_export_section("sends")(profile_sends_export)
         privacy_eraser("campaign_sends")(profile_sends_erase)
         retention_register("tracking_events")(tracking_purge)
+        retention_register("webhook_deliveries")(webhook_deliveries_purge_before)
         profile_section("messages", "campaigns/_profile_messages.html", profile_messages_context)
         tracking.connect(anymail_tracking_received, dispatch_uid="campaigns.tracking")

@@ -104,7 +104,13 @@ ACTION_CANCELLED = "cancelled"
 ACTION_TEST_SENT = "test_sent"
 
 EDITABLE = (S.DRAFT, S.SCHEDULED)
-RESERVED_SLUGS = ("new", "preview", "sms-length", "audience-size")  # pages of the campaigns section
+RESERVED_SLUGS = (
+    "new",
+    "preview",
+    "sms-length",
+    "audience-size",
+    "webhooks",
+)  # pages of the campaigns section
 CANCELLABLE = (S.DRAFT, S.SCHEDULED, S.SENDING, S.PAUSED)
 
 CAMPAIGN_FIELDS = (

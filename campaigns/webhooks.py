@@ -60,6 +60,7 @@ class Answer:
     error: str = ""
     duration_ms: int = 0
     excerpt: str = ""
+    refused: bool = False  # not posted, for good (a disabled endpoint)
 
     @property
     def ok(self) -> bool:
@@ -67,7 +68,10 @@ class Answer:
 
     @property
     def permanent(self) -> bool:
-        """Return whether trying again cannot help (a 3xx or 4xx other than 408/425/429)."""
+        """Return whether trying again cannot help (a 3xx or 4xx other than 408/425/429, or not
+        posted for good)."""
+        if self.refused:
+            return True
         if self.status is None or self.ok:
             return False
         return self.status < 500 and self.status not in RETRYABLE_CLIENT_STATUSES

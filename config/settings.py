@@ -276,6 +276,8 @@ SMS_INBOUND_SECRET = env.str("SMS_INBOUND_SECRET", default="")
 WEBHOOK_MAX_AGE_SECONDS = env_int("WEBHOOK_MAX_AGE_SECONDS", 300, minimum=10)
 # Outgoing webhooks' delivery log (campaigns.WebhookDelivery) keeps this many days of attempts.
 WEBHOOK_LOG_DAYS = env_int("WEBHOOK_LOG_DAYS", 30, minimum=1)
+# Webhook campaigns' posts per second shared by all workers (0: unpaced).
+WEBHOOK_RATE_PER_SECOND = env_int("WEBHOOK_RATE_PER_SECOND", 0, minimum=0)
 
 RFM_WINDOW_DAYS = env_int("RFM_WINDOW_DAYS", 365, minimum=1)  # the RFM window in days
 # How a segment rule's event counts and sums run: "auto" (chosen per rule from the database's

@@ -12,6 +12,7 @@ from campaigns.models import WebhookDelivery, WebhookEndpoint
 from profiles.services.retention import rows_delete_in_chunks
 
 EDITABLE_FIELDS = ("name", "url", "consent_channel", "timeout_seconds", "active")
+RESERVED_SLUGS = ("new",)  # /campaigns/webhooks/new/ is a page
 
 
 def webhook_secret_make() -> str:
@@ -24,6 +25,7 @@ def _unique_slug(name: str) -> str:
     taken = set(
         WebhookEndpoint.objects.filter(slug__startswith=base).values_list("slug", flat=True)
     )
+    taken.update(RESERVED_SLUGS)
     slug, n = base, 2
     while slug in taken:
         slug, n = f"{base}-{n}", n + 1

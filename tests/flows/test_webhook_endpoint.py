@@ -15,7 +15,7 @@ from campaigns.webhooks import ERROR_DISABLED
 from flows.definition import ERROR_WEBHOOK_ENDPOINT, ERROR_WEBHOOK_TARGET, FlowError
 from flows.engine import enrollments_advance
 from flows.enroll import flow_enroll
-from flows.models import Enrollment, StepRun
+from flows.models import Enrollment, Flow, StepRun
 from flows.services import flow_create, flow_go_live
 from tests.factories import ProfileFactory
 from tests.flows.helpers import definition, live_flow
@@ -137,3 +137,35 @@ def test_a_webhook_step_without_endpoint_or_address_is_refused():
         flow_create(name="B", slug="b", definition=definition([{"key": "hook", "kind": "webhook"}]))
 
     assert refused.value.errors == [("steps[0].endpoint", ERROR_WEBHOOK_TARGET)]
+
+
+def test_the_step_editor_offers_the_active_endpoints_and_saves_the_chosen_one(
+    client, campaign_manager
+):
+    crm = webhook_endpoint_create(name="CRM", url="https://crm.example", consent_channel="email")
+    old = webhook_endpoint_create(name="Old", url="https://old.example", consent_channel="email")
+    webhook_endpoint_disable(endpoint=old)
+    flow_create(name="Cart", slug="cart", definition=definition([]))
+    client.force_login(campaign_manager)
+    htmx = {"HTTP_HX_REQUEST": "true"}
+
+    form = client.get("/flows/cart/steps/add/?kind=webhook", **htmx).content.decode()
+    fields = {"kind": "webhook", "after": "", "parent": "", "path": ""}
+    client.post(
+        "/flows/cart/steps/add/",
+        {**fields, "step-endpoint": crm.slug, "step-timeout_seconds": 5, "step-retries": 2},
+        **htmx,
+    )
+
+    assert f'value="{crm.slug}"' in form
+    assert f'value="{old.slug}"' not in form
+    steps = Flow.objects.get(slug="cart").definition["steps"]
+    assert steps == [
+        {
+            "key": "webhook-1",
+            "kind": "webhook",
+            "endpoint": crm.slug,
+            "timeout_seconds": 5,
+            "retries": 2,
+        }
+    ]

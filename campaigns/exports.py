@@ -4,8 +4,8 @@ import re
 
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.models import Campaign, Channel, Send
-from campaigns.results import campaign_results
+from campaigns.models import Campaign, Send
+from campaigns.results import campaign_results, engagement_tracked
 from core.masking import address_masked, contact_visible
 from core.roles import ALL_ROLES, CAMPAIGN_MANAGER
 from profiles.exports import (
@@ -105,7 +105,7 @@ def results_table(*, user, params: dict) -> ExportTable:
     """
     campaign = _campaign(params)
     data = campaign_results(campaign=campaign)
-    tracked = campaign.channel != Channel.SMS
+    tracked = engagement_tracked(campaign)
     rows = []
     for row in data["variants"]:
         values = [row["key" if key == "variant" else key] for key, _label in RESULT_COLUMNS[:10]]

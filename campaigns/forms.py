@@ -11,6 +11,7 @@ from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from campaigns.channels import offered_choices
 from campaigns.models import CHOSEN_KINDS, Campaign, Channel
 from campaigns.services.content import content_check
 from campaigns.services.sender import from_email_check
@@ -33,7 +34,7 @@ class CampaignForm(forms.Form):
     description = forms.CharField(
         label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
-    channel = forms.ChoiceField(label=_("Channel"), choices=Channel.choices)
+    channel = forms.ChoiceField(label=_("Channel"), choices=offered_choices)
     purpose = forms.ChoiceField(
         label=_("Consent purpose"),
         choices=consent_purposes,

@@ -14,8 +14,17 @@ from segments.models import Segment
 
 
 class Channel(models.TextChoices):
+    """The built-in channels' keys; every channel, these included, is in ``campaigns.channels``."""
+
     EMAIL = "email", _("Email")
     SMS = "sms", _("SMS")
+
+
+def channel_choices():
+    """Every registered channel (``campaigns.channels``): adding one needs no migration."""
+    from campaigns.channels import channel_choices as registered
+
+    return registered()
 
 
 class Campaign(models.Model):
@@ -52,7 +61,7 @@ class Campaign(models.Model):
     name = models.CharField(_("name"), max_length=200)
     slug = models.SlugField(_("slug"), max_length=100, unique=True, allow_unicode=False)
     description = models.TextField(_("description"), blank=True, default="")
-    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    channel = models.CharField(_("channel"), max_length=10, choices=channel_choices)
     purpose = models.CharField(_("consent purpose"), max_length=40, default="marketing")
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.ONE_OFF)
     status = models.CharField(
@@ -140,6 +149,8 @@ class Variant(models.Model):
     subject = models.CharField(_("subject"), max_length=300, blank=True, default="")
     body_text = models.TextField(_("text body"), blank=True, default="")
     body_html = models.TextField(_("HTML body"), blank=True, default="")
+    # The content of a channel that declares its parts (``ChannelSpec.content``): {name: value}.
+    fields = models.JSONField(_("content fields"), blank=True, default=dict)
 
     class Meta:
         verbose_name = _("variant")
@@ -253,7 +264,7 @@ class Suppression(models.Model):
         COMPLAINT = "complaint", _("Spam complaint")
         MANUAL = "manual", _("Added by hand")
 
-    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    channel = models.CharField(_("channel"), max_length=10, choices=channel_choices)
     address = models.CharField(_("address"), max_length=254)
     reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices)
     detail = models.TextField(_("detail"), blank=True, default="")

@@ -12,11 +12,13 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
+from django.db.models import F, Value
 from django.utils import timezone
 
+from campaigns.channels import channel_get
 from campaigns.delivery import guards
 from campaigns.delivery.ledger import Row
-from campaigns.models import Campaign, Channel, Send
+from campaigns.models import Campaign, Send
 from campaigns.services.audience import (
     CHUNK_SIZE,
     assignment_bucket,
@@ -66,13 +68,22 @@ def campaign_reach(*, campaign: Campaign, now: datetime.datetime | None = None) 
         split = campaign_split(campaign=campaign)
     except ValueError:
         split = None
-    contact = "email" if campaign.channel == Channel.EMAIL else "phone"
-    audience = campaign_audience(campaign=campaign).order_by("pk").values_list("pk", contact)
+    spec = channel_get(campaign.channel)
+    contact = F(spec.address_field) if spec.address_field else Value("")
+    audience = (
+        campaign_audience(campaign=campaign)
+        .order_by("pk")
+        .annotate(contact=contact)
+        .values_list("pk", "contact")
+    )
     reach, after = Reach(), 0
     while True:
         chunk = list(audience.filter(pk__gt=after)[:CHUNK_SIZE])
         if not chunk:
             return reach
+        if not spec.address_field:  # contacts kept outside the profile (e.g. device tokens)
+            contacts = spec.addresses([pk for pk, _contact in chunk])
+            chunk = [(pk, contacts.get(pk)) for pk, _contact in chunk]
         after = chunk[-1][0]
         reach.members += len(chunk)
         rows = []

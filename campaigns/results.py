@@ -45,19 +45,21 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 from scipy import stats
 
-from campaigns.models import Campaign, Channel, Send, TrackingEvent
+from campaigns.channels import channel_get
+from campaigns.models import Campaign, Send, TrackingEvent
 
 CONFIDENCE = 0.95
 ALPHA = 0.05
 SRM_ALPHA = 0.001
 METRICS = ("open_rate", "click_rate", "conversion_rate")
-# The channels whose messages report opens and clicks (a pixel and tracked links in email).
-ENGAGEMENT_CHANNELS = frozenset({Channel.EMAIL})
 
 
 def engagement_tracked(campaign: Campaign) -> bool:
-    """Return whether the campaign's channel reports opens and clicks."""
-    return campaign.channel in ENGAGEMENT_CHANNELS
+    """Return whether the campaign's channel reports opens (a pixel in email); its spec says."""
+    try:
+        return channel_get(campaign.channel).tracks_opens
+    except KeyError:
+        return False
 
 
 WINNER_METRIC_RATE = {

@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from campaigns import charts, selectors
+from campaigns.channels import channel_choices
 from campaigns.forms import ScheduleForm, TestSendForm
 from campaigns.history import history_row
 from campaigns.models import Campaign, Channel, Send, Variant
@@ -60,7 +61,7 @@ def index(request):
         {
             "campaigns": selectors.campaigns_all(status=status, channel=channel),
             "statuses": S.choices,
-            "channels": Channel.choices,
+            "channels": channel_choices(),
             "status": status,
             "channel": channel,
         },

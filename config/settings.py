@@ -272,6 +272,9 @@ SMS_PROVIDER_TIMEOUT = env_int("SMS_PROVIDER_TIMEOUT", 10, minimum=1)
 SMS_FILE_PATH = env.str("SMS_FILE_PATH", default=str(VAR_DIR / "sms.jsonl"))
 # Shared with the SMS provider: inbound replies carry it in X-Sms-Secret (or sign with it).
 SMS_INBOUND_SECRET = env.str("SMS_INBOUND_SECRET", default="")
+# The channel registry and each channel's provider settings.
+from config.channel_settings import *  # noqa: E402, F403
+
 # Signed calls from outside older than this are refused (core.webhooks).
 WEBHOOK_MAX_AGE_SECONDS = env_int("WEBHOOK_MAX_AGE_SECONDS", 300, minimum=10)
 # Outgoing webhooks' delivery log (campaigns.WebhookDelivery) keeps this many days of attempts.

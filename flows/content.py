@@ -6,20 +6,14 @@ from collections.abc import Iterator, Mapping
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Campaign, Variant
-from campaigns.services.content import content_check
+from campaigns.services.channel_content import variant_errors
 from campaigns.services.sender import from_email_check
 
 ERROR_VARIANT = _("Give each variant a key (A, B …) and a weight of 1 or more.")
 
 
 def _variant_errors(config: Mapping, variant: dict, place: str, *, complete: bool):
-    errors = content_check(
-        channel=config["channel"],
-        subject=str(variant.get("subject") or ""),
-        body_text=str(variant.get("body_text") or ""),
-        body_html=str(variant.get("body_html") or ""),
-        complete=complete,
-    )
+    errors = variant_errors(channel=config["channel"], values=variant, complete=complete)
     for field, message in errors.items():
         yield f"{place}.{field}", str(message)
 
@@ -48,13 +42,14 @@ def campaign_content_errors(campaign: Campaign) -> list[str]:
     """Return what no longer validates in a step campaign's variants (empty: all is well)."""
     errors = []
     for variant in campaign.variants.all():
-        problems = content_check(
-            channel=campaign.channel,
-            subject=variant.subject,
-            body_text=variant.body_text,
-            body_html=variant.body_html,
-            check_traits=False,  # checked when it went live; this runs for every batch
-        )
+        values = {
+            "subject": variant.subject,
+            "body_text": variant.body_text,
+            "body_html": variant.body_html,
+            "fields": variant.fields,
+        }
+        # checked when it went live; this runs for every batch
+        problems = variant_errors(channel=campaign.channel, values=values, check_traits=False)
         errors += [f"{variant.key}.{field}: {message}" for field, message in problems.items()]
     return errors
 
@@ -83,6 +78,7 @@ def step_campaign_create(*, flow, version, step) -> Campaign:
             subject=variant.get("subject", ""),
             body_text=variant.get("body_text", ""),
             body_html=variant.get("body_html", ""),
+            fields=variant.get("fields") or {},
         )
         for variant in config["variants"]
     )

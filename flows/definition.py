@@ -19,6 +19,7 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
+from campaigns.channels import channels_offered
 from flows.triggers_spec import trigger_errors
 
 KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -50,7 +51,7 @@ ERROR_WAIT_EVENT = _("Name the event to wait for.")
 ERROR_SPLIT_PERCENTS = _("The paths' percentages must be whole numbers that add up to 100.")
 ERROR_SPLIT_CONTROL = _("The control path “{name}” is not one of the split's paths.")
 ERROR_SPLIT_PATHS = _("A split needs at least two paths.")
-ERROR_CHANNEL = _("Choose the channel: email or sms.")
+ERROR_CHANNEL = _("Choose the channel: one of {choices}.")
 ERROR_VARIANTS = _("A send step needs at least one variant of its message.")
 ERROR_UPDATE_EMPTY = _("Say what to change: add_tags, remove_tags or set_traits.")
 ERROR_TAGS = _("Give tags as a list of tag slugs.")
@@ -280,8 +281,10 @@ def _check_split(reader: _Reader, config, place: str) -> None:
 def _check_send(reader: _Reader, config, place: str) -> None:
     from flows.content import send_errors
 
-    if config.get("channel") not in ("email", "sms"):
-        reader.error(f"{place}.channel", ERROR_CHANNEL)
+    offered = channels_offered()
+    if config.get("channel") not in offered:
+        choices = ", ".join(offered)
+        reader.error(f"{place}.channel", ERROR_CHANNEL.format(choices=choices))
         return
     variants = config.get("variants")
     if not isinstance(variants, list) or not variants:

@@ -8,6 +8,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from campaigns.channels import channel_choices
 from flows.tree import outcomes_of
 from segments.sentence import rule_sentence
 
@@ -163,9 +164,13 @@ def _wait_words(step: Mapping) -> str:
 def _send_words(step: Mapping) -> str:
     variants = step.get("variants") if isinstance(step.get("variants"), list) else []
     first = variants[0] if variants and isinstance(variants[0], dict) else {}
-    if step.get("channel") == "sms":
+    channel = step.get("channel")
+    if channel == "sms":
         text = Truncator(str(first.get("body_text") or "")).chars(SUBJECT_CHARS)
         words = _("Send SMS “%(text)s”") % {"text": text}
+    elif channel != "email":
+        label = dict(channel_choices()).get(channel, channel)
+        words = _("Send through %(channel)s") % {"channel": label}
     else:
         text = Truncator(str(first.get("subject") or "")).chars(SUBJECT_CHARS)
         words = _("Send email “%(subject)s”") % {"subject": text}

@@ -12,6 +12,7 @@ from django import forms
 from django.utils.dates import WEEKDAYS
 from django.utils.translation import gettext_lazy as _
 
+from campaigns.channels import channels_offered, offered_choices
 from core.jsonlimits import json_loads
 from flows.definition import (
     ERROR_WEBHOOK_BOTH,
@@ -80,7 +81,7 @@ class StepForm(forms.Form):
 class SendForm(StepForm):
     channel = forms.ChoiceField(
         label=_("Channel"),
-        choices=[("email", _("Email")), ("sms", _("SMS"))],
+        choices=offered_choices,
         widget=forms.Select(attrs={"data-toggle": "channel"}),
     )
     name = forms.CharField(label=_("Message name"), required=False, max_length=100)
@@ -91,13 +92,32 @@ class SendForm(StepForm):
     body_html = forms.CharField(
         label=_("HTML (email only)"), required=False, widget=forms.Textarea(attrs={"rows": 4})
     )
+    content_fields = forms.JSONField(
+        label=_("Message parts"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text=_(
+            'The parts this channel sends, as JSON, e.g. {"template_id": "…", "data": '
+            '{"keyword1": "{{ name }}"}}; values may use the same variables as an email.'
+        ),
+    )
     PLACES = {
         "channel": "channel",
         "variants[0].subject": "subject",
         "variants[0].body_text": "body_text",
         "variants[0].body_html": "body_html",
+        "variants[0].fields": "content_fields",
     }
-    WHEN = {"subject": "channel:email", "body_html": "channel:email"}
+    WHEN = {
+        "subject": "channel:email",
+        "body_html": "channel:email",
+        "body_text": "channel:email,sms",
+    }
+
+    def shown(self) -> list:
+        parted = ",".join(key for key, spec in channels_offered().items() if spec.content)
+        when = {**self.WHEN, "content_fields": f"channel:{parted}"}
+        return [(self[name], when.get(name, "")) for name in self.fields]
 
     def initial_from(self, step):
         variants = step.get("variants") or [{}]
@@ -106,14 +126,21 @@ class SendForm(StepForm):
             "channel": step.get("channel", "email"),
             "name": step.get("name", ""),
             **{name: first.get(name, "") for name in ("subject", "body_text", "body_html")},
+            "content_fields": first.get("fields") or None,
         }
 
     def config(self):
         data = self.cleaned_data
         variants = [dict(v) for v in self.step.get("variants") or [] if isinstance(v, dict)]
         first = variants[0] if variants else {"key": "A", "weight": 100}
+        parted = bool(channels_offered()[data["channel"]].content)
         for name in ("subject", "body_text", "body_html"):
-            first[name] = data[name] if data["channel"] == "email" or name == "body_text" else ""
+            keep = data["channel"] == "email" or (name == "body_text" and not parted)
+            first[name] = data[name] if keep else ""
+        if parted:
+            first["fields"] = data["content_fields"] or {}
+        else:
+            first.pop("fields", None)
         config = {k: v for k, v in self.step.items() if k not in ("key", "kind", "paths")}
         config.update(channel=data["channel"], variants=[first, *variants[1:]])
         if data["name"]:

@@ -4,7 +4,8 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from campaigns.models import CHOSEN_KINDS, Campaign, Channel, Variant
+from campaigns.channels import offered_choices
+from campaigns.models import CHOSEN_KINDS, Campaign, Variant
 from campaigns.selectors import PROGRESS_STATUSES, campaign_halt_reason
 from campaigns.services.traits import content_warnings
 from core.api_fields import SlugRelated
@@ -92,7 +93,7 @@ class CampaignWriteSerializer(serializers.Serializer):
         max_length=100, required=False, help_text=_("Made from the name when left out")
     )
     description = serializers.CharField(required=False, allow_blank=True)
-    channel = serializers.ChoiceField(choices=Channel.choices)
+    channel = serializers.ChoiceField(choices=offered_choices())
     purpose = serializers.CharField(max_length=40, required=False)
     kind = serializers.ChoiceField(choices=CHOSEN_KINDS, required=False)
     include_segments = SlugRelated(

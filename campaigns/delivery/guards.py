@@ -11,14 +11,14 @@ import re
 import zoneinfo
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.core.validators import validate_email
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Count
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_noop
 
+from campaigns.channels import channel_get
 from campaigns.delivery.ledger import Row
-from campaigns.models import Campaign, Channel, Send, Suppression
+from campaigns.models import Campaign, Send, Suppression
 from core.errors import coded
 from profiles.services.consent import consent_sendable_ids
 
@@ -68,17 +68,8 @@ def quiet_hours_end(*, now: datetime.datetime) -> datetime.datetime | None:
 
 
 def address_of(channel: str, contact) -> str:
-    """Return the address on ``channel`` (email, or E.164 number), or "" if it is invalid."""
-    if channel == Channel.EMAIL:
-        email = (contact or "").strip()
-        try:
-            validate_email(email)
-        except ValidationError:
-            return ""
-        return email
-    if not contact or not getattr(contact, "is_valid", lambda: False)():
-        return ""
-    return contact.as_e164
+    """Return the address on ``channel`` (email, E.164 number, openid …), or "" if invalid."""
+    return channel_get(channel).address(contact)
 
 
 def suppressions_of(*, channel: str, addresses: set[str]):
@@ -116,13 +107,14 @@ def _capped(rows: list[Row], now: datetime.datetime) -> set[int]:
 def skip_reasons(campaign: Campaign, rows: list[Row], now: datetime.datetime) -> dict[int, str]:
     """Set each row's address; return {send id: skip reason} for the rows a guard stops."""
     reasons: dict[int, str] = {}
+    spec = channel_get(campaign.channel)
     allowed = consent_sendable_ids(
         profile_ids=[row.profile_id for row in rows],
-        channel=campaign.channel,
+        channel=spec.consent_channel,
         purpose=campaign.purpose,
     )
     for row in rows:
-        row.address = address_of(campaign.channel, row.contact)
+        row.address = spec.address(row.contact)
         if row.profile_id not in allowed:
             reasons[row.pk] = Send.SkipReason.NO_CONSENT
         elif not row.address:

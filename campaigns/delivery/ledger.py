@@ -14,12 +14,14 @@ from dataclasses import dataclass, fields
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q, Value
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from campaigns.models import Campaign, CampaignChange, Channel, Send, Suppression, Variant
+from campaigns.channels import channel_get
+from campaigns.models import Campaign, CampaignChange, Send, Suppression, Variant
+from campaigns.services.channel_content import fields_compile
 from campaigns.services.content import (
     PROFILE_FIELDS,
     ContentError,
@@ -147,10 +149,14 @@ def _profile_fields(campaign: Campaign, variants) -> tuple[tuple[str, ...], tupl
     template of the campaign names is not loaded: no message can show it. If a variant does not
     compile, all are loaded (its rows then fail to render, as before).
     """
-    used = {"email" if campaign.channel == Channel.EMAIL else "phone"}
+    spec = channel_get(campaign.channel)
+    used = set()
     for variant in variants:
         try:
-            used |= variant_compile(campaign=campaign, variant=variant).variables
+            if spec.content:
+                used |= fields_compile(spec, variant.fields).variables
+            else:
+                used |= variant_compile(campaign=campaign, variant=variant).variables
         except ContentError:
             return PROFILE_FIELDS, tuple(template_variables())
     fields = tuple(field for field in PROFILE_FIELDS if field in used)
@@ -161,24 +167,29 @@ def rows_load(campaign: Campaign, batch: uuid.UUID) -> list[Row]:
     """Return a claimed batch's rows, with the profile as templates see it, in id order."""
     variants = {variant.pk: variant for variant in Variant.objects.filter(campaign=campaign)}
     names, variables = _profile_fields(campaign, variants.values())
-    contact = "email" if campaign.channel == Channel.EMAIL else "phone"
+    spec = channel_get(campaign.channel)
+    # The address column comes first: a Profile field, or "" when the channel looks it up.
+    address = F(f"profile__{spec.address_field}") if spec.address_field else Value("")
     columns = ("pk", "campaign_id", "profile_id", "variant_id", "attempts")
     values = (
         Send.objects.filter(batch=batch, status=Send.Status.SENDING)
         .order_by("pk")
-        .values_list(*columns, *(f"profile__{name}" for name in names))
+        .annotate(contact=address)
+        .values_list(*columns, "contact", *(f"profile__{name}" for name in names))
     )
     values = list(values)
-    extra = variables_load(variables, [row[2] for row in values]) if variables else {}
+    profile_ids = [row[2] for row in values]
+    extra = variables_load(variables, profile_ids) if variables else {}
+    contacts = spec.addresses(profile_ids) if not spec.address_field else None
     rows = []
-    for pk, campaign_id, profile_id, variant_id, attempts, *profile_values in values:
+    for pk, campaign_id, profile_id, variant_id, attempts, contact, *profile_values in values:
         profile = dict(zip(names, profile_values, strict=True))
         variant = variants.get(variant_id)
         context = profile_context(profile)
         context.update(extra.get(profile_id, {}))
-        rows.append(
-            Row(pk, campaign_id, profile_id, variant, attempts, context, profile.get(contact))
-        )
+        if contacts is not None:
+            contact = contacts.get(profile_id)
+        rows.append(Row(pk, campaign_id, profile_id, variant, attempts, context, contact))
     return rows
 
 

@@ -14,8 +14,10 @@ from django.conf import settings
 from django.core.mail.utils import DNS_NAME
 from django.urls import NoReverseMatch
 
+from campaigns.channels import channel_get
 from campaigns.delivery.ledger import Row
 from campaigns.models import Campaign
+from campaigns.services.channel_content import fields_compile
 from campaigns.services.content import variant_compile
 from campaigns.services.sender import from_email_check
 from campaigns.sms import SmsMessage
@@ -47,7 +49,9 @@ class Links:
 
     def __init__(self, campaign: Campaign):
         try:
-            self.linker = ConsentLinker(channel=campaign.channel, purpose=campaign.purpose)
+            self.linker = ConsentLinker(
+                channel=channel_get(campaign.channel).consent_channel, purpose=campaign.purpose
+            )
         except NoReverseMatch:  # the public consent pages are not routed in this deployment
             self.linker = None
 
@@ -80,6 +84,7 @@ class Renderer:
 
     def __init__(self, campaign: Campaign):
         self.campaign = campaign
+        self.spec = channel_get(campaign.channel)
         self.links = Links(campaign)
         self.from_email = campaign.from_email or settings.DEFAULT_FROM_EMAIL
         # A sender saved before it was checked: no message of this campaign can be built.
@@ -119,6 +124,16 @@ class Renderer:
             headers=headers,
             message_id=message_id,
         )
+
+    def fields(self, row: Row) -> dict:
+        """Return the row's content parts rendered (the channels that declare ``content``);
+        raise ``NotRendered`` if a template cannot render for this profile."""
+        try:
+            compiled = fields_compile(self.spec, row.variant.fields if row.variant else {})
+            context = {**row.context, **(self.links(row.profile_id) if compiled.uses_links else {})}
+            return compiled.render(context)
+        except Exception as exc:  # a template that cannot render this profile
+            raise NotRendered(str(exc)) from exc
 
     def sms(self, row: Row) -> SmsMessage:
         """Return the row's SMS; raise ``NotRendered`` if its template cannot render it."""

@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
+from campaigns.channels import channel_get
 from campaigns.delivery import guards, ledger
 from campaigns.delivery.ledger import BatchLedger, BatchResult, ClaimCursor, Row
 from campaigns.delivery.pacing import Pacer, channel_pacer
@@ -114,7 +115,11 @@ class _FirstMessages:
 def _rows_send(campaign, rows, book: BatchLedger, transport, pacer: Pacer) -> None:
     """Send the rows in groups of ``book.room()``, recording every outcome."""
     render = Renderer(campaign)
-    make = render.sms if campaign.channel == Channel.SMS else render.email
+    spec = channel_get(campaign.channel)
+
+    def make(row):
+        return spec.build(render, row)
+
     first = _FirstMessages(campaign, len(rows))
     start = 0
     while start < len(rows) and not book.stopped:

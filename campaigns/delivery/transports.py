@@ -21,9 +21,9 @@ from collections.abc import Callable, Sequence
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.utils.translation import gettext_noop
 
+from campaigns.channels import channel_get
 from campaigns.delivery.render import Email
 from campaigns.mail import MessageBuilder, smtp_fast_path, smtp_sendmail
-from campaigns.models import Channel
 from campaigns.sms import BaseSmsBackend, SmsMessage, get_sms_backend
 from core.errors import coded
 
@@ -189,6 +189,6 @@ class SmsTransport:
         ]
 
 
-def transport_for(channel: str) -> EmailTransport | SmsTransport:
-    """Return a transport (not open yet) for ``channel``."""
-    return SmsTransport() if channel == Channel.SMS else EmailTransport()
+def transport_for(channel: str):
+    """Return a transport (not open yet) for ``channel`` (see ``campaigns.channels``)."""
+    return channel_get(channel).transport()

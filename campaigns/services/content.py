@@ -307,6 +307,27 @@ def content_check(
 # --- rendering ---------------------------------------------------------------------------------
 
 
+def template_compile(source: str, *, field: str = "body_text"):
+    """Return (the compiled template, the variables it reads, the trait keys it reads); raise
+    ContentError({field: message}) when it cannot be compiled."""
+    env = _env_for(field)
+    try:
+        ast = _parse(source, env)
+        traits: set[str] = set()
+        traits.update(*trait_references(ast))
+        return _compile(ast, env), meta.find_undeclared_variables(ast), traits
+    except _Refused as exc:
+        raise ContentError({field: str(exc)}) from exc
+
+
+def template_fill(template, context: Mapping[str, Any], *, field: str) -> str:
+    """Render a compiled template; raise ContentError({field: message}) when it fails."""
+    try:
+        return template_render(template, context)
+    except Exception as exc:  # the operator's template failed: see _render_error
+        raise ContentError({field: _render_error(exc)}) from exc
+
+
 class CompiledContent:
     """A variant's templates compiled once; ``render`` fills them for one profile."""
 
@@ -321,14 +342,10 @@ class CompiledContent:
         for field, source in parts.items():
             if not source:
                 continue
-            env = _env_for(field)
-            try:
-                ast = _parse(source, env)
-                names |= meta.find_undeclared_variables(ast)
-                traits.update(*trait_references(ast))
-                self._templates[field] = _compile(ast, env)
-            except _Refused as exc:
-                raise ContentError({field: str(exc)}) from exc
+            template, used, read = template_compile(source, field=field)
+            self._templates[field] = template
+            names |= used
+            traits |= read
         self.variables = frozenset(names)  # every name the templates read from the context
         self.uses_links = bool(names & set(LINK_FIELDS))
         self.trait_keys = frozenset(traits)  # the trait keys the templates read
@@ -345,10 +362,7 @@ class CompiledContent:
             if template is None:
                 out[field] = ""
                 continue
-            try:
-                out[field] = template_render(template, context)
-            except Exception as exc:  # the operator's template failed: see _render_error
-                raise ContentError({field: _render_error(exc)}) from exc
+            out[field] = template_fill(template, context, field=field)
         return Rendered(
             subject=" ".join(out["subject"].split()), text=out["body_text"], html=out["body_html"]
         )
@@ -396,7 +410,10 @@ def consent_links(*, campaign, profile_id: int | None) -> dict[str, str]:
 
     if profile_id is None:
         return {"unsubscribe_url": "", "preferences_url": ""}
-    kwargs = {"profile_id": profile_id, "channel": campaign.channel, "purpose": campaign.purpose}
+    from campaigns.channels import channel_get
+
+    channel = channel_get(campaign.channel).consent_channel
+    kwargs = {"profile_id": profile_id, "channel": channel, "purpose": campaign.purpose}
     try:
         return {
             "unsubscribe_url": consent_unsubscribe_url(**kwargs),

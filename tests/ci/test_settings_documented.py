@@ -22,8 +22,9 @@ def _python_modules():
 def names_read() -> dict[str, str]:
     """Return each variable the product reads, with one file that reads it."""
     found = {}
-    for name in SETTINGS_READ.findall((ROOT / "config" / "settings.py").read_text()):
-        found.setdefault(name, "config/settings.py")
+    for settings in ("settings.py", "channel_settings.py"):
+        for name in SETTINGS_READ.findall((ROOT / "config" / settings).read_text()):
+            found.setdefault(name, f"config/{settings}")
     for path in _python_modules():
         for name in ENVIRON_READ.findall(path.read_text(errors="replace")):
             found.setdefault(name, str(path.relative_to(ROOT)))

@@ -1,0 +1,29 @@
+"""SMS: the profile's mobile number (E.164), the variant's text, the SMS_BACKEND."""
+
+from django.utils.translation import gettext_lazy as _
+
+from campaigns.channels.base import ChannelSpec, register
+
+
+@register
+class SmsChannel(ChannelSpec):
+    key = "sms"
+    label = _("SMS")
+    consent_channel = "sms"
+    address_field = "phone"
+    address_label = _("Mobile number")
+    rate_setting = "CAMPAIGN_RATE_LIMIT_SMS"
+    position = 20
+
+    def address(self, contact) -> str:
+        if not contact or not getattr(contact, "is_valid", lambda: False)():
+            return ""
+        return contact.as_e164
+
+    def build(self, renderer, row):
+        return renderer.sms(row)
+
+    def transport(self):
+        from campaigns.delivery.transports import SmsTransport
+
+        return SmsTransport()

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0007_send_entry'),
+        ('campaigns', '0008_channel_registry'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -13,6 +13,7 @@ SPECTACULAR_SETTINGS = {
         "CampaignStatusEnum": "campaigns.models.Campaign.Status",
         "CampaignKindEnum": "campaigns.models.Campaign.Kind",
         "MessageChannelEnum": "campaigns.models.Channel",  # the same choices as ConsentChannel
+        "CampaignChannelEnum": "campaigns.channels.channel_choices",
         "TouchpointEnum": "profiles.models.Touchpoint",
         "ConsentStatusEnum": "profiles.models.ConsentStatus",
         "FlowStatusEnum": "flows.models.Flow.Status",

@@ -5,7 +5,7 @@ import re
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Campaign, Send
-from campaigns.results import campaign_results, engagement_tracked
+from campaigns.results import campaign_results, clicks_tracked, engagement_tracked
 from core.masking import address_masked, contact_visible
 from core.roles import ALL_ROLES, CAMPAIGN_MANAGER
 from profiles.exports import (
@@ -105,11 +105,14 @@ def results_table(*, user, params: dict) -> ExportTable:
     """
     campaign = _campaign(params)
     data = campaign_results(campaign=campaign)
-    tracked = engagement_tracked(campaign)
+    tracked, clicks = engagement_tracked(campaign), clicks_tracked(campaign)
     rows = []
     for row in data["variants"]:
         values = [row["key" if key == "variant" else key] for key, _label in RESULT_COLUMNS[:10]]
-        rates = [row["open_rate"].rate, row["click_rate"].rate] if tracked else [None, None]
+        rates = [
+            row["open_rate"].rate if tracked else None,
+            row["click_rate"].rate if clicks else None,
+        ]
         rows.append([*values, *rates, row["conversion_rate"].rate])
     holdout = data["holdout"]
     if holdout["assigned"]:

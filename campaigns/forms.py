@@ -11,7 +11,7 @@ from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from campaigns.channels import offered_choices
+from campaigns.channels import channel_get, offered_choices
 from campaigns.models import CHOSEN_KINDS, Campaign, Channel
 from campaigns.services.content import content_check
 from campaigns.services.sender import from_email_check
@@ -155,7 +155,7 @@ class VariantForm(forms.Form):
                 "hx-trigger": "load, input changed delay:300ms",
                 "hx-target": f"#sms-length-{self.prefix}",
                 "hx-swap": "innerHTML",
-                "hx-include": "this",
+                "hx-include": "this, [name='purpose']",
             }
         )
 
@@ -270,6 +270,9 @@ class TestSendForm(forms.Form):
 
     def __init__(self, *args, campaign: Campaign, **kwargs):
         super().__init__(*args, **kwargs)
+        if campaign.channel not in ("email", "sms"):
+            label = channel_get(campaign.channel).address_label
+            self.fields["to"].label = _("To (%(address)s)") % {"address": label}
         self.fields["variant"].choices = [
             (v.key, f"{v.key} {v.name}".strip()) for v in campaign.variants.all()
         ]

@@ -1,4 +1,4 @@
-"""Inbound SMS replies from the provider: STOP, 退订 or TD withdraws SMS marketing consent.
+"""Inbound SMS replies from the provider: a stop word (T, TD, 退订, STOP …) withdraws SMS consent.
 
 The provider POSTs each reply as JSON or a form with ``from`` (the sender's number) and
 ``text``. It proves itself with the shared secret ``SMS_INBOUND_SECRET``, either as it is in the
@@ -25,7 +25,8 @@ from core.webhooks import timed_signature_valid
 from profiles.models import ConsentChannel, ConsentPurpose, ConsentSource, ConsentStatus, Profile
 from profiles.services.consent import ConsentEntry, consent_current, consent_record_many
 
-STOP_WORDS = frozenset({"stop", "退订", "td"})
+# The replies that opt out: what "回T退订" asks for, and the English words carriers honour.
+STOP_WORDS = frozenset({"t", "td", "退订", "stop", "end", "cancel", "quit", "unsubscribe"})
 ERROR_NOT_CONFIGURED = _("SMS replies are not accepted: set SMS_INBOUND_SECRET first.")
 ERROR_FORBIDDEN = _(
     "Missing or wrong X-Sms-Secret header, or an X-Sms-Signature that is wrong or not fresh."
@@ -35,9 +36,10 @@ ERROR_BAD_NUMBER = _("“%(value)s” is not a phone number.")
 
 
 def is_stop_reply(text: str) -> bool:
-    """Return True if the reply is only STOP, 退订 or TD, around it at most spaces and punctuation.
+    """Return True if the reply is only a stop word, around it at most spaces and punctuation.
 
-    Neither case nor full-width letters matter; anything more ("T", "STOP please") is not one.
+    Neither case nor full-width letters matter (full-width T or TD); anything more ("STOP please",
+    "T1") is not one.
     """
     text = unicodedata.normalize("NFKC", text)
     start, end = 0, len(text)

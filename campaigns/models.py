@@ -209,6 +209,12 @@ class Send(models.Model):
         EXCLUDED = "excluded", _("Left the audience")
         CANCELLED = "cancelled", _("Campaign cancelled")
 
+    class Delivery(models.TextChoices):
+        """What the provider's delivery receipt said of a sent SMS ("": no receipt yet)."""
+
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Not delivered")
+
     # No index of their own: send_once_per_profile_entry and send_claim_idx begin with campaign,
     # and send_profile_sent_idx with profile. Each index is written at every claim and sent row.
     campaign = models.ForeignKey(
@@ -236,6 +242,15 @@ class Send(models.Model):
     not_before = models.DateTimeField(_("not before"), null=True, blank=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     message_id = models.CharField(_("message ID"), max_length=255, blank=True, default="")
+    # An SMS: how many parts it was billed as (0: not an SMS, or sent before parts were kept),
+    # and what its delivery receipt said (campaigns.receipts), with the provider's code.
+    parts = models.PositiveSmallIntegerField(_("parts"), default=0)
+    delivery = models.CharField(
+        _("delivery"), max_length=10, choices=Delivery.choices, blank=True, default=""
+    )
+    delivery_at = models.DateTimeField(_("delivery reported at"), null=True, blank=True)
+    delivery_code = models.CharField(_("delivery code"), max_length=64, blank=True, default="")
+    delivery_error = models.CharField(_("delivery error"), max_length=255, blank=True, default="")
     created_at = models.DateTimeField(_("queued at"), auto_now_add=True)
 
     class Meta:
@@ -250,6 +265,10 @@ class Send(models.Model):
             models.Index(fields=["campaign", "status", "id"], name="send_claim_idx"),
             models.Index(fields=["status", "claimed_at"], name="send_stale_idx"),
             models.Index(fields=["profile", "sent_at"], name="send_profile_sent_idx"),
+            # Delivery receipts find their row by the provider's message id.
+            models.Index(
+                fields=["message_id"], name="send_message_id_idx", condition=~Q(message_id="")
+            ),
         ]
 
     def __str__(self):
@@ -316,6 +335,28 @@ class TrackingEvent(models.Model):
         return f"{self.send_id} {self.kind}"
 
 
+class ShortLink(models.Model):
+    """A link of an SMS campaign's texts, shortened to ``/s/<code>`` (``campaigns.shortlinks``).
+
+    One row per campaign and target; the code names the send and this row, signed.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="short_links")
+    digest = models.CharField(_("digest of the URL"), max_length=64)
+    url = models.TextField(_("URL"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("short link")
+        verbose_name_plural = _("short links")
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "digest"], name="short_link_unique"),
+        ]
+
+    def __str__(self):
+        return self.url
+
+
 class RateSlot(models.Model):
     """The next free send slot of a channel, shared by every worker (``delivery.pacing``)."""
 
@@ -330,6 +371,11 @@ class RateSlot(models.Model):
         return f"{self.channel} {self.next_us}"
 
 
+def consent_channel_choices():
+    """The consent channels an endpoint may declare (as they grow, no migration is needed)."""
+    return ConsentChannel.choices
+
+
 class WebhookEndpoint(models.Model):
     """A receiver of our signed webhooks: the webhook channel's campaigns and flow steps post to it.
 
@@ -342,7 +388,7 @@ class WebhookEndpoint(models.Model):
     url = models.URLField(_("address (URL)"), max_length=500)
     secret = models.CharField(_("signing secret"), max_length=200)
     consent_channel = models.CharField(
-        _("consent checked"), max_length=10, choices=ConsentChannel.choices, default="email"
+        _("consent checked"), max_length=10, choices=consent_channel_choices, default="email"
     )
     timeout_seconds = models.PositiveSmallIntegerField(_("timeout (seconds)"), default=5)
     active = models.BooleanField(_("active"), default=True)

@@ -18,8 +18,13 @@ Definitions (the results page says the same):
   everyone sent a variant with the holdout's (difference: Wald interval; relative lift: the
   log risk-ratio interval).
 
+- SMS: the providers' delivery receipts (``campaigns.receipts``) give *delivered* and *failed*
+  (each over sent, with its interval; *awaiting* has no receipt yet), the failures are grouped by
+  the provider's code, and *parts* sums the parts every sent text was billed as.
+
 Two queries per campaign: one grouped count over the ledger (EXISTS on tracking events), one
-grouped JOIN of the ledger with the conversion events in each row's window.
+grouped JOIN of the ledger with the conversion events in each row's window; an SMS campaign
+two more (its receipts by variant, its failures by code).
 """
 
 from __future__ import annotations
@@ -36,7 +41,9 @@ from django.db.models import (
     Exists,
     ExpressionWrapper,
     F,
+    Max,
     OuterRef,
+    Q,
     Sum,
     Value,
     When,
@@ -52,6 +59,14 @@ CONFIDENCE = 0.95
 ALPHA = 0.05
 SRM_ALPHA = 0.001
 METRICS = ("open_rate", "click_rate", "conversion_rate")
+
+
+def clicks_tracked(campaign: Campaign) -> bool:
+    """Return whether the campaign's channel counts clicks (tracked links, SMS short links)."""
+    try:
+        return channel_get(campaign.channel).clicks_tracked()
+    except KeyError:
+        return False
 
 
 def engagement_tracked(campaign: Campaign) -> bool:
@@ -241,9 +256,9 @@ def campaign_results(*, campaign: Campaign, test_only: bool = False) -> dict:
     """
     counts = _counts(campaign, test_only)
     conversions = _conversions(campaign, test_only)
-    tracked = engagement_tracked(campaign)
+    tracked, clicks = engagement_tracked(campaign), clicks_tracked(campaign)
     rows = [
-        _variant_row(variant, counts, conversions, tracked=tracked)
+        _variant_row(variant, counts, conversions, tracked=tracked, clicks_tracked=clicks)
         for variant in campaign.variants.order_by("key")
     ]
     _compare_with_control(rows)
@@ -262,6 +277,8 @@ def campaign_results(*, campaign: Campaign, test_only: bool = False) -> dict:
         "srm": _srm(campaign, rows, counts),
         "srm_alpha": SRM_ALPHA,
         "engagement_tracked": tracked,
+        "clicks_tracked": clicks,
+        "sms_delivery": sms_delivery(campaign=campaign, test_only=test_only),
         "totals": {
             key: sum(row[key] for row in rows)
             for key in ("sent", "delivered", "opens", "clicks", "conversions", "revenue")
@@ -269,10 +286,13 @@ def campaign_results(*, campaign: Campaign, test_only: bool = False) -> dict:
     }
 
 
-def _variant_row(variant, counts: dict, conversions: dict, *, tracked: bool) -> dict:
+def _variant_row(
+    variant, counts: dict, conversions: dict, *, tracked: bool, clicks_tracked: bool
+) -> dict:
     """Return one variant's counts and rates (``vs_control`` is filled by the comparison).
 
-    Without ``tracked`` engagement, the open and click rates have no trials: not measured.
+    Without ``tracked`` engagement the open rate has no trials (not measured), and so has the
+    click rate without ``clicks_tracked``.
     """
     mine = {status: row for (vid, status), row in counts.items() if vid == variant.pk}
     sent_row = mine.get(Send.Status.SENT, {})
@@ -293,7 +313,7 @@ def _variant_row(variant, counts: dict, conversions: dict, *, tracked: bool) -> 
         "conversions": converted,
         "revenue": revenue,
         "open_rate": proportion(opens, delivered if tracked else 0),
-        "click_rate": proportion(clicks, delivered if tracked else 0),
+        "click_rate": proportion(clicks, delivered if clicks_tracked else 0),
         "conversion_rate": proportion(converted, sent),
         "vs_control": {},
     }
@@ -356,3 +376,63 @@ def campaign_tracking_timeline(*, campaign: Campaign) -> list[dict]:
         .annotate(n=Count("pk"))
         .order_by("hour", "kind")
     )
+
+
+# --- SMS delivery receipts ---------------------------------------------------------------------
+
+FAILURE_CODES_SHOWN = 20
+
+
+def _delivery_row(key: str, counts: dict) -> dict:
+    sent, delivered, failed = (counts.get(k) or 0 for k in ("sent", "delivered", "failed"))
+    return {
+        "key": key,
+        "sent": sent,
+        "delivered": delivered,
+        "failed": failed,
+        "awaiting": sent - delivered - failed,
+        "parts": counts.get("parts") or 0,
+        "delivered_rate": proportion(delivered, sent),
+        "failed_rate": proportion(failed, sent),
+    }
+
+
+def sms_delivery(*, campaign: Campaign, test_only: bool = False) -> dict | None:
+    """Return an SMS campaign's receipts per variant and in all, and its failures by provider
+    code (most frequent first, each with a description and its share of the failures);
+    None for any other channel."""
+    if campaign.channel != "sms":
+        return None
+    sent = _ledger(campaign, test_only).filter(status=Send.Status.SENT)
+    rows = (
+        sent.order_by()
+        .values("variant_id")
+        .annotate(
+            sent=Count("pk"),
+            delivered=Count("pk", filter=Q(delivery=Send.Delivery.DELIVERED)),
+            failed=Count("pk", filter=Q(delivery=Send.Delivery.FAILED)),
+            parts=Sum("parts"),
+        )
+    )
+    by_variant = {row["variant_id"]: row for row in rows}
+    totals = {
+        key: sum(row[key] or 0 for row in by_variant.values())
+        for key in ("sent", "delivered", "failed", "parts")
+    }
+    failures = list(
+        sent.filter(delivery=Send.Delivery.FAILED)
+        .order_by()
+        .values("delivery_code")
+        .annotate(n=Count("pk"), description=Max("delivery_error"))
+        .order_by("-n", "delivery_code")[:FAILURE_CODES_SHOWN]
+    )
+    for failure in failures:
+        failure["share"] = failure["n"] / totals["failed"]
+    return {
+        "variants": [
+            _delivery_row(variant.key, by_variant.get(variant.pk, {}))
+            for variant in campaign.variants.order_by("key")
+        ],
+        "total": _delivery_row("", totals),
+        "failures": failures,
+    }

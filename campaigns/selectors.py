@@ -201,6 +201,7 @@ def campaigns_recent_results(*, limit: int = 5) -> list[dict]:
     """Return the results of the latest started listed campaigns as values (for the dashboard).
 
     Each row: ``slug``, ``name``, ``status``, ``started_at``, ``sent``, ``engagement_tracked``,
+    ``clicks_tracked``,
     ``open_rate``, ``click_rate`` (None when not tracked), ``conversion_rate`` (fractions or
     None), ``lift`` (relative lift vs the holdout or None) and ``winner`` (key or "").
     Two queries per campaign.
@@ -212,7 +213,9 @@ def campaigns_recent_results(*, limit: int = 5) -> list[dict]:
     for campaign in campaigns.order_by("-started_at", "-pk")[:limit]:
         data = campaign_results(campaign=campaign)
         totals = data["totals"]
-        delivered = totals["delivered"] if data["engagement_tracked"] else 0
+        delivered = totals["delivered"]
+        opened = data["engagement_tracked"] and delivered
+        clicked = data["clicks_tracked"] and delivered
         lift = data["lift"]
         rows.append(
             {
@@ -222,8 +225,9 @@ def campaigns_recent_results(*, limit: int = 5) -> list[dict]:
                 "started_at": campaign.started_at,
                 "sent": totals["sent"],
                 "engagement_tracked": data["engagement_tracked"],
-                "open_rate": totals["opens"] / delivered if delivered else None,
-                "click_rate": totals["clicks"] / delivered if delivered else None,
+                "clicks_tracked": data["clicks_tracked"],
+                "open_rate": totals["opens"] / delivered if opened else None,
+                "click_rate": totals["clicks"] / delivered if clicked else None,
                 "conversion_rate": totals["conversions"] / totals["sent"]
                 if totals["sent"]
                 else None,

@@ -14,11 +14,11 @@ from campaigns.models import Send
 
 
 def sends_mark_sent(
-    *, batch: uuid.UUID, rows: list[tuple[int, datetime.datetime, str, str, int]]
+    *, batch: uuid.UUID, rows: list[tuple[int, datetime.datetime, str, str, int, int]]
 ) -> None:
     """Mark ledger rows sent, only while ``batch`` still holds them ("sending").
 
-    ``rows``: (id, sent_at, message_id, address, attempts) each. PostgreSQL: one
+    ``rows``: (id, sent_at, message_id, address, attempts, parts) each. PostgreSQL: one
     ``UPDATE … FROM (VALUES …)`` in a transaction of its own committed with
     ``synchronous_commit`` off (``set_config(…, true)`` is ``SET LOCAL``): visible at once and
     safe from a crash of the worker; only a crash of the database server itself can lose the
@@ -31,14 +31,13 @@ def sends_mark_sent(
     batch_value = field("batch").get_db_prep_value(batch, connection)
     table = connection.ops.quote_name(Send._meta.db_table)
     if connection.vendor == "postgresql":
-        values = ", ".join(
-            ["(%s::bigint, %s::timestamptz, %s::text, %s::text, %s::integer)"] * len(rows)
-        )
+        value = "(%s::bigint, %s::timestamptz, %s::text, %s::text, %s::integer, %s::integer)"
         sql = (
             "WITH options AS (SELECT set_config('synchronous_commit', 'off', true)) "
             f"UPDATE {table} AS s SET status = %s, sent_at = v.sent_at, "
-            "message_id = v.message_id, address = v.address, attempts = v.attempts, error = '' "
-            f"FROM options, (VALUES {values}) AS v (id, sent_at, message_id, address, attempts) "
+            "message_id = v.message_id, address = v.address, attempts = v.attempts, "
+            f"parts = v.parts, error = '' FROM options, (VALUES {', '.join([value] * len(rows))}) "
+            "AS v (id, sent_at, message_id, address, attempts, parts) "
             # ``status || ''`` keeps the planner off send_stale_idx: its statistics rarely see a
             # row in "sending", so it would read every row being sent (all workers' batches) to
             # find these few, where the primary key finds each at once.
@@ -53,7 +52,8 @@ def sends_mark_sent(
         return
     sql = (
         f"UPDATE {table} SET status = %s, sent_at = %s, message_id = %s, "
-        "address = %s, attempts = %s, error = '' WHERE id = %s AND batch = %s AND status = %s"
+        "address = %s, attempts = %s, parts = %s, error = '' "
+        "WHERE id = %s AND batch = %s AND status = %s"
     )
     sent_at = field("sent_at")
     params = [
@@ -63,11 +63,12 @@ def sends_mark_sent(
             message_id,
             address,
             attempts,
+            parts,
             pk,
             batch_value,
             Send.Status.SENDING,
         )
-        for pk, when, message_id, address, attempts in rows
+        for pk, when, message_id, address, attempts, parts in rows
     ]
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.executemany(sql, params)

@@ -4,12 +4,31 @@ from django.urls import path
 
 from campaigns import composer, preview_frame, tracking, views, webhook_views
 from campaigns.inbound import sms_inbound
+from campaigns.receipts import PROVIDERS, sms_receipts
 
 app_name = "campaigns"
 urlpatterns = [
     *tracking.urlpatterns,
     path("", views.index, name="list"),
     path("sms/inbound/", sms_inbound, name="sms-inbound"),
+    *(
+        route
+        for provider in PROVIDERS
+        for route in (
+            path(
+                f"sms/receipts/{provider}/",
+                sms_receipts,
+                {"provider": provider},
+                name=f"sms-receipts-{provider}",
+            ),
+            path(
+                f"sms/receipts/{provider}/<str:token>/",
+                sms_receipts,
+                {"provider": provider},
+                name=f"sms-receipts-{provider}",
+            ),
+        )
+    ),
     path("new/", composer.campaign_create, name="create"),
     path("audience-size/", composer.audience_size, name="audience-size"),
     path("sms-length/", views.sms_length, name="sms-length"),

@@ -2,6 +2,7 @@
 
 import re
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
@@ -21,10 +22,11 @@ from campaigns.services.content import (
     ContentError,
     content_check,
     message_render,
-    sms_segments,
 )
 from campaigns.services.traits import content_warnings
 from campaigns.services.workflow import EDITABLE
+from campaigns.shortlinks import SmsAsSent, sms_as_sent
+from campaigns.sms_text import sms_signature
 from core.charts import figure_html
 from core.masking import address_masked, contact_visible
 from core.roles import ALL_ROLES, CAMPAIGN_MANAGER, require_role
@@ -178,18 +180,23 @@ def _shown(rate, *, tracked: bool = True) -> dict:
     return {"rate": _percent(rate.rate), "ci": _interval(rate.low, rate.high)}
 
 
-def _results_table(variants: list[dict], rates: dict, *, tracked: bool) -> list[dict]:
+def _results_table(
+    variants: list[dict], rates: dict, *, tracked: bool, clicks_tracked: bool
+) -> list[dict]:
     """Return the variant rows with their rates and tests against the control as shown.
 
-    Without ``tracked`` engagement (SMS), open and click rates read "not tracked".
+    Without ``tracked`` engagement (SMS), the open rate reads "not tracked", and so does the
+    click rate without ``clicks_tracked``.
     """
+    measured = {
+        metric: metric not in ENGAGEMENT_RATES
+        or (clicks_tracked if metric == "click_rate" else tracked)
+        for metric in rates
+    }
     return [
         {
             **row,
-            "shown": {
-                metric: _shown(row[metric], tracked=tracked or metric not in ENGAGEMENT_RATES)
-                for metric in rates
-            },
+            "shown": {metric: _shown(row[metric], tracked=measured[metric]) for metric in rates},
             "tests": {
                 metric: {
                     "p": _p_value(test["p"]) if test else "—",
@@ -243,6 +250,25 @@ def _results_charts(campaign: Campaign, variants: list[dict], rates: dict) -> di
     }
 
 
+def _sms_delivery_shown(delivery: dict | None) -> dict | None:
+    """Return the SMS receipts as the results page shows them: rates with intervals."""
+    if delivery is None:
+        return None
+
+    def shown(row: dict) -> dict:
+        return {**row, "delivered_shown": _shown(row["delivered_rate"]),
+                "failed_shown": _shown(row["failed_rate"])}  # fmt: skip
+
+    return {
+        "variants": [shown(row) for row in delivery["variants"]],
+        "total": shown(delivery["total"]),
+        "failures": [
+            {**failure, "share_shown": _percent(failure["share"])}
+            for failure in delivery["failures"]
+        ],
+    }
+
+
 def results(request, slug: str):
     """Show the results: per-variant rates with intervals, significance, SRM, lift, winner."""
     _read(request)
@@ -266,18 +292,27 @@ def results(request, slug: str):
         {
             "campaign": campaign,
             "results": data,
-            "table": _results_table(data["variants"], rates, tracked=data["engagement_tracked"]),
+            "table": _results_table(
+                data["variants"],
+                rates,
+                tracked=data["engagement_tracked"],
+                clicks_tracked=data["clicks_tracked"],
+            ),
             "rates": rates,
             "holdout_rate": _shown(data["holdout"]["conversion_rate"]),
+            "sms_delivery": _sms_delivery_shown(data["sms_delivery"]),
             "lift": _lift_shown(data["lift"]),
             "srm": srm_shown,
             "decision": campaign.winner_decision,
             **_results_charts(
                 campaign,
                 data["variants"],
-                rates
-                if data["engagement_tracked"]
-                else {k: v for k, v in rates.items() if k not in ENGAGEMENT_RATES},
+                {
+                    k: v
+                    for k, v in rates.items()
+                    if k not in ENGAGEMENT_RATES
+                    or (data["clicks_tracked"] if k == "click_rate" else data["engagement_tracked"])
+                },
             ),
         },
     )
@@ -285,15 +320,23 @@ def results(request, slug: str):
 
 @require_POST
 def sms_length(request):
-    """Return "n characters · k parts · encoding" for the posted text (htmx)."""
+    """Return the length and parts of the posted text as it will go out (htmx)."""
     _read(request)
     text = next((v for k, v in request.POST.items() if k.endswith("body_text")), "")
-    length, parts, encoding = sms_segments(text)
-    return render(
-        request,
-        "campaigns/_sms_length.html",
-        {"length": length, "parts": parts, "encoding": encoding},
-    )
+    marketing = request.POST.get("purpose", "marketing") == "marketing"
+    shown = _sms_shown(sms_as_sent(text, marketing=marketing))
+    return render(request, "campaigns/_sms_length.html", shown)
+
+
+def _sms_shown(sent: SmsAsSent) -> dict:
+    """Return what the SMS length line shows: the count, the signature, the suffix added."""
+    return {
+        "length": sent.count.length,
+        "parts": sent.count.parts,
+        "signature": sms_signature(),
+        "suffix": settings.SMS_UNSUBSCRIBE_SUFFIX if sent.suffixed else "",
+        "text": sent.text,
+    }
 
 
 @require_POST
@@ -333,8 +376,10 @@ def preview(request):
         rendered=rendered,
         html_url=preview_html_url(user=request.user, html=rendered.html) if rendered.html else "",
         profile=profile,
-        sms=sms_segments(rendered.text) if channel == Channel.SMS else None,
     )
+    if channel == Channel.SMS:
+        sent = sms_as_sent(rendered.text, marketing=campaign.purpose == "marketing")
+        context["sms"] = _sms_shown(sent)
     return render(request, "campaigns/_preview.html", context)
 
 

@@ -13,6 +13,8 @@ SPECTACULAR_SETTINGS = {
         "CampaignStatusEnum": "campaigns.models.Campaign.Status",
         "CampaignKindEnum": "campaigns.models.Campaign.Kind",
         "MessageChannelEnum": "campaigns.models.Channel",  # the same choices as ConsentChannel
+        # Every registered channel (campaigns.channels): more than the consent channels once
+        # a channel such as push is registered.
         "CampaignChannelEnum": "campaigns.channels.channel_choices",
         "TouchpointEnum": "profiles.models.Touchpoint",
         "ConsentStatusEnum": "profiles.models.ConsentStatus",

@@ -4,9 +4,44 @@ Imported by ``config.settings``; every variable read here has a row in the READM
 channel settings.
 """
 
-from config.env import env
+import zoneinfo
+
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env, env_bool, env_int
 
 # The channel keys offered for new campaigns and flow steps (empty: every registered channel).
 CAMPAIGN_CHANNELS = [key.strip() for key in env.list("CAMPAIGN_CHANNELS", default=[]) if key]
 # Modules outside campaigns/channels/ that register channels (e.g. a deployment's own).
 CAMPAIGN_CHANNEL_MODULES = env.list("CAMPAIGN_CHANNEL_MODULES", default=[])
+
+# SMS.
+# The signature the SMS provider puts in front of every text (counted in its length and parts),
+# and the opt-out phrase added to marketing texts that do not end with one (campaigns.sms_text).
+SMS_SIGN_NAME = env.str("SMS_SIGN_NAME", default="")
+SMS_UNSUBSCRIBE_SUFFIX = env.str("SMS_UNSUBSCRIBE_SUFFIX", default="回T退订")
+# Links in SMS texts become short signed redirects on SITE_URL (/s/<code>) counted as clicks.
+SMS_SHORT_LINKS = env_bool("SMS_SHORT_LINKS", True)
+# Delivery receipts (campaigns.receipts): the token in the callback URL or X-Sms-Receipt-Token,
+# how old a report may be, how long a receipt for a message not yet recorded is asked again,
+# and the time zone of the providers' report times.
+SMS_RECEIPT_TOKEN = env.str("SMS_RECEIPT_TOKEN", default="")
+SMS_RECEIPT_MAX_AGE_SECONDS = env_int("SMS_RECEIPT_MAX_AGE_SECONDS", 86400, minimum=60)
+SMS_RECEIPT_RETRY_SECONDS = env_int("SMS_RECEIPT_RETRY_SECONDS", 900, minimum=0)
+SMS_RECEIPT_TIME_ZONE = env.str("SMS_RECEIPT_TIME_ZONE", default="Asia/Shanghai")
+SMS_RECEIPT_RATE_PER_MINUTE = env_int("SMS_RECEIPT_RATE_PER_MINUTE", 1200, minimum=1)
+try:
+    zoneinfo.ZoneInfo(SMS_RECEIPT_TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(
+        f"SMS_RECEIPT_TIME_ZONE={SMS_RECEIPT_TIME_ZONE!r} is not an IANA time zone."
+    ) from None
+# App push (campaigns.channels.push): FCM HTTP v1 with a service account, JPush Push API v3.
+FCM_SERVICE_ACCOUNT_FILE = env.str("FCM_SERVICE_ACCOUNT_FILE", default="")
+FCM_API_URL = env.str("FCM_API_URL", default="https://fcm.googleapis.com")
+JPUSH_APP_KEY = env.str("JPUSH_APP_KEY", default="")
+JPUSH_MASTER_SECRET = env.str("JPUSH_MASTER_SECRET", default="")
+JPUSH_API_URL = env.str("JPUSH_API_URL", default="https://api.jpush.cn")
+JPUSH_APNS_PRODUCTION = env_bool("JPUSH_APNS_PRODUCTION", True)
+PUSH_TIMEOUT = env_int("PUSH_TIMEOUT", 10, minimum=1)
+CAMPAIGN_RATE_LIMIT_PUSH = env_int("CAMPAIGN_RATE_LIMIT_PUSH", 0)

@@ -6,6 +6,7 @@ from django.urls import include, path
 from django.views.i18n import set_language
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from campaigns.shortlinks import urlpatterns as short_link_urlpatterns
 from campaigns.tracking import anymail_webhook_urlpatterns
 from journeys.views import dashboard
 
@@ -37,6 +38,7 @@ urlpatterns = [
     path("predictions/", include("predictions.urls")),
     path("exports/", include("profiles.export_urls")),
     path("c/", include("profiles.public_urls")),
+    *short_link_urlpatterns,
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("admin/", admin.site.urls),
     path("anymail/", include((anymail_webhook_urlpatterns(), "anymail"))),

@@ -81,11 +81,8 @@ def dashboard(request):
                     f"{key}_shown": percent_shown(row[key])
                     for key in ("open_rate", "click_rate", "conversion_rate", "lift")
                 },
-                **(
-                    {}
-                    if row["engagement_tracked"]
-                    else {"open_rate_shown": _("not tracked"), "click_rate_shown": _("not tracked")}
-                ),
+                **({} if row["engagement_tracked"] else {"open_rate_shown": _("not tracked")}),
+                **({} if row["clicks_tracked"] else {"click_rate_shown": _("not tracked")}),
             }
             for row in data["campaigns"]
         ],

@@ -30,3 +30,8 @@ class ProfilesConfig(AppConfig):
         from profiles.audit import audit_register
 
         audit_register()
+
+        from profiles.sections import profile_section
+        from profiles.services.devices import profile_devices_context
+
+        profile_section("devices", "profiles/_profile_devices.html", profile_devices_context)

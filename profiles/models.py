@@ -6,6 +6,7 @@ import operator
 import pgtrigger
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from phonenumber_field.modelfields import PhoneNumberField
@@ -417,3 +418,55 @@ class ConsentState(models.Model):
 
     def __str__(self):
         return f"{self.profile_id} {self.channel}/{self.purpose} {self.status}"
+
+
+class PushProvider(models.TextChoices):
+    """The push service a device token belongs to (it is only valid there)."""
+
+    FCM = "fcm", _("Firebase Cloud Messaging")
+    JPUSH = "jpush", _("JPush")
+
+
+class DevicePlatform(models.TextChoices):
+    ANDROID = "android", _("Android")
+    IOS = "ios", _("iOS")
+    HARMONY = "harmony", _("HarmonyOS")
+    WEB = "web", _("Web")
+
+
+# A push address is "<provider>:<token>" and a send's address holds at most 254 characters.
+DEVICE_TOKEN_MAX_LENGTH = 240
+
+
+class Device(models.Model):
+    """An app installation of a profile that can receive push messages, by its provider's token.
+
+    A token belongs to one installation, so it is unique per provider: registered again for
+    another profile (a shared phone, a new sign-in), it moves to that profile.
+    """
+
+    # Indexed through (profile, last_seen_at) below; no separate index.
+    profile = models.ForeignKey(
+        Profile, on_delete=models.CASCADE, related_name="devices", db_index=False
+    )
+    provider = models.CharField(_("push provider"), max_length=10, choices=PushProvider.choices)
+    platform = models.CharField(_("platform"), max_length=10, choices=DevicePlatform.choices)
+    token = models.CharField(_("device token"), max_length=DEVICE_TOKEN_MAX_LENGTH)
+    created_at = models.DateTimeField(_("registered at"), default=timezone.now)
+    last_seen_at = models.DateTimeField(_("last seen at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("device")
+        verbose_name_plural = _("devices")
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "token"], name="device_unique_token")
+        ]
+        indexes = [models.Index(fields=["profile", "-last_seen_at"], name="device_newest_idx")]
+
+    def __str__(self):
+        return f"{self.get_platform_display()} {self.provider}:{self.token[:12]}…"
+
+    @property
+    def address(self) -> str:
+        """Return the push address of this device: ``<provider>:<token>``."""
+        return f"{self.provider}:{self.token}"

@@ -110,6 +110,11 @@ class ChannelSpec:
         """Return a new transport for this channel (not open yet): see ``delivery.transports``."""
         raise NotImplementedError(f"{type(self).__name__} must define transport()")
 
+    def clicks_tracked(self) -> bool:
+        """Return whether clicks are counted now (``tracks_clicks``, unless settings turn the
+        tracking off)."""
+        return self.tracks_clicks
+
     def rate(self) -> float:
         """Return the messages per second all workers share on this channel (0: no limit)."""
         return float(getattr(settings, self.rate_setting, 0) or 0) if self.rate_setting else 0.0

@@ -1,5 +1,6 @@
 """SMS: the profile's mobile number (E.164), the variant's text, the SMS_BACKEND."""
 
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.channels.base import ChannelSpec, register
@@ -14,6 +15,10 @@ class SmsChannel(ChannelSpec):
     address_label = _("Mobile number")
     rate_setting = "CAMPAIGN_RATE_LIMIT_SMS"
     position = 20
+    tracks_clicks = True  # links become short links on SITE_URL (campaigns.shortlinks)
+
+    def clicks_tracked(self) -> bool:
+        return bool(settings.CAMPAIGN_TRACKING and settings.SMS_SHORT_LINKS)
 
     def address(self, contact) -> str:
         if not contact or not getattr(contact, "is_valid", lambda: False)():

@@ -68,6 +68,7 @@ class Row:
         "contact",
         "context",
         "message_id",
+        "parts",
         "pk",
         "profile_id",
         "sent_at",
@@ -85,6 +86,7 @@ class Row:
         self.address = ""  # the valid address on the channel (set by the guards)
         self.sent_at = None
         self.message_id = ""
+        self.parts = 0  # an SMS: the parts it is billed as (set by the renderer)
 
 
 class ClaimCursor:
@@ -254,7 +256,7 @@ class BatchLedger:
             sends_mark_sent(
                 batch=self.batch,
                 rows=[
-                    (row.pk, row.sent_at, row.message_id, row.address, row.attempts)
+                    (row.pk, row.sent_at, row.message_id, row.address, row.attempts, row.parts)
                     for row in self.pending
                 ],
             )

@@ -20,7 +20,9 @@ from campaigns.models import Campaign
 from campaigns.services.channel_content import fields_compile
 from campaigns.services.content import variant_compile
 from campaigns.services.sender import from_email_check
+from campaigns.shortlinks import ShortLinker
 from campaigns.sms import SmsMessage
+from campaigns.sms_text import opt_out_add, sms_count
 from campaigns.tracking import Tracker, html_track
 from profiles.services.consent_links import ConsentLinker
 
@@ -91,6 +93,9 @@ class Renderer:
         # A sender saved before it was checked: no message of this campaign can be built.
         self.sender_error = from_email_check(campaign.from_email) if campaign.from_email else None
         self.tracker = Tracker() if settings.CAMPAIGN_TRACKING else None
+        self.marketing = campaign.purpose == "marketing"
+        short_links = settings.CAMPAIGN_TRACKING and settings.SMS_SHORT_LINKS
+        self.short_links = ShortLinker(campaign.pk) if short_links else None
 
     def _content(self, row: Row, links: dict[str, str]):
         if self.sender_error:
@@ -137,6 +142,12 @@ class Renderer:
             raise NotRendered(str(exc)) from exc
 
     def sms(self, row: Row) -> SmsMessage:
-        """Return the row's SMS; raise ``NotRendered`` if its template cannot render it."""
+        """Return the row's SMS (links shortened, a marketing text with its opt-out suffix, its
+        parts noted on the row); raise ``NotRendered`` if its template cannot render it."""
         rendered = self._content(row, self.links(row.profile_id))
-        return SmsMessage(to=row.address, text=rendered.text, reference=f"send-{row.pk}")
+        text = rendered.text
+        if self.short_links is not None:
+            text = self.short_links.shorten(text, send_id=row.pk)
+        text = opt_out_add(text, marketing=self.marketing)
+        row.parts = sms_count(text).parts
+        return SmsMessage(to=row.address, text=text, reference=f"send-{row.pk}")

@@ -10,7 +10,6 @@ variant, so rendering a large batch costs one compile and one render per message
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -443,33 +442,3 @@ def message_render(*, campaign, variant, profile, extra: dict | None = None) -> 
         context.update({k: "" for k in LINK_FIELDS})
     context.update(extra)
     return compiled.render(context)
-
-
-# --- SMS length --------------------------------------------------------------------------------
-
-_GSM_BASIC = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-_GSM_EXTENDED = frozenset("^{}\\[~]|€\f")
-GSM7 = "GSM-7"
-UCS2 = "UCS-2"
-
-
-def sms_segments(text: str) -> tuple[int, int, str]:
-    """Return (length in characters of the encoding, number of parts, encoding) of an SMS.
-
-    GSM-7 fits 160 characters in one part and 153 per part when split (extension characters such
-    as € or [ count twice); anything else (e.g. Chinese) is UCS-2: 70 in one part, 67 per part.
-    """
-    text = text or ""
-    if all(ch in _GSM_BASIC or ch in _GSM_EXTENDED for ch in text):
-        length = sum(2 if ch in _GSM_EXTENDED else 1 for ch in text)
-        single, multi, encoding = 160, 153, GSM7
-    else:
-        length = len(text.encode("utf-16-le")) // 2  # UTF-16 code units (emoji count twice)
-        single, multi, encoding = 70, 67, UCS2
-    if length == 0:
-        return 0, 0, encoding
-    parts = 1 if length <= single else math.ceil(length / multi)
-    return length, parts, encoding

@@ -23,6 +23,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, gettext_noop
 
+from campaigns.channels import channel_get
 from campaigns.models import Campaign, CampaignChange, Channel, Send, Variant
 from campaigns.services.content import (
     CompiledContent,
@@ -31,6 +32,7 @@ from campaigns.services.content import (
     message_render,
 )
 from campaigns.services.sender import from_email_check
+from campaigns.services.test_send import ERROR_TEST_FAILED, parted_test_send
 from core.errors import coded
 from segments.models import Segment
 
@@ -84,9 +86,6 @@ ERROR_BAD_EMAIL = coded(
 ERROR_BAD_PHONE = coded(
     "campaign.bad_phone",
     gettext_noop("Enter a valid phone number in international form, e.g. +8613800138000."),
-)
-ERROR_TEST_FAILED = coded(
-    "campaign.test_failed", gettext_noop("The test message could not be sent: {error}")
 )
 ERROR_WRONG_VARIANT = coded(
     "campaign.wrong_variant", gettext_noop("This variant belongs to another campaign.")
@@ -516,20 +515,32 @@ def campaign_test_send(*, campaign: Campaign, variant: Variant, to: str, profile
     """
     if variant.campaign_id != campaign.pk:
         raise ValidationError({"variant": [_(ERROR_WRONG_VARIANT)]})
+    spec = channel_get(campaign.channel)
+    if spec.content:  # a channel with content parts (WeChat, push …)
+        rendered = parted_test_send(
+            campaign=campaign, spec=spec, variant=variant, to=to, profile=profile
+        )
+        details = {"to": to, "variant": variant.key}
+        _record(campaign, user, ACTION_TEST_SENT, {**details, "profile": _external_id(profile)})
+        return rendered
     to = _test_recipient(campaign, to)
     rendered = _test_render(campaign, variant, profile)
     reference = f"test-{campaign.pk}-{variant.key}-{int(timezone.now().timestamp())}"
     if campaign.channel == Channel.EMAIL:
         _test_email_send(campaign, rendered, to, reference)
     else:
-        _test_sms_send(rendered, to, reference)
+        _test_sms_send(rendered, to, reference, marketing=campaign.purpose == "marketing")
     _record(
         campaign,
         user,
         ACTION_TEST_SENT,
-        {"to": to, "variant": variant.key, "profile": getattr(profile, "external_id", "")},
+        {"to": to, "variant": variant.key, "profile": _external_id(profile)},
     )
     return rendered
+
+
+def _external_id(profile) -> str:
+    return getattr(profile, "external_id", "")
 
 
 def _test_recipient(campaign: Campaign, to: str) -> str:
@@ -576,13 +587,16 @@ def _test_email_send(campaign: Campaign, rendered, to: str, reference: str) -> N
         raise ValidationError(_(ERROR_TEST_FAILED).format(error=exc)) from exc
 
 
-def _test_sms_send(rendered, to: str, reference: str) -> None:
+def _test_sms_send(rendered, to: str, reference: str, *, marketing: bool) -> None:
     from campaigns.sms import SmsMessage, get_sms_backend
+    from campaigns.sms_text import opt_out_add
 
     backend = get_sms_backend()
     backend.open()
     try:
-        (result,) = backend.send_messages([SmsMessage(to, rendered.text, reference)])
+        (result,) = backend.send_messages(
+            [SmsMessage(to, opt_out_add(rendered.text, marketing=marketing), reference)]
+        )
     finally:
         backend.close()
     if not result.ok:

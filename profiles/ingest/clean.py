@@ -19,6 +19,7 @@ from django.utils.translation import gettext_noop
 
 from core import fields
 from core.errors import coded
+from profiles.ingest.devices import DEVICE_COLUMNS, clean_device
 from profiles.ingest.phones import parse_phone
 from profiles.ingest.rows import RowInvalid
 from profiles.models import Gender, Profile, Touchpoint
@@ -234,7 +235,12 @@ def clean_profile_row(row: dict) -> dict:
         if value := _text(row, column, limit):
             clean[column] = parse(value, column) if parse else value
     clean["traits"] = _traits(row)
+    if device := clean_device(row):
+        clean["device"] = device
     return clean
+
+
+_NOT_TRAITS = frozenset(("external_id", *DEVICE_COLUMNS))
 
 
 def _traits(row: dict) -> dict:
@@ -245,7 +251,7 @@ def _traits(row: dict) -> dict:
     limit = settings.PROFILE_MAX_TRAITS
     traits = {}
     for column, value in row.items():
-        if column is None or column in PROFILE_FIELDS or column == "external_id":
+        if column is None or column in PROFILE_FIELDS or column in _NOT_TRAITS:
             continue
         if column == "traits" and isinstance(value, dict):  # the API sends traits as an object
             if len(value) > limit:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from profiles import sql
 from profiles.hooks import events_ingested_active, events_ingested_notify
 from profiles.ingest.clean import clean_event_row, clean_profile_row
+from profiles.ingest.devices import DeviceRows
 from profiles.ingest.rows import IngestReport, Progress, RepeatCounter, event_key, valid_rows
 from profiles.ingest.writers import BatchWriter, event_row, profile_row
 
@@ -34,6 +35,7 @@ def profiles_ingest(
     started = time.perf_counter()
     writer = BatchWriter(sql.profiles_upsert, lanes=lanes)
     batch: dict[str, dict] = {}
+    devices = DeviceRows()
 
     def flush():
         # A profile always goes to the same lane: its batches are applied in file order.
@@ -42,9 +44,11 @@ def profiles_ingest(
             parts[hash(external_id) % writer.lanes].append(profile_row(external_id, clean))
         writer.submit(*parts)
         batch.clear()
+        devices.batch_submitted()
 
     try:  # the lanes are closed whatever happens, also when the file breaks off
         for clean in valid_rows(rows, clean_profile_row, report):
+            devices.add(clean)
             earlier = batch.get(clean["external_id"])
             if earlier:  # the same profile twice in one batch: later non-empty values win
                 traits = {**earlier["traits"], **clean["traits"]}
@@ -60,6 +64,7 @@ def profiles_ingest(
             flush()
     finally:
         report.created, report.updated = writer.close()
+    devices.write_all()
     report.unchanged = report.good - report.created - report.updated
     return _finish(report, started, progress)
 

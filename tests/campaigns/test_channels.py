@@ -197,3 +197,25 @@ def test_a_part_that_cannot_render_fails_its_row_with_the_reason(note_channel):
     assert row.status == Send.Status.FAILED
     assert "title: This template cannot be rendered" in row.error and "by zero" in row.error
     assert sent == []
+
+
+def test_a_test_message_goes_out_on_the_channel_with_its_parts(note_channel, django_user_model):
+    from django.core.exceptions import ValidationError
+
+    from campaigns.models import CampaignChange
+    from campaigns.services.workflow import campaign_test_send
+
+    user = django_user_model.objects.create_user("manager")
+    profile = ProfileFactory(name="li", city="Ningbo")
+    campaign = _note_campaign([profile])
+    variant = campaign.variants.get()
+    rendered = campaign_test_send(
+        campaign=campaign, variant=variant, to="wang", profile=profile, user=user
+    )
+    assert rendered == {"title": "Hi li", "kind": "info", "data": {"city": "Ningbo"}}
+    assert sent == [{"to": "wang", **rendered}]
+    assert CampaignChange.objects.filter(campaign=campaign, detail__to="wang").exists()
+    with pytest.raises(ValidationError, match="not a valid address"):
+        campaign_test_send(campaign=campaign, variant=variant, to=" ", profile=None, user=user)
+    with pytest.raises(ValidationError, match="could not be sent: 410 no such user"):
+        campaign_test_send(campaign=campaign, variant=variant, to="gone-2", profile=None, user=user)

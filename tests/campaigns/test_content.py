@@ -8,7 +8,6 @@ from campaigns.services.content import (
     ContentError,
     content_check,
     message_render,
-    sms_segments,
     template_check,
 )
 from tests.factories import ProfileFactory
@@ -208,21 +207,3 @@ def test_an_edited_variant_is_recompiled():
     variant.body_text = "two"
 
     assert message_render(campaign=_campaign(), variant=variant, profile=profile).text == "two"
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("", (0, 0, "GSM-7")),
-        ("a" * 160, (160, 1, "GSM-7")),
-        ("a" * 161, (161, 2, "GSM-7")),
-        ("a" * 306, (306, 2, "GSM-7")),
-        ("a" * 307, (307, 3, "GSM-7")),
-        ("€" * 80, (160, 1, "GSM-7")),
-        ("你" * 70, (70, 1, "UCS-2")),
-        ("你" * 71, (71, 2, "UCS-2")),
-        ("退订回复TD" + "a" * 128, (134, 2, "UCS-2")),
-    ],
-)
-def test_it_counts_sms_length_and_parts(text, expected):
-    assert sms_segments(text) == expected

@@ -64,7 +64,8 @@ def test_the_results_export_leaves_sms_open_rates_empty(ops_client):
     assert rows[0].startswith("variant,name,weight,assigned,sent,")
     a_row = rows[1].split(",")
     assert (a_row[0], a_row[4]) == ("A", "1")
-    assert a_row[-3:-1] == ["", ""]  # open and click rates: SMS is not tracked
+    assert a_row[-3] == ""  # the open rate: SMS opens are not tracked
+    assert a_row[-2] == "0.0"  # the click rate: its short links count clicks
     assert a_row[-1] == "0.0"
 
 

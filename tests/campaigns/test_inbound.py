@@ -65,6 +65,16 @@ def post_reply(client, data, *, secret=SECRET, as_json=True, **headers):
         "ＳＴＯＰ",
         "\n td \n",
         "【退订】",
+        "T",
+        "t",
+        "ｔ",
+        "Ｔ。",
+        "ｔｄ",
+        "END",
+        "Cancel",
+        "quit",
+        "ＵＮＳＵＢＳＣＲＩＢＥ",
+        "unsubscribe!",
     ],
 )
 def test_these_replies_are_stop_words(text):
@@ -72,7 +82,8 @@ def test_these_replies_are_stop_words(text):
 
 
 @pytest.mark.parametrize(
-    "text", ["T", "", "  ", "STOP please", "stopp", "不退订", "TD123", "S T O P", "退", "hello"]
+    "text",
+    ["", "  ", "STOP please", "stopp", "不退订", "TD123", "S T O P", "退", "hello", "T1", "ends"],
 )
 def test_these_replies_are_not_stop_words(text):
     assert not is_stop_reply(text)
@@ -138,7 +149,7 @@ def test_any_other_reply_is_accepted_and_changes_nothing(client):
     profile = ProfileFactory(phone=PHONE)
     grant_sms(profile)
 
-    response = post_reply(client, {"from": PHONE, "text": "T"})
+    response = post_reply(client, {"from": PHONE, "text": "好的，谢谢"})
 
     assert response.json() == {"withdrawn": 0}
     assert sms_state(profile) == "granted"

@@ -262,12 +262,48 @@ def test_the_report_lists_skip_reasons_and_failures(ops_client):
     assert "plotly" in html
 
 
-def test_the_sms_length_fragment_counts_parts(ops_client):
+def test_the_sms_length_fragment_counts_parts(ops_client, settings):
+    settings.SMS_SIGN_NAME = ""
+    settings.SMS_UNSUBSCRIBE_SUFFIX = "回T退订"
     response = ops_client.post(
         reverse("campaigns:sms-length"), {"variants-0-body_text": "你好" * 40}
     )
 
-    assert "80 characters, 2 parts (UCS-2)" in response.content.decode()
+    assert "84 characters, 2 parts" in response.content.decode()
+    assert "“回T退订” added" in response.content.decode()
+
+
+def test_the_sms_length_counts_the_signature_and_no_suffix_for_another_purpose(
+    ops_client, settings
+):
+    settings.SMS_SIGN_NAME = "小店"
+    response = ops_client.post(
+        reverse("campaigns:sms-length"),
+        {"variants-0-body_text": "好" * 66, "purpose": "service"},
+    )
+
+    html = response.content.decode()
+    assert "70 characters, 1 part" in html
+    assert "signature 【小店】 counted" in html
+    assert "added" not in html
+
+
+def test_the_sms_preview_shows_the_text_as_sent_with_its_parts(client, campaign_manager, settings):
+    settings.SMS_SIGN_NAME = "小店"
+    settings.SITE_URL = "https://go.example"
+    client.force_login(campaign_manager)
+    text = "新品 https://shop.example/a-very-long-path/with/many/segments?utm_source=sms"
+
+    response = client.post(
+        reverse("campaigns:preview"),
+        {"channel": "sms", "purpose": "marketing", "variants-0-body_text": text},
+    )
+
+    html = response.content.decode()
+    assert "【小店】新品 https://go.example/s/" in html
+    assert "shop.example" not in html
+    assert "回T退订</pre>" in html
+    assert "1 part" in html
 
 
 def test_the_preview_renders_for_a_chosen_profile(client, campaign_manager):

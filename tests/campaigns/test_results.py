@@ -222,9 +222,12 @@ def test_the_results_page_shows_rates_intervals_lift_and_the_decision(client, sm
     assert f"/campaigns/{small_campaign.slug}/results/" in detail.content.decode()
 
 
-def test_an_sms_campaign_has_no_open_or_click_rate_and_the_page_says_not_tracked(client, db):
+def test_an_sms_campaign_has_no_open_or_click_rate_and_the_page_says_not_tracked(
+    client, db, settings
+):
     from tests.factories import UserFactory
 
+    settings.SMS_SHORT_LINKS = False
     campaign = campaign_started(slug="texts", channel="sms")
     ledger_add(campaign, 5, variant="A")
     ledger_add(campaign, 5, variant="B")
@@ -239,6 +242,23 @@ def test_an_sms_campaign_has_no_open_or_click_rate_and_the_page_says_not_tracked
     assert html.count('data-testid="not-tracked"') == 4  # open and click rate of A and B
     assert "0.0% (" not in html.split('data-testid="results-table"')[1].split("</table>")[0]
     assert "Opens and clicks are not tracked for SMS messages." in html
+
+
+def test_an_sms_campaign_with_short_links_measures_clicks_not_opens(client, db, settings):
+    from tests.factories import UserFactory
+
+    settings.SMS_SHORT_LINKS = settings.CAMPAIGN_TRACKING = True
+    campaign = campaign_started(slug="texts", channel="sms")
+    ledger_add(campaign, 5, variant="A")
+    ledger_add(campaign, 5, variant="B")
+    client.force_login(UserFactory(roles=["campaign_manager"]))
+
+    a = campaign_results(campaign=campaign)["variants"][0]
+    html = client.get(f"/campaigns/{campaign.slug}/results/").content.decode()
+
+    assert a["open_rate"].rate is None and a["click_rate"].rate == 0.0
+    assert html.count('data-testid="not-tracked"') == 2  # the open rate of A and B
+    assert "clicks are counted through their short links" in html
 
 
 def test_an_email_campaign_keeps_its_measured_open_rate(db):

@@ -28,15 +28,15 @@ def test_sends_mark_sent_marks_only_the_rows_the_batch_still_holds():
     sends_mark_sent(
         batch=batch,
         rows=[
-            (mine[0].pk, at, "<a@shop.example>", "a@example.com", 1),
-            (mine[1].pk, at, "<b@shop.example>", "b@example.com", 1),
-            (other.pk, at, "<c@shop.example>", "c@example.com", 1),
+            (mine[0].pk, at, "<a@shop.example>", "a@example.com", 1, 2),
+            (mine[1].pk, at, "<b@shop.example>", "b@example.com", 1, 0),
+            (other.pk, at, "<c@shop.example>", "c@example.com", 1, 0),
         ],
     )
 
     sent = Send.objects.get(pk=mine[0].pk)
     assert (sent.status, sent.sent_at, sent.message_id) == ("sent", at, "<a@shop.example>")
-    assert (sent.address, sent.attempts, sent.error) == ("a@example.com", 1, "")
+    assert (sent.address, sent.attempts, sent.error, sent.parts) == ("a@example.com", 1, "", 2)
     assert Send.objects.get(pk=mine[1].pk).status == Send.Status.QUEUED
     assert Send.objects.get(pk=other.pk).status == Send.Status.QUEUED
     sends_mark_sent(batch=batch, rows=[])  # nothing to do: no statement

@@ -262,4 +262,4 @@ def test_a_test_sms_goes_through_the_sms_backend(campaign_manager, settings):
 
     (sent,) = sms.outbox
     assert sent.to == "+8613800138000"
-    assert sent.text == "Dear Li Wei"
+    assert sent.text == "Dear Li Wei回T退订"  # a marketing text gets the opt-out suffix

@@ -102,7 +102,10 @@ def test_the_dashboard_works_on_an_empty_database(ops_client):
     assert "No campaign has started yet." in response.content.decode()
 
 
-def test_an_sms_campaign_on_the_dashboard_reads_not_tracked_for_opens_and_clicks(ops_client, db):
+def test_an_sms_campaign_on_the_dashboard_reads_not_tracked_for_opens_and_clicks(
+    ops_client, db, settings
+):
+    settings.SMS_SHORT_LINKS = False  # no short links: its clicks are not counted either
     campaign = campaign_started(slug="texts", channel="sms", started_at=timezone.now())
     ledger_add(campaign, 4, variant="A")
 
@@ -112,3 +115,16 @@ def test_an_sms_campaign_on_the_dashboard_reads_not_tracked_for_opens_and_clicks
     assert row.count("not tracked") == 2
     assert "0.0%" in row  # the conversion rate is measured
     assert selectors.dashboard_data()["campaigns"][0]["open_rate"] is None
+
+
+def test_an_sms_campaign_with_short_links_shows_its_click_rate(ops_client, db, settings):
+    settings.SMS_SHORT_LINKS = settings.CAMPAIGN_TRACKING = True
+    campaign = campaign_started(slug="texts", channel="sms", started_at=timezone.now())
+    ledger_add(campaign, 4, variant="A")
+
+    html = ops_client.get("/").content.decode()
+
+    row = html.split('href="/campaigns/texts/results/"')[1].split("</tr>")[0]
+    assert row.count("not tracked") == 1  # opens only
+    data = selectors.dashboard_data()["campaigns"][0]
+    assert data["open_rate"] is None and data["click_rate"] == 0.0

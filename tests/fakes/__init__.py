@@ -1,0 +1,1 @@
+"""Local fake servers of outside providers, speaking their documented requests and answers."""

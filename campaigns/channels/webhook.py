@@ -98,6 +98,25 @@ class WebhookChannel(ChannelSpec):
     rate_setting = "WEBHOOK_RATE_PER_SECOND"
     position = 90
 
+    def content_errors(self, values, *, complete: bool) -> dict[str, str]:
+        """The endpoint must exist; the body, rendered with sample values, must be JSON."""
+        from campaigns.services.channel_content import fields_compile
+
+        errors = {}
+        slug = values.get("endpoint")
+        if slug and not WebhookEndpoint.objects.filter(slug=slug).exists():
+            errors["endpoint"] = ERROR_NO_ENDPOINT.format(slug=slug)
+        if values.get("body"):
+            try:
+                sample = fields_compile(self, values).sample_render()
+            except Exception:  # a template error: the template check reports it
+                return errors
+            try:
+                body_json(str(sample.get("body") or ""))
+            except NotRendered as exc:
+                errors["body"] = str(exc)
+        return errors
+
     def consent_for(self, campaign) -> str:
         """Return the consent channel of the endpoint the campaign's first variant posts to."""
         variant = campaign.variants.order_by("key").first()

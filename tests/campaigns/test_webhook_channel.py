@@ -228,3 +228,24 @@ def test_a_variant_needs_an_endpoint_and_a_body_and_its_templates_are_checked():
     assert set(errors) == {"fields.endpoint", "fields.body"}
     assert list(bad) == ["fields.body"] and "nosuch" in bad["fields.body"]
     assert channel_get("webhook").address("  c-1 ") == "c-1"
+
+
+def test_saving_a_variant_checks_its_endpoint_exists_and_its_body_renders_to_json(endpoint_at):
+    endpoint, _receiver = endpoint_at()
+
+    unknown = variant_errors(
+        channel="webhook", values={"fields": {"endpoint": "nope", "body": '{"a": 1}'}}
+    )
+    not_json = variant_errors(
+        channel="webhook",
+        values={"fields": {"endpoint": endpoint.slug, "body": '{"name": {{ name }}}'}},
+    )
+    fine = variant_errors(
+        channel="webhook",
+        values={"fields": {"endpoint": endpoint.slug, "body": '{"name": {{ name|tojson }}}'}},
+    )
+
+    assert list(unknown) == ["fields.endpoint"] and "nope" in unknown["fields.endpoint"]
+    assert list(not_json) == ["fields.body"]
+    assert "not valid JSON" in not_json["fields.body"]
+    assert fine == {}

@@ -36,11 +36,17 @@ RETRYABLE_CLIENT_STATUSES = {408, 425, 429}
 
 @dataclass(frozen=True)
 class SmsMessage:
-    """One text to one number; ``reference`` identifies it to us (e.g. the ledger row)."""
+    """One text to one number; ``reference`` identifies it to us (e.g. the ledger row).
+
+    Providers that send approved templates (Aliyun, Tencent Cloud) take ``template_code`` and
+    ``params`` instead of the text when they are given (see ``campaigns.channels.sms_template``).
+    """
 
     to: str
     text: str
     reference: str
+    template_code: str = ""
+    params: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,7 @@ class SmsResult:
     permanent: bool
     error: str = ""
     provider_id: str = ""
+    bounce: bool = False  # the number is dead or refuses messages: suppress it
 
 
 class BaseSmsBackend:
@@ -196,13 +203,28 @@ class HttpBackend(BaseSmsBackend):
                     self.close()
 
     def _send(self, message: SmsMessage) -> SmsResult:
-        body = json.dumps(asdict(message), ensure_ascii=False).encode()
+        body = {"to": message.to, "text": message.text, "reference": message.reference}
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "Accept": "application/json",
             "Authorization": f"Bearer {self.key}",
             "Idempotency-Key": message.reference,
         }
+        answered = self._request(json.dumps(body, ensure_ascii=False).encode(), headers)
+        if isinstance(answered, SmsResult):
+            return answered
+        status, answer = answered
+        if 200 <= status < 300:
+            return SmsResult(ok=True, permanent=False, provider_id=_provider_id(answer))
+        error = str(
+            ERROR_STATUS % {"status": status, "body": answer[:500].decode(errors="replace")}
+        )
+        permanent = 400 <= status < 500 and status not in RETRYABLE_CLIENT_STATUSES
+        return SmsResult(ok=False, permanent=permanent, error=error)
+
+    def _request(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes] | SmsResult:
+        """POST ``body``; return (status, answer), or the transient result of a timeout or a
+        network error (the connection is then opened again for the next message)."""
         try:
             try:
                 status, answer = self._post(body, headers)
@@ -224,13 +246,7 @@ class HttpBackend(BaseSmsBackend):
                 ok=False, permanent=False, error=str(ERROR_UNREACHABLE % {"error": exc})
             )
         self._used = True
-        if 200 <= status < 300:
-            return SmsResult(ok=True, permanent=False, provider_id=_provider_id(answer))
-        error = str(
-            ERROR_STATUS % {"status": status, "body": answer[:500].decode(errors="replace")}
-        )
-        permanent = 400 <= status < 500 and status not in RETRYABLE_CLIENT_STATUSES
-        return SmsResult(ok=False, permanent=permanent, error=error)
+        return status, answer
 
     def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         self.connection.request("POST", self._path, body=body, headers=headers)

@@ -20,6 +20,26 @@ CAMPAIGN_CHANNEL_MODULES = env.list("CAMPAIGN_CHANNEL_MODULES", default=[])
 # and the opt-out phrase added to marketing texts that do not end with one (campaigns.sms_text).
 SMS_SIGN_NAME = env.str("SMS_SIGN_NAME", default="")
 SMS_UNSUBSCRIBE_SUFFIX = env.str("SMS_UNSUBSCRIBE_SUFFIX", default="回T退订")
+# Aliyun SMS (campaigns.channels.aliyun_sms.AliyunSmsBackend): an AccessKey pair, an approved
+# signature name (by default SMS_SIGN_NAME), the endpoint (a local fake in tests and benchmarks)
+# and the region.
+SMS_ALIYUN_ACCESS_KEY_ID = env.str("SMS_ALIYUN_ACCESS_KEY_ID", default="")
+SMS_ALIYUN_ACCESS_KEY_SECRET = env.str("SMS_ALIYUN_ACCESS_KEY_SECRET", default="")
+SMS_ALIYUN_SIGN_NAME = env.str("SMS_ALIYUN_SIGN_NAME", default=SMS_SIGN_NAME)
+SMS_ALIYUN_ENDPOINT = env.str("SMS_ALIYUN_ENDPOINT", default="https://dysmsapi.aliyuncs.com/")
+SMS_ALIYUN_REGION = env.str("SMS_ALIYUN_REGION", default="cn-hangzhou")
+# Tencent Cloud SMS (campaigns.channels.tencent_sms.TencentSmsBackend), likewise, and the
+# SmsSdkAppId of the SMS application.
+SMS_TENCENT_SECRET_ID = env.str("SMS_TENCENT_SECRET_ID", default="")
+SMS_TENCENT_SECRET_KEY = env.str("SMS_TENCENT_SECRET_KEY", default="")
+SMS_TENCENT_SDK_APP_ID = env.str("SMS_TENCENT_SDK_APP_ID", default="")
+SMS_TENCENT_SIGN_NAME = env.str("SMS_TENCENT_SIGN_NAME", default=SMS_SIGN_NAME)
+SMS_TENCENT_ENDPOINT = env.str("SMS_TENCENT_ENDPOINT", default="https://sms.tencentcloudapi.com/")
+SMS_TENCENT_REGION = env.str("SMS_TENCENT_REGION", default="ap-guangzhou")
+# The approved template a message goes out with when its variant names none: the rendered text
+# is then its one parameter, named SMS_TEMPLATE_TEXT_PARAM (campaigns.channels.sms_template).
+SMS_TEMPLATE_CODE = env.str("SMS_TEMPLATE_CODE", default="")
+SMS_TEMPLATE_TEXT_PARAM = env.str("SMS_TEMPLATE_TEXT_PARAM", default="content")
 # Links in SMS texts become short signed redirects on SITE_URL (/s/<code>) counted as clicks.
 SMS_SHORT_LINKS = env_bool("SMS_SHORT_LINKS", True)
 # Delivery receipts (campaigns.receipts): the token in the callback URL or X-Sms-Receipt-Token,

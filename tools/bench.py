@@ -56,15 +56,16 @@ def variant_content(key: str) -> dict[str, str]:
     }
 
 
-def recipients_create(*, prefix: str, count: int, say=None) -> list[int]:
-    """Create ``count`` profiles (external id ``prefix`` + number, an address each) with email
-    consent for marketing; return their ids in order."""
+def recipients_create(*, prefix: str, count: int, say=None, channel: str = "email") -> list[int]:
+    """Create ``count`` profiles (external id ``prefix`` + number, an email address and a mobile
+    number each) with consent for marketing on ``channel``; return their ids in order."""
     ids: list[int] = []
     for start in range(0, count, CHUNK):
         profiles = Profile.objects.bulk_create(
             Profile(
                 external_id=f"{prefix}{i:08d}",
                 email=f"{prefix}{i}@example.com",
+                phone=f"+86139{i:08d}" if channel == "sms" else "",
                 name=f"用户{i}",
                 city=CITIES[i % len(CITIES)],
                 signup_at=timezone.now(),
@@ -75,7 +76,7 @@ def recipients_create(*, prefix: str, count: int, say=None) -> list[int]:
             entries=[
                 ConsentEntry(
                     profile_id=p.pk,
-                    channel="email",
+                    channel=channel,
                     purpose="marketing",
                     status="granted",
                     source="import",

@@ -73,6 +73,9 @@ class ChannelSpec:
     address_field: ClassVar[str] = ""
     address_label: ClassVar[str | Promise] = _("Address")
     content: ClassVar[tuple[ContentField, ...]] = ()
+    # A channel with a text body may take a few parts beside it (an SMS provider's template
+    # code and parameters), kept in ``Variant.fields`` too.
+    template_content: ClassVar[tuple[ContentField, ...]] = ()
     tracks_opens: ClassVar[bool] = False
     tracks_clicks: ClassVar[bool] = False
     rate_setting: ClassVar[str] = ""

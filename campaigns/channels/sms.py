@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.channels.base import ChannelSpec, register
+from campaigns.channels.base import PARAMS, PLAIN, ChannelSpec, ContentField, register
 
 
 @register
@@ -15,6 +15,16 @@ class SmsChannel(ChannelSpec):
     address_label = _("Mobile number")
     rate_setting = "CAMPAIGN_RATE_LIMIT_SMS"
     position = 20
+    template_content = (
+        ContentField(
+            "template_code",
+            _("Provider template code"),
+            kind=PLAIN,
+            max_length=64,
+            help_text=_("The approved template (e.g. SMS_123456); empty: SMS_TEMPLATE_CODE."),
+        ),
+        ContentField("params", _("Template parameters"), kind=PARAMS, max_length=500),
+    )
     tracks_clicks = True  # links become short links on SITE_URL (campaigns.shortlinks)
 
     def clicks_tracked(self) -> bool:

@@ -155,9 +155,9 @@ def _profile_fields(campaign: Campaign, variants) -> tuple[tuple[str, ...], tupl
     used = set()
     for variant in variants:
         try:
-            if spec.content:
+            if spec.content or variant.fields:
                 used |= fields_compile(spec, variant.fields).variables
-            else:
+            if not spec.content:
                 used |= variant_compile(campaign=campaign, variant=variant).variables
         except ContentError:
             return PROFILE_FIELDS, tuple(template_variables())

@@ -15,6 +15,7 @@ from django.core.mail.utils import DNS_NAME
 from django.urls import NoReverseMatch
 
 from campaigns.channels import channel_get
+from campaigns.channels.sms_template import sms_message
 from campaigns.delivery.ledger import Row
 from campaigns.models import Campaign
 from campaigns.services.channel_content import fields_compile
@@ -150,4 +151,6 @@ class Renderer:
             text = self.short_links.shorten(text, send_id=row.pk)
         text = opt_out_add(text, marketing=self.marketing)
         row.parts = sms_count(text).parts
-        return SmsMessage(to=row.address, text=text, reference=f"send-{row.pk}")
+        # A provider template (Aliyun, Tencent Cloud): its code and parameters, rendered.
+        fields = self.fields(row) if row.variant is not None and row.variant.fields else None
+        return sms_message(to=row.address, reference=f"send-{row.pk}", text=text, fields=fields)

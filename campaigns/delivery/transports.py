@@ -184,7 +184,9 @@ class SmsTransport:
         return [
             Outcome(provider_id=result.provider_id or message.reference)
             if result.ok
-            else Outcome(result.error or "SMS not sent", permanent=result.permanent)
+            else Outcome(
+                result.error or "SMS not sent", permanent=result.permanent, bounce=result.bounce
+            )
             for message, result in zip(messages, results, strict=False)
         ]
 

@@ -96,15 +96,17 @@ def fields_check(
 ) -> dict[str, str]:
     """Return errors by part ("template_id", "data.keyword1", …); empty when all is well.
 
-    With ``complete=False`` (a draft) a missing required part is not an error yet.
+    With ``complete=False`` (a draft) a missing required part is not an error yet. The parts are
+    the channel's ``content``, or for a channel with a text body its ``template_content``.
     """
     values = values if isinstance(values, Mapping) else {}
-    known = {field.name for field in spec.content}
+    parts = spec.content or spec.template_content
+    known = {field.name for field in parts}
     unknown = sorted(set(values) - known)
     if unknown:
         return {"fields": ERROR_UNKNOWN_FIELD.format(names=", ".join(unknown))}
     errors: dict[str, str] = {}
-    for field in spec.content:
+    for field in parts:
         value = values.get(field.name)
         shape = _value_errors(field, value, complete)
         if shape or value in (None, "", {}) or field.kind == PLAIN:
@@ -129,7 +131,7 @@ class CompiledFields:
         self._params: dict[str, dict[str, Any]] = {}
         names: set[str] = set()
         traits: set[str] = set()
-        for field in spec.content:
+        for field in spec.content or spec.template_content:
             value = values.get(field.name)
             if field.kind == PLAIN or value in (None, "", {}):
                 self._plain[field.name] = value if value is not None else ""
@@ -206,12 +208,16 @@ def variant_errors(
     from campaigns.channels import channel_get
 
     spec = channel_get(channel)
-    if spec.content:
+    if spec.content or values.get("fields"):
         errors = fields_check(
             spec, values.get("fields"), complete=complete, check_traits=check_traits
         )
-        return {f"fields.{place}": message for place, message in errors.items()}
-    return content_check(
+        errors = {f"fields.{place}": message for place, message in errors.items()}
+        if spec.content:
+            return errors
+    else:
+        errors = {}
+    return errors | content_check(
         channel=channel,
         subject=str(values.get("subject") or ""),
         body_text=str(values.get("body_text") or ""),

@@ -58,3 +58,26 @@ def test_bench_send_measures_the_bare_loop_and_the_delivery_path_and_cleans_up()
         assert bound == pytest.approx(figures["cpus"] * 1e6 / cpu["all"], rel=0.01, abs=1)
     assert not Profile.objects.filter(external_id__startswith="bench-send-").exists()
     assert not Campaign.objects.filter(slug__startswith="bench-send-").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bench_send_sms_sends_through_the_fake_aliyun_next_to_a_bare_loop_and_cleans_up():
+    if connection.vendor != "postgresql":
+        pytest.skip("bench_send runs on PostgreSQL only (it refuses other databases)")
+    out = StringIO()
+
+    call_command("bench_send", channel="sms", recipients=100, stdout=out)
+
+    figures = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert (figures["channel"], figures["recipients"]) == ("sms", 100)
+    bare = figures["bare_http_client_runs_msgs_per_s"]
+    assert len(bare) == 2 and all(rate > 0 for rate in bare)
+    assert figures["project_1_worker_msgs_per_s"] > 0
+    assert figures["ratio_1_worker_to_bare"] == pytest.approx(
+        figures["project_1_worker_msgs_per_s"] / figures["bare_http_client_msgs_per_s"], rel=0.02
+    )
+    assert figures["worker_cpu_us_per_message"] > 0
+    assert figures["bare_client_cpu_us_per_message"] > 0
+    assert "100 in" in out.getvalue()  # every message checked as taken by the fake, both ways
+    assert not Profile.objects.filter(external_id__startswith="bench-send-").exists()
+    assert not Campaign.objects.filter(slug__startswith="bench-send-").exists()

@@ -46,6 +46,8 @@ from tools.bench import (
     vacuum,
     variant_content,
 )
+from tools.bench_send_sms import SmsBench
+from tools.bench_send_sms import sender as sms_sender
 from tools.management.commands._bench_send_support import frames, split
 
 PREFIX = "bench-send-"
@@ -63,6 +65,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--recipients", type=int, default=100_000)
+        parser.add_argument(
+            "--channel",
+            choices=["email", "sms"],
+            default="email",
+            help="sms: through a fake Aliyun SMS endpoint next to a bare http.client loop",
+        )
         parser.add_argument("--keep", action="store_true", help="keep the created rows")
         parser.add_argument(
             "--no-pipelining",
@@ -76,6 +84,7 @@ class Command(BaseCommand):
         parser.add_argument("--sender", type=int, help=argparse.SUPPRESS)
         parser.add_argument("--profile-out", help=argparse.SUPPRESS)
         parser.add_argument("--smtp-port", type=int, help=argparse.SUPPRESS)
+        parser.add_argument("--sms-port", type=int, help=argparse.SUPPRESS)
         # Internal: run the bare loop on the messages in this file, when told to start.
         parser.add_argument("--bare-file", help=argparse.SUPPRESS)
 
@@ -83,6 +92,7 @@ class Command(BaseCommand):
         self,
         *args,
         recipients,
+        channel,
         keep,
         no_pipelining,
         profile,
@@ -90,12 +100,16 @@ class Command(BaseCommand):
         profile_out,
         smtp_port,
         bare_file,
+        sms_port=None,
         **options,
     ):
         if connection.vendor != "postgresql":
             raise CommandError("bench_send runs on PostgreSQL: set DATABASE_URL=postgres://…")
         if bare_file is not None:
             self._bare_sender(Path(bare_file), smtp_port)
+            return
+        if sender is not None and channel == "sms":
+            self.stdout.write(json.dumps(sms_sender(sender, sms_port, profile_out)))
             return
         if sender is not None:
             self._sender(sender, profile_out, smtp_port)
@@ -105,6 +119,9 @@ class Command(BaseCommand):
         # Stopped with SIGTERM, still stop the sink and remove the rows (the finally blocks).
         signal.signal(signal.SIGTERM, lambda *_args: sys.exit(143))
         self._clean()
+        if channel == "sms":
+            self._sms(recipients, keep=keep, profile=profile)
+            return
         with connection.cursor() as cursor:
             cursor.execute("SHOW autovacuum")
             if cursor.fetchone()[0] != "on":
@@ -131,6 +148,16 @@ class Command(BaseCommand):
                     self._clean()
         self._summary(figures)
         self.stdout.write(json.dumps(figures))
+
+    def _sms(self, recipients: int, *, keep: bool, profile: bool) -> None:
+        try:
+            with tempfile.TemporaryDirectory(prefix="bench-send-") as folder:
+                out = Path(folder) / "profile.out" if profile else None
+                figures = SmsBench(self, PREFIX, profile_out=out).run(recipients)
+        finally:
+            if not keep:
+                self._clean()
+        self.stdout.write(json.dumps(figures, ensure_ascii=False))
 
     def _measure(self, figures: dict, recipients: int, sink, folder: Path, *, profile) -> None:
         """Run the bare loops and the project's runs (1 and 2 processes); fill ``figures``."""

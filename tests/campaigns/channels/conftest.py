@@ -1,0 +1,37 @@
+"""Fake Aliyun and Tencent Cloud SMS servers on loopback, and settings that send to them."""
+
+import pytest
+
+from tools.fakes import aliyun_sms, tencent_sms
+
+
+@pytest.fixture
+def aliyun(settings):
+    """A fake Aliyun SMS endpoint; SMS_BACKEND and the SMS_ALIYUN_* settings point at it."""
+    fake = aliyun_sms.FakeAliyunSms(stall_seconds=1.5).start()
+    settings.SMS_BACKEND = "campaigns.channels.aliyun_sms.AliyunSmsBackend"
+    settings.SMS_ALIYUN_ENDPOINT = fake.url
+    settings.SMS_ALIYUN_ACCESS_KEY_ID = aliyun_sms.ACCESS_KEY_ID
+    settings.SMS_ALIYUN_ACCESS_KEY_SECRET = aliyun_sms.ACCESS_KEY_SECRET
+    settings.SMS_ALIYUN_SIGN_NAME = aliyun_sms.SIGN_NAME
+    settings.SMS_PROVIDER_TIMEOUT = 1
+    settings.SMS_TEMPLATE_CODE = "SMS_100"
+    settings.SMS_TEMPLATE_TEXT_PARAM = "content"
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def tencent(settings):
+    """A fake Tencent Cloud SMS endpoint; SMS_BACKEND and SMS_TENCENT_* point at it."""
+    fake = tencent_sms.FakeTencentSms(stall_seconds=1.5).start()
+    settings.SMS_BACKEND = "campaigns.channels.tencent_sms.TencentSmsBackend"
+    settings.SMS_TENCENT_ENDPOINT = fake.url
+    settings.SMS_TENCENT_SECRET_ID = tencent_sms.SECRET_ID
+    settings.SMS_TENCENT_SECRET_KEY = tencent_sms.SECRET_KEY
+    settings.SMS_TENCENT_SDK_APP_ID = tencent_sms.SDK_APP_ID
+    settings.SMS_TENCENT_SIGN_NAME = tencent_sms.SIGN_NAME
+    settings.SMS_PROVIDER_TIMEOUT = 1
+    settings.SMS_TEMPLATE_CODE = "1110"
+    yield fake
+    fake.stop()

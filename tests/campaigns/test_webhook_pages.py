@@ -134,3 +134,11 @@ def test_an_endpoint_named_new_does_not_hide_the_create_page(campaign_manager):
     endpoint = webhook_endpoint_create(name="New", url="https://x.example", consent_channel="email")
 
     assert endpoint.slug != "new"
+
+
+def test_a_campaign_named_webhooks_does_not_hide_the_endpoints_page():
+    from campaigns.services.workflow import campaign_create
+
+    campaign = campaign_create(data={"name": "Webhooks", "channel": "email"}, user=None)
+
+    assert campaign.slug == "webhooks-2"

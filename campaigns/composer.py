@@ -14,13 +14,19 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from campaigns.channels.base import PARAMS, ChannelSpec
 from campaigns.delivery.guards import quiet_hours
 from campaigns.forms import STEP_FIELDS, CampaignForm, ScheduleForm, VariantFormSet
 from campaigns.models import Campaign, Channel
+from campaigns.part_fields import parts_values
 from campaigns.reach import campaign_reach
 from campaigns.services import workflow
 from campaigns.services.audience import audience_of
+from campaigns.services.channel_content import field_label, fields_check, fields_compile
+from campaigns.services.content import ContentError, profile_context, sample_context
+from campaigns.variables import variables_load
 from core.roles import ALL_ROLES, CAMPAIGN_MANAGER, require_role
+from profiles.models import Profile
 from profiles.services.consent import consent_purposes
 
 STEPS = (
@@ -42,7 +48,10 @@ def _variant_initial(campaign: Campaign | None) -> list[dict]:
     if campaign is None:
         return [{"key": "A", "weight": 50}, {"key": "B", "weight": 50}]
     return [
-        {f: getattr(v, f) for f in ("key", "name", "weight", "subject", "body_text", "body_html")}
+        {
+            f: getattr(v, f)
+            for f in ("key", "name", "weight", "subject", "body_text", "body_html", "fields")
+        }
         for v in campaign.variants.all()
     ]
 
@@ -194,3 +203,43 @@ def send_now(request, slug: str):
         return redirect("campaigns:review", slug=slug)
     messages.success(request, _("The campaign is starting now."))
     return redirect("campaigns:detail", slug=slug)
+
+
+def parts_preview(request, spec: ChannelSpec, prefix: str, context: dict):
+    """Render the posted parts of one variant on a parted channel (the preview's htmx answer),
+    with sample values or as the profile whose external id was typed."""
+    values, errors = parts_values(spec, lambda name: request.POST.get(prefix + name, ""))
+    errors = {**fields_check(spec, values, complete=False), **errors}
+    external_id = context["external_id"]
+    profile = Profile.objects.filter(external_id=external_id).first() if external_id else None
+    if external_id and profile is None:
+        context["errors"] = [
+            _("No profile has the external ID “%(external_id)s”.") % {"external_id": external_id}
+        ]
+    elif errors:
+        context["errors"] = [f"{field_label(spec, k)}: {e}" for k, e in errors.items()]
+    else:
+        try:
+            context.update(parts=_parts_rendered(spec, values, profile), profile=profile)
+        except ContentError as exc:
+            context["errors"] = [f"{field_label(spec, k)}: {e}" for k, e in exc.errors.items()]
+    return render(request, "campaigns/_preview.html", context)
+
+
+def _parts_rendered(spec: ChannelSpec, values: dict, profile: Profile | None) -> list[dict]:
+    """Return each filled part rendered: label, name, and value (params: (name, value) pairs)."""
+    compiled = fields_compile(spec, values)
+    if profile is None:
+        rendered = compiled.sample_render()
+    else:
+        context = {**sample_context(), **profile_context(profile)}
+        context.update(variables_load(compiled.variables, [profile.pk])[profile.pk])
+        rendered = compiled.render(context)
+    parts = []
+    for part in spec.content:
+        value = rendered.get(part.name)
+        if value in (None, "", {}):
+            continue
+        pairs = list(value.items()) if part.kind == PARAMS else None
+        parts.append({"name": part.name, "label": part.label, "value": value, "pairs": pairs})
+    return parts

@@ -11,8 +11,9 @@ from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from campaigns.channels import channel_get, offered_choices
+from campaigns.channels import channel_get, channels_all, offered_choices
 from campaigns.models import CHOSEN_KINDS, Campaign, Channel
+from campaigns.part_fields import PART_SEP, parts_add, parts_clean
 from campaigns.services.content import content_check
 from campaigns.services.sender import from_email_check
 from profiles.services.consent import consent_purposes
@@ -149,6 +150,7 @@ class VariantForm(forms.Form):
     def __init__(self, *args, channel: str = Channel.EMAIL, **kwargs):
         super().__init__(*args, **kwargs)
         self.channel = channel
+        self.parted = parts_add(self, initial_channel=channel)
         self.fields["body_text"].widget.attrs.update(
             {
                 "hx-post": reverse_lazy("campaigns:sms-length"),
@@ -161,6 +163,10 @@ class VariantForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        if self.channel in self.parted:
+            data["fields"] = parts_clean(self, self.parted[self.channel])
+            return data
+        data["fields"] = {}
         errors = content_check(
             channel=self.channel,
             subject=data.get("subject", ""),
@@ -171,6 +177,14 @@ class VariantForm(forms.Form):
         for field, message in errors.items():
             self.add_error(field, message)
         return data
+
+    def channel_parts(self) -> list[tuple[str, list[forms.BoundField]]]:
+        """Return (channel key, its part fields) for each channel with parts, for the template."""
+        return [(key, [self[name] for name in names]) for key, names in self.parted.items()]
+
+    def column_channels(self) -> str:
+        """Return the keys of the channels whose content is the subject, text and HTML."""
+        return " ".join(key for key, spec in channels_all().items() if not spec.content)
 
 
 class BaseVariantFormSet(forms.BaseFormSet):
@@ -188,7 +202,7 @@ class BaseVariantFormSet(forms.BaseFormSet):
         free = (letter for letter in string.ascii_uppercase if letter not in used)
         variants = []
         for row in kept:
-            row = {k: v for k, v in row.items() if k != "DELETE"}
+            row = {k: v for k, v in row.items() if k != "DELETE" and PART_SEP not in k}
             row["key"] = row.get("key") or next(free)
             variants.append(row)
         return variants

@@ -9,8 +9,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from campaigns import charts, selectors
-from campaigns.channels import channel_choices
+from campaigns import charts, composer, selectors
+from campaigns.channels import channel_choices, channels_all
 from campaigns.forms import ScheduleForm, TestSendForm
 from campaigns.history import history_row
 from campaigns.models import Campaign, Channel, Send, Variant
@@ -349,6 +349,9 @@ def preview(request):
     fields = {f: request.POST.get(prefix + f, "") for f in ("subject", "body_text", "body_html")}
     external_id = request.POST.get("preview_external_id", "").strip()
     context = {"external_id": external_id, "channel": channel}
+    spec = channels_all().get(channel)
+    if spec is not None and spec.content:
+        return composer.parts_preview(request, spec, prefix, context)
     errors = content_check(channel=channel, **fields)
     if errors:
         context["errors"] = list(errors.values())

@@ -12,9 +12,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CampaignStatusEnum": "campaigns.models.Campaign.Status",
         "CampaignKindEnum": "campaigns.models.Campaign.Kind",
-        "MessageChannelEnum": "campaigns.models.Channel",  # the same choices as ConsentChannel
-        # Every registered channel (campaigns.channels): more than the consent channels once
-        # a channel such as push is registered.
+        "MessageChannelEnum": "campaigns.models.Channel",
+        "ConsentChannelEnum": "profiles.models.ConsentChannel",
+        # Every registered channel (campaigns.channels): more than the built-in ones.
         "CampaignChannelEnum": "campaigns.channels.channel_choices",
         "TouchpointEnum": "profiles.models.Touchpoint",
         "ConsentStatusEnum": "profiles.models.ConsentStatus",

@@ -6,20 +6,22 @@ in both formats; in Excel every text cell is also typed as text, so nothing beco
 CSV carries a byte order mark so that Excel reads it as UTF-8 (Chinese names stay readable).
 
 Exports made by a background job are kept in the "uploads" storage under ``exports/``, one
-file per job, and deleted by ``exports_sweep`` after EXPORT_MAX_AGE_HOURS.
+file per job, and deleted by ``exports_sweep`` after EXPORT_MAX_AGE_HOURS, or at once by
+``exports_holding_delete`` when they hold a line of a person being erased.
 """
 
 import csv
 import datetime
+import io
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import IO
 
 from django.conf import settings
 from django.utils import timezone
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
@@ -163,3 +165,43 @@ def exports_sweep(*, max_age: datetime.timedelta | None = None) -> dict[str, int
         storage.delete(key)
         deleted += 1
     return {"deleted": deleted, "kept": kept}
+
+
+def _export_lines(key: str, data: bytes) -> Iterator[str]:
+    """Yield a stored export's rows as CSV lines (an Excel workbook's rows written as CSV)."""
+    if key.endswith(f".{CSV}"):
+        yield from data.decode("utf-8-sig", "replace").splitlines()
+        return
+    workbook = load_workbook(io.BytesIO(data), read_only=True)
+    try:
+        for sheet in workbook.worksheets:
+            for row in sheet.iter_rows(values_only=True):
+                line = io.StringIO()
+                csv.writer(line).writerow("" if value is None else value for value in row)
+                yield line.getvalue()
+    finally:
+        workbook.close()
+
+
+def exports_holding_delete(*, matches: Callable[[str], bool]) -> int:
+    """Delete every stored export with a row ``matches`` picks (a CSV line); return how many.
+
+    Erasure calls it: a finished export may hold the person's address until it is swept, and
+    its user can export the table again.
+    """
+    storage = uploads_storage()
+    try:
+        _folders, names = storage.listdir(FOLDER)
+    except FileNotFoundError:
+        return 0
+    deleted = 0
+    for name in names:
+        key = f"{FOLDER}/{name}"
+        if not _KEY.match(key):
+            continue
+        with storage.open(key, "rb") as file:
+            data = file.read()
+        if any(matches(line) for line in _export_lines(key, data)):
+            storage.delete(key)
+            deleted += 1
+    return deleted

@@ -37,7 +37,10 @@ def _phone_masked(profile: Profile) -> str:
 class ProfileAdmin(admin.ModelAdmin):
     list_display = ["external_id", "name", "email", "phone", "city", "value_tier", "signup_at"]
     list_filter = ["value_tier", "gender"]
-    search_fields = ["=external_id", "=email", "name"]
+    search_fields = [
+        "=external_id", "=email", "name", "=wechat_openid", "=wechat_unionid",
+        "=wecom_external_userid",
+    ]  # fmt: skip
     show_full_result_count = False
     inlines = [ProfileTagInline]
 

@@ -36,6 +36,10 @@ TOUCHPOINT_BITS = {value: 1 << index for index, value in enumerate(Touchpoint.va
 TOUCHPOINT_DAYS = 90  # Profile.touchpoints holds the touchpoints of events this recent
 
 
+# The platform identifiers of a profile, in the order identity stitching trusts them.
+IDENTIFIER_FIELDS = ("wechat_unionid", "wechat_openid", "wecom_external_userid")
+
+
 class ValueTier(models.TextChoices):
     HIGH = "high", _("High value")
     MID = "mid", _("Mid value")
@@ -58,6 +62,14 @@ class Profile(models.Model):
     region = models.CharField(_("region"), max_length=100, blank=True, default="")
     signup_at = models.DateTimeField(_("signed up at"), null=True, blank=True)
     channel = models.CharField(_("acquisition channel"), max_length=50, blank=True, default="")
+    # The person's identifiers on the messaging platforms (profiles.identity stitches by them):
+    # the openid of our WeChat Official Account, the unionid shared by every app of our WeChat
+    # Open Platform account (one profile holds a unionid) and the WeCom external contact id.
+    wechat_openid = models.CharField(_("WeChat openid"), max_length=64, blank=True, default="")
+    wechat_unionid = models.CharField(_("WeChat unionid"), max_length=64, blank=True, default="")
+    wecom_external_userid = models.CharField(
+        _("WeCom external user ID"), max_length=64, blank=True, default=""
+    )
     traits = models.JSONField(_("traits"), default=dict, blank=True)
 
     # Computed features, written by the feature refresh (never by hand).
@@ -91,7 +103,12 @@ class Profile(models.Model):
         verbose_name = _("profile")
         verbose_name_plural = _("profiles")
         constraints = [
-            models.UniqueConstraint(fields=["external_id"], name="profile_unique_external_id")
+            models.UniqueConstraint(fields=["external_id"], name="profile_unique_external_id"),
+            models.UniqueConstraint(
+                fields=["wechat_unionid"],
+                condition=~models.Q(wechat_unionid=""),
+                name="profile_unique_wechat_unionid",
+            ),
         ]
         indexes = [
             # Filter, then newest first: the list's keyset pages read these in order.
@@ -100,6 +117,11 @@ class Profile(models.Model):
             models.Index(fields=["signup_at"]),
             models.Index(fields=["email"]),
             models.Index(fields=["phone"]),
+            # Identity stitching finds profiles by each platform identifier (exact values only,
+            # hence plain indexes rather than db_index's extra LIKE index on PostgreSQL).
+            models.Index(fields=["wechat_openid"], name="profile_wechat_openid_idx"),
+            models.Index(fields=["wechat_unionid"], name="profile_wechat_unionid_idx"),
+            models.Index(fields=["wecom_external_userid"], name="profile_wecom_userid_idx"),
             models.Index(fields=["last_seen_at"]),
             # The search box matches name prefixes; pattern ops make LIKE 'x%' use the index
             # under any collation on PostgreSQL (other databases ignore opclasses).
@@ -279,6 +301,9 @@ class PrivacyRequest(models.Model):
 class ConsentChannel(models.TextChoices):
     EMAIL = "email", _("Email")
     SMS = "sms", _("SMS")
+    WECHAT = "wechat", _("WeChat")
+    WECOM = "wecom", _("WeCom")
+    PUSH = "push", _("App push")
 
 
 class ConsentPurpose(models.TextChoices):

@@ -1,6 +1,8 @@
 """Reads about profiles and events used by pages, the API and other apps."""
 
 import contextlib
+import functools
+import operator
 from datetime import datetime, timedelta
 
 import phonenumbers
@@ -22,7 +24,7 @@ from django.db.models import (
 from django.db.models.functions import TruncDate, TruncWeek
 from django.utils import timezone
 
-from profiles.models import Event, Profile, ProfileTag, Tag, TagCategory
+from profiles.models import IDENTIFIER_FIELDS, Event, Profile, ProfileTag, Tag, TagCategory
 from profiles.places import city_spellings
 
 
@@ -183,12 +185,17 @@ def profile_recent_events(*, profile: Profile, limit: int = 50) -> list[Event]:
 
 
 def profile_search(query: str) -> Q:
-    """Return the condition for the search box: an exact id, email or phone, or a name prefix.
+    """Return the condition for the search box: an exact id, email, phone or WeChat/WeCom
+    identifier, or a name prefix.
 
     Exact and prefix matches use indexes, so the search stays fast at millions of profiles.
     A phone is matched in E.164 form, however it was typed.
     """
     condition = Q(external_id=query) | Q(email=query.lower()) | Q(name__startswith=query)
+    if len(query) <= 64:  # an exact platform identifier (each has its index)
+        condition |= functools.reduce(
+            operator.or_, (Q(**{name: query}) for name in IDENTIFIER_FIELDS)
+        )
     try:
         number = phonenumbers.parse(query, settings.PHONENUMBER_DEFAULT_REGION)
     except phonenumbers.NumberParseException:

@@ -183,9 +183,10 @@ def _profiles_upsert_each(rows: list[tuple]) -> tuple[int, int]:
     columns = [*PROFILE_COLUMNS, *(f.column for f, _value in defaults)]
     constants = tuple(adapt(f, value) for f, value in defaults)
     rows = [
-        (*row[:5], _adapt_date(row[5]), *row[6:8], _adapt_moment(row[8]), row[9], *constants)
+        (*(adapt_column(value) for adapt_column, value in zip(_ROW_ADAPTERS, row, strict=True)),
+         *constants)
         for row in rows
-    ]
+    ]  # fmt: skip
     sets, changed = _profile_changes(quote(Profile._meta.db_table), "excluded")
     sets.append("updated_at = excluded.updated_at")
     conflict = f"(external_id) DO UPDATE SET {', '.join(sets)} WHERE {' OR '.join(changed)}"
@@ -219,6 +220,19 @@ def _adapt_date(value):
     if value is None or connection.vendor == "postgresql":
         return value
     return connection.ops.adapt_datefield_value(value)
+
+
+def _as_is(value):
+    return value
+
+
+def _column_adapter(name: str):
+    kind = fields.PROFILE_FIELDS_BY_NAME[name].type if name in PROFILE_FIELDS else None
+    return {fields.DATE: _adapt_date, fields.DATETIME: _adapt_moment}.get(kind, _as_is)
+
+
+# How each column of PROFILE_COLUMNS is handed to SQLite's driver (dates and moments as text).
+_ROW_ADAPTERS = tuple(_column_adapter(name) for name in PROFILE_COLUMNS)
 
 
 def _events_store_staged(

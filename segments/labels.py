@@ -50,6 +50,9 @@ CONSENT_OP_LABELS = {"granted": pgettext_lazy("rule operator", "granted")}
 CONSENT_CHANNEL_LABELS = {
     ConsentChannel.EMAIL: _("email marketing"),
     ConsentChannel.SMS: _("SMS marketing"),
+    ConsentChannel.WECHAT: _("WeChat marketing"),
+    ConsentChannel.WECOM: _("WeCom marketing"),
+    ConsentChannel.PUSH: _("app push marketing"),
 }
 
 

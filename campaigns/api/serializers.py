@@ -21,8 +21,17 @@ class VariantSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Variant
-        fields = ["key", "name", "weight", "subject", "body_text", "body_html"]
-        extra_kwargs = {"weight": {"min_value": 1, "max_value": 1000}}
+        fields = ["key", "name", "weight", "subject", "body_text", "body_html", "fields"]
+        extra_kwargs = {
+            "weight": {"min_value": 1, "max_value": 1000},
+            "fields": {
+                "help_text": _(
+                    "The content parts of a channel that declares them, by name (wechat: "
+                    "template_id, data {keyword: template}, url, message_type; wecom: text, "
+                    "link_title, link_url); empty for email and SMS"
+                )
+            },
+        }
 
 
 class StatusCountsSerializer(serializers.Serializer):

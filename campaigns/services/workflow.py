@@ -25,10 +25,10 @@ from django.utils.translation import gettext_lazy, gettext_noop
 
 from campaigns.channels import channel_get
 from campaigns.models import Campaign, CampaignChange, Channel, Send, Variant
+from campaigns.services.channel_content import field_label, variant_errors
 from campaigns.services.content import (
     CompiledContent,
     ContentError,
-    content_check,
     message_render,
 )
 from campaigns.services.sender import from_email_check
@@ -124,7 +124,7 @@ CAMPAIGN_FIELDS = (
     "winner_fallback",
     "from_email",
 )
-VARIANT_FIELDS = ("name", "weight", "subject", "body_text", "body_html")
+VARIANT_FIELDS = ("name", "weight", "subject", "body_text", "body_html", "fields")
 
 
 class CampaignStateError(ValidationError):
@@ -204,14 +204,14 @@ def _check_variants(campaign: Campaign, variants: list[dict], *, complete: bool)
 
 
 def _variant_content_errors(campaign: Campaign, variant: dict, *, complete: bool) -> list[str]:
-    """Return the template errors of one variant's content, each prefixed with its key."""
-    found = content_check(
-        channel=campaign.channel,
-        subject=variant.get("subject", ""),
-        body_text=variant.get("body_text", ""),
-        body_html=variant.get("body_html", ""),
-        complete=complete,
-    )
+    """Return the template errors of one variant's content, each prefixed with its key (and on
+    a channel with parts, Variant.fields, with the part's label)."""
+    spec = channel_get(campaign.channel)
+    found = variant_errors(channel=campaign.channel, values=variant, complete=complete)
+    if spec.content:
+        found = {
+            p: f"{field_label(spec, p.removeprefix('fields.'))}: {e}" for p, e in found.items()
+        }
     key = variant.get("key") or "?"
     return [_(ERROR_VARIANT_CONTENT).format(key=key, error=error) for error in found.values()]
 
@@ -266,7 +266,8 @@ def _variants_save(campaign: Campaign, variants: list[dict]) -> None:
         variant = existing.get(data["key"]) or Variant(campaign=campaign, key=data["key"])
         for field in VARIANT_FIELDS:
             if field in data:
-                setattr(variant, field, data[field] if data[field] is not None else "")
+                empty = {} if field == "fields" else ""
+                setattr(variant, field, data[field] if data[field] is not None else empty)
         variant.save()
 
 

@@ -18,7 +18,7 @@ from core.fields import (
     LISTED_FIELDS,
     RECORD_FIELDS,
 )
-from core.masking import email_masked, phone_masked
+from core.masking import email_masked, identifier_masked, phone_masked
 from profiles.ingest import (
     ERROR_PROPERTIES_OBJECT,
     RowError,
@@ -26,6 +26,7 @@ from profiles.ingest import (
     clean_profile_row,
 )
 from profiles.models import (
+    IDENTIFIER_FIELDS,
     ConsentChannel,
     ConsentRecord,
     ConsentSource,
@@ -50,7 +51,14 @@ ERROR_NOT_TEXT = _("{field} must be a string")
 ERROR_AMOUNT_TYPE = _("amount must be a number or a string holding one")
 ERROR_EXTERNAL_ID_FIXED = _("external_id is taken from the URL and cannot be changed here.")
 
-EVENT_TEXT_FIELDS = ("external_id", "name", "occurred_at", "event_id", "channel")
+EVENT_TEXT_FIELDS = (
+    "external_id",
+    "name",
+    "occurred_at",
+    "event_id",
+    "channel",
+    *IDENTIFIER_FIELDS,
+)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 CENT = decimal.Decimal("0.01")
 
@@ -91,14 +99,22 @@ PROFILE_CORE_FIELDS = [name for name in LISTED_FIELDS if name in DECLARED_FIELDS
 PROFILE_MORE_FIELDS = [name for name in DECLARED_FIELDS if name not in LISTED_FIELDS]
 
 
+# The contact data masked for readers who may not see it, with the mask of each.
+CONTACT_MASKS = (
+    ("email", email_masked),
+    ("phone", phone_masked),
+    *((name, identifier_masked) for name in IDENTIFIER_FIELDS),
+)
+
+
 class ContactMasked:
-    """Mask the email address and phone number unless the context says the reader may see them
-    (``contact_visible``: consent admins; ``core.masking``)."""
+    """Mask the email address, phone number and platform identifiers unless the context says
+    the reader may see them (``contact_visible``: consent admins; ``core.masking``)."""
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
         if not self.context.get("contact_visible", False):
-            for name, mask in (("email", email_masked), ("phone", phone_masked)):
+            for name, mask in CONTACT_MASKS:
                 if data.get(name):
                     data[name] = mask(data[name])
         return data
@@ -178,6 +194,14 @@ class ProfileChangeSerializer(serializers.Serializer):
         max_length=40,
         help_text=_("ISO 8601; a date alone is midnight and a time without offset is local"),
     )
+    wechat_openid = _text(
+        max_length=64, help_text=_("The openid of our WeChat Official Account for this person")
+    )
+    wechat_unionid = _text(
+        max_length=64,
+        help_text=_("The WeChat unionid; it belongs to one profile (a clash is a 400)"),
+    )
+    wecom_external_userid = _text(max_length=64, help_text=_("The WeCom external contact's ID"))
     traits = serializers.DictField(
         required=False, help_text=_("Custom attributes, merged into the stored ones")
     )
@@ -241,8 +265,16 @@ class EventInSerializer(serializers.Serializer):
     """One event of a batch (documents the request; items are checked by the ingest service)."""
 
     external_id = serializers.CharField(
-        min_length=1, max_length=128, help_text=_("Unknown ones are created")
+        required=False,
+        min_length=1,
+        max_length=128,
+        help_text=_("Unknown ones are created; may be left out when an identifier below is given"),
     )
+    wechat_unionid = serializers.CharField(
+        required=False, max_length=64, help_text=_("Finds (or makes) the profile holding it")
+    )
+    wechat_openid = serializers.CharField(required=False, max_length=64)
+    wecom_external_userid = serializers.CharField(required=False, max_length=64)
     name = serializers.CharField(min_length=1, max_length=64)
     occurred_at = MomentText(
         max_length=40, help_text=_("ISO 8601; a date alone means midnight in the local time zone")

@@ -27,6 +27,7 @@ from core.models import Job
 from core.roles import user_has_role
 from core.services import JobReporter, job_enqueue
 from profiles.audit import audit_export_record
+from profiles.models import IDENTIFIER_FIELDS
 
 EXPORT_JOB_KIND = "profiles.export"
 ERROR_UNKNOWN_KIND = _("There is no export called “%(kind)s”.")
@@ -134,10 +135,15 @@ def rows_shown(rows: Iterable[Sequence], keys: Sequence[str], shown: dict[str, C
 
 
 def contact_shown(user) -> dict[str, Callable]:
-    """Return the ``rows_shown`` functions that show "email" and "phone" as ``user`` may."""
+    """Return the ``rows_shown`` functions that show contact data (email, phone, platform
+    identifiers) as ``user`` may."""
     return {
         "email": lambda value: contact_for(user, value, kind="email"),
         "phone": lambda value: contact_for(user, value, kind="phone"),
+        **{
+            name: lambda value: contact_for(user, value, kind="identifier")
+            for name in IDENTIFIER_FIELDS
+        },
     }
 
 

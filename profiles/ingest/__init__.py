@@ -1,7 +1,8 @@
 """Ingest profiles and events in bulk from CSV files and the API, idempotently.
 
 One concept per module: ``rows`` (rows by position, refused rows, the report, event keys),
-``clean`` and ``phones`` (checking one row), ``service`` (``profiles_ingest``/``events_ingest``:
+``clean`` and ``phones`` (checking one row), ``identity`` (which profile a row with WeChat or
+WeCom identifiers means: stitching), ``service`` (``profiles_ingest``/``events_ingest``:
 clean rows, batch them, write them), ``writers`` (batches, each in its own transaction, and the
 writer lanes of the import commands and job), ``files`` (CSV files and previews) and ``job``
 (the background import of an upload). The SQL lives in ``profiles.sql``, COPY in ``core.bulk``.

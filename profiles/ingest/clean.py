@@ -20,6 +20,7 @@ from django.utils.translation import gettext_noop
 from core import fields
 from core.errors import coded
 from profiles.ingest.devices import DEVICE_COLUMNS, clean_device
+from profiles.ingest.identity import IDENTIFIERS, parse_identifier
 from profiles.ingest.phones import parse_phone
 from profiles.ingest.rows import RowInvalid
 from profiles.models import Gender, Profile, Touchpoint
@@ -27,7 +28,9 @@ from profiles.places import city_normalised, region_normalised
 from profiles.sql import PROFILE_FIELDS
 
 EVENT_REQUIRED = ("external_id", "name", "occurred_at")
-EVENT_OPTIONAL = ("event_id", "amount", "channel", "properties")
+EVENT_OPTIONAL = ("event_id", "amount", "channel", "properties", *IDENTIFIERS)
+# The columns an events file needs: an external_id column may be replaced by identifier columns.
+EVENT_COLUMNS_REQUIRED = (("external_id", *IDENTIFIERS), "name", "occurred_at")
 
 ERROR_REQUIRED = coded("import.required", gettext_noop("{column} is required"))
 ERROR_TOO_LONG = coded(
@@ -68,6 +71,12 @@ ERROR_TOO_MANY_TRAITS = coded(
 )
 ERROR_TEXT = coded("import.text", gettext_noop("{column} is not valid Unicode text"))
 ERROR_NUL = coded("import.nul", gettext_noop("{column} contains a NUL character"))
+ERROR_EVENT_PROFILE = coded(
+    "import.event_profile",
+    gettext_noop(
+        "external_id is required, or one of wechat_unionid, wechat_openid, wecom_external_userid"
+    ),
+)
 
 GENDER_ALIASES = {
     "f": Gender.FEMALE, "female": Gender.FEMALE, "å¥³": Gender.FEMALE, "woman": Gender.FEMALE,
@@ -211,6 +220,7 @@ _CHOICE_PARSERS = {"gender": lambda value, column: _gender(value)}  # aliases: å
 _NAMED_PARSERS = {
     "city": lambda value, column: city_normalised(value),
     "region": lambda value, column: region_normalised(value),
+    **dict.fromkeys(IDENTIFIERS, parse_identifier),  # letters, digits, - and _ only
 }
 
 
@@ -273,10 +283,13 @@ def _traits(row: dict) -> dict:
 
 def clean_event_row(row: dict) -> dict:
     """Validate one event row; return the fields to store."""
-    for column in EVENT_REQUIRED:
+    for column in EVENT_REQUIRED[1:]:
         if not _text(row, column, 1000):
             raise RowInvalid(ERROR_REQUIRED, column=column)
     external_id = _text(row, "external_id", 128)
+    identifiers = _identifiers(row)
+    if not external_id and not identifiers:
+        raise RowInvalid(ERROR_EVENT_PROFILE)
     name = _text(row, "name", 64)
     occurred_raw = row["occurred_at"]
     if isinstance(occurred_raw, datetime.datetime):
@@ -297,7 +310,17 @@ def clean_event_row(row: dict) -> dict:
         "properties": properties,
         "properties_json": properties_json,
         "event_id": _text(row, "event_id", 100),
+        **identifiers,
     }
+
+
+def _identifiers(row: dict) -> dict:
+    """Return the row's WeChat and WeCom identifiers that are not empty, checked."""
+    found = {}
+    for name in IDENTIFIERS:
+        if value := _text(row, name, 64):
+            found[name] = parse_identifier(value, name)
+    return found
 
 
 def _amount(raw) -> decimal.Decimal | None:

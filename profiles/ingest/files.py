@@ -17,7 +17,13 @@ from django.conf import settings
 from django.utils.translation import gettext_noop
 
 from core.errors import CodedError, coded
-from profiles.ingest.clean import EVENT_OPTIONAL, EVENT_REQUIRED, clean_event_row, clean_profile_row
+from profiles.ingest.clean import (
+    EVENT_COLUMNS_REQUIRED,
+    EVENT_OPTIONAL,
+    EVENT_REQUIRED,
+    clean_event_row,
+    clean_profile_row,
+)
 from profiles.ingest.rows import (
     CSV_ERROR,
     IngestReport,
@@ -67,7 +73,7 @@ class CsvUnreadable(CodedError, ValueError):
     """The file cannot be read as CSV with a header row holding the required columns."""
 
 
-def _header(reader, required: Iterable[str], names: list[str]) -> list[str]:
+def _header(reader, required: Iterable, names: list[str]) -> list[str]:
     """Read the header row into ``names`` and return it; refuse one without ``required``,
     with a column named twice, or with more than IMPORT_MAX_COLUMNS columns."""
     try:
@@ -86,7 +92,12 @@ def _header(reader, required: Iterable[str], names: list[str]) -> list[str]:
     repeated = [name for name, count in Counter(names).items() if name and count > 1]
     if repeated:
         raise CsvUnreadable(ERROR_DUPLICATE_COLUMNS, columns=", ".join(repeated))
-    missing = [c for c in required if c not in names]
+    # A required entry may be a tuple of columns of which any one will do.
+    missing = [
+        f"{c[0]} (or {' or '.join(c[1:])})" if isinstance(c, tuple) else c
+        for c in required
+        if not (set(c) if isinstance(c, tuple) else {c}) & set(names)
+    ]
     if missing:
         raise CsvUnreadable(ERROR_MISSING_COLUMNS, columns=", ".join(missing))
     return names
@@ -100,7 +111,7 @@ def _lines(stream: io.TextIOBase, ended: list) -> Iterator[str]:
 
 
 def csv_rows(
-    stream: io.TextIOBase, required: Iterable[str], header_out: list[str] | None = None
+    stream: io.TextIOBase, required: Iterable, header_out: list[str] | None = None
 ) -> Iterator[tuple[int, dict]]:
     """Yield (line number, row) from a CSV text stream, checking the header first.
 
@@ -197,8 +208,8 @@ def csv_import(
         return IngestReport(kind=kind, fatal=str(exc), fatal_record=exc.record())
 
 
-def _required(kind: str) -> tuple[str, ...]:
-    return ("external_id",) if kind == "profiles" else EVENT_REQUIRED
+def _required(kind: str) -> tuple:
+    return ("external_id",) if kind == "profiles" else EVENT_COLUMNS_REQUIRED
 
 
 def _unknown_event_columns(header: list[str]) -> list[dict]:

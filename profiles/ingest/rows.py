@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from django.utils.translation import gettext_noop
 
 from core.errors import CodedError, coded
+from profiles.models import IDENTIFIER_FIELDS
 
 ERROR_NOT_A_ROW = coded(
     "import.not_a_row", gettext_noop("the item is not an object of field names and values")
@@ -104,13 +105,14 @@ def check_row(row) -> None:
 
 def valid_rows(
     rows: Iterable[tuple[int, dict]], clean: Callable[[dict], dict], report: IngestReport
-) -> Iterator[dict]:
-    """Yield the cleaned good rows, counting every row read and recording the refused ones."""
+) -> Iterator[tuple[int, dict]]:
+    """Yield (position, cleaned row) of the good rows, counting every row read and recording
+    the refused ones."""
     for position, row in rows:
         report.read += 1
         try:
             check_row(row)
-            yield clean(row)
+            yield position, clean(row)
         except RowInvalid as exc:
             report.errors.append(RowError.of(position, exc))
 
@@ -143,7 +145,7 @@ def event_key(clean: dict, seen: RepeatCounter) -> str:
     amount = clean["amount"]
     content = "\x1f".join(
         (
-            clean["external_id"],
+            clean["external_id"] or _identifiers_text(clean),
             clean["name"],
             repr(clean["occurred_at"].timestamp()),
             "" if amount is None else str(amount),
@@ -153,3 +155,9 @@ def event_key(clean: dict, seen: RepeatCounter) -> str:
     )
     digest = hashlib.blake2b(content.encode(), digest_size=20).digest()
     return f"h:{digest.hex()}:{seen.bump(digest)}"
+
+
+def _identifiers_text(clean: dict) -> str:
+    """Return who an event without external_id is about, as its identifiers given (stable
+    whichever profile they resolve to)."""
+    return "\x1e".join(f"{name}={clean[name]}" for name in IDENTIFIER_FIELDS if clean.get(name))

@@ -82,6 +82,10 @@ class BatchWriter:
         if error is not None:
             raise error
 
+    def drain(self) -> None:
+        """Wait until the batches in flight are written (raise the first error of a lane)."""
+        self._collect()
+
     def submit(self, *parts: list) -> None:
         """Write a batch given as one part per lane, prepared by ``profiles.sql.batch_prepare``."""
         if len(parts) != self.lanes:

@@ -31,6 +31,7 @@ ERROR_MERGE_INTO_ITSELF = _("A profile cannot be merged into itself; choose anot
 # Declared fields filled on the target from the source when the target's is empty.
 FILLED_FIELDS = MERGE_FILLED_FIELDS
 _EMPTY = (None, "", Gender.UNKNOWN)
+UNIQUE_IDENTIFIERS = ("wechat_unionid",)  # Profile's partial unique constraint
 
 Mover = Callable[..., int]
 MOVERS: dict[str, Mover] = {}
@@ -109,6 +110,8 @@ def profile_merge(*, source: Profile, target: Profile, user=None) -> ProfileMerg
             if getattr(target, field) in _EMPTY and getattr(source, field) not in _EMPTY:
                 setattr(target, field, getattr(source, field))
         target.traits = {**(source.traits or {}), **(target.traits or {})}
+        # A unionid belongs to one profile: the source gives it up before the target takes it.
+        Profile.objects.filter(pk=source.pk).update(**dict.fromkeys(UNIQUE_IDENTIFIERS, ""))
         target.save()
         merge = ProfileMerge.objects.create(
             source_external_id=source.external_id,

@@ -2,25 +2,26 @@
 
 Erasure anonymises rather than deletes, so that counts, funnels and revenue stay true:
 
-- blanked: email, phone, name, birth date and city; gender becomes "unknown"; traits are
-  cleared (free-form, they may hold anything); every event's properties are cleared (free-form
-  too, and a key list would always miss something); tags are removed (interests, mindset and
-  social attributes describe the person);
+- blanked: email, phone, name, birth date, city and the WeChat/WeCom identifiers; gender becomes
+  "unknown"; traits are cleared (free-form, they may hold anything); every event's properties
+  are cleared (free-form too, and a key list would always miss something); tags are removed
+  (interests, mindset and social attributes describe the person);
 - replaced: ``external_id`` becomes ``erased-<HMAC-SHA256 of it under SECRET_KEY>``, stable and
   not reversible without the key, so a consent admin can still answer "was X erased?" by
   computing ``erased_external_id(X)``; the same placeholder replaces the identifier in the
   profile's earlier data-subject requests and merge records, whose snapshots are emptied;
 - kept, as non-personal aggregates: region (province level), signup time, acquisition channel,
-  event names, touchpoints, times and amounts, event idempotency keys (opaque; keeping them stops
-  a re-import of an old file from bringing the events back; a key that holds the address is
-  replaced by a hash of it), and the computed features;
+  event names, touchpoints, times and amounts, event idempotency keys (opaque; keeping them
+  stops a re-import of an old file from bringing the events back; a key that holds the address
+  is replaced by a hash of it), and the computed features;
 - kept, as proof: every consent record (the ledger is append-only, and the database refuses to
   change it), with its evidence;
-- traced: copies of the email address and phone number elsewhere are removed (``traces``): in the
-  profile's data-subject requests, in background jobs (payloads, results, messages), in every
-  upload still waiting for its import (the person's lines are dropped), and, through the erasers
-  other apps register with ``privacy_eraser``, in their rows (the send ledger's addresses and
-  errors, tracking URLs, suppressions, flow step details …).
+- traced: copies of the email address, phone number and identifiers elsewhere are removed
+  (``traces``): in the profile's data-subject requests, in background jobs (payloads, results,
+  messages), in every upload still waiting for its import (the person's lines are dropped), in
+  every stored export holding a line of theirs (the file is deleted: its user may export again),
+  and, through the erasers other apps register with ``privacy_eraser``, in their rows (the send
+  ledger's addresses and errors, tracking URLs, suppressions, flow step details …).
 
 The export holds the profile, its events, tags, merges, requests and consent records, and what
 other apps register with ``privacy_export_section`` (sends, segments, stages, scores, flows).
@@ -38,6 +39,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from core.exports import exports_holding_delete
 from core.fields import (
     DECLARED,
     FEATURE,
@@ -49,7 +51,14 @@ from core.fields import (
 )
 from core.models import Job
 from core.uploads import uploads_lines_drop
-from profiles.models import Event, PrivacyRequest, Profile, ProfileMerge, ProfileTag
+from profiles.models import (
+    IDENTIFIER_FIELDS,
+    Event,
+    PrivacyRequest,
+    Profile,
+    ProfileMerge,
+    ProfileTag,
+)
 from profiles.services.merge import profile_snapshot
 from profiles.services.traces import PersonalTraces
 
@@ -270,6 +279,12 @@ def _uploads_erase(*, profile: Profile, traces: PersonalTraces) -> int:
     return uploads_lines_drop(matches=traces.line_matches)
 
 
+@privacy_eraser("exports")
+def _exports_erase(*, profile: Profile, traces: PersonalTraces) -> int:
+    """Delete every stored export (a background job's file) that holds a line of the person."""
+    return exports_holding_delete(matches=traces.line_matches)
+
+
 def profile_traces(*, profile: Profile) -> PersonalTraces:
     """Return what identifies the profile's person in text stored elsewhere."""
     return PersonalTraces.of(
@@ -277,6 +292,7 @@ def profile_traces(*, profile: Profile) -> PersonalTraces:
         phone=profile.phone,
         external_id=profile.external_id,
         placeholder=erased_external_id(profile.external_id),
+        identifiers=tuple(getattr(profile, name) for name in IDENTIFIER_FIELDS),
     )
 
 

@@ -1,9 +1,11 @@
-"""Find and remove a person's email address and phone number from free text, JSON and CSV rows.
+"""Find and remove a person's email, phone number and platform identifiers from free text, JSON
+and CSV rows.
 
 Erasure blanks the profile's own columns; copies of its address live elsewhere (the send ledger,
 error texts, tracking URLs, job payloads, uploads waiting for their import). ``PersonalTraces``
 holds what to look for: the address in any letter case and URL-encoded, the phone number in
-E.164, as national digits and formatted; and the former external ID, replaced only where a value
+E.164, as national digits and formatted; the WeChat and WeCom identifiers as stored (at least
+``_MIN_IDENTIFIER`` characters); and the former external ID, replaced only where a value
 or a CSV cell is exactly it (a short ID inside a longer text may be anything).
 """
 
@@ -17,6 +19,7 @@ import phonenumbers
 
 ERASED_TEXT = "[erased]"
 _MIN_DIGITS = 6  # a shorter national number would match unrelated digits
+_MIN_IDENTIFIER = 8  # a shorter identifier would match unrelated text
 
 
 def _phone_forms(phone) -> list[str]:
@@ -49,18 +52,34 @@ class PersonalTraces:
     needles: tuple[str, ...]  # lower case, longest first
     external_id: str = ""
     placeholder: str = ""
-    addresses: tuple[str, ...] = ()  # the email (lower case) and phone (E.164) as stored
+    # the email (lower case), phone (E.164) and platform identifiers as stored
+    addresses: tuple[str, ...] = ()
     _pattern: re.Pattern | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def of(cls, *, email: str, phone, external_id: str = "", placeholder: str = ""):
-        """Return the traces of a person with this email, phone and external ID."""
+    def of(
+        cls,
+        *,
+        email: str,
+        phone,
+        external_id: str = "",
+        placeholder: str = "",
+        identifiers: tuple[str, ...] = (),
+    ):
+        """Return the traces of a person with this email, phone, external ID and WeChat or
+        WeCom identifiers."""
+        identifiers = tuple(value for value in identifiers if value)
         forms = {form.lower() for form in _email_forms(email) + _phone_forms(phone) if form}
+        forms |= {value.lower() for value in identifiers if len(value) >= _MIN_IDENTIFIER}
         needles = tuple(sorted(forms, key=lambda form: (-len(form), form)))
         pattern = re.compile("|".join(map(re.escape, needles)), re.IGNORECASE) if needles else None
         addresses = tuple(
             value
-            for value in (email.lower() if email else "", getattr(phone, "as_e164", "") or "")
+            for value in (
+                email.lower() if email else "",
+                getattr(phone, "as_e164", "") or "",
+                *identifiers,
+            )
             if value
         )
         return cls(needles, external_id, placeholder, addresses, pattern)

@@ -28,6 +28,12 @@ def phone_for(value, user) -> str:
 
 
 @register.filter
+def identifier_for(value, user) -> str:
+    """Return a WeChat or WeCom identifier in full for consent admins, masked for everyone else."""
+    return contact_for(user, value, kind="identifier")
+
+
+@register.filter
 def address_for(value, user) -> str:
     """Return a send's address (email or phone) in full for consent admins, else masked."""
     return contact_for(user, value)

@@ -50,6 +50,10 @@ MESSAGE_CONFIRMATION_SENT = _(
 MESSAGE_CONFIRMATION_IMPOSSIBLE = _(
     "New subscriptions must be confirmed by email, and we have no email address for you."
 )
+MESSAGE_CONFIRMATION_NOT_SENT = _(
+    "New subscriptions must be confirmed by email, and our mail server could not send the "
+    "confirmation just now: please try again later."
+)
 
 
 def _refused(request):
@@ -141,11 +145,13 @@ def _confirmations_send(profile: Profile, pairs: list) -> str:
     """Email a double opt-in link for each (channel, purpose); return the notice to show."""
     if not pairs:
         return ""
+    if not profile.email:  # nobody can confirm
+        return MESSAGE_CONFIRMATION_IMPOSSIBLE
     try:
         for channel, purpose in pairs:
             consent_opt_in_send(profile=profile, channel=channel, purpose=purpose)
-    except ValidationError:  # no email address: nobody can confirm
-        return MESSAGE_CONFIRMATION_IMPOSSIBLE
+    except ValidationError:  # the mail server is down or refused the message
+        return MESSAGE_CONFIRMATION_NOT_SENT
     return MESSAGE_CONFIRMATION_SENT
 
 

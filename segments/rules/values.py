@@ -13,7 +13,7 @@ from typing import Any
 from django.utils.dateparse import parse_datetime
 
 from core import fields
-from profiles.models import Gender, Profile, ValueTier
+from profiles.models import ConsentChannel, Gender, Profile, ValueTier
 from segments import conditions
 from segments.rules.errors import (
     ERROR_BOOLEAN_OP,
@@ -293,5 +293,5 @@ def attribute_type(attr: str) -> ValueType | None:
 
 AGGREGATE_OPS = ("eq", "ne", "lt", "lte", "gt", "gte", "between")
 TAG_OPS = ("has", "has_not")
-CONSENT_CHANNELS = ("email", "sms")
+CONSENT_CHANNELS = tuple(ConsentChannel.values)  # email, sms, wechat, wecom, push
 CONSENT_OPS = ("granted",)

@@ -3,6 +3,7 @@
 //   [data-step="key"]          a step's section (all are shown when this script does not run)
 //   [data-step-go="key"]       a link or button that opens that step
 //   [data-step-tab="key"]      the step's entry in the step list (marked aria-current)
+//   [data-channels="a b"]      content shown only while the channel chosen is one of a, b
 // A step holding an error after a save is opened first, so the error is seen.
 (function () {
   "use strict";
@@ -24,6 +25,16 @@
     function known(key) {
       return panels.some(function (panel) { return panel.getAttribute("data-step") === key; });
     }
+
+    var channel = form.querySelector("select[name=channel]");
+    function showChannel() {
+      var key = channel ? channel.value : "";
+      form.querySelectorAll("[data-channels]").forEach(function (block) {
+        block.hidden = !!key && block.getAttribute("data-channels").split(" ").indexOf(key) < 0;
+      });
+    }
+    if (channel) channel.addEventListener("change", showChannel);
+    showChannel();
 
     form.querySelectorAll(".composer-nav").forEach(function (nav) { nav.hidden = false; });
     var withError = panels.filter(function (panel) { return panel.querySelector(".error"); })[0];

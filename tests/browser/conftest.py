@@ -53,6 +53,8 @@ document.addEventListener("securitypolicyviolation", (event) => {
 
 @pytest.fixture
 def page(browser, live_server):
+    """A page of a fresh browser context; every browser test runs under the site's
+    Content-Security-Policy and fails (at teardown) on any violation it did not clear."""
     context = browser.new_context(base_url=live_server.url, locale="zh-CN")
     page = context.new_page()
     page.console_errors = []
@@ -63,6 +65,9 @@ def page(browser, live_server):
     page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))
     yield page
     context.close()
+    assert page.csp_violations == [], "Content-Security-Policy violations:\n" + "\n".join(
+        page.csp_violations
+    )
 
 
 def totp_now(user) -> str:

@@ -67,14 +67,16 @@ def test_the_flags_fit_the_fields():
 
 def test_the_views_are_drawn_from_the_flags():
     assert catalogue.PERSONAL_FIELDS == (
-        "external_id", "email", "phone", "name", "gender", "birth_date", "city", "traits",
+        "external_id", "email", "phone", "name", "gender", "birth_date", "city",
+        "wechat_openid", "wechat_unionid", "wecom_external_userid", "traits",
     )  # fmt: skip
     assert catalogue.IMPORTED_FIELDS == (
         "email", "phone", "name", "gender", "birth_date", "city", "region", "signup_at",
+        "wechat_openid", "wechat_unionid", "wecom_external_userid",
     )  # fmt: skip
     assert catalogue.MERGE_FILLED_FIELDS == (
         "email", "phone", "name", "gender", "birth_date", "city", "region", "signup_at",
-        "channel",
+        "channel", "wechat_openid", "wechat_unionid", "wecom_external_userid",
     )  # fmt: skip
     assert {
         "recency_days", "frequency", "monetary", "r_score", "f_score", "m_score", "value_tier",

@@ -65,9 +65,9 @@ def test_good_rows_are_kept_and_bad_rows_reported_by_line(profiles, csv_file, co
     assert report.read == 6
     assert report.created == 3
     assert [error.line for error in report.errors] == [3, 4, 5]
-    assert str(ERROR_UNKNOWN_CHANNEL % {"value": "fax", "choices": "email, sms"}) in str(
-        report.errors[0]
-    )
+    assert str(
+        ERROR_UNKNOWN_CHANNEL % {"value": "fax", "choices": "email, sms, wechat, wecom, push"}
+    ) in str(report.errors[0])
     assert report.errors[1].message == ERROR_DATETIME.format(
         column="recorded_at", value="not-a-date"
     )

@@ -241,4 +241,10 @@ def test_the_report_page_draws_the_chart(admin_client):
 
     assert response.status_code == 200
     assert "plotly" in response.content.decode()
-    assert {row["channel"] for row in response.context["latest"]} == {"email", "sms"}
+    assert {row["channel"] for row in response.context["latest"]} == {
+        "email",
+        "sms",
+        "wechat",
+        "wecom",
+        "push",
+    }

@@ -53,9 +53,11 @@ def test_the_profile_list_exports_with_its_filters_and_masks_contact_data_for_op
     response = ops_client.get(url, params)
 
     rows = csv_rows(response)
-    assert rows[0].startswith("external_id,name,email,phone,city,")
+    assert rows[0].startswith(
+        "external_id,name,email,phone,wechat_openid,wechat_unionid,wecom_external_userid,city,"
+    )
     assert len(rows) == 2
-    assert rows[1].startswith("sh-1,韩梅梅,h***@example.com,138****5678,上海,")
+    assert rows[1].startswith("sh-1,韩梅梅,h***@example.com,138****5678,,,,上海,")
     assert "no-store" in response["Cache-Control"]
     assert response["Content-Disposition"].startswith('attachment; filename="profiles-')
 

@@ -18,7 +18,8 @@ AT = datetime.datetime(2025, 3, 1, 10, 0, tzinfo=datetime.UTC)
 def profile(external_id: str, **fields) -> tuple:
     """Return a row of PROFILE_COLUMNS: empty text and no dates unless given."""
     values = {"email": "", "phone": "", "name": "", "gender": "", "birth_date": None, "city": "",
-              "region": "", "signup_at": None, "traits": "{}"} | fields  # fmt: skip
+              "region": "", "signup_at": None, "wechat_openid": "", "wechat_unionid": "",
+              "wecom_external_userid": "", "traits": "{}"} | fields  # fmt: skip
     return (external_id, *(values[c] for c in sql.PROFILE_COLUMNS[1:]))
 
 

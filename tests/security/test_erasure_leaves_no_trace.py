@@ -1,6 +1,6 @@
 """Erasure leaves the person's email and phone nowhere: not in the send ledger, tracking rows,
-suppressions, jobs, flows, data-subject requests or uploads waiting for an import. A dump of
-every table and every stored upload is searched for them."""
+suppressions, jobs, flows, data-subject requests, uploads waiting for an import or finished
+exports. A dump of every table and every stored file is searched for them."""
 
 import datetime
 import io
@@ -21,10 +21,13 @@ from campaigns.models import (
 )
 from campaigns.services.webhooks import webhook_endpoint_create
 from campaigns.tracking import provider_event_record
+from core.exports import FOLDER as EXPORTS
+from core.exports import export_file_save, export_write
 from core.models import Job, JobStatus
 from core.services import job_enqueue
 from core.uploads import FOLDER, upload_save, uploads_storage
 from flows.models import Enrollment, StepRun
+from profiles.exports import export_build, export_headers
 from profiles.ingest.job import IMPORT_JOB_KIND
 from profiles.models import ConsentRecord
 from profiles.services.consent import ConsentEntry, consent_record
@@ -151,6 +154,21 @@ def _flow(profile):
     )
 
 
+def _export(fmt: str, header, rows) -> str:
+    file = io.BytesIO()
+    export_write(fmt, header, rows, file, title="Profiles")
+    return export_file_save(fmt, file)
+
+
+def _exports(user) -> list[str]:
+    """The profile list exported in full by a consent admin (CSV and Excel), as jobs store it."""
+    keys = []
+    for fmt in ("csv", "xlsx"):
+        _kind, table = export_build(name="profiles", user=user, params={})
+        keys.append(_export(fmt, export_headers(table, fmt), table.rows))
+    return keys
+
+
 @pytest.fixture
 def person(consent_admin, uploads_root):
     """Han Meimei, reached by every path that stores an address, and one waiting upload."""
@@ -187,6 +205,7 @@ def person(consent_admin, uploads_root):
             f"crm-43,{OTHER_EMAIL},,李雷\n".encode()
         )
     )
+    _exports(consent_admin)
     return profile, other
 
 
@@ -205,7 +224,8 @@ def test_the_fixture_leaves_the_address_everywhere_erasure_must_reach(person, up
     ):
         rows = [line for line in dump.splitlines() if line.startswith(table + " ")]
         assert any(needle in row for row in rows for needle in _needles()), table
-    assert EMAIL.lower() in _storage_dump(uploads_root)
+    assert EMAIL.lower() in _storage_dump(uploads_root / FOLDER)
+    assert EMAIL.lower() in _storage_dump(uploads_root / EXPORTS)
 
 
 def test_after_erasure_no_table_and_no_upload_holds_the_email_or_phone(
@@ -246,3 +266,17 @@ def test_an_upload_waiting_for_its_import_loses_only_the_erased_persons_rows(
     with uploads_storage().open(f"{FOLDER}/{names[0]}", "rb") as file:
         lines = file.read().decode().splitlines()
     assert lines == ["external_id,email,phone,name", f"crm-43,{OTHER_EMAIL},,李雷"]
+
+
+def test_erasure_deletes_every_export_holding_the_person_and_keeps_the_others(
+    person, consent_admin, uploads_root
+):
+    profile, _other = person
+    by_id_only = _export("csv", ["external_id", "name"], [["crm-42", "韩梅梅"]])
+    others = _export("xlsx", ["external_id", "email"], [["crm-43", OTHER_EMAIL]])
+
+    profile_erase(profile=profile, user=consent_admin, reason="Ticket 7")
+
+    left = sorted(path.name for path in (uploads_root / EXPORTS).iterdir())
+    assert left == [others.rsplit("/", 1)[-1]]
+    assert by_id_only.rsplit("/", 1)[-1] not in left

@@ -6,6 +6,7 @@ import re
 import pytest
 from django.contrib.auth.models import Permission
 from django.urls import URLPattern, URLResolver, get_resolver
+from drf_spectacular.generators import SchemaGenerator
 
 from core.models import Job
 from core.roles import ROLE_FREE_VIEWS
@@ -71,6 +72,45 @@ def test_every_back_office_route_refuses_a_user_without_a_role(client, outsider)
 
     assert len(routes) > 40
     assert allowed == {}
+
+
+def test_every_back_office_route_refuses_a_post_from_a_user_without_a_role(client, outsider):
+    client.force_login(outsider)
+    routes = [
+        path
+        for path, name in _paths()
+        if not path.lstrip("/").startswith(PUBLIC_PREFIXES) and name not in ROLE_FREE_VIEWS
+    ]
+
+    allowed = {path: status for path in routes if (status := client.post(path).status_code) != 403}
+
+    assert allowed == {}
+    assert not Job.objects.exists()
+
+
+def test_every_api_operation_refuses_a_user_without_a_role(client, outsider):
+    ProfileFactory(external_id="x", email="li.lei@example.com")
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    client.force_login(outsider)
+    operations = [
+        (method.upper(), re.sub(r"\{\w+\}", "x", path))
+        for path, methods in schema["paths"].items()
+        for method in methods
+        if method in ("get", "post", "put", "patch", "delete")
+    ]
+
+    allowed = {
+        f"{method} {path}": response.status_code
+        for method, path in operations
+        if (
+            response := client.generic(method, path, "{}", content_type="application/json")
+        ).status_code
+        != 403
+    }
+
+    assert len(operations) > 30
+    assert allowed == {}
+    assert not Job.objects.exists()
 
 
 def test_a_user_without_a_role_may_still_sign_out_and_change_password(client, outsider):

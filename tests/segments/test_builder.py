@@ -127,7 +127,10 @@ def test_the_builder_names_operators_attributes_events_and_offers_values_in_chin
     assert choices["suggestions"]["city"] == [["上海", "上海"], ["广州", "广州"]]
     assert choices["suggestions"]["region"] == [["上海", "上海"], ["广东", "广东"]]
     assert choices["suggestions"]["cluster"] == [["loyal-big-spenders", "忠实高消费"]]
-    assert choices["consent"]["channels"] == [["email", "邮件营销"], ["sms", "短信营销"]]
+    assert choices["consent"]["channels"] == [
+        ["email", "邮件营销"], ["sms", "短信营销"], ["wechat", "微信营销"],
+        ["wecom", "企业微信营销"], ["push", "App 推送营销"],
+    ]  # fmt: skip
     stage = choices["kinds"]["stage"]
     assert stage["label"] == "旅程阶段" and stage["ops"] == [["reached", "已到达"]]
     assert ["repurchase", "复购 Repurchase"] in stage["stages"]

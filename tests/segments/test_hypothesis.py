@@ -136,6 +136,10 @@ def _draw_profiles(seed: int = 2025, size: int = 20) -> list[dict]:
                     "region": pick(TEXTS),
                     "signup_at": pick(MOMENTS),
                     "channel": pick(["web", "app", "store", ""]),
+                    # Drawn without the generator, so the other fields stay as they were.
+                    "wechat_openid": f"oOpen{i % 3}" if i % 2 else "",
+                    "wechat_unionid": f"oUnion{i}" if i % 3 else "",  # unique when set
+                    "wecom_external_userid": ["", "wmA", "P1"][i % 3],
                     "recency_days": pick([None, *NUMBERS]),
                     "frequency": pick(NUMBERS[:5]),
                     "monetary": Decimal(pick(MONEY)),

@@ -519,7 +519,7 @@ REFUSALS = [
     (
         {"consent": "fax", "op": "granted"},
         "consent",
-        ERROR_UNKNOWN_CHANNEL.format(op="fax", ops="email, sms"),
+        ERROR_UNKNOWN_CHANNEL.format(op="fax", ops="email, sms, wechat, wecom, push"),
     ),
     (
         {"consent": "email", "op": "withdrawn"},

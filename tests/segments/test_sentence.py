@@ -88,6 +88,7 @@ CASES = [
     ),
     ({"segment": "complainers"}, "in the segment 投诉者", "属于用户细分 投诉者"),
     ({"consent": "sms", "op": "granted"}, "has granted SMS marketing", "已同意 短信营销"),
+    ({"consent": "wechat", "op": "granted"}, "has granted WeChat marketing", "已同意 微信营销"),
     (
         {"stage": "repurchase", "op": "reached"},
         "has reached the journey stage 复购 Repurchase",

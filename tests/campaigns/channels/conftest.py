@@ -1,7 +1,11 @@
-"""Fake Aliyun and Tencent Cloud SMS servers on loopback, and settings that send to them."""
+"""Channel fixtures: fake SMS providers (Aliyun, Tencent Cloud) and the WeChat/WeCom API on
+loopback with the settings that send to them, and a cache shared between processes."""
+
+import uuid
 
 import pytest
 
+from tests.fakes.wechat import FakeWeixin
 from tools.fakes import aliyun_sms, tencent_sms
 
 
@@ -35,3 +39,37 @@ def tencent(settings):
     settings.SMS_TEMPLATE_CODE = "1110"
     yield fake
     fake.stop()
+
+
+@pytest.fixture
+def weixin(settings):
+    """The fake WeChat and WeCom API, with the settings pointing at it and its credentials."""
+    fake = FakeWeixin()
+    settings.WECHAT_API_URL = settings.WECOM_API_URL = fake.url
+    settings.WECHAT_APP_ID, settings.WECHAT_APP_SECRET = fake.app_id, fake.app_secret
+    settings.WECOM_CORP_ID, settings.WECOM_SECRET = fake.corp_id, fake.corp_secret
+    settings.WECOM_SENDER = "zhangsan"
+    settings.WEIXIN_TIMEOUT = 2
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def shared_cache(settings, tmp_path):
+    """Use a cache that processes share: Redis when the broker is Redis, else files."""
+    if settings.CELERY_BROKER_URL.startswith("redis://"):
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": settings.CELERY_BROKER_URL,
+                "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+            }
+        }
+    else:
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                "LOCATION": str(tmp_path / "cache"),
+            }
+        }
+    return settings.CACHES["default"]["BACKEND"]  # (not cleared after: Redis would flush the db)

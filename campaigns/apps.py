@@ -14,9 +14,15 @@ class CampaignsConfig(AppConfig):
         from campaigns import checks  # noqa: F401 (registers the deploy checks)
         from campaigns.conditions import engagement_condition_register
         from campaigns.exports import EXPORT_KINDS as CAMPAIGNS_EXPORTS
-        from campaigns.privacy import profile_sends_erase, profile_sends_export, tracking_purge
+        from campaigns.privacy import (
+            profile_sends_erase,
+            profile_sends_export,
+            tracking_purge,
+            webhook_deliveries_erase,
+        )
         from campaigns.selectors import profile_messages_context
         from campaigns.services.audience import campaign_sends_move
+        from campaigns.services.webhooks import webhook_deliveries_purge_before
         from campaigns.tracking import anymail_tracking_received
         from core.notifications import notification_topic
         from profiles.exports import export_kind_register
@@ -39,6 +45,8 @@ class CampaignsConfig(AppConfig):
         merge_mover("campaign_sends")(campaign_sends_move)
         privacy_export_section("sends")(profile_sends_export)
         privacy_eraser("campaign_sends")(profile_sends_erase)
+        privacy_eraser("webhook_deliveries")(webhook_deliveries_erase)
         retention_register("tracking_events")(tracking_purge)
+        retention_register("webhook_deliveries")(webhook_deliveries_purge_before)
         profile_section("messages", "campaigns/_profile_messages.html", profile_messages_context)
         tracking.connect(anymail_tracking_received, dispatch_uid="campaigns.tracking")

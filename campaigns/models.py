@@ -1,4 +1,5 @@
-"""Campaigns: content variants, audience, schedule, the send ledger and suppressions."""
+"""Campaigns: content variants, audience, schedule, the send ledger, suppressions and the
+webhook endpoints with their delivery log."""
 
 from django.conf import settings
 from django.db import models
@@ -8,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from profiles.models import Profile
+from profiles.models import ConsentChannel, Profile
 from segments.models import Segment
 
 
@@ -368,3 +369,89 @@ class RateSlot(models.Model):
 
     def __str__(self):
         return f"{self.channel} {self.next_us}"
+
+
+def consent_channel_choices():
+    """The consent channels an endpoint may declare (as they grow, no migration is needed)."""
+    return ConsentChannel.choices
+
+
+class WebhookEndpoint(models.Model):
+    """A receiver of our signed webhooks: the webhook channel's campaigns and flow steps post to it.
+
+    ``secret`` signs every body (``core.webhooks.timed_signature``); ``consent_channel`` is the
+    consent a campaign posting to it checks for each profile, with the campaign's purpose.
+    """
+
+    name = models.CharField(_("name"), max_length=200)
+    slug = models.SlugField(_("slug"), max_length=100, unique=True, allow_unicode=False)
+    url = models.URLField(_("address (URL)"), max_length=500)
+    secret = models.CharField(_("signing secret"), max_length=200)
+    consent_channel = models.CharField(
+        _("consent checked"), max_length=10, choices=consent_channel_choices, default="email"
+    )
+    timeout_seconds = models.PositiveSmallIntegerField(_("timeout (seconds)"), default=5)
+    active = models.BooleanField(_("active"), default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
+        ordering = ["name", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(timeout_seconds__gte=1, timeout_seconds__lte=30),
+                name="webhook_endpoint_timeout_range",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class WebhookDelivery(models.Model):
+    """One attempt to post to an endpoint: what answered, how fast, and for which message.
+
+    ``delivery_id`` is the ``X-Webhook-Delivery`` header, the same for every attempt of one
+    message (a campaign's ledger row, a flow step of one enrollment). The log is bounded by
+    WEBHOOK_LOG_DAYS and the personal-data retention.
+    """
+
+    class Source(models.TextChoices):
+        CAMPAIGN = "campaign", _("Campaign")
+        FLOW = "flow", _("Flow step")
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries", db_index=False
+    )
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices)
+    send = models.ForeignKey(
+        Send, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    source_label = models.CharField(_("from"), max_length=200, blank=True, default="")
+    delivery_id = models.CharField(_("delivery ID"), max_length=100)
+    attempt = models.PositiveSmallIntegerField(_("attempt"), default=1)
+    status_code = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), default=0)
+    error = models.TextField(_("error"), blank=True, default="")
+    response_excerpt = models.CharField(_("response"), max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(_("at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        indexes = [
+            models.Index(fields=["endpoint", "-created_at"], name="webhook_delivery_log_idx"),
+            models.Index(fields=["created_at"], name="webhook_delivery_age_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.endpoint_id} {self.delivery_id} #{self.attempt}"
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300

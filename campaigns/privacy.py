@@ -3,7 +3,9 @@
 Erasure keeps every row of the send ledger (results, frequency caps and A/B statistics stay
 true) but blanks its address and removes the person's address and number from error texts,
 tracking URLs and campaign change details, and deletes the suppressions of that address or number
-(the profile has none left to send to; a new address needs a new consent).
+(the profile has none left to send to; a new address needs a new consent). A webhook receiver's
+answer kept in the delivery log (its error or response excerpt) may quote the person too: it is
+scrubbed wherever it does, whichever message it answered.
 """
 
 from collections import defaultdict
@@ -11,7 +13,7 @@ from collections import defaultdict
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast, Lower
 
-from campaigns.models import CampaignChange, Send, Suppression, TrackingEvent
+from campaigns.models import CampaignChange, Send, Suppression, TrackingEvent, WebhookDelivery
 from core.errors import error_text
 from profiles.models import Profile
 from profiles.services.retention import rows_delete_in_chunks
@@ -73,6 +75,19 @@ def profile_sends_erase(*, profile: Profile, traces: PersonalTraces) -> int:
     for change in changes.filter(_contains_any(traces, "text")).only("pk", "detail"):
         changed += CampaignChange.objects.filter(pk=change.pk).update(
             detail=traces.scrub_json(change.detail)
+        )
+    return changed
+
+
+def webhook_deliveries_erase(*, profile: Profile, traces: PersonalTraces) -> int:
+    """Scrub the person's address and number from the webhook delivery log's answers."""
+    if not traces.needles:
+        return 0
+    condition = _contains_any(traces, "error") | _contains_any(traces, "response_excerpt")
+    changed = 0
+    for row in WebhookDelivery.objects.filter(condition).only("pk", "error", "response_excerpt"):
+        changed += WebhookDelivery.objects.filter(pk=row.pk).update(
+            error=traces.scrub(row.error), response_excerpt=traces.scrub(row.response_excerpt)
         )
     return changed
 

@@ -22,7 +22,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from campaigns.models import Campaign, CampaignChange, Send, TrackingEvent
+from campaigns.models import (
+    Campaign,
+    CampaignChange,
+    Send,
+    TrackingEvent,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from core.errors import error_text
 from profiles.models import Event
 
@@ -307,3 +314,19 @@ def profile_message_history(*, profile, limit: int = MESSAGE_HISTORY_LIMIT) -> l
 def profile_messages_context(profile) -> dict:
     """Return the context of the profile page's message history section."""
     return {"sends": profile_message_history(profile=profile), "limit": MESSAGE_HISTORY_LIMIT}
+
+
+def webhook_endpoint_active(*, slug: str) -> WebhookEndpoint | None:
+    """Return the active webhook endpoint ``slug``, or None."""
+    return WebhookEndpoint.objects.filter(slug=slug, active=True).first()
+
+
+def webhook_endpoint_choices() -> list[tuple[str, str]]:
+    """Return the active endpoints as (slug, name), for a step or campaign to pick one."""
+    return list(WebhookEndpoint.objects.filter(active=True).values_list("slug", "name"))
+
+
+def webhook_deliveries_recent(*, endpoint: WebhookEndpoint, limit: int = 100) -> list:
+    """Return the endpoint's latest delivery attempts, newest first."""
+    rows = WebhookDelivery.objects.filter(endpoint=endpoint).order_by("-created_at", "-pk")
+    return list(rows[:limit])

@@ -29,3 +29,11 @@ def campaign_winners_pick_task() -> None:
     from campaigns.winner import campaigns_winners_pick
 
     campaigns_winners_pick()
+
+
+@shared_task(name="campaigns.tasks.webhook_deliveries_purge_task")
+def webhook_deliveries_purge_task() -> int:
+    """Delete webhook delivery log rows older than WEBHOOK_LOG_DAYS (run by beat)."""
+    from campaigns.services.webhooks import webhook_deliveries_purge
+
+    return webhook_deliveries_purge()

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from campaigns import composer, preview_frame, tracking, views
+from campaigns import composer, preview_frame, tracking, views, webhook_views
 from campaigns.inbound import sms_inbound
 from campaigns.receipts import PROVIDERS, sms_receipts
 
@@ -34,6 +34,12 @@ urlpatterns = [
     path("sms-length/", views.sms_length, name="sms-length"),
     path("preview/", views.preview, name="preview"),
     path("preview/html/<str:key>/", preview_frame.preview_html, name="preview-html"),
+    path("webhooks/", webhook_views.webhook_list, name="webhooks"),
+    path("webhooks/new/", webhook_views.webhook_create, name="webhook-create"),
+    path("webhooks/<slug:slug>/", webhook_views.webhook_detail, name="webhook"),
+    path("webhooks/<slug:slug>/edit/", webhook_views.webhook_edit, name="webhook-edit"),
+    path("webhooks/<slug:slug>/active/", webhook_views.webhook_active, name="webhook-active"),
+    path("webhooks/<slug:slug>/rotate/", webhook_views.webhook_rotate, name="webhook-rotate"),
     path("<slug:slug>/", views.detail, name="detail"),
     path("<slug:slug>/edit/", composer.campaign_edit, name="edit"),
     path("<slug:slug>/review/", composer.review, name="review"),

@@ -277,6 +277,10 @@ from config.channel_settings import *  # noqa: E402, F403
 
 # Signed calls from outside older than this are refused (core.webhooks).
 WEBHOOK_MAX_AGE_SECONDS = env_int("WEBHOOK_MAX_AGE_SECONDS", 300, minimum=10)
+# Outgoing webhooks' delivery log (campaigns.WebhookDelivery) keeps this many days of attempts.
+WEBHOOK_LOG_DAYS = env_int("WEBHOOK_LOG_DAYS", 30, minimum=1)
+# Webhook campaigns' posts per second shared by all workers (0: unpaced).
+WEBHOOK_RATE_PER_SECOND = env_int("WEBHOOK_RATE_PER_SECOND", 0, minimum=0)
 
 RFM_WINDOW_DAYS = env_int("RFM_WINDOW_DAYS", 365, minimum=1)  # the RFM window in days
 # How a segment rule's event counts and sums run: "auto" (chosen per rule from the database's
@@ -425,6 +429,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
     },
     "flows-tick": {"task": "flows.tasks.flows_tick_task", "schedule": 15.0},
+    "campaigns-purge-webhook-log": {
+        "task": "campaigns.tasks.webhook_deliveries_purge_task",
+        "schedule": crontab(hour=2, minute=45),  # nightly, after the personal-data retention
+    },
     "campaigns-pick-winners": {
         "task": "campaigns.tasks.campaign_winners_pick_task",
         "schedule": 60.0,

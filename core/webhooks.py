@@ -1,6 +1,9 @@
-"""Signed calls from outside (inbound SMS, the email provider's events) are taken only while fresh.
+"""Timed HMAC signatures: made on the webhooks we send, checked on the calls we take.
 
-A signature that covers the time it was made is refused once that time is more than
+One signer for every outgoing webhook (a campaign's webhook channel, a flow's webhook step):
+``t=<unix time>,v1=<hex HMAC-SHA256 of "<t>." + body>`` under the endpoint's secret. Signed
+calls from outside (inbound SMS, the email provider's events) are taken only while fresh: a
+signature that covers the time it was made is refused once that time is more than
 WEBHOOK_MAX_AGE_SECONDS away from now, either way: a call recorded and replayed later is refused.
 """
 
@@ -20,6 +23,12 @@ def timestamp_fresh(value) -> bool:
     return abs(time.time() - moment) <= settings.WEBHOOK_MAX_AGE_SECONDS
 
 
+def timed_signature(body: bytes, timestamp: int, secret: str) -> str:
+    """Return the signature header value of ``body`` sent at ``timestamp`` (Unix seconds)."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
 def timed_signature_valid(header: str, body: bytes, secret: str) -> bool:
     """Return whether ``header`` is ``t=<unix time>,v1=<hex HMAC-SHA256 of "<t>." + body>``,
     made with ``secret`` within the window (the format of the flows' own webhooks)."""
@@ -27,5 +36,5 @@ def timed_signature_valid(header: str, body: bytes, secret: str) -> bool:
     timestamp, given = parts.get("t", "").strip(), parts.get("v1", "").strip()
     if not timestamp.isdigit() or not given or not timestamp_fresh(timestamp):
         return False
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return hmac.compare_digest(given.encode(), mac.hexdigest().encode())
+    expected = timed_signature(body, int(timestamp), secret).partition(",v1=")[2]
+    return hmac.compare_digest(given.encode(), expected.encode())

@@ -57,6 +57,11 @@ ERROR_UPDATE_EMPTY = _("Say what to change: add_tags, remove_tags or set_traits.
 ERROR_TAGS = _("Give tags as a list of tag slugs.")
 ERROR_TRAITS = _("Give traits as an object of names to text, numbers or true/false.")
 ERROR_WEBHOOK_URL = _("Give the webhook's address, starting with http:// or https://.")
+ERROR_WEBHOOK_TARGET = _("Choose the webhook endpoint to post to (or give an address, url).")
+ERROR_WEBHOOK_BOTH = _("Give the webhook an endpoint or an address (url), not both.")
+ERROR_WEBHOOK_ENDPOINT = _(
+    "There is no active webhook endpoint “{slug}”: choose one on the webhook endpoints page."
+)
 ERROR_WEBHOOK_TIMEOUT = _("The webhook's timeout is 1 to {limit} seconds.")
 ERROR_WEBHOOK_RETRIES = _("The webhook's retries are 0 to {limit}.")
 ERROR_POLICY = _("The re-entry policy is one of once, after_days, always.")
@@ -305,8 +310,14 @@ def _check_update(reader: _Reader, config, place: str) -> None:
 
 
 def _check_webhook(reader: _Reader, config, place: str) -> None:
-    url = config.get("url")
-    if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url):
+    endpoint, url = config.get("endpoint"), config.get("url")
+    if endpoint is not None and url is not None:
+        reader.error(place, ERROR_WEBHOOK_BOTH)
+    elif endpoint is not None:
+        _check_webhook_endpoint(reader, endpoint, place)
+    elif url is None:
+        reader.error(f"{place}.endpoint", ERROR_WEBHOOK_TARGET)
+    elif not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url):
         reader.error(f"{place}.url", ERROR_WEBHOOK_URL)
     timeout = config.get("timeout_seconds", 5)
     if not isinstance(timeout, int) or not 1 <= timeout <= MAX_WEBHOOK_TIMEOUT:
@@ -316,6 +327,16 @@ def _check_webhook(reader: _Reader, config, place: str) -> None:
     retries = config.get("retries", 3)
     if not isinstance(retries, int) or not 0 <= retries <= MAX_WEBHOOK_RETRIES:
         reader.error(f"{place}.retries", ERROR_WEBHOOK_RETRIES.format(limit=MAX_WEBHOOK_RETRIES))
+
+
+def _check_webhook_endpoint(reader: _Reader, slug, place: str) -> None:
+    """An endpoint is a slug; going live needs it to exist and be active."""
+    from campaigns.selectors import webhook_endpoint_active
+
+    if not isinstance(slug, str) or not slug:
+        reader.error(f"{place}.endpoint", ERROR_WEBHOOK_TARGET)
+    elif reader.complete and webhook_endpoint_active(slug=slug) is None:
+        reader.error(f"{place}.endpoint", ERROR_WEBHOOK_ENDPOINT.format(slug=slug))
 
 
 CHECKS = {

@@ -214,6 +214,8 @@ def step_words(step: Mapping) -> str:
     if kind == "update_profile":
         return _update_words(step)
     if kind == "webhook":
+        if step.get("endpoint"):
+            return _("Webhook to the endpoint %(endpoint)s") % {"endpoint": step["endpoint"]}
         return _("Webhook POST %(url)s") % {"url": step.get("url") or "?"}
     if kind == "exit":
         return _("Exit")

@@ -14,7 +14,12 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns.channels import channels_offered, offered_choices
 from core.jsonlimits import json_loads
-from flows.definition import MAX_WEBHOOK_RETRIES, MAX_WEBHOOK_TIMEOUT
+from flows.definition import (
+    ERROR_WEBHOOK_BOTH,
+    ERROR_WEBHOOK_TARGET,
+    MAX_WEBHOOK_RETRIES,
+    MAX_WEBHOOK_TIMEOUT,
+)
 
 ERROR_JSON = _("This is not valid JSON: {error}")
 ERROR_RULE_OBJECT = _("Give the rule as a JSON object, e.g. {example}.")
@@ -363,25 +368,56 @@ class UpdateForm(StepForm):
 
 
 class WebhookForm(StepForm):
-    url = forms.CharField(label=_("Address (URL)"), max_length=500)
+    endpoint = forms.ChoiceField(label=_("Webhook endpoint"), required=False)
+    url = forms.CharField(
+        label=_("Or an address (URL), signed with the flows' secret"),
+        max_length=500,
+        required=False,
+        help_text=_("Kept for steps made before endpoints; an endpoint also logs each call."),
+    )
     timeout_seconds = forms.IntegerField(
         label=_("Timeout (seconds)"), min_value=1, max_value=MAX_WEBHOOK_TIMEOUT, initial=5
     )
     retries = forms.IntegerField(
         label=_("Retries"), min_value=0, max_value=MAX_WEBHOOK_RETRIES, initial=3
     )
-    PLACES = {"url": "url", "timeout_seconds": "timeout_seconds", "retries": "retries"}
+    PLACES = {
+        "endpoint": "endpoint",
+        "url": "url",
+        "timeout_seconds": "timeout_seconds",
+        "retries": "retries",
+    }
+
+    def __init__(self, *args, **kwargs):
+        from campaigns.selectors import webhook_endpoint_choices
+
+        super().__init__(*args, **kwargs)
+        choices = webhook_endpoint_choices()
+        current = self.step.get("endpoint")
+        if current and current not in dict(choices):  # disabled since: still shown, and named
+            choices.append((current, current))
+        self.fields["endpoint"].choices = [("", "—"), *choices]
 
     def initial_from(self, step):
         return {
+            "endpoint": step.get("endpoint", ""),
             "url": step.get("url", ""),
             "timeout_seconds": step.get("timeout_seconds", 5),
             "retries": step.get("retries", 3),
         }
 
+    def clean(self):
+        data = super().clean()
+        if data.get("endpoint") and data.get("url"):
+            raise forms.ValidationError(ERROR_WEBHOOK_BOTH)
+        if not data.get("endpoint") and not data.get("url"):
+            self.add_error("endpoint", ERROR_WEBHOOK_TARGET)
+        return data
+
     def config(self):
         data = self.cleaned_data
-        return {name: data[name] for name in ("url", "timeout_seconds", "retries")}
+        target = {"endpoint": data["endpoint"]} if data["endpoint"] else {"url": data["url"]}
+        return {**target, "timeout_seconds": data["timeout_seconds"], "retries": data["retries"]}
 
 
 class ExitForm(StepForm):

@@ -1,23 +1,34 @@
-"""The webhook step: an HTTP POST of a signed JSON body, with a timeout and retries.
+"""The webhook step: an HTTP POST of a signed JSON body to an endpoint, with a timeout and retries.
 
-The body is signed with HMAC-SHA256 over ``"{timestamp}.{body}"`` under ``FLOW_WEBHOOK_SECRET``
-and sent as ``X-Flow-Signature: t={timestamp},v1={hex}``; ``X-Flow-Delivery`` is the same for
+A step names a webhook endpoint (``endpoint``: its slug, managed on the campaigns' webhook
+pages): the body is signed with the endpoint's secret and each attempt is written to the
+endpoint's delivery log. A step saved before endpoints existed names a ``url`` instead and is
+signed with ``FLOW_WEBHOOK_SECRET`` (no log). Headers (``campaigns.webhooks``): the
+``X-Webhook-Signature`` (HMAC-SHA256 over ``"{timestamp}.{body}"``, ``t={timestamp},v1={hex}``),
+repeated as ``X-Flow-Signature`` as documented before; ``X-Webhook-Delivery``
+(``flow:<enrollment>:<step>``) and ``X-Flow-Delivery`` (``<enrollment>:<step>``) are the same for
 every attempt of one step of one enrollment, so a receiver can drop a repeat (after a worker
-died mid-call, the call is made again). The call is made outside any transaction: a webhook
-that hangs holds only its own enrollment, parked until the answer or the timeout.
+died mid-call, the call is made again). A 2xx answer is success; 408, 425, 429, 5xx and no
+answer are tried again with backoff; any other answer (410 and other 4xx), or a disabled or
+deleted endpoint, gives up at once. The call is made outside any transaction: a webhook that
+hangs holds only its own enrollment, parked until the answer or the timeout.
 """
 
-import hashlib
-import hmac
 import json
-import time
-import urllib.error
-import urllib.request
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from campaigns.models import WebhookDelivery, WebhookEndpoint
+from campaigns.webhooks import (
+    ERROR_DISABLED,
+    Answer,
+    WebhookClient,
+    deliveries_log,
+    delivery_row,
+    endpoint_client,
+)
 from flows.engine import version_load
 from flows.models import Enrollment, StepRun
 
@@ -25,12 +36,6 @@ BACKOFF_SECONDS = 10
 BACKOFF_MAX_SECONDS = 3600
 # A call still "calling" this long after its timeout was lost with its worker: try it again.
 CALLING_GRACE_SECONDS = 60
-
-
-def signature(body: bytes, timestamp: int, secret: str) -> str:
-    """Return the ``X-Flow-Signature`` header value for ``body`` sent at ``timestamp``."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
 
 
 def _body(enrollment: Enrollment, step_key: str) -> bytes:
@@ -49,26 +54,54 @@ def _body(enrollment: Enrollment, step_key: str) -> bytes:
     ).encode()
 
 
-def _post(url: str, body: bytes, delivery: str, timeout: int) -> tuple[int | None, str]:
-    """POST ``body``; return (HTTP status or None, error text or "")."""
-    timestamp = int(time.time())
-    request = urllib.request.Request(  # noqa: S310 (the step's URL is checked for http(s))
-        url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "X-Flow-Delivery": delivery,
-            "X-Flow-Signature": signature(body, timestamp, settings.FLOW_WEBHOOK_SECRET),
-        },
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http/https checked)
-            return response.status, ""
-    except urllib.error.HTTPError as exc:
-        return exc.code, f"HTTP {exc.code}"
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        return None, str(getattr(exc, "reason", exc))[:300]
+def _client(config) -> tuple[WebhookClient | None, WebhookEndpoint | None]:
+    """Return the client of the step's endpoint (None when it is gone or disabled) and the
+    endpoint (None for a step that names a URL)."""
+    timeout = config.get("timeout_seconds", 5)
+    slug = config.get("endpoint")
+    if not slug:
+        client = WebhookClient(
+            url=config["url"], secret=settings.FLOW_WEBHOOK_SECRET, timeout=timeout
+        )
+        return client, None
+    endpoint = WebhookEndpoint.objects.filter(slug=slug).first()
+    if endpoint is None or not endpoint.active:
+        return None, endpoint
+    return endpoint_client(endpoint, timeout=timeout), endpoint
+
+
+def _post(enrollment: Enrollment, step_key: str, config, attempt: int) -> Answer:
+    """POST the step's body to its endpoint or URL and log the attempt on the endpoint."""
+    client, endpoint = _client(config)
+    if client is None:
+        name = endpoint.name if endpoint is not None else config.get("endpoint")
+        answer = Answer(status=None, error=ERROR_DISABLED.dumps(name=name), refused=True)
+    else:
+        legacy = f"{enrollment.pk}:{step_key}"
+        extra = {
+            "X-Flow-Signature": lambda headers: headers["X-Webhook-Signature"],
+            "X-Flow-Delivery": legacy,
+        }
+        try:
+            answer = client.post(
+                _body(enrollment, step_key),
+                delivery_id=f"flow:{legacy}",
+                attempt=attempt,
+                extra=extra,
+            )
+        finally:
+            client.close()
+    if endpoint is not None:
+        row = delivery_row(
+            endpoint_id=endpoint.pk,
+            answer=answer,
+            delivery_id=f"flow:{enrollment.pk}:{step_key}",
+            attempt=attempt,
+            source=WebhookDelivery.Source.FLOW,
+            label=f"{enrollment.flow.name} · {step_key}",
+        )
+        deliveries_log([row])
+    return answer
 
 
 def _claim(enrollment_id: int, step_key: str) -> StepRun | None:
@@ -90,20 +123,15 @@ def webhook_call(*, enrollment_id: int, step_key: str) -> str:
         pk=enrollment_id
     )
     version = version_load(enrollment.version_id)
-    step = version.definition.steps[step_key]
-    config = step.config
-    body = _body(enrollment, step_key)
-    started = time.monotonic()
-    status, error = _post(
-        config["url"], body, f"{enrollment_id}:{step_key}", config.get("timeout_seconds", 5)
-    )
+    config = version.definition.steps[step_key].config
     attempts = run.attempts + 1
-    detail = {"status": status, "error": error, "ms": round((time.monotonic() - started) * 1000)}
-    ok = status is not None and 200 <= status < 300
+    answer = _post(enrollment, step_key, config, attempts)
+    detail = {"status": answer.status, "error": answer.error, "ms": answer.duration_ms}
+    ok = answer.ok
     retries = config.get("retries", 3)
     now = timezone.now()
     with transaction.atomic():
-        if ok or attempts > retries:
+        if ok or answer.permanent or attempts > retries:
             outcome = "ok" if ok else "failed"
             StepRun.objects.filter(pk=run.pk).update(
                 status=StepRun.Status.DONE if ok else StepRun.Status.FAILED,

@@ -84,6 +84,23 @@ def connection_kept_across_requests():
 
 
 @pytest.fixture
+def webhook_receiver():
+    """Return a factory: ``webhook_receiver(secret, script=[500, 200])`` starts a receiver of
+    signed webhooks on loopback (``tests.campaigns.webhook_receiver``)."""
+    from tests.campaigns.webhook_receiver import WebhookReceiver
+
+    made = []
+
+    def make(secret: str, script=()) -> WebhookReceiver:
+        made.append(WebhookReceiver(secret=secret, script=list(script)).start())
+        return made[-1]
+
+    yield make
+    for receiver in made:
+        receiver.close()
+
+
+@pytest.fixture
 def ops_user(db):
     return UserFactory(username="olivia-ops", roles=[roles.OPS])
 

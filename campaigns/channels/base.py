@@ -81,6 +81,16 @@ class ChannelSpec:
     rate_setting: ClassVar[str] = ""
     position: ClassVar[int] = 100  # where it comes in lists (email 10, SMS 20, …)
 
+    def consent_for(self, campaign) -> str:
+        """Return the consent channel ``campaign``'s recipients need (for its purpose); a
+        channel whose consent depends on the campaign (a webhook's endpoint) overrides it."""
+        return self.consent_channel
+
+    def content_errors(self, values: Mapping[str, Any], *, complete: bool) -> dict[str, str]:
+        """Return the channel's own errors of a variant's parts whose shape and templates
+        passed (e.g. a named endpoint that does not exist), by part; empty when all is well."""
+        return {}
+
     def address(self, contact: Any) -> str:
         """Return the valid address ``contact`` gives on this channel, or "" (not sendable)."""
         return str(contact or "").strip()

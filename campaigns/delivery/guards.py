@@ -110,7 +110,7 @@ def skip_reasons(campaign: Campaign, rows: list[Row], now: datetime.datetime) ->
     spec = channel_get(campaign.channel)
     allowed = consent_sendable_ids(
         profile_ids=[row.profile_id for row in rows],
-        channel=spec.consent_channel,
+        channel=spec.consent_for(campaign),
         purpose=campaign.purpose,
     )
     for row in rows:

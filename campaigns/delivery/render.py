@@ -53,7 +53,8 @@ class Links:
     def __init__(self, campaign: Campaign):
         try:
             self.linker = ConsentLinker(
-                channel=channel_get(campaign.channel).consent_channel, purpose=campaign.purpose
+                channel=channel_get(campaign.channel).consent_for(campaign),
+                purpose=campaign.purpose,
             )
         except NoReverseMatch:  # the public consent pages are not routed in this deployment
             self.linker = None

@@ -117,6 +117,8 @@ def fields_check(
             error = template_check(source, check_traits=check_traits)
             if error:
                 errors[f"{field.name}.{name}" if name else field.name] = error
+    if not errors:
+        errors.update(spec.content_errors(values, complete=complete))
     return errors
 
 

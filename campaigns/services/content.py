@@ -411,7 +411,7 @@ def consent_links(*, campaign, profile_id: int | None) -> dict[str, str]:
         return {"unsubscribe_url": "", "preferences_url": ""}
     from campaigns.channels import channel_get
 
-    channel = channel_get(campaign.channel).consent_channel
+    channel = channel_get(campaign.channel).consent_for(campaign)
     kwargs = {"profile_id": profile_id, "channel": channel, "purpose": campaign.purpose}
     try:
         return {

@@ -103,7 +103,8 @@ ACTION_CANCELLED = "cancelled"
 ACTION_TEST_SENT = "test_sent"
 
 EDITABLE = (S.DRAFT, S.SCHEDULED)
-RESERVED_SLUGS = ("new", "preview", "sms-length", "audience-size")  # pages of the campaigns section
+# Pages of the campaigns section, which a campaign's slug must not hide.
+RESERVED_SLUGS = ("new", "preview", "sms-length", "audience-size", "webhooks")
 CANCELLABLE = (S.DRAFT, S.SCHEDULED, S.SENDING, S.PAUSED)
 
 CAMPAIGN_FIELDS = (

@@ -11,6 +11,7 @@ import pytest
 import time_machine
 from django.conf import settings
 
+from campaigns.webhooks import ERROR_TIMEOUT
 from flows.engine import enrollments_advance
 from flows.enroll import flow_enroll
 from flows.models import Enrollment, StepRun
@@ -140,7 +141,7 @@ def test_a_webhook_that_hangs_times_out_and_holds_only_its_own_enrollment(receiv
 
     run = StepRun.objects.get(step_key="hook")
     assert run.status == StepRun.Status.PENDING
-    assert "timed out" in run.detail["error"]
+    assert json.loads(run.detail["error"])["code"] == ERROR_TIMEOUT.code
     assert Enrollment.objects.get(flow=other).status == Enrollment.Status.COMPLETED
 
 

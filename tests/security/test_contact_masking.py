@@ -150,7 +150,7 @@ def test_the_retention_job_deletes_events_and_tracking_rows_older_than_the_setti
 
     assert list(Event.objects.values_list("name", flat=True)) == ["recent"]
     assert list(TrackingEvent.objects.values_list("kind", flat=True)) == ["click"]
-    assert deleted == {"events": 1, "tracking_events": 1}
+    assert deleted == {"events": 1, "tracking_events": 1, "webhook_deliveries": 0}
 
 
 def test_without_a_retention_period_nothing_is_deleted(settings, meimei):

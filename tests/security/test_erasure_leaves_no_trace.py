@@ -11,7 +11,15 @@ from django.db import connection
 from django.utils import timezone
 
 from campaigns.delivery.render import message_id_make
-from campaigns.models import Campaign, Channel, Send, Suppression, TrackingEvent
+from campaigns.models import (
+    Campaign,
+    Channel,
+    Send,
+    Suppression,
+    TrackingEvent,
+    WebhookDelivery,
+)
+from campaigns.services.webhooks import webhook_endpoint_create
 from campaigns.tracking import provider_event_record
 from core.exports import FOLDER as EXPORTS
 from core.exports import export_file_save, export_write
@@ -112,6 +120,20 @@ def _jobs():
     )
 
 
+def _webhook_log():
+    endpoint = webhook_endpoint_create(
+        name="CRM", url="https://crm.example/in", consent_channel="email"
+    )
+    WebhookDelivery.objects.create(
+        endpoint=endpoint,
+        source=WebhookDelivery.Source.CAMPAIGN,
+        delivery_id="campaign:1",
+        status_code=422,
+        error=f"HTTP 422 for {PHONE}",
+        response_excerpt=f'{{"error": "unknown contact {EMAIL}"}}',
+    )
+
+
 def _flow(profile):
     flow = live_flow([{"key": "hook", "kind": "webhook", "url": "https://crm.example/hook"}])
     enrollment = Enrollment.objects.create(
@@ -174,6 +196,7 @@ def person(consent_admin, uploads_root):
     _sends(profile)
     _jobs()
     _flow(profile)
+    _webhook_log()
     profile_export(profile=profile, user=consent_admin, reason=f"Asked by {EMAIL} on 2025-06-01")
     upload_save(
         file=io.BytesIO(
@@ -195,6 +218,7 @@ def test_the_fixture_leaves_the_address_everywhere_erasure_must_reach(person, up
         "campaigns_suppression",
         "core_job",
         "flows_steprun",
+        "campaigns_webhookdelivery",
         "profiles_privacyrequest",
         "profiles_event",
     ):

@@ -1,17 +1,17 @@
-"""An SMS campaign sent by a real Celery worker through the fake Aliyun SMS endpoint.
+"""An SMS campaign sent by a real Celery worker through the fake Aliyun SMS endpoint, and its
+delivery receipts pushed back by the fake to the product's receipt endpoint.
 
 Real parts: the database (PostgreSQL on CI), the broker (Redis on CI), a `celery worker` process
 whose settings come from its environment (SMS_BACKEND and SMS_ALIYUN_* pointing at the fake),
-and the fake endpoint checking every request's signature. The test plays beat.
+the fake endpoint checking every request's signature, and the product served over HTTP
+(pytest-django's live server) receiving the receipts. The test plays beat.
 """
 
-import json
-import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import Campaign, Channel, Send
@@ -22,36 +22,14 @@ from tools.fakes import aliyun_sms
 pytestmark = pytest.mark.worker
 
 
-class ReceiptCollector:
-    """A loopback callback URL that keeps what is POSTed to it (until the receipts endpoint)."""
-
-    def __init__(self):
-        self.calls: list = []
-        collector = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                collector.calls.append(json.loads(body))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/receipts/aliyun/"
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def test_a_worker_sends_an_sms_campaign_through_aliyun_once_per_profile(campaign_worker):
+def test_a_worker_sends_an_sms_campaign_through_aliyun_once_per_profile(
+    campaign_worker, live_server, settings
+):
+    settings.SMS_RECEIPT_TOKEN = "receipts-token"
+    receipts_url = live_server.url + reverse(
+        "campaigns:sms-receipts-aliyun", args=[settings.SMS_RECEIPT_TOKEN]
+    )
     fake = aliyun_sms.FakeAliyunSms().start()
-    collector = ReceiptCollector()
     try:
         profiles = profiles_make(12, channel=Channel.SMS)
         throttled = str(profiles[0].phone)
@@ -86,12 +64,34 @@ def test_a_worker_sends_an_sms_campaign_through_aliyun_once_per_profile(campaign
         assert rows[profiles[0].pk].attempts == 2
         assert {row.message_id for row in rows.values()} == {m["biz_id"] for m in fake.sent}
 
-        status, _body = fake.post_receipts(collector.url, fake.reports())
+        failed_phone = str(profiles[1].phone)
+        delivered = [m for m in fake.sent if m["phone"] != failed_phone]
+        failed = [m for m in fake.sent if m["phone"] == failed_phone]
+        status, body = fake.post_receipts(receipts_url, fake.reports(sent=delivered))
+        assert status == 200, body
+        status, body = fake.post_receipts(
+            receipts_url, fake.reports(success=False, code="MOBILE_NOT_ON_SERVICE", sent=failed)
+        )
+        assert status == 200, body
+        # The provider pushes the same receipts again: nothing changes.
+        again, _body = fake.post_receipts(receipts_url, fake.reports(sent=delivered))
 
-        assert status == 200
-        (reports,) = collector.calls
-        assert {r["biz_id"] for r in reports} == {row.message_id for row in rows.values()}
-        assert {r["out_id"] for r in reports} == {f"send-{row.pk}" for row in rows.values()}
+        rows = {row.profile_id: row for row in Send.objects.filter(campaign=campaign)}
+        assert again == 200
+        failed_row = rows.pop(profiles[1].pk)
+        assert (failed_row.delivery, failed_row.delivery_code) == (
+            Send.Delivery.FAILED,
+            "MOBILE_NOT_ON_SERVICE",
+        )
+        assert {row.delivery for row in rows.values()} == {Send.Delivery.DELIVERED}
+        assert all(row.delivery_at is not None for row in rows.values())
+        forged, _body = fake.post_receipts(
+            live_server.url + reverse("campaigns:sms-receipts-aliyun", args=["not-the-token"]),
+            fake.reports(success=False, sent=delivered),
+        )
+        assert forged == 403
+        assert Send.objects.filter(
+            campaign=campaign, delivery=Send.Delivery.DELIVERED
+        ).count() == len(delivered)
     finally:
         fake.stop()
-        collector.stop()

@@ -92,9 +92,9 @@ def _header(reader, required: Iterable, names: list[str]) -> list[str]:
     repeated = [name for name, count in Counter(names).items() if name and count > 1]
     if repeated:
         raise CsvUnreadable(ERROR_DUPLICATE_COLUMNS, columns=", ".join(repeated))
-    # A required entry may be a tuple of columns of which any one will do.
+    # A required entry may be a tuple of columns of which any one will do ("a/b": a or b).
     missing = [
-        f"{c[0]} (or {' or '.join(c[1:])})" if isinstance(c, tuple) else c
+        "/".join(c) if isinstance(c, tuple) else c
         for c in required
         if not (set(c) if isinstance(c, tuple) else {c}) & set(names)
     ]

@@ -210,7 +210,7 @@ def test_a_file_without_the_required_columns_is_refused_and_nothing_is_stored(tm
 
     with pytest.raises(
         CommandError,
-        match=r"lacks the required column\(s\): external_id \(or wechat_unionid or .*\), name",
+        match=r"lacks the required column\(s\): external_id/wechat_unionid/.*, name",
     ):
         run("import_events", path)
 

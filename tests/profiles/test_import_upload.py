@@ -70,8 +70,8 @@ def test_a_file_missing_required_columns_is_refused_at_preview(ops_client):
     response = upload(ops_client, "who,what\nc-1,x\n")
 
     assert (
-        "lacks the required column(s): external_id (or wechat_unionid or wechat_openid or "
-        "wecom_external_userid), name, occurred_at"
+        "lacks the required column(s): "
+        "external_id/wechat_unionid/wechat_openid/wecom_external_userid, name, occurred_at"
     ) in response.content.decode()
     assert b"import-confirm" not in response.content
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
-from django.db.models import F, Value
+from django.db.models import CharField, ExpressionWrapper, F, Value
 from django.utils import timezone
 
 from campaigns.channels import channel_get
@@ -69,7 +69,11 @@ def campaign_reach(*, campaign: Campaign, now: datetime.datetime | None = None) 
     except ValueError:
         split = None
     spec = channel_get(campaign.channel)
-    contact = F(spec.address_field) if spec.address_field else Value("")
+    contact = (
+        ExpressionWrapper(F(spec.address_field), output_field=CharField())
+        if spec.address_field
+        else Value("")
+    )
     audience = (
         campaign_audience(campaign=campaign)
         .order_by("pk")

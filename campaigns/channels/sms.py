@@ -4,6 +4,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.channels.base import PARAMS, PLAIN, ChannelSpec, ContentField, register
+from profiles.ingest.phones import phone_e164
 
 
 @register
@@ -31,9 +32,8 @@ class SmsChannel(ChannelSpec):
         return bool(settings.CAMPAIGN_TRACKING and settings.SMS_SHORT_LINKS)
 
     def address(self, contact) -> str:
-        if not contact or not getattr(contact, "is_valid", lambda: False)():
-            return ""
-        return contact.as_e164
+        # The stored text (rows load it raw): checked without a parse when already E.164.
+        return phone_e164(contact) if contact else ""
 
     def build(self, renderer, row):
         return renderer.sms(row)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, Value
+from django.db.models import CharField, Count, Exists, ExpressionWrapper, F, OuterRef, Q, Value
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_noop
@@ -171,7 +171,12 @@ def rows_load(campaign: Campaign, batch: uuid.UUID) -> list[Row]:
     names, variables = _profile_fields(campaign, variants.values())
     spec = channel_get(campaign.channel)
     # The address column comes first: a Profile field, or "" when the channel looks it up.
-    address = F(f"profile__{spec.address_field}") if spec.address_field else Value("")
+    # Loaded as the stored text (no field conversion per row: the channel checks it).
+    address = (
+        ExpressionWrapper(F(f"profile__{spec.address_field}"), output_field=CharField())
+        if spec.address_field
+        else Value("")
+    )
     columns = ("pk", "campaign_id", "profile_id", "variant_id", "attempts")
     values = (
         Send.objects.filter(batch=batch, status=Send.Status.SENDING)

@@ -26,7 +26,6 @@ from profiles.services.devices import (
 ERROR_NO_SUCH_DEVICE = _("This profile has no device with that provider and token.")
 
 
-
 class DeviceSerializer(serializers.ModelSerializer):
     registered_at = serializers.DateTimeField(source="created_at", read_only=True)
 

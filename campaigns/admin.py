@@ -7,9 +7,12 @@ from campaigns.models import (
     CampaignChange,
     RateSlot,
     Send,
+    ShortLink,
     Suppression,
     TrackingEvent,
     Variant,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 
 
@@ -65,3 +68,25 @@ class TrackingEventAdmin(admin.ModelAdmin):
 @admin.register(RateSlot)
 class RateSlotAdmin(admin.ModelAdmin):
     list_display = ["channel", "next_us"]
+
+
+@admin.register(ShortLink)
+class ShortLinkAdmin(admin.ModelAdmin):
+    list_display = ["campaign", "url", "created_at"]
+    raw_id_fields = ["campaign"]
+    show_full_result_count = False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "url", "consent_channel", "active"]
+    list_filter = ["active"]
+    exclude = ["secret"]  # shown to campaign managers on its own page, never in the admin
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["endpoint", "source", "delivery_id", "attempt", "status_code", "created_at"]
+    list_filter = ["source", "status_code"]
+    raw_id_fields = ["endpoint", "send"]
+    show_full_result_count = False

@@ -7,6 +7,7 @@ from core.masking import contact_visible, email_masked, phone_masked
 from profiles.models import (
     ConsentRecord,
     ConsentState,
+    Device,
     Event,
     PrivacyRequest,
     Profile,
@@ -132,4 +133,13 @@ class ConsentStateAdmin(ReadOnlyAdmin):
     list_display = ["profile", "channel", "purpose", "status", "recorded_at"]
     list_filter = ["channel", "purpose", "status"]
     raw_id_fields = ["profile", "record"]
+    show_full_result_count = False
+
+
+@admin.register(Device)
+class DeviceAdmin(admin.ModelAdmin):
+    list_display = ["profile", "provider", "platform", "last_seen_at"]
+    list_filter = ["provider", "platform"]
+    raw_id_fields = ["profile"]
+    exclude = ["token"]  # a push address: shown on the 360° page to the roles that may see it
     show_full_result_count = False

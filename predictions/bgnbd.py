@@ -156,6 +156,9 @@ def bgnbd_expected_purchases(params: BgNbdParams, t, x, t_x, T) -> np.ndarray:
         raise ValueError("The horizon t must be ≥ 0.")
     r, alpha, b = params.r, params.alpha, params.b
     a = params.a if abs(params.a - 1.0) > 1e-4 else 1.0 + 1e-4
+    # a + b = 1 makes ₂F₁'s c = a+b+x-1 zero for x = 0, where the bracket's pole meets the
+    # factor (a+b+x-1) = 0: a removable singularity too, so b is moved off it.
+    b = b if abs(a + b - 1.0) > 1e-4 else 1.0 - a + 1e-4
     z = t / (alpha + T + t)
     with np.errstate(invalid="ignore", over="ignore"):
         euler = np.exp((a - 1.0) * np.log1p(-z)) * hyp2f1(

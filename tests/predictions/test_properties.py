@@ -1,7 +1,7 @@
 """Scores stay in their ranges over random event histories (hypothesis)."""
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from predictions.bgnbd import (
@@ -60,6 +60,11 @@ def _in_range(values, low, high=np.inf):
 
 @settings(max_examples=300, deadline=None)
 @given(params=params_bgnbd, history=histories(), horizon=st.floats(min_value=0, max_value=3_650))
+@example(
+    params=BgNbdParams(r=1.0, alpha=1.0, a=0.8, b=0.2),  # a + b = 1: c of ₂F₁ is 0 at x = 0
+    history=(np.array([0.0]), np.array([0.0]), np.array([0.0]), np.array([0.0])),
+    horizon=1.0,
+)
 def test_bgnbd_scores_are_probabilities_and_non_negative_expectations(params, history, horizon):
     x, t_x, T, _monetary = history
 

@@ -98,7 +98,9 @@ class SegmentMembership(models.Model):
     # and PostgreSQL checks a constraint row by row (a lock on each profile), which cost more
     # than the rule's query. Deleting a profile or a segment through the ORM still deletes these
     # rows (Django's CASCADE), a merge moves them, and an evaluation removes a member whose
-    # profile is gone (tests/segments/test_integrity.py).
+    # profile is gone (tests/segments/test_integrity.py). Not covered: a profile deleted while
+    # an evaluation that selected it is writing keeps an entry transition (and its membership
+    # until that segment's next evaluation), where a constraint made the evaluation fail.
     segment = models.ForeignKey(
         Segment,
         on_delete=models.CASCADE,

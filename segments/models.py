@@ -93,11 +93,27 @@ class SegmentMembership(models.Model):
     """A profile in a segment: since when, and from which version of the segment."""
 
     # Indexed through the unique (segment, profile) constraint and the (profile, segment) index.
+    # No foreign-key constraint in the database (``db_constraint=False``, here and on
+    # SegmentTransition): an evaluation writes tens of thousands of rows in one INSERT … SELECT,
+    # and PostgreSQL checks a constraint row by row (a lock on each profile), which cost more
+    # than the rule's query. Deleting a profile or a segment through the ORM still deletes these
+    # rows (Django's CASCADE), a merge moves them, and an evaluation removes a member whose
+    # profile is gone (tests/segments/test_integrity.py). Not covered: a profile deleted while
+    # an evaluation that selected it is writing keeps an entry transition (and its membership
+    # until that segment's next evaluation), where a constraint made the evaluation fail.
     segment = models.ForeignKey(
-        Segment, on_delete=models.CASCADE, related_name="memberships", db_index=False
+        Segment,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        db_index=False,
+        db_constraint=False,
     )
     profile = models.ForeignKey(
-        Profile, on_delete=models.CASCADE, related_name="segment_memberships", db_index=False
+        Profile,
+        on_delete=models.CASCADE,
+        related_name="segment_memberships",
+        db_index=False,
+        db_constraint=False,
     )
     since = models.DateTimeField(_("member since"), default=timezone.now)
     version_added = models.PositiveIntegerField(_("added in version"), default=0)
@@ -148,9 +164,15 @@ class SegmentRun(models.Model):
 class SegmentTransition(models.Model):
     """A profile entering or leaving a segment in one evaluation: what triggers react to."""
 
-    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="transitions")
+    # No foreign-key constraint in the database: see SegmentMembership.
+    segment = models.ForeignKey(
+        Segment, on_delete=models.CASCADE, related_name="transitions", db_constraint=False
+    )
     profile = models.ForeignKey(
-        Profile, on_delete=models.CASCADE, related_name="segment_transitions"
+        Profile,
+        on_delete=models.CASCADE,
+        related_name="segment_transitions",
+        db_constraint=False,
     )
     entered = models.BooleanField(_("entered"))  # False: left
     version = models.PositiveIntegerField(_("version"))

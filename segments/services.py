@@ -128,21 +128,25 @@ def segment_evaluate(
     ``parsed`` the rule it already parsed (used if the stored rule is still the same).
     """
     now = now or timezone.now()
-    claimed = (
-        Segment.objects.filter(pk=segment_id, kind=Segment.Kind.DYNAMIC)
-        .exclude(status=Segment.Status.EVALUATING)
-        .update(status=Segment.Status.EVALUATING)
-    )
-    if not claimed:
+    claim = _segment_claim(segment_id, now)
+    if claim is None:
         return None
-    segment = Segment.objects.get(pk=segment_id)
-    version = segment.version + 1
-    run = SegmentRun.objects.create(segment=segment, version=version, started_at=now)
+    segment, run = claim
+    version = run.version
     started = time.perf_counter()
     try:
         tree = _tree(segment, parsed)
-        with transaction.atomic():
+        with transaction.atomic():  # the membership, the run's figures and the new version
             entered, exited, size = _membership_replace(segment, tree, version, now, shared)
+            duration = int((time.perf_counter() - started) * 1000)
+            finished = timezone.now()
+            SegmentRun.objects.filter(pk=run.pk).update(
+                finished_at=finished, size=size, entered=entered, exited=exited
+            )
+            Segment.objects.filter(pk=segment_id).update(
+                status=Segment.Status.READY, version=version, size=size, error="",
+                last_run_at=now, last_duration_ms=duration,
+            )  # fmt: skip
     except Exception as exc:  # any failure keeps the last good membership; record why
         duration = int((time.perf_counter() - started) * 1000)
         message = str(exc) if isinstance(exc, RuleError) else f"{type(exc).__name__}: {exc}"
@@ -153,16 +157,36 @@ def segment_evaluate(
         )  # fmt: skip
         run.refresh_from_db()
         return run
-    duration = int((time.perf_counter() - started) * 1000)
-    SegmentRun.objects.filter(pk=run.pk).update(
-        finished_at=timezone.now(), size=size, entered=entered, exited=exited
-    )
-    Segment.objects.filter(pk=segment_id).update(
-        status=Segment.Status.READY, version=version, size=size, error="", last_run_at=now,
-        last_duration_ms=duration,
-    )  # fmt: skip
-    run.refresh_from_db()
+    run.finished_at, run.size, run.entered, run.exited = finished, size, entered, exited
     return run
+
+
+def _segment_claim(segment_id: int, now: datetime.datetime) -> tuple[Segment, SegmentRun] | None:
+    """Mark the segment evaluating and record its run, in one transaction; return both, or
+    None if the segment is not dynamic or another worker is evaluating it.
+
+    On PostgreSQL, when not inside a caller's transaction, it commits without waiting for the
+    disk (``synchronous_commit`` off, for this transaction only): a crash of the database server
+    can lose only this claim, as if the evaluation had not started. The membership and the new
+    version are committed together, durably, in ``segment_evaluate``.
+    """
+    asynchronous = connection.vendor == "postgresql" and not connection.in_atomic_block
+    with transaction.atomic():
+        if asynchronous:
+            with connection.cursor() as cursor:
+                cursor.execute(segment_sql.commit_asynchronously())
+        claimed = (
+            Segment.objects.filter(pk=segment_id, kind=Segment.Kind.DYNAMIC)
+            .exclude(status=Segment.Status.EVALUATING)
+            .update(status=Segment.Status.EVALUATING)
+        )
+        if not claimed:
+            return None
+        segment = Segment.objects.get(pk=segment_id)
+        run = SegmentRun.objects.create(
+            segment=segment, version=segment.version + 1, started_at=now
+        )
+        return segment, run
 
 
 def _membership_replace(

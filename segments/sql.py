@@ -27,6 +27,12 @@ def query_memory() -> str:
     return f"SET LOCAL work_mem = '{QUERY_WORK_MEM}'"
 
 
+def commit_asynchronously() -> str:
+    """Return the statement letting the rest of the transaction commit without waiting for its
+    write-ahead log to reach the disk (PostgreSQL): for bookkeeping a crash may lose."""
+    return "SET LOCAL synchronous_commit = off"
+
+
 def query_memory_statements() -> list[str]:
     """Return the statements to run in a transaction before a rule's query (none on SQLite)."""
     return [query_memory()] if connection.vendor == "postgresql" else []

@@ -201,9 +201,9 @@ class Command(BaseCommand):
         )
         return {
             "members": len(members),
-            **{f"{form}_s": round(medians[form], 3) for form in forms},
-            "product_s": round(medians["product"], 3),
-            "product_query_s": round(medians["product_query"], 3),
+            **{f"{form}_s": round(medians[form], 4) for form in forms},
+            "product_s": round(medians["product"], 4),
+            "product_query_s": round(medians["product_query"], 4),
             "best_form": best_form,
             "ratio_to_best": round(ratio, 2),
             "plan": choice.as_dict(),

@@ -21,6 +21,9 @@ pytestmark = pytest.mark.django_db
 
 EVENTS = "external_id,name,occurred_at\nc-1,purchase,2024-05-01\nc-2,purchase,not-a-date\n"
 
+# The columns an events file must have (any one of the first four will do).
+REQUIRED = "external_id/wechat_unionid/wechat_openid/wecom_external_userid, name, occurred_at"
+
 
 @pytest.fixture(autouse=True)
 def chinese(settings, uploads_root):
@@ -54,7 +57,7 @@ def test_the_import_preview_shows_row_and_file_errors_in_chinese(ops_client):
     refused = upload(ops_client, "who,what\nc-1,x\n").content.decode()
 
     assert "不是 ISO 8601 日期或日期时间" in rows
-    assert "表头缺少必需的列：external_id/wechat_unionid/wechat_openid/wecom_external_userid, name, occurred_at" in refused
+    assert f"表头缺少必需的列：{REQUIRED}" in refused
     assert "lacks the required" not in refused
 
 
@@ -72,7 +75,7 @@ def test_a_failed_import_job_names_the_reason_in_chinese(
     assert job.status == JobStatus.FAILED
     assert error_code(job.error) == "import.nothing_imported"
     page = ops_client.get(f"/jobs/{job.pk}/").content.decode()
-    assert "未导入任何内容：表头缺少必需的列：external_id/wechat_unionid/wechat_openid/wecom_external_userid, name, occurred_at" in page
+    assert f"未导入任何内容：表头缺少必需的列：{REQUIRED}" in page
 
 
 def test_a_template_error_in_the_campaign_editor_is_in_chinese(client, campaign_manager):

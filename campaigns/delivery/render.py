@@ -47,6 +47,9 @@ class NotRendered(Exception):
     """A row whose template cannot render for this profile."""
 
 
+NO_LINKS = {"unsubscribe_url": "", "preferences_url": ""}
+
+
 class Links:
     """A campaign's consent links: one signed token per message for both URLs."""
 
@@ -98,11 +101,15 @@ class Renderer:
         short_links = settings.CAMPAIGN_TRACKING and settings.SMS_SHORT_LINKS
         self.short_links = ShortLinker(campaign.pk) if short_links else None
 
-    def _content(self, row: Row, links: dict[str, str]):
+    def _content(self, row: Row, links: dict[str, str] | None = None):
+        """Render the row's variant; ``links`` None: sign the consent links only when its
+        templates use them (an SMS names them rarely; two signatures a message otherwise)."""
         if self.sender_error:
             raise NotRendered(f"{self.sender_error} ({self.from_email})")
         try:
             compiled = variant_compile(campaign=self.campaign, variant=row.variant)
+            if links is None:
+                links = self.links(row.profile_id) if compiled.uses_links else NO_LINKS
             return compiled.render({**row.context, **links})
         except Exception as exc:  # a template that cannot render this profile
             raise NotRendered(str(exc)) from exc
@@ -145,7 +152,7 @@ class Renderer:
     def sms(self, row: Row) -> SmsMessage:
         """Return the row's SMS (links shortened, a marketing text with its opt-out suffix, its
         parts noted on the row); raise ``NotRendered`` if its template cannot render it."""
-        rendered = self._content(row, self.links(row.profile_id))
+        rendered = self._content(row)
         text = rendered.text
         if self.short_links is not None:
             text = self.short_links.shorten(text, send_id=row.pk)

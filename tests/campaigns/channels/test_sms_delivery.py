@@ -100,3 +100,38 @@ def test_template_parameters_are_checked_like_any_template():
     assert variant_errors(channel="sms", values={"body_text": "hi", "fields": {"size": 1}}) == {
         "fields.fields": "This channel has no part named size."
     }
+
+
+def test_an_sms_naming_its_links_gets_them_signed_and_one_without_pays_for_none(aliyun):
+    from campaigns.delivery.render import Links
+    from campaigns.models import ShortLink
+
+    profiles = profiles_make(2, channel=Channel.SMS)
+    campaign = campaign_ready(include=[segment_with(profiles)], channel=Channel.SMS, weights=[1])
+    campaign.variants.update(body_text="hi {{ name }}, 退订 {{ unsubscribe_url }}")
+    campaign_start(campaign_id=campaign.pk)
+    signed = []
+    original = Links.__call__
+
+    def counting(self, profile_id):
+        signed.append(profile_id)
+        return original(self, profile_id)
+
+    Links.__call__ = counting
+    try:
+        assert campaign_send_batch(campaign_id=campaign.pk).sent == 2
+        texts = [m["params"]["content"] for m in aliyun.sent]
+        assert all("/s/" in text for text in texts), texts  # its links go out shortened
+        targets = ShortLink.objects.filter(campaign=campaign).values_list("url", flat=True)
+        assert len(targets) == 2 and all("/c/unsubscribe/" in url for url in targets)
+        assert sorted(signed) == sorted(p.pk for p in profiles)
+
+        other = campaign_ready(
+            include=[segment_with(profiles)], channel=Channel.SMS, weights=[1], slug="plain"
+        )
+        campaign_start(campaign_id=other.pk)
+        signed.clear()
+        assert campaign_send_batch(campaign_id=other.pk).sent == 2
+        assert signed == []  # no template of it names a link: nothing signed
+    finally:
+        Links.__call__ = original
